@@ -1,0 +1,73 @@
+# modelhub — see README.md. `make run` and `make test` are the two entry points.
+CC      ?= cc
+PKGS    := libmicrohttpd libgit2 sqlite3 jansson libcrypto libsodium yaml-0.1 libcmark-gfm
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcmark-gfm-extensions -lpthread -lm
+WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wvla
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) $(CFLAGS)
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+SRC      := $(sort $(wildcard src/*/*.c))
+OBJ      := $(SRC:%.c=build/obj/%.o)
+ASAN_OBJ := $(SRC:%.c=build/asan/obj/%.o)
+UNIT     := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT:tests/unit/%.c=build/unit/%)
+UNIT_ASAN:= $(UNIT:tests/unit/%.c=build/asan/unit/%)
+FUZZ     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ:tests/fuzz/%.c=build/fuzz/%)
+
+.PHONY: all deps run test unit fuzz asan clean format e2e-deps
+all: build/modelhub
+
+deps:
+	@sh scripts/deps.sh
+
+build/obj/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+build/asan/obj/%.o: %.c $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c $< -o $@
+
+build/modelhub: build/obj/src/main.o $(OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/asan/modelhub: build/asan/obj/src/main.o $(ASAN_OBJ)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $^ $(PKG_LIBS)
+
+build/unit/%: tests/unit/%.c $(OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(OBJ) $(PKG_LIBS) -lcmocka
+
+build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(ASAN_OBJ) $(PKG_LIBS) -lcmocka
+
+# libFuzzer harnesses need clang; each links the whole library (minus main).
+build/fuzz/%: tests/fuzz/%.c $(SRC)
+	@mkdir -p $(dir $@)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	  -o $@ $< $(SRC) $(PKG_LIBS)
+
+asan: build/asan/modelhub
+unit: $(UNIT_BIN) $(UNIT_ASAN)
+fuzz: $(FUZZ_BIN)
+
+run: deps build/modelhub
+	./build/modelhub serve --listen 127.0.0.1:8080 --data ./data
+
+e2e-deps:
+	@cd tests/e2e && { [ -d node_modules/@huggingface/hub ] || npm ci --no-audit --no-fund --loglevel=error; }
+
+test: deps
+	@$(MAKE) --no-print-directory -j2 build/modelhub build/asan/modelhub $(UNIT_BIN) $(UNIT_ASAN) $(FUZZ_BIN)
+	@$(MAKE) --no-print-directory e2e-deps
+	@sh scripts/test.sh
+
+format:
+	clang-format -i src/*.c src/*/*.c src/*/*.h tests/unit/*.c tests/unit/*.h tests/fuzz/*.c
+
+clean:
+	rm -rf build

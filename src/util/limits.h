@@ -1,0 +1,33 @@
+/* Every size limit in one place, each with the hostile input it bounds. */
+#ifndef HUB_UTIL_LIMITS_H
+#define HUB_UTIL_LIMITS_H
+
+/* Request line + headers: a client streaming endless headers must not exhaust memory. */
+#define HUB_MAX_HEADER_BYTES (64 * 1024)
+/* Buffered JSON bodies (repo create, settings, batch): bounds memory per request. */
+#define HUB_MAX_JSON_BODY (1024 * 1024)
+/* NDJSON commit bodies carry base64 "regular" files inline; bounded so one request
+ * cannot hold unbounded memory (large files must go through LFS). */
+#define HUB_MAX_COMMIT_BODY (512L * 1024 * 1024)
+/* Repo and namespace names: the Hub's client-side rule is 96 characters. */
+#define HUB_MAX_NAME 96
+/* User names (namespaces), same rule. */
+#define HUB_MAX_USER_NAME 96
+/* Path of a file inside a repo: bounds path-walking work and DB/index row sizes. */
+#define HUB_MAX_PATH 1024
+/* Number of path segments in one request URL: bounds the router's split array. */
+#define HUB_MAX_URL_SEGMENTS 64
+/* Total URL length accepted by the router. */
+#define HUB_MAX_URL 8192
+/* Operations in one commit: bounds tree-building work per request. */
+#define HUB_MAX_COMMIT_OPS 100000
+/* Objects in one LFS batch request: clients send at most 256 (git-lfs 100). */
+#define HUB_MAX_LFS_BATCH 1000
+/* Query parameters per request: bounds the parsed-params array. */
+#define HUB_MAX_QUERY_PARAMS 128
+/* Token names and other short free-text fields. */
+#define HUB_MAX_SHORT_TEXT 256
+/* Page size caps for listings. */
+#define HUB_MAX_PAGE 1000
+
+#endif
