@@ -1,0 +1,38 @@
+/* Hub JSON API: route tables and the helpers shared by their handlers. */
+#ifndef HUB_API_API_H
+#define HUB_API_API_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http.h"
+#include "repo/repo.h"
+
+extern const hub_route api_account_routes[];
+extern const hub_route api_repo_routes[];
+extern const hub_route api_system_routes[];
+extern const hub_route api_info_routes[];
+
+/* Full repo object (hf-api.md §3.5) at `rev` (NULL = HEAD); NULL with an error set. */
+json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blobs);
+
+/* Register every API route table with the HTTP layer (order matters: specific first). */
+int api_register(void);
+
+/* <data>/repos/ab/cd/<uid>.git for a repo uid. */
+void api_repo_dir(const char *uid, char *out, size_t cap);
+/* Open the request's repo (r->repo) once per request; closed at request end. */
+int api_repo_open(hub_req *r, repo_handle **out);
+/* "2026-08-20T11:44:43.000Z" from unix milliseconds; out ≥ 32 bytes. */
+void api_iso_time(int64_t ms, char *out);
+json_t *api_iso_json(int64_t ms);
+/* Repo name rule of the Hub clients: [A-Za-z0-9_.-]{1,96}, no "--" or "..", not starting
+ * or ending with '-' or '.'. */
+int api_name_valid(const char *name);
+/* "<base>/<prefix>ns/name" */
+char *api_repo_url(hub_req *r, const db_repo *repo);
+/* Decode the raw rest segments [from, nrest) joined by '/', e.g. a revision. */
+char *api_join_rest(hub_req *r, size_t from, size_t upto);
+
+#endif

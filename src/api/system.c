@@ -1,0 +1,92 @@
+/* Health, metrics, YAML validation and the small endpoints clients probe. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "ml/card.h"
+#include "util/error.h"
+
+static int h_health(hub_req *r) {
+  return http_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", HUB_VERSION));
+}
+
+static int h_metrics(hub_req *r) {
+  hub_buf b = HUB_BUF_INIT;
+  http_metrics_text(&b);
+  int64_t repos = 0, users = 0, orgs = 0;
+  db_repo_count(&repos);
+  db_account_count(ACCOUNT_USER, &users);
+  db_account_count(ACCOUNT_ORG, &orgs);
+  hub_buf_printf(&b,
+                 "# HELP modelhub_repos Repositories.\n# TYPE modelhub_repos gauge\n"
+                 "modelhub_repos %lld\n"
+                 "# HELP modelhub_users Users.\n# TYPE modelhub_users gauge\nmodelhub_users %lld\n"
+                 "# HELP modelhub_orgs Organizations.\n# TYPE modelhub_orgs gauge\n"
+                 "modelhub_orgs %lld\n",
+                 (long long)repos, (long long)users, (long long)orgs);
+  int rc = b.failed ? hub_error_set(HUB_ERROR, "out of memory")
+                    : http_reply_data(r, 200, "text/plain; version=0.0.4", b.ptr, b.len);
+  hub_buf_dispose(&b);
+  return rc;
+}
+
+static int h_validate_yaml(hub_req *r) {
+  json_t *body = http_body_json(r);
+  if (!body) return HUB_EINVALID;
+  json_t *c = json_object_get(body, "content");
+  if (!json_is_string(c)) return hub_error_set(HUB_EINVALID, "Missing field: content");
+  const char *yaml, *md_body;
+  size_t ylen, blen;
+  json_t *meta = NULL;
+  int rc = card_split(json_string_value(c), json_string_length(c), &yaml, &ylen, &md_body, &blen);
+  if (!rc && yaml) rc = card_yaml_to_json(yaml, ylen, &meta);
+  json_decref(meta);
+  if (rc) {
+    json_t *o = json_pack("{s:[{s:s}], s:[]}", "errors", "message", hub_error_msg(), "warnings");
+    rc = http_reply_json(r, 400, o);
+    http_add_header(r, "X-Error-Message", "Invalid metadata in README.md");
+    return rc;
+  }
+  return http_reply_json(r, 200, json_pack("{s:[], s:[]}", "errors", "warnings"));
+}
+
+static int h_empty_object(hub_req *r) {
+  return http_reply_json(r, 200, json_object());
+}
+
+static int h_discussions(hub_req *r) {
+  return http_reply_json(r, 200,
+                         json_pack("{s:[], s:i, s:i}", "discussions", "count", 0, "start", 0));
+}
+
+static int h_xet_token(hub_req *r) {
+  return hub_error_set(HUB_EUNSUPPORTED,
+                       "This Hub does not support Xet storage; set HF_HUB_DISABLE_XET=1");
+}
+
+static int h_auth_check(hub_req *r) {
+  return http_reply_json(r, 200, json_object());
+}
+
+const hub_route api_system_routes[] = {
+    {"GET", "/healthz", h_health, NEED_NONE, BODY_NONE, NULL, 0},
+    {"GET", "/metrics", h_metrics, NEED_NONE, BODY_NONE, NULL, 0},
+    {"POST", "/api/validate-yaml", h_validate_yaml, NEED_NONE, BODY_JSON, NULL, 0},
+    {"GET", "/api/models-tags-by-type", h_empty_object, NEED_NONE, BODY_NONE, NULL, 0},
+    {"GET", "/api/datasets-tags-by-type", h_empty_object, NEED_NONE, BODY_NONE, NULL, 0},
+    {"GET", "/api/{type}/{repo}/discussions", h_discussions, NEED_REPO_READ, BODY_NONE, NULL, 0},
+    {"GET", "/api/{type}/{repo}/auth-check", h_auth_check, NEED_REPO_READ, BODY_NONE, NULL, 0},
+    {"GET", "/api/{type}/{repo}/xet-read-token/{*}", h_xet_token, NEED_REPO_READ, BODY_NONE, NULL,
+     0},
+    {"GET", "/api/{type}/{repo}/xet-write-token/{*}", h_xet_token, NEED_REPO_WRITE, BODY_NONE, NULL,
+     0},
+    {NULL, NULL, NULL, 0, 0, NULL, 0},
+};
+
+int api_register(void) {
+  http_routes_add(api_system_routes);
+  http_routes_add(api_account_routes);
+  http_routes_add(api_repo_routes);
+  http_routes_add(api_info_routes);
+  return 0;
+}

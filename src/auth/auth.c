@@ -1,0 +1,194 @@
+#include "auth/auth.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/error.h"
+
+static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+int auth_token_generate(char out[AUTH_TOKEN_LEN + 1]) {
+  memcpy(out, "hf_", 3);
+  for (int i = 3; i < AUTH_TOKEN_LEN;) {
+    unsigned char b[64];
+    if (RAND_bytes(b, sizeof b) != 1) return hub_error_set(HUB_ERROR, "no randomness");
+    /* Rejection sampling keeps the alphabet uniform: 248 = 4 * 62. */
+    for (size_t k = 0; k < sizeof b && i < AUTH_TOKEN_LEN; k++)
+      if (b[k] < 248) out[i++] = B62[b[k] % 62];
+  }
+  out[AUTH_TOKEN_LEN] = 0;
+  return 0;
+}
+
+void auth_token_hash(const char *token, char out_hex[65]) {
+  unsigned char md[32];
+  unsigned int n = 0;
+  EVP_Digest(token, strlen(token), md, &n, EVP_sha256(), NULL);
+  for (int i = 0; i < 32; i++) snprintf(out_hex + 2 * i, 3, "%02x", md[i]);
+}
+
+static int load_identity(const db_token *t, hub_identity *out) {
+  db_account a;
+  int rc = db_account_by_id(t->user_id, &a);
+  if (rc) return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+  memset(out, 0, sizeof *out);
+  out->authenticated = 1;
+  out->user_id = a.id;
+  snprintf(out->name, sizeof out->name, "%s", a.name);
+  snprintf(out->uid, sizeof out->uid, "%s", a.uid);
+  out->is_admin = a.is_admin;
+  out->token_id = t->id;
+  snprintf(out->token_uid, sizeof out->token_uid, "%s", t->uid);
+  snprintf(out->token_name, sizeof out->token_name, "%s", t->name);
+  out->token_role = t->role;
+  out->token_created_ms = t->created_ms;
+  return 0;
+}
+
+static int identify_token(const char *tok, size_t len, hub_identity *out) {
+  char buf[256];
+  if (len == 0 || len >= sizeof buf)
+    return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+  memcpy(buf, tok, len);
+  buf[len] = 0;
+  char hash[65];
+  auth_token_hash(buf, hash);
+  sodium_memzero(buf, sizeof buf);
+  db_token t;
+  if (db_token_by_hash(hash, &t) || t.revoked)
+    return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+  int64_t now = db_now_ms();
+  if (t.expires_ms && t.expires_ms <= now)
+    return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+  db_token_touch(t.id, now);
+  return load_identity(&t, out);
+}
+
+int auth_identify(const char *h, hub_identity *out) {
+  memset(out, 0, sizeof *out);
+  if (!h || !*h) return 0;
+  while (*h == ' ') h++;
+  if (strncasecmp(h, "Bearer ", 7) == 0) {
+    h += 7;
+    while (*h == ' ') h++;
+    size_t n = strlen(h);
+    while (n && h[n - 1] == ' ') n--;
+    return identify_token(h, n, out);
+  }
+  if (strncasecmp(h, "Basic ", 6) == 0) {
+    h += 6;
+    while (*h == ' ') h++;
+    size_t n = strlen(h);
+    if (n > 1024) return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+    unsigned char dec[800];
+    int m = EVP_DecodeBlock(dec, (const unsigned char *)h, (int)n);
+    if (m < 0) return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+    /* EVP_DecodeBlock counts '=' padding as zero bytes; drop them. */
+    while (n && h[n - 1] == '=' && m > 0) n--, m--;
+    dec[m] = 0;
+    char *colon = memchr(dec, ':', (size_t)m);
+    if (!colon) return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+    const char *pw = colon + 1;
+    size_t pwlen = (size_t)m - (size_t)(colon + 1 - (char *)dec);
+    /* git asks anonymously first and some helpers send an empty password: that is
+     * "no credentials", not bad ones. */
+    if (pwlen == 0) return 0;
+    int rc = identify_token(pw, pwlen, out);
+    sodium_memzero(dec, sizeof dec);
+    return rc;
+  }
+  return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+}
+
+int auth_identity_for_user(int64_t user_id, hub_identity *out) {
+  db_account a;
+  int rc = db_account_by_id(user_id, &a);
+  if (rc) return rc;
+  memset(out, 0, sizeof *out);
+  out->authenticated = 1;
+  out->user_id = a.id;
+  snprintf(out->name, sizeof out->name, "%s", a.name);
+  snprintf(out->uid, sizeof out->uid, "%s", a.uid);
+  out->is_admin = a.is_admin;
+  out->token_role = PERM_ADMIN;
+  return 0;
+}
+
+static int cap_by_token(const hub_identity *who, int perm) {
+  int cap = who->token_role ? who->token_role : PERM_ADMIN;
+  /* A write token may do everything its user may; a read token only reads. */
+  if (cap >= PERM_WRITE) return perm;
+  return perm < cap ? perm : cap;
+}
+
+static int base_perm(const hub_identity *who, int64_t owner_id, int owner_is_org) {
+  if (!who->authenticated) return PERM_NONE;
+  if (who->is_admin) return PERM_ADMIN;
+  if (!owner_is_org) return owner_id == who->user_id ? PERM_ADMIN : PERM_NONE;
+  int role = PERM_NONE;
+  db_member_role(owner_id, who->user_id, &role);
+  return role;
+}
+
+int auth_repo_perm(const hub_identity *who, const db_repo *repo) {
+  int p = cap_by_token(who, base_perm(who, repo->owner_id, repo->owner_is_org));
+  if (p < PERM_READ && !repo->is_private) p = PERM_READ;
+  return p;
+}
+
+int auth_ns_perm(const hub_identity *who, const db_account *ns) {
+  return cap_by_token(who, base_perm(who, ns->id, ns->kind == ACCOUNT_ORG));
+}
+
+int auth_role_parse(const char *s, int *out) {
+  static const char *names[] = {"none", "read", "contributor", "write", "admin"};
+  for (int i = 1; i < 5; i++)
+    if (s && strcmp(s, names[i]) == 0) {
+      *out = i;
+      return 0;
+    }
+  return hub_error_set(HUB_EINVALID, "unknown role '%s' (read, contributor, write, admin)",
+                       s ? s : "");
+}
+
+const char *auth_role_name(int perm) {
+  static const char *names[] = {"none", "read", "contributor", "write", "admin"};
+  return perm >= 0 && perm <= 4 ? names[perm] : "none";
+}
+
+int auth_password_hash(const char *password, char *out, size_t cap) {
+  if (cap < crypto_pwhash_STRBYTES) return hub_error_set(HUB_ERROR, "hash buffer too small");
+  if (sodium_init() < 0) return hub_error_set(HUB_ERROR, "libsodium init failed");
+  if (crypto_pwhash_str(out, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+    return hub_error_set(HUB_ERROR, "out of memory hashing password");
+  return 0;
+}
+
+int auth_password_verify(const char *hash, const char *password) {
+  if (!hash || !*hash) return hub_error_set(HUB_EAUTH, "Invalid username or password");
+  if (crypto_pwhash_str_verify(hash, password, strlen(password)) != 0)
+    return hub_error_set(HUB_EAUTH, "Invalid username or password");
+  return 0;
+}
+
+int auth_token_issue(int64_t user_id, const char *name, int role, int64_t expires_ms,
+                     char out_token[AUTH_TOKEN_LEN + 1], db_token *out_row) {
+  db_token t;
+  memset(&t, 0, sizeof t);
+  t.user_id = user_id;
+  snprintf(t.name, sizeof t.name, "%s", name);
+  t.role = role;
+  t.expires_ms = expires_ms;
+  int rc = auth_token_generate(out_token);
+  if (rc) return rc;
+  char hash[65];
+  auth_token_hash(out_token, hash);
+  if ((rc = db_token_create(&t, hash))) return rc;
+  if (out_row) *out_row = t;
+  return 0;
+}

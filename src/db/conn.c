@@ -1,0 +1,224 @@
+/* Per-thread SQLite connections, statement cache and migrations. */
+#include "db/db.h"
+#include "db/internal.h"
+
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "util/error.h"
+
+typedef struct {
+  sqlite3 *db;
+  struct {
+    const char *sql;
+    sqlite3_stmt *st;
+  } cache[DB_STMT_CACHE];
+  int n;
+} thread_conn;
+
+static char g_path[4096];
+static char g_dir[4096];
+static pthread_key_t g_key;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void conn_free(void *p) {
+  thread_conn *tc = p;
+  if (!tc) return;
+  for (int i = 0; i < tc->n; i++) sqlite3_finalize(tc->cache[i].st);
+  sqlite3_close(tc->db);
+  free(tc);
+}
+
+static void make_key(void) {
+  pthread_key_create(&g_key, conn_free);
+}
+
+static const char *const MIGRATIONS[] = {
+    /* 1: identities, tokens, repos */
+    "CREATE TABLE accounts("
+    " id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE,"
+    " kind INTEGER NOT NULL, name TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    " fullname TEXT NOT NULL DEFAULT '', email TEXT NOT NULL DEFAULT '',"
+    " password_hash TEXT NOT NULL DEFAULT '', is_admin INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE TABLE memberships("
+    " org_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " user_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " role INTEGER NOT NULL, PRIMARY KEY(org_id, user_id));"
+    "CREATE INDEX memberships_user ON memberships(user_id);"
+    "CREATE TABLE tokens("
+    " id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE,"
+    " user_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " name TEXT NOT NULL, role INTEGER NOT NULL, hash TEXT NOT NULL UNIQUE,"
+    " created_ms INTEGER NOT NULL, last_used_ms INTEGER NOT NULL DEFAULT 0,"
+    " expires_ms INTEGER NOT NULL DEFAULT 0, revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE repos("
+    " id INTEGER PRIMARY KEY, uid TEXT NOT NULL UNIQUE, type INTEGER NOT NULL,"
+    " ns TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE,"
+    " owner_id INTEGER NOT NULL REFERENCES accounts(id), owner_is_org INTEGER NOT NULL,"
+    " private INTEGER NOT NULL DEFAULT 0, gated TEXT NOT NULL DEFAULT '',"
+    " disabled INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " UNIQUE(type, ns, name));"
+    "CREATE TABLE repo_redirects("
+    " type INTEGER NOT NULL, ns TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL COLLATE NOCASE,"
+    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " PRIMARY KEY(type, ns, name));"
+    "CREATE TABLE kv(key TEXT PRIMARY KEY, value BLOB NOT NULL);",
+};
+
+static int open_conn(sqlite3 **out) {
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      NULL) != SQLITE_OK) {
+    hub_error_set(HUB_ERROR, "cannot open %s: %s", g_path, db ? sqlite3_errmsg(db) : "oom");
+    sqlite3_close(db);
+    return HUB_ERROR;
+  }
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_exec(db,
+               "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+               "PRAGMA temp_store=MEMORY;",
+               NULL, NULL, NULL);
+  *out = db;
+  return 0;
+}
+
+int db_global_init(const char *data_dir) {
+  pthread_once(&g_once, make_key);
+  snprintf(g_dir, sizeof g_dir, "%s", data_dir);
+  snprintf(g_path, sizeof g_path, "%s/modelhub.db", data_dir);
+  sqlite3 *db = db_conn();
+  if (!db) return HUB_ERROR;
+  int version = 0;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    version = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  int target = (int)(sizeof MIGRATIONS / sizeof MIGRATIONS[0]);
+  for (int v = version; v < target; v++) {
+    char *err = NULL;
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d;", v + 1);
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(db, MIGRATIONS[v], NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(db, pragma, NULL, NULL, &err) != SQLITE_OK ||
+        sqlite3_exec(db, "COMMIT", NULL, NULL, &err) != SQLITE_OK) {
+      hub_error_set(HUB_ERROR, "migration %d failed: %s", v + 1, err ? err : "?");
+      sqlite3_free(err);
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+      return HUB_ERROR;
+    }
+  }
+  return 0;
+}
+
+void db_global_shutdown(void) {
+  conn_free(pthread_getspecific(g_key));
+  pthread_setspecific(g_key, NULL);
+}
+
+static thread_conn *tconn(void) {
+  pthread_once(&g_once, make_key);
+  thread_conn *tc = pthread_getspecific(g_key);
+  if (tc) return tc;
+  tc = calloc(1, sizeof *tc);
+  if (!tc) return NULL;
+  if (open_conn(&tc->db)) {
+    free(tc);
+    return NULL;
+  }
+  pthread_setspecific(g_key, tc);
+  return tc;
+}
+
+sqlite3 *db_conn(void) {
+  thread_conn *tc = tconn();
+  return tc ? tc->db : NULL;
+}
+
+const char *db_data_dir(void) {
+  return g_dir;
+}
+
+sqlite3_stmt *db__stmt(const char *sql) {
+  thread_conn *tc = tconn();
+  if (!tc) return NULL;
+  for (int i = 0; i < tc->n; i++)
+    if (tc->cache[i].sql == sql) {
+      sqlite3_reset(tc->cache[i].st);
+      sqlite3_clear_bindings(tc->cache[i].st);
+      return tc->cache[i].st;
+    }
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v3(tc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    hub_error_set(HUB_ERROR, "sql prepare: %s", sqlite3_errmsg(tc->db));
+    return NULL;
+  }
+  if (tc->n < DB_STMT_CACHE) {
+    tc->cache[tc->n].sql = sql;
+    tc->cache[tc->n].st = st;
+    tc->n++;
+  } else {
+    /* Cache full (a bug in sizing): evict the oldest so we never leak. */
+    sqlite3_finalize(tc->cache[0].st);
+    memmove(tc->cache, tc->cache + 1, sizeof tc->cache[0] * (DB_STMT_CACHE - 1));
+    tc->cache[DB_STMT_CACHE - 1].sql = sql;
+    tc->cache[DB_STMT_CACHE - 1].st = st;
+  }
+  return st;
+}
+
+int db__step_done(sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return 0;
+  if (rc == SQLITE_CONSTRAINT) return hub_error_set(HUB_EEXISTS, "already exists");
+  return hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(sqlite3_db_handle(st)));
+}
+
+void db__copy(char *dst, size_t cap, sqlite3_stmt *st, int col) {
+  const unsigned char *s = sqlite3_column_text(st, col);
+  snprintf(dst, cap, "%s", s ? (const char *)s : "");
+}
+
+void db_new_uid(char out[25]) {
+  unsigned char raw[12];
+  RAND_bytes(raw, sizeof raw);
+  for (int i = 0; i < 12; i++) snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+int64_t db_now_ms(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int db_kv_get(const char *key, void *out, size_t cap, size_t *out_len) {
+  sqlite3_stmt *st = db__stmt("SELECT value FROM kv WHERE key=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    sqlite3_reset(st);
+    return hub_error_set(HUB_ENOTFOUND, "no setting %s", key);
+  }
+  size_t n = (size_t)sqlite3_column_bytes(st, 0);
+  if (n > cap) n = cap;
+  memcpy(out, sqlite3_column_blob(st, 0), n);
+  if (out_len) *out_len = n;
+  sqlite3_reset(st);
+  return 0;
+}
+
+int db_kv_set(const char *key, const void *val, size_t len) {
+  sqlite3_stmt *st = db__stmt("INSERT OR REPLACE INTO kv(key, value) VALUES(?, ?)");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_blob(st, 2, val, (int)len, SQLITE_STATIC);
+  return db__step_done(st);
+}

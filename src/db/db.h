@@ -1,0 +1,102 @@
+/* Metadata store: SQLite in WAL mode, one connection per thread, versioned migrations.
+ *
+ * All SQL lives behind this header so a PostgreSQL backend can be added later.
+ * Strings in the structs below are copied in (fixed buffers sized by util/limits.h).
+ * Times are unix milliseconds. */
+#ifndef HUB_DB_DB_H
+#define HUB_DB_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+#include "util/limits.h"
+
+enum { HUB_REPO_MODEL = 0, HUB_REPO_DATASET = 1, HUB_REPO_SPACE = 2 };
+enum { ACCOUNT_USER = 0, ACCOUNT_ORG = 1 };
+
+typedef struct {
+  int64_t id;
+  char uid[25];
+  int kind;
+  char name[HUB_MAX_USER_NAME + 1];
+  char fullname[HUB_MAX_SHORT_TEXT + 1];
+  char email[HUB_MAX_SHORT_TEXT + 1];
+  char password_hash[160];
+  int is_admin;
+  int64_t created_ms;
+} db_account;
+
+typedef struct {
+  int64_t id;
+  char uid[25];
+  int64_t user_id;
+  char name[HUB_MAX_SHORT_TEXT + 1];
+  int role; /* PERM_READ / PERM_WRITE */
+  int64_t created_ms, last_used_ms, expires_ms;
+  int revoked;
+} db_token;
+
+typedef struct {
+  int64_t id;
+  char uid[25]; /* immutable; names the git dir */
+  int type;
+  char ns[HUB_MAX_NAME + 1];
+  char name[HUB_MAX_NAME + 1];
+  int64_t owner_id;
+  int owner_is_org;
+  int is_private;
+  char gated[8]; /* "" | "auto" | "manual" */
+  int disabled;
+  int64_t created_ms, updated_ms;
+} db_repo;
+
+/* Open (creating) <data_dir>/modelhub.db and migrate it; call once before threads. */
+int db_global_init(const char *data_dir);
+void db_global_shutdown(void);
+/* This thread's connection (opened on first use, closed at thread exit). */
+sqlite3 *db_conn(void);
+const char *db_data_dir(void);
+
+/* Random 24-hex id (the Hub's _id shape). out must hold 25 bytes. */
+void db_new_uid(char out[25]);
+int64_t db_now_ms(void);
+
+/* Key/value settings (server secrets etc.). */
+int db_kv_get(const char *key, void *out, size_t cap, size_t *out_len);
+int db_kv_set(const char *key, const void *val, size_t len);
+
+/* Accounts (users and orgs share one namespace). */
+int db_account_create(db_account *acc); /* fills id, uid, created_ms; HUB_EEXISTS */
+int db_account_by_name(const char *name, db_account *out); /* HUB_ENOTFOUND */
+int db_account_by_id(int64_t id, db_account *out);
+int db_account_count(int kind, int64_t *out);
+int db_account_set_password(int64_t id, const char *hash);
+typedef void (*db_member_cb)(const db_account *org, int role, void *payload);
+int db_member_set(int64_t org_id, int64_t user_id, int role);
+int db_member_remove(int64_t org_id, int64_t user_id);
+int db_member_role(int64_t org_id, int64_t user_id, int *out_role); /* PERM_NONE if none */
+int db_member_orgs(int64_t user_id, db_member_cb cb, void *payload);
+
+/* Tokens: only the sha256 of the secret is stored. */
+int db_token_create(db_token *tok, const char *hash_hex);
+int db_token_by_hash(const char *hash_hex, db_token *out); /* HUB_ENOTFOUND */
+int db_token_touch(int64_t id, int64_t now_ms);
+typedef void (*db_token_cb)(const db_token *tok, const char *user, void *payload);
+int db_token_list(int64_t user_id_or_0, db_token_cb cb, void *payload);
+int db_token_revoke(const char *uid_or_name, int64_t user_id_or_0); /* HUB_ENOTFOUND */
+
+/* Repos. */
+int db_repo_create(db_repo *repo); /* fills id, uid, times; HUB_EEXISTS */
+int db_repo_get(int type, const char *ns, const char *name, db_repo *out); /* HUB_ENOTFOUND */
+int db_repo_by_id(int64_t id, db_repo *out);
+int db_repo_delete(int64_t id);
+/* Rename; the old name then redirects. HUB_EEXISTS if the target is taken. */
+int db_repo_move(int64_t id, int64_t new_owner_id, int new_owner_is_org, const char *new_ns,
+                 const char *new_name);
+int db_repo_redirect(int type, const char *ns, const char *name, db_repo *out);
+int db_repo_update(const db_repo *repo); /* private, gated, disabled */
+int db_repo_touch(int64_t id, int64_t updated_ms);
+int db_repo_count(int64_t *out);
+
+#endif

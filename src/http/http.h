@@ -1,0 +1,151 @@
+/* HTTP layer: libmicrohttpd daemon, declarative route table, per-request context.
+ *
+ * Life of a request: the router matches the RAW path (split on '/' before any
+ * percent-decoding, hf-api.md §1.2), authenticates the caller, loads and authorizes the
+ * repo when the route names one, then receives the body as the route declares (none,
+ * buffered with a limit, or streamed to a callback), and finally calls the handler.
+ * Authorization happens once, here, from the route's declared needs. Handlers queue
+ * exactly one response with an http_reply_* call, or return a negative HUB_E* code
+ * that the layer turns into an HF-style error (http/errors.c). */
+#ifndef HUB_HTTP_HTTP_H
+#define HUB_HTTP_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "auth/auth.h"
+#include "db/db.h"
+#include "util/buf.h"
+#include "util/limits.h"
+
+typedef struct hub_req hub_req;
+typedef int (*hub_handler)(hub_req *r);
+/* Streamed body chunk; return 0 to continue or a HUB_E* code to fail the request. */
+typedef int (*hub_body_cb)(hub_req *r, const char *data, size_t len);
+
+enum hub_needs {
+  NEED_NONE = 0,
+  NEED_LOGIN = 1,      /* any authenticated caller */
+  NEED_REPO_READ = 2,  /* route has {repo}; caller may read it */
+  NEED_REPO_WRITE = 4, /* route has {repo}; caller may write it */
+  NEED_REPO_ADMIN = 8, /* route has {repo}; caller administers it */
+  NEED_SITE_ADMIN = 16,
+  NEED_REPO_FILES = 32, /* reading file contents: gated repos need an accepted request */
+  NEED_NO_REDIRECT = 64, /* do not 307 moved repos (e.g. create/delete bodies) */
+};
+
+enum hub_body { BODY_NONE = 0, BODY_JSON, BODY_LARGE, BODY_STREAM };
+
+/* Patterns: segments separated by '/'. Literal segments match exactly. Tokens:
+ *   {type}    "models" | "datasets" | "spaces" (API segment) → r->repo_type
+ *   {prefix}  optional "datasets" | "spaces" (file/git URLs) → r->repo_type
+ *   {repo}    two segments ns/name (a trailing ".git" on name is stripped)
+ *   {x}       one segment, captured raw into r->cap[i] in order
+ *   {*}       the rest (zero or more raw segments) → r->rest / r->nrest
+ * A GET route also answers HEAD. */
+typedef struct hub_route {
+  const char *method;
+  const char *pattern;
+  hub_handler handler;
+  unsigned needs;
+  int body;
+  hub_body_cb on_body; /* BODY_STREAM only */
+  size_t body_max;     /* 0 = default for the body kind */
+} hub_route;
+
+typedef struct {
+  char *key;
+  char *value;
+} hub_param;
+
+struct MHD_Connection;
+struct hub_req {
+  struct MHD_Connection *conn;
+  const char *method;
+  int is_head;
+  char *path; /* raw path, no query */
+  char *segs[HUB_MAX_URL_SEGMENTS];
+  size_t nsegs;
+  hub_param params[HUB_MAX_QUERY_PARAMS];
+  size_t nparams;
+  char *query; /* raw query string (may be "") */
+
+  const hub_route *route;
+  int route_index;
+  int repo_type; /* HUB_REPO_MODEL / DATASET / SPACE */
+  char *repo_ns, *repo_name; /* decoded, from {repo} */
+  int has_dot_git;
+  char *cap[4];
+  size_t ncap;
+  char **rest;
+  size_t nrest;
+
+  hub_identity who;
+  db_repo repo; /* loaded when the route has {repo}; repo.id == 0 otherwise */
+  int repo_perm; /* the caller's permission on repo (PERM_*) */
+
+  hub_buf body;
+  int body_too_big;
+  int body_error;
+  char err_msg[256];
+  void *state; /* handler-private, freed via a cleanup */
+  void *state_repo; /* repo_handle opened for this request (api_repo_open) */
+
+  /* response under construction */
+  struct MHD_Response *resp;
+  int status;
+  int replied;
+  char request_id[33];
+  int64_t start_us;
+  uint64_t bytes_out;
+
+  struct hub_cleanup *cleanups;
+};
+
+/* Server lifecycle. */
+typedef struct {
+  const char *listen; /* host:port */
+  const char *public_url; /* may be NULL: derived from Host */
+  int threads_hint;
+} http_config;
+
+int http_routes_add(const hub_route *table); /* NULL-pattern terminated, static storage */
+int http_serve(const http_config *cfg); /* blocks until SIGINT/SIGTERM */
+
+/* Per-request helpers. */
+void http_cleanup_add(hub_req *r, void (*fn)(void *), void *arg);
+const char *http_param(hub_req *r, const char *key); /* decoded query value or NULL */
+/* Repeated keys: fills up to max values; returns count. Accepts "key" and "key[]". */
+size_t http_params(hub_req *r, const char *key, const char **out, size_t max);
+int http_param_bool(hub_req *r, const char *key, int dflt);
+const char *http_header(hub_req *r, const char *name);
+/* JSON body as an object (borrowed until request end) or NULL with a HUB_EINVALID set. */
+json_t *http_body_json(hub_req *r);
+/* Base URL clients can reach: --public-url, else http://Host. No trailing '/'. */
+const char *http_base_url(hub_req *r);
+/* "datasets/" / "spaces/" / "" for the repo type. */
+const char *http_type_prefix(int repo_type);
+const char *http_type_api(int repo_type); /* "models" / "datasets" / "spaces" */
+const char *http_type_name(int repo_type); /* "model" / "dataset" / "space" */
+int http_type_parse(const char *name, int *out); /* "model"/"dataset"/"space" */
+
+/* Responses: each queues one response. Headers added with http_add_header after the
+ * response is created. */
+int http_reply_json(hub_req *r, int status, json_t *body); /* steals body */
+int http_reply_data(hub_req *r, int status, const char *ctype, const void *data, size_t len);
+int http_reply_fd(hub_req *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len);
+typedef ssize_t (*http_stream_cb)(void *payload, uint64_t pos, char *buf, size_t max);
+int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size_or_unknown,
+                      http_stream_cb cb, void *payload, void (*free_cb)(void *));
+int http_reply_error(hub_req *r, int code); /* uses hub_error_msg() */
+int http_reply_redirect(hub_req *r, int status, const char *location);
+/* Headers on the response queued by the last http_reply_* (call after it). */
+void http_add_header(hub_req *r, const char *name, const char *value);
+
+/* Prometheus text for the request counters and latency histogram. */
+void http_metrics_text(hub_buf *out);
+
+extern const char *const HUB_VERSION;
+
+#endif

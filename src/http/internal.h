@@ -1,0 +1,17 @@
+/* Shared by the http module's .c files only. */
+#ifndef HUB_HTTP_INTERNAL_H
+#define HUB_HTTP_INTERNAL_H
+#include <stdint.h>
+
+#include "http/http.h"
+
+/* In-place percent-decoding; plus_is_space for query strings. Rejects malformed escapes
+ * and %00 (-1). */
+int http_pct_decode(char *s, int plus_is_space);
+/* Identify the caller from Authorization (or a session cookie). 0 or HUB_EAUTH. */
+int http__authenticate(hub_req *r);
+/* Add X-Request-Id, CORS and error-less defaults before queueing. */
+void http__finish_headers(hub_req *r);
+void http__metrics_record(int route_index, int status, int64_t dur_us);
+void http_metrics_render(hub_buf *out, const char *(*route_name)(int idx, const char **method));
+#endif

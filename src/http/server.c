@@ -1,0 +1,452 @@
+/* libmicrohttpd glue: request context life cycle, routing, auth, body intake. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "http/http.h"
+#include "http/internal.h"
+#include "http/router.h"
+#include "util/error.h"
+
+#define MAX_TABLES 32
+static const hub_route *g_tables[MAX_TABLES];
+static int g_ntables;
+static http_config g_cfg;
+static char g_listen_url[256];
+
+int http_routes_add(const hub_route *table) {
+  if (g_ntables >= MAX_TABLES) return hub_error_set(HUB_ERROR, "too many route tables");
+  g_tables[g_ntables++] = table;
+  return 0;
+}
+
+static int64_t now_us(void) {
+  struct timeval tv;
+  gettimeofday(&tv, NULL);
+  return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+struct hub_cleanup {
+  void (*fn)(void *);
+  void *arg;
+  struct hub_cleanup *next;
+};
+
+void http_cleanup_add(hub_req *r, void (*fn)(void *), void *arg) {
+  struct hub_cleanup *c = malloc(sizeof *c);
+  if (!c) {
+    fn(arg); /* cannot defer: release now rather than leak */
+    return;
+  }
+  c->fn = fn;
+  c->arg = arg;
+  c->next = r->cleanups;
+  r->cleanups = c;
+}
+
+static void req_free(hub_req *r) {
+  while (r->cleanups) {
+    struct hub_cleanup *c = r->cleanups;
+    r->cleanups = c->next;
+    c->fn(c->arg);
+    free(c);
+  }
+  for (size_t i = 0; i < r->nparams; i++) {
+    free(r->params[i].key);
+    free(r->params[i].value);
+  }
+  free(r->path);
+  free(r->query);
+  free(r->repo_ns);
+  free(r->repo_name);
+  hub_buf_dispose(&r->body);
+  if (r->resp) MHD_destroy_response(r->resp);
+  free(r);
+}
+
+const char *http_header(hub_req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s) {
+  return strlen(s);
+}
+
+struct qctx {
+  hub_req *r;
+  hub_buf raw;
+};
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value) {
+  struct qctx *q = cls;
+  hub_req *r = q->r;
+  if (r->nparams >= HUB_MAX_QUERY_PARAMS) return MHD_NO;
+  if (q->raw.len) hub_buf_putc(&q->raw, '&');
+  hub_buf_puts(&q->raw, key);
+  if (value) {
+    hub_buf_putc(&q->raw, '=');
+    hub_buf_puts(&q->raw, value);
+  }
+  char *k = strdup(key), *v = strdup(value ? value : "");
+  if (!k || !v || http_pct_decode(k, 1) || http_pct_decode(v, 1)) {
+    free(k);
+    free(v);
+    return MHD_YES; /* a malformed parameter is ignored, like an absent one */
+  }
+  r->params[r->nparams].key = k;
+  r->params[r->nparams].value = v;
+  r->nparams++;
+  return MHD_YES;
+}
+
+static int match_route(hub_req *r, int *method_mismatch) {
+  router_match_t m;
+  *method_mismatch = 0;
+  int idx = 0;
+  for (int t = 0; t < g_ntables; t++)
+    for (const hub_route *rt = g_tables[t]; rt->pattern; rt++, idx++) {
+      if (!router_match(rt->pattern, r->segs, r->nsegs, &m)) continue;
+      int same = strcmp(rt->method, r->method) == 0 ||
+                 (r->is_head && strcmp(rt->method, "GET") == 0);
+      if (!same) {
+        *method_mismatch = 1;
+        continue;
+      }
+      r->route = rt;
+      r->route_index = idx;
+      r->repo_type = m.repo_type;
+      for (size_t i = 0; i < m.ncap; i++) r->cap[i] = r->segs[m.cap[i]];
+      r->ncap = m.ncap;
+      if (m.has_rest) {
+        r->rest = r->segs + m.rest;
+        r->nrest = r->nsegs - m.rest;
+      }
+      if (m.has_repo) {
+        r->repo_ns = strdup(r->segs[m.repo_seg]);
+        r->repo_name = strdup(r->segs[m.repo_seg + 1]);
+        if (!r->repo_ns || !r->repo_name) return hub_error_set(HUB_ERROR, "out of memory");
+        if (m.dot_git) {
+          r->has_dot_git = 1;
+          r->repo_name[strlen(r->repo_name) - 4] = 0;
+        }
+        if (http_pct_decode(r->repo_ns, 0) || http_pct_decode(r->repo_name, 0))
+          return hub_error_set(HUB_EREPO, "Repository not found");
+      }
+      return 1;
+    }
+  return 0;
+}
+
+/* 307 to the repo's new name: same path and query, namespace/name replaced. */
+static int redirect_moved(hub_req *r, const db_repo *now) {
+  hub_buf loc = HUB_BUF_INIT;
+  int skip = -1;
+  /* Find the namespace segment again: it is the one whose decoded value we hold. */
+  for (size_t i = 0; i + 1 < r->nsegs; i++) {
+    char a[HUB_MAX_NAME * 3 + 1], b[HUB_MAX_NAME * 3 + 1];
+    snprintf(a, sizeof a, "%s", r->segs[i]);
+    snprintf(b, sizeof b, "%s", r->segs[i + 1]);
+    http_pct_decode(a, 0);
+    http_pct_decode(b, 0);
+    size_t bl = strlen(b);
+    if (r->has_dot_git && bl > 4) b[bl - 4] = 0;
+    if (strcmp(a, r->repo_ns) == 0 && strcmp(b, r->repo_name) == 0) {
+      skip = (int)i;
+      break;
+    }
+  }
+  for (size_t i = 0; i < r->nsegs; i++) {
+    hub_buf_putc(&loc, '/');
+    if ((int)i == skip) {
+      hub_buf_printf(&loc, "%s/%s%s", now->ns, now->name, r->has_dot_git ? ".git" : "");
+      i++;
+    } else {
+      hub_buf_puts(&loc, r->segs[i]);
+    }
+  }
+  if (r->query && *r->query) hub_buf_printf(&loc, "?%s", r->query);
+  int rc = loc.failed ? HUB_ERROR : http_reply_redirect(r, 307, loc.ptr);
+  hub_buf_dispose(&loc);
+  return rc;
+}
+
+/* Authorize the caller for the route. Returns 0 to proceed, 1 when a response was
+ * queued (redirect), or a HUB_E* code. */
+static int authorize(hub_req *r) {
+  const hub_route *rt = r->route;
+  unsigned needs = rt->needs;
+  if ((needs & NEED_LOGIN) && !r->who.authenticated)
+    return hub_error_set(HUB_EAUTH, "You must be authenticated to do this");
+  if ((needs & NEED_SITE_ADMIN) && !(r->who.authenticated && r->who.is_admin))
+    return hub_error_set(r->who.authenticated ? HUB_EFORBIDDEN : HUB_EAUTH,
+                         "Site administrator rights required");
+  if (!r->repo_ns) return 0;
+  int rc = db_repo_get(r->repo_type, r->repo_ns, r->repo_name, &r->repo);
+  if (rc == HUB_EREPO && !(needs & NEED_NO_REDIRECT)) {
+    db_repo moved;
+    if (db_repo_redirect(r->repo_type, r->repo_ns, r->repo_name, &moved) == 0 &&
+        auth_repo_perm(&r->who, &moved) >= PERM_READ) {
+      rc = redirect_moved(r, &moved);
+      return rc ? rc : 1;
+    }
+  }
+  if (rc) {
+    memset(&r->repo, 0, sizeof r->repo);
+    return hub_error_set(HUB_EREPO, "Repository not found");
+  }
+  r->repo_perm = auth_repo_perm(&r->who, &r->repo);
+  int want = (needs & NEED_REPO_ADMIN)   ? PERM_ADMIN
+             : (needs & NEED_REPO_WRITE) ? PERM_WRITE
+             : (needs & (NEED_REPO_READ | NEED_REPO_FILES)) ? PERM_READ
+                                                             : PERM_NONE;
+  if (r->repo_perm < PERM_READ && want > PERM_NONE)
+    return hub_error_set(HUB_EREPO, "Repository not found");
+  if (r->repo_perm < want) {
+    if (!r->who.authenticated)
+      return hub_error_set(HUB_EAUTH, "You must be authenticated to write to %s/%s", r->repo.ns,
+                           r->repo.name);
+    return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to %s %s/%s",
+                         want == PERM_ADMIN ? "administer" : "write to", r->repo.ns, r->repo.name);
+  }
+  if (r->repo.disabled && want > PERM_NONE && !(r->who.is_admin))
+    return hub_error_set(HUB_EFORBIDDEN, "Access to this resource is disabled.");
+  return 0;
+}
+
+static void gen_request_id(char out[33]) {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof b);
+  for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+static enum MHD_Result queue(hub_req *r) {
+  if (!r->resp) {
+    hub_error_set(HUB_ERROR, "handler sent no response");
+    http_reply_error(r, HUB_ERROR);
+  }
+  http__finish_headers(r);
+  enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
+  MHD_destroy_response(r->resp);
+  r->resp = NULL;
+  return ok;
+}
+
+static enum MHD_Result fail(hub_req *r, int code) {
+  r->resp = NULL;
+  http_reply_error(r, code);
+  return queue(r);
+}
+
+static size_t body_limit(const hub_route *rt) {
+  if (rt->body_max) return rt->body_max;
+  return rt->body == BODY_LARGE ? (size_t)HUB_MAX_COMMIT_BODY : (size_t)HUB_MAX_JSON_BODY;
+}
+
+static enum MHD_Result first_call(hub_req *r, const char *url) {
+  if (strlen(url) > HUB_MAX_URL) return fail(r, hub_error_set(HUB_ETOOBIG, "URL too long"));
+  r->path = strdup(url);
+  char *split = strdup(url);
+  if (!r->path || !split) {
+    free(split);
+    return fail(r, hub_error_set(HUB_ERROR, "out of memory"));
+  }
+  http_cleanup_add(r, free, split);
+  if (router_split(split, r->segs, HUB_MAX_URL_SEGMENTS, &r->nsegs))
+    return fail(r, hub_error_set(HUB_EINVALID, "Malformed request path"));
+  struct qctx q = {r, HUB_BUF_INIT};
+  MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
+  r->query = hub_buf_detach(&q.raw);
+
+  if (strcmp(r->method, "OPTIONS") == 0) {
+    http_reply_data(r, 204, NULL, "", 0);
+    http_add_header(r, "Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+    http_add_header(r, "Access-Control-Allow-Headers",
+                    "Authorization, Range, Content-Type, X-Request-Id, Accept, Git-Protocol");
+    http_add_header(r, "Access-Control-Max-Age", "86400");
+    return queue(r);
+  }
+  int mismatch = 0;
+  int m = match_route(r, &mismatch);
+  if (m < 0) return fail(r, m);
+  if (!m)
+    return fail(r, mismatch ? hub_error_set(HUB_EMETHOD, "Method %s not allowed here", r->method)
+                            : hub_error_set(HUB_ENOTFOUND, "Sorry, we can't find the page "
+                                                           "you are looking for."));
+  int rc = http__authenticate(r);
+  if (rc) return fail(r, rc);
+  rc = authorize(r);
+  if (rc == 1) return queue(r);
+  if (rc) return fail(r, rc);
+  const char *cl = http_header(r, "Content-Length");
+  if (cl && r->route->body != BODY_STREAM && r->route->body != BODY_NONE &&
+      strtoull(cl, NULL, 10) > body_limit(r->route))
+    return fail(r, hub_error_set(HUB_ETOOBIG, "Request body too large (limit %zu bytes)",
+                                 body_limit(r->route)));
+  if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE)
+    hub_buf_init(&r->body, body_limit(r->route));
+  return MHD_YES;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls) {
+  hub_req *r = *con_cls;
+  if (!r) {
+    r = calloc(1, sizeof *r);
+    if (!r) return MHD_NO;
+    *con_cls = r;
+    r->conn = conn;
+    r->method = method;
+    r->is_head = strcmp(method, "HEAD") == 0;
+    r->start_us = now_us();
+    gen_request_id(r->request_id);
+    hub_error_clear();
+    return first_call(r, url);
+  }
+  if (r->replied) { /* error already queued: swallow the rest of the body */
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    size_t n = *upload_data_size;
+    *upload_data_size = 0;
+    if (r->body_error || r->body_too_big) return MHD_YES;
+    if (r->route->body == BODY_STREAM && r->route->on_body) {
+      int rc = r->route->on_body(r, upload_data, n);
+      if (rc) {
+        r->body_error = rc;
+        snprintf(r->err_msg, sizeof r->err_msg, "%s", hub_error_msg());
+      }
+    } else if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE) {
+      if (hub_buf_put(&r->body, upload_data, n)) r->body_too_big = 1;
+    }
+    return MHD_YES;
+  }
+  /* Body complete: run the handler. */
+  if (r->body_too_big)
+    return fail(r, hub_error_set(HUB_ETOOBIG, "Request body too large (limit %zu bytes)",
+                                 body_limit(r->route)));
+  if (r->body_error) {
+    hub_error_set(r->body_error, "%s", r->err_msg);
+    return fail(r, r->body_error);
+  }
+  hub_error_clear();
+  int rc = r->route->handler(r);
+  if (rc < 0 && !r->resp) http_reply_error(r, rc);
+  return queue(r);
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  hub_req *r = *con_cls;
+  if (!r) return;
+  int64_t dur = now_us() - r->start_us;
+  http__metrics_record(r->route ? r->route_index : -1, r->status ? r->status : 499, dur);
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char ts[32];
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  fprintf(stderr, "%s %s %s%s%s %d %.1fms rid=%s user=%s%s\n", ts, r->method,
+          r->path ? r->path : "?", r->query && *r->query ? "?" : "",
+          r->query ? r->query : "", r->status ? r->status : 499, (double)dur / 1000.0,
+          r->request_id, r->who.authenticated ? r->who.name : "-",
+          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+  req_free(r);
+  *con_cls = NULL;
+}
+
+const char *http_base_url(hub_req *r) {
+  if (g_cfg.public_url && *g_cfg.public_url) return g_cfg.public_url;
+  const char *host = http_header(r, "Host");
+  if (host && *host && strlen(host) < 200 && strspn(host, "abcdefghijklmnopqrstuvwxyz"
+                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") ==
+                                                 strlen(host)) {
+    char *u = malloc(strlen(host) + 8);
+    if (u) {
+      sprintf(u, "http://%s", host);
+      http_cleanup_add(r, free, u);
+      return u;
+    }
+  }
+  return g_listen_url;
+}
+
+int http_serve(const http_config *cfg) {
+  g_cfg = *cfg;
+  char host[256] = "127.0.0.1";
+  const char *port = "8080";
+  const char *colon = strrchr(cfg->listen, ':');
+  if (colon) {
+    size_t hl = (size_t)(colon - cfg->listen);
+    if (hl >= sizeof host) return hub_error_set(HUB_EINVALID, "bad --listen");
+    if (hl) {
+      memcpy(host, cfg->listen, hl);
+      host[hl] = 0;
+    }
+    port = colon + 1;
+  } else {
+    port = cfg->listen;
+  }
+  if (host[0] == '[') { /* [::1] */
+    memmove(host, host + 1, strlen(host));
+    char *e = strchr(host, ']');
+    if (e) *e = 0;
+  }
+  struct addrinfo hints = {0}, *ai = NULL;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  if (getaddrinfo(host, port, &hints, &ai) || !ai)
+    return hub_error_set(HUB_EINVALID, "cannot resolve listen address %s", cfg->listen);
+  snprintf(g_listen_url, sizeof g_listen_url, "http://%s", cfg->listen);
+  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                   MHD_USE_POLL | MHD_USE_ERROR_LOG;
+  if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  struct MHD_Daemon *d = MHD_start_daemon(
+      flags, 0, NULL, NULL, access_cb, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+      MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
+      NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HUB_CONN_MEMORY,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HUB_IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+      (unsigned)1024, MHD_OPTION_END);
+  freeaddrinfo(ai);
+  if (!d) return hub_error_set(HUB_ERROR, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+  fprintf(stderr, "modelhub listening on http://%s\n", cfg->listen);
+  int sig = 0;
+  sigwait(&set, &sig);
+  fprintf(stderr, "modelhub: signal %d, shutting down\n", sig);
+  MHD_stop_daemon(d);
+  return 0;
+}
+
+static const char *route_name(int idx, const char **method) {
+  int i = 0;
+  for (int t = 0; t < g_ntables; t++)
+    for (const hub_route *rt = g_tables[t]; rt->pattern; rt++, i++)
+      if (i == idx) {
+        *method = rt->method;
+        return rt->pattern;
+      }
+  *method = "";
+  return "unmatched";
+}
+
+void http_metrics_text(hub_buf *out) {
+  http_metrics_render(out, route_name);
+}

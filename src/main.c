@@ -1,0 +1,396 @@
+/* modelhub: one binary, subcommands (like git). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "auth/auth.h"
+#include "db/db.h"
+#include "http/http.h"
+#include "repo/repo.h"
+#include "util/error.h"
+
+#define EXIT_USAGE 2
+
+static const char *g_data;
+
+static int usage_main(FILE *f) {
+  fprintf(f,
+          "usage: modelhub [--data DIR] <command> [args]\n\n"
+          "commands:\n"
+          "  serve                      run the hub (HTTP API, git, LFS, web)\n"
+          "  user add NAME              create a user\n"
+          "  org add NAME --owner USER  create an organization\n"
+          "  org member add ORG USER --role read|contributor|write|admin\n"
+          "  org member remove ORG USER\n"
+          "  token create USER --name N --role read|write\n"
+          "  token list [USER]\n"
+          "  token revoke TOKEN-ID|NAME [--user USER]\n\n"
+          "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
+          "Run 'modelhub <command> --help' for a command's options.\n");
+  return f == stderr ? EXIT_USAGE : 0;
+}
+
+static int die(const char *what) {
+  fprintf(stderr, "modelhub: %s: %s\n", what, hub_error_msg());
+  return 1;
+}
+
+static int mkdirs(const char *base) {
+  char p[4200];
+  const char *subs[] = {"", "/repos", "/tmp", "/blobs"};
+  for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+    snprintf(p, sizeof p, "%s%s", base, subs[i]);
+    if (mkdir(p, 0750) && errno != EEXIST)
+      return hub_error_set(HUB_ERROR, "cannot create %s: %s", p, strerror(errno));
+  }
+  return 0;
+}
+
+static int open_data(void) {
+  if (mkdirs(g_data) || db_global_init(g_data) || repo_global_init()) return die("data dir");
+  return 0;
+}
+
+static int has_help(int argc, char **argv) {
+  for (int i = 0; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+  return 0;
+}
+
+/* First start: an admin user and a write token, printed once (only its hash is kept). */
+static int bootstrap_admin(void) {
+  int64_t users = 0;
+  db_account_count(ACCOUNT_USER, &users);
+  if (users) return 0;
+  db_account a;
+  memset(&a, 0, sizeof a);
+  snprintf(a.name, sizeof a.name, "admin");
+  a.is_admin = 1;
+  if (db_account_create(&a)) return die("creating admin");
+  char tok[AUTH_TOKEN_LEN + 1];
+  if (auth_token_issue(a.id, "admin-bootstrap", PERM_WRITE, 0, tok, NULL))
+    return die("creating admin token");
+  printf("Created user 'admin'. Its write token is shown once, keep it:\n"
+         "admin token: %s\n",
+         tok);
+  fflush(stdout);
+  return 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+  const char *listen = getenv("MODELHUB_LISTEN") ? getenv("MODELHUB_LISTEN") : "127.0.0.1:8080";
+  const char *pub = getenv("MODELHUB_PUBLIC_URL");
+  static struct option opts[] = {{"listen", required_argument, 0, 'l'},
+                                 {"data", required_argument, 0, 'd'},
+                                 {"public-url", required_argument, 0, 'p'},
+                                 {"help", no_argument, 0, 'h'},
+                                 {0, 0, 0, 0}};
+  int c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'l': listen = optarg; break;
+    case 'd': g_data = optarg; break;
+    case 'p': pub = optarg; break;
+    case 'h':
+      printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
+             "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
+             "  --data        data directory (MODELHUB_DATA; default ./data)\n"
+             "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
+             "from the Host header)\n");
+      return 0;
+    default: return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "modelhub serve: unexpected argument '%s'\n", argv[optind]);
+    return EXIT_USAGE;
+  }
+  char pubbuf[1024];
+  if (pub) { /* no trailing slash: clients concatenate paths onto it */
+    snprintf(pubbuf, sizeof pubbuf, "%s", pub);
+    size_t n = strlen(pubbuf);
+    while (n && pubbuf[n - 1] == '/') pubbuf[--n] = 0;
+    pub = pubbuf;
+  }
+  if (open_data()) return 1;
+  if (bootstrap_admin()) return 1;
+  if (api_register()) return die("routes");
+  http_config cfg = {listen, pub, 0};
+  if (http_serve(&cfg)) return die("serve");
+  db_global_shutdown();
+  return 0;
+}
+
+static char *read_password_stdin(void) {
+  static char buf[1024];
+  if (!fgets(buf, sizeof buf, stdin)) return NULL;
+  buf[strcspn(buf, "\r\n")] = 0;
+  return buf;
+}
+
+static int cmd_user(int argc, char **argv) {
+  if (argc < 2 || has_help(argc, argv) || strcmp(argv[1], "add")) {
+    fprintf(argc < 2 || has_help(argc, argv) ? stdout : stderr,
+            "usage: modelhub user add NAME [--admin] [--password-stdin] [--email E] "
+            "[--fullname F]\n");
+    return has_help(argc, argv) ? 0 : EXIT_USAGE;
+  }
+  db_account a;
+  memset(&a, 0, sizeof a);
+  int pw_stdin = 0;
+  const char *name = NULL;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--admin")) a.is_admin = 1;
+    else if (!strcmp(argv[i], "--password-stdin")) pw_stdin = 1;
+    else if (!strcmp(argv[i], "--email") && i + 1 < argc) snprintf(a.email, sizeof a.email, "%s", argv[++i]);
+    else if (!strcmp(argv[i], "--fullname") && i + 1 < argc)
+      snprintf(a.fullname, sizeof a.fullname, "%s", argv[++i]);
+    else if (argv[i][0] != '-' && !name) name = argv[i];
+    else {
+      fprintf(stderr, "modelhub user add: unexpected argument '%s'\n", argv[i]);
+      return EXIT_USAGE;
+    }
+  }
+  if (!name) {
+    fprintf(stderr, "modelhub user add: NAME is required\n");
+    return EXIT_USAGE;
+  }
+  if (!api_name_valid(name) || strlen(name) > HUB_MAX_USER_NAME) {
+    fprintf(stderr, "modelhub user add: invalid name '%s'\n", name);
+    return EXIT_USAGE;
+  }
+  snprintf(a.name, sizeof a.name, "%s", name);
+  if (pw_stdin) {
+    char *pw = read_password_stdin();
+    if (!pw || !*pw) {
+      fprintf(stderr, "modelhub user add: no password on stdin\n");
+      return EXIT_USAGE;
+    }
+    if (auth_password_hash(pw, a.password_hash, sizeof a.password_hash)) return die("password");
+  }
+  if (open_data()) return 1;
+  if (db_account_create(&a)) return die("user add");
+  printf("created user %s%s\n", a.name, a.is_admin ? " (admin)" : "");
+  return 0;
+}
+
+static int cmd_org(int argc, char **argv) {
+  if (argc >= 2 && !strcmp(argv[1], "add") && !has_help(argc, argv)) {
+    const char *name = NULL, *owner = NULL;
+    for (int i = 2; i < argc; i++) {
+      if (!strcmp(argv[i], "--owner") && i + 1 < argc) owner = argv[++i];
+      else if (argv[i][0] != '-' && !name) name = argv[i];
+      else {
+        fprintf(stderr, "modelhub org add: unexpected argument '%s'\n", argv[i]);
+        return EXIT_USAGE;
+      }
+    }
+    if (!name || !owner) {
+      fprintf(stderr, "usage: modelhub org add NAME --owner USER\n");
+      return EXIT_USAGE;
+    }
+    if (!api_name_valid(name)) {
+      fprintf(stderr, "modelhub org add: invalid name '%s'\n", name);
+      return EXIT_USAGE;
+    }
+    if (open_data()) return 1;
+    db_account o, u;
+    if (db_account_by_name(owner, &u) || u.kind != ACCOUNT_USER) {
+      fprintf(stderr, "modelhub org add: no user '%s'\n", owner);
+      return 1;
+    }
+    memset(&o, 0, sizeof o);
+    o.kind = ACCOUNT_ORG;
+    snprintf(o.name, sizeof o.name, "%s", name);
+    if (db_account_create(&o)) return die("org add");
+    if (db_member_set(o.id, u.id, PERM_ADMIN)) return die("org add");
+    printf("created organization %s (admin: %s)\n", o.name, u.name);
+    return 0;
+  }
+  if (argc >= 3 && !strcmp(argv[1], "member") && !has_help(argc, argv)) {
+    int add = !strcmp(argv[2], "add"), rm = !strcmp(argv[2], "remove");
+    const char *pos[2] = {NULL, NULL}, *role = NULL;
+    int np = 0;
+    for (int i = 3; i < argc; i++) {
+      if (!strcmp(argv[i], "--role") && i + 1 < argc) role = argv[++i];
+      else if (argv[i][0] != '-' && np < 2) pos[np++] = argv[i];
+      else {
+        fprintf(stderr, "modelhub org member: unexpected argument '%s'\n", argv[i]);
+        return EXIT_USAGE;
+      }
+    }
+    if ((!add && !rm) || np != 2 || (add && !role)) {
+      fprintf(stderr, "usage: modelhub org member add ORG USER --role read|contributor|write|admin\n"
+                      "       modelhub org member remove ORG USER\n");
+      return EXIT_USAGE;
+    }
+    int perm = 0;
+    if (add && auth_role_parse(role, &perm)) {
+      fprintf(stderr, "modelhub org member add: %s\n", hub_error_msg());
+      return EXIT_USAGE;
+    }
+    if (open_data()) return 1;
+    db_account o, u;
+    if (db_account_by_name(pos[0], &o) || o.kind != ACCOUNT_ORG) {
+      fprintf(stderr, "modelhub org member: no organization '%s'\n", pos[0]);
+      return 1;
+    }
+    if (db_account_by_name(pos[1], &u) || u.kind != ACCOUNT_USER) {
+      fprintf(stderr, "modelhub org member: no user '%s'\n", pos[1]);
+      return 1;
+    }
+    if (add ? db_member_set(o.id, u.id, perm) : db_member_remove(o.id, u.id))
+      return die("org member");
+    printf(add ? "%s is now %s of %s\n" : "%s removed from %s\n", u.name,
+           add ? auth_role_name(perm) : o.name, o.name);
+    return 0;
+  }
+  printf("usage: modelhub org add NAME --owner USER\n"
+         "       modelhub org member add ORG USER --role read|contributor|write|admin\n"
+         "       modelhub org member remove ORG USER\n");
+  return has_help(argc, argv) ? 0 : EXIT_USAGE;
+}
+
+static void print_token(const db_token *t, const char *user, void *payload) {
+  char c[32] = "-", u[32] = "never";
+  if (t->created_ms) {
+    time_t s = (time_t)(t->created_ms / 1000);
+    strftime(c, sizeof c, "%Y-%m-%dT%H:%M:%SZ", gmtime(&s));
+  }
+  if (t->last_used_ms) {
+    time_t s = (time_t)(t->last_used_ms / 1000);
+    strftime(u, sizeof u, "%Y-%m-%dT%H:%M:%SZ", gmtime(&s));
+  }
+  printf("%-24s %-16s %-20s %-6s %-20s %-20s %s\n", t->uid, user, t->name,
+         auth_role_name(t->role), c, u, t->revoked ? "revoked" : "active");
+}
+
+static int cmd_token(int argc, char **argv) {
+  const char *usage = "usage: modelhub token create USER --name N --role read|write "
+                      "[--expires-days D]\n"
+                      "       modelhub token list [USER]\n"
+                      "       modelhub token revoke TOKEN-ID|NAME [--user USER]\n";
+  if (argc < 2 || has_help(argc, argv)) {
+    fputs(usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? EXIT_USAGE : 0;
+  }
+  const char *pos = NULL, *name = NULL, *role = NULL, *user = NULL;
+  long days = 0;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--name") && i + 1 < argc) name = argv[++i];
+    else if (!strcmp(argv[i], "--role") && i + 1 < argc) role = argv[++i];
+    else if (!strcmp(argv[i], "--user") && i + 1 < argc) user = argv[++i];
+    else if (!strcmp(argv[i], "--expires-days") && i + 1 < argc) days = strtol(argv[++i], NULL, 10);
+    else if (argv[i][0] != '-' && !pos) pos = argv[i];
+    else {
+      fprintf(stderr, "modelhub token: unexpected argument '%s'\n%s", argv[i], usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (!strcmp(argv[1], "create")) {
+    int perm;
+    if (!pos || !name || !role) {
+      fprintf(stderr, "modelhub token create: USER, --name and --role are required\n%s", usage);
+      return EXIT_USAGE;
+    }
+    if (auth_role_parse(role, &perm) || (perm != PERM_READ && perm != PERM_WRITE)) {
+      fprintf(stderr, "modelhub token create: --role must be read or write\n");
+      return EXIT_USAGE;
+    }
+    if (open_data()) return 1;
+    db_account u;
+    if (db_account_by_name(pos, &u) || u.kind != ACCOUNT_USER) {
+      fprintf(stderr, "modelhub token create: no user '%s'\n", pos);
+      return 1;
+    }
+    char tok[AUTH_TOKEN_LEN + 1];
+    int64_t exp = days > 0 ? db_now_ms() + (int64_t)days * 86400000 : 0;
+    if (auth_token_issue(u.id, name, perm, exp, tok, NULL)) return die("token create");
+    printf("%s\n", tok);
+    return 0;
+  }
+  if (!strcmp(argv[1], "list")) {
+    if (open_data()) return 1;
+    int64_t uid = 0;
+    if (pos) {
+      db_account u;
+      if (db_account_by_name(pos, &u)) {
+        fprintf(stderr, "modelhub token list: no user '%s'\n", pos);
+        return 1;
+      }
+      uid = u.id;
+    }
+    printf("%-24s %-16s %-20s %-6s %-20s %-20s %s\n", "ID", "USER", "NAME", "ROLE", "CREATED",
+           "LAST USED", "STATE");
+    return db_token_list(uid, print_token, NULL) ? die("token list") : 0;
+  }
+  if (!strcmp(argv[1], "revoke")) {
+    if (!pos) {
+      fprintf(stderr, "modelhub token revoke: TOKEN-ID or NAME is required\n");
+      return EXIT_USAGE;
+    }
+    if (open_data()) return 1;
+    int64_t uid = 0;
+    if (user) {
+      db_account u;
+      if (db_account_by_name(user, &u)) {
+        fprintf(stderr, "modelhub token revoke: no user '%s'\n", user);
+        return 1;
+      }
+      uid = u.id;
+    }
+    if (db_token_revoke(pos, uid)) return die("token revoke");
+    printf("revoked %s\n", pos);
+    return 0;
+  }
+  fprintf(stderr, "modelhub token: unknown subcommand '%s'\n%s", argv[1], usage);
+  return EXIT_USAGE;
+}
+
+int main(int argc, char **argv) {
+  g_data = getenv("MODELHUB_DATA") ? getenv("MODELHUB_DATA") : "./data";
+  int i = 1;
+  while (i < argc && argv[i][0] == '-') {
+    if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+      g_data = argv[i + 1];
+      i += 2;
+    } else if (!strncmp(argv[i], "--data=", 7)) {
+      g_data = argv[i] + 7;
+      i++;
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      return usage_main(stdout);
+    } else if (!strcmp(argv[i], "--version")) {
+      printf("modelhub %s\n", HUB_VERSION);
+      return 0;
+    } else {
+      fprintf(stderr, "modelhub: unknown option '%s'\n", argv[i]);
+      return usage_main(stderr);
+    }
+  }
+  if (i >= argc) return usage_main(stderr);
+  /* --data is also accepted after the subcommand. */
+  for (int k = i + 1; k < argc - 1; k++)
+    if (!strcmp(argv[k], "--data") && strcmp(argv[i], "serve")) {
+      g_data = argv[k + 1];
+      memmove(argv + k, argv + k + 2, sizeof(char *) * (size_t)(argc - k - 2));
+      argc -= 2;
+      k--;
+    }
+  const char *cmd = argv[i];
+  int sub_argc = argc - i;
+  char **sub_argv = argv + i;
+  if (!strcmp(cmd, "serve")) return cmd_serve(sub_argc, sub_argv);
+  if (!strcmp(cmd, "user")) return cmd_user(sub_argc, sub_argv);
+  if (!strcmp(cmd, "org")) return cmd_org(sub_argc, sub_argv);
+  if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
+  if (!strcmp(cmd, "help")) return usage_main(stdout);
+  fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
+  return usage_main(stderr);
+}
