@@ -121,6 +121,7 @@ static int cmd_serve(int argc, char **argv) {
   }
   if (open_data()) return 1;
   if (bootstrap_admin()) return 1;
+  if (api_init()) return die("stores");
   if (api_register()) return die("routes");
   http_config cfg = {listen, pub, 0};
   if (http_serve(&cfg)) return die("serve");

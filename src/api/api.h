@@ -17,6 +17,22 @@ extern const hub_route api_info_routes[];
 /* Full repo object (hf-api.md §3.5) at `rev` (NULL = HEAD); NULL with an error set. */
 json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blobs);
 
+extern const hub_route api_resolve_routes[];
+extern const hub_route api_tree_routes[];
+extern const hub_route api_refs_routes[];
+extern const hub_route api_commit_routes[];
+
+/* Process-wide stores, opened by api_init() before serving. */
+int api_init(void);
+struct blob_store;
+struct blob_store *api_blobs(void);
+/* Add `Link: <abs url with cursor-key=value>; rel="next"` carrying every other query
+ * parameter of this request. */
+void api_next_link(hub_req *r, const char *cursor_key, const char *value);
+/* JSON for a tree entry (hf-api.md §4.1); lastCommit added when expand. */
+json_t *api_entry_json(hub_req *r, repo_handle *h, const char *commit, const repo_entry *e,
+                       int expand);
+
 /* Register every API route table with the HTTP layer (order matters: specific first). */
 int api_register(void);
 

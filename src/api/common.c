@@ -4,6 +4,9 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "auth/sign.h"
+#include "blob/blob.h"
+#include <openssl/rand.h>
 #include "http/internal.h"
 #include "util/error.h"
 
@@ -89,4 +92,68 @@ char *api_join_rest(hub_req *r, size_t from, size_t upto) {
   char *s = hub_buf_detach(&b);
   http_cleanup_add(r, free, s);
   return s;
+}
+
+static blob_store *g_blobs;
+
+int api_init(void) {
+  int rc = blob_store_open(&g_blobs, "fs", db_data_dir());
+  if (rc) return rc;
+  blob_store_sweep_tmp(g_blobs, 24 * 3600, NULL);
+  /* The URL-signing key lives in the DB so every node and restart agrees on it. */
+  unsigned char key[32];
+  size_t n = 0;
+  if (db_kv_get("sign_key", key, sizeof key, &n) || n != sizeof key) {
+    if (RAND_bytes(key, sizeof key) != 1) return hub_error_set(HUB_ERROR, "no randomness");
+    if ((rc = db_kv_set("sign_key", key, sizeof key))) return rc;
+  }
+  return sign_init(key, sizeof key);
+}
+
+blob_store *api_blobs(void) {
+  return g_blobs;
+}
+
+void api_next_link(hub_req *r, const char *key, const char *value) {
+  hub_buf b = HUB_BUF_INIT;
+  hub_buf_printf(&b, "<%s%s?", http_base_url(r), r->path);
+  const char *q = r->query ? r->query : "";
+  size_t kl = strlen(key);
+  int first = 1;
+  while (*q) {
+    const char *amp = strchr(q, '&');
+    size_t n = amp ? (size_t)(amp - q) : strlen(q);
+    if (n && !(n >= kl && !strncmp(q, key, kl) && (q[kl] == '=' || kl == n))) {
+      if (!first) hub_buf_putc(&b, '&');
+      hub_buf_put(&b, q, n);
+      first = 0;
+    }
+    q += n + (amp ? 1 : 0);
+  }
+  hub_buf_printf(&b, "%s%s=%s>; rel=\"next\"", first ? "" : "&", key, value);
+  if (!b.failed) http_add_header(r, "Link", b.ptr);
+  hub_buf_dispose(&b);
+}
+
+json_t *api_entry_json(hub_req *r, repo_handle *h, const char *commit, const repo_entry *e,
+                       int expand) {
+  int dir = e->type == REPO_ENTRY_DIR;
+  json_t *o = json_pack("{s:s, s:s, s:I, s:s}", "type", dir ? "directory" : "file", "oid", e->oid,
+                        "size", (json_int_t)(dir ? 0 : e->size), "path", e->path);
+  if (!o) return NULL;
+  if (e->is_lfs)
+    json_object_set_new(o, "lfs",
+                        json_pack("{s:s, s:I, s:I}", "oid", e->lfs_oid, "size",
+                                  (json_int_t)e->lfs_size, "pointerSize",
+                                  (json_int_t)e->pointer_size));
+  if (expand) {
+    repo_commit_info ci;
+    if (repo_last_commit_for_path(h, commit, e->path, &ci) == 0) {
+      json_object_set_new(o, "lastCommit",
+                          json_pack("{s:s, s:s, s:o}", "id", ci.id, "title", ci.title, "date",
+                                    api_iso_json(ci.date * 1000)));
+      repo_commit_info_dispose(&ci);
+    }
+  }
+  return o;
 }

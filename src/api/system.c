@@ -88,5 +88,9 @@ int api_register(void) {
   http_routes_add(api_account_routes);
   http_routes_add(api_repo_routes);
   http_routes_add(api_info_routes);
+  http_routes_add(api_tree_routes);
+  http_routes_add(api_refs_routes);
+  http_routes_add(api_commit_routes);
+  http_routes_add(api_resolve_routes);
   return 0;
 }

@@ -134,6 +134,8 @@ int http_type_parse(const char *name, int *out); /* "model"/"dataset"/"space" */
  * response is created. */
 int http_reply_json(hub_req *r, int status, json_t *body); /* steals body */
 int http_reply_data(hub_req *r, int status, const char *ctype, const void *data, size_t len);
+/* A body-less response that still announces Content-Length: len (HEAD answers). */
+int http_reply_data_len(hub_req *r, int status, const char *ctype, uint64_t len);
 int http_reply_fd(hub_req *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len);
 typedef ssize_t (*http_stream_cb)(void *payload, uint64_t pos, char *buf, size_t max);
 int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size_or_unknown,

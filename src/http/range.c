@@ -30,11 +30,13 @@ int range_parse(const char *hdr, int64_t total, int64_t *out_start, int64_t *out
   int64_t first = -1, last = -1, suffix = -1;
   assert(total >= 0);
   if (!p) return RANGE_IGNORE;
-  while (is_ows(*p)) p++;
+  while (is_ows(*p))
+    p++;
   for (const char *u = "bytes"; *u; u++, p++)
     if (lower(*p) != *u) return RANGE_IGNORE;
   if (*p++ != '=') return RANGE_IGNORE;
-  while (is_ows(*p)) p++;
+  while (is_ows(*p))
+    p++;
   if (*p == '-') {
     p++;
     if (!parse_num(&p, &suffix)) return RANGE_IGNORE;
@@ -45,7 +47,8 @@ int range_parse(const char *hdr, int64_t total, int64_t *out_start, int64_t *out
       if (last < first) return RANGE_IGNORE; /* invalid per RFC 7233 §2.1 */
     }
   }
-  while (is_ows(*p)) p++;
+  while (is_ows(*p))
+    p++;
   if (*p) return RANGE_IGNORE; /* trailing garbage or a second range */
 
   if (suffix >= 0) {

@@ -53,6 +53,15 @@ int http_reply_fd(hub_req *r, int status, const char *ctype, int fd, uint64_t of
   return set_resp(r, status, resp, ctype);
 }
 
+static ssize_t no_body(void *cls, uint64_t pos, char *buf, size_t max) {
+  return MHD_CONTENT_READER_END_WITH_ERROR; /* only used for HEAD, never read */
+}
+
+int http_reply_data_len(hub_req *r, int status, const char *ctype, uint64_t len) {
+  struct MHD_Response *resp = MHD_create_response_from_callback(len, 4096, no_body, NULL, NULL);
+  return set_resp(r, status, resp, ctype);
+}
+
 struct stream {
   http_stream_cb cb;
   void *payload;

@@ -1,0 +1,237 @@
+/* Uploads: preupload/{rev} (upload mode per file) and commit/{rev} (NDJSON → one CAS). */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/attrs.h"
+#include "api/ndjson.h"
+#include "blob/blob.h"
+#include "util/error.h"
+
+/* Files at least this big go to LFS even when no .gitattributes rule names them. */
+#define PREUPLOAD_LFS_MIN (10 * 1024 * 1024)
+
+/* Callers below write permission may still open pull requests when they are
+ * contributors; everything else needs write. */
+static int require_write(hub_req *r, int create_pr) {
+  int want = create_pr ? PERM_CONTRIBUTOR : PERM_WRITE;
+  if (r->repo_perm >= want) return 0;
+  if (!r->who.authenticated)
+    return hub_error_set(HUB_EAUTH, "You must be authenticated to write to %s/%s", r->repo.ns,
+                         r->repo.name);
+  return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to write to %s/%s%s",
+                       r->repo.ns, r->repo.name,
+                       r->who.token_role == PERM_READ ? " (this token is read-only)" : "");
+}
+
+/* Text of a file at a commit, or NULL (absent / error). Owned by the request. */
+static char *file_text(hub_req *r, repo_handle *h, const char *sha, const char *path) {
+  void *data = NULL;
+  size_t n = 0;
+  if (repo_read_path(h, sha, path, &data, &n)) return NULL;
+  http_cleanup_add(r, free, data);
+  return data;
+}
+
+static int sample_is_binary(const char *b64) {
+  if (!b64) return 0;
+  size_t n = strlen(b64);
+  if (n > 4096) n = 4096;
+  unsigned char buf[3200];
+  int m = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)(n & ~(size_t)3));
+  for (int i = 0; i < m; i++) {
+    /* EVP_DecodeBlock turns '=' padding into trailing zero bytes: ignore those. */
+    if (buf[i] == 0 && i < m - 2) return 1;
+  }
+  return 0;
+}
+
+static int h_preupload(hub_req *r) {
+  int create_pr = http_param_bool(r, "create_pr", 0);
+  int rc = require_write(r, create_pr);
+  if (rc) return rc;
+  repo_handle *h;
+  if ((rc = api_repo_open(r, &h))) return rc;
+  const char *rev = api_join_rest(r, 0, r->nrest);
+  if (!rev) return hub_error_code();
+  char sha[41];
+  if ((rc = repo_resolve(h, rev, sha, NULL))) return rc;
+  json_t *b = http_body_json(r);
+  if (!b) return HUB_EINVALID;
+  json_t *files = json_object_get(b, "files");
+  if (!json_is_array(files)) return hub_error_set(HUB_EINVALID, "files must be a list");
+  const char *attrs = json_string_value(json_object_get(b, "gitAttributes"));
+  if (!attrs) attrs = file_text(r, h, sha, ".gitattributes");
+  const char *ignore = json_string_value(json_object_get(b, "gitIgnore"));
+  if (!ignore) ignore = file_text(r, h, sha, ".gitignore");
+  json_t *out = json_array(), *f;
+  size_t i;
+  json_array_foreach(files, i, f) {
+    const char *path = json_string_value(json_object_get(f, "path"));
+    if (!path) {
+      json_decref(out);
+      return hub_error_set(HUB_EINVALID, "files[%zu].path is required", i);
+    }
+    json_int_t size = json_integer_value(json_object_get(f, "size"));
+    int lfs = size > 0 && (attrs_is_lfs(attrs, path) || size >= PREUPLOAD_LFS_MIN ||
+                           sample_is_binary(json_string_value(json_object_get(f, "sample"))));
+    json_t *oid = json_null();
+    repo_entry e;
+    if (repo_stat(h, sha, path, &e) == 0) {
+      if (e.type == REPO_ENTRY_FILE && e.is_lfs && lfs) oid = json_string(e.lfs_oid);
+      else if (e.type == REPO_ENTRY_FILE && !e.is_lfs && !lfs) oid = json_string(e.oid);
+      repo_entry_dispose(&e);
+    }
+    json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:o}", "path", path, "uploadMode",
+                                         lfs ? "lfs" : "regular", "shouldIgnore",
+                                         attrs_is_ignored(ignore, path), "oid", oid));
+  }
+  json_t *resp = json_pack("{s:o, s:s}", "files", out, "commitOid", sha);
+  return http_reply_json(r, 200, resp);
+}
+
+/* Add ".gitattributes" lines for LFS paths no rule covers, so git clients smudge them. */
+static char *extend_attributes(hub_req *r, repo_handle *h, const char *sha,
+                               const ndjson_commit *c, size_t *out_len) {
+  const char *cur = file_text(r, h, sha, ".gitattributes");
+  hub_buf b = HUB_BUF_INIT;
+  int added = 0;
+  for (size_t i = 0; i < c->nops; i++) {
+    const ndjson_op *op = &c->ops[i];
+    if (op->kind != NDJSON_OP_LFS_FILE || attrs_is_lfs(cur, op->path) ||
+        (b.ptr && attrs_is_lfs(b.ptr, op->path)))
+      continue;
+    if (!added) {
+      hub_buf_puts(&b, cur ? cur : "");
+      if (b.len && b.ptr[b.len - 1] != '\n') hub_buf_putc(&b, '\n');
+    }
+    /* Escape glob characters and spaces so the line names exactly this path. */
+    for (const char *p = op->path; *p; p++) {
+      if (strchr("*?[]\\ \t!#", *p)) hub_buf_putc(&b, '\\');
+      hub_buf_putc(&b, *p);
+    }
+    hub_buf_puts(&b, " filter=lfs diff=lfs merge=lfs -text\n");
+    added = 1;
+  }
+  if (!added || b.failed) {
+    hub_buf_dispose(&b);
+    return NULL;
+  }
+  *out_len = b.len;
+  char *s = hub_buf_detach(&b);
+  http_cleanup_add(r, free, s);
+  return s;
+}
+
+static void free_commit(void *c) {
+  ndjson_commit_free(c);
+}
+
+static int h_commit(hub_req *r) {
+  int create_pr = http_param_bool(r, "create_pr", 0);
+  int rc = require_write(r, create_pr);
+  if (rc) return rc;
+  repo_handle *h;
+  if ((rc = api_repo_open(r, &h))) return rc;
+  const char *rev = api_join_rest(r, 0, r->nrest);
+  if (!rev) return hub_error_code();
+  ndjson_commit *c = NULL;
+  if ((rc = ndjson_commit_parse(&c, r->body.ptr ? r->body.ptr : "", r->body.len))) return rc;
+  http_cleanup_add(r, free_commit, c);
+  if (c->nops == 0 && !create_pr)
+    return hub_error_set(HUB_EINVALID, "A commit needs at least one operation");
+
+  char base[41], ref[256];
+  char *refname = NULL;
+  if ((rc = repo_resolve(h, rev, base, &refname))) return rc;
+  int is_branch = refname && (!strncmp(refname, "refs/heads/", 11) || !strncmp(refname, "refs/pr/", 8));
+  if (!create_pr && !is_branch) {
+    free(refname);
+    return hub_error_set(HUB_EINVALID, "Cannot commit to '%s': not a branch", rev);
+  }
+  int pr_num = 0;
+  if (create_pr) {
+    if ((rc = repo_next_pr_number(h, &pr_num))) {
+      free(refname);
+      return rc;
+    }
+    snprintf(ref, sizeof ref, "refs/pr/%d", pr_num);
+  } else {
+    snprintf(ref, sizeof ref, "%s", refname);
+  }
+  free(refname);
+
+  repo_op *ops = calloc(c->nops + 1, sizeof *ops);
+  if (!ops) return hub_error_set(HUB_ERROR, "out of memory");
+  http_cleanup_add(r, free, ops);
+  size_t n = 0;
+  for (size_t i = 0; i < c->nops; i++) {
+    ndjson_op *op = &c->ops[i];
+    repo_op *o = &ops[n++];
+    o->path = op->path;
+    switch (op->kind) {
+    case NDJSON_OP_FILE:
+      o->kind = REPO_OP_ADD;
+      o->data = op->content;
+      o->len = op->content_len;
+      break;
+    case NDJSON_OP_LFS_FILE: {
+      int64_t have = 0;
+      if (blob_stat(api_blobs(), op->oid, &have))
+        return hub_error_set(HUB_EINVALID,
+                             "LFS object %s for '%s' was not uploaded; upload it first", op->oid,
+                             op->path);
+      if (op->size >= 0 && op->size != have)
+        return hub_error_set(HUB_EINVALID, "LFS object %s for '%s' has size %lld, not %lld",
+                             op->oid, op->path, (long long)have, (long long)op->size);
+      o->kind = REPO_OP_ADD_LFS;
+      o->lfs_oid = op->oid;
+      o->lfs_size = (uint64_t)have;
+      break;
+    }
+    case NDJSON_OP_DELETED_FILE: o->kind = REPO_OP_DELETE_FILE; break;
+    case NDJSON_OP_DELETED_FOLDER: o->kind = REPO_OP_DELETE_FOLDER; break;
+    }
+  }
+  size_t alen = 0;
+  char *attrs = extend_attributes(r, h, base, c, &alen);
+  if (attrs) ops[n++] = (repo_op){REPO_OP_ADD, ".gitattributes", attrs, alen, NULL, 0};
+
+  char email[HUB_MAX_USER_NAME + 32];
+  snprintf(email, sizeof email, "%s@users.noreply.modelhub", r->who.name);
+  repo_commit_req req = {0};
+  req.ref = ref;
+  req.parent_pin = c->parent_commit[0] ? c->parent_commit : NULL;
+  req.create_from = create_pr ? base : NULL;
+  req.author_name = r->who.name;
+  req.author_email = email;
+  req.summary = c->summary[0] ? c->summary : "Upload files";
+  req.description = c->description;
+  req.ops = ops;
+  req.nops = n;
+  char sha[41];
+  if ((rc = repo_commit(h, &req, sha))) return rc;
+  db_repo_touch(r->repo.id, db_now_ms());
+
+  const char *url = api_repo_url(r, &r->repo);
+  char curl[4096], prurl[4096];
+  snprintf(curl, sizeof curl, "%s/commit/%s", url, sha);
+  json_t *o = json_pack("{s:b, s:s, s:s, s:n}", "success", 1, "commitOid", sha, "commitUrl", curl,
+                        "hookOutput");
+  if (create_pr) {
+    snprintf(prurl, sizeof prurl, "%s/discussions/%d", url, pr_num);
+    json_object_set_new(o, "pullRequestUrl", json_string(prurl));
+  } else {
+    json_object_set_new(o, "pullRequestUrl", json_null());
+  }
+  return http_reply_json(r, 200, o);
+}
+
+const hub_route api_commit_routes[] = {
+    {"POST", "/api/{type}/{repo}/preupload/{*}", h_preupload, NEED_REPO_READ, BODY_JSON, NULL,
+     HUB_MAX_COMMIT_OPS * 2048L},
+    {"POST", "/api/{type}/{repo}/commit/{*}", h_commit, NEED_REPO_READ, BODY_LARGE, NULL, 0},
+    {NULL, NULL, NULL, 0, 0, NULL, 0},
+};

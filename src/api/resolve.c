@@ -1,0 +1,193 @@
+/* Downloads: GET/HEAD /{prefix}{repo}/resolve/{rev}/{path} and /raw/…
+ * LFS files come from the blob store by sendfile; regular files from git. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "blob/blob.h"
+#include "http/range.h"
+#include "util/error.h"
+
+static const char *content_type_for(const char *path, int raw) {
+  const char *dot = strrchr(path, '.');
+  if (raw) return "text/plain; charset=utf-8";
+  if (dot && (!strcmp(dot, ".json") || !strcmp(dot, ".jsonl")))
+    return "application/json; charset=utf-8";
+  if (dot && (!strcmp(dot, ".md") || !strcmp(dot, ".txt") || !strcmp(dot, ".py") ||
+              !strcmp(dot, ".yaml") || !strcmp(dot, ".yml") || !strcmp(dot, ".jinja")))
+    return "text/plain; charset=utf-8";
+  if (!strcmp(path, ".gitattributes") || !strcmp(path, ".gitignore"))
+    return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
+/* Does If-None-Match name our etag (quoted, possibly a list, or "*")? */
+static int etag_matches(const char *inm, const char *etag) {
+  if (!inm) return 0;
+  if (strstr(inm, "*")) return 1;
+  return strstr(inm, etag) != NULL;
+}
+
+struct dl {
+  const char *etag_q;   /* quoted */
+  const char *sha;
+  int64_t total;
+  int is_lfs;
+  const char *lfs_oid;
+  void *data; /* regular file bytes (owned by cleanup) */
+  const char *path;
+};
+
+static void add_common(hub_req *r, const struct dl *d) {
+  http_add_header(r, "X-Repo-Commit", d->sha);
+  http_add_header(r, "ETag", d->etag_q);
+  http_add_header(r, "Accept-Ranges", "bytes");
+  if (d->is_lfs) {
+    char sz[32];
+    snprintf(sz, sizeof sz, "%lld", (long long)d->total);
+    http_add_header(r, "X-Linked-Etag", d->etag_q);
+    http_add_header(r, "X-Linked-Size", sz);
+  }
+  const char *base = strrchr(d->path, '/');
+  base = base ? base + 1 : d->path;
+  /* Only a safe subset goes in the quoted filename; filename* carries the exact name. */
+  char disp[700];
+  char plain[256];
+  size_t j = 0;
+  for (size_t i = 0; base[i] && j < sizeof plain - 1; i++)
+    plain[j++] = (base[i] >= 0x20 && base[i] < 0x7f && base[i] != '"' && base[i] != '\\') ? base[i] : '_';
+  plain[j] = 0;
+  hub_buf enc = HUB_BUF_INIT;
+  for (const unsigned char *p = (const unsigned char *)base; *p && enc.len < 400; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+        strchr("-._~", *p))
+      hub_buf_putc(&enc, (char)*p);
+    else
+      hub_buf_printf(&enc, "%%%02X", *p);
+  }
+  snprintf(disp, sizeof disp, "inline; filename*=UTF-8''%s; filename=\"%s\";",
+           enc.ptr ? enc.ptr : "", plain);
+  hub_buf_dispose(&enc);
+  if (!http_param(r, "noContentDisposition")) http_add_header(r, "Content-Disposition", disp);
+}
+
+static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, int64_t len,
+                     const char *ctype) {
+  if (d->is_lfs) {
+    int fd = -1;
+    int64_t sz = 0;
+    int rc = blob_open_fd(api_blobs(), d->lfs_oid, &fd, &sz);
+    if (rc == HUB_ENOTFOUND)
+      return hub_error_set(HUB_EENTRY, "The LFS object for %s is missing from storage", d->path);
+    if (rc) return rc;
+    if (sz != d->total) {
+      close(fd);
+      return hub_error_set(HUB_ERROR, "stored object size differs from pointer");
+    }
+    if (r->is_head) { /* no need to hold the file open to answer a HEAD */
+      close(fd);
+      return http_reply_data_len(r, status, ctype, (uint64_t)len);
+    }
+    return http_reply_fd(r, status, ctype, fd, (uint64_t)start, (uint64_t)len);
+  }
+  return http_reply_data(r, status, ctype, (const char *)d->data + start, (size_t)len);
+}
+
+static int h_download(hub_req *r, int raw) {
+  repo_handle *h;
+  int rc = api_repo_open(r, &h);
+  if (rc) return rc;
+  char sha[41];
+  size_t used = 0;
+  if (!r->nrest) return hub_error_set(HUB_EREVISION, "Missing revision");
+  rc = repo_resolve_segments(h, (const char *const *)r->rest, r->nrest, sha, NULL, &used);
+  if (rc) return rc;
+  const char *path = api_join_rest(r, used, r->nrest);
+  if (!path) return hub_error_code();
+  repo_entry e;
+  memset(&e, 0, sizeof e);
+  if (!*path || (rc = repo_stat(h, sha, path, &e)) || e.type != REPO_ENTRY_FILE) {
+    if (!rc) repo_entry_dispose(&e);
+    hub_error_set(HUB_EENTRY, "Entry not found");
+    http_reply_error(r, HUB_EENTRY);
+    http_add_header(r, "X-Repo-Commit", sha);
+    return 0;
+  }
+  struct dl d = {0};
+  char etag[80];
+  d.sha = sha;
+  d.path = path;
+  d.is_lfs = e.is_lfs && !raw;
+  if (d.is_lfs) {
+    snprintf(etag, sizeof etag, "\"%s\"", e.lfs_oid);
+    d.lfs_oid = e.lfs_oid;
+    d.total = (int64_t)e.lfs_size;
+  } else {
+    snprintf(etag, sizeof etag, "\"%s\"", e.oid);
+    size_t n = 0;
+    if ((rc = repo_read_blob(h, e.oid, &d.data, &n))) {
+      repo_entry_dispose(&e);
+      return rc;
+    }
+    http_cleanup_add(r, free, d.data);
+    d.total = (int64_t)n;
+  }
+  d.etag_q = etag;
+  const char *ctype = d.is_lfs ? "application/octet-stream" : content_type_for(path, raw);
+  if (etag_matches(http_header(r, "If-None-Match"), etag)) {
+    rc = http_reply_data(r, 304, NULL, "", 0);
+    if (!rc) add_common(r, &d);
+    repo_entry_dispose(&e);
+    return rc;
+  }
+  const char *range = http_header(r, "Range");
+  int64_t s = 0, en = d.total - 1;
+  int pr = range ? range_parse(range, d.total, &s, &en) : RANGE_IGNORE;
+  char cr[96];
+  if (range && d.total == 0 && pr != RANGE_IGNORE) {
+    /* JS fileDownloadInfo needs Content-Range even for empty files (hf-api.md §4.3). */
+    rc = http_reply_data(r, 200, ctype, "", 0);
+    if (!rc) {
+      add_common(r, &d);
+      http_add_header(r, "Content-Range", "bytes */0");
+    }
+  } else if (pr == HUB_ERANGE) {
+    snprintf(cr, sizeof cr, "bytes */%lld", (long long)d.total);
+    hub_error_set(HUB_ERANGE, "Requested range not satisfiable: %s (size %lld)", range,
+                  (long long)d.total);
+    rc = http_reply_error(r, HUB_ERANGE);
+    if (!rc) {
+      http_add_header(r, "Content-Range", cr);
+      http_add_header(r, "X-Repo-Commit", sha);
+    }
+  } else if (pr == 0) {
+    rc = send_body(r, &d, 206, s, en - s + 1, ctype);
+    if (!rc) {
+      snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)s, (long long)en,
+               (long long)d.total);
+      add_common(r, &d);
+      http_add_header(r, "Content-Range", cr);
+    }
+  } else {
+    rc = send_body(r, &d, 200, 0, d.total, ctype);
+    if (!rc) add_common(r, &d);
+  }
+  repo_entry_dispose(&e);
+  return rc;
+}
+
+static int h_resolve(hub_req *r) {
+  return h_download(r, 0);
+}
+
+static int h_raw(hub_req *r) {
+  return h_download(r, 1);
+}
+
+const hub_route api_resolve_routes[] = {
+    {"GET", "{prefix}/{repo}/resolve/{*}", h_resolve, NEED_REPO_FILES, BODY_NONE, NULL, 0},
+    {"GET", "{prefix}/{repo}/raw/{*}", h_raw, NEED_REPO_FILES, BODY_NONE, NULL, 0},
+    {NULL, NULL, NULL, 0, 0, NULL, 0},
+};
