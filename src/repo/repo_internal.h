@@ -1,0 +1,52 @@
+/* Private to src/repo/: the handle and helpers shared between its files. */
+#ifndef HUB_REPO_INTERNAL_H
+#define HUB_REPO_INTERNAL_H
+
+#include <git2.h>
+#include <stddef.h>
+
+#include "repo/repo.h"
+
+struct repo_handle {
+  git_repository *git;
+  git_odb *odb; /* owned reference, for cheap header reads */
+};
+
+/* Map a libgit2 failure to a hub code and message. GIT_ENOTFOUND becomes `notfound`
+ * (pass HUB_ERROR to keep it internal); other codes HUB_ERROR. Returns the hub code. */
+int repo__git_error(int gerr, int notfound, const char *what);
+
+/* 1 if s[0..n) is all lowercase-or-uppercase hex. */
+int repo__is_hex(const char *s, size_t n);
+
+void repo__oid_hex(char out[41], const git_oid *id);
+
+/* Look up the commit named by a 40-hex id (HUB_EREVISION if not a commit here). */
+int repo__commit_lookup(git_commit **out, repo_handle *h, const char *sha);
+
+/* Fill *out from a commit (strings owned by *out). */
+int repo__commit_info_fill(repo_commit_info *out, const git_commit *c);
+
+/* strdup that records HUB_ERROR on OOM (returns NULL then). */
+char *repo__strdup(const char *s);
+
+/* ---- treeedit.c: ordered edits of a tree in memory, written once at the end ---------- */
+
+typedef struct repo__tnode repo__tnode;
+typedef struct {
+  git_repository *git;
+  repo__tnode *root;
+} repo__tedit;
+
+/* Start editing `base` (NULL = empty tree). */
+int repo__tedit_init(repo__tedit *t, git_repository *git, const git_tree *base);
+/* Write blob `id` at `path` (validated), creating folders; the 100755 mode of a replaced
+ * file is kept. A file in the way of a folder, or a folder at `path` → HUB_EINVALID. */
+int repo__tedit_upsert(repo__tedit *t, const char *path, const git_oid *id);
+/* Remove the file (folder=0) or folder (folder=1) at `path`; missing → HUB_EENTRY. */
+int repo__tedit_remove(repo__tedit *t, const char *path, int folder);
+/* Write every modified tree; folders left empty are dropped. */
+int repo__tedit_write(repo__tedit *t, git_oid *out);
+void repo__tedit_dispose(repo__tedit *t);
+
+#endif
