@@ -45,11 +45,17 @@ build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/unit.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(ASAN_OBJ) $(PKG_LIBS) -lcmocka
 
-# libFuzzer harnesses need clang; each links the whole library (minus main).
-build/fuzz/%: tests/fuzz/%.c $(SRC)
+# libFuzzer harnesses need clang; the library is compiled once with coverage
+# instrumentation and each harness links it (minus main).
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined
+FUZZ_OBJ := $(SRC:%.c=build/fuzzobj/%.o)
+build/fuzzobj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	  -o $@ $< $(SRC) $(PKG_LIBS)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PKG_LIBS)
 
 asan: build/asan/modelhub
 unit: $(UNIT_BIN) $(UNIT_ASAN)

@@ -33,6 +33,15 @@ void api_next_link(hub_req *r, const char *cursor_key, const char *value);
 json_t *api_entry_json(hub_req *r, repo_handle *h, const char *commit, const repo_entry *e,
                        int expand);
 
+/* Fields of POST /api/repos/create (strings borrowed from the JSON). */
+typedef struct {
+  const char *name;
+  const char *organization; /* NULL = the caller */
+  int type;
+  int is_private; /* -1 absent, 0, 1 */
+} api_create_body;
+int api_create_body_parse(json_t *body, api_create_body *out);
+
 /* Register every API route table with the HTTP layer (order matters: specific first). */
 int api_register(void);
 

@@ -59,19 +59,32 @@ static void remove_tree(const char *dir) {
   nftw(dir, rm_entry, 32, FTW_DEPTH | FTW_PHYS);
 }
 
-static int h_create(hub_req *r) {
-  json_t *body = http_body_json(r);
-  if (!body) return HUB_EINVALID;
-  const char *name = jstr(body, "name");
-  if (!name) return hub_error_set(HUB_EINVALID, "Missing field: name");
-  if (!api_name_valid(name))
+int api_create_body_parse(json_t *body, api_create_body *out) {
+  memset(out, 0, sizeof *out);
+  out->name = jstr(body, "name");
+  out->organization = jstr(body, "organization");
+  if (!out->name) return hub_error_set(HUB_EINVALID, "Missing field: name");
+  if (!api_name_valid(out->name))
     return hub_error_set(HUB_EINVALID,
                          "Invalid repo name '%s': use letters, digits, '-', '_' and '.', at most "
                          "%d characters, no '--' or '..', not starting or ending with '-' or '.'",
-                         name, HUB_MAX_NAME);
-  int type, priv;
+                         out->name, HUB_MAX_NAME);
+  json_t *org = json_object_get(body, "organization");
+  if (org && !json_is_null(org) && !json_is_string(org))
+    return hub_error_set(HUB_EINVALID, "organization must be a string or null");
   int rc;
-  if ((rc = parse_type(body, &type)) || (rc = parse_private(body, &priv))) return rc;
+  if ((rc = parse_type(body, &out->type)) || (rc = parse_private(body, &out->is_private))) return rc;
+  return 0;
+}
+
+static int h_create(hub_req *r) {
+  json_t *body = http_body_json(r);
+  if (!body) return HUB_EINVALID;
+  api_create_body req;
+  int rc = api_create_body_parse(body, &req);
+  if (rc) return rc;
+  const char *name = req.name;
+  int type = req.type, priv = req.is_private;
   db_account ns;
   if ((rc = target_namespace(r, body, &ns))) return rc;
   int perm = auth_ns_perm(&r->who, &ns);
