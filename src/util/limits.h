@@ -30,4 +30,21 @@
 /* Page size caps for listings. */
 #define HUB_MAX_PAGE 1000
 
+/* One LFS object: the Hub's per-file cap is 50 GB (and Python >= 0.31 cannot download more
+ * over plain HTTP); bounds the disk one upload (e.g. an endless chunked PUT) can fill. */
+#define HUB_MAX_BLOB_SIZE (50LL * 1000 * 1000 * 1000)
+/* Parts of one multipart LFS upload (numbered 1..N): bounds files under tmp/parts/<oid>/. */
+#define HUB_MAX_LFS_PARTS 10000
+/* A git-lfs pointer file is < 1024 bytes by spec; anything longer is not a pointer, which
+ * bounds how much of a blob is read to decide. */
+#define HUB_MAX_LFS_POINTER 1024
+/* Signed-URL subjects (repo-id/oid/size, part numbers): bounds the HMAC message. */
+#define HUB_MAX_SIGN_SUBJECT 1024
+
+/* Per-connection memory (libmicrohttpd pool): holds the request line and headers and
+ * the read buffer, so it bounds header size too (a larger header block gets 431). */
+#define HUB_CONN_MEMORY (64 * 1024)
+/* Idle connections are dropped after this many seconds (slowloris bound). */
+#define HUB_IDLE_TIMEOUT_S 300
+
 #endif

@@ -1,0 +1,98 @@
+/* Content-addressed store of sha256 objects (LFS blobs).
+ *
+ * Contract:
+ * - An object is named by its sha256, 64 lowercase hex characters (blob_oid_valid()).
+ * - Objects are immutable. A write streams through a blob_writer that hashes the bytes as
+ *   they pass; the object becomes visible only in blob_writer_commit(), and only if its
+ *   sha256 (and size, when given) match. Readers never see partial objects.
+ * - Identical content is stored once; committing an object that already exists just drops
+ *   the temporary copy and succeeds.
+ * - Every function is thread-safe: different threads may read, write, delete and commit
+ *   concurrently, even the same oid. A blob_writer itself belongs to one thread at a time.
+ * - Storage is a versioned backend vtable selected by name (see blob/backend.h); "fs" is
+ *   the default (data layout: <root>/blobs/sha256/ab/cd/<oid>, <root>/tmp/).
+ *
+ * Errors: 0 on success or a negative HUB_E* code with hub_error_msg() set:
+ * HUB_EINVALID (bad oid, hash/size mismatch), HUB_ENOTFOUND (no such object/part),
+ * HUB_ETOOBIG (over HUB_MAX_BLOB_SIZE), HUB_EUNSUPPORTED (backend lacks the capability),
+ * HUB_ERROR (I/O). See docs/blob.md. */
+#ifndef HUB_BLOB_BLOB_H
+#define HUB_BLOB_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct blob_store blob_store;
+typedef struct blob_writer blob_writer;
+typedef struct blob_stream blob_stream;
+
+/* 1 if `oid` is exactly 64 lowercase hex characters (NUL-terminated), else 0. */
+int blob_oid_valid(const char *oid);
+
+/* Open the store of backend `kind` ("fs") rooted at `root_dir` (created if missing).
+ * *out is owned by the caller; free it with blob_store_free(). HUB_EINVALID for an
+ * unknown kind. */
+int blob_store_open(blob_store **out, const char *kind, const char *root_dir);
+void blob_store_free(blob_store *store);
+/* Backend name ("fs"). Borrowed for the store's lifetime. */
+const char *blob_store_kind(const blob_store *store);
+
+/* Size of object `oid`; HUB_ENOTFOUND if absent. */
+int blob_stat(blob_store *store, const char *oid, int64_t *out_size);
+
+/* Open `oid` as a file descriptor for sendfile. *out_fd is owned by the caller (close it).
+ * HUB_ENOTFOUND if absent; HUB_EUNSUPPORTED if the backend has no fds (use a stream). */
+int blob_open_fd(blob_store *store, const char *oid, int *out_fd, int64_t *out_size);
+
+/* Open `oid` as a read stream (works on every backend). *out is owned by the caller;
+ * close it with blob_stream_close(). */
+int blob_open_stream(blob_store *store, const char *oid, blob_stream **out, int64_t *out_size);
+/* Read up to `cap` bytes; *out_n = 0 means end of object. */
+int blob_stream_read(blob_stream *s, void *buf, size_t cap, size_t *out_n);
+void blob_stream_close(blob_stream *s);
+
+/* Remove `oid`. HUB_ENOTFOUND if absent. Readers holding it open keep their copy. */
+int blob_delete(blob_store *store, const char *oid);
+
+/* Start a new object. *out is owned by the caller until blob_writer_commit() or
+ * blob_writer_abort(), each of which frees it. */
+int blob_writer_open(blob_store *store, blob_writer **out);
+/* Append bytes (hashed as they pass). After a failure the writer stays failed: further
+ * writes and the commit return the same error; the caller still commits or aborts. */
+int blob_writer_write(blob_writer *w, const void *data, size_t len);
+/* Bytes written so far. */
+int64_t blob_writer_size(const blob_writer *w);
+/* Finish: flush + fsync, check sha256 against `expected_oid` (NULL = accept whatever was
+ * written) and size against `expected_size` (-1 = any), then publish the object under its
+ * oid, written to out_oid (may be NULL). On mismatch: HUB_EINVALID with a message naming
+ * both values, nothing is published and the temporary data is removed. Always frees `w`. */
+int blob_writer_commit(blob_writer *w, const char *expected_oid, int64_t expected_size,
+                       char out_oid[65]);
+/* Discard the writer and its temporary data. NULL is a no-op. */
+void blob_writer_abort(blob_writer *w);
+
+/* Multipart uploads (HF multipart LFS flavour). An upload is identified by the final
+ * object's oid; parts are numbered 1..HUB_MAX_LFS_PARTS. Re-uploading a part replaces it.
+ *
+ * blob_parts_writer_open() returns an ordinary blob_writer (write with blob_writer_write(),
+ * discard with blob_writer_abort()) that is finished with blob_parts_writer_commit(), which
+ * stores it as part `part_no` and writes its ETag: the lowercase hex sha256 of the part's
+ * bytes (64 chars, unquoted). Always frees `w`. */
+int blob_parts_writer_open(blob_store *store, const char *oid, unsigned part_no, blob_writer **out);
+int blob_parts_writer_commit(blob_writer *w, char out_etag[65]);
+/* Stream parts 1..nparts in order through a blob_writer and commit it, verifying sha256 ==
+ * oid and size == expected_size (-1 = any). On success, or on a hash/size mismatch, the
+ * parts are removed; a missing part is HUB_ENOTFOUND naming the part, and the parts stay so
+ * the client can re-send it. If the object already exists (e.g. a concurrent assemble won),
+ * succeeds. out_oid may be NULL. */
+int blob_parts_assemble(blob_store *store, const char *oid, unsigned nparts, int64_t expected_size,
+                        char out_oid[65]);
+/* Drop every part of upload `oid` (0 if there were none). */
+int blob_parts_remove(blob_store *store, const char *oid);
+
+/* Remove temporary data (unfinished writes, abandoned parts) last modified more than
+ * `older_than_seconds` ago; run at startup. Leftovers of a crash are never visible as
+ * objects, this only reclaims space. *out_removed (may be NULL) counts removed entries. */
+int blob_store_sweep_tmp(blob_store *store, int64_t older_than_seconds, int *out_removed);
+
+#endif
