@@ -45,9 +45,9 @@ int api_create_body_parse(json_t *body, api_create_body *out);
 /* Register every API route table with the HTTP layer (order matters: specific first). */
 int api_register(void);
 
-/* <data>/repos/ab/cd/<uid>.git for a repo uid. */
-void api_repo_dir(const char *uid, char *out, size_t cap);
-/* Open the request's repo (r->repo) once per request; closed at request end. */
+/* The request's repo (r->repo), from this thread's small handle cache. Borrowed: valid
+ * for the request. api_repo_forget drops a cached handle (repo deleted). */
+void api_repo_forget(const char *uid);
 int api_repo_open(hub_req *r, repo_handle **out);
 /* "2026-08-20T11:44:43.000Z" from unix milliseconds; out ≥ 32 bytes. */
 void api_iso_time(int64_t ms, char *out);

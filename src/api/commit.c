@@ -8,6 +8,7 @@
 #include "api/attrs.h"
 #include "api/ndjson.h"
 #include "blob/blob.h"
+#include "index/index.h"
 #include "util/error.h"
 
 /* Files at least this big go to LFS even when no .gitattributes rule names them. */
@@ -213,7 +214,7 @@ static int h_commit(hub_req *r) {
   req.nops = n;
   char sha[41];
   if ((rc = repo_commit(h, &req, sha))) return rc;
-  db_repo_touch(r->repo.id, db_now_ms());
+  index_repo_changed(&r->repo);
 
   const char *url = api_repo_url(r, &r->repo);
   char curl[4096], prurl[4096];

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,45 @@
 #include "http/internal.h"
 #include "util/error.h"
 
-void api_repo_dir(const char *uid, char *out, size_t cap) {
-  snprintf(out, cap, "%s/repos/%.2s/%.2s/%s.git", db_data_dir(), uid, uid + 2, uid);
-}
+
+/* Opening a libgit2 repository costs dozens of filesystem calls, so each thread keeps
+ * its last few handles (libgit2 handles are per-thread objects; refs and new objects are
+ * re-read from disk on every lookup, so a cached handle never serves stale refs). */
+#define REPO_CACHE 8
+typedef struct {
+  char uid[25];
+  repo_handle *h;
+} cached_repo;
+typedef struct {
+  cached_repo e[REPO_CACHE];
+  unsigned next;
+} repo_cache;
+static pthread_key_t g_repo_key;
+static pthread_once_t g_repo_once = PTHREAD_ONCE_INIT;
 
 static void close_repo(void *h) {
   repo_free(h);
+}
+
+static void repo_cache_free(void *p) {
+  repo_cache *c = p;
+  for (int i = 0; i < REPO_CACHE; i++) repo_free(c->e[i].h);
+  free(c);
+}
+
+static void repo_key_make(void) {
+  pthread_key_create(&g_repo_key, repo_cache_free);
+}
+
+void api_repo_forget(const char *uid) {
+  pthread_once(&g_repo_once, repo_key_make);
+  repo_cache *c = pthread_getspecific(g_repo_key);
+  for (int i = 0; c && i < REPO_CACHE; i++)
+    if (c->e[i].h && !strcmp(c->e[i].uid, uid)) {
+      repo_free(c->e[i].h);
+      c->e[i].h = NULL;
+      c->e[i].uid[0] = 0;
+    }
 }
 
 int api_repo_open(hub_req *r, repo_handle **out) {
@@ -23,12 +57,27 @@ int api_repo_open(hub_req *r, repo_handle **out) {
     *out = r->state_repo;
     return 0;
   }
+  pthread_once(&g_repo_once, repo_key_make);
+  repo_cache *c = pthread_getspecific(g_repo_key);
+  if (!c && (c = calloc(1, sizeof *c))) pthread_setspecific(g_repo_key, c);
+  for (int i = 0; c && i < REPO_CACHE; i++)
+    if (c->e[i].h && !strcmp(c->e[i].uid, r->repo.uid)) {
+      r->state_repo = *out = c->e[i].h;
+      return 0;
+    }
   char dir[4200];
-  api_repo_dir(r->repo.uid, dir, sizeof dir);
+  db_repo_dir(r->repo.uid, dir, sizeof dir);
   int rc = repo_open(out, dir);
   if (rc) return rc;
   r->state_repo = *out;
-  http_cleanup_add(r, close_repo, *out);
+  if (!c) {
+    http_cleanup_add(r, close_repo, *out);
+    return 0;
+  }
+  cached_repo *slot = &c->e[c->next++ % REPO_CACHE];
+  repo_free(slot->h);
+  snprintf(slot->uid, sizeof slot->uid, "%s", r->repo.uid);
+  slot->h = *out;
   return 0;
 }
 

@@ -1,4 +1,5 @@
 /* Repo info: GET /api/{type}s/{repo}[/revision/{rev}]. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,17 +32,67 @@ static int add_sibling(const repo_entry *e, void *payload) {
   return 0;
 }
 
+/* Siblings of a commit never change, so their JSON is cached by commit id (shared across
+ * threads: jansson reference counts are atomic and the cached arrays are never modified). */
+#define SIB_CACHE 256
+static struct {
+  char key[42]; /* sha + blobs flag */
+  json_t *siblings;
+  uint64_t used;
+} g_sib[SIB_CACHE];
+static unsigned g_sib_next;
+static pthread_mutex_t g_sib_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static json_t *siblings_for(repo_handle **h, hub_req *r, const char *sha, int blobs,
+                            uint64_t *used) {
+  char key[42];
+  snprintf(key, sizeof key, "%s%d", sha, blobs);
+  pthread_mutex_lock(&g_sib_mu);
+  for (int i = 0; i < SIB_CACHE; i++)
+    if (g_sib[i].siblings && !strcmp(g_sib[i].key, key)) {
+      json_t *s = json_incref(g_sib[i].siblings);
+      *used = g_sib[i].used;
+      pthread_mutex_unlock(&g_sib_mu);
+      return s;
+    }
+  pthread_mutex_unlock(&g_sib_mu);
+  if (!*h && api_repo_open(r, h)) return NULL;
+  struct sib_ctx c = {json_array(), blobs, 0};
+  if (repo_list(*h, sha, "", 1, add_sibling, &c)) {
+    json_decref(c.arr);
+    return NULL;
+  }
+  *used = c.used;
+  pthread_mutex_lock(&g_sib_mu);
+  unsigned slot = g_sib_next++ % SIB_CACHE;
+  json_decref(g_sib[slot].siblings);
+  snprintf(g_sib[slot].key, sizeof g_sib[slot].key, "%s", key);
+  g_sib[slot].siblings = json_incref(c.arr);
+  g_sib[slot].used = c.used;
+  pthread_mutex_unlock(&g_sib_mu);
+  return c.arr;
+}
+
+/* The default revision is answered from the DB's derived head without opening git. */
+static int is_default_rev(const char *rev) {
+  return !rev || !strcmp(rev, "HEAD") || !strcmp(rev, "main") || !strcmp(rev, "refs/heads/main");
+}
+
 json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blobs) {
   repo_handle *h = NULL;
-  int rc = api_repo_open(r, &h);
-  if (rc) return NULL;
   char sha[41];
-  if ((rc = repo_resolve(h, rev ? rev : "HEAD", sha, NULL))) return NULL;
-  repo_commit_info ci;
-  int64_t last_ms = repo->updated_ms;
-  if (repo_commit_info_get(h, sha, &ci) == 0) {
-    last_ms = ci.date * 1000;
-    repo_commit_info_dispose(&ci);
+  int64_t last_ms = repo->last_modified_ms ? repo->last_modified_ms : repo->updated_ms;
+  int rc;
+  if (is_default_rev(rev) && repo->head_sha[0]) {
+    memcpy(sha, repo->head_sha, sizeof sha);
+  } else {
+    if ((rc = api_repo_open(r, &h))) return NULL;
+    if ((rc = repo_resolve(h, rev ? rev : "HEAD", sha, NULL))) return NULL;
+    repo_commit_info ci;
+    if (repo_commit_info_get(h, sha, &ci) == 0) {
+      last_ms = ci.date * 1000;
+      repo_commit_info_dispose(&ci);
+    }
   }
   char id[2 * HUB_MAX_NAME + 2];
   snprintf(id, sizeof id, "%s/%s", repo->ns, repo->name);
@@ -62,14 +113,14 @@ json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blob
   json_object_set_new(o, "trendingScore", json_integer(0));
   json_object_set_new(o, "tags", json_array());
   json_object_set_new(o, "spaces", json_array());
-  struct sib_ctx c = {json_array(), blobs, 0};
-  if ((rc = repo_list(h, sha, "", 1, add_sibling, &c))) {
-    json_decref(c.arr);
+  uint64_t used = 0;
+  json_t *sib = siblings_for(&h, r, sha, blobs, &used);
+  if (!sib) {
     json_decref(o);
     return NULL;
   }
-  json_object_set_new(o, "siblings", c.arr);
-  json_object_set_new(o, "usedStorage", json_integer((json_int_t)c.used));
+  json_object_set_new(o, "siblings", sib);
+  json_object_set_new(o, "usedStorage", json_integer((json_int_t)used));
   return o;
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "index/index.h"
 #include "util/error.h"
 
 struct refs_ctx {
@@ -66,7 +67,7 @@ static int h_branch_create(hub_req *r) {
   json_decref(b);
   if (rc == HUB_EEXISTS) return hub_error_set(rc, "Reference already exists: %s", name);
   if (rc) return rc;
-  db_repo_touch(r->repo.id, db_now_ms());
+  index_repo_changed(&r->repo);
   return http_reply_json(r, 200, json_object());
 }
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "index/index.h"
 #include "util/error.h"
 
 static const char *jstr(json_t *o, const char *k) {
@@ -104,7 +105,7 @@ static int h_create(hub_req *r) {
   repo.is_private = priv == 1;
   if ((rc = db_repo_create(&repo))) return rc;
   char dir[4200];
-  api_repo_dir(repo.uid, dir, sizeof dir);
+  db_repo_dir(repo.uid, dir, sizeof dir);
   char email[HUB_MAX_USER_NAME + 32];
   snprintf(email, sizeof email, "%s@users.noreply.modelhub", r->who.name);
   if ((rc = repo_init_bare(dir, r->who.name, email, NULL))) {
@@ -114,6 +115,7 @@ static int h_create(hub_req *r) {
     remove_tree(dir);
     return hub_error_set(HUB_ERROR, "creating git repository failed: %s", msg);
   }
+  index_repo_changed(&repo);
   r->repo = repo;
   char full[2 * HUB_MAX_NAME + 2];
   snprintf(full, sizeof full, "%s/%s", repo.ns, repo.name);
@@ -153,10 +155,11 @@ static int h_delete(hub_req *r) {
   int rc = body_repo(r, body, &repo);
   if (rc) return rc;
   if ((rc = db_repo_delete(repo.id))) return rc;
+  api_repo_forget(repo.uid);
   /* The row is gone, so nothing can reach the directory any more: move it aside first so
    * a crash mid-delete leaves no half-removed repo under a live id. */
   char dir[4200], trash[4300];
-  api_repo_dir(repo.uid, dir, sizeof dir);
+  db_repo_dir(repo.uid, dir, sizeof dir);
   snprintf(trash, sizeof trash, "%s/tmp/deleted-%s.git", db_data_dir(), repo.uid);
   if (rename(dir, trash) == 0) remove_tree(trash);
   else remove_tree(dir);

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "git/git.h"
+#include "lfs/lfs.h"
 #include "ml/card.h"
 #include "util/error.h"
 
@@ -91,6 +93,8 @@ int api_register(void) {
   http_routes_add(api_tree_routes);
   http_routes_add(api_refs_routes);
   http_routes_add(api_commit_routes);
+  http_routes_add(lfs_routes);
+  http_routes_add(git_routes);
   http_routes_add(api_resolve_routes);
   return 0;
 }

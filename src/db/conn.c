@@ -69,6 +69,9 @@ static const char *const MIGRATIONS[] = {
     " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
     " PRIMARY KEY(type, ns, name));"
     "CREATE TABLE kv(key TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    /* 2: derived head of the default branch, so reads need not open git */
+    "ALTER TABLE repos ADD COLUMN head_sha TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE repos ADD COLUMN last_modified_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 static int open_conn(sqlite3 **out) {
@@ -144,6 +147,10 @@ sqlite3 *db_conn(void) {
 
 const char *db_data_dir(void) {
   return g_dir;
+}
+
+void db_repo_dir(const char *uid, char *out, size_t cap) {
+  snprintf(out, cap, "%s/repos/%.2s/%.2s/%s.git", g_dir, uid, uid + 2, uid);
 }
 
 sqlite3_stmt *db__stmt(const char *sql) {

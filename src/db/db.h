@@ -49,6 +49,8 @@ typedef struct {
   char gated[8]; /* "" | "auto" | "manual" */
   int disabled;
   int64_t created_ms, updated_ms;
+  char head_sha[41];        /* derived: head of refs/heads/main ("" if unknown) */
+  int64_t last_modified_ms; /* derived: commit time of head_sha */
 } db_repo;
 
 /* Open (creating) <data_dir>/modelhub.db and migrate it; call once before threads. */
@@ -57,6 +59,8 @@ void db_global_shutdown(void);
 /* This thread's connection (opened on first use, closed at thread exit). */
 sqlite3 *db_conn(void);
 const char *db_data_dir(void);
+/* <data>/repos/ab/cd/<uid>.git: where a repo's bare git directory lives. */
+void db_repo_dir(const char *uid, char *out, size_t cap);
 
 /* Random 24-hex id (the Hub's _id shape). out must hold 25 bytes. */
 void db_new_uid(char out[25]);
@@ -90,6 +94,8 @@ int db_token_revoke(const char *uid_or_name, int64_t user_id_or_0); /* HUB_ENOTF
 int db_repo_create(db_repo *repo); /* fills id, uid, times; HUB_EEXISTS */
 int db_repo_get(int type, const char *ns, const char *name, db_repo *out); /* HUB_ENOTFOUND */
 int db_repo_by_id(int64_t id, db_repo *out);
+/* By the immutable uid (signed LFS URLs name repos by uid so renames keep them valid). */
+int db_repo_by_uid(const char *uid, db_repo *out); /* HUB_EREPO */
 int db_repo_delete(int64_t id);
 /* Rename; the old name then redirects. HUB_EEXISTS if the target is taken. */
 int db_repo_move(int64_t id, int64_t new_owner_id, int new_owner_is_org, const char *new_ns,
@@ -97,6 +103,8 @@ int db_repo_move(int64_t id, int64_t new_owner_id, int new_owner_is_org, const c
 int db_repo_redirect(int type, const char *ns, const char *name, db_repo *out);
 int db_repo_update(const db_repo *repo); /* private, gated, disabled */
 int db_repo_touch(int64_t id, int64_t updated_ms);
+/* Record the derived head of the default branch (index/ keeps it in step with git). */
+int db_repo_set_head(int64_t id, const char *sha, int64_t last_modified_ms);
 int db_repo_count(int64_t *out);
 
 #endif

@@ -7,7 +7,7 @@
 #include "util/error.h"
 
 #define REPO_COLS "id, uid, type, ns, name, owner_id, owner_is_org, private, gated, disabled, " \
-                  "created_ms, updated_ms"
+                  "created_ms, updated_ms, head_sha, last_modified_ms"
 
 static void read_repo(sqlite3_stmt *st, db_repo *r) {
   memset(r, 0, sizeof *r);
@@ -23,6 +23,8 @@ static void read_repo(sqlite3_stmt *st, db_repo *r) {
   r->disabled = sqlite3_column_int(st, 9);
   r->created_ms = sqlite3_column_int64(st, 10);
   r->updated_ms = sqlite3_column_int64(st, 11);
+  db__copy(r->head_sha, sizeof r->head_sha, st, 12);
+  r->last_modified_ms = sqlite3_column_int64(st, 13);
 }
 
 static int one_repo(sqlite3_stmt *st, db_repo *out) {
@@ -81,6 +83,13 @@ int db_repo_by_id(int64_t id, db_repo *out) {
   sqlite3_stmt *st = db__stmt("SELECT " REPO_COLS " FROM repos WHERE id=?");
   if (!st) return HUB_ERROR;
   sqlite3_bind_int64(st, 1, id);
+  return one_repo(st, out);
+}
+
+int db_repo_by_uid(const char *uid, db_repo *out) {
+  sqlite3_stmt *st = db__stmt("SELECT " REPO_COLS " FROM repos WHERE uid=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
   return one_repo(st, out);
 }
 
@@ -170,4 +179,15 @@ int db_repo_count(int64_t *out) {
   *out = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
   sqlite3_reset(st);
   return 0;
+}
+
+int db_repo_set_head(int64_t id, const char *sha, int64_t last_modified_ms) {
+  sqlite3_stmt *st = db__stmt(
+      "UPDATE repos SET head_sha=?, last_modified_ms=?, updated_ms=max(updated_ms, ?) WHERE id=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, sha, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, last_modified_ms);
+  sqlite3_bind_int64(st, 3, db_now_ms());
+  sqlite3_bind_int64(st, 4, id);
+  return db__step_done(st);
 }

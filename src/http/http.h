@@ -33,6 +33,10 @@ enum hub_needs {
   NEED_SITE_ADMIN = 16,
   NEED_REPO_FILES = 32, /* reading file contents: gated repos need an accepted request */
   NEED_NO_REDIRECT = 64, /* do not 307 moved repos (e.g. create/delete bodies) */
+  /* git / git-lfs clients send credentials only after a 401 challenge: on such routes an
+   * anonymous caller who cannot see the repo gets 401 + WWW-Authenticate (not 404), and
+   * every 401 carries the challenge. Authenticated callers still get 404 / 403. */
+  NEED_GIT_CHALLENGE = 128,
 };
 
 enum hub_body { BODY_NONE = 0, BODY_JSON, BODY_LARGE, BODY_STREAM };

@@ -201,8 +201,12 @@ static int authorize(hub_req *r) {
       return rc ? rc : 1;
     }
   }
+  /* git clients only send credentials after a 401, so to them a repo they cannot see
+   * is "authentication required" rather than "not found" (it reveals nothing more). */
+  int challenge = (needs & NEED_GIT_CHALLENGE) && !r->who.authenticated;
   if (rc) {
     memset(&r->repo, 0, sizeof r->repo);
+    if (challenge) return hub_error_set(HUB_EAUTH, "Authentication required");
     return hub_error_set(HUB_EREPO, "Repository not found");
   }
   r->repo_perm = auth_repo_perm(&r->who, &r->repo);
@@ -210,8 +214,10 @@ static int authorize(hub_req *r) {
              : (needs & NEED_REPO_WRITE) ? PERM_WRITE
              : (needs & (NEED_REPO_READ | NEED_REPO_FILES)) ? PERM_READ
                                                              : PERM_NONE;
-  if (r->repo_perm < PERM_READ && want > PERM_NONE)
+  if (r->repo_perm < PERM_READ && want > PERM_NONE) {
+    if (challenge) return hub_error_set(HUB_EAUTH, "Authentication required");
     return hub_error_set(HUB_EREPO, "Repository not found");
+  }
   if (r->repo_perm < want) {
     if (!r->who.authenticated)
       return hub_error_set(HUB_EAUTH, "You must be authenticated to write to %s/%s", r->repo.ns,
@@ -236,6 +242,10 @@ static enum MHD_Result queue(hub_req *r) {
     http_reply_error(r, HUB_ERROR);
   }
   http__finish_headers(r);
+  if (r->status == 401 && r->route && (r->route->needs & NEED_GIT_CHALLENGE)) {
+    http_add_header(r, "WWW-Authenticate", "Basic realm=\"modelhub\"");
+    http_add_header(r, "LFS-Authenticate", "Basic realm=\"modelhub\"");
+  }
   enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
   MHD_destroy_response(r->resp);
   r->resp = NULL;
@@ -288,13 +298,15 @@ static enum MHD_Result first_call(hub_req *r, const char *url) {
   rc = authorize(r);
   if (rc == 1) return queue(r);
   if (rc) return fail(r, rc);
+  if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE)
+    hub_buf_init(&r->body, body_limit(r->route));
+  /* An announced oversized body is not buffered, but it is still read (and dropped) before
+   * the 413 goes out: clients that write the whole body before reading would otherwise
+   * see a reset connection instead of the answer. */
   const char *cl = http_header(r, "Content-Length");
   if (cl && r->route->body != BODY_STREAM && r->route->body != BODY_NONE &&
       strtoull(cl, NULL, 10) > body_limit(r->route))
-    return fail(r, hub_error_set(HUB_ETOOBIG, "Request body too large (limit %zu bytes)",
-                                 body_limit(r->route)));
-  if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE)
-    hub_buf_init(&r->body, body_limit(r->route));
+    r->body_too_big = 1;
   return MHD_YES;
 }
 

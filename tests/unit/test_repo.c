@@ -425,8 +425,8 @@ static void test_lfs(void **state) {
     const char nosize[] = "version https://git-lfs.github.com/spec/v1\noid sha256:" LFS_OID "\n";
     const char badsize[] = "version https://git-lfs.github.com/spec/v1\n"
                            "oid sha256:" LFS_OID "\nsize -1\n";
-    assert_int_equal(repo_lfs_pointer_parse(ext, sizeof ext - 1, oid, &size), 1);
-    assert_int_equal(size, 12);
+    /* pointer extensions (ext-N-name lines) are not accepted: one strict parser */
+    assert_int_equal(repo_lfs_pointer_parse(ext, sizeof ext - 1, oid, &size), 0);
     assert_int_equal(repo_lfs_pointer_parse(upper, sizeof upper - 1, oid, &size), 0);
     assert_int_equal(repo_lfs_pointer_parse(nosize, sizeof nosize - 1, oid, &size), 0);
     assert_int_equal(repo_lfs_pointer_parse(badsize, sizeof badsize - 1, oid, &size), 0);

@@ -1,0 +1,253 @@
+// Start a real `modelhub serve` for one e2e test file.
+//
+//   import { startServer } from "./lib/server.mjs";
+//   let server;
+//   before(async () => { server = await startServer(); });
+//   after(() => server.stop());
+//
+// The server gets a fresh temp data dir and a free loopback port. The binary is
+// $MODELHUB_BIN (absolute, or relative to the cwd or the repo root), default
+// <repo>/build/modelhub. With an ASan build, leaks are detected at exit, and
+// stop() throws (so the test file fails) when the server exited non-zero or its
+// log holds a sanitizer report.
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(HERE, "../../..");
+
+const START_TIMEOUT_MS = Number(process.env.MODELHUB_E2E_START_TIMEOUT_MS || 30000);
+const STOP_TIMEOUT_MS = 15000;
+const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+
+export function binaryPath() {
+  const env = process.env.MODELHUB_BIN;
+  if (!env) return path.join(REPO_ROOT, "build/modelhub");
+  if (path.isAbsolute(env)) return env;
+  const fromCwd = path.resolve(process.cwd(), env);
+  return existsSync(fromCwd) ? fromCwd : path.resolve(REPO_ROOT, env);
+}
+
+function childEnv() {
+  const env = { ...process.env };
+  // Ours first so an explicit caller setting wins (later options override).
+  env.ASAN_OPTIONS = ["detect_leaks=1", process.env.ASAN_OPTIONS].filter(Boolean).join(":");
+  env.UBSAN_OPTIONS = ["print_stacktrace=1:halt_on_error=1", process.env.UBSAN_OPTIONS]
+    .filter(Boolean)
+    .join(":");
+  delete env.MODELHUB_DATA;
+  delete env.MODELHUB_LISTEN;
+  delete env.MODELHUB_PUBLIC_URL;
+  return env;
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function tail(text, lines = 60) {
+  const all = text.split("\n");
+  return all.slice(Math.max(0, all.length - lines)).join("\n");
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function launch(bin, dataDir, logPath, port, knownToken = null) {
+  const logFd = openSync(logPath, "a");
+  const child = spawn(bin, ["--data", dataDir, "serve", "--listen", `127.0.0.1:${port}`], {
+    stdio: ["ignore", "pipe", logFd],
+    env: childEnv(),
+  });
+  closeSync(logFd);
+
+  const state = { child, exited: false, code: null, signal: null, stdout: "" };
+  const exitPromise = new Promise((resolve) => {
+    child.on("exit", (code, signal) => {
+      state.exited = true;
+      state.code = code;
+      state.signal = signal;
+      resolve();
+    });
+  });
+  state.exitPromise = exitPromise;
+  child.on("error", (err) => {
+    state.spawnError = err;
+  });
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (d) => {
+    state.stdout += d;
+  });
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let token = knownToken;
+  while (Date.now() < deadline) {
+    if (state.spawnError) throw state.spawnError;
+    if (state.exited) return { state, ok: false };
+    if (!token) {
+      const m = /admin token: (hf_\S+)/.exec(state.stdout);
+      if (m) token = m[1];
+    }
+    if (token) {
+      try {
+        const res = await fetch(`${url}/healthz`);
+        await res.arrayBuffer();
+        if (res.ok) return { state, ok: true, url, token };
+      } catch {
+        /* not listening yet */
+      }
+    }
+    await sleep(50);
+  }
+  child.kill("SIGKILL");
+  await exitPromise;
+  throw new Error(
+    `modelhub did not become healthy within ${START_TIMEOUT_MS} ms (admin token seen: ${!!token})\n` +
+      `stdout:\n${state.stdout}\nlog tail:\n${tail(readFileSync(logPath, "utf8"))}`,
+  );
+}
+
+export async function startServer(opts = {}) {
+  const bin = binaryPath();
+  if (!existsSync(bin)) throw new Error(`modelhub binary not found: ${bin} (build it, or set MODELHUB_BIN)`);
+  const dataDir = mkdtempSync(path.join(tmpdir(), "modelhub-e2e-"));
+  const logPath = path.join(dataDir, "server.log");
+
+  let launched;
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    launched = await launch(bin, dataDir, logPath, port);
+    if (launched.ok) break;
+    const log = readFileSync(logPath, "utf8");
+    // Lost the race for the port: try again with another one.
+    if (attempt < 3 && /address already in use|EADDRINUSE|bind/i.test(log)) continue;
+    rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(
+      `modelhub exited during startup (code ${launched.state.code}, signal ${launched.state.signal})\n` +
+        `stdout:\n${launched.state.stdout}\nlog tail:\n${tail(log)}`,
+    );
+  }
+  let { state, url, token } = launched;
+  let crashing = false;
+  const cliProblems = [];
+  let stopped = false;
+
+  const log = () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
+
+  // If the server dies while tests run, say so at once: the tests will only
+  // see ECONNREFUSED.
+  const watch = (st) => st.child.on("exit", (code, signal) => {
+    if (!stopped && !crashing) {
+      console.error(
+        `\n*** modelhub exited unexpectedly (code ${code}, signal ${signal}); log tail:\n${tail(log())}\n`,
+      );
+    }
+  });
+  watch(state);
+
+  /** Simulate a crash: SIGKILL the server, then start it again on the same data dir
+   * and port (the admin token stays valid). */
+  async function crashAndRestart() {
+    crashing = true;
+    state.child.kill("SIGKILL");
+    await state.exitPromise;
+    const port = Number(new URL(url).port);
+    const again = await launch(bin, dataDir, logPath, port, token);
+    if (!again.ok) throw new Error(`restart failed:\n${tail(log())}`);
+    state = again.state;
+    crashing = false;
+    watch(state);
+  }
+
+  /** Run the CLI against this server's data dir. Returns spawnSync's result (utf8). */
+  function cli(args, { check = false } = {}) {
+    const r = spawnSync(bin, ["--data", dataDir, ...args], {
+      encoding: "utf8",
+      env: childEnv(),
+      timeout: 60000,
+    });
+    if (r.error) throw r.error;
+    if (SANITIZER_RE.test(r.stderr)) {
+      cliProblems.push(`modelhub ${args.join(" ")}:\n${r.stderr}`);
+    }
+    if (check && r.status !== 0) {
+      throw new Error(`modelhub ${args.join(" ")} exited ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    }
+    return r;
+  }
+
+  /** Create a token for an existing user; returns the hf_... string. */
+  function makeToken(user, role = "write", name = `${user}-${role}-${Date.now()}`) {
+    const r = cli(["token", "create", user, "--name", name, "--role", role], { check: true });
+    const tok = r.stdout.trim();
+    if (!/^hf_\S+$/.test(tok)) throw new Error(`token create printed ${JSON.stringify(r.stdout)}`);
+    return tok;
+  }
+
+  /** Create a user and a token with the given role; returns the token. */
+  function makeUser(name, role = "write") {
+    cli(["user", "add", name], { check: true });
+    return makeToken(name, role, `${name}-${role}`);
+  }
+
+  async function stop() {
+    if (stopped) return;
+    stopped = true;
+    let killed = false;
+    if (!state.exited) {
+      state.child.kill("SIGTERM");
+      const timer = setTimeout(() => {
+        killed = true;
+        state.child.kill("SIGKILL");
+      }, STOP_TIMEOUT_MS);
+      await state.exitPromise;
+      clearTimeout(timer);
+    }
+    const text = log();
+    const problems = [...cliProblems];
+    if (killed) problems.push(`server did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM (killed)`);
+    else if (state.code !== 0) problems.push(`server exited with code ${state.code}, signal ${state.signal}`);
+    if (SANITIZER_RE.test(text)) problems.push("sanitizer report in server log");
+
+    const testsFailed = process.exitCode !== undefined && process.exitCode !== 0;
+    if (problems.length || testsFailed) {
+      console.error(`\n--- modelhub server log (tail of ${logPath}) ---\n${tail(text, problems.length ? 200 : 60)}\n---`);
+    }
+    if (process.env.MODELHUB_E2E_KEEP && (problems.length || testsFailed)) {
+      console.error(`keeping data dir ${dataDir}`);
+    } else {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    if (problems.length) throw new Error(`modelhub server problems:\n- ${problems.join("\n- ")}`);
+  }
+
+  return {
+    url,
+    adminToken: token,
+    dataDir,
+    logPath,
+    bin,
+    get pid() {
+      return state.child.pid;
+    },
+    crashAndRestart,
+    cli,
+    makeUser,
+    makeToken,
+    log,
+    stop,
+  };
+}
