@@ -11,6 +11,7 @@
 #include "api/api.h"
 #include "auth/auth.h"
 #include "db/db.h"
+#include "git/git.h"
 #include "http/http.h"
 #include "repo/repo.h"
 #include "util/error.h"
@@ -391,6 +392,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "user")) return cmd_user(sub_argc, sub_argv);
   if (!strcmp(cmd, "org")) return cmd_org(sub_argc, sub_argv);
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
+  if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

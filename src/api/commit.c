@@ -232,7 +232,7 @@ static int h_commit(hub_req *r) {
 
 const hub_route api_commit_routes[] = {
     {"POST", "/api/{type}/{repo}/preupload/{*}", h_preupload, NEED_REPO_READ, BODY_JSON, NULL,
-     HUB_MAX_COMMIT_OPS * 2048L},
+     HUB_MAX_PREUPLOAD_BODY},
     {"POST", "/api/{type}/{repo}/commit/{*}", h_commit, NEED_REPO_READ, BODY_LARGE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -9,6 +9,9 @@
 /* NDJSON commit bodies carry base64 "regular" files inline; bounded so one request
  * cannot hold unbounded memory (large files must go through LFS). */
 #define HUB_MAX_COMMIT_BODY (512L * 1024 * 1024)
+/* preupload bodies: clients send ≤256 files a call, each with a 512-byte sample
+ * (base64): 16 MiB leaves ample room while bounding memory per request. */
+#define HUB_MAX_PREUPLOAD_BODY (16L * 1024 * 1024)
 /* Repo and namespace names: the Hub's client-side rule is 96 characters. */
 #define HUB_MAX_NAME 96
 /* User names (namespaces), same rule. */
@@ -46,5 +49,26 @@
 #define HUB_CONN_MEMORY (64 * 1024)
 /* Idle connections are dropped after this many seconds (slowloris bound). */
 #define HUB_IDLE_TIMEOUT_S 300
+
+/* ---- ml/: facts derived from repo contents (docs/ml.md) ---- */
+/* safetensors JSON header (the spec's own limit, 100 MB): a lying 8-byte length must not
+ * make us allocate or parse more. */
+#define ML_MAX_SAFETENSORS_HEADER (100LL * 1000 * 1000)
+/* Shards of one sharded safetensors model whose headers are read per derive: bounds the
+ * work a weight_map naming endless shards can cause. */
+#define ML_MAX_SAFETENSORS_SHARDS 4096
+/* Bytes of a GGUF file read to find its metadata and tensor infos (the tokenizer vocab
+ * dominates; 64 MB covers 256k-token vocabularies): bounds memory per derive. */
+#define ML_MAX_GGUF_PREFIX (64LL * 1024 * 1024)
+/* tokenizer.chat_template kept from a GGUF file (longer templates are truncated). */
+#define ML_MAX_CHAT_TEMPLATE (64 * 1024)
+/* Small repo files parsed whole (README.md, config.json, *.index.json): bounds memory
+ * for a hostile multi-GB "config". */
+#define ML_MAX_SMALL_FILE (5 * 1024 * 1024)
+/* Markdown body of the model card kept for full-text search. */
+#define ML_MAX_CARD_TEXT (1024 * 1024)
+/* Tags, languages, datasets, base models, eval results kept per repo: bounds derived rows
+ * a card with endless lists can create. */
+#define ML_MAX_LIST_ITEMS 1000
 
 #endif

@@ -1,0 +1,58 @@
+/* git/: git smart HTTP, the push hooks, and the git-lfs locks stubs — the module's whole
+ * interface (docs/git.md).
+ *
+ * Fetch and push run Debian's `git upload-pack` / `git receive-pack --stateless-rpc` as child
+ * processes (argv array, no shell). Request bodies are inflated (gzip) and spooled to an
+ * unlinked file under <data>/tmp while they arrive, then become the child's stdin; the
+ * child's stdout is streamed back as the response. Pushes run with core.hooksPath pointing at
+ * <data>/hooks, whose scripts exec `modelhub hook pre-receive|post-receive`: the pre-receive
+ * check enforces what the commit API enforces (valid paths, LFS objects present, no writes to
+ * server-owned refs); post-receive records the ref updates so the server calls
+ * git_after_push() once the push has finished.
+ *
+ * Authorization is the router's (http/http.h needs + NEED_GIT_CHALLENGE); handlers here only
+ * add the git-specific push check on info/refs. */
+#ifndef HUB_GIT_GIT_H
+#define HUB_GIT_GIT_H
+
+#include <stddef.h>
+
+#include "db/db.h"
+#include "http/http.h"
+
+/* Request body of one git RPC after gzip inflation: bounds the disk one push (or one fetch
+ * negotiation) can fill in <data>/tmp. Git repos here hold LFS pointers, not weights. */
+#define GIT_MAX_RPC_BODY (8LL * 1024 * 1024 * 1024)
+/* Git-Protocol header ("version=2"): longer values are ignored, not passed to git. */
+#define GIT_MAX_PROTOCOL_HEADER 256
+/* Bytes of ref-update lines one hook reads from git ("<old> <new> <ref>\n" per ref): bounds
+ * hook memory for a push of very many refs. */
+#define GIT_MAX_HOOK_INPUT (64 * 1024 * 1024)
+/* Rejection messages one pre-receive run prints before it stops looking. */
+#define GIT_MAX_HOOK_ERRORS 10
+/* Milliseconds a child gets to exit after SIGTERM (client gone) before SIGKILL. */
+#define GIT_CHILD_KILL_GRACE_MS 2000
+
+/* Routes: info/refs, git-upload-pack, git-receive-pack (with and without .git, models and
+ * the datasets/ spaces/ prefixes) and info/lfs/locks[/verify]. Registered by api_register(). */
+extern const hub_route git_routes[];
+
+/* One ref moved by a push. Ids are 40-hex; all zeros means created (old) / deleted (new). */
+typedef struct {
+  char old_id[41];
+  char new_id[41];
+  const char *ref; /* full name, borrowed for the duration of the call */
+} git_ref_update;
+
+/* Called in the server after a receive-pack that moved at least one ref, before the push
+ * response ends (so `git push` returning means derived data is current), with the updates
+ * in the order git applied them. Updates derived data the way an API commit does
+ * (index_repo_changed). Returns 0 or a HUB_E* code (logged, the push stands). */
+int git_after_push(const db_repo *repo, const git_ref_update *updates, size_t n);
+
+/* `modelhub hook pre-receive|post-receive`, run by git inside receive-pack (argv[0] is
+ * "hook"). Reads the ref updates on stdin; the environment carries MODELHUB_DATA and, for
+ * post-receive, MODELHUB_PUSH_LOG. Returns the process exit code (0 accepts the push). */
+int git_hook_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,279 @@
+/* `modelhub hook pre-receive|post-receive`: runs inside `git receive-pack`, in its own
+ * process, with the pushed objects still in git's quarantine directory.
+ *
+ * pre-receive enforces on pushes what the commit API enforces on commits:
+ * - only branches (refs/heads/) and tags (refs/tags/) are writable; refs/pr/ belongs to the
+ *   Hub's pull requests and refs/convert/ to its conversion bots;
+ * - every path a new commit adds or changes passes repo_path_valid();
+ * - every new blob that is a git-lfs pointer names an object the blob store holds, with that
+ *   size (architecture invariant: an LFS pointer may only be committed if its object exists).
+ * Anything printed on stderr reaches the pusher as "remote: …"; exit 1 rejects the whole
+ * push, so no ref moves.
+ *
+ * This uses libgit2 directly rather than repo/: the objects must be read through git's
+ * quarantine environment (GIT_OBJECT_DIRECTORY + GIT_ALTERNATE_OBJECT_DIRECTORIES), which
+ * only git_repository_open_ext(GIT_REPOSITORY_OPEN_FROM_ENV) honours.
+ *
+ * post-receive copies the ref updates to $MODELHUB_PUSH_LOG for the server (push.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blob/blob.h"
+#include "git/internal.h"
+#include "repo/repo.h"
+#include "util/buf.h"
+#include "util/error.h"
+
+typedef struct {
+  git_repository *repo;
+  git_odb *odb;
+  blob_store *blobs;
+  int errors;
+  char commit[13]; /* short id of the commit being checked, for messages */
+} check;
+
+static void reject(check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void reject(check *c, const char *fmt, ...) {
+  va_list ap;
+  if (++c->errors > GIT_MAX_HOOK_ERRORS) return;
+  va_start(ap, fmt);
+  fputs("error: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+/* Paths go back to a terminal: no control characters. */
+static const char *printable(const char *s, char *buf, size_t cap) {
+  size_t j = 0;
+  for (; *s && j + 1 < cap; s++)
+    buf[j++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
+  buf[j] = 0;
+  return buf;
+}
+
+static void check_lfs(check *c, const char *path, const git_oid *id) {
+  size_t len;
+  git_object_t type;
+  git_odb_object *obj = NULL;
+  char oid[65], pbuf[HUB_MAX_PATH + 1];
+  uint64_t size;
+  int64_t have;
+
+  if (git_odb_read_header(&len, &type, c->odb, id) < 0 || type != GIT_OBJECT_BLOB) {
+    reject(c, "commit %s: cannot read %s", c->commit, printable(path, pbuf, sizeof pbuf));
+    return;
+  }
+  if (len >= REPO_LFS_POINTER_MAX) return; /* never a pointer */
+  if (git_odb_read(&obj, c->odb, id) < 0) {
+    reject(c, "commit %s: cannot read %s", c->commit, printable(path, pbuf, sizeof pbuf));
+    return;
+  }
+  if (repo_lfs_pointer_parse(git_odb_object_data(obj), git_odb_object_size(obj), oid, &size)) {
+    int rc = blob_stat(c->blobs, oid, &have);
+    if (rc == HUB_ENOTFOUND)
+      reject(c,
+             "%s (commit %s) is an LFS pointer to sha256:%s (%llu bytes), but that object was "
+             "never uploaded. Install git-lfs and push again (git lfs install; git lfs push "
+             "--all origin), or commit the file through the API.",
+             printable(path, pbuf, sizeof pbuf), c->commit, oid, (unsigned long long)size);
+    else if (rc)
+      reject(c, "%s: cannot check LFS object sha256:%s: %s", printable(path, pbuf, sizeof pbuf),
+             oid, hub_error_msg());
+    else if ((uint64_t)have != size)
+      reject(c, "%s (commit %s): LFS pointer says %llu bytes, but object sha256:%s has %lld",
+             printable(path, pbuf, sizeof pbuf), c->commit, (unsigned long long)size, oid,
+             (long long)have);
+  }
+  git_odb_object_free(obj);
+}
+
+static void check_entry(check *c, const git_diff_file *f) {
+  char pbuf[HUB_MAX_PATH + 1];
+  if (repo_path_valid(f->path)) {
+    reject(c, "commit %s: path '%s' is not allowed: %s", c->commit,
+           printable(f->path, pbuf, sizeof pbuf), hub_error_msg());
+    return;
+  }
+  if (f->mode == GIT_FILEMODE_BLOB || f->mode == GIT_FILEMODE_BLOB_EXECUTABLE)
+    check_lfs(c, f->path, &f->id);
+}
+
+/* What a new commit adds or changes relative to its first parent (everything, for a root).
+ * Content a merge brings in from another new commit is checked with that commit too. */
+static void check_commit(check *c, const git_oid *id) {
+  git_commit *commit = NULL, *parent = NULL;
+  git_tree *tree = NULL, *ptree = NULL;
+  git_diff *diff = NULL;
+  git_diff_options opts;
+
+  git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+  git_oid_tostr(c->commit, sizeof c->commit, id);
+  if (git_commit_lookup(&commit, c->repo, id) < 0 || git_commit_tree(&tree, commit) < 0 ||
+      (git_commit_parentcount(commit) &&
+       (git_commit_parent(&parent, commit, 0) < 0 || git_commit_tree(&ptree, parent) < 0)) ||
+      git_diff_tree_to_tree(&diff, c->repo, ptree, tree, &opts) < 0) {
+    reject(c, "commit %s: cannot read it: %s", c->commit,
+           git_error_last() ? git_error_last()->message : "?");
+    goto done;
+  }
+  for (size_t i = 0; i < git_diff_num_deltas(diff) && c->errors < GIT_MAX_HOOK_ERRORS; i++) {
+    const git_diff_delta *d = git_diff_get_delta(diff, i);
+    if (d->status != GIT_DELTA_DELETED) check_entry(c, &d->new_file);
+  }
+done:
+  git_diff_free(diff);
+  git_tree_free(ptree);
+  git_tree_free(tree);
+  git_commit_free(parent);
+  git_commit_free(commit);
+}
+
+static int is_zero(const char *id) {
+  return strspn(id, "0") == 40;
+}
+
+/* Queue the new tip of one update on the walk; refuse refs that are not ours to write. */
+static void check_ref(check *c, git_revwalk *walk, const git_ref_update *u) {
+  git_oid id;
+  git_object *obj = NULL, *peeled = NULL;
+  if (!strncmp(u->ref, "refs/pr/", 8)) {
+    reject(c,
+           "%s: refs/pr/ refs are the Hub's pull requests and cannot be pushed to; push a "
+           "branch instead",
+           u->ref);
+    return;
+  }
+  if (strncmp(u->ref, "refs/heads/", 11) && strncmp(u->ref, "refs/tags/", 10)) {
+    reject(c, "%s: only branches (refs/heads/) and tags (refs/tags/) can be pushed", u->ref);
+    return;
+  }
+  if (is_zero(u->new_id)) return; /* deletion: nothing new to check */
+  if (git_oid_fromstr(&id, u->new_id) < 0 ||
+      git_object_lookup(&obj, c->repo, &id, GIT_OBJECT_ANY) ||
+      git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0)
+    reject(c, "%s: must point to a commit", u->ref);
+  else if (git_revwalk_push(walk, git_object_id(peeled)) < 0)
+    reject(c, "%s: cannot walk its history", u->ref);
+  git_object_free(peeled);
+  git_object_free(obj);
+}
+
+/* Everything reachable from the refs before this push was accepted already. */
+static void hide_existing(check *c, git_revwalk *walk) {
+  git_reference_iterator *it = NULL;
+  git_reference *ref;
+  if (git_reference_iterator_new(&it, c->repo) < 0) return;
+  while (git_reference_next(&ref, it) == 0) {
+    git_object *o = NULL;
+    if (git_reference_peel(&o, ref, GIT_OBJECT_COMMIT) == 0)
+      git_revwalk_hide(walk, git_object_id(o));
+    git_object_free(o);
+    git_reference_free(ref);
+  }
+  git_reference_iterator_free(it);
+}
+
+static int pre_receive(const git_ref_update *u, size_t n) {
+  check c;
+  git_revwalk *walk = NULL;
+  git_oid id;
+  const char *data = getenv("MODELHUB_DATA");
+
+  memset(&c, 0, sizeof c);
+  if (!data || !*data) {
+    fputs("error: modelhub hook: MODELHUB_DATA is not set\n", stderr);
+    return 1;
+  }
+  if (repo_global_init() || blob_store_open(&c.blobs, "fs", data)) {
+    fprintf(stderr, "error: modelhub hook: %s\n", hub_error_msg());
+    c.errors++;
+    goto done;
+  }
+  if (git_repository_open_ext(&c.repo, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL) < 0 ||
+      git_repository_odb(&c.odb, c.repo) < 0 || git_revwalk_new(&walk, c.repo) < 0) {
+    fprintf(stderr, "error: modelhub hook: cannot open the repository: %s\n",
+            git_error_last() ? git_error_last()->message : "?");
+    c.errors++;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++)
+    check_ref(&c, walk, &u[i]);
+  if (c.errors) goto done;
+  hide_existing(&c, walk);
+  while (c.errors < GIT_MAX_HOOK_ERRORS && git_revwalk_next(&id, walk) == 0)
+    check_commit(&c, &id);
+done:
+  if (c.errors > GIT_MAX_HOOK_ERRORS)
+    fprintf(stderr, "error: … and more; stopped after %d problems\n", GIT_MAX_HOOK_ERRORS);
+  if (c.errors)
+    fprintf(stderr, "error: push to %s rejected by modelhub; no ref was changed\n",
+            getenv("MODELHUB_REPO") ? getenv("MODELHUB_REPO") : "this repository");
+  git_revwalk_free(walk);
+  git_odb_free(c.odb);
+  git_repository_free(c.repo);
+  blob_store_free(c.blobs);
+  repo_global_shutdown();
+  return c.errors ? 1 : 0;
+}
+
+static int post_receive(const char *text, size_t len) {
+  const char *path = getenv("MODELHUB_PUSH_LOG");
+  if (!path || !*path) return 0;
+  int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) {
+    fprintf(stderr, "warning: modelhub hook: cannot open push log: %s\n", strerror(errno));
+    return 0;
+  }
+  while (len) {
+    ssize_t w = write(fd, text, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    text += w;
+    len -= (size_t)w;
+  }
+  close(fd);
+  return 0; /* the refs have moved already; nothing to refuse here */
+}
+
+int git_hook_main(int argc, char **argv) {
+  hub_buf in;
+  char chunk[8192];
+  ssize_t got;
+  git_ref_update *u = NULL;
+  size_t n = 0;
+  int rc = 1;
+
+  if (argc != 2 || (strcmp(argv[1], "pre-receive") && strcmp(argv[1], "post-receive"))) {
+    fputs("usage: modelhub hook pre-receive|post-receive   (run by git receive-pack)\n", stderr);
+    return 2;
+  }
+  hub_buf_init(&in, GIT_MAX_HOOK_INPUT);
+  while ((got = read(0, chunk, sizeof chunk)) != 0) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 || hub_buf_put(&in, chunk, (size_t)got)) break;
+  }
+  if (got != 0) {
+    fputs("error: modelhub hook: cannot read the ref updates (too many refs?)\n", stderr);
+    goto done;
+  }
+  if (!strcmp(argv[1], "post-receive")) {
+    rc = post_receive(in.ptr ? in.ptr : "", in.len);
+    goto done;
+  }
+  if (in.len && git_ref_updates_parse(in.ptr, &u, &n)) {
+    fprintf(stderr, "error: modelhub hook: %s\n", hub_error_msg());
+    goto done;
+  }
+  rc = pre_receive(u, n);
+done:
+  free(u);
+  hub_buf_dispose(&in);
+  return rc;
+}
