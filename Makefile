@@ -1,6 +1,6 @@
 # modelhub — see README.md. `make run` and `make test` are the two entry points.
 CC      ?= cc
-PKGS    := libmicrohttpd libgit2 sqlite3 jansson libcrypto libsodium yaml-0.1 libcmark-gfm zlib
+PKGS    := libmicrohttpd libgit2 sqlite3 jansson libcrypto libsodium yaml-0.1 libcmark-gfm zlib liblz4
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcmark-gfm-extensions -lpthread -lm
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wvla
@@ -16,6 +16,28 @@ UNIT_BIN := $(UNIT:tests/unit/%.c=build/unit/%)
 UNIT_ASAN:= $(UNIT:tests/unit/%.c=build/asan/unit/%)
 FUZZ     := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ:tests/fuzz/%.c=build/fuzz/%)
+
+# --- BLAKE3 (Xet hashes, src/xet/). The reference C implementation that Debian's
+# librust-blake3-dev installs, compiled from there (not vendored), portable build (no SIMD).
+BLAKE3_DIR  := $(or $(firstword $(wildcard /usr/share/cargo/registry/blake3-*/c)),/usr/share/cargo/registry/blake3-MISSING-run-make-deps/c)
+BLAKE3_SRC  := blake3.c blake3_dispatch.c blake3_portable.c
+BLAKE3_DEFS := -DBLAKE3_NO_SSE2 -DBLAKE3_NO_SSE41 -DBLAKE3_NO_AVX2 -DBLAKE3_NO_AVX512
+BLAKE3_OBJ      := $(BLAKE3_SRC:%.c=build/blake3/obj/%.o)
+BLAKE3_ASAN_OBJ := $(BLAKE3_SRC:%.c=build/blake3/asan/%.o)
+BLAKE3_FUZZ_OBJ := $(BLAKE3_SRC:%.c=build/blake3/fuzz/%.o)
+ALL_CFLAGS  += -I$(BLAKE3_DIR)
+OBJ         += $(BLAKE3_OBJ)
+ASAN_OBJ    += $(BLAKE3_ASAN_OBJ)
+build/blake3/obj/%.o: $(BLAKE3_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(BLAKE3_DEFS) $(CFLAGS) -c $< -o $@
+build/blake3/asan/%.o: $(BLAKE3_DIR)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 $(BLAKE3_DEFS) $(CFLAGS) -O1 $(SAN) -c $< -o $@
+build/blake3/fuzz/%.o: $(BLAKE3_DIR)/%.c
+	@mkdir -p $(dir $@)
+	clang -std=c11 $(BLAKE3_DEFS) -g -O1 -fsanitize=address,undefined -c $< -o $@
+# --- end BLAKE3
 
 .PHONY: all deps run test unit fuzz asan clean format e2e-deps
 all: build/modelhub
@@ -47,8 +69,8 @@ build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/unit.h
 
 # libFuzzer harnesses need clang; the library is compiled once with coverage
 # instrumentation and each harness links it (minus main).
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(PKG_CFLAGS) -fsanitize=address,undefined
-FUZZ_OBJ := $(SRC:%.c=build/fuzzobj/%.o)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -I$(BLAKE3_DIR) $(PKG_CFLAGS) -fsanitize=address,undefined
+FUZZ_OBJ := $(SRC:%.c=build/fuzzobj/%.o) $(BLAKE3_FUZZ_OBJ)
 build/fuzzobj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@

@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "auth/auth.h"
 #include "db/db.h"
 #include "git/git.h"
 #include "http/http.h"
+#include "index/index.h"
 #include "repo/repo.h"
 #include "util/error.h"
 
@@ -31,7 +33,8 @@ static int usage_main(FILE *f) {
           "  org member remove ORG USER\n"
           "  token create USER --name N --role read|write\n"
           "  token list [USER]\n"
-          "  token revoke TOKEN-ID|NAME [--user USER]\n\n"
+          "  token revoke TOKEN-ID|NAME [--user USER]\n"
+          "  audit verify               check the audit log's hash chain\n\n"
           "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
           "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
@@ -54,8 +57,19 @@ static int mkdirs(const char *base) {
 }
 
 static int open_data(void) {
-  if (mkdirs(g_data) || db_global_init(g_data) || repo_global_init()) return die("data dir");
+  if (mkdirs(g_data) || db_global_init(g_data) || auth_init() || auth_gate_init() || audit_init() ||
+      repo_global_init())
+    return die("data dir");
   return 0;
+}
+
+/* CLI actions are audited like API ones, with the local user as actor and "cli" as source. */
+static void cli_audit(const char *action, const char *ns, const char *target, json_t *details) {
+  const char *user = getenv("SUDO_USER") ? getenv("SUDO_USER") : getenv("USER");
+  char actor[HUB_MAX_USER_NAME + 8];
+  snprintf(actor, sizeof actor, "cli:%s", user ? user : "?");
+  audit_ctx ctx = {NULL, actor, "cli"};
+  audit_log(&ctx, action, ns, target, details);
 }
 
 static int has_help(int argc, char **argv) {
@@ -179,6 +193,9 @@ static int cmd_user(int argc, char **argv) {
   }
   if (open_data()) return 1;
   if (db_account_create(&a)) return die("user add");
+  char target[HUB_MAX_USER_NAME + 8];
+  snprintf(target, sizeof target, "user:%s", a.name);
+  cli_audit("user.create", "", target, json_pack("{s:b}", "admin", a.is_admin));
   printf("created user %s%s\n", a.name, a.is_admin ? " (admin)" : "");
   return 0;
 }
@@ -213,6 +230,9 @@ static int cmd_org(int argc, char **argv) {
     snprintf(o.name, sizeof o.name, "%s", name);
     if (db_account_create(&o)) return die("org add");
     if (db_member_set(o.id, u.id, PERM_ADMIN)) return die("org add");
+    char target[HUB_MAX_USER_NAME + 8];
+    snprintf(target, sizeof target, "org:%s", o.name);
+    cli_audit("org.create", o.name, target, json_pack("{s:s}", "owner", u.name));
     printf("created organization %s (admin: %s)\n", o.name, u.name);
     return 0;
   }
@@ -250,6 +270,10 @@ static int cmd_org(int argc, char **argv) {
     }
     if (add ? db_member_set(o.id, u.id, perm) : db_member_remove(o.id, u.id))
       return die("org member");
+    char target[HUB_MAX_USER_NAME + 8];
+    snprintf(target, sizeof target, "user:%s", u.name);
+    cli_audit(add ? "org.member.set" : "org.member.remove", o.name, target,
+              add ? json_pack("{s:s}", "role", auth_role_name(perm)) : NULL);
     printf(add ? "%s is now %s of %s\n" : "%s removed from %s\n", u.name,
            add ? auth_role_name(perm) : o.name, o.name);
     return 0;
@@ -277,18 +301,21 @@ static void print_token(const db_token *t, const char *user, void *payload) {
 static int cmd_token(int argc, char **argv) {
   const char *usage = "usage: modelhub token create USER --name N --role read|write "
                       "[--expires-days D]\n"
+                      "       modelhub token create USER --name N --role fineGrained "
+                      "--scopes JSON\n"
                       "       modelhub token list [USER]\n"
                       "       modelhub token revoke TOKEN-ID|NAME [--user USER]\n";
   if (argc < 2 || has_help(argc, argv)) {
     fputs(usage, argc < 2 ? stderr : stdout);
     return argc < 2 ? EXIT_USAGE : 0;
   }
-  const char *pos = NULL, *name = NULL, *role = NULL, *user = NULL;
+  const char *pos = NULL, *name = NULL, *role = NULL, *user = NULL, *scopes = NULL;
   long days = 0;
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--name") && i + 1 < argc) name = argv[++i];
     else if (!strcmp(argv[i], "--role") && i + 1 < argc) role = argv[++i];
     else if (!strcmp(argv[i], "--user") && i + 1 < argc) user = argv[++i];
+    else if (!strcmp(argv[i], "--scopes") && i + 1 < argc) scopes = argv[++i];
     else if (!strcmp(argv[i], "--expires-days") && i + 1 < argc) days = strtol(argv[++i], NULL, 10);
     else if (argv[i][0] != '-' && !pos) pos = argv[i];
     else {
@@ -297,13 +324,18 @@ static int cmd_token(int argc, char **argv) {
     }
   }
   if (!strcmp(argv[1], "create")) {
-    int perm;
+    int perm = 0;
     if (!pos || !name || !role) {
       fprintf(stderr, "modelhub token create: USER, --name and --role are required\n%s", usage);
       return EXIT_USAGE;
     }
-    if (auth_role_parse(role, &perm) || (perm != PERM_READ && perm != PERM_WRITE)) {
-      fprintf(stderr, "modelhub token create: --role must be read or write\n");
+    int fine = !strcmp(role, "fineGrained");
+    if (!fine && (auth_role_parse(role, &perm) || (perm != PERM_READ && perm != PERM_WRITE))) {
+      fprintf(stderr, "modelhub token create: --role must be read, write or fineGrained\n");
+      return EXIT_USAGE;
+    }
+    if (fine != (scopes != NULL)) {
+      fprintf(stderr, "modelhub token create: --scopes goes with --role fineGrained\n");
       return EXIT_USAGE;
     }
     if (open_data()) return 1;
@@ -314,7 +346,14 @@ static int cmd_token(int argc, char **argv) {
     }
     char tok[AUTH_TOKEN_LEN + 1];
     int64_t exp = days > 0 ? db_now_ms() + (int64_t)days * 86400000 : 0;
-    if (auth_token_issue(u.id, name, perm, exp, tok, NULL)) return die("token create");
+    db_token row;
+    if (fine ? auth_token_issue_scoped(u.id, name, scopes, exp, tok, &row)
+             : auth_token_issue(u.id, name, perm, exp, tok, &row))
+      return die("token create");
+    char target[40];
+    snprintf(target, sizeof target, "token:%s", row.uid);
+    cli_audit("token.create", u.name, target,
+              json_pack("{s:s, s:s}", "name", row.name, "role", auth_role_name(row.role)));
     printf("%s\n", tok);
     return 0;
   }
@@ -349,11 +388,33 @@ static int cmd_token(int argc, char **argv) {
       uid = u.id;
     }
     if (db_token_revoke(pos, uid)) return die("token revoke");
+    char target[300];
+    snprintf(target, sizeof target, "token:%s", pos);
+    cli_audit("token.revoke", user ? user : "", target, NULL);
     printf("revoked %s\n", pos);
     return 0;
   }
   fprintf(stderr, "modelhub token: unknown subcommand '%s'\n%s", argv[1], usage);
   return EXIT_USAGE;
+}
+
+static int cmd_audit(int argc, char **argv) {
+  if (argc < 2 || has_help(argc, argv) || strcmp(argv[1], "verify")) {
+    fprintf(has_help(argc, argv) ? stdout : stderr,
+            "usage: modelhub audit verify\n"
+            "  checks the hash chain of the audit log; exit 1 if any entry was edited,\n"
+            "  removed or reordered\n");
+    return has_help(argc, argv) ? 0 : EXIT_USAGE;
+  }
+  if (open_data()) return 1;
+  int64_t n = 0;
+  if (audit_verify(&n)) {
+    fprintf(stderr, "modelhub audit verify: FAILED after %lld entries: %s\n", (long long)n,
+            hub_error_msg());
+    return 1;
+  }
+  printf("audit log intact: %lld entries\n", (long long)n);
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -392,7 +453,9 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "user")) return cmd_user(sub_argc, sub_argv);
   if (!strcmp(cmd, "org")) return cmd_org(sub_argc, sub_argv);
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
+  if (!strcmp(cmd, "audit")) return cmd_audit(sub_argc, sub_argv);
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
+  if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev")) return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

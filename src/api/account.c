@@ -20,7 +20,7 @@ static int h_whoami(hub_req *r) {
   json_t *orgs = json_array();
   db_member_orgs(a.id, add_org, orgs);
   json_t *tok = json_pack("{s:s, s:s, s:o}", "displayName", r->who.token_name, "role",
-                          r->who.token_role >= PERM_WRITE ? "write" : "read", "createdAt",
+                          auth_role_name(r->who.token_role), "createdAt",
                           api_iso_json(r->who.token_created_ms));
   json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:n, s:o, s:{s:s, s:o}}",
                         "type", "user", "id", a.uid, "name", a.name, "fullname",

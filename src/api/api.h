@@ -13,6 +13,11 @@ extern const hub_route api_account_routes[];
 extern const hub_route api_repo_routes[];
 extern const hub_route api_system_routes[];
 extern const hub_route api_info_routes[];
+extern const hub_route api_list_routes[]; /* list.c: listings, likes, lineage */
+/* Copy derived-metadata keys (cardData, config, safetensors, …) from meta_json into o:
+ * all of them, or only those named in only[]. */
+void api_meta_fields(json_t *o, const char *meta_json, int want_all, const char *const *only,
+                     size_t nonly);
 
 /* Full repo object (hf-api.md §3.5) at `rev` (NULL = HEAD); NULL with an error set. */
 json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blobs);
@@ -21,6 +26,11 @@ extern const hub_route api_resolve_routes[];
 extern const hub_route api_tree_routes[];
 extern const hub_route api_refs_routes[];
 extern const hub_route api_commit_routes[];
+extern const hub_route api_org_routes[];
+extern const hub_route api_gate_routes[];
+extern const hub_route api_token_routes[];
+/* In-place percent-decoding of a path segment (no '+' → space); -1 if malformed. */
+int api_pct_decode_inplace(char *s);
 
 /* Process-wide stores, opened by api_init() before serving. */
 int api_init(void);
@@ -41,6 +51,12 @@ typedef struct {
   int is_private; /* -1 absent, 0, 1 */
 } api_create_body;
 int api_create_body_parse(json_t *body, api_create_body *out);
+
+/* Append an audit event for this request's caller (actor, token id, source IP). `details`
+ * is stolen (may be NULL). Namespace defaults to r->repo.ns. */
+void api_audit(hub_req *r, const char *action, const char *target, json_t *details);
+/* "model:ns/name" style target for a repo. out ≥ 2*HUB_MAX_NAME + 16. */
+void api_repo_target(const db_repo *repo, char *out, size_t cap);
 
 /* Register every API route table with the HTTP layer (order matters: specific first). */
 int api_register(void);

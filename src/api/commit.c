@@ -8,6 +8,7 @@
 #include "api/attrs.h"
 #include "api/ndjson.h"
 #include "blob/blob.h"
+#include "gov/gov.h"
 #include "index/index.h"
 #include "util/error.h"
 
@@ -144,7 +145,7 @@ static int h_commit(hub_req *r) {
   if (c->nops == 0 && !create_pr)
     return hub_error_set(HUB_EINVALID, "A commit needs at least one operation");
 
-  char base[41], ref[256];
+  char base[41], ref[256], pr_target[256];
   char *refname = NULL;
   if ((rc = repo_resolve(h, rev, base, &refname))) return rc;
   int is_branch = refname && (!strncmp(refname, "refs/heads/", 11) || !strncmp(refname, "refs/pr/", 8));
@@ -159,10 +160,14 @@ static int h_commit(hub_req *r) {
       return rc;
     }
     snprintf(ref, sizeof ref, "refs/pr/%d", pr_num);
+    /* The PR targets the branch it started from (the default branch for a commit id). */
+    snprintf(pr_target, sizeof pr_target, "%s",
+             refname && !strncmp(refname, "refs/heads/", 11) ? refname + 11 : "main");
   } else {
     snprintf(ref, sizeof ref, "%s", refname);
   }
   free(refname);
+  if (!create_pr && (rc = gov_check_commit(&r->repo, ref))) return rc;
 
   repo_op *ops = calloc(c->nops + 1, sizeof *ops);
   if (!ops) return hub_error_set(HUB_ERROR, "out of memory");
@@ -214,7 +219,15 @@ static int h_commit(hub_req *r) {
   req.nops = n;
   char sha[41];
   if ((rc = repo_commit(h, &req, sha))) return rc;
+  if (create_pr) gov_pr_opened(&r->repo, &r->who, pr_num, req.summary, pr_target);
   index_repo_changed(&r->repo);
+  repo_commit_info ci;
+  int have_ci = repo_commit_info_get(h, sha, &ci) == 0;
+  api_audit(r, "repo.commit", NULL,
+            json_pack("{s:s, s:s, s:s, s:i}", "ref", ref, "old",
+                      have_ci && ci.nparents ? ci.parents[0] : "", "new", sha, "files",
+                      (int)c->nops));
+  if (have_ci) repo_commit_info_dispose(&ci);
 
   const char *url = api_repo_url(r, &r->repo);
   char curl[4096], prurl[4096];

@@ -5,8 +5,10 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "audit/audit.h"
 #include "auth/sign.h"
 #include "blob/blob.h"
+#include "gov/gov.h"
 #include <openssl/rand.h>
 #include "http/internal.h"
 #include "util/error.h"
@@ -145,8 +147,28 @@ char *api_join_rest(hub_req *r, size_t from, size_t upto) {
 
 static blob_store *g_blobs;
 
+int api_pct_decode_inplace(char *s) {
+  return http_pct_decode(s, 0);
+}
+
+void api_repo_target(const db_repo *repo, char *out, size_t cap) {
+  snprintf(out, cap, "%s:%s/%s", http_type_name(repo->type), repo->ns, repo->name);
+}
+
+void api_audit(hub_req *r, const char *action, const char *target, json_t *details) {
+  audit_ctx ctx = {&r->who, NULL, http_client_ip(r)};
+  char t[2 * HUB_MAX_NAME + 16];
+  if (!target && r->repo.id) {
+    api_repo_target(&r->repo, t, sizeof t);
+    target = t;
+  }
+  audit_log(&ctx, action, r->repo.id ? r->repo.ns : "", target ? target : "", details);
+}
+
 int api_init(void) {
-  int rc = blob_store_open(&g_blobs, "fs", db_data_dir());
+  int rc = audit_init();
+  if (rc) return rc;
+  rc = blob_store_open(&g_blobs, "fs", db_data_dir());
   if (rc) return rc;
   blob_store_sweep_tmp(g_blobs, 24 * 3600, NULL);
   /* The URL-signing key lives in the DB so every node and restart agrees on it. */
@@ -156,6 +178,7 @@ int api_init(void) {
     if (RAND_bytes(key, sizeof key) != 1) return hub_error_set(HUB_ERROR, "no randomness");
     if ((rc = db_kv_set("sign_key", key, sizeof key))) return rc;
   }
+  if ((rc = gov_init())) return rc;
   return sign_init(key, sizeof key);
 }
 

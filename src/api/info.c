@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "db/search.h"
 #include "util/error.h"
 
 struct sib_ctx {
@@ -83,11 +84,17 @@ json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blob
   char sha[41];
   int64_t last_ms = repo->last_modified_ms ? repo->last_modified_ms : repo->updated_ms;
   int rc;
+  /* Popularity and derived metadata: one indexed query (docs/search.md). */
+  db_repo_stats st;
+  int64_t viewer = r->who.authenticated ? r->who.user_id : 0;
+  if (db_repo_stats_get(repo, viewer, r->who.authenticated && r->who.is_admin, &st)) return NULL;
   if (is_default_rev(rev) && repo->head_sha[0]) {
     memcpy(sha, repo->head_sha, sizeof sha);
   } else {
-    if ((rc = api_repo_open(r, &h))) return NULL;
-    if ((rc = repo_resolve(h, rev ? rev : "HEAD", sha, NULL))) return NULL;
+    if ((rc = api_repo_open(r, &h)) || (rc = repo_resolve(h, rev ? rev : "HEAD", sha, NULL))) {
+      db_repo_stats_dispose(&st);
+      return NULL;
+    }
     repo_commit_info ci;
     if (repo_commit_info_get(h, sha, &ci) == 0) {
       last_ms = ci.date * 1000;
@@ -107,14 +114,37 @@ json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blob
   json_object_set_new(o, "private", json_boolean(repo->is_private));
   json_object_set_new(o, "gated", repo->gated[0] ? json_string(repo->gated) : json_false());
   json_object_set_new(o, "disabled", json_boolean(repo->disabled));
-  json_object_set_new(o, "downloads", json_integer(0));
-  json_object_set_new(o, "downloadsAllTime", json_integer(0));
-  json_object_set_new(o, "likes", json_integer(0));
-  json_object_set_new(o, "trendingScore", json_integer(0));
-  json_object_set_new(o, "tags", json_array());
+  json_object_set_new(o, "downloads", json_integer(st.downloads));
+  json_object_set_new(o, "downloadsAllTime", json_integer(st.downloads_all));
+  json_object_set_new(o, "likes", json_integer(st.likes));
+  json_object_set_new(o, "trendingScore", json_real(st.trending));
+  /* Derived metadata describes the indexed head; other revisions get none of it. */
+  int at_head = !strcmp(sha, repo->head_sha);
+  json_t *tags = at_head && st.tags_json ? json_loads(st.tags_json, 0, NULL) : NULL;
+  if (!json_is_array(tags)) {
+    json_decref(tags);
+    tags = json_array();
+  }
+  json_object_set_new(o, "tags", tags);
+  if (at_head && st.pipeline_tag[0])
+    json_object_set_new(o, "pipeline_tag", json_string(st.pipeline_tag));
+  if (at_head && st.library_name[0])
+    json_object_set_new(o, "library_name", json_string(st.library_name));
+  if (at_head) api_meta_fields(o, st.meta_json, 1, NULL, 0);
+  if (repo->type == HUB_REPO_MODEL)
+    json_object_set_new(o, "childrenModelCount", json_integer(st.children));
   json_object_set_new(o, "spaces", json_array());
   uint64_t used = 0;
-  json_t *sib = siblings_for(&h, r, sha, blobs, &used);
+  json_t *sib = NULL;
+  if (st.synthetic && at_head) { /* seeded by `modelhub dev seed-catalog`: no git dir */
+    json_t *meta = json_loads(st.meta_json ? st.meta_json : "{}", 0, NULL);
+    sib = json_incref(json_object_get(meta, "siblings"));
+    json_decref(meta);
+    if (!sib) sib = json_array();
+  } else {
+    sib = siblings_for(&h, r, sha, blobs, &used);
+  }
+  db_repo_stats_dispose(&st);
   if (!sib) {
     json_decref(o);
     return NULL;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gov/gov.h"
 #include "index/index.h"
 #include "util/error.h"
 
@@ -61,6 +62,10 @@ static int h_branch_create(hub_req *r) {
   const char *start = json_string_value(json_object_get(b, "startingPoint"));
   int overwrite = json_is_true(json_object_get(b, "overwrite"));
   int empty = json_is_true(json_object_get(b, "emptyBranch"));
+  if (overwrite && (rc = gov_check_branch_change(&r->repo, name, 0))) {
+    json_decref(b);
+    return rc;
+  }
   if (empty) rc = hub_error_set(HUB_EUNSUPPORTED, "emptyBranch is not supported by this hub");
   else if (!(rc = repo_ref_name_valid(!strncmp(name, "refs/heads/", 11) ? name + 11 : name)))
     rc = repo_branch_create(h, name, start ? start : "HEAD", overwrite);
@@ -68,6 +73,7 @@ static int h_branch_create(hub_req *r) {
   if (rc == HUB_EEXISTS) return hub_error_set(rc, "Reference already exists: %s", name);
   if (rc) return rc;
   index_repo_changed(&r->repo);
+  api_audit(r, "repo.branch.create", NULL, json_pack("{s:s}", "branch", name));
   return http_reply_json(r, 200, json_object());
 }
 
@@ -79,7 +85,9 @@ static int h_branch_delete(hub_req *r) {
   if (!name) return hub_error_code();
   if (!strcmp(name, "main") || !strcmp(name, "refs/heads/main"))
     return hub_error_set(HUB_EFORBIDDEN, "The default branch cannot be deleted");
+  if ((rc = gov_check_branch_change(&r->repo, name, 1))) return rc;
   if ((rc = repo_branch_delete(h, name))) return rc;
+  api_audit(r, "repo.branch.delete", NULL, json_pack("{s:s}", "branch", name));
   return http_reply_json(r, 200, json_object());
 }
 
@@ -100,6 +108,7 @@ static int h_tag_create(hub_req *r) {
   rc = repo_tag_create(h, tag, rev, msg && *msg ? msg : NULL, r->who.name, email);
   if (rc == HUB_EEXISTS) return hub_error_set(rc, "Tag already exists: %s", tag);
   if (rc) return rc;
+  api_audit(r, "repo.tag.create", NULL, json_pack("{s:s, s:s}", "tag", tag, "revision", rev));
   return http_reply_json(r, 200, json_object());
 }
 
@@ -109,7 +118,9 @@ static int h_tag_delete(hub_req *r) {
   if (rc) return rc;
   const char *tag = api_join_rest(r, 0, r->nrest);
   if (!tag) return hub_error_code();
+  if ((rc = gov_check_tag_change(&r->repo, tag))) return rc;
   if ((rc = repo_tag_delete(h, tag))) return rc;
+  api_audit(r, "repo.tag.delete", NULL, json_pack("{s:s}", "tag", tag));
   return http_reply_json(r, 200, json_object());
 }
 

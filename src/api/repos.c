@@ -117,6 +117,7 @@ static int h_create(hub_req *r) {
   }
   index_repo_changed(&repo);
   r->repo = repo;
+  api_audit(r, "repo.create", NULL, json_pack("{s:b}", "private", repo.is_private));
   char full[2 * HUB_MAX_NAME + 2];
   snprintf(full, sizeof full, "%s/%s", repo.ns, repo.name);
   return http_reply_json(
@@ -156,6 +157,8 @@ static int h_delete(hub_req *r) {
   if (rc) return rc;
   if ((rc = db_repo_delete(repo.id))) return rc;
   api_repo_forget(repo.uid);
+  r->repo = repo;
+  api_audit(r, "repo.delete", NULL, NULL);
   /* The row is gone, so nothing can reach the directory any more: move it aside first so
    * a crash mid-delete leaves no half-removed repo under a live id. */
   char dir[4200], trash[4300];
@@ -193,6 +196,8 @@ static int h_move(hub_req *r) {
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to create repos under '%s'",
                          tns);
   if ((rc = db_repo_move(repo.id, ns.id, ns.kind == ACCOUNT_ORG, ns.name, tname))) return rc;
+  r->repo = repo;
+  api_audit(r, "repo.move", NULL, json_pack("{s:s, s:s}", "from", from, "to", to));
   return http_reply_json(r, 200, json_object());
 }
 
@@ -212,7 +217,12 @@ static int h_settings(hub_req *r) {
     else return hub_error_set(HUB_EINVALID, "gated must be \"auto\", \"manual\" or false");
   }
   if ((rc = db_repo_update(&repo))) return rc;
+  json_t *det = json_object();
+  if (repo.is_private != r->repo.is_private) json_object_set_new(det, "private", json_boolean(repo.is_private));
+  if (strcmp(repo.gated, r->repo.gated))
+    json_object_set_new(det, "gated", repo.gated[0] ? json_string(repo.gated) : json_false());
   r->repo = repo;
+  api_audit(r, "repo.settings", NULL, det);
   return http_reply_json(r, 200,
                          json_pack("{s:b, s:o}", "private", repo.is_private, "gated",
                                    repo.gated[0] ? json_string(repo.gated) : json_false()));

@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "blob/blob.h"
 #include "http/range.h"
+#include "index/index.h"
 #include "util/error.h"
 
 static const char *content_type_for(const char *path, int raw) {
@@ -174,6 +175,7 @@ static int h_download(hub_req *r, int raw) {
     rc = send_body(r, &d, 200, 0, d.total, ctype);
     if (!rc) add_common(r, &d);
   }
+  if (!rc && !raw && pr != HUB_ERANGE) index_download_count(&r->repo, path);
   repo_entry_dispose(&e);
   return rc;
 }

@@ -4,6 +4,8 @@
 
 #include "api/api.h"
 #include "git/git.h"
+#include "index/index.h"
+#include "gov/gov.h"
 #include "lfs/lfs.h"
 #include "ml/card.h"
 #include "util/error.h"
@@ -56,11 +58,6 @@ static int h_empty_object(hub_req *r) {
   return http_reply_json(r, 200, json_object());
 }
 
-static int h_discussions(hub_req *r) {
-  return http_reply_json(r, 200,
-                         json_pack("{s:[], s:i, s:i}", "discussions", "count", 0, "start", 0));
-}
-
 static int h_xet_token(hub_req *r) {
   return hub_error_set(HUB_EUNSUPPORTED,
                        "This Hub does not support Xet storage; set HF_HUB_DISABLE_XET=1");
@@ -76,7 +73,6 @@ const hub_route api_system_routes[] = {
     {"POST", "/api/validate-yaml", h_validate_yaml, NEED_NONE, BODY_JSON, NULL, 0},
     {"GET", "/api/models-tags-by-type", h_empty_object, NEED_NONE, BODY_NONE, NULL, 0},
     {"GET", "/api/datasets-tags-by-type", h_empty_object, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/api/{type}/{repo}/discussions", h_discussions, NEED_REPO_READ, BODY_NONE, NULL, 0},
     {"GET", "/api/{type}/{repo}/auth-check", h_auth_check, NEED_REPO_READ, BODY_NONE, NULL, 0},
     {"GET", "/api/{type}/{repo}/xet-read-token/{*}", h_xet_token, NEED_REPO_READ, BODY_NONE, NULL,
      0},
@@ -86,9 +82,15 @@ const hub_route api_system_routes[] = {
 };
 
 int api_register(void) {
+  index_start(); /* download counters flush in the background */
   http_routes_add(api_system_routes);
   http_routes_add(api_account_routes);
+  http_routes_add(api_org_routes);
+  http_routes_add(api_token_routes);
   http_routes_add(api_repo_routes);
+  http_routes_add(api_gate_routes);
+  http_routes_add(gov_routes);
+  http_routes_add(api_list_routes);
   http_routes_add(api_info_routes);
   http_routes_add(api_tree_routes);
   http_routes_add(api_refs_routes);

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,9 @@ static int load_identity(const db_token *t, hub_identity *out) {
   snprintf(out->token_name, sizeof out->token_name, "%s", t->name);
   out->token_role = t->role;
   out->token_created_ms = t->created_ms;
+  if (t->role == PERM_FINE_GRAINED &&
+      auth_scopes_parse(t->scopes, out->scopes, &out->nscopes) != 0)
+    return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
   return 0;
 }
 
@@ -118,6 +122,75 @@ int auth_identity_for_user(int64_t user_id, hub_identity *out) {
   return 0;
 }
 
+static const char *const AUTH_STEPS[] = {
+    "ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '';",
+};
+
+int auth_init(void) {
+  return db_migrate_module("auth", AUTH_STEPS, (int)(sizeof AUTH_STEPS / sizeof AUTH_STEPS[0]));
+}
+
+int auth_scopes_parse(const char *js, auth_scope *out, int *n) {
+  *n = 0;
+  json_error_t err;
+  json_t *arr = json_loads(js && *js ? js : "[]", 0, &err), *s;
+  size_t i;
+  if (!json_is_array(arr)) {
+    json_decref(arr);
+    return hub_error_set(HUB_EINVALID, "scopes must be a JSON list");
+  }
+  if (json_array_size(arr) > AUTH_MAX_SCOPES) {
+    json_decref(arr);
+    return hub_error_set(HUB_EINVALID, "at most %d scopes per token", AUTH_MAX_SCOPES);
+  }
+  json_array_foreach(arr, i, s) {
+    const char *type = json_string_value(json_object_get(s, "type"));
+    const char *name = json_string_value(json_object_get(s, "name"));
+    const char *perm = json_string_value(json_object_get(s, "permission"));
+    const char *rt = json_string_value(json_object_get(s, "repoType"));
+    auth_scope *sc = &out[*n];
+    memset(sc, 0, sizeof *sc);
+    if (!type || !name || !*name || strlen(name) >= sizeof sc->name || !perm ||
+        (strcmp(perm, "read") && strcmp(perm, "write")) ||
+        (strcmp(type, "repo") && strcmp(type, "namespace"))) {
+      json_decref(arr);
+      return hub_error_set(HUB_EINVALID, "scope %zu: need type repo|namespace, name and "
+                                         "permission read|write", i);
+    }
+    sc->kind = strcmp(type, "repo") ? SCOPE_NAMESPACE : SCOPE_REPO;
+    sc->perm = strcmp(perm, "read") ? PERM_WRITE : PERM_READ;
+    sc->repo_type = !rt || !strcmp(rt, "model") ? HUB_REPO_MODEL
+                    : !strcmp(rt, "dataset")   ? HUB_REPO_DATASET
+                                               : HUB_REPO_SPACE;
+    if (sc->kind == SCOPE_REPO && !strchr(name, '/')) {
+      json_decref(arr);
+      return hub_error_set(HUB_EINVALID, "scope %zu: a repo scope names ns/name", i);
+    }
+    snprintf(sc->name, sizeof sc->name, "%s", name);
+    (*n)++;
+  }
+  json_decref(arr);
+  return 0;
+}
+
+/* Most a fine-grained token's scopes allow on (type, ns, name); -1 if none covers it. */
+static int scope_cap(const hub_identity *who, int type, const char *ns, const char *name) {
+  int best = -1;
+  for (int i = 0; i < who->nscopes; i++) {
+    const auth_scope *s = &who->scopes[i];
+    int hit;
+    if (s->kind == SCOPE_NAMESPACE) {
+      hit = !strcasecmp(s->name, ns);
+    } else {
+      size_t nl = strlen(ns);
+      hit = s->repo_type == type && name && !strncasecmp(s->name, ns, nl) && s->name[nl] == '/' &&
+            !strcasecmp(s->name + nl + 1, name);
+    }
+    if (hit && s->perm > best) best = s->perm;
+  }
+  return best;
+}
+
 static int cap_by_token(const hub_identity *who, int perm) {
   int cap = who->token_role ? who->token_role : PERM_ADMIN;
   /* A write token may do everything its user may; a read token only reads. */
@@ -135,13 +208,59 @@ static int base_perm(const hub_identity *who, int64_t owner_id, int owner_is_org
 }
 
 int auth_repo_perm(const hub_identity *who, const db_repo *repo) {
-  int p = cap_by_token(who, base_perm(who, repo->owner_id, repo->owner_is_org));
+  int p = base_perm(who, repo->owner_id, repo->owner_is_org);
+  if (who->token_role == PERM_FINE_GRAINED) {
+    int cap = scope_cap(who, repo->type, repo->ns, repo->name);
+    if (cap < 0) return PERM_NONE; /* outside every scope: not even public reads */
+    /* A write scope gives what the user has; a read scope only reads. */
+    if (cap < PERM_WRITE && p > cap) p = cap;
+  } else {
+    p = cap_by_token(who, p);
+  }
   if (p < PERM_READ && !repo->is_private) p = PERM_READ;
   return p;
 }
 
+int auth_repo_member(const hub_identity *who, const db_repo *repo) {
+  return base_perm(who, repo->owner_id, repo->owner_is_org) >= PERM_READ;
+}
+
+int auth_out_of_scope(const hub_identity *who, const db_repo *repo) {
+  return who->authenticated && who->token_role == PERM_FINE_GRAINED &&
+         scope_cap(who, repo->type, repo->ns, repo->name) < 0;
+}
+
 int auth_ns_perm(const hub_identity *who, const db_account *ns) {
-  return cap_by_token(who, base_perm(who, ns->id, ns->kind == ACCOUNT_ORG));
+  int p = base_perm(who, ns->id, ns->kind == ACCOUNT_ORG);
+  if (who->token_role == PERM_FINE_GRAINED) {
+    int cap = scope_cap(who, -1, ns->name, NULL);
+    if (cap < 0) return PERM_NONE;
+    return cap < PERM_WRITE && p > cap ? cap : p;
+  }
+  return cap_by_token(who, p);
+}
+
+int auth_token_issue_scoped(int64_t user_id, const char *name, const char *scopes_json,
+                            int64_t expires_ms, char out_token[AUTH_TOKEN_LEN + 1],
+                            db_token *out_row) {
+  auth_scope sc[AUTH_MAX_SCOPES];
+  int n, rc;
+  if ((rc = auth_scopes_parse(scopes_json, sc, &n))) return rc;
+  if (n == 0) return hub_error_set(HUB_EINVALID, "a fine-grained token needs at least one scope");
+  db_token t;
+  memset(&t, 0, sizeof t);
+  t.user_id = user_id;
+  snprintf(t.name, sizeof t.name, "%s", name);
+  t.role = PERM_FINE_GRAINED;
+  t.expires_ms = expires_ms;
+  if (strlen(scopes_json) >= sizeof t.scopes) return hub_error_set(HUB_EINVALID, "scopes too long");
+  snprintf(t.scopes, sizeof t.scopes, "%s", scopes_json);
+  if ((rc = auth_token_generate(out_token))) return rc;
+  char hash[65];
+  auth_token_hash(out_token, hash);
+  if ((rc = db_token_create(&t, hash))) return rc;
+  if (out_row) *out_row = t;
+  return 0;
 }
 
 int auth_role_parse(const char *s, int *out) {
@@ -156,8 +275,8 @@ int auth_role_parse(const char *s, int *out) {
 }
 
 const char *auth_role_name(int perm) {
-  static const char *names[] = {"none", "read", "contributor", "write", "admin"};
-  return perm >= 0 && perm <= 4 ? names[perm] : "none";
+  static const char *names[] = {"none", "read", "contributor", "write", "admin", "fineGrained"};
+  return perm >= 0 && perm <= 5 ? names[perm] : "none";
 }
 
 int auth_password_hash(const char *password, char *out, size_t cap) {

@@ -14,6 +14,18 @@
 enum { PERM_NONE = 0, PERM_READ = 1, PERM_CONTRIBUTOR = 2, PERM_WRITE = 3, PERM_ADMIN = 4 };
 
 #define AUTH_TOKEN_LEN 43 /* "hf_" + 40 */
+/* Scopes one fine-grained token may carry: bounds parsing and per-request checks. */
+#define AUTH_MAX_SCOPES 16
+/* A fine-grained token's role: its scopes say what it may read or write. */
+#define PERM_FINE_GRAINED 5
+
+enum { SCOPE_REPO = 0, SCOPE_NAMESPACE = 1 };
+typedef struct {
+  int kind;      /* SCOPE_REPO or SCOPE_NAMESPACE */
+  int repo_type; /* SCOPE_REPO only */
+  char name[2 * HUB_MAX_NAME + 2]; /* "ns/name" or "ns" */
+  int perm;      /* PERM_READ or PERM_WRITE */
+} auth_scope;
 
 typedef struct {
   int authenticated;
@@ -26,6 +38,8 @@ typedef struct {
   char token_name[HUB_MAX_SHORT_TEXT + 1];
   int token_role;
   int64_t token_created_ms;
+  int nscopes; /* fine-grained tokens only */
+  auth_scope scopes[AUTH_MAX_SCOPES];
 } hub_identity;
 
 /* Fresh random token; out gets AUTH_TOKEN_LEN + 1 bytes. */
@@ -38,13 +52,36 @@ int auth_identify(const char *authorization, hub_identity *out);
 /* Load an identity for a user by id (used by cookies/CLI). */
 int auth_identity_for_user(int64_t user_id, hub_identity *out);
 
-/* The caller's permission on a repo (already capped by token role). */
+/* The caller's permission on a repo, capped by the token's role and scopes. */
 int auth_repo_perm(const hub_identity *who, const db_repo *repo);
+/* 1 when a fine-grained token's scopes do not cover this repo at all (→ a clear 403). */
+int auth_out_of_scope(const hub_identity *who, const db_repo *repo);
+/* Parse scopes JSON ([{"type":"repo","repoType":"model","name":"ns/n","permission":"read"},
+ * {"type":"namespace","name":"acme","permission":"write"}]) into out. HUB_EINVALID. */
+int auth_scopes_parse(const char *json, auth_scope *out, int *n);
+/* Create tables/columns this module owns (token scopes). Once at startup. */
+int auth_init(void);
 /* Permission on a namespace (may the caller create repos there?). */
 int auth_ns_perm(const hub_identity *who, const db_account *ns);
 
 int auth_role_parse(const char *s, int *out);
 const char *auth_role_name(int perm);
+
+/* Gated repos (auth/gate.c). Access requests are "pending", "accepted" or "rejected". */
+int auth_gate_init(void);
+/* 1 if the caller owns the repo's namespace or is a member of its org (any role). */
+int auth_repo_member(const hub_identity *who, const db_repo *repo);
+/* 1 if the caller may read the files of `repo` given their permission `perm`. */
+int auth_gate_allows(const hub_identity *who, const db_repo *repo, int perm);
+int auth_gate_status(int64_t repo_id, int64_t user_id, char out[16]); /* "" = none */
+int auth_gate_set(int64_t repo_id, int64_t user_id, const char *status, const char *fields_json,
+                  const char *decided_by, const char *reason);
+typedef struct {
+  const char *user, *fullname, *email, *status, *fields, *decided_by, *reason;
+  int64_t created_ms;
+} auth_gate_request;
+typedef void (*auth_gate_cb)(const auth_gate_request *req, void *payload);
+int auth_gate_list(int64_t repo_id, const char *status, auth_gate_cb cb, void *payload);
 
 /* libsodium argon2id password hashes. */
 int auth_password_hash(const char *password, char *out, size_t cap);
@@ -53,5 +90,9 @@ int auth_password_verify(const char *hash, const char *password);
 /* Create a token for a user and print nothing; *out_token gets the secret. */
 int auth_token_issue(int64_t user_id, const char *name, int role, int64_t expires_ms,
                      char out_token[AUTH_TOKEN_LEN + 1], db_token *out_row);
+/* Same, for a fine-grained token with scopes JSON (validated). */
+int auth_token_issue_scoped(int64_t user_id, const char *name, const char *scopes_json,
+                            int64_t expires_ms, char out_token[AUTH_TOKEN_LEN + 1],
+                            db_token *out_row);
 
 #endif

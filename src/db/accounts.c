@@ -130,8 +130,23 @@ int db_member_orgs(int64_t user_id, db_member_cb cb, void *payload) {
   return 0;
 }
 
+int db_org_members(int64_t org_id, db_member_cb cb, void *payload) {
+  sqlite3_stmt *st = db__stmt("SELECT a.id, a.uid, a.kind, a.name, a.fullname, a.email, "
+                              "a.password_hash, a.is_admin, a.created_ms, m.role FROM memberships m "
+                              "JOIN accounts a ON a.id=m.user_id WHERE m.org_id=? ORDER BY a.name");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, org_id);
+  db_account a;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    read_account(st, &a);
+    cb(&a, sqlite3_column_int(st, 9), payload);
+  }
+  sqlite3_reset(st);
+  return 0;
+}
+
 #define TOK_COLS "t.id, t.uid, t.user_id, t.name, t.role, t.created_ms, t.last_used_ms, " \
-                 "t.expires_ms, t.revoked"
+                 "t.expires_ms, t.revoked, t.scopes"
 
 static void read_token(sqlite3_stmt *st, db_token *t) {
   memset(t, 0, sizeof *t);
@@ -144,11 +159,12 @@ static void read_token(sqlite3_stmt *st, db_token *t) {
   t->last_used_ms = sqlite3_column_int64(st, 6);
   t->expires_ms = sqlite3_column_int64(st, 7);
   t->revoked = sqlite3_column_int(st, 8);
+  db__copy(t->scopes, sizeof t->scopes, st, 9);
 }
 
 int db_token_create(db_token *tok, const char *hash_hex) {
   sqlite3_stmt *st = db__stmt("INSERT INTO tokens(uid, user_id, name, role, hash, created_ms, "
-                              "expires_ms) VALUES(?,?,?,?,?,?,?)");
+                              "expires_ms, scopes) VALUES(?,?,?,?,?,?,?,?)");
   if (!st) return HUB_ERROR;
   db_new_uid(tok->uid);
   tok->created_ms = db_now_ms();
@@ -159,6 +175,7 @@ int db_token_create(db_token *tok, const char *hash_hex) {
   sqlite3_bind_text(st, 5, hash_hex, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 6, tok->created_ms);
   sqlite3_bind_int64(st, 7, tok->expires_ms);
+  sqlite3_bind_text(st, 8, tok->scopes, -1, SQLITE_STATIC);
   int rc = db__step_done(st);
   if (rc) return rc;
   tok->id = sqlite3_last_insert_rowid(db_conn());
@@ -193,7 +210,7 @@ int db_token_list(int64_t user_id, db_token_cb cb, void *payload) {
   db_token t;
   while (sqlite3_step(st) == SQLITE_ROW) {
     read_token(st, &t);
-    cb(&t, (const char *)sqlite3_column_text(st, 9), payload);
+    cb(&t, (const char *)sqlite3_column_text(st, 10), payload);
   }
   sqlite3_reset(st);
   return 0;

@@ -72,6 +72,61 @@ static const char *const MIGRATIONS[] = {
     /* 2: derived head of the default branch, so reads need not open git */
     "ALTER TABLE repos ADD COLUMN head_sha TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE repos ADD COLUMN last_modified_ms INTEGER NOT NULL DEFAULT 0;",
+    /* 3: discovery (docs/search.md): derived card metadata, tag filter, full-text and
+     * id-substring search, popularity counters with one sort index per key, likes,
+     * daily downloads, base-model edges. */
+    "ALTER TABLE repos ADD COLUMN downloads INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE repos ADD COLUMN downloads_all INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE repos ADD COLUMN likes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE repos ADD COLUMN trending REAL NOT NULL DEFAULT 0;"
+    "CREATE INDEX repos_sort_downloads ON repos(type, downloads, id);"
+    "CREATE INDEX repos_sort_likes ON repos(type, likes, id);"
+    "CREATE INDEX repos_sort_trending ON repos(type, trending, id);"
+    "CREATE INDEX repos_sort_created ON repos(type, created_ms, id);"
+    "CREATE INDEX repos_sort_modified ON repos(type, last_modified_ms, id);"
+    "CREATE INDEX repos_owner ON repos(owner_id);"
+    "CREATE TABLE repo_meta("
+    " repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    " meta TEXT NOT NULL DEFAULT '{}', tags TEXT NOT NULL DEFAULT '[]',"
+    " pipeline_tag TEXT NOT NULL DEFAULT '', library_name TEXT NOT NULL DEFAULT '',"
+    " num_params INTEGER NOT NULL DEFAULT 0, card_text TEXT NOT NULL DEFAULT '',"
+    " synthetic INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE repo_tags(tag TEXT NOT NULL, repo_id INTEGER NOT NULL"
+    " REFERENCES repos(id) ON DELETE CASCADE, PRIMARY KEY(tag, repo_id)) WITHOUT ROWID;"
+    "CREATE INDEX repo_tags_repo ON repo_tags(repo_id);"
+    "CREATE VIRTUAL TABLE repo_fts_id USING fts5(name, tokenize='trigram');"
+    "INSERT INTO repo_fts_id(rowid, name) SELECT id, ns || '/' || name FROM repos;"
+    "CREATE TRIGGER repos_fts_ins AFTER INSERT ON repos BEGIN"
+    " INSERT INTO repo_fts_id(rowid, name) VALUES(new.id, new.ns || '/' || new.name); END;"
+    "CREATE TRIGGER repos_fts_del AFTER DELETE ON repos BEGIN"
+    " DELETE FROM repo_fts_id WHERE rowid=old.id; END;"
+    "CREATE TRIGGER repos_fts_upd AFTER UPDATE OF ns, name ON repos BEGIN"
+    " DELETE FROM repo_fts_id WHERE rowid=old.id;"
+    " INSERT INTO repo_fts_id(rowid, name) VALUES(new.id, new.ns || '/' || new.name); END;"
+    "CREATE VIRTUAL TABLE repo_fts_card USING fts5(card_text, content='repo_meta',"
+    " content_rowid='repo_id', tokenize='unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER repo_meta_fts_ins AFTER INSERT ON repo_meta BEGIN"
+    " INSERT INTO repo_fts_card(rowid, card_text) VALUES(new.repo_id, new.card_text); END;"
+    "CREATE TRIGGER repo_meta_fts_del AFTER DELETE ON repo_meta BEGIN"
+    " INSERT INTO repo_fts_card(repo_fts_card, rowid, card_text)"
+    " VALUES('delete', old.repo_id, old.card_text); END;"
+    "CREATE TRIGGER repo_meta_fts_upd AFTER UPDATE OF card_text ON repo_meta BEGIN"
+    " INSERT INTO repo_fts_card(repo_fts_card, rowid, card_text)"
+    " VALUES('delete', old.repo_id, old.card_text);"
+    " INSERT INTO repo_fts_card(rowid, card_text) VALUES(new.repo_id, new.card_text); END;"
+    "CREATE TABLE downloads_daily(repo_id INTEGER NOT NULL REFERENCES repos(id)"
+    " ON DELETE CASCADE, day INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " PRIMARY KEY(repo_id, day)) WITHOUT ROWID;"
+    "CREATE INDEX downloads_daily_day ON downloads_daily(day);"
+    "CREATE TABLE likes(user_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " created_ms INTEGER NOT NULL, PRIMARY KEY(user_id, repo_id)) WITHOUT ROWID;"
+    "CREATE INDEX likes_repo ON likes(repo_id, created_ms);"
+    "CREATE INDEX likes_user ON likes(user_id, created_ms);"
+    "CREATE TABLE model_edges(base TEXT NOT NULL COLLATE NOCASE,"
+    " child_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " relation TEXT NOT NULL, PRIMARY KEY(base, child_id)) WITHOUT ROWID;"
+    "CREATE INDEX model_edges_child ON model_edges(child_id);",
 };
 
 static int open_conn(sqlite3 **out) {
@@ -119,6 +174,44 @@ int db_global_init(const char *data_dir) {
     }
   }
   return 0;
+}
+
+int db_migrate_module(const char *module, const char *const *steps, int nsteps) {
+  sqlite3 *db = db_conn();
+  if (!db) return HUB_ERROR;
+  char *err = NULL;
+  if (sqlite3_exec(db,
+                   "CREATE TABLE IF NOT EXISTS schema_modules(module TEXT PRIMARY KEY,"
+                   " version INTEGER NOT NULL)",
+                   NULL, NULL, &err) != SQLITE_OK) {
+    int rc = hub_error_set(HUB_ERROR, "schema_modules: %s", err ? err : "?");
+    sqlite3_free(err);
+    return rc;
+  }
+  for (;;) {
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err) != SQLITE_OK) break;
+    sqlite3_stmt *st = NULL;
+    int version = 0;
+    sqlite3_prepare_v2(db, "SELECT version FROM schema_modules WHERE module=?", -1, &st, NULL);
+    sqlite3_bind_text(st, 1, module, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version >= nsteps) {
+      sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+      return 0;
+    }
+    char *set = sqlite3_mprintf("INSERT OR REPLACE INTO schema_modules VALUES(%Q, %d)", module,
+                                version + 1);
+    int ok = sqlite3_exec(db, steps[version], NULL, NULL, &err) == SQLITE_OK &&
+             sqlite3_exec(db, set, NULL, NULL, &err) == SQLITE_OK &&
+             sqlite3_exec(db, "COMMIT", NULL, NULL, &err) == SQLITE_OK;
+    sqlite3_free(set);
+    if (!ok) break;
+  }
+  int rc = hub_error_set(HUB_ERROR, "migration of %s failed: %s", module, err ? err : "?");
+  sqlite3_free(err);
+  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  return rc;
 }
 
 void db_global_shutdown(void) {

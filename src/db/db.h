@@ -35,6 +35,7 @@ typedef struct {
   int role; /* PERM_READ / PERM_WRITE */
   int64_t created_ms, last_used_ms, expires_ms;
   int revoked;
+  char scopes[4096]; /* JSON, fine-grained tokens only */
 } db_token;
 
 typedef struct {
@@ -56,6 +57,10 @@ typedef struct {
 /* Open (creating) <data_dir>/modelhub.db and migrate it; call once before threads. */
 int db_global_init(const char *data_dir);
 void db_global_shutdown(void);
+/* Per-module schema versions: apply steps[version..nsteps) of `module`, each in its own
+ * transaction, recording the version in schema_modules. Modules own their tables, so
+ * they evolve without touching one shared list. Call once at startup (any thread). */
+int db_migrate_module(const char *module, const char *const *steps, int nsteps);
 /* This thread's connection (opened on first use, closed at thread exit). */
 sqlite3 *db_conn(void);
 const char *db_data_dir(void);
@@ -81,6 +86,8 @@ int db_member_set(int64_t org_id, int64_t user_id, int role);
 int db_member_remove(int64_t org_id, int64_t user_id);
 int db_member_role(int64_t org_id, int64_t user_id, int *out_role); /* PERM_NONE if none */
 int db_member_orgs(int64_t user_id, db_member_cb cb, void *payload);
+/* Members of an org (the callback's account is the user). */
+int db_org_members(int64_t org_id, db_member_cb cb, void *payload);
 
 /* Tokens: only the sha256 of the secret is stored. */
 int db_token_create(db_token *tok, const char *hash_hex);

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 
+#include "audit/audit.h"
 #include "db/db.h"
 #include "http/http.h"
 
@@ -48,7 +49,8 @@ typedef struct {
  * response ends (so `git push` returning means derived data is current), with the updates
  * in the order git applied them. Updates derived data the way an API commit does
  * (index_repo_changed). Returns 0 or a HUB_E* code (logged, the push stands). */
-int git_after_push(const db_repo *repo, const git_ref_update *updates, size_t n);
+int git_after_push(const db_repo *repo, const audit_ctx *actx, const git_ref_update *updates,
+                   size_t n);
 
 /* `modelhub hook pre-receive|post-receive`, run by git inside receive-pack (argv[0] is
  * "hook"). Reads the ref updates on stdin; the environment carries MODELHUB_DATA and, for

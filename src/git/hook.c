@@ -26,6 +26,7 @@
 
 #include "blob/blob.h"
 #include "git/internal.h"
+#include "gov/gov.h"
 #include "repo/repo.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -154,6 +155,7 @@ static void check_ref(check *c, git_revwalk *walk, const git_ref_update *u) {
     reject(c, "%s: only branches (refs/heads/) and tags (refs/tags/) can be pushed", u->ref);
     return;
   }
+  if (gov_check_push(c->repo, u->ref, u->old_id, u->new_id)) reject(c, "%s", hub_error_msg());
   if (is_zero(u->new_id)) return; /* deletion: nothing new to check */
   if (git_oid_fromstr(&id, u->new_id) < 0 ||
       git_object_lookup(&obj, c->repo, &id, GIT_OBJECT_ANY) ||

@@ -69,6 +69,6 @@ const char *git_data_dir_abs(void);
 int git_ref_updates_parse(char *text, git_ref_update **out, size_t *out_n);
 /* Parse post-receive lines from fd (rewound first) and call git_after_push() when any ref
  * moved. */
-int git_push_log_apply(const db_repo *repo, int fd);
+int git_push_log_apply(const db_repo *repo, const audit_ctx *actx, int fd);
 
 #endif

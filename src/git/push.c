@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "git/internal.h"
+#include "audit/audit.h"
 #include "index/index.h"
 #include "util/buf.h"
 #include "util/error.h"
@@ -133,7 +134,7 @@ int git_ref_updates_parse(char *text, git_ref_update **out, size_t *out_n) {
   return 0;
 }
 
-int git_push_log_apply(const db_repo *repo, int fd) {
+int git_push_log_apply(const db_repo *repo, const audit_ctx *actx, int fd) {
   hub_buf log;
   git_ref_update *u = NULL;
   size_t n = 0;
@@ -151,14 +152,21 @@ int git_push_log_apply(const db_repo *repo, int fd) {
   }
   if (!log.len) goto done; /* nothing moved (rejected, or an empty push) */
   if ((rc = git_ref_updates_parse(log.ptr, &u, &n))) goto done;
-  if (n) rc = git_after_push(repo, u, n);
+  if (n) rc = git_after_push(repo, actx, u, n);
 done:
   free(u);
   hub_buf_dispose(&log);
   return rc;
 }
 
-int git_after_push(const db_repo *repo, const git_ref_update *updates, size_t n) {
+int git_after_push(const db_repo *repo, const audit_ctx *actx, const git_ref_update *updates,
+                   size_t n) {
+  char target[2 * HUB_MAX_NAME + 16];
+  snprintf(target, sizeof target, "%s:%s/%s", http_type_name(repo->type), repo->ns, repo->name);
+  for (size_t i = 0; i < n; i++)
+    audit_log(actx, "repo.push", repo->ns, target,
+              json_pack("{s:s, s:s, s:s}", "ref", updates[i].ref, "old", updates[i].old_id,
+                        "new", updates[i].new_id));
   /* The same derived-data refresh as after an API commit (head, last-modified, updated
    * time). Attach more here (card metadata, file list, search index...); `updates` says
    * which refs moved from where to where. */

@@ -32,6 +32,8 @@ typedef struct {
   int applied; /* git_after_push done */
   db_repo repo;
   char request_id[33];
+  hub_identity who; /* pusher, for the audit log */
+  char ip[64];
 } rpc_stream;
 
 static int svc_from_name(const char *s) {
@@ -58,7 +60,7 @@ static const char *git_protocol(hub_req *r) {
 static void push_apply(rpc_stream *s) {
   if (s->push_log_fd < 0 || s->applied) return;
   s->applied = 1;
-  if (git_push_log_apply(&s->repo, s->push_log_fd))
+  if (git_push_log_apply(&s->repo, &(audit_ctx){&s->who, NULL, s->ip}, s->push_log_fd))
     fprintf(stderr, "git rid=%s: after push of %s/%s: %s\n", s->request_id, s->repo.ns,
             s->repo.name, hub_error_msg());
 }
@@ -109,6 +111,8 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
   s->svc = svc;
   s->push_log_fd = -1;
   s->repo = r->repo;
+  s->who = r->who;
+  snprintf(s->ip, sizeof s->ip, "%s", http_client_ip(r));
   memcpy(s->request_id, r->request_id, sizeof s->request_id);
 
   db_repo_dir(r->repo.uid, dir, sizeof dir);

@@ -101,6 +101,7 @@ struct hub_req {
   int status;
   int replied;
   char request_id[33];
+  char client_ip[64];
   int64_t start_us;
   uint64_t bytes_out;
 
@@ -124,6 +125,8 @@ const char *http_param(hub_req *r, const char *key); /* decoded query value or N
 size_t http_params(hub_req *r, const char *key, const char **out, size_t max);
 int http_param_bool(hub_req *r, const char *key, int dflt);
 const char *http_header(hub_req *r, const char *name);
+/* The peer's address as text ("127.0.0.1"); borrowed for the request. */
+const char *http_client_ip(hub_req *r);
 /* JSON body as an object (borrowed until request end) or NULL with a HUB_EINVALID set. */
 json_t *http_body_json(hub_req *r);
 /* Base URL clients can reach: --public-url, else http://Host. No trailing '/'. */

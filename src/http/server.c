@@ -210,6 +210,17 @@ static int authorize(hub_req *r) {
     return hub_error_set(HUB_EREPO, "Repository not found");
   }
   r->repo_perm = auth_repo_perm(&r->who, &r->repo);
+  if (auth_out_of_scope(&r->who, &r->repo) &&
+      (needs & (NEED_REPO_READ | NEED_REPO_WRITE | NEED_REPO_ADMIN | NEED_REPO_FILES))) {
+    /* Say "out of scope" only where the user could see the repo without the scopes. */
+    hub_identity unscoped = r->who;
+    unscoped.token_role = PERM_WRITE;
+    unscoped.nscopes = 0;
+    if (auth_repo_perm(&unscoped, &r->repo) < PERM_READ)
+      return hub_error_set(HUB_EREPO, "Repository not found");
+    return hub_error_set(HUB_EFORBIDDEN, "This token's scopes do not include %s/%s",
+                         r->repo.ns, r->repo.name);
+  }
   int want = (needs & NEED_REPO_ADMIN)   ? PERM_ADMIN
              : (needs & NEED_REPO_WRITE) ? PERM_WRITE
              : (needs & (NEED_REPO_READ | NEED_REPO_FILES)) ? PERM_READ
@@ -224,6 +235,17 @@ static int authorize(hub_req *r) {
                            r->repo.name);
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to %s %s/%s",
                          want == PERM_ADMIN ? "administer" : "write to", r->repo.ns, r->repo.name);
+  }
+  /* Gated repos: card and metadata stay visible; files, trees, LFS and git need an
+   * accepted access request (hf-api.md §1.6). */
+  if ((needs & NEED_REPO_FILES) && !auth_gate_allows(&r->who, &r->repo, r->repo_perm)) {
+    if (!r->who.authenticated && (needs & NEED_GIT_CHALLENGE))
+      return hub_error_set(HUB_EAUTH, "Authentication required: %s/%s is gated", r->repo.ns,
+                           r->repo.name);
+    return hub_error_set(HUB_EGATED,
+                         "Access to %s/%s is restricted. You must have access to it and be "
+                         "authenticated to access it. Ask for access on its page first.",
+                         r->repo.ns, r->repo.name);
   }
   if (r->repo.disabled && want > PERM_NONE && !(r->who.is_admin))
     return hub_error_set(HUB_EFORBIDDEN, "Access to this resource is disabled.");
@@ -377,6 +399,22 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
           toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
   req_free(r);
   *con_cls = NULL;
+}
+
+const char *http_client_ip(hub_req *r) {
+  if (r->client_ip[0]) return r->client_ip;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+  if (sa && sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->client_ip,
+              sizeof r->client_ip);
+  else if (sa && sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->client_ip,
+              sizeof r->client_ip);
+  else
+    snprintf(r->client_ip, sizeof r->client_ip, "-");
+  return r->client_ip;
 }
 
 const char *http_base_url(hub_req *r) {

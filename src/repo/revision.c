@@ -45,9 +45,9 @@ done:
   return rc;
 }
 
-/* Names only (HEAD, refs/..., branch, tag). 0 found, 1 not found, <0 error. */
+/* Names only (HEAD, refs/..., branch, tag, stage). 0 found, 1 not found, <0 error. */
 static int resolve_name(repo_handle *h, const char *rev, git_oid *out, char **out_refname) {
-  static const char *const prefixes[] = {"refs/heads/", "refs/tags/"};
+  static const char *const prefixes[] = {"refs/heads/", "refs/tags/", "refs/stages/"};
   char name[HUB_MAX_PATH + 16];
   size_t i;
   int rc;

@@ -71,4 +71,21 @@
  * a card with endless lists can create. */
 #define ML_MAX_LIST_ITEMS 1000
 
+/* Xet (docs/xet.md). Chunks in one uploaded xorb: both clients cap at 8192; bounds the
+ * per-xorb chunk table a hostile body can make us build. */
+#define HUB_MAX_XORB_CHUNKS 8192
+/* Uncompressed bytes in one xorb (xet-core's cap): bounds decode work per upload. */
+#define HUB_MAX_XORB_UNPACKED (64L * 1024 * 1024)
+/* Compressed payload of one xorb chunk (xet-core allows 2 x 128 KiB): bounds one record. */
+#define HUB_MAX_XORB_CHUNK_STORED (256 * 1024)
+/* Serialized xorb body: 64 MiB of raw chunks + their 8-byte headers + the largest optional
+ * XETBLOB footer (spec 4.3); bounds the upload buffer. */
+#define HUB_MAX_XORB_BODY (HUB_MAX_XORB_UNPACKED + 8L * HUB_MAX_XORB_CHUNKS + 327776)
+/* Serialized shard (upload or dedup reply): bounds the parse buffer and entry counts. */
+#define HUB_MAX_SHARD_BODY (64L * 1024 * 1024)
+/* Chunk visits while checking one shard against stored xorbs: each 48-byte term may name up
+ * to 8192 chunks, so a 64 MiB shard could ask for ~10^10 hash steps without this. 8 Mi
+ * chunks covers a 50 GB file even at the 8 KiB minimum chunk size. */
+#define HUB_MAX_SHARD_CHUNK_REFS (8L * 1024 * 1024)
+
 #endif

@@ -1,0 +1,111 @@
+#!/bin/sh
+# git clone from modelhub (smart HTTP + git-lfs) vs a reference measured in the same run:
+#  (1) a repo of 10,000 small files: modelhub vs `git daemon` serving a bare copy
+#      (`git clone --bare` of the modelhub repo) over git://
+#  (2) a repo with one 1 GiB LFS file: modelhub (git clone, git-lfs smudges the object)
+#      vs `git daemon` clone with GIT_LFS_SKIP_SMUDGE=1 + curl of the same 1 GiB from nginx
+#      into the work tree (what a static server would cost)
+# Content goes into modelhub by `git push` over HTTP with the admin token.
+# Each clone runs BENCH_RUNS times (default 3), alternating hub/reference; the median is
+# printed with the ratio modelhub/reference (target <= 1.10). Asserts nothing.
+# BENCH_SIZE_MB (default 1024) and BENCH_FILES (default 10000) shrink the run.
+. "$(dirname "$0")/lib.sh"
+need git git
+need git-lfs git-lfs
+need curl curl
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+NFILES=${BENCH_FILES:-10000}
+RUNS=${BENCH_RUNS:-3}
+
+now() { date +%s.%N; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }'; }
+
+# nginx workers run as "nobody": let them traverse the (0700) temp dir to www/ only.
+chmod 711 "$WORK"
+export HOME="$WORK/home" GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0
+mkdir -p "$HOME"
+git config --global user.name bench
+git config --global user.email bench@example.invalid
+git config --global init.defaultBranch main
+git config --global advice.detachedHead false
+git config --global lfs.locksverify false
+git lfs install >/dev/null
+
+start_hub
+AUTH="Authorization: Bearer $TOKEN"
+HUB_HOSTPORT=${HUB_URL#http://}
+for r in bench-small bench-lfs; do
+  curl -sf -XPOST "$HUB_URL/api/repos/create" -H "$AUTH" -d "{\"name\":\"$r\"}" >/dev/null
+done
+
+# ---- content, pushed with git over HTTP -------------------------------------------------
+echo "building a repo of $NFILES small files and one with a ${SIZE_MB} MiB LFS file..."
+mkdir -p "$WORK/src" "$WORK/www"
+# a new repo already has an initial commit (.gitattributes): clone it, add, push
+PUSH="http://u:$TOKEN@$HUB_HOSTPORT/admin"
+git clone -q "$PUSH/bench-small" "$WORK/src/small"
+GIT_LFS_SKIP_SMUDGE=1 git clone -q "$PUSH/bench-lfs" "$WORK/src/lfs"
+(cd "$WORK/src/small" && python3 - "$NFILES" <<'PY'
+import os, sys
+n = int(sys.argv[1])
+for i in range(n):
+    d = f"d{i // 100:03d}"
+    os.makedirs(d, exist_ok=True)
+    with open(f"{d}/f{i:05d}.txt", "w") as f:
+        f.write(f"small file {i}\n" * 20)
+PY
+git add -A && git commit -qm "$NFILES small files" &&
+  git push -q origin main 2>&1)
+(cd "$WORK/src/lfs" && git lfs track '*.bin' >/dev/null &&
+  head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >big.bin &&
+  git add -A && git commit -qm "one big LFS file" &&
+  git push -q origin main 2>&1)
+SIZE=$(stat -c %s "$WORK/src/lfs/big.bin")
+ln "$WORK/src/lfs/big.bin" "$WORK/www/big.bin"
+
+# ---- references: bare copies of the modelhub repos under git daemon, the object on nginx ----
+mkdir -p "$WORK/daemon"
+git clone -q --bare "$HUB_URL/admin/bench-small" "$WORK/daemon/bench-small.git"
+GIT_LFS_SKIP_SMUDGE=1 git clone -q --bare "$HUB_URL/admin/bench-lfs" "$WORK/daemon/bench-lfs.git"
+GD_PORT=$(free_port)
+git daemon --reuseaddr --base-path="$WORK/daemon" --export-all --listen=127.0.0.1 \
+  --port="$GD_PORT" 2>"$WORK/daemon.log" &
+PIDS="$PIDS $!"
+GD_URL="git://127.0.0.1:$GD_PORT"
+for _ in $(seq 50); do git ls-remote "$GD_URL/bench-small.git" >/dev/null 2>&1 && break; sleep 0.1; done
+start_nginx "$WORK/www"
+
+# timed CMD... → seconds; runs in a fresh clone dir, removed afterwards
+timed() {
+  rm -rf "$WORK/clone"; sync
+  _s=$(now)
+  "$@" >"$WORK/clone.log" 2>&1 || { echo "failed: $*" >&2; cat "$WORK/clone.log" >&2; exit 1; }
+  _e=$(now)
+  awk -v s="$_s" -v e="$_e" 'BEGIN { printf "%.3f", e - s }'
+}
+check_small() { [ "$(git -C "$WORK/clone" ls-files 'd*' | wc -l)" -eq "$NFILES" ] ||
+  { echo "clone incomplete" >&2; exit 1; }; }
+check_big() { [ "$(stat -c %s "$WORK/clone/big.bin")" -eq "$SIZE" ] &&
+  cmp -s "$WORK/clone/big.bin" "$WORK/www/big.bin" || { echo "big.bin wrong" >&2; exit 1; }; }
+ref_lfs() {
+  GIT_LFS_SKIP_SMUDGE=1 git clone -q "$GD_URL/bench-lfs.git" "$WORK/clone" &&
+    curl -sf -o "$WORK/clone/big.bin" "$NGINX_URL/big.bin"
+}
+
+SH=""; SR=""; LH=""; LR=""
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+  t=$(timed git clone -q "$HUB_URL/admin/bench-small" "$WORK/clone"); check_small; SH="$SH $t"
+  t=$(timed git clone -q "$GD_URL/bench-small.git" "$WORK/clone"); check_small; SR="$SR $t"
+  t=$(timed git clone -q "$HUB_URL/admin/bench-lfs" "$WORK/clone"); check_big; LH="$LH $t"
+  t=$(timed ref_lfs); check_big; LR="$LR $t"
+  i=$((i + 1))
+done
+rm -rf "$WORK/clone"
+
+echo "runs: $RUNS each, median shown (all runs in brackets)"
+MSH=$(echo "$SH" | median); MSR=$(echo "$SR" | median)
+MLH=$(echo "$LH" | median); MLR=$(echo "$LR" | median)
+echo "clone $NFILES small files:  modelhub $MSH s [$SH ], git daemon $MSR s [$SR ], ratio $(ratio "$MSH" "$MSR") (target <= 1.10)"
+echo "clone $SIZE-byte LFS file: modelhub $MLH s [$LH ], git daemon + nginx $MLR s [$LR ], ratio $(ratio "$MLH" "$MLR") (target <= 1.10)"

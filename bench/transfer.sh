@@ -1,0 +1,104 @@
+#!/bin/sh
+# Bulk transfer through modelhub, each against a reference measured in the same run:
+#  (a) download of one 1 GiB LFS file via /resolve, 1 stream and 16 concurrent streams,
+#      vs nginx serving the same file the same way               (targets: ratio >= 0.95)
+#  (b) 1 GiB upload through the signed LFS PUT vs single-core sha256 throughput of
+#      `openssl speed -evp sha256` (16 KiB blocks): the PUT hashes everything it stores,
+#      so sha256 is the floor                                      (target: ratio >= 0.75)
+#  (c) one commit of 1,000 small files through the NDJSON commit API (target: <= 1 s)
+# Prints figures and ratios; asserts nothing. BENCH_SIZE_MB (default 1024) and
+# BENCH_STREAMS (default 16) shrink the run for a quick check.
+. "$(dirname "$0")/lib.sh"
+need curl curl
+need openssl openssl
+SIZE_MB=${BENCH_SIZE_MB:-1024}
+STREAMS=${BENCH_STREAMS:-16}
+NFILES=${BENCH_FILES:-1000}
+
+now() { date +%s.%N; }
+# mbps BYTES START END → MB/s (10^6 bytes)
+mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; }
+median() { printf '%s\n' "$@" | sort -n | sed -n 2p; } # of 3
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# par_get URL N → MB/s of N concurrent whole-file GETs (total bytes / wall time)
+par_get() {
+  _s=$(now)
+  _i=0; _pids=""
+  while [ "$_i" -lt "$2" ]; do
+    curl -sfL -o /dev/null -w '%{size_download}\n' "$1" >"$WORK/get.$_i" &
+    _pids="$_pids $!"; _i=$((_i + 1))
+  done
+  for _p in $_pids; do wait "$_p" || { echo "download failed: $1" >&2; exit 1; }; done
+  _e=$(now)
+  _bytes=$(cat "$WORK"/get.* | awk '{ t += $1 } END { printf "%.0f", t }')
+  rm -f "$WORK"/get.*
+  _want=$((SIZE * $2))
+  [ "$_bytes" -eq "$_want" ] || { echo "short download: $_bytes of $_want bytes" >&2; exit 1; }
+  mbps "$_bytes" "$_s" "$_e"
+}
+
+start_hub
+AUTH="Authorization: Bearer $TOKEN"
+curl -sf -XPOST "$HUB_URL/api/repos/create" -H "$AUTH" -d '{"name":"bench-transfer"}' >/dev/null
+
+# nginx workers run as "nobody": let them traverse the (0700) temp dir to www/ only.
+chmod 711 "$WORK"
+mkdir -p "$WORK/www"
+echo "generating ${SIZE_MB} MiB of random data..."
+head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$WORK/www/big.bin"
+SIZE=$(stat -c %s "$WORK/www/big.bin")
+OID=$(sha256sum "$WORK/www/big.bin" | cut -d' ' -f1)
+
+# ---- (b) upload through the signed PUT vs openssl sha256 -------------------------------
+HREF=$(curl -sf -XPOST "$HUB_URL/admin/bench-transfer.git/info/lfs/objects/batch" -H "$AUTH" \
+  -H 'Content-Type: application/vnd.git-lfs+json' \
+  -d "{\"operation\":\"upload\",\"transfers\":[\"basic\"],\"objects\":[{\"oid\":\"$OID\",\"size\":$SIZE}]}" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0]["actions"]["upload"]["href"])')
+# openssl prints k-bytes/s per block size; the last column is 16384 bytes ("123456.78k").
+SHA=$(openssl speed -evp sha256 -bytes 16384 -seconds 3 2>/dev/null |
+  awk '$1 == "sha256" || $1 == "SHA256" { v = $NF } END { sub(/k$/, "", v); printf "%.0f", v * 1000 / 1e6 }')
+sync # flush the generated file first so its writeback does not land on the upload
+S=$(now)
+CODE=$(curl -s -o "$WORK/put.out" -w '%{http_code}' -T "$WORK/www/big.bin" "$HREF")
+E=$(now)
+[ "$CODE" = 200 ] || { echo "upload failed: HTTP $CODE $(cat "$WORK/put.out")" >&2; exit 1; }
+UP=$(mbps "$SIZE" "$S" "$E")
+printf '{"key":"header","value":{"summary":"big"}}\n{"key":"lfsFile","value":{"path":"big.bin","algo":"sha256","oid":"%s","size":%s}}\n' \
+  "$OID" "$SIZE" >"$WORK/big.ndjson"
+curl -sf -XPOST "$HUB_URL/api/models/admin/bench-transfer/commit/main" -H "$AUTH" \
+  -H 'Content-Type: application/x-ndjson' --data-binary @"$WORK/big.ndjson" >/dev/null
+
+# ---- (a) downloads via /resolve vs nginx ----------------------------------------------
+start_nginx "$WORK/www"
+RES="$HUB_URL/admin/bench-transfer/resolve/main/big.bin"
+NGX="$NGINX_URL/big.bin"
+# warm both (page cache, first-request costs) with one small ranged read
+curl -sfL -r 0-1023 -o /dev/null "$RES"; curl -sf -r 0-1023 -o /dev/null "$NGX"
+# 1 stream: 3 alternating runs each, median (it is cheap and noisy); 16 streams: one each
+H1=""; N1=""
+for _ in 1 2 3; do H1="$H1 $(par_get "$RES" 1)"; N1="$N1 $(par_get "$NGX" 1)"; done
+H1=$(median $H1); N1=$(median $N1)
+HN=$(par_get "$RES" "$STREAMS"); NN=$(par_get "$NGX" "$STREAMS")
+
+# ---- (c) one commit of NFILES small files ---------------------------------------------
+python3 - "$NFILES" >"$WORK/small.ndjson" <<'PY'
+import base64, json, sys
+n = int(sys.argv[1])
+print(json.dumps({"key": "header", "value": {"summary": f"{n} small files"}}))
+for i in range(n):
+    body = f"file {i}\n".encode() * 8
+    print(json.dumps({"key": "file", "value": {"path": f"small/f{i:05d}.txt",
+                      "content": base64.b64encode(body).decode(), "encoding": "base64"}}))
+PY
+sync # same for the 1 GiB blob and anything else still dirty
+CT=$(curl -s -o "$WORK/commit.out" -w '%{http_code} %{time_total}' -XPOST \
+  "$HUB_URL/api/models/admin/bench-transfer/commit/main" -H "$AUTH" \
+  -H 'Content-Type: application/x-ndjson' --data-binary @"$WORK/small.ndjson")
+[ "${CT%% *}" = 200 ] || { echo "commit failed: $CT $(cat "$WORK/commit.out")" >&2; exit 1; }
+
+echo "file: $SIZE bytes random; MB = 10^6 bytes"
+echo "(a) download /resolve, 1 stream:    modelhub $H1 MB/s, nginx $N1 MB/s, ratio $(ratio "$H1" "$N1") (target >= 0.95)"
+echo "(a) download /resolve, $STREAMS streams:  modelhub $HN MB/s, nginx $NN MB/s, ratio $(ratio "$HN" "$NN") (target >= 0.95)"
+echo "(b) upload signed PUT:              modelhub $UP MB/s, openssl sha256 (1 core, 16 KiB) $SHA MB/s, ratio $(ratio "$UP" "$SHA") (target >= 0.75)"
+echo "(c) commit of $NFILES small files:     ${CT#* } s (target <= 1 s)"

@@ -1,0 +1,965 @@
+/* Discovery queries (docs/search.md): listings with keyset cursors, derived metadata,
+ * popularity counters, likes, lineage. */
+#include "db/search.h"
+#include "db/internal.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/buf.h"
+#include "util/error.h"
+
+/* ---- sort names, cursors, parameter counts ------------------------------------------ */
+
+static const struct {
+  const char *name;
+  int sort;
+} SORTS[] = {
+    {"trendingScore", DB_SORT_TRENDING}, {"trending", DB_SORT_TRENDING},
+    {"downloads", DB_SORT_DOWNLOADS},    {"likes", DB_SORT_LIKES},
+    {"likes30d", DB_SORT_LIKES},         {"createdAt", DB_SORT_CREATED},
+    {"lastModified", DB_SORT_MODIFIED},  {"id", DB_SORT_ID},
+    {"modelId", DB_SORT_ID},             {"num_parameters", DB_SORT_PARAMS},
+};
+
+int db_sort_parse(const char *name, int *out) {
+  for (size_t i = 0; name && i < sizeof SORTS / sizeof SORTS[0]; i++)
+    if (!strcmp(name, SORTS[i].name)) {
+      *out = SORTS[i].sort;
+      return 0;
+    }
+  return hub_error_set(HUB_EINVALID,
+                       "Invalid sort '%s' (downloads, likes, lastModified, createdAt, "
+                       "trendingScore, id, num_parameters)",
+                       name ? name : "");
+}
+
+static const char B64U[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void db_cursor_encode(const db_search_cursor *c, char *out) {
+  char raw[160];
+  int n = snprintf(raw, sizeof raw, "v1:%d:%d:%d:%lld:%.17g:%lld", c->sort, c->dir, c->tier,
+                   (long long)c->ival, c->dval, (long long)c->id);
+  size_t j = 0;
+  for (int i = 0; i < n; i += 3) {
+    unsigned v = (unsigned char)raw[i] << 16;
+    if (i + 1 < n) v |= (unsigned char)raw[i + 1] << 8;
+    if (i + 2 < n) v |= (unsigned char)raw[i + 2];
+    out[j++] = B64U[(v >> 18) & 63];
+    out[j++] = B64U[(v >> 12) & 63];
+    if (i + 1 < n) out[j++] = B64U[(v >> 6) & 63];
+    if (i + 2 < n) out[j++] = B64U[v & 63];
+  }
+  out[j] = 0;
+}
+
+int db_cursor_decode(const char *text, db_search_cursor *out) {
+  char raw[160];
+  size_t len = text ? strlen(text) : 0, j = 0;
+  unsigned acc = 0;
+  int bits = 0;
+  if (!len || len > DB_CURSOR_MAX) goto bad;
+  for (size_t i = 0; i < len; i++) {
+    const char *p = strchr(B64U, text[i]);
+    if (!p || !text[i]) goto bad;
+    acc = (acc << 6) | (unsigned)(p - B64U);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (j >= sizeof raw - 1) goto bad;
+      raw[j++] = (char)((acc >> bits) & 0xff);
+    }
+  }
+  raw[j] = 0;
+  if (strlen(raw) != j) goto bad;
+  db_search_cursor c;
+  memset(&c, 0, sizeof c);
+  long long iv, id;
+  int used = 0;
+  if (sscanf(raw, "v1:%d:%d:%d:%lld:%lf:%lld%n", &c.sort, &c.dir, &c.tier, &iv, &c.dval, &id,
+             &used) != 6 ||
+      (size_t)used != j || c.sort < DB_SORT_TRENDING || c.sort > DB_SORT_RELEVANCE ||
+      (c.dir != 1 && c.dir != -1) || id <= 0 || !isfinite(c.dval))
+    goto bad;
+  c.ival = iv;
+  c.id = id;
+  *out = c;
+  return 0;
+bad:
+  return hub_error_set(HUB_EINVALID, "Invalid cursor");
+}
+
+static int parse_count(const char *s, size_t len, int64_t *out) {
+  char buf[48];
+  if (!len || len >= sizeof buf) return HUB_EINVALID;
+  memcpy(buf, s, len);
+  buf[len] = 0;
+  double mult = 1;
+  char last = (char)tolower((unsigned char)buf[len - 1]);
+  if (last == 'k' || last == 'm' || last == 'b' || last == 't') {
+    mult = last == 'k' ? 1e3 : last == 'm' ? 1e6 : last == 'b' ? 1e9 : 1e12;
+    buf[--len] = 0;
+  }
+  if (!len || strspn(buf, "0123456789.") != len || strchr(buf, '.') != strrchr(buf, '.') ||
+      buf[0] == '.')
+    return HUB_EINVALID;
+  double v = strtod(buf, NULL) * mult;
+  if (!(v >= 0) || v > 9.0e18) return HUB_EINVALID;
+  *out = (int64_t)llround(v);
+  return 0;
+}
+
+int db_num_params_parse(const char *text, int64_t *out_min, int64_t *out_max) {
+  int64_t mn = -1, mx = -1;
+  const char *p = text ? text : "";
+  if (!*p) goto bad;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    while (n && *p == ' ') p++, n--;
+    while (n && p[n - 1] == ' ') n--;
+    int64_t v;
+    if (n > 4 && !strncasecmp(p, "min:", 4)) {
+      if (parse_count(p + 4, n - 4, &v)) goto bad;
+      mn = v;
+    } else if (n > 4 && !strncasecmp(p, "max:", 4)) {
+      if (parse_count(p + 4, n - 4, &v)) goto bad;
+      mx = v;
+    } else if (!parse_count(p, n, &v) && mn < 0) {
+      mn = v;
+    } else {
+      goto bad;
+    }
+    p += n;
+    while (*p == ' ') p++;
+    if (*p == ',') {
+      p++;
+      if (!*p) goto bad;
+    }
+  }
+  if (mn >= 0 && mx >= 0 && mn > mx) goto bad;
+  *out_min = mn;
+  *out_max = mx;
+  return 0;
+bad:
+  return hub_error_set(HUB_EINVALID,
+                       "Invalid num_parameters '%s' (e.g. min:1B,max:10B; suffixes K, M, B, T)",
+                       text ? text : "");
+}
+
+/* ---- listing ---------------------------------------------------------------------- */
+
+/* Below this many candidates a filter (search term, tag) drives the query: its rows are
+ * fetched and sorted. Above it, the sort index is walked and the filter checked per row,
+ * which finds a page quickly because matches are then dense. */
+#define DRIVE_MAX 4000
+
+enum { B_INT, B_DBL, B_TEXT };
+typedef struct {
+  int kind;
+  int64_t i;
+  double d;
+  char *s; /* owned */
+} bindv;
+
+typedef struct {
+  hub_buf sql;
+  bindv v[64];
+  int n;
+  int failed;
+} qb;
+
+static void qb_int(qb *q, int64_t i) {
+  if (q->n >= 64) {
+    q->failed = 1;
+    return;
+  }
+  q->v[q->n++] = (bindv){B_INT, i, 0, NULL};
+}
+static void qb_dbl(qb *q, double d) {
+  if (q->n >= 64) {
+    q->failed = 1;
+    return;
+  }
+  q->v[q->n++] = (bindv){B_DBL, 0, d, NULL};
+}
+static void qb_text(qb *q, const char *s) {
+  char *c = strdup(s);
+  if (!c || q->n >= 64) {
+    free(c);
+    q->failed = 1;
+    return;
+  }
+  q->v[q->n++] = (bindv){B_TEXT, 0, 0, c};
+}
+static void qb_dispose(qb *q) {
+  hub_buf_dispose(&q->sql);
+  for (int i = 0; i < q->n; i++) free(q->v[i].s);
+}
+
+static int qb_prepare(qb *q, sqlite3_stmt **out) {
+  if (q->failed || q->sql.failed) return hub_error_set(HUB_ERROR, "out of memory");
+  sqlite3 *db = db_conn();
+  if (!db) return HUB_ERROR;
+  if (sqlite3_prepare_v2(db, q->sql.ptr, -1, out, NULL) != SQLITE_OK)
+    return hub_error_set(HUB_ERROR, "sql prepare: %s", sqlite3_errmsg(db));
+  for (int i = 0; i < q->n; i++) {
+    if (q->v[i].kind == B_INT) sqlite3_bind_int64(*out, i + 1, q->v[i].i);
+    else if (q->v[i].kind == B_DBL) sqlite3_bind_double(*out, i + 1, q->v[i].d);
+    else sqlite3_bind_text(*out, i + 1, q->v[i].s, -1, SQLITE_STATIC);
+  }
+  return 0;
+}
+
+/* FTS5 phrase for the trigram id index: the whole term, quotes doubled. */
+static char *fts_phrase(const char *term) {
+  hub_buf b = HUB_BUF_INIT;
+  hub_buf_putc(&b, '"');
+  for (const char *p = term; *p; p++) {
+    if (*p == '"') hub_buf_putc(&b, '"');
+    hub_buf_putc(&b, *p);
+  }
+  hub_buf_putc(&b, '"');
+  if (b.failed) {
+    hub_buf_dispose(&b);
+    return NULL;
+  }
+  return hub_buf_detach(&b);
+}
+
+static int has_word_char(const char *s) {
+  for (; *s; s++)
+    if (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80) return 1;
+  return 0;
+}
+
+/* LIKE pattern %term% with \ escapes (terms shorter than a trigram). */
+static char *like_pattern(const char *term) {
+  hub_buf b = HUB_BUF_INIT;
+  hub_buf_putc(&b, '%');
+  for (const char *p = term; *p; p++) {
+    if (*p == '%' || *p == '_' || *p == '\\') hub_buf_putc(&b, '\\');
+    hub_buf_putc(&b, *p);
+  }
+  hub_buf_putc(&b, '%');
+  if (b.failed) {
+    hub_buf_dispose(&b);
+    return NULL;
+  }
+  return hub_buf_detach(&b);
+}
+
+/* Candidate ids of one search term: id substring (trigram) UNION card full text. */
+static void add_term_set(qb *q, const char *term) {
+  char *ph = fts_phrase(term);
+  if (!ph) {
+    q->failed = 1;
+    return;
+  }
+  if (strlen(term) >= 3) {
+    hub_buf_puts(&q->sql, "SELECT rowid FROM repo_fts_id WHERE repo_fts_id MATCH ?");
+    qb_text(q, ph);
+  } else {
+    char *lk = like_pattern(term);
+    if (!lk) q->failed = 1;
+    hub_buf_puts(&q->sql, "SELECT rowid FROM repo_fts_id WHERE name LIKE ? ESCAPE '\\'");
+    qb_text(q, lk ? lk : "");
+    free(lk);
+  }
+  if (has_word_char(term)) {
+    hub_buf_puts(&q->sql, " UNION SELECT rowid FROM repo_fts_card WHERE repo_fts_card MATCH ?");
+    qb_text(q, ph);
+  }
+  free(ph);
+}
+
+/* How many candidates (capped at DRIVE_MAX) a term set or a tag yields. */
+static int64_t probe(const char *term, const char *tag) {
+  qb q = {HUB_BUF_INIT, {{0}}, 0, 0};
+  hub_buf_puts(&q.sql, "SELECT count(*) FROM (");
+  if (term) add_term_set(&q, term);
+  else {
+    hub_buf_puts(&q.sql, "SELECT repo_id FROM repo_tags WHERE tag=?");
+    qb_text(&q, tag);
+  }
+  hub_buf_printf(&q.sql, " LIMIT %d)", DRIVE_MAX);
+  sqlite3_stmt *st = NULL;
+  int64_t n = DRIVE_MAX;
+  if (!qb_prepare(&q, &st) && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  qb_dispose(&q);
+  return n;
+}
+
+static const char *sort_expr(int sort) {
+  switch (sort) {
+  case DB_SORT_DOWNLOADS: return "r.downloads";
+  case DB_SORT_LIKES: return "r.likes";
+  case DB_SORT_CREATED: return "r.created_ms";
+  case DB_SORT_MODIFIED: return "r.last_modified_ms";
+  case DB_SORT_PARAMS: return "coalesce(m.num_params, 0)";
+  case DB_SORT_TRENDING: return "r.trending";
+  default: return "r.downloads";
+  }
+}
+
+static void add_visibility(qb *q, int64_t viewer, int admin) {
+  if (admin) return;
+  if (!viewer) {
+    hub_buf_puts(&q->sql, " AND r.private=0");
+    return;
+  }
+  hub_buf_puts(&q->sql, " AND (r.private=0 OR r.owner_id=? OR r.owner_id IN"
+                        " (SELECT org_id FROM memberships WHERE user_id=?))");
+  qb_int(q, viewer);
+  qb_int(q, viewer);
+}
+
+#define ROW_COLS                                                                                   \
+  "r.id, r.uid, r.type, r.ns, r.name, r.owner_id, r.owner_is_org, r.private, r.gated,"             \
+  " r.disabled, r.created_ms, r.updated_ms, r.head_sha, r.last_modified_ms, r.downloads,"          \
+  " r.downloads_all, r.likes, r.trending, coalesce(m.tags, '[]'), %s,"                             \
+  " coalesce(m.pipeline_tag, ''), coalesce(m.library_name, ''), coalesce(m.num_params, 0),"        \
+  " coalesce(m.synthetic, 0)"
+
+static void read_row(sqlite3_stmt *st, db_search_row *w) {
+  memset(w, 0, sizeof *w);
+  db_repo *r = &w->repo;
+  r->id = sqlite3_column_int64(st, 0);
+  db__copy(r->uid, sizeof r->uid, st, 1);
+  r->type = sqlite3_column_int(st, 2);
+  db__copy(r->ns, sizeof r->ns, st, 3);
+  db__copy(r->name, sizeof r->name, st, 4);
+  r->owner_id = sqlite3_column_int64(st, 5);
+  r->owner_is_org = sqlite3_column_int(st, 6);
+  r->is_private = sqlite3_column_int(st, 7);
+  db__copy(r->gated, sizeof r->gated, st, 8);
+  r->disabled = sqlite3_column_int(st, 9);
+  r->created_ms = sqlite3_column_int64(st, 10);
+  r->updated_ms = sqlite3_column_int64(st, 11);
+  db__copy(r->head_sha, sizeof r->head_sha, st, 12);
+  r->last_modified_ms = sqlite3_column_int64(st, 13);
+  w->downloads = sqlite3_column_int64(st, 14);
+  w->downloads_all = sqlite3_column_int64(st, 15);
+  w->likes = sqlite3_column_int64(st, 16);
+  w->trending = sqlite3_column_double(st, 17);
+  w->tags_json = (const char *)sqlite3_column_text(st, 18);
+  w->meta_json = (const char *)sqlite3_column_text(st, 19);
+  w->pipeline_tag = (const char *)sqlite3_column_text(st, 20);
+  w->library_name = (const char *)sqlite3_column_text(st, 21);
+  w->num_params = sqlite3_column_int64(st, 22);
+  w->synthetic = sqlite3_column_int(st, 23);
+  if (!w->tags_json) w->tags_json = "[]";
+  if (!w->pipeline_tag) w->pipeline_tag = "";
+  if (!w->library_name) w->library_name = "";
+}
+
+int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_search_cursor *out_next,
+              int *out_more) {
+  qb b = {HUB_BUF_INIT, {{0}}, 0, 0};
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  int sort = q->sort, dir = sort == DB_SORT_RELEVANCE ? -1 : (q->dir > 0 ? 1 : -1);
+  const char *term0 = q->nsearch ? q->search[0] : NULL;
+  *out_more = 0;
+
+  /* The most selective small filter (a rare term or tag) drives the query. */
+  int drive_term = -1, drive_tag = -1;
+  int64_t best = DRIVE_MAX;
+  for (size_t i = 0; i < q->nsearch; i++) {
+    int64_t n = probe(q->search[i], NULL);
+    if (n < best) best = n, drive_term = (int)i, drive_tag = -1;
+  }
+  for (size_t i = 0; i < q->ntags; i++) {
+    int64_t n = probe(NULL, q->tags[i]);
+    if (n < best) best = n, drive_tag = (int)i, drive_term = -1;
+  }
+  if (sort == DB_SORT_RELEVANCE && drive_term < 0 && term0) drive_term = 0;
+
+  hub_buf_puts(&b.sql, "SELECT ");
+  hub_buf_printf(&b.sql, ROW_COLS, q->want_meta ? "m.meta" : "NULL");
+  if (sort == DB_SORT_RELEVANCE) {
+    hub_buf_puts(&b.sql, ", CASE WHEN lower(r.name)=lower(?) OR lower(r.ns || '/' || r.name)="
+                         "lower(?) THEN 2 WHEN instr(lower(r.ns || '/' || r.name), lower(?)) > 0"
+                         " THEN 1 ELSE 0 END AS tier");
+    qb_text(&b, term0);
+    qb_text(&b, term0);
+    qb_text(&b, term0);
+  } else {
+    hub_buf_puts(&b.sql, ", 0 AS tier");
+  }
+  if (drive_term >= 0) {
+    hub_buf_puts(&b.sql, " FROM (");
+    add_term_set(&b, q->search[drive_term]);
+    hub_buf_puts(&b.sql, ") c CROSS JOIN repos r ON r.id=c.rowid");
+  } else if (drive_tag >= 0) {
+    hub_buf_puts(&b.sql, " FROM repo_tags c CROSS JOIN repos r ON r.id=c.repo_id");
+  } else {
+    hub_buf_puts(&b.sql, " FROM repos r");
+  }
+  hub_buf_puts(&b.sql, " LEFT JOIN repo_meta m ON m.repo_id=r.id WHERE r.type=?");
+  qb_int(&b, q->type);
+  if (drive_tag >= 0) {
+    hub_buf_puts(&b.sql, " AND c.tag=?");
+    qb_text(&b, q->tags[drive_tag]);
+  }
+  add_visibility(&b, q->viewer_id, q->viewer_admin);
+  if (q->author) {
+    hub_buf_puts(&b.sql, " AND r.ns=?");
+    qb_text(&b, q->author);
+  }
+  for (size_t i = 0; i < q->nsearch; i++) {
+    if ((int)i == drive_term) continue;
+    hub_buf_puts(&b.sql, " AND r.id IN (");
+    add_term_set(&b, q->search[i]);
+    hub_buf_puts(&b.sql, ")");
+  }
+  for (size_t i = 0; i < q->ntags; i++) {
+    if ((int)i == drive_tag) continue;
+    hub_buf_puts(&b.sql, " AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag=? AND t.repo_id=r.id)");
+    qb_text(&b, q->tags[i]);
+  }
+  if (q->pipeline_tag) {
+    hub_buf_puts(&b.sql, " AND m.pipeline_tag=?");
+    qb_text(&b, q->pipeline_tag);
+  }
+  if (q->min_params >= 0) {
+    hub_buf_puts(&b.sql, " AND m.num_params>=?");
+    qb_int(&b, q->min_params);
+  }
+  if (q->max_params >= 0) {
+    hub_buf_puts(&b.sql, " AND m.num_params<=?");
+    qb_int(&b, q->max_params);
+  }
+  const char *cmp = dir < 0 ? "<" : ">", *ord = dir < 0 ? "DESC" : "ASC";
+  const db_search_cursor *a = q->after;
+  if (a && (a->sort != sort || a->dir != dir)) {
+    rc = hub_error_set(HUB_EINVALID, "Cursor does not match this sort");
+    goto done;
+  }
+  if (sort == DB_SORT_ID) {
+    if (a) {
+      hub_buf_printf(&b.sql,
+                     " AND (r.ns, r.name, r.id) %s (SELECT ns, name, id FROM repos WHERE id=?)",
+                     cmp);
+      qb_int(&b, a->id);
+    }
+    hub_buf_printf(&b.sql, " ORDER BY r.ns %s, r.name %s, r.id %s", ord, ord, ord);
+  } else if (sort == DB_SORT_RELEVANCE) {
+    if (a) {
+      hub_buf_puts(&b.sql, " AND (tier, r.downloads, r.id) < (?, ?, ?)");
+      qb_int(&b, a->tier);
+      qb_int(&b, a->ival);
+      qb_int(&b, a->id);
+    }
+    hub_buf_puts(&b.sql, " ORDER BY tier DESC, r.downloads DESC, r.id DESC");
+  } else {
+    const char *e = sort_expr(sort);
+    if (a) {
+      hub_buf_printf(&b.sql, " AND (%s, r.id) %s (?, ?)", e, cmp);
+      if (sort == DB_SORT_TRENDING) qb_dbl(&b, a->dval);
+      else qb_int(&b, a->ival);
+      qb_int(&b, a->id);
+    }
+    hub_buf_printf(&b.sql, " ORDER BY %s %s, r.id %s", e, ord, ord);
+  }
+  hub_buf_puts(&b.sql, " LIMIT ?");
+  qb_int(&b, (int64_t)q->limit + 1);
+  if ((rc = qb_prepare(&b, &st))) goto done;
+  size_t n = 0;
+  for (;;) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) break;
+    if (s != SQLITE_ROW) {
+      rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+      goto done;
+    }
+    if (n == q->limit) {
+      *out_more = 1;
+      break;
+    }
+    db_search_row w;
+    read_row(st, &w);
+    memset(out_next, 0, sizeof *out_next);
+    out_next->sort = sort;
+    out_next->dir = dir;
+    out_next->id = w.repo.id;
+    out_next->tier = sqlite3_column_int(st, 24);
+    switch (sort) {
+    case DB_SORT_LIKES: out_next->ival = w.likes; break;
+    case DB_SORT_CREATED: out_next->ival = w.repo.created_ms; break;
+    case DB_SORT_MODIFIED: out_next->ival = w.repo.last_modified_ms; break;
+    case DB_SORT_PARAMS: out_next->ival = w.num_params; break;
+    case DB_SORT_TRENDING: out_next->dval = w.trending; break;
+    default: out_next->ival = w.downloads; break;
+    }
+    n++;
+    if ((rc = cb(&w, payload))) goto done;
+  }
+done:
+  sqlite3_finalize(st);
+  qb_dispose(&b);
+  return rc;
+}
+
+/* ---- repo info ---------------------------------------------------------------------- */
+
+static char *dup_col(sqlite3_stmt *st, int col) {
+  const unsigned char *s = sqlite3_column_text(st, col);
+  return s ? strdup((const char *)s) : NULL;
+}
+
+int db_repo_stats_get(const db_repo *repo, int64_t viewer, int admin, db_repo_stats *out) {
+  static const char *SQL =
+      "SELECT r.downloads, r.downloads_all, r.likes, r.trending, m.meta, m.tags,"
+      " m.pipeline_tag, m.library_name, m.synthetic,"
+      " CASE WHEN r.type=0 THEN (SELECT count(*) FROM model_edges e JOIN repos c ON"
+      "  c.id=e.child_id WHERE e.base=?2 AND (c.private=0 OR ?4 OR c.owner_id=?3 OR c.owner_id"
+      "  IN (SELECT org_id FROM memberships WHERE user_id=?3))) ELSE 0 END"
+      " FROM repos r LEFT JOIN repo_meta m ON m.repo_id=r.id WHERE r.id=?1";
+  memset(out, 0, sizeof *out);
+  sqlite3_stmt *st = db__stmt(SQL);
+  if (!st) return HUB_ERROR;
+  char id[2 * HUB_MAX_NAME + 2];
+  snprintf(id, sizeof id, "%s/%s", repo->ns, repo->name);
+  sqlite3_bind_int64(st, 1, repo->id);
+  sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, viewer);
+  sqlite3_bind_int(st, 4, admin);
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) {
+    out->downloads = sqlite3_column_int64(st, 0);
+    out->downloads_all = sqlite3_column_int64(st, 1);
+    out->likes = sqlite3_column_int64(st, 2);
+    out->trending = sqlite3_column_double(st, 3);
+    out->meta_json = dup_col(st, 4);
+    out->tags_json = dup_col(st, 5);
+    db__copy(out->pipeline_tag, sizeof out->pipeline_tag, st, 6);
+    db__copy(out->library_name, sizeof out->library_name, st, 7);
+    out->synthetic = sqlite3_column_int(st, 8);
+    out->children = sqlite3_column_int64(st, 9);
+  }
+  sqlite3_reset(st);
+  if (s == SQLITE_ROW) return 0;
+  if (s == SQLITE_DONE) return hub_error_set(HUB_EREPO, "Repository not found");
+  return hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+}
+
+void db_repo_stats_dispose(db_repo_stats *s) {
+  free(s->meta_json);
+  free(s->tags_json);
+  s->meta_json = s->tags_json = NULL;
+}
+
+/* ---- derived metadata ------------------------------------------------------------- */
+
+int db_tx(const char *verb) {
+  sqlite3 *db = db_conn();
+  if (!db) return HUB_ERROR;
+  if (sqlite3_exec(db, verb, NULL, NULL, NULL) != SQLITE_OK)
+    return hub_error_set(HUB_ERROR, "sql %s: %s", verb, sqlite3_errmsg(db));
+  return 0;
+}
+
+static int exec_id(const char *sql, int64_t id) {
+  sqlite3_stmt *st = db__stmt(sql);
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, id);
+  return db__step_done(st);
+}
+
+int db_meta_store(int64_t repo_id, const db_meta *m) {
+  int rc;
+  if ((rc = db_tx("BEGIN IMMEDIATE"))) return rc;
+  if ((rc = db_seed_meta(repo_id, m))) {
+    db_tx("ROLLBACK");
+    return rc;
+  }
+  return db_tx("COMMIT");
+}
+
+int db_seed_meta(int64_t repo_id, const db_meta *m) {
+  int rc = HUB_ERROR;
+  sqlite3_stmt *st = db__stmt(
+      "INSERT INTO repo_meta(repo_id, meta, tags, pipeline_tag, library_name, num_params,"
+      " card_text, synthetic) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(repo_id) DO UPDATE SET"
+      " meta=excluded.meta, tags=excluded.tags, pipeline_tag=excluded.pipeline_tag,"
+      " library_name=excluded.library_name, num_params=excluded.num_params,"
+      " card_text=excluded.card_text, synthetic=excluded.synthetic");
+  if (!st) goto fail;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_text(st, 2, m->meta_json ? m->meta_json : "{}", -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, m->tags_json ? m->tags_json : "[]", -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, m->pipeline_tag ? m->pipeline_tag : "", -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, m->library_name ? m->library_name : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, m->num_params);
+  sqlite3_bind_text(st, 7, m->card_text ? m->card_text : "", -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 8, m->synthetic);
+  if ((rc = db__step_done(st))) goto fail;
+  if ((rc = exec_id("DELETE FROM repo_tags WHERE repo_id=?", repo_id))) goto fail;
+  if ((rc = exec_id("DELETE FROM model_edges WHERE child_id=?", repo_id))) goto fail;
+  for (size_t i = 0; i < m->ntags; i++) {
+    sqlite3_stmt *t = db__stmt("INSERT OR IGNORE INTO repo_tags(tag, repo_id) VALUES(?,?)");
+    if (!t) goto fail;
+    sqlite3_bind_text(t, 1, m->tags[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(t, 2, repo_id);
+    if ((rc = db__step_done(t))) goto fail;
+  }
+  for (size_t i = 0; i < m->nbases; i++) {
+    sqlite3_stmt *e =
+        db__stmt("INSERT OR IGNORE INTO model_edges(base, child_id, relation) VALUES(?,?,?)");
+    if (!e) goto fail;
+    sqlite3_bind_text(e, 1, m->bases[i], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(e, 2, repo_id);
+    sqlite3_bind_text(e, 3, m->relation ? m->relation : "finetune", -1, SQLITE_STATIC);
+    if ((rc = db__step_done(e))) goto fail;
+  }
+  return 0;
+fail:
+  return rc ? rc : HUB_ERROR;
+}
+
+int db_meta_clear(int64_t repo_id) {
+  int rc;
+  if ((rc = db_tx("BEGIN IMMEDIATE"))) return rc;
+  if ((rc = exec_id("DELETE FROM repo_meta WHERE repo_id=?", repo_id)) ||
+      (rc = exec_id("DELETE FROM repo_tags WHERE repo_id=?", repo_id)) ||
+      (rc = exec_id("DELETE FROM model_edges WHERE child_id=?", repo_id))) {
+    db_tx("ROLLBACK");
+    return rc;
+  }
+  return db_tx("COMMIT");
+}
+
+/* ---- popularity --------------------------------------------------------------------- */
+
+/* trendingScore = Σ over the last 7 days of downloads(day) · 0.5^(age/2)
+ *               + 10 · likes given in the last 7 days (docs/search.md). */
+#define TRENDING_SQL                                                                               \
+  "UPDATE repos SET downloads=(SELECT coalesce(sum(n), 0) FROM downloads_daily"                    \
+  " WHERE repo_id=repos.id AND day>?1-30),"                                                       \
+  " trending=(SELECT coalesce(sum(n * CASE ?1-day WHEN 0 THEN 1.0 WHEN 1 THEN 0.70710678"          \
+  " WHEN 2 THEN 0.5 WHEN 3 THEN 0.35355339 WHEN 4 THEN 0.25 WHEN 5 THEN 0.17677670"                \
+  " ELSE 0.125 END), 0) FROM downloads_daily WHERE repo_id=repos.id AND day>?1-7)"                 \
+  " + 10.0 * (SELECT count(*) FROM likes WHERE repo_id=repos.id AND created_ms>?2)"
+
+static int refresh_one(int64_t id, int64_t day) {
+  sqlite3_stmt *st = db__stmt(TRENDING_SQL " WHERE id=?3");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, day);
+  sqlite3_bind_int64(st, 2, db_now_ms() - 7LL * 86400000);
+  sqlite3_bind_int64(st, 3, id);
+  return db__step_done(st);
+}
+
+int db_downloads_add(const db_count *c, size_t n, int64_t day) {
+  int rc;
+  if ((rc = db_tx("BEGIN IMMEDIATE"))) return rc;
+  for (size_t i = 0; i < n; i++) {
+    sqlite3_stmt *st = db__stmt("INSERT INTO downloads_daily(repo_id, day, n) SELECT id, ?, ?"
+                                " FROM repos WHERE id=? ON CONFLICT(repo_id, day) DO UPDATE"
+                                " SET n=n+excluded.n");
+    if (!st) goto fail;
+    sqlite3_bind_int64(st, 1, day);
+    sqlite3_bind_int64(st, 2, c[i].n);
+    sqlite3_bind_int64(st, 3, c[i].repo_id);
+    if ((rc = db__step_done(st))) goto fail;
+    sqlite3_stmt *u = db__stmt("UPDATE repos SET downloads_all=downloads_all+? WHERE id=?");
+    if (!u) goto fail;
+    sqlite3_bind_int64(u, 1, c[i].n);
+    sqlite3_bind_int64(u, 2, c[i].repo_id);
+    if ((rc = db__step_done(u))) goto fail;
+    if ((rc = refresh_one(c[i].repo_id, day))) goto fail;
+  }
+  return db_tx("COMMIT");
+fail:
+  db_tx("ROLLBACK");
+  return rc ? rc : HUB_ERROR;
+}
+
+int db_popularity_refresh(const int64_t *ids, size_t n, int64_t day) {
+  int rc;
+  if ((rc = db_tx("BEGIN IMMEDIATE"))) return rc;
+  if (ids) {
+    for (size_t i = 0; i < n; i++)
+      if ((rc = refresh_one(ids[i], day))) goto fail;
+  } else {
+    /* Counters change by themselves only when a day leaves a window: repos with downloads
+     * in the last 31 days, likes in the last 8, or a stale non-zero score. */
+    sqlite3_stmt *st = db__stmt(
+        TRENDING_SQL " WHERE id IN (SELECT repo_id FROM downloads_daily WHERE day>?1-32"
+                     " UNION SELECT repo_id FROM likes WHERE created_ms>?2-86400000"
+                     " UNION SELECT id FROM repos WHERE trending>0 AND type>=0)");
+    if (!st) goto fail;
+    sqlite3_bind_int64(st, 1, day);
+    sqlite3_bind_int64(st, 2, db_now_ms() - 7LL * 86400000);
+    if ((rc = db__step_done(st))) goto fail;
+  }
+  return db_tx("COMMIT");
+fail:
+  db_tx("ROLLBACK");
+  return rc ? rc : HUB_ERROR;
+}
+
+/* ---- likes -------------------------------------------------------------------------- */
+
+int db_like_set(int64_t user_id, int64_t repo_id, int on, int *out_changed) {
+  int rc;
+  *out_changed = 0;
+  if ((rc = db_tx("BEGIN IMMEDIATE"))) return rc;
+  sqlite3_stmt *st =
+      on ? db__stmt("INSERT OR IGNORE INTO likes(user_id, repo_id, created_ms) VALUES(?,?,?)")
+         : db__stmt("DELETE FROM likes WHERE user_id=? AND repo_id=?");
+  if (!st) goto fail;
+  sqlite3_bind_int64(st, 1, user_id);
+  sqlite3_bind_int64(st, 2, repo_id);
+  if (on) sqlite3_bind_int64(st, 3, db_now_ms());
+  if ((rc = db__step_done(st))) goto fail;
+  if (sqlite3_changes(db_conn()) > 0) {
+    *out_changed = 1;
+    sqlite3_stmt *u = db__stmt("UPDATE repos SET likes=(SELECT count(*) FROM likes WHERE"
+                               " repo_id=?1) WHERE id=?1");
+    if (!u) goto fail;
+    sqlite3_bind_int64(u, 1, repo_id);
+    if ((rc = db__step_done(u))) goto fail;
+  }
+  return db_tx("COMMIT");
+fail:
+  db_tx("ROLLBACK");
+  return rc ? rc : HUB_ERROR;
+}
+
+#define REPO_ROW_COLS                                                                              \
+  "r.id, r.uid, r.type, r.ns, r.name, r.owner_id, r.owner_is_org, r.private, r.gated,"             \
+  " r.disabled, r.created_ms, r.updated_ms, r.head_sha, r.last_modified_ms"
+
+static void read_repo_cols(sqlite3_stmt *st, db_repo *r) {
+  memset(r, 0, sizeof *r);
+  r->id = sqlite3_column_int64(st, 0);
+  db__copy(r->uid, sizeof r->uid, st, 1);
+  r->type = sqlite3_column_int(st, 2);
+  db__copy(r->ns, sizeof r->ns, st, 3);
+  db__copy(r->name, sizeof r->name, st, 4);
+  r->owner_id = sqlite3_column_int64(st, 5);
+  r->owner_is_org = sqlite3_column_int(st, 6);
+  r->is_private = sqlite3_column_int(st, 7);
+  db__copy(r->gated, sizeof r->gated, st, 8);
+  r->disabled = sqlite3_column_int(st, 9);
+  r->created_ms = sqlite3_column_int64(st, 10);
+  r->updated_ms = sqlite3_column_int64(st, 11);
+  db__copy(r->head_sha, sizeof r->head_sha, st, 12);
+  r->last_modified_ms = sqlite3_column_int64(st, 13);
+}
+
+/* Shared loop of the like listings: column 14 created_ms, 15 user, 16 fullname. */
+static int like_rows(sqlite3_stmt *st, size_t limit, db_like_cb cb, void *payload,
+                     db_search_cursor *out_next, int *out_more) {
+  size_t n = 0;
+  int rc = 0;
+  *out_more = 0;
+  for (;;) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) break;
+    if (s != SQLITE_ROW) {
+      rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+      break;
+    }
+    if (n == limit) {
+      *out_more = 1;
+      break;
+    }
+    db_like_row w;
+    read_repo_cols(st, &w.repo);
+    w.created_ms = sqlite3_column_int64(st, 14);
+    w.user = (const char *)sqlite3_column_text(st, 15);
+    w.fullname = (const char *)sqlite3_column_text(st, 16);
+    memset(out_next, 0, sizeof *out_next);
+    out_next->sort = DB_SORT_CREATED;
+    out_next->dir = -1;
+    out_next->ival = w.created_ms;
+    out_next->id = sqlite3_column_int64(st, 17);
+    n++;
+    if ((rc = cb(&w, payload))) break;
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+int db_user_likes(int64_t user_id, int64_t viewer, int admin, size_t limit,
+                  const db_search_cursor *after, db_like_cb cb, void *payload,
+                  db_search_cursor *out_next, int *out_more) {
+  sqlite3_stmt *st = db__stmt(
+      "SELECT " REPO_ROW_COLS ", l.created_ms, '', '', r.id FROM likes l JOIN repos r ON"
+      " r.id=l.repo_id WHERE l.user_id=?1 AND (l.created_ms, l.repo_id) < (?2, ?3)"
+      " AND (r.private=0 OR ?4 OR (?5 != 0 AND (r.owner_id=?5 OR r.owner_id IN"
+      " (SELECT org_id FROM memberships WHERE user_id=?5))))"
+      " ORDER BY l.created_ms DESC, l.repo_id DESC LIMIT ?6");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, user_id);
+  sqlite3_bind_int64(st, 2, after ? after->ival : INT64_MAX);
+  sqlite3_bind_int64(st, 3, after ? after->id : INT64_MAX);
+  sqlite3_bind_int(st, 4, admin);
+  sqlite3_bind_int64(st, 5, viewer);
+  sqlite3_bind_int64(st, 6, (int64_t)limit + 1);
+  return like_rows(st, limit, cb, payload, out_next, out_more);
+}
+
+int db_repo_likers(int64_t repo_id, size_t limit, const db_search_cursor *after, db_like_cb cb,
+                   void *payload, db_search_cursor *out_next, int *out_more) {
+  sqlite3_stmt *st = db__stmt(
+      "SELECT " REPO_ROW_COLS ", l.created_ms, a.name, a.fullname, a.id FROM likes l JOIN"
+      " accounts a ON a.id=l.user_id JOIN repos r ON r.id=l.repo_id WHERE l.repo_id=?1 AND"
+      " (l.created_ms, l.user_id) < (?2, ?3) ORDER BY l.created_ms DESC, l.user_id DESC"
+      " LIMIT ?4");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_int64(st, 2, after ? after->ival : INT64_MAX);
+  sqlite3_bind_int64(st, 3, after ? after->id : INT64_MAX);
+  sqlite3_bind_int64(st, 4, (int64_t)limit + 1);
+  return like_rows(st, limit, cb, payload, out_next, out_more);
+}
+
+int db_lineage_children(const char *base_id, int64_t viewer, int admin, size_t limit,
+                        db_like_cb cb, void *payload) {
+  sqlite3_stmt *st = db__stmt(
+      "SELECT " REPO_ROW_COLS ", r.created_ms, e.relation, '' FROM model_edges e JOIN repos r"
+      " ON r.id=e.child_id WHERE e.base=?1 AND (r.private=0 OR ?2 OR (?3 != 0 AND"
+      " (r.owner_id=?3 OR r.owner_id IN (SELECT org_id FROM memberships WHERE user_id=?3))))"
+      " ORDER BY e.relation, r.downloads DESC, r.id DESC");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, base_id, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, 2, admin);
+  sqlite3_bind_int64(st, 3, viewer);
+  char rel[64] = "";
+  size_t in_rel = 0;
+  int rc = 0;
+  for (;;) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) break;
+    if (s != SQLITE_ROW) {
+      rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+      break;
+    }
+    db_like_row w;
+    read_repo_cols(st, &w.repo);
+    w.created_ms = sqlite3_column_int64(st, 14);
+    w.user = (const char *)sqlite3_column_text(st, 15);
+    w.fullname = "";
+    if (!w.user) w.user = "";
+    if (strcmp(rel, w.user)) {
+      snprintf(rel, sizeof rel, "%s", w.user);
+      in_rel = 0;
+    }
+    if (in_rel++ >= limit) continue;
+    if ((rc = cb(&w, payload))) break;
+  }
+  sqlite3_reset(st);
+  return rc;
+}
+
+int db_repo_each(db_repo_cb cb, void *payload) {
+  /* Own statement: callbacks run other cached statements in between steps. */
+  sqlite3_stmt *st = NULL;
+  sqlite3 *db = db_conn();
+  int64_t last = 0;
+  int rc = 0;
+  if (!db) return HUB_ERROR;
+  if (sqlite3_prepare_v2(db,
+                         "SELECT " REPO_ROW_COLS " FROM repos r LEFT JOIN repo_meta m ON"
+                         " m.repo_id=r.id WHERE r.id>? AND coalesce(m.synthetic, 0)=0"
+                         " ORDER BY r.id LIMIT 256",
+                         -1, &st, NULL) != SQLITE_OK)
+    return hub_error_set(HUB_ERROR, "sql prepare: %s", sqlite3_errmsg(db));
+  for (;;) {
+    db_repo batch[256];
+    int n = 0;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, last);
+    while (n < 256 && sqlite3_step(st) == SQLITE_ROW) read_repo_cols(st, &batch[n++]);
+    sqlite3_reset(st);
+    for (int i = 0; i < n && !rc; i++) rc = cb(&batch[i], payload);
+    if (rc || n < 256) break;
+    last = batch[n - 1].id;
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- bulk seeding ------------------------------------------------------------------- */
+
+int db_seed_account(const char *name, int kind, int64_t *out_id) {
+  sqlite3_stmt *st = db__stmt("INSERT INTO accounts(uid, kind, name, created_ms) VALUES(?,?,?,?)"
+                              " ON CONFLICT(name) DO UPDATE SET kind=kind RETURNING id");
+  if (!st) return HUB_ERROR;
+  char uid[25];
+  db_new_uid(uid);
+  sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, 2, kind);
+  sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 4, db_now_ms());
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) *out_id = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return s == SQLITE_ROW ? 0 : hub_error_set(HUB_ERROR, "seed account: %s",
+                                             sqlite3_errmsg(db_conn()));
+}
+
+int db_seed_repo(const db_seed_repo_row *w, int64_t *out_id) {
+  sqlite3_stmt *st = db__stmt(
+      "INSERT INTO repos(uid, type, ns, name, owner_id, owner_is_org, private, created_ms,"
+      " updated_ms, head_sha, last_modified_ms, downloads, downloads_all, likes, trending)"
+      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, w->uid, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, w->type);
+  sqlite3_bind_text(st, 3, w->ns, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, w->name, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, w->owner_id);
+  sqlite3_bind_int(st, 6, w->owner_is_org);
+  sqlite3_bind_int(st, 7, w->is_private);
+  sqlite3_bind_int64(st, 8, w->created_ms);
+  sqlite3_bind_int64(st, 9, w->modified_ms);
+  sqlite3_bind_text(st, 10, w->head_sha, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 11, w->modified_ms);
+  sqlite3_bind_int64(st, 12, w->downloads30);
+  sqlite3_bind_int64(st, 13, w->downloads_all);
+  sqlite3_bind_int64(st, 14, w->likes);
+  sqlite3_bind_double(st, 15, w->trending);
+  int rc = db__step_done(st);
+  if (rc) return rc;
+  int64_t id = sqlite3_last_insert_rowid(db_conn());
+  *out_id = id;
+  /* Two daily rows keep the counters consistent with the trending formula. */
+  int64_t older = w->downloads30 - w->recent;
+  for (int k = 0; k < 2; k++) {
+    int64_t n = k ? older : w->recent;
+    if (n <= 0) continue;
+    sqlite3_stmt *d = db__stmt("INSERT INTO downloads_daily(repo_id, day, n) VALUES(?,?,?)"
+                               " ON CONFLICT(repo_id, day) DO UPDATE SET n=n+excluded.n");
+    if (!d) return HUB_ERROR;
+    sqlite3_bind_int64(d, 1, id);
+    sqlite3_bind_int64(d, 2, k ? w->day - 20 : w->day - w->recent_age);
+    sqlite3_bind_int64(d, 3, n);
+    if ((rc = db__step_done(d))) return rc;
+  }
+  return 0;
+}
+
+int db_bulk_mode(void) {
+  sqlite3 *db = db_conn();
+  if (!db) return HUB_ERROR;
+  sqlite3_exec(db, "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;", NULL, NULL, NULL);
+  return 0;
+}
+
+int db_analyze(void) {
+  sqlite3 *db = db_conn();
+  if (!db) return HUB_ERROR;
+  if (sqlite3_exec(db, "ANALYZE; PRAGMA optimize;", NULL, NULL, NULL) != SQLITE_OK)
+    return hub_error_set(HUB_ERROR, "analyze: %s", sqlite3_errmsg(db));
+  return 0;
+}

@@ -1,0 +1,368 @@
+/* Pull requests (hf-api.md §5.5 create_pr, §7.2 list shape): the discussions table, its list
+ * and detail endpoints, merge and status changes. A PR's commits live on refs/pr/N; the
+ * table holds what git does not: title, author, target branch, status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "gov/internal.h"
+#include "index/index.h"
+#include "util/error.h"
+
+typedef struct {
+  int num;
+  char *title;
+  char status[16];
+  int is_pr;
+  int64_t author_id;
+  char author[HUB_MAX_USER_NAME + 1];
+  int64_t created_ms;
+  char target[HUB_MAX_PATH + 1];
+  char merged_commit[41];
+  char merged_by[HUB_MAX_USER_NAME + 1];
+  int64_t merged_ms;
+} disc_row;
+
+static void disc_dispose(disc_row *d) {
+  free(d->title);
+  d->title = NULL;
+}
+
+static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col) {
+  const unsigned char *s = sqlite3_column_text(st, col);
+  snprintf(dst, cap, "%s", s ? (const char *)s : "");
+}
+
+int gov_pr_opened(const db_repo *repo, const hub_identity *who, int num, const char *title,
+                  const char *target_branch) {
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  int64_t now = db_now_ms();
+  if (!db || sqlite3_prepare_v2(db,
+                                "INSERT INTO gov_discussions(repo_id, num, title, status, is_pr,"
+                                " author_id, created_ms, updated_ms, target_branch)"
+                                " VALUES(?,?,?,'open',1,?,?,?,?) ON CONFLICT DO NOTHING",
+                                -1, &st, NULL) != SQLITE_OK)
+    return hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
+  sqlite3_bind_int64(st, 1, repo->id);
+  sqlite3_bind_int(st, 2, num);
+  sqlite3_bind_text(st, 3, title && *title ? title : "Upload files", -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 4, who->user_id);
+  sqlite3_bind_int64(st, 5, now);
+  sqlite3_bind_int64(st, 6, now);
+  sqlite3_bind_text(st, 7, target_branch && *target_branch ? target_branch : "main", -1,
+                    SQLITE_TRANSIENT);
+  if (sqlite3_step(st) != SQLITE_DONE)
+    rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+#define DISC_COLS                                                                              \
+  "d.num, d.title, d.status, d.is_pr, d.author_id, COALESCE(a.name, 'deleted'), d.created_ms," \
+  " d.target_branch, d.merged_commit, d.merged_by, d.merged_ms"
+
+static int disc_fill(disc_row *d, sqlite3_stmt *st) {
+  memset(d, 0, sizeof *d);
+  d->num = sqlite3_column_int(st, 0);
+  d->title = strdup((const char *)sqlite3_column_text(st, 1));
+  copy_col(d->status, sizeof d->status, st, 2);
+  d->is_pr = sqlite3_column_int(st, 3);
+  d->author_id = sqlite3_column_int64(st, 4);
+  copy_col(d->author, sizeof d->author, st, 5);
+  d->created_ms = sqlite3_column_int64(st, 6);
+  copy_col(d->target, sizeof d->target, st, 7);
+  copy_col(d->merged_commit, sizeof d->merged_commit, st, 8);
+  copy_col(d->merged_by, sizeof d->merged_by, st, 9);
+  d->merged_ms = sqlite3_column_int64(st, 10);
+  return d->title ? 0 : hub_error_set(HUB_ERROR, "out of memory");
+}
+
+static int disc_load(int64_t repo_id, int num, disc_row *out) {
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  int rc;
+  if (!db || sqlite3_prepare_v2(db,
+                                "SELECT " DISC_COLS " FROM gov_discussions d LEFT JOIN accounts a"
+                                " ON a.id = d.author_id WHERE d.repo_id=? AND d.num=?",
+                                -1, &st, NULL) != SQLITE_OK)
+    return hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_int(st, 2, num);
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) rc = disc_fill(out, st);
+  else if (s == SQLITE_DONE) rc = hub_error_set(HUB_ENOTFOUND, "Discussion #%d not found", num);
+  else rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* The §7.2 list item. */
+static json_t *disc_json(hub_req *r, const disc_row *d) {
+  char repo[HUB_MAX_NAME * 2 + 2];
+  snprintf(repo, sizeof repo, "%s/%s", r->repo.ns, r->repo.name);
+  return json_pack("{s:i, s:s, s:s, s:o, s:b, s:{s:s, s:s}, s:{s:s}}", "num", d->num, "title",
+                   d->title, "status", d->status, "createdAt", api_iso_json(d->created_ms),
+                   "isPullRequest", d->is_pr, "repo", "name", repo, "type",
+                   http_type_name(r->repo.type), "author", "name", d->author);
+}
+
+/* ---- GET /discussions ------------------------------------------------------------------ */
+
+#define LIST_WHERE                                                                             \
+  " FROM gov_discussions d LEFT JOIN accounts a ON a.id = d.author_id WHERE d.repo_id=?1"    \
+  " AND (?2 < 0 OR d.is_pr = ?2) AND (?3 = 'all' OR d.status = ?3"                          \
+  " OR (?3 = 'open' AND d.status = 'draft') OR (?3 = 'closed' AND d.status = 'merged'))"     \
+  " AND (?4 IS NULL OR a.name = ?4 COLLATE NOCASE)"
+
+static void bind_filters(sqlite3_stmt *st, int64_t repo_id, int is_pr, const char *status,
+                         const char *author) {
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_int(st, 2, is_pr);
+  sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
+  if (author) sqlite3_bind_text(st, 4, author, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(st, 4);
+}
+
+int gov__h_discussions(hub_req *r) {
+  const char *type = http_param(r, "type"), *status = http_param(r, "status");
+  const char *author = http_param(r, "author"), *p = http_param(r, "p");
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  json_t *arr = NULL;
+  int64_t count = 0;
+  int is_pr = -1, rc = 0;
+  long page = 0;
+
+  if (!type || !*type || !strcmp(type, "all")) is_pr = -1;
+  else if (!strcmp(type, "pull_request")) is_pr = 1;
+  else if (!strcmp(type, "discussion")) is_pr = 0;
+  else return hub_error_set(HUB_EINVALID, "type must be all, discussion or pull_request");
+  if (!status || !*status) status = "all";
+  if (strcmp(status, "all") && strcmp(status, "open") && strcmp(status, "closed") &&
+      strcmp(status, "merged") && strcmp(status, "draft"))
+    return hub_error_set(HUB_EINVALID, "status must be all, open, closed, merged or draft");
+  if (author && !*author) author = NULL;
+  if (p && *p) {
+    char *end;
+    page = strtol(p, &end, 10);
+    if (*end || page < 0 || page > 1000000) return hub_error_set(HUB_EINVALID, "bad page: p");
+  }
+  if (!db) return HUB_ERROR;
+
+  if (sqlite3_prepare_v2(db, "SELECT COUNT(*)" LIST_WHERE, -1, &st, NULL) != SQLITE_OK) goto sql;
+  bind_filters(st, r->repo.id, is_pr, status, author);
+  if (sqlite3_step(st) != SQLITE_ROW) goto sql;
+  count = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  st = NULL;
+
+  if (sqlite3_prepare_v2(db, "SELECT " DISC_COLS LIST_WHERE " ORDER BY d.num DESC LIMIT ?5"
+                             " OFFSET ?6", -1, &st, NULL) != SQLITE_OK)
+    goto sql;
+  bind_filters(st, r->repo.id, is_pr, status, author);
+  sqlite3_bind_int(st, 5, GOV_PAGE);
+  sqlite3_bind_int64(st, 6, (int64_t)page * GOV_PAGE);
+  arr = json_array();
+  int s;
+  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    disc_row d;
+    if ((rc = disc_fill(&d, st))) break;
+    json_array_append_new(arr, disc_json(r, &d));
+    disc_dispose(&d);
+  }
+  sqlite3_finalize(st);
+  if (rc) {
+    json_decref(arr);
+    return rc;
+  }
+  return http_reply_json(r, 200, json_pack("{s:o, s:I, s:I}", "discussions", arr, "count",
+                                           (json_int_t)count, "start",
+                                           (json_int_t)page * GOV_PAGE));
+sql:
+  rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* ---- GET /discussions/{num} ------------------------------------------------------------ */
+
+int gov__h_discussion(hub_req *r) {
+  disc_row d = {0};
+  git_repository *g = NULL;
+  char pr_ref[32], target_ref[HUB_MAX_PATH + 16];
+  int num, rc;
+  if ((rc = gov__parse_num(r->cap[0], &num)) || (rc = disc_load(r->repo.id, num, &d))) return rc;
+  json_t *o = disc_json(r, &d);
+  json_object_set_new(o, "events", json_array());
+  if (d.is_pr) {
+    json_t *files = json_array(), *changes = json_object();
+    snprintf(pr_ref, sizeof pr_ref, "refs/pr/%d", num);
+    snprintf(target_ref, sizeof target_ref, "refs/heads/%s", d.target);
+    json_object_set_new(changes, "base", json_string(target_ref));
+    if (d.merged_commit[0]) {
+      json_object_set_new(changes, "mergeCommitId", json_string(d.merged_commit));
+      json_object_set_new(o, "mergedBy", json_string(d.merged_by));
+      json_object_set_new(o, "mergedAt", api_iso_json(d.merged_ms));
+    }
+    json_t *pr = json_pack("{s:s, s:s, s:n}", "ref", pr_ref, "targetBranch", d.target,
+                           "headCommit");
+    if (gov__git_open(&r->repo, &g) == 0) {
+      git_oid head;
+      char hex[41];
+      if (git_reference_name_to_id(&head, g, pr_ref) == 0)
+        json_object_set_new(pr, "headCommit", json_string(git_oid_tostr(hex, sizeof hex, &head)));
+      /* Only an open PR can still conflict; a vanished target just lists nothing. */
+      if (!strcmp(d.status, "open") || !strcmp(d.status, "draft"))
+        gov__conflicts(g, target_ref, pr_ref, files);
+      git_repository_free(g);
+    }
+    json_object_set_new(o, "changes", changes);
+    json_object_set_new(o, "filesWithConflicts", files);
+    json_object_set_new(o, "pullRequest", pr);
+  }
+  disc_dispose(&d);
+  hub_error_clear();
+  return http_reply_json(r, 200, o);
+}
+
+/* ---- POST /discussions/{num}/merge --------------------------------------------------- */
+
+int gov__h_merge(hub_req *r) {
+  disc_row d = {0};
+  git_repository *g = NULL;
+  gov_merge_result m;
+  char pr_ref[32], target_ref[HUB_MAX_PATH + 16], email[HUB_MAX_USER_NAME + 32];
+  hub_buf msg = HUB_BUF_INIT;
+  int num, rc;
+  if ((rc = gov__parse_num(r->cap[0], &num)) || (rc = disc_load(r->repo.id, num, &d))) return rc;
+  if (!d.is_pr) {
+    rc = hub_error_set(HUB_EINVALID, "Discussion #%d is not a pull request", num);
+    goto done;
+  }
+  if (!strcmp(d.status, "merged")) {
+    rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is already merged", num);
+    goto done;
+  }
+  if (strcmp(d.status, "open")) {
+    rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is %s; reopen it before merging", num,
+                       d.status);
+    goto done;
+  }
+  snprintf(pr_ref, sizeof pr_ref, "refs/pr/%d", num);
+  snprintf(target_ref, sizeof target_ref, "refs/heads/%s", d.target);
+  snprintf(email, sizeof email, "%s@users.noreply.modelhub", r->who.name);
+  hub_buf_printf(&msg, "Merge pull request #%d: %s\n", num, d.title);
+  if (msg.failed) {
+    rc = hub_error_set(HUB_ERROR, "out of memory");
+    goto done;
+  }
+  if ((rc = gov__git_open(&r->repo, &g))) goto done;
+  rc = gov__merge(g, target_ref, pr_ref, r->who.name, email, msg.ptr, &m);
+  if (rc == HUB_EREVISION) {
+    char why[256];
+    snprintf(why, sizeof why, "%s", hub_error_msg());
+    rc = hub_error_set(rc, "Cannot merge pull request #%d: %s", num, why);
+  }
+  if (rc) goto done;
+
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  if (!db || sqlite3_prepare_v2(db,
+                                "UPDATE gov_discussions SET status='merged', merged_commit=?,"
+                                " merged_by=?, merged_ms=?, updated_ms=? WHERE repo_id=? AND num=?"
+                                " AND status != 'merged'",
+                                -1, &st, NULL) != SQLITE_OK) {
+    rc = hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
+    goto done;
+  }
+  int64_t now = db_now_ms();
+  sqlite3_bind_text(st, 1, m.new_sha, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, r->who.name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, now);
+  sqlite3_bind_int64(st, 4, now);
+  sqlite3_bind_int64(st, 5, r->repo.id);
+  sqlite3_bind_int(st, 6, num);
+  int s = sqlite3_step(st), changed = sqlite3_changes(db);
+  sqlite3_finalize(st);
+  if (s != SQLITE_DONE) {
+    rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
+    goto done;
+  }
+  if (!changed && m.noop) {
+    rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is already merged", num);
+    goto done;
+  }
+  json_t *details = json_pack("{s:i, s:s, s:s, s:s, s:s, s:b}", "num", num, "target", d.target,
+                              "from", m.old_sha, "to", m.new_sha, "head", m.head_sha,
+                              "fastForward", m.fast_forward);
+  gov__audit(r, "pr.merge", details);
+  json_decref(details);
+  if (!m.noop && !strcmp(d.target, "main")) index_repo_changed(&r->repo);
+  rc = http_reply_json(r, 200,
+                       json_pack("{s:i, s:s, s:s, s:s, s:b}", "num", num, "status", "merged",
+                                 "mergeCommitId", m.new_sha, "previousCommit", m.old_sha,
+                                 "fastForward", m.fast_forward));
+done:
+  hub_buf_dispose(&msg);
+  git_repository_free(g);
+  disc_dispose(&d);
+  return rc;
+}
+
+/* ---- POST /discussions/{num}/status -------------------------------------------------- */
+
+int gov__h_status(hub_req *r) {
+  disc_row d = {0};
+  int num, rc;
+  json_t *b = http_body_json(r);
+  if (!b) return HUB_EINVALID;
+  const char *want = json_string_value(json_object_get(b, "status"));
+  if (!want || (strcmp(want, "open") && strcmp(want, "closed")))
+    return hub_error_set(HUB_EINVALID, "status must be \"open\" or \"closed\"");
+  if ((rc = gov__parse_num(r->cap[0], &num)) || (rc = disc_load(r->repo.id, num, &d))) return rc;
+  int is_author = r->who.authenticated && r->who.user_id == d.author_id;
+  if (!(r->repo_perm >= PERM_WRITE || (is_author && r->repo_perm >= PERM_CONTRIBUTOR))) {
+    rc = gov__deny(r, "Only its author or writers can change the status of a discussion");
+    goto done;
+  }
+  if (!strcmp(d.status, "merged")) {
+    rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is merged; its status cannot change", num);
+    goto done;
+  }
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  if (!db || sqlite3_prepare_v2(db,
+                                "UPDATE gov_discussions SET status=?, updated_ms=? WHERE "
+                                "repo_id=? AND num=? AND status != 'merged'",
+                                -1, &st, NULL) != SQLITE_OK) {
+    rc = hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
+    goto done;
+  }
+  int64_t now = db_now_ms();
+  sqlite3_bind_text(st, 1, want, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, now);
+  sqlite3_bind_int64(st, 3, r->repo.id);
+  sqlite3_bind_int(st, 4, num);
+  int s = sqlite3_step(st);
+  sqlite3_finalize(st);
+  if (s != SQLITE_DONE) {
+    rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
+    goto done;
+  }
+  json_t *details = json_pack("{s:i, s:s, s:s}", "num", num, "from", d.status, "to", want);
+  gov__audit(r, "discussion.status", details);
+  json_decref(details);
+  char id[25];
+  db_new_uid(id);
+  /* Python's change_discussion_status deserializes newStatus as a discussion event. */
+  json_t *ev = json_pack("{s:s, s:s, s:o, s:{s:s}, s:{s:s}}", "id", id, "type", "status-change",
+                         "createdAt", api_iso_json(now), "author", "name", r->who.name, "data",
+                         "status", want);
+  rc = http_reply_json(r, 200, json_pack("{s:o}", "newStatus", ev));
+done:
+  disc_dispose(&d);
+  return rc;
+}

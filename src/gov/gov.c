@@ -1,0 +1,91 @@
+/* Governance: schema, routes and the helpers the handlers share. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "gov/internal.h"
+#include "util/error.h"
+
+/* Module migrations (db_migrate_module "gov"): append steps, never edit one. */
+static const char *const STEPS[] = {
+    /* 1: pull requests (and, later, plain discussions), stage history, protections */
+    "CREATE TABLE gov_discussions("
+    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " num INTEGER NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL,"
+    " is_pr INTEGER NOT NULL, author_id INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL, target_branch TEXT NOT NULL DEFAULT '',"
+    " merged_commit TEXT NOT NULL DEFAULT '', merged_by TEXT NOT NULL DEFAULT '',"
+    " merged_ms INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(repo_id, num));"
+    "CREATE TABLE gov_stage_history("
+    " id INTEGER PRIMARY KEY,"
+    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " stage TEXT NOT NULL, commit_sha TEXT NOT NULL, prev_sha TEXT NOT NULL,"
+    " actor TEXT NOT NULL, reason TEXT NOT NULL, ts_ms INTEGER NOT NULL);"
+    "CREATE INDEX gov_stage_history_repo ON gov_stage_history(repo_id, stage, id);"
+    "CREATE TABLE gov_protections("
+    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " pos INTEGER NOT NULL, pattern TEXT NOT NULL, no_force_push INTEGER NOT NULL,"
+    " no_deletion INTEGER NOT NULL, require_pr INTEGER NOT NULL, PRIMARY KEY(repo_id, pos));"
+    "CREATE TABLE gov_settings("
+    " repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
+    " immutable_tags INTEGER NOT NULL DEFAULT 0,"
+    " stage_approver INTEGER NOT NULL DEFAULT 4);",
+};
+
+int gov_init(void) {
+  return db_migrate_module("gov", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
+}
+
+int gov__git_open(const db_repo *repo, git_repository **out) {
+  char dir[4200];
+  db_repo_dir(repo->uid, dir, sizeof dir);
+  if (git_repository_open_bare(out, dir) < 0) return gov__git_error("open repository");
+  return 0;
+}
+
+int gov__git_error(const char *what) {
+  const git_error *e = git_error_last();
+  return hub_error_set(HUB_ERROR, "%s: %s", what, e && e->message ? e->message : "git error");
+}
+
+int gov__parse_num(const char *seg, int *out) {
+  long v = 0;
+  if (!seg || !*seg || strlen(seg) > 9 || strspn(seg, "0123456789") != strlen(seg))
+    return hub_error_set(HUB_ENOTFOUND, "Discussion not found");
+  v = strtol(seg, NULL, 10);
+  if (v <= 0) return hub_error_set(HUB_ENOTFOUND, "Discussion not found");
+  *out = (int)v;
+  return 0;
+}
+
+void gov__audit(hub_req *r, const char *action, json_t *details) {
+  api_audit(r, action, NULL, json_incref(details)); /* target: the repo */
+}
+
+int gov__deny(hub_req *r, const char *what) {
+  return hub_error_set(r->who.authenticated ? HUB_EFORBIDDEN : HUB_EAUTH, "%s on %s/%s", what,
+                       r->repo.ns, r->repo.name);
+}
+
+const hub_route gov_routes[] = {
+    {"GET", "/api/{type}/{repo}/discussions", gov__h_discussions, NEED_REPO_READ, BODY_NONE, NULL,
+     0},
+    {"GET", "/api/{type}/{repo}/discussions/{num}", gov__h_discussion, NEED_REPO_READ, BODY_NONE,
+     NULL, 0},
+    {"POST", "/api/{type}/{repo}/discussions/{num}/merge", gov__h_merge, NEED_REPO_WRITE,
+     BODY_JSON, NULL, 0},
+    {"POST", "/api/{type}/{repo}/discussions/{num}/status", gov__h_status, NEED_REPO_READ,
+     BODY_JSON, NULL, 0},
+    {"GET", "/api/{type}/{repo}/stages", gov__h_stages, NEED_REPO_READ, BODY_NONE, NULL, 0},
+    {"GET", "/api/{type}/{repo}/stages/{name}", gov__h_stage, NEED_REPO_READ, BODY_NONE, NULL, 0},
+    {"PUT", "/api/{type}/{repo}/stages/{name}", gov__h_stage_put, NEED_REPO_READ, BODY_JSON, NULL,
+     0},
+    {"DELETE", "/api/{type}/{repo}/stages/{name}", gov__h_stage_delete, NEED_REPO_READ, BODY_JSON,
+     NULL, 0},
+    {"GET", "/api/{type}/{repo}/protections", gov__h_protections, NEED_REPO_ADMIN, BODY_NONE, NULL,
+     0},
+    {"PUT", "/api/{type}/{repo}/protections", gov__h_protections_put, NEED_REPO_ADMIN, BODY_JSON,
+     NULL, 0},
+    {NULL, NULL, NULL, 0, 0, NULL, 0},
+};

@@ -1,0 +1,69 @@
+/* Private to src/gov/: helpers shared by discussions.c, stages.c, protect.c, merge.c. */
+#ifndef HUB_GOV_INTERNAL_H
+#define HUB_GOV_INTERNAL_H
+
+#include <git2.h>
+#include <jansson.h>
+
+#include "gov/gov.h"
+
+/* ---- gov.c ------------------------------------------------------------------------- */
+
+/* Open the repo's bare git directory with libgit2 (governance reads and moves refs outside
+ * repo/'s vocabulary: refs/stages/, merges). *out is owned by the caller. */
+int gov__git_open(const db_repo *repo, git_repository **out);
+/* HUB_ERROR with libgit2's last message ("<what>: <message>"). */
+int gov__git_error(const char *what);
+/* A positive decimal number in a raw URL segment; anything else → HUB_ENOTFOUND. */
+int gov__parse_num(const char *seg, int *out);
+/* Audit an event of this request on its repo. details is borrowed (may be NULL). */
+void gov__audit(hub_req *r, const char *action, json_t *details);
+/* 403 (or 401 for anonymous callers) with message "<msg> on ns/name". */
+int gov__deny(hub_req *r, const char *what);
+
+/* ---- protect.c ---------------------------------------------------------------------- */
+
+typedef struct {
+  char pattern[GOV_MAX_PATTERN + 1];
+  int no_force_push, no_deletion, require_pr;
+} gov_rule;
+
+/* The union of every rule matching `branch` (short name): *out_matched = 0 when none. */
+int gov__branch_policy(int64_t repo_id, const char *branch, gov_rule *out, int *out_matched);
+/* The permission needed to move stages (PERM_ADMIN unless stageApprovers = "write"). */
+int gov__stage_approver(int64_t repo_id);
+
+/* ---- merge.c ------------------------------------------------------------------------ */
+
+typedef struct {
+  char old_sha[41];  /* target before */
+  char new_sha[41];  /* target after (== old_sha when nothing was left to merge) */
+  char head_sha[41]; /* the PR head merged */
+  int fast_forward;
+  int noop; /* the PR head was already in the target */
+} gov_merge_result;
+
+/* Merge `pr_ref` into `target_ref` by CAS on target_ref: fast-forward when possible, else a
+ * merge commit (author/email, message). Retries lost races up to GOV_MAX_RETRIES times
+ * (then HUB_ERETRY). Conflicts → HUB_EEXISTS naming the files; a missing ref →
+ * HUB_EREVISION. */
+int gov__merge(git_repository *g, const char *target_ref, const char *pr_ref, const char *author,
+               const char *email, const char *message, gov_merge_result *out);
+/* Paths that would conflict merging pr_ref into target_ref (nothing is written), appended to
+ * `files` as strings, at most GOV_MAX_CONFLICTS. */
+int gov__conflicts(git_repository *g, const char *target_ref, const char *pr_ref, json_t *files);
+
+/* ---- route handlers ----------------------------------------------------------------- */
+
+int gov__h_discussions(hub_req *r);
+int gov__h_discussion(hub_req *r);
+int gov__h_merge(hub_req *r);
+int gov__h_status(hub_req *r);
+int gov__h_stages(hub_req *r);
+int gov__h_stage(hub_req *r);
+int gov__h_stage_put(hub_req *r);
+int gov__h_stage_delete(hub_req *r);
+int gov__h_protections(hub_req *r);
+int gov__h_protections_put(hub_req *r);
+
+#endif

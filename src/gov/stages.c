@@ -1,0 +1,290 @@
+/* Named stages ("staging", "production", ...): refs/stages/<name>, moved by compare-and-swap
+ * by approvers only, each move recorded in gov_stage_history. Revision resolution tries
+ * refs/stages/<name> after branches and tags, so a stage works wherever a revision does. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "gov/internal.h"
+#include "util/error.h"
+
+static int stage_name(hub_req *r, const char **out) {
+  const char *n = r->ncap ? r->cap[0] : "";
+  size_t len = strlen(n);
+  if (!len || len > GOV_MAX_STAGE || strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len)
+    return hub_error_set(HUB_EINVALID, "Stage names are 1-%d characters of [a-z0-9_-]",
+                         GOV_MAX_STAGE);
+  *out = n;
+  return 0;
+}
+
+/* Current commit of refs/stages/<name> into out: 0 found, 1 missing, <0 error. */
+static int stage_get(git_repository *g, const char *name, git_oid *out) {
+  char ref[GOV_MAX_STAGE + 16];
+  snprintf(ref, sizeof ref, "refs/stages/%s", name);
+  int err = git_reference_name_to_id(out, g, ref);
+  if (err == GIT_ENOTFOUND) return 1;
+  if (err < 0) return gov__git_error("read stage");
+  return 0;
+}
+
+/* History rows of a stage, newest first, as JSON (limit rows); *out_latest (may be NULL)
+ * gets the newest row (borrowed from the array) or NULL. */
+static json_t *history(int64_t repo_id, const char *name, int limit, json_t **out_latest) {
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  json_t *arr = json_array();
+  if (out_latest) *out_latest = NULL;
+  if (!db || !arr ||
+      sqlite3_prepare_v2(db,
+                         "SELECT commit_sha, prev_sha, actor, reason, ts_ms FROM "
+                         "gov_stage_history WHERE repo_id=? AND stage=? ORDER BY id DESC LIMIT ?",
+                         -1, &st, NULL) != SQLITE_OK) {
+    hub_error_set(HUB_ERROR, "stage history: %s", db ? sqlite3_errmsg(db) : "no database");
+    json_decref(arr);
+    return NULL;
+  }
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, 3, limit);
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    const char *c = (const char *)sqlite3_column_text(st, 0);
+    const char *p = (const char *)sqlite3_column_text(st, 1);
+    json_array_append_new(
+        arr, json_pack("{s:o, s:o, s:s, s:s, s:o}", "commit", *c ? json_string(c) : json_null(),
+                       "previousCommit", *p ? json_string(p) : json_null(), "actor",
+                       (const char *)sqlite3_column_text(st, 2), "reason",
+                       (const char *)sqlite3_column_text(st, 3), "date",
+                       api_iso_json(sqlite3_column_int64(st, 4))));
+  }
+  sqlite3_finalize(st);
+  if (out_latest) *out_latest = json_array_get(arr, 0);
+  return arr;
+}
+
+/* {name, commit, updatedAt, updatedBy, reason}; commit null when the stage was deleted. */
+static json_t *stage_json(int64_t repo_id, const char *name, const git_oid *id, int limit,
+                          json_t **out_history) {
+  json_t *latest, *h = history(repo_id, name, limit, &latest);
+  char hex[41] = "";
+  if (!h) return NULL;
+  if (id) git_oid_tostr(hex, sizeof hex, id);
+  json_t *o = json_pack("{s:s, s:o, s:O, s:O, s:O}", "name", name, "commit",
+                        id ? json_string(hex) : json_null(), "updatedAt",
+                        latest ? json_object_get(latest, "date") : json_null(), "updatedBy",
+                        latest ? json_object_get(latest, "actor") : json_null(), "reason",
+                        latest ? json_object_get(latest, "reason") : json_null());
+  if (out_history) *out_history = h;
+  else json_decref(h);
+  return o;
+}
+
+int gov__h_stages(hub_req *r) {
+  git_repository *g = NULL;
+  git_reference_iterator *it = NULL;
+  git_reference *ref;
+  json_t *arr = json_array();
+  int rc;
+  if ((rc = gov__git_open(&r->repo, &g))) goto done;
+  if (git_reference_iterator_glob_new(&it, g, "refs/stages/*") < 0) {
+    rc = gov__git_error("list stages");
+    goto done;
+  }
+  while (git_reference_next(&ref, it) == 0) {
+    git_object *obj = NULL;
+    const char *name = git_reference_name(ref) + 12;
+    if (git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) == 0) {
+      json_t *o = stage_json(r->repo.id, name, git_object_id(obj), 1, NULL);
+      if (o) json_array_append_new(arr, o);
+    }
+    git_object_free(obj);
+    git_reference_free(ref);
+  }
+  rc = http_reply_json(r, 200, json_pack("{s:O}", "stages", arr));
+done:
+  git_reference_iterator_free(it);
+  git_repository_free(g);
+  json_decref(arr);
+  return rc;
+}
+
+int gov__h_stage(hub_req *r) {
+  git_repository *g = NULL;
+  const char *name;
+  json_t *hist = NULL;
+  git_oid id;
+  int rc, found;
+  if ((rc = stage_name(r, &name)) || (rc = gov__git_open(&r->repo, &g))) goto done;
+  if ((found = stage_get(g, name, &id)) < 0) {
+    rc = found;
+    goto done;
+  }
+  json_t *o = stage_json(r->repo.id, name, found == 0 ? &id : NULL, GOV_MAX_HISTORY, &hist);
+  if (!o) {
+    rc = hub_error_code();
+    goto done;
+  }
+  if (found == 1 && !json_array_size(hist)) {
+    json_decref(o);
+    rc = hub_error_set(HUB_ENOTFOUND, "Stage '%s' not found", name);
+    goto done;
+  }
+  json_object_set(o, "history", hist);
+  rc = http_reply_json(r, 200, o);
+done:
+  json_decref(hist);
+  git_repository_free(g);
+  return rc;
+}
+
+static int may_move(hub_req *r) {
+  int need = gov__stage_approver(r->repo.id);
+  if (r->repo_perm >= need) return 0;
+  return gov__deny(r, need == PERM_ADMIN ? "Moving a stage requires admin rights"
+                                         : "Moving a stage requires write rights");
+}
+
+static int record(hub_req *r, const char *name, const char *to, const char *from,
+                  const char *reason) {
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  int rc = 0;
+  if (!db || sqlite3_prepare_v2(db,
+                                "INSERT INTO gov_stage_history(repo_id, stage, commit_sha, "
+                                "prev_sha, actor, reason, ts_ms) VALUES(?,?,?,?,?,?,?)",
+                                -1, &st, NULL) != SQLITE_OK)
+    return hub_error_set(HUB_ERROR, "stage history: %s", db ? sqlite3_errmsg(db) : "no db");
+  sqlite3_bind_int64(st, 1, r->repo.id);
+  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 4, from, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 5, r->who.name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 6, reason, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 7, db_now_ms());
+  if (sqlite3_step(st) != SQLITE_DONE)
+    rc = hub_error_set(HUB_ERROR, "stage history: %s", sqlite3_errmsg(db));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Optional JSON body fields: NULL body (empty) is fine. */
+static json_t *opt_body(hub_req *r) {
+  return r->body.len ? http_body_json(r) : NULL;
+}
+
+static int reason_of(json_t *b, const char **out) {
+  json_t *v = json_object_get(b, "reason");
+  *out = "";
+  if (!v || json_is_null(v)) return 0;
+  if (!json_is_string(v)) return hub_error_set(HUB_EINVALID, "reason must be a string");
+  if (json_string_length(v) > GOV_MAX_REASON)
+    return hub_error_set(HUB_EINVALID, "reason is longer than %d bytes", GOV_MAX_REASON);
+  *out = json_string_value(v);
+  return 0;
+}
+
+int gov__h_stage_put(hub_req *r) {
+  git_repository *g = NULL;
+  git_reference *ref = NULL;
+  repo_handle *h;
+  const char *name, *reason, *rev, *expect;
+  char refname[GOV_MAX_STAGE + 16], sha[41], from[41] = "";
+  git_oid to, cur;
+  int rc, found = 1;
+  json_t *b;
+
+  if ((rc = stage_name(r, &name)) || (rc = may_move(r))) return rc;
+  if (!(b = http_body_json(r))) return HUB_EINVALID;
+  if ((rc = reason_of(b, &reason))) return rc;
+  rev = json_string_value(json_object_get(b, "revision"));
+  expect = json_string_value(json_object_get(b, "expectedCommit"));
+  if (!rev || !*rev) return hub_error_set(HUB_EINVALID, "Missing field: revision");
+  if ((rc = api_repo_open(r, &h)) || (rc = repo_resolve(h, rev, sha, NULL))) return rc;
+  if (git_oid_fromstr(&to, sha) < 0) return hub_error_set(HUB_ERROR, "bad commit id");
+  if ((rc = gov__git_open(&r->repo, &g))) return rc;
+  snprintf(refname, sizeof refname, "refs/stages/%s", name);
+  for (int attempt = 0;; attempt++) {
+    if (attempt == GOV_MAX_RETRIES) {
+      rc = hub_error_set(HUB_ERETRY, "Stage '%s' kept moving; try again", name);
+      goto done;
+    }
+    if ((found = stage_get(g, name, &cur)) < 0) {
+      rc = found;
+      goto done;
+    }
+    from[0] = 0;
+    if (found == 0) git_oid_tostr(from, sizeof from, &cur);
+    if (expect && strcmp(expect, from)) {
+      rc = hub_error_set(HUB_ECONFLICT, "Stage '%s' is at %s, not %s", name,
+                         *from ? from : "(unset)", expect);
+      goto done;
+    }
+    if (found == 0 && git_oid_equal(&cur, &to)) break; /* already there */
+    int err = found == 0 ? git_reference_create_matching(&ref, g, refname, &to, 1, &cur,
+                                                         "stage: move")
+                         : git_reference_create(&ref, g, refname, &to, 0, "stage: create");
+    git_reference_free(ref);
+    ref = NULL;
+    if (err == GIT_EMODIFIED || err == GIT_EEXISTS) continue; /* lost a race: re-read */
+    if (err < 0) {
+      rc = gov__git_error("move stage");
+      goto done;
+    }
+    if ((rc = record(r, name, sha, from, reason))) goto done;
+    json_t *d = json_pack("{s:s, s:o, s:s, s:s}", "stage", name, "from",
+                          *from ? json_string(from) : json_null(), "to", sha, "reason", reason);
+    gov__audit(r, "stage.move", d);
+    json_decref(d);
+    break;
+  }
+  json_t *o = stage_json(r->repo.id, name, &to, 1, NULL);
+  if (!o) {
+    rc = hub_error_code();
+    goto done;
+  }
+  json_object_set_new(o, "previousCommit", *from ? json_string(from) : json_null());
+  rc = http_reply_json(r, 200, o);
+done:
+  git_repository_free(g);
+  return rc;
+}
+
+int gov__h_stage_delete(hub_req *r) {
+  git_repository *g = NULL;
+  git_reference *ref = NULL;
+  const char *name, *reason = "";
+  char refname[GOV_MAX_STAGE + 16], from[41] = "";
+  json_t *b = NULL;
+  int rc, err;
+
+  if ((rc = stage_name(r, &name)) || (rc = may_move(r))) return rc;
+  if (r->body.len && !(b = opt_body(r))) return HUB_EINVALID;
+  if ((rc = reason_of(b, &reason)) || (rc = gov__git_open(&r->repo, &g))) goto done;
+  snprintf(refname, sizeof refname, "refs/stages/%s", name);
+  if ((err = git_reference_lookup(&ref, g, refname)) == GIT_ENOTFOUND) {
+    rc = hub_error_set(HUB_ENOTFOUND, "Stage '%s' not found", name);
+    goto done;
+  }
+  if (err < 0 || !git_reference_target(ref)) {
+    rc = gov__git_error("read stage");
+    goto done;
+  }
+  git_oid_tostr(from, sizeof from, git_reference_target(ref));
+  /* libgit2 deletes only if the ref still has the value just read (CAS). */
+  if ((err = git_reference_delete(ref)) < 0) {
+    rc = err == GIT_EMODIFIED ? hub_error_set(HUB_ERETRY, "Stage '%s' moved; try again", name)
+                              : gov__git_error("delete stage");
+    goto done;
+  }
+  if ((rc = record(r, name, "", from, reason))) goto done;
+  json_t *d = json_pack("{s:s, s:s, s:n, s:s}", "stage", name, "from", from, "to", "reason",
+                        reason);
+  gov__audit(r, "stage.move", d);
+  json_decref(d);
+  rc = http_reply_json(r, 200, json_object());
+done:
+  git_reference_free(ref);
+  git_repository_free(g);
+  return rc;
+}
