@@ -13,7 +13,7 @@ static char dir[] = "/tmp/mh-auth-XXXXXX";
 
 static int setup(void **s) {
   if (!mkdtemp(dir)) return -1;
-  return db_global_init(dir);
+  return db_global_init(dir) || auth_init() || auth_gate_init();
 }
 
 static int teardown(void **s) {
