@@ -73,6 +73,9 @@ json_t *api_iso_json(int64_t ms);
 int api_name_valid(const char *name);
 /* "<base>/<prefix>ns/name" */
 char *api_repo_url(hub_req *r, const db_repo *repo);
+/* Open the request's repo and resolve the revision at the start of r->rest (hf-api.md
+ * §1.2); *out_path (may be NULL) gets the decoded in-repo path that follows ("" if none). */
+int api_rev_and_path(hub_req *r, repo_handle **h, char sha[41], const char **out_path);
 /* Decode the raw rest segments [from, nrest) joined by '/', e.g. a revision. */
 char *api_join_rest(hub_req *r, size_t from, size_t upto);
 

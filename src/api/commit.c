@@ -28,6 +28,14 @@ static int require_write(hub_req *r, int create_pr) {
                        r->who.token_role == PERM_READ ? " (this token is read-only)" : "");
 }
 
+/* Shared start of preupload and commit: authorize, open the repo, decode {rev}. */
+static int write_prologue(hub_req *r, int create_pr, repo_handle **h, const char **rev) {
+  int rc = require_write(r, create_pr);
+  if (rc || (rc = api_repo_open(r, h))) return rc;
+  *rev = api_join_rest(r, 0, r->nrest);
+  return *rev ? 0 : hub_error_code();
+}
+
 /* Text of a file at a commit, or NULL (absent / error). Owned by the request. */
 static char *file_text(hub_req *r, repo_handle *h, const char *sha, const char *path) {
   void *data = NULL;
@@ -52,12 +60,10 @@ static int sample_is_binary(const char *b64) {
 
 static int h_preupload(hub_req *r) {
   int create_pr = http_param_bool(r, "create_pr", 0);
-  int rc = require_write(r, create_pr);
-  if (rc) return rc;
   repo_handle *h;
-  if ((rc = api_repo_open(r, &h))) return rc;
-  const char *rev = api_join_rest(r, 0, r->nrest);
-  if (!rev) return hub_error_code();
+  const char *rev;
+  int rc = write_prologue(r, create_pr, &h, &rev);
+  if (rc) return rc;
   char sha[41];
   if ((rc = repo_resolve(h, rev, sha, NULL))) return rc;
   json_t *b = http_body_json(r);
@@ -133,12 +139,10 @@ static void free_commit(void *c) {
 
 static int h_commit(hub_req *r) {
   int create_pr = http_param_bool(r, "create_pr", 0);
-  int rc = require_write(r, create_pr);
-  if (rc) return rc;
   repo_handle *h;
-  if ((rc = api_repo_open(r, &h))) return rc;
-  const char *rev = api_join_rest(r, 0, r->nrest);
-  if (!rev) return hub_error_code();
+  const char *rev;
+  int rc = write_prologue(r, create_pr, &h, &rev);
+  if (rc) return rc;
   ndjson_commit *c = NULL;
   if ((rc = ndjson_commit_parse(&c, r->body.ptr ? r->body.ptr : "", r->body.len))) return rc;
   http_cleanup_add(r, free_commit, c);

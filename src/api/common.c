@@ -121,6 +121,18 @@ char *api_repo_url(hub_req *r, const db_repo *repo) {
   return s;
 }
 
+int api_rev_and_path(hub_req *r, repo_handle **h, char sha[41], const char **out_path) {
+  int rc = api_repo_open(r, h);
+  if (rc) return rc;
+  if (!r->nrest) return hub_error_set(HUB_EREVISION, "Missing revision");
+  size_t used;
+  if ((rc = repo_resolve_segments(*h, (const char *const *)r->rest, r->nrest, sha, NULL, &used)))
+    return rc;
+  if (!out_path) return 0;
+  *out_path = api_join_rest(r, used, r->nrest);
+  return *out_path ? 0 : hub_error_code();
+}
+
 char *api_join_rest(hub_req *r, size_t from, size_t upto) {
   hub_buf b = HUB_BUF_INIT;
   for (size_t i = from; i < upto && i < r->nrest; i++) {

@@ -145,13 +145,9 @@ static int add_commit(const repo_commit_info *c, void *payload) {
 
 static int h_commits(hub_req *r) {
   repo_handle *h;
-  int rc = api_repo_open(r, &h);
-  if (rc) return rc;
-  if (!r->nrest) return hub_error_set(HUB_EREVISION, "Missing revision");
   char sha[41];
-  size_t used;
-  if ((rc = repo_resolve_segments(h, (const char *const *)r->rest, r->nrest, sha, NULL, &used)))
-    return rc;
+  int rc = api_rev_and_path(r, &h, sha, NULL);
+  if (rc) return rc;
   long limit = http_param(r, "limit") ? strtol(http_param(r, "limit"), NULL, 10) : 50;
   if (limit <= 0) limit = 50;
   if (limit > HUB_MAX_PAGE) limit = HUB_MAX_PAGE;

@@ -98,15 +98,10 @@ static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, 
 
 static int h_download(hub_req *r, int raw) {
   repo_handle *h;
-  int rc = api_repo_open(r, &h);
-  if (rc) return rc;
   char sha[41];
-  size_t used = 0;
-  if (!r->nrest) return hub_error_set(HUB_EREVISION, "Missing revision");
-  rc = repo_resolve_segments(h, (const char *const *)r->rest, r->nrest, sha, NULL, &used);
+  const char *path;
+  int rc = api_rev_and_path(r, &h, sha, &path);
   if (rc) return rc;
-  const char *path = api_join_rest(r, used, r->nrest);
-  if (!path) return hub_error_code();
   repo_entry e;
   memset(&e, 0, sizeof e);
   if (!*path || (rc = repo_stat(h, sha, path, &e)) || e.type != REPO_ENTRY_FILE) {

@@ -36,15 +36,10 @@ static int tree_entry(const repo_entry *e, void *payload) {
 
 static int h_tree(hub_req *r) {
   repo_handle *h;
-  int rc = api_repo_open(r, &h);
-  if (rc) return rc;
-  if (!r->nrest) return hub_error_set(HUB_EREVISION, "Missing revision");
   char sha[41];
-  size_t used;
-  if ((rc = repo_resolve_segments(h, (const char *const *)r->rest, r->nrest, sha, NULL, &used)))
-    return rc;
-  const char *path = api_join_rest(r, used, r->nrest);
-  if (!path) return hub_error_code();
+  const char *path;
+  int rc = api_rev_and_path(r, &h, sha, &path);
+  if (rc) return rc;
   while (*path == '/') path++;
   struct tree_ctx c = {r, h, sha, json_array(), 0, 0, 0, 0, 0};
   c.expand = http_param_bool(r, "expand", 0);

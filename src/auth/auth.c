@@ -33,15 +33,8 @@ void auth_token_hash(const char *token, char out_hex[65]) {
 }
 
 static int load_identity(const db_token *t, hub_identity *out) {
-  db_account a;
-  int rc = db_account_by_id(t->user_id, &a);
-  if (rc) return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
-  memset(out, 0, sizeof *out);
-  out->authenticated = 1;
-  out->user_id = a.id;
-  snprintf(out->name, sizeof out->name, "%s", a.name);
-  snprintf(out->uid, sizeof out->uid, "%s", a.uid);
-  out->is_admin = a.is_admin;
+  if (auth_identity_for_user(t->user_id, out))
+    return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
   out->token_id = t->id;
   snprintf(out->token_uid, sizeof out->token_uid, "%s", t->uid);
   snprintf(out->token_name, sizeof out->token_name, "%s", t->name);

@@ -461,7 +461,7 @@ int http_serve(const http_config *cfg) {
     return hub_error_set(HUB_EINVALID, "cannot resolve listen address %s", cfg->listen);
   snprintf(g_listen_url, sizeof g_listen_url, "http://%s", cfg->listen);
   unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_POLL | MHD_USE_ERROR_LOG;
+                   MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   sigset_t set;
   sigemptyset(&set);
