@@ -4,6 +4,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${MODELHUB_BIN:-$ROOT/build/modelhub}
 WORK=$(mktemp -d /tmp/modelhub-bench.XXXXXX)
+chmod 711 "$WORK" # nginx workers run as nobody and must reach the files
 PIDS=""
 cleanup() {
   for p in $PIDS; do kill "$p" 2>/dev/null || true; done

@@ -223,6 +223,7 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
       goto done;
     }
     if ((rc = build_commit(h, req, &p, base, sig, msg, &new_id)) < 0) goto done;
+    if ((rc = repo__sync(h)) < 0) goto done; /* objects on disk before the ref names them */
 
     /* The one moment the commit becomes visible: CAS on the ref. */
     if (exists)
@@ -230,7 +231,12 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
           git_reference_create_matching(&newref, h->git, req->ref, &new_id, 1, &head_id, "commit");
     else
       err = git_reference_create(&newref, h->git, req->ref, &new_id, 0, "commit");
-    if (err == 0) break;
+    if (err == 0) {
+      /* Make the moved ref durable before answering. Should this fail, the commit is
+       * already visible: reporting an error would only make the client commit twice. */
+      repo__sync(h);
+      break;
+    }
     if (err == GIT_ELOCKED) { /* another writer holds the ref lock: wait, rebuild */
       if (++waits > REPO_COMMIT_MAX_LOCK_WAITS) {
         rc = hub_error_set(HUB_ERETRY, "'%s' is busy, try again", req->ref);

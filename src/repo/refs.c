@@ -93,7 +93,7 @@ int repo_branch_create(repo_handle *h, const char *name, const char *start, int 
   git_reference_free(ref);
   if (err == GIT_EEXISTS) return hub_error_set(HUB_EEXISTS, "Reference already exists: %s", full);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "create branch");
-  return 0;
+  return repo__sync(h);
 }
 
 int repo_ref_delete(repo_handle *h, const char *refname) {
@@ -108,7 +108,7 @@ int repo_ref_delete(repo_handle *h, const char *refname) {
   git_reference_free(ref);
   if (err == GIT_ENOTFOUND) return hub_error_set(HUB_EREVISION, "Invalid rev id: %s", refname);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "delete ref");
-  return 0;
+  return repo__sync(h);
 }
 
 int repo_branch_delete(repo_handle *h, const char *name) {
@@ -160,6 +160,8 @@ int repo_tag_create(repo_handle *h, const char *name, const char *target, const 
     rc = hub_error_set(HUB_EEXISTS, "Tag already exists: %s", short_name);
   else if (err < 0)
     rc = repo__git_error(err, HUB_ERROR, "create tag");
+  else
+    rc = repo__sync(h);
 done:
   git_signature_free(sig);
   git_object_free(obj);

@@ -1,7 +1,10 @@
 /* Process setup, repository creation, handle open/free and shared helpers. */
 #include "repo/repo_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,10 +18,24 @@ static void global_init_once(void) {
     global_rc = -1;
     return;
   }
-  /* "Nothing is lost after the ref moves": objects and refs reach the disk first. */
-  git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+  /* "Nothing is lost after the ref moves": objects and refs reach the disk first. That is
+   * done with one syncfs() per step (repo__sync) rather than libgit2's fsync of every
+   * loose object and its directory, which costs two disk flushes per file: a 1,000-file
+   * commit took 2,000 fsyncs. */
   /* Verify object ids on read: a corrupt object must not be served as content. */
   git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+}
+
+static int sync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return hub_error_set(HUB_ERROR, "open repo dir: %s", strerror(errno));
+  int rc = syncfs(fd);
+  close(fd);
+  return rc ? hub_error_set(HUB_ERROR, "syncfs: %s", strerror(errno)) : 0;
+}
+
+int repo__sync(repo_handle *h) {
+  return sync_dir(git_repository_path(h->git));
 }
 
 int repo_global_init(void) {
@@ -110,6 +127,7 @@ int repo_init_bare(const char *path, const char *author, const char *email, char
     goto done;
   }
   if (out_sha) repo__oid_hex(out_sha, &commit_id);
+  rc = sync_dir(git_repository_path(git));
 
 done:
   git_reference_free(ref);

@@ -12,6 +12,10 @@ struct repo_handle {
   git_odb *odb; /* owned reference, for cheap header reads */
 };
 
+/* Make every object and ref written so far durable (one syncfs of the repo's
+ * filesystem). Called before a ref moves (its objects) and after (the ref itself). */
+int repo__sync(repo_handle *h);
+
 /* Map a libgit2 failure to a hub code and message. GIT_ENOTFOUND becomes `notfound`
  * (pass HUB_ERROR to keep it internal); other codes HUB_ERROR. Returns the hub code. */
 int repo__git_error(int gerr, int notfound, const char *what);
