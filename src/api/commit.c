@@ -222,8 +222,17 @@ static int h_commit(hub_req *r) {
   req.ops = ops;
   req.nops = n;
   char sha[41];
-  if ((rc = repo_commit(h, &req, sha))) return rc;
-  if (create_pr) gov_pr_opened(&r->repo, &r->who, pr_num, req.summary, pr_target);
+  req.must_create = create_pr;
+  rc = repo_commit(h, &req, sha);
+  /* Two PRs opened at once may pick the same number: the loser takes the next one. */
+  for (int tries = 0; create_pr && rc == HUB_EEXISTS && tries < 20; tries++) {
+    if ((rc = repo_next_pr_number(h, &pr_num))) return rc;
+    snprintf(ref, sizeof ref, "refs/pr/%d", pr_num);
+    rc = repo_commit(h, &req, sha);
+  }
+  if (rc) return rc;
+  if (create_pr && (rc = gov_pr_opened(&r->repo, &r->who, pr_num, req.summary, pr_target)))
+    return rc;
   index_repo_changed(&r->repo);
   repo_commit_info ci;
   int have_ci = repo_commit_info_get(h, sha, &ci) == 0;

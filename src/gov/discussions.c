@@ -60,8 +60,8 @@ int gov_pr_opened(const db_repo *repo, const hub_identity *who, int num, const c
   return rc;
 }
 
-#define DISC_COLS                                                                              \
-  "d.num, d.title, d.status, d.is_pr, d.author_id, COALESCE(a.name, 'deleted'), d.created_ms," \
+#define DISC_COLS                                                                                  \
+  "d.num, d.title, d.status, d.is_pr, d.author_id, COALESCE(a.name, 'deleted'), d.created_ms,"     \
   " d.target_branch, d.merged_commit, d.merged_by, d.merged_ms"
 
 static int disc_fill(disc_row *d, sqlite3_stmt *st) {
@@ -92,9 +92,12 @@ static int disc_load(int64_t repo_id, int num, disc_row *out) {
   sqlite3_bind_int64(st, 1, repo_id);
   sqlite3_bind_int(st, 2, num);
   int s = sqlite3_step(st);
-  if (s == SQLITE_ROW) rc = disc_fill(out, st);
-  else if (s == SQLITE_DONE) rc = hub_error_set(HUB_ENOTFOUND, "Discussion #%d not found", num);
-  else rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
+  if (s == SQLITE_ROW)
+    rc = disc_fill(out, st);
+  else if (s == SQLITE_DONE)
+    rc = hub_error_set(HUB_ENOTFOUND, "Discussion #%d not found", num);
+  else
+    rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
   sqlite3_finalize(st);
   return rc;
 }
@@ -111,10 +114,10 @@ static json_t *disc_json(hub_req *r, const disc_row *d) {
 
 /* ---- GET /discussions ------------------------------------------------------------------ */
 
-#define LIST_WHERE                                                                             \
-  " FROM gov_discussions d LEFT JOIN accounts a ON a.id = d.author_id WHERE d.repo_id=?1"    \
-  " AND (?2 < 0 OR d.is_pr = ?2) AND (?3 = 'all' OR d.status = ?3"                          \
-  " OR (?3 = 'open' AND d.status = 'draft') OR (?3 = 'closed' AND d.status = 'merged'))"     \
+#define LIST_WHERE                                                                                 \
+  " FROM gov_discussions d LEFT JOIN accounts a ON a.id = d.author_id WHERE d.repo_id=?1"          \
+  " AND (?2 < 0 OR d.is_pr = ?2) AND (?3 = 'all' OR d.status = ?3"                                 \
+  " OR (?3 = 'open' AND d.status = 'draft') OR (?3 = 'closed' AND d.status = 'merged'))"           \
   " AND (?4 IS NULL OR a.name = ?4 COLLATE NOCASE)"
 
 static void bind_filters(sqlite3_stmt *st, int64_t repo_id, int is_pr, const char *status,
@@ -122,8 +125,10 @@ static void bind_filters(sqlite3_stmt *st, int64_t repo_id, int is_pr, const cha
   sqlite3_bind_int64(st, 1, repo_id);
   sqlite3_bind_int(st, 2, is_pr);
   sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
-  if (author) sqlite3_bind_text(st, 4, author, -1, SQLITE_TRANSIENT);
-  else sqlite3_bind_null(st, 4);
+  if (author)
+    sqlite3_bind_text(st, 4, author, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, 4);
 }
 
 int gov__h_discussions(hub_req *r) {
@@ -136,10 +141,14 @@ int gov__h_discussions(hub_req *r) {
   int is_pr = -1, rc = 0;
   long page = 0;
 
-  if (!type || !*type || !strcmp(type, "all")) is_pr = -1;
-  else if (!strcmp(type, "pull_request")) is_pr = 1;
-  else if (!strcmp(type, "discussion")) is_pr = 0;
-  else return hub_error_set(HUB_EINVALID, "type must be all, discussion or pull_request");
+  if (!type || !*type || !strcmp(type, "all"))
+    is_pr = -1;
+  else if (!strcmp(type, "pull_request"))
+    is_pr = 1;
+  else if (!strcmp(type, "discussion"))
+    is_pr = 0;
+  else
+    return hub_error_set(HUB_EINVALID, "type must be all, discussion or pull_request");
   if (!status || !*status) status = "all";
   if (strcmp(status, "all") && strcmp(status, "open") && strcmp(status, "closed") &&
       strcmp(status, "merged") && strcmp(status, "draft"))
@@ -159,8 +168,10 @@ int gov__h_discussions(hub_req *r) {
   sqlite3_finalize(st);
   st = NULL;
 
-  if (sqlite3_prepare_v2(db, "SELECT " DISC_COLS LIST_WHERE " ORDER BY d.num DESC LIMIT ?5"
-                             " OFFSET ?6", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db,
+                         "SELECT " DISC_COLS LIST_WHERE " ORDER BY d.num DESC LIMIT ?5"
+                         " OFFSET ?6",
+                         -1, &st, NULL) != SQLITE_OK)
     goto sql;
   bind_filters(st, r->repo.id, is_pr, status, author);
   sqlite3_bind_int(st, 5, GOV_PAGE);
@@ -178,9 +189,9 @@ int gov__h_discussions(hub_req *r) {
     json_decref(arr);
     return rc;
   }
-  return http_reply_json(r, 200, json_pack("{s:o, s:I, s:I}", "discussions", arr, "count",
-                                           (json_int_t)count, "start",
-                                           (json_int_t)page * GOV_PAGE));
+  return http_reply_json(r, 200,
+                         json_pack("{s:o, s:I, s:I}", "discussions", arr, "count",
+                                   (json_int_t)count, "start", (json_int_t)page * GOV_PAGE));
 sql:
   rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
   sqlite3_finalize(st);
@@ -196,6 +207,10 @@ int gov__h_discussion(hub_req *r) {
   int num, rc;
   if ((rc = gov__parse_num(r->cap[0], &num)) || (rc = disc_load(r->repo.id, num, &d))) return rc;
   json_t *o = disc_json(r, &d);
+  if (!o) {
+    disc_dispose(&d);
+    return hub_error_set(HUB_ERROR, "cannot encode discussion #%d", num);
+  }
   json_object_set_new(o, "events", json_array());
   if (d.is_pr) {
     json_t *files = json_array(), *changes = json_object();
@@ -207,8 +222,8 @@ int gov__h_discussion(hub_req *r) {
       json_object_set_new(o, "mergedBy", json_string(d.merged_by));
       json_object_set_new(o, "mergedAt", api_iso_json(d.merged_ms));
     }
-    json_t *pr = json_pack("{s:s, s:s, s:n}", "ref", pr_ref, "targetBranch", d.target,
-                           "headCommit");
+    json_t *pr =
+        json_pack("{s:s, s:s, s:n}", "ref", pr_ref, "targetBranch", d.target, "headCommit");
     if (gov__git_open(&r->repo, &g) == 0) {
       git_oid head;
       char hex[41];
@@ -295,9 +310,9 @@ int gov__h_merge(hub_req *r) {
     rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is already merged", num);
     goto done;
   }
-  json_t *details = json_pack("{s:i, s:s, s:s, s:s, s:s, s:b}", "num", num, "target", d.target,
-                              "from", m.old_sha, "to", m.new_sha, "head", m.head_sha,
-                              "fastForward", m.fast_forward);
+  json_t *details =
+      json_pack("{s:i, s:s, s:s, s:s, s:s, s:b}", "num", num, "target", d.target, "from", m.old_sha,
+                "to", m.new_sha, "head", m.head_sha, "fastForward", m.fast_forward);
   gov__audit(r, "pr.merge", details);
   json_decref(details);
   if (!m.noop && !strcmp(d.target, "main")) index_repo_changed(&r->repo);
@@ -358,9 +373,9 @@ int gov__h_status(hub_req *r) {
   char id[25];
   db_new_uid(id);
   /* Python's change_discussion_status deserializes newStatus as a discussion event. */
-  json_t *ev = json_pack("{s:s, s:s, s:o, s:{s:s}, s:{s:s}}", "id", id, "type", "status-change",
-                         "createdAt", api_iso_json(now), "author", "name", r->who.name, "data",
-                         "status", want);
+  json_t *ev =
+      json_pack("{s:s, s:s, s:o, s:{s:s}, s:{s:s}}", "id", id, "type", "status-change", "createdAt",
+                api_iso_json(now), "author", "name", r->who.name, "data", "status", want);
   rc = http_reply_json(r, 200, json_pack("{s:o}", "newStatus", ev));
 done:
   disc_dispose(&d);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "gov/internal.h"
@@ -49,6 +50,13 @@ int gov__git_error(const char *what) {
   return hub_error_set(HUB_ERROR, "%s: %s", what, e && e->message ? e->message : "git error");
 }
 
+int gov__lock_wait(unsigned *waits, const char *ref) {
+  if (++*waits > GOV_MAX_LOCK_WAITS) return hub_error_set(HUB_ERETRY, "%s is busy, try again", ref);
+  struct timespec ts = {0, (long)(1 + (*waits * 7919u) % 8) * 1000000L};
+  nanosleep(&ts, NULL);
+  return 0;
+}
+
 int gov__parse_num(const char *seg, int *out) {
   long v = 0;
   if (!seg || !*seg || strlen(seg) > 9 || strspn(seg, "0123456789") != strlen(seg))
@@ -73,8 +81,8 @@ const hub_route gov_routes[] = {
      0},
     {"GET", "/api/{type}/{repo}/discussions/{num}", gov__h_discussion, NEED_REPO_READ, BODY_NONE,
      NULL, 0},
-    {"POST", "/api/{type}/{repo}/discussions/{num}/merge", gov__h_merge, NEED_REPO_WRITE,
-     BODY_JSON, NULL, 0},
+    {"POST", "/api/{type}/{repo}/discussions/{num}/merge", gov__h_merge, NEED_REPO_WRITE, BODY_JSON,
+     NULL, 0},
     {"POST", "/api/{type}/{repo}/discussions/{num}/status", gov__h_status, NEED_REPO_READ,
      BODY_JSON, NULL, 0},
     {"GET", "/api/{type}/{repo}/stages", gov__h_stages, NEED_REPO_READ, BODY_NONE, NULL, 0},

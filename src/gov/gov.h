@@ -35,7 +35,9 @@
 /* History entries returned by GET /stages/{name}. */
 #define GOV_MAX_HISTORY 200
 /* Attempts at a merge or a stage move when the ref moves under it (lost CAS race). */
-#define GOV_MAX_RETRIES 10
+#define GOV_MAX_RETRIES 50
+/* Waits (1-8 ms each) for a ref lock another writer holds before answering 409 (retry). */
+#define GOV_MAX_LOCK_WAITS 1000
 /* Conflicting paths named in a merge-conflict message / filesWithConflicts. */
 #define GOV_MAX_CONFLICTS 50
 

@@ -14,6 +14,9 @@
 int gov__git_open(const db_repo *repo, git_repository **out);
 /* HUB_ERROR with libgit2's last message ("<what>: <message>"). */
 int gov__git_error(const char *what);
+/* Another writer holds the ref lock (GIT_ELOCKED): sleep a little and return 0 to try
+ * again, or HUB_ERETRY (with a message naming ref) after GOV_MAX_LOCK_WAITS waits. */
+int gov__lock_wait(unsigned *waits, const char *ref);
 /* A positive decimal number in a raw URL segment; anything else → HUB_ENOTFOUND. */
 int gov__parse_num(const char *seg, int *out);
 /* Audit an event of this request on its repo. details is borrowed (may be NULL). */

@@ -16,8 +16,10 @@ static int ref_commit(git_repository *g, const char *ref, git_oid *out) {
   if (err == GIT_ENOTFOUND || err == GIT_EINVALIDSPEC)
     return hub_error_set(HUB_EREVISION, "%s does not exist", ref);
   if (err < 0) return gov__git_error("look up ref");
-  if (git_reference_peel(&o, r, GIT_OBJECT_COMMIT) < 0) rc = gov__git_error("peel ref");
-  else git_oid_cpy(out, git_object_id(o));
+  if (git_reference_peel(&o, r, GIT_OBJECT_COMMIT) < 0)
+    rc = gov__git_error("peel ref");
+  else
+    git_oid_cpy(out, git_object_id(o));
   git_object_free(o);
   git_reference_free(r);
   return rc;
@@ -100,14 +102,14 @@ done:
 
 int gov__merge(git_repository *g, const char *target_ref, const char *pr_ref, const char *author,
                const char *email, const char *message, gov_merge_result *out) {
+  unsigned waits = 0;
   memset(out, 0, sizeof *out);
-  for (int attempt = 0; attempt < GOV_MAX_RETRIES; attempt++) {
+  for (int attempt = 0; attempt < GOV_MAX_RETRIES;) {
     git_oid target, head, next;
     git_index *idx = NULL;
     git_reference *moved = NULL;
     int rc;
-    if ((rc = ref_commit(g, target_ref, &target)) || (rc = ref_commit(g, pr_ref, &head)))
-      return rc;
+    if ((rc = ref_commit(g, target_ref, &target)) || (rc = ref_commit(g, pr_ref, &head))) return rc;
     git_oid_tostr(out->old_sha, sizeof out->old_sha, &target);
     git_oid_tostr(out->head_sha, sizeof out->head_sha, &head);
     if (git_oid_equal(&target, &head) || git_graph_descendant_of(g, &target, &head) == 1) {
@@ -140,7 +142,14 @@ int gov__merge(git_repository *g, const char *target_ref, const char *pr_ref, co
     int err = git_reference_create_matching(&moved, g, target_ref, &next, 1, &target,
                                             out->fast_forward ? "merge: fast-forward" : "merge");
     git_reference_free(moved);
-    if (err == GIT_EMODIFIED) continue; /* the branch moved: merge again on the new head */
+    if (err == GIT_ELOCKED) { /* another writer holds the lock: wait, then start over */
+      if ((rc = gov__lock_wait(&waits, target_ref))) return rc;
+      continue;
+    }
+    if (err == GIT_EMODIFIED) { /* the branch moved: merge again on the new head */
+      attempt++;
+      continue;
+    }
     if (err < 0) return gov__git_error("update target branch");
     git_oid_tostr(out->new_sha, sizeof out->new_sha, &next);
     return 0;

@@ -126,8 +126,8 @@ int gov_check_tag_change(const db_repo *repo, const char *name) {
   if ((rc = settings_load(repo->id, &imm, &approver))) return rc;
   if (imm)
     return hub_error_set(HUB_EFORBIDDEN,
-                         "Tags are immutable in %s/%s: tag %s cannot be deleted or moved",
-                         repo->ns, repo->name, short_name(name, "refs/tags/"));
+                         "Tags are immutable in %s/%s: tag %s cannot be deleted or moved", repo->ns,
+                         repo->name, short_name(name, "refs/tags/"));
   return 0;
 }
 
@@ -139,7 +139,8 @@ static int is_zero(const char *id) {
 static int uid_of(git_repository *git, char out[25]) {
   const char *p = git_repository_path(git);
   size_t n = p ? strlen(p) : 0;
-  while (n && p[n - 1] == '/') n--;
+  while (n && p[n - 1] == '/')
+    n--;
   if (n < 28 || strncmp(p + n - 4, ".git", 4)) return hub_error_set(HUB_ERROR, "unknown repo");
   memcpy(out, p + n - 28, 24);
   out[24] = 0;
@@ -214,10 +215,10 @@ static json_t *rules_json(int64_t repo_id) {
   if (rules_load(repo_id, rules, &n) || settings_load(repo_id, &imm, &approver)) goto done;
   arr = json_array();
   for (size_t i = 0; i < n; i++)
-    json_array_append_new(
-        arr, json_pack("{s:s, s:b, s:b, s:b}", "pattern", rules[i].pattern, "noForcePush",
-                       rules[i].no_force_push, "noDeletion", rules[i].no_deletion,
-                       "requirePullRequest", rules[i].require_pr));
+    json_array_append_new(arr, json_pack("{s:s, s:b, s:b, s:b}", "pattern", rules[i].pattern,
+                                         "noForcePush", rules[i].no_force_push, "noDeletion",
+                                         rules[i].no_deletion, "requirePullRequest",
+                                         rules[i].require_pr));
 done:
   free(rules);
   if (!arr) return NULL;
@@ -260,8 +261,7 @@ int gov__h_protections_put(hub_req *r) {
   changed_rules = rules != NULL;
   if (rules && !json_is_array(rules)) return hub_error_set(HUB_EINVALID, "rules must be a list");
   if (json_array_size(rules) > GOV_MAX_RULES)
-    return hub_error_set(HUB_EINVALID, "At most %d protection rules per repository",
-                         GOV_MAX_RULES);
+    return hub_error_set(HUB_EINVALID, "At most %d protection rules per repository", GOV_MAX_RULES);
   json_array_foreach(rules, i, it) {
     const char *pat = json_string_value(json_object_get(it, "pattern"));
     if (!json_is_object(it) || !pat || !pattern_valid(pat))

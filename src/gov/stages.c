@@ -15,6 +15,9 @@ static int stage_name(hub_req *r, const char **out) {
   if (!len || len > GOV_MAX_STAGE || strspn(n, "abcdefghijklmnopqrstuvwxyz0123456789_-") != len)
     return hub_error_set(HUB_EINVALID, "Stage names are 1-%d characters of [a-z0-9_-]",
                          GOV_MAX_STAGE);
+  /* A name would shadow the commit id it spells (names win over ids in resolution). */
+  if (len == 40 && strspn(n, "0123456789abcdef") == len)
+    return hub_error_set(HUB_EINVALID, "A stage cannot be named like a commit id");
   *out = n;
   return 0;
 }
@@ -51,12 +54,12 @@ static json_t *history(int64_t repo_id, const char *name, int limit, json_t **ou
   while (sqlite3_step(st) == SQLITE_ROW) {
     const char *c = (const char *)sqlite3_column_text(st, 0);
     const char *p = (const char *)sqlite3_column_text(st, 1);
-    json_array_append_new(
-        arr, json_pack("{s:o, s:o, s:s, s:s, s:o}", "commit", *c ? json_string(c) : json_null(),
-                       "previousCommit", *p ? json_string(p) : json_null(), "actor",
-                       (const char *)sqlite3_column_text(st, 2), "reason",
-                       (const char *)sqlite3_column_text(st, 3), "date",
-                       api_iso_json(sqlite3_column_int64(st, 4))));
+    json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:s, s:o}", "commit",
+                                         *c ? json_string(c) : json_null(), "previousCommit",
+                                         *p ? json_string(p) : json_null(), "actor",
+                                         (const char *)sqlite3_column_text(st, 2), "reason",
+                                         (const char *)sqlite3_column_text(st, 3), "date",
+                                         api_iso_json(sqlite3_column_int64(st, 4))));
   }
   sqlite3_finalize(st);
   if (out_latest) *out_latest = json_array_get(arr, 0);
@@ -75,8 +78,10 @@ static json_t *stage_json(int64_t repo_id, const char *name, const git_oid *id, 
                         latest ? json_object_get(latest, "date") : json_null(), "updatedBy",
                         latest ? json_object_get(latest, "actor") : json_null(), "reason",
                         latest ? json_object_get(latest, "reason") : json_null());
-  if (out_history) *out_history = h;
-  else json_decref(h);
+  if (out_history)
+    *out_history = h;
+  else
+    json_decref(h);
   return o;
 }
 
@@ -191,7 +196,8 @@ int gov__h_stage_put(hub_req *r) {
   const char *name, *reason, *rev, *expect;
   char refname[GOV_MAX_STAGE + 16], sha[41], from[41] = "";
   git_oid to, cur;
-  int rc, found = 1;
+  int rc, found = 1, attempt = 0;
+  unsigned waits = 0;
   json_t *b;
 
   if ((rc = stage_name(r, &name)) || (rc = may_move(r))) return rc;
@@ -204,7 +210,7 @@ int gov__h_stage_put(hub_req *r) {
   if (git_oid_fromstr(&to, sha) < 0) return hub_error_set(HUB_ERROR, "bad commit id");
   if ((rc = gov__git_open(&r->repo, &g))) return rc;
   snprintf(refname, sizeof refname, "refs/stages/%s", name);
-  for (int attempt = 0;; attempt++) {
+  for (;;) {
     if (attempt == GOV_MAX_RETRIES) {
       rc = hub_error_set(HUB_ERETRY, "Stage '%s' kept moving; try again", name);
       goto done;
@@ -221,12 +227,19 @@ int gov__h_stage_put(hub_req *r) {
       goto done;
     }
     if (found == 0 && git_oid_equal(&cur, &to)) break; /* already there */
-    int err = found == 0 ? git_reference_create_matching(&ref, g, refname, &to, 1, &cur,
-                                                         "stage: move")
-                         : git_reference_create(&ref, g, refname, &to, 0, "stage: create");
+    int err = found == 0
+                  ? git_reference_create_matching(&ref, g, refname, &to, 1, &cur, "stage: move")
+                  : git_reference_create(&ref, g, refname, &to, 0, "stage: create");
     git_reference_free(ref);
     ref = NULL;
-    if (err == GIT_EMODIFIED || err == GIT_EEXISTS) continue; /* lost a race: re-read */
+    if (err == GIT_ELOCKED) {
+      if ((rc = gov__lock_wait(&waits, refname))) goto done;
+      continue;
+    }
+    if (err == GIT_EMODIFIED || err == GIT_EEXISTS) { /* lost a race: re-read */
+      attempt++;
+      continue;
+    }
     if (err < 0) {
       rc = gov__git_error("move stage");
       goto done;
@@ -273,13 +286,14 @@ int gov__h_stage_delete(hub_req *r) {
   git_oid_tostr(from, sizeof from, git_reference_target(ref));
   /* libgit2 deletes only if the ref still has the value just read (CAS). */
   if ((err = git_reference_delete(ref)) < 0) {
-    rc = err == GIT_EMODIFIED ? hub_error_set(HUB_ERETRY, "Stage '%s' moved; try again", name)
-                              : gov__git_error("delete stage");
+    rc = err == GIT_EMODIFIED || err == GIT_ELOCKED
+             ? hub_error_set(HUB_ERETRY, "Stage '%s' is moving; try again", name)
+             : gov__git_error("delete stage");
     goto done;
   }
   if ((rc = record(r, name, "", from, reason))) goto done;
-  json_t *d = json_pack("{s:s, s:s, s:n, s:s}", "stage", name, "from", from, "to", "reason",
-                        reason);
+  json_t *d =
+      json_pack("{s:s, s:s, s:n, s:s}", "stage", name, "from", from, "to", "reason", reason);
   gov__audit(r, "stage.move", d);
   json_decref(d);
   rc = http_reply_json(r, 200, json_object());

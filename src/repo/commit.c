@@ -195,6 +195,10 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
       goto done;
     }
     exists = err == 0;
+    if (exists && req->must_create) {
+      rc = hub_error_set(HUB_EEXISTS, "'%s' already exists", req->ref);
+      goto done;
+    }
     if (exists) {
       if (git_reference_type(ref) != GIT_REFERENCE_DIRECT) {
         rc = hub_error_set(HUB_EINVALID, "'%s' is a symbolic ref", req->ref);

@@ -185,6 +185,7 @@ typedef struct {
   const char *ref;         /* full ref to move: "refs/heads/main", "refs/pr/3" */
   const char *parent_pin;  /* NULL or 5–40 hex: head (or create_from) must start with it */
   const char *create_from; /* NULL or a revision to start `ref` from if it doesn't exist */
+  int must_create;         /* the ref must not exist yet (new PR refs): HUB_EEXISTS if it does */
   const char *author_name;
   const char *author_email;
   int64_t time;            /* commit time, unix seconds; 0 = now */

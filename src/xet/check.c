@@ -18,8 +18,8 @@ static int lookup_xorb(xet_xorb_lookup_fn lookup, void *payload, const xet_hash 
   return rc;
 }
 
-static int check_file(const xet_file *f, unsigned flags, xet_xorb_lookup_fn lookup,
-                      void *payload, uint64_t *visits) {
+static int check_file(const xet_file *f, unsigned flags, xet_xorb_lookup_fn lookup, void *payload,
+                      uint64_t *visits) {
   char fs[65];
   xet_hash_str(fs, &f->file_hash);
   if (!(f->flags & XET_FILE_FLAG_VERIFY))
@@ -35,8 +35,9 @@ static int check_file(const xet_file *f, unsigned flags, xet_xorb_lookup_fn look
     int rc = lookup_xorb(lookup, payload, &t->xorb, &ch, &n);
     if (rc) return rc;
     if (t->chunk_start >= t->chunk_end || t->chunk_end > n)
-      return hub_error_set(HUB_EINVALID, "file %s term %zu: chunk range [%u,%u) outside xorb of %zu",
-                           fs, i, t->chunk_start, t->chunk_end, n);
+      return hub_error_set(HUB_EINVALID,
+                           "file %s term %zu: chunk range [%u,%u) outside xorb of %zu", fs, i,
+                           t->chunk_start, t->chunk_end, n);
     *visits += t->chunk_end - t->chunk_start;
     if (*visits > HUB_MAX_SHARD_CHUNK_REFS)
       return hub_error_set(HUB_ETOOBIG, "shard references more than %ld chunks",
@@ -91,8 +92,7 @@ static int check_cas(const xet_cas *c, xet_xorb_lookup_fn lookup, void *payload)
   return 0;
 }
 
-int xet_shard_check(const xet_shard *s, unsigned flags, xet_xorb_lookup_fn lookup,
-                    void *payload) {
+int xet_shard_check(const xet_shard *s, unsigned flags, xet_xorb_lookup_fn lookup, void *payload) {
   uint64_t visits = 0;
   for (size_t i = 0; i < s->n_files; i++) {
     int rc = check_file(&s->files[i], flags, lookup, payload, &visits);

@@ -11,14 +11,12 @@
 static const uint8_t DATA_KEY[32] = {102, 151, 245, 119, 91,  149, 80,  222, 49,  53,  203,
                                      172, 165, 151, 24,  28,  157, 228, 33,  16,  155, 235,
                                      43,  88,  180, 208, 176, 75,  147, 173, 242, 41};
-static const uint8_t INTERNAL_NODE_KEY[32] = {1,   126, 197, 199, 165, 71,  41,  150,
-                                              253, 148, 102, 102, 180, 138, 2,   230,
-                                              93,  221, 83,  111, 55,  199, 109, 210,
-                                              248, 99,  82,  230, 74,  83,  113, 63};
-static const uint8_t VERIFICATION_KEY[32] = {127, 24,  87,  214, 206, 86,  237, 102,
-                                             18,  127, 249, 19,  231, 165, 195, 243,
-                                             164, 205, 38,  213, 181, 219, 73,  230,
-                                             65,  36,  152, 127, 40,  251, 148, 195};
+static const uint8_t INTERNAL_NODE_KEY[32] = {1,   126, 197, 199, 165, 71,  41,  150, 253, 148, 102,
+                                              102, 180, 138, 2,   230, 93,  221, 83,  111, 55,  199,
+                                              109, 210, 248, 99,  82,  230, 74,  83,  113, 63};
+static const uint8_t VERIFICATION_KEY[32] = {127, 24,  87,  214, 206, 86,  237, 102, 18,  127, 249,
+                                             19,  231, 165, 195, 243, 164, 205, 38,  213, 181, 219,
+                                             73,  230, 65,  36,  152, 127, 40,  251, 148, 195};
 static const uint8_t ZERO_KEY[32] = {0};
 
 static void keyed(xet_hash *out, const uint8_t key[32], const void *data, size_t len) {
@@ -70,7 +68,8 @@ int xet_hash_is_zero(const xet_hash *h) {
 uint64_t xet_hash_word(const xet_hash *h, int k) {
   assert(k >= 0 && k < 4);
   uint64_t w = 0;
-  for (int j = 7; j >= 0; j--) w = w << 8 | h->b[8 * k + j];
+  for (int j = 7; j >= 0; j--)
+    w = w << 8 | h->b[8 * k + j];
   return w;
 }
 
@@ -84,12 +83,14 @@ void xet_hmac(xet_hash *out, const xet_hash *h, const xet_hash *key) {
 
 void xet_sha256_to_hash(xet_hash *out, const uint8_t digest[32]) {
   for (int k = 0; k < 4; k++)
-    for (int j = 0; j < 8; j++) out->b[8 * k + j] = digest[8 * k + 7 - j];
+    for (int j = 0; j < 8; j++)
+      out->b[8 * k + j] = digest[8 * k + 7 - j];
 }
 
 void xet_hash_to_sha256(uint8_t out[32], const xet_hash *h) {
   for (int k = 0; k < 4; k++)
-    for (int j = 0; j < 8; j++) out[8 * k + j] = h->b[8 * k + 7 - j];
+    for (int j = 0; j < 8; j++)
+      out[8 * k + j] = h->b[8 * k + 7 - j];
 }
 
 int xet_dedup_eligible(const xet_hash *chunk, int first_of_file, uint32_t cas_flags) {
@@ -192,7 +193,8 @@ void xet_merkle_final(xet_merkle *m, xet_hash *out, uint64_t *out_len) {
       if (out_len) *out_len = m->pend[level][0].len;
       return;
     }
-    while (m->npend[level] > 0) emit(m, level, cut_len(m->pend[level], m->npend[level]));
+    while (m->npend[level] > 0)
+      emit(m, level, cut_len(m->pend[level], m->npend[level]));
   }
 }
 
@@ -209,13 +211,15 @@ void xet_merkle_final_file(xet_merkle *m, xet_hash *out) {
 void xet_xorb_hash(xet_hash *out, const xet_node *chunks, size_t n) {
   xet_merkle m;
   xet_merkle_init(&m);
-  for (size_t i = 0; i < n; i++) xet_merkle_add(&m, &chunks[i].hash, chunks[i].len);
+  for (size_t i = 0; i < n; i++)
+    xet_merkle_add(&m, &chunks[i].hash, chunks[i].len);
   xet_merkle_final(&m, out, NULL);
 }
 
 void xet_file_hash(xet_hash *out, const xet_node *chunks, size_t n) {
   xet_merkle m;
   xet_merkle_init(&m);
-  for (size_t i = 0; i < n; i++) xet_merkle_add(&m, &chunks[i].hash, chunks[i].len);
+  for (size_t i = 0; i < n; i++)
+    xet_merkle_add(&m, &chunks[i].hash, chunks[i].len);
   xet_merkle_final_file(&m, out);
 }

@@ -12,7 +12,8 @@ void xet_bg4_group(uint8_t *dst, const uint8_t *src, size_t n) {
   size_t q = n / 4, r = n % 4, o = 0;
   for (size_t g = 0; g < 4; g++) {
     size_t gn = q + (g < r ? 1 : 0);
-    for (size_t i = 0; i < gn; i++) dst[o++] = src[4 * i + g];
+    for (size_t i = 0; i < gn; i++)
+      dst[o++] = src[4 * i + g];
   }
 }
 
@@ -20,7 +21,8 @@ void xet_bg4_ungroup(uint8_t *dst, const uint8_t *src, size_t n) {
   size_t q = n / 4, r = n % 4, o = 0;
   for (size_t g = 0; g < 4; g++) {
     size_t gn = q + (g < r ? 1 : 0);
-    for (size_t i = 0; i < gn; i++) dst[4 * i + g] = src[o++];
+    for (size_t i = 0; i < gn; i++)
+      dst[4 * i + g] = src[o++];
   }
 }
 

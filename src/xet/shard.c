@@ -22,11 +22,13 @@ static uint64_t rd64(const uint8_t *p) {
 }
 
 static void wr32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void wr64(uint8_t *p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static int is_bookend(const uint8_t *p) {
@@ -247,7 +249,8 @@ int xet_shard_serialize(uint8_t **out, size_t *out_len, const xet_shard *s) {
       wr32(p + 44, t->chunk_end);
     }
     if (f->flags & XET_FILE_FLAG_VERIFY)
-      for (size_t j = 0; j < f->n_terms; j++, p += E) memcpy(p, f->terms[j].range_hash.b, 32);
+      for (size_t j = 0; j < f->n_terms; j++, p += E)
+        memcpy(p, f->terms[j].range_hash.b, 32);
     if (f->flags & XET_FILE_FLAG_META) {
       memcpy(p, f->sha256.b, 32);
       p += E;
@@ -339,13 +342,16 @@ static int cmp_hash(const void *a, const void *b) {
 
 int xet_shard_xorbs(const xet_shard *s, xet_hash **out, size_t *out_n) {
   size_t n = s->n_cas;
-  for (size_t i = 0; i < s->n_files; i++) n += s->files[i].n_terms;
+  for (size_t i = 0; i < s->n_files; i++)
+    n += s->files[i].n_terms;
   xet_hash *v = malloc((n ? n : 1) * sizeof *v);
   if (!v) return hub_error_set(HUB_ERROR, "out of memory");
   size_t k = 0;
   for (size_t i = 0; i < s->n_files; i++)
-    for (size_t j = 0; j < s->files[i].n_terms; j++) v[k++] = s->files[i].terms[j].xorb;
-  for (size_t i = 0; i < s->n_cas; i++) v[k++] = s->cas[i].xorb;
+    for (size_t j = 0; j < s->files[i].n_terms; j++)
+      v[k++] = s->files[i].terms[j].xorb;
+  for (size_t i = 0; i < s->n_cas; i++)
+    v[k++] = s->cas[i].xorb;
   qsort(v, k, sizeof *v, cmp_hash);
   size_t u = 0;
   for (size_t i = 0; i < k; i++)

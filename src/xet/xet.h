@@ -116,8 +116,7 @@ extern const uint64_t xet_gear[256];
 /* File hasher: chunks a stream, hashes every chunk, keeps the Merkle state and the sha256,
  * and hands each chunk to `cb` (which may be NULL), e.g. to pack it into a xorb. Holds at
  * most one chunk (XET_CHUNK_MAX bytes) in memory, so any file size streams through. */
-typedef int (*xet_chunk_fn)(const uint8_t *chunk, size_t len, const xet_hash *hash,
-                            void *payload);
+typedef int (*xet_chunk_fn)(const uint8_t *chunk, size_t len, const xet_hash *hash, void *payload);
 typedef struct xet_file_hasher xet_file_hasher;
 /* *out is owned by the caller; free with xet_file_hasher_free(). */
 int xet_file_hasher_new(xet_file_hasher **out, xet_chunk_fn cb, void *payload);
@@ -223,9 +222,9 @@ typedef struct {
   xet_hash file_hash;
   uint32_t flags; /* XET_FILE_FLAG_* */
   size_t n_terms;
-  xet_term *terms;   /* borrowed from the owning xet_shard */
-  xet_hash sha256;   /* stored form (§2.7); meaningful iff flags & XET_FILE_FLAG_META */
-  uint64_t size;     /* sum of the terms' unpacked bytes */
+  xet_term *terms; /* borrowed from the owning xet_shard */
+  xet_hash sha256; /* stored form (§2.7); meaningful iff flags & XET_FILE_FLAG_META */
+  uint64_t size;   /* sum of the terms' unpacked bytes */
 } xet_file;
 
 typedef struct {
@@ -297,8 +296,7 @@ enum { XET_CHECK_REQUIRE_SHA256 = 1 };
  * in-range chunk range, matching unpacked bytes and verification hash, the file hash
  * recomputed over all terms; each CAS block equal to the stored xorb. A missing xorb is
  * HUB_EINVALID naming it. Bounded by HUB_MAX_SHARD_CHUNK_REFS chunk visits. */
-int xet_shard_check(const xet_shard *s, unsigned flags, xet_xorb_lookup_fn lookup,
-                    void *payload);
+int xet_shard_check(const xet_shard *s, unsigned flags, xet_xorb_lookup_fn lookup, void *payload);
 
 /* Distinct xorbs referenced by terms or CAS blocks, sorted by raw bytes. *out malloc'd. */
 int xet_shard_xorbs(const xet_shard *s, xet_hash **out, size_t *out_n);

@@ -165,7 +165,8 @@ int xet_xorb_builder_add(xet_xorb_builder *b, const uint8_t *chunk, size_t len, 
   size_t need = b->len + XET_CHUNK_HEADER + plen;
   if (need > b->cap) {
     size_t cap = b->cap ? b->cap : 64 * 1024;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+      cap *= 2;
     uint8_t *grown = realloc(b->data, cap);
     if (!grown) {
       free(payload);

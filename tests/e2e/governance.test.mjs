@@ -339,6 +339,14 @@ test("stages: admins move them, they resolve like revisions, history says who, w
   const gone = await api("GET", `/api/models/${REPO}/stages/staging`, { token: alice });
   assert.equal(gone.json.commit, null);
   assert.equal(gone.json.history[0].reason, "done");
+
+  // stageApprovers: "write" lets writers move stages.
+  await setProtections({ stageApprovers: "write" });
+  const byWriter = await put(bob, { revision: v1, reason: "writer move" }, "staging");
+  assert.equal(byWriter.status, 200, byWriter.text);
+  assert.equal(byWriter.json.updatedBy, "bob");
+  await setProtections({ stageApprovers: "admin" });
+  assert.equal((await put(bob, { revision: v2 }, "staging")).status, 403);
 });
 
 test("protected branches and immutable tags through the API", async () => {
@@ -474,4 +482,18 @@ test("merges, stage moves and protection changes are in the audit log", async ()
   const prot = await log("repo.protection");
   assert.ok(prot.length >= 3);
   assert.ok("from" in prot[0].details && "to" in prot[0].details);
+});
+
+test("concurrent merges and commits on the same branch all land (CAS, retried)", async () => {
+  const nums = [];
+  for (let i = 0; i < 5; i++) nums.push(await openPr(alice, { [`race/pr-${i}.txt`]: `pr ${i}\n` }, `race ${i}`));
+  const merges = nums.map((n) => api("POST", `/api/models/${REPO}/discussions/${n}/merge`, { token: bob }));
+  const commits = [0, 1, 2, 3, 4].map((i) => commit(bob, { [`race/direct-${i}.txt`]: `direct ${i}\n` }));
+  for (const r of await Promise.all([...merges, ...commits])) assert.equal(r.status, 200, r.text);
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await resolve("main", `race/pr-${i}.txt`)).text, `pr ${i}\n`);
+    assert.equal((await resolve("main", `race/direct-${i}.txt`)).text, `direct ${i}\n`);
+  }
+  const list = await api("GET", `/api/models/${REPO}/discussions?status=merged`, { token: alice });
+  for (const n of nums) assert.equal(list.json.discussions.find((d) => d.num === n)?.status, "merged");
 });

@@ -73,7 +73,7 @@ static int on_chunk(const uint8_t *chunk, size_t len, const xet_hash *hash, void
 }
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
-  enum { MAXN = 600000, MAXE = 600000 / 8192 + 2 };
+  enum { MAXN = 200000, MAXE = MAXN / 8192 + 2 };
   static uint64_t e1[MAXE], e2[MAXE];
   if (size < 3) return 0;
   size_t n = ((size_t)data[0] | (size_t)data[1] << 8 | (size_t)(data[2] & 7) << 16);
@@ -83,7 +83,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   size -= 3;
   uint8_t *buf = malloc(n ? n : 1);
   if (!buf) abort();
-  for (size_t i = 0; i < n; i++) buf[i] = size ? data[i % size] ^ (uint8_t)(i / (size * 7 + 1)) : 0;
+  for (size_t i = 0; i < n; i++)
+    buf[i] = size ? data[i % size] ^ (uint8_t)(i / (size * 7 + 1)) : 0;
   size_t k1 = naive(buf, n, e1, MAXE);
   size_t k2 = streamed(buf, n, n ? n : 1, e2, MAXE);
   if (k1 != k2 || k1 > MAXE || memcmp(e1, e2, k1 * sizeof *e1)) abort();

@@ -27,14 +27,16 @@ static void assert_sha256(const void *data, size_t len, const char *want) {
   uint8_t d[32];
   char s[65];
   SHA256(data, len, d);
-  for (int i = 0; i < 32; i++) sprintf(s + 2 * i, "%02x", d[i]);
+  for (int i = 0; i < 32; i++)
+    sprintf(s + 2 * i, "%02x", d[i]);
   assert_string_equal(s, want);
 }
 
 static uint8_t *affine(size_t n, unsigned a, unsigned b) {
   uint8_t *d = malloc(n);
   assert_non_null(d);
-  for (size_t i = 0; i < n; i++) d[i] = (uint8_t)((i * a + b) & 0xff);
+  for (size_t i = 0; i < n; i++)
+    d[i] = (uint8_t)((i * a + b) & 0xff);
   return d;
 }
 
@@ -48,7 +50,8 @@ static uint8_t *splitmix(uint64_t seed, size_t n) {
     z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ z >> 27) * 0x94D049BB133111EBULL;
     z ^= z >> 31;
-    for (int k = 0; k < 8; k++) d[i + k] = (uint8_t)(z >> (8 * k));
+    for (int k = 0; k < 8; k++)
+      d[i + k] = (uint8_t)(z >> (8 * k));
   }
   return d;
 }
@@ -134,7 +137,8 @@ static int store_lookup(void *payload, const xet_hash *xorb, const xet_xorb_chun
 }
 
 static void store_dispose(store *s) {
-  for (size_t i = 0; i < s->n; i++) xet_xorb_dispose(&s->x[i]);
+  for (size_t i = 0; i < s->n; i++)
+    xet_xorb_dispose(&s->x[i]);
 }
 
 /* Build a xorb from consecutive pieces of `d`, parse it into the store, return its index. */
@@ -184,7 +188,8 @@ static xet_hash terms_file_hash(const store *s, const xet_term *t, size_t n) {
   xet_merkle_init(&m);
   for (size_t i = 0; i < n; i++) {
     size_t xi = 0;
-    while (!xet_hash_eq(&s->x[xi].hash, &t[i].xorb)) xi++;
+    while (!xet_hash_eq(&s->x[xi].hash, &t[i].xorb))
+      xi++;
     for (uint32_t k = t[i].chunk_start; k < t[i].chunk_end; k++)
       xet_merkle_add(&m, &s->x[xi].chunks[k].hash, s->x[xi].chunks[k].len);
   }
@@ -219,15 +224,16 @@ static void test_hash_string(void **st) {
   (void)st;
   xet_hash h;
   char s[65];
-  for (int i = 0; i < 32; i++) h.b[i] = (uint8_t)i;
+  for (int i = 0; i < 32; i++)
+    h.b[i] = (uint8_t)i;
   xet_hash_str(s, &h);
   assert_string_equal(s, "07060504030201000f0e0d0c0b0a090817161514131211101f1e1d1c1b1a1918");
   xet_hash back = H(s);
   assert_true(xet_hash_eq(&back, &h));
 
-  static const uint8_t v[32] = {22,  175, 58,  132, 4,   75,  131, 214, 190, 153, 138,
-                                66,  226, 3,   153, 242, 204, 86,  80,  234, 249, 153,
-                                80,  99,  159, 80,  65,  138, 236, 231, 149, 78};
+  static const uint8_t v[32] = {22, 175, 58,  132, 4,   75,  131, 214, 190, 153, 138,
+                                66, 226, 3,   153, 242, 204, 86,  80,  234, 249, 153,
+                                80, 99,  159, 80,  65,  138, 236, 231, 149, 78};
   memcpy(h.b, v, 32);
   assert_hash(&h, "d6834b04843aaf16f29903e2428a99be635099f9ea5056cc4e95e7ec8a41509f");
   /* upper case accepted, bad input rejected */
@@ -238,7 +244,8 @@ static void test_hash_string(void **st) {
       xet_hash_parse(&back, "g6834b04843aaf16f29903e2428a99be635099f9ea5056cc4e95e7ec8a41509f", 64),
       HUB_EINVALID);
   /* mod / truncation words */
-  for (int i = 0; i < 32; i++) h.b[i] = (uint8_t)i;
+  for (int i = 0; i < 32; i++)
+    h.b[i] = (uint8_t)i;
   assert_int_equal(xet_hash_word(&h, 0), 0x0706050403020100ULL);
   assert_int_equal(xet_hash_word(&h, 3), 0x1f1e1d1c1b1a1918ULL);
 }
@@ -374,7 +381,8 @@ static void test_gear_table(void **st) {
   uint8_t le[2048];
   for (int i = 0; i < 256; i++) {
     sprintf(txt + 17 * i, "%016llx\n", (unsigned long long)xet_gear[i]);
-    for (int k = 0; k < 8; k++) le[8 * i + k] = (uint8_t)(xet_gear[i] >> (8 * k));
+    for (int k = 0; k < 8; k++)
+      le[8 * i + k] = (uint8_t)(xet_gear[i] >> (8 * k));
   }
   assert_sha256(txt, 256 * 17, "880b584d4e612e1fa98cbfbbe62fff621b397800a6f7c5a37cb801c3500c4b96");
   assert_sha256(le, 2048, "e1d3936666d7ae7a977c958e9afcc75f90aaca758ce5fbe4ece61dffefe1912c");
@@ -450,7 +458,8 @@ static void test_affine_1000000(void **st) {
   xet_hash fh, xh;
   hash_file(d, 1000000, 1 << 20, &c, &fh, NULL);
   assert_int_equal(c.n, 8);
-  for (size_t i = 0; i < 7; i++) assert_int_equal(c.nodes[i].len, 131072);
+  for (size_t i = 0; i < 7; i++)
+    assert_int_equal(c.nodes[i].len, 131072);
   assert_int_equal(c.nodes[7].len, 1000000 - 7 * 131072);
   xet_xorb_hash(&xh, c.nodes, c.n);
   assert_hash(&xh, "7be289d851485c40dcde52dbcf37a7823a5ef0bfcdf1ca1c5a32ad9594c71571");
@@ -500,7 +509,8 @@ static void test_splitmix_1mb(void **st) {
   xet_hash fh, xh;
   hash_file(d, 1000000, 100000, &c, &fh, NULL);
   assert_int_equal(c.n, 19);
-  for (size_t i = 0; i < 19; i++) assert_hash(&c.nodes[i].hash, want_hashes[i]);
+  for (size_t i = 0; i < 19; i++)
+    assert_hash(&c.nodes[i].hash, want_hashes[i]);
   xet_xorb_hash(&xh, c.nodes, c.n);
   assert_hash(&xh, "6f2ce16ca5e317f0100ff0e7e5bf40a0de9032e9ee1ad04b6b8ff4e36cdfbf6c");
   assert_hash(&fh, "3d17b2d7d64a0e011b6717a52d9a16bd2c3f05b743fa8adf52a7d75dafab6d89");
@@ -509,8 +519,7 @@ static void test_splitmix_1mb(void **st) {
 
 static void test_const_data(void **st) {
   (void)st;
-  static const uint64_t want[8] = {131072, 262144, 393216, 524288,
-                                   655360, 786432, 917504, 1000000};
+  static const uint64_t want[8] = {131072, 262144, 393216, 524288, 655360, 786432, 917504, 1000000};
   uint8_t *d = malloc(1000000);
   memset(d, 59, 1000000);
   uint64_t ends[16];
@@ -536,14 +545,13 @@ static void test_streaming_invariance(void **st) {
 static void test_min_size_edges(void **st) {
   (void)st;
   static const uint8_t pat[128] = {
-      154, 52,  42,  34,  159, 75,  126, 224, 70,  236, 12,  196, 79,  236, 178, 124,
-      127, 50,  99,  178, 44,  176, 174, 126, 250, 235, 205, 174, 252, 122, 35,  10,
-      20,  101, 214, 69,  193, 8,   115, 105, 158, 228, 120, 111, 136, 162, 198, 251,
-      211, 183, 253, 252, 164, 147, 63,  16,  186, 162, 117, 23,  170, 36,  205, 187,
-      174, 76,  210, 174, 211, 175, 12,  173, 145, 59,  2,   70,  222, 181, 159, 227,
-      182, 156, 189, 51,  226, 106, 24,  50,  183, 157, 140, 10,  8,   23,  212, 70,
-      10,  234, 23,  33,  219, 254, 39,  236, 70,  49,  191, 116, 9,   115, 15,  101,
-      26,  159, 165, 220, 15,  170, 56,  125, 92,  163, 94,  235, 38,  40,  49,  81};
+      154, 52,  42,  34,  159, 75,  126, 224, 70,  236, 12,  196, 79,  236, 178, 124, 127, 50,  99,
+      178, 44,  176, 174, 126, 250, 235, 205, 174, 252, 122, 35,  10,  20,  101, 214, 69,  193, 8,
+      115, 105, 158, 228, 120, 111, 136, 162, 198, 251, 211, 183, 253, 252, 164, 147, 63,  16,  186,
+      162, 117, 23,  170, 36,  205, 187, 174, 76,  210, 174, 211, 175, 12,  173, 145, 59,  2,   70,
+      222, 181, 159, 227, 182, 156, 189, 51,  226, 106, 24,  50,  183, 157, 140, 10,  8,   23,  212,
+      70,  10,  234, 23,  33,  219, 254, 39,  236, 70,  49,  191, 116, 9,   115, 15,  101, 26,  159,
+      165, 220, 15,  170, 56,  125, 92,  163, 94,  235, 38,  40,  49,  81};
   static const struct {
     size_t pad;
     uint64_t ends[8];
@@ -557,7 +565,8 @@ static void test_min_size_edges(void **st) {
   uint8_t *d = malloc(65536);
   for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     size_t period = 128 + cases[c].pad;
-    for (size_t i = 0; i < 65536; i++) d[i] = i % period < 128 ? pat[i % period] : 0;
+    for (size_t i = 0; i < 65536; i++)
+      d[i] = i % period < 128 ? pat[i % period] : 0;
     if (cases[c].pad == 0) assert_int_equal(d[11111], 236);
     if (cases[c].pad == 1) assert_int_equal(d[11111], 50);
     uint64_t ends[16];
@@ -586,9 +595,8 @@ static void test_golden_hello_world(void **st) {
   size_t xl;
   size_t len = 11;
   size_t xi = store_add(&s, (const uint8_t *)"hello world", &len, 1, XET_SCHEME_LZ4, &xb, &xl);
-  static const uint8_t want_xorb[19] = {0x00, 0x0b, 0x00, 0x00, 0x00, 0x0b, 0x00,
-                                        0x00, 'h',  'e',  'l',  'l',  'o',  ' ',
-                                        'w',  'o',  'r',  'l',  'd'};
+  static const uint8_t want_xorb[19] = {0x00, 0x0b, 0x00, 0x00, 0x00, 0x0b, 0x00, 0x00, 'h', 'e',
+                                        'l',  'l',  'o',  ' ',  'w',  'o',  'r',  'l',  'd'};
   assert_int_equal(xl, 19); /* LZ4 does not shrink 11 bytes: stored raw */
   assert_memory_equal(xb, want_xorb, 19);
   assert_hash(&s.x[xi].hash, HELLO_XORB);
@@ -675,7 +683,8 @@ static void test_bg4(void **st) {
   (void)st;
   for (size_t n = 0; n < 23; n++) {
     uint8_t src[32] = {0}, g[32], back[32];
-    for (size_t i = 0; i < n; i++) src[i] = (uint8_t)(i * 7 + 1);
+    for (size_t i = 0; i < n; i++)
+      src[i] = (uint8_t)(i * 7 + 1);
     xet_bg4_group(g, src, n);
     if (n == 5) { /* groups of 2,1,1,1: [0,4][1][2][3] */
       static const uint8_t want[5] = {1, 29, 8, 15, 22};
@@ -801,7 +810,8 @@ static void test_xorb_bad(void **st) {
     assert_int_equal(xet_xorb_parse(&out, c, 8 + clen - cut, NULL), HUB_EINVALID);
   }
   /* the body itself cut short */
-  for (size_t n = 1; n < len; n += 997) assert_int_equal(xet_xorb_parse(&out, x, n, NULL), HUB_EINVALID);
+  for (size_t n = 1; n < len; n += 997)
+    assert_int_equal(xet_xorb_parse(&out, x, n, NULL), HUB_EINVALID);
   /* LZ4 decoding to fewer / more bytes than the header says */
   memcpy(c, x, len);
   c[5] = (uint8_t)(50000 - 1);
@@ -906,7 +916,8 @@ static void build_js_like(store *s, uint8_t **out, size_t *out_len, size_t *xi) 
 
 static uint64_t le64(const uint8_t *p) {
   uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+  for (int i = 7; i >= 0; i--)
+    v = v << 8 | p[i];
   return v;
 }
 
@@ -991,7 +1002,8 @@ static void test_shard_roundtrip(void **st) {
 }
 
 static void put32(uint8_t *p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+  for (int i = 0; i < 4; i++)
+    p[i] = (uint8_t)(v >> (8 * i));
 }
 
 static void test_shard_bad(void **st) {
@@ -1008,28 +1020,29 @@ static void test_shard_bad(void **st) {
     stmt;                                                                                          \
     assert_int_equal(xet_shard_parse(&p, c, len), want);                                           \
   } while (0)
-  MUT(c[0] ^= 1, HUB_EINVALID);              /* tag */
-  MUT(c[32] = 3, HUB_EINVALID);              /* version */
-  MUT(c[40] = 100, HUB_EINVALID);            /* footer_size */
-  MUT(c[480] = 2, HUB_EINVALID);             /* footer version */
-  MUT(put32(c + 48 + 36, 2), HUB_EINVALID);  /* file: more terms than entries follow */
+  MUT(c[0] ^= 1, HUB_EINVALID);             /* tag */
+  MUT(c[32] = 3, HUB_EINVALID);             /* version */
+  MUT(c[40] = 100, HUB_EINVALID);           /* footer_size */
+  MUT(c[480] = 2, HUB_EINVALID);            /* footer version */
+  MUT(put32(c + 48 + 36, 2), HUB_EINVALID); /* file: more terms than entries follow */
   MUT(put32(c + 48 + 36, 0xffffffffu), HUB_EINVALID);
-  MUT(put32(c + 48 + 36, 0), HUB_EINVALID);  /* non-zero hash with no terms */
-  MUT(c[48 + 35] |= 0x01, HUB_EINVALID);     /* unknown file flag */
-  MUT(put32(c + 96 + 40, 2), HUB_EINVALID);  /* term start == end */
-  MUT(put32(c + 96 + 44, 9000), HUB_EINVALID); /* term end beyond any xorb */
-  MUT(put32(c + 96 + 36, 1), HUB_EINVALID);  /* term bytes < chunk count */
+  MUT(put32(c + 48 + 36, 0), HUB_EINVALID);          /* non-zero hash with no terms */
+  MUT(c[48 + 35] |= 0x01, HUB_EINVALID);             /* unknown file flag */
+  MUT(put32(c + 96 + 40, 2), HUB_EINVALID);          /* term start == end */
+  MUT(put32(c + 96 + 44, 9000), HUB_EINVALID);       /* term end beyond any xorb */
+  MUT(put32(c + 96 + 36, 1), HUB_EINVALID);          /* term bytes < chunk count */
   MUT(put32(c + 96 + 36, 0x7fffffff), HUB_EINVALID); /* term bytes > 2 x 128 KiB */
-  MUT(put32(c + 288 + 36, 3), HUB_EINVALID); /* CAS: more chunks than entries follow */
-  MUT(put32(c + 288 + 36, 0), HUB_EINVALID); /* CAS: zero chunks */
-  MUT(put32(c + 288 + 40, 200001), HUB_EINVALID); /* CAS: bytes_in_cas lies */
-  MUT(put32(c + 384 + 32, 131071), HUB_EINVALID); /* CAS: chunk offsets do not add up */
-  MUT(put32(c + 384 + 36, 0), HUB_EINVALID);      /* CAS: zero-size chunk */
-  MUT(memset(c + 240, 0, 32), HUB_EINVALID);      /* no file bookend */
-  MUT(memset(c + 432, 0, 32), HUB_EINVALID);      /* no CAS bookend */
+  MUT(put32(c + 288 + 36, 3), HUB_EINVALID);         /* CAS: more chunks than entries follow */
+  MUT(put32(c + 288 + 36, 0), HUB_EINVALID);         /* CAS: zero chunks */
+  MUT(put32(c + 288 + 40, 200001), HUB_EINVALID);    /* CAS: bytes_in_cas lies */
+  MUT(put32(c + 384 + 32, 131071), HUB_EINVALID);    /* CAS: chunk offsets do not add up */
+  MUT(put32(c + 384 + 36, 0), HUB_EINVALID);         /* CAS: zero-size chunk */
+  MUT(memset(c + 240, 0, 32), HUB_EINVALID);         /* no file bookend */
+  MUT(memset(c + 432, 0, 32), HUB_EINVALID);         /* no CAS bookend */
 #undef MUT
   /* every truncation fails */
-  for (size_t n = 0; n < len; n++) assert_int_equal(xet_shard_parse(&p, b, n), HUB_EINVALID);
+  for (size_t n = 0; n < len; n++)
+    assert_int_equal(xet_shard_parse(&p, b, n), HUB_EINVALID);
   /* footer_size 0 but bytes follow the CAS bookend */
   memcpy(c, b, len);
   c[40] = 0;
@@ -1047,12 +1060,12 @@ static void test_shard_bad(void **st) {
     xet_shard_dispose(&p);                                                                         \
   } while (0)
   CHECK((void)0, 0);
-  CHECK(c[144] ^= 1, HUB_EINVALID);                /* verification hash */
-  CHECK(c[48] ^= 1, HUB_EINVALID);                 /* file hash */
-  CHECK(put32(c + 96 + 36, 199999), HUB_EINVALID); /* term bytes */
+  CHECK(c[144] ^= 1, HUB_EINVALID);                                        /* verification hash */
+  CHECK(c[48] ^= 1, HUB_EINVALID);                                         /* file hash */
+  CHECK(put32(c + 96 + 36, 199999), HUB_EINVALID);                         /* term bytes */
   CHECK((put32(c + 96 + 40, 1), put32(c + 96 + 36, 68928)), HUB_EINVALID); /* other range */
-  CHECK(c[96] ^= 1, HUB_EINVALID);                 /* unknown xorb */
-  CHECK(c[336] ^= 1, HUB_EINVALID);                /* CAS chunk hash */
+  CHECK(c[96] ^= 1, HUB_EINVALID);                                         /* unknown xorb */
+  CHECK(c[336] ^= 1, HUB_EINVALID);                                        /* CAS chunk hash */
 #undef CHECK
   free(c);
   free(b);
@@ -1073,7 +1086,8 @@ static void test_dedup_shard(void **st) {
   assert_int_equal(xet_shard_build_dedup(&b, &len, &cas, 1, &key, 1000, 1000 + 604800), 0);
   assert_int_equal(len, 488);
   static const uint64_t want_footer[9] = {1, 48, 96, 288, 0, 288, 0, 288, 0};
-  for (int i = 0; i < 9; i++) assert_int_equal(le64(b + 288 + 8 * i), want_footer[i]);
+  for (int i = 0; i < 9; i++)
+    assert_int_equal(le64(b + 288 + 8 * i), want_footer[i]);
   assert_int_equal(le64(b + 288 + 192), 288);
   xet_shard p;
   assert_int_equal(xet_shard_parse(&p, b, len), 0);
