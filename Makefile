@@ -87,7 +87,7 @@ run: deps build/modelhub
 	./build/modelhub serve --listen 127.0.0.1:8080 --data ./data
 
 e2e-deps:
-	@cd tests/e2e && { [ -d node_modules/@huggingface/hub ] || npm ci --no-audit --no-fund --loglevel=error; }
+	@cd tests/e2e && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 build/modelhub build/asan/modelhub $(UNIT_BIN) $(UNIT_ASAN) $(FUZZ_BIN)

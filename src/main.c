@@ -17,6 +17,7 @@
 #include "index/index.h"
 #include "repo/repo.h"
 #include "util/error.h"
+#include "xetsrv/xetsrv.h"
 
 #define EXIT_USAGE 2
 
@@ -34,7 +35,9 @@ static int usage_main(FILE *f) {
           "  token create USER --name N --role read|write\n"
           "  token list [USER]\n"
           "  token revoke TOKEN-ID|NAME [--user USER]\n"
-          "  audit verify               check the audit log's hash chain\n\n"
+          "  audit verify               check the audit log's hash chain\n"
+          "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
+          "  fsck [--full]              verify stored xorbs and file reconstructions\n\n"
           "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
           "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
@@ -455,7 +458,9 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
   if (!strcmp(cmd, "audit")) return cmd_audit(sub_argc, sub_argv);
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
-  if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev")) return open_data() ? 1 : index_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
+    return open_data() ? 1 : index_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "storage") || !strcmp(cmd, "fsck")) return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

@@ -11,6 +11,7 @@
 #include "gov/gov.h"
 #include "index/index.h"
 #include "util/error.h"
+#include "xetsrv/xetsrv.h"
 
 /* Files at least this big go to LFS even when no .gitattributes rule names them. */
 #define PREUPLOAD_LFS_MIN (10 * 1024 * 1024)
@@ -189,7 +190,7 @@ static int h_commit(hub_req *r) {
       break;
     case NDJSON_OP_LFS_FILE: {
       int64_t have = 0;
-      if (blob_stat(api_blobs(), op->oid, &have))
+      if (xetsrv_lfs_stat(r, op->oid, &have)) /* LFS blob, or uploaded through Xet */
         return hub_error_set(HUB_EINVALID,
                              "LFS object %s for '%s' was not uploaded; upload it first", op->oid,
                              op->path);

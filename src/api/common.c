@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "index/index.h"
 #include "audit/audit.h"
 #include "auth/sign.h"
 #include "blob/blob.h"
@@ -12,6 +13,7 @@
 #include <openssl/rand.h>
 #include "http/internal.h"
 #include "util/error.h"
+#include "xetsrv/xetsrv.h"
 
 
 /* Opening a libgit2 repository costs dozens of filesystem calls, so each thread keeps
@@ -191,6 +193,8 @@ int api_init(void) {
     if ((rc = db_kv_set("sign_key", key, sizeof key))) return rc;
   }
   if ((rc = gov_init())) return rc;
+  if ((rc = xetsrv_init())) return rc;
+  index_set_read_fallback(xetsrv_read_fallback());
   return sign_init(key, sizeof key);
 }
 
@@ -230,6 +234,7 @@ json_t *api_entry_json(hub_req *r, repo_handle *h, const char *commit, const rep
                         json_pack("{s:s, s:I, s:I}", "oid", e->lfs_oid, "size",
                                   (json_int_t)e->lfs_size, "pointerSize",
                                   (json_int_t)e->pointer_size));
+  xetsrv_entry_json(r, o, e);
   if (expand) {
     repo_commit_info ci;
     if (repo_last_commit_for_path(h, commit, e->path, &ci) == 0) {

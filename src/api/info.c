@@ -7,11 +7,13 @@
 #include "api/api.h"
 #include "db/search.h"
 #include "util/error.h"
+#include "xetsrv/xetsrv.h"
 
 struct sib_ctx {
   json_t *arr;
   int blobs;
   uint64_t used;
+  hub_req *r;
 };
 
 static int add_sibling(const repo_entry *e, void *payload) {
@@ -28,6 +30,7 @@ static int add_sibling(const repo_entry *e, void *payload) {
                           json_pack("{s:s, s:I, s:I}", "sha256", e->lfs_oid, "size",
                                     (json_int_t)e->lfs_size, "pointerSize",
                                     (json_int_t)e->pointer_size));
+    xetsrv_entry_json(c->r, s, e);
   }
   json_array_append_new(c->arr, s);
   return 0;
@@ -58,7 +61,7 @@ static json_t *siblings_for(repo_handle **h, hub_req *r, const char *sha, int bl
     }
   pthread_mutex_unlock(&g_sib_mu);
   if (!*h && api_repo_open(r, h)) return NULL;
-  struct sib_ctx c = {json_array(), blobs, 0};
+  struct sib_ctx c = {json_array(), blobs, 0, r};
   if (repo_list(*h, sha, "", 1, add_sibling, &c)) {
     json_decref(c.arr);
     return NULL;

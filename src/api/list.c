@@ -9,8 +9,8 @@
 #include "util/error.h"
 
 /* Keys copied from the derived metadata into repo objects (hf-api.md §3.5, §7.3). */
-static const char *const META_KEYS[] = {"cardData",    "config", "transformersInfo",
-                                        "safetensors", "gguf",   "model-index",
+static const char *const META_KEYS[] = {"cardData",    "config",     "transformersInfo",
+                                        "safetensors", "gguf",       "model-index",
                                         "evalResults", "baseModels", NULL};
 
 /* Copy the derived-metadata keys into `o`: all of them, or those named in only[]. */
@@ -24,7 +24,8 @@ void api_meta_fields(json_t *o, const char *meta_json, int want_all, const char 
   }
   for (int i = 0; META_KEYS[i]; i++) {
     int want = want_all;
-    for (size_t k = 0; !want && k < nonly; k++) want = !strcmp(only[k], META_KEYS[i]);
+    for (size_t k = 0; !want && k < nonly; k++)
+      want = !strcmp(only[k], META_KEYS[i]);
     json_t *v = json_object_get(meta, META_KEYS[i]);
     if (want && v) json_object_set(o, META_KEYS[i], v);
   }
@@ -118,16 +119,20 @@ static int h_list(hub_req *r, int type) {
   q.dir = -1;
   q.nsearch = http_params(r, "search", q.search, DB_SEARCH_MAX_TERMS);
   for (size_t i = 0; i < q.nsearch;)
-    if (!*q.search[i]) q.search[i] = q.search[--q.nsearch];
-    else i++;
+    if (!*q.search[i])
+      q.search[i] = q.search[--q.nsearch];
+    else
+      i++;
   q.author = http_param(r, "author");
   if (q.author && !*q.author) q.author = NULL;
   q.ntags = http_params(r, "filter", q.tags, DB_SEARCH_MAX_TAGS);
   q.ntags += http_params(r, "library", q.tags + q.ntags, DB_SEARCH_MAX_TAGS - q.ntags);
   q.ntags += http_params(r, "language", q.tags + q.ntags, DB_SEARCH_MAX_TAGS - q.ntags);
   for (size_t i = 0; i < q.ntags;)
-    if (!*q.tags[i]) q.tags[i] = q.tags[--q.ntags];
-    else i++;
+    if (!*q.tags[i])
+      q.tags[i] = q.tags[--q.ntags];
+    else
+      i++;
   q.pipeline_tag = http_param(r, "pipeline_tag");
   if (q.pipeline_tag && !*q.pipeline_tag) q.pipeline_tag = NULL;
   const char *np = http_param(r, "num_parameters");
@@ -140,9 +145,12 @@ static int h_list(hub_req *r, int type) {
   }
   const char *dir = http_param(r, "direction");
   if (dir && *dir) {
-    if (!strcmp(dir, "1") || !strcmp(dir, "asc")) q.dir = 1;
-    else if (!strcmp(dir, "-1") || !strcmp(dir, "desc")) q.dir = -1;
-    else return hub_error_set(HUB_EINVALID, "Invalid direction '%s' (-1 or 1)", dir);
+    if (!strcmp(dir, "1") || !strcmp(dir, "asc"))
+      q.dir = 1;
+    else if (!strcmp(dir, "-1") || !strcmp(dir, "desc"))
+      q.dir = -1;
+    else
+      return hub_error_set(HUB_EINVALID, "Invalid direction '%s' (-1 or 1)", dir);
   }
   const char *lim = http_param(r, "limit");
   q.limit = HUB_MAX_PAGE;
@@ -317,9 +325,9 @@ static int lineage_row(const db_like_row *w, void *payload) {
   if ((size_t)n > c->limit) return 0;
   char id[2 * HUB_MAX_NAME + 2];
   snprintf(id, sizeof id, "%s/%s", w->repo.ns, w->repo.name);
-  json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:o}", "_id", w->repo.uid, "id", id,
-                                        "private", w->repo.is_private, "createdAt",
-                                        api_iso_json(w->created_ms)));
+  json_array_append_new(list,
+                        json_pack("{s:s, s:s, s:b, s:o}", "_id", w->repo.uid, "id", id, "private",
+                                  w->repo.is_private, "createdAt", api_iso_json(w->created_ms)));
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "http/range.h"
 #include "index/index.h"
 #include "util/error.h"
+#include "xetsrv/xetsrv.h"
 
 static const char *content_type_for(const char *path, int raw) {
   const char *dot = strrchr(path, '.');
@@ -39,6 +40,7 @@ struct dl {
   const char *lfs_oid;
   void *data; /* regular file bytes (owned by cleanup) */
   const char *path;
+  const xetsrv_file *xet; /* set when the LFS object is Xet-backed */
 };
 
 static void add_common(hub_req *r, const struct dl *d) {
@@ -72,6 +74,7 @@ static void add_common(hub_req *r, const struct dl *d) {
            enc.ptr ? enc.ptr : "", plain);
   hub_buf_dispose(&enc);
   if (!http_param(r, "noContentDisposition")) http_add_header(r, "Content-Disposition", disp);
+  if (d->xet) xetsrv_add_headers(r, d->sha, d->xet);
 }
 
 static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, int64_t len,
@@ -80,6 +83,8 @@ static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, 
     int fd = -1;
     int64_t sz = 0;
     int rc = blob_open_fd(api_blobs(), d->lfs_oid, &fd, &sz);
+    if (rc == HUB_ENOTFOUND && d->xet) /* uploaded through Xet: rebuilt from its chunks */
+      return xetsrv_reply_bytes(r, status, ctype, d->xet, start, len);
     if (rc == HUB_ENOTFOUND)
       return hub_error_set(HUB_EENTRY, "The LFS object for %s is missing from storage", d->path);
     if (rc) return rc;
@@ -112,6 +117,7 @@ static int h_download(hub_req *r, int raw) {
     return 0;
   }
   struct dl d = {0};
+  xetsrv_file xf;
   char etag[80];
   d.sha = sha;
   d.path = path;
@@ -120,6 +126,7 @@ static int h_download(hub_req *r, int raw) {
     snprintf(etag, sizeof etag, "\"%s\"", e.lfs_oid);
     d.lfs_oid = e.lfs_oid;
     d.total = (int64_t)e.lfs_size;
+    if (xetsrv_lookup(&r->repo, e.lfs_oid, &xf) == 0 && xf.size == e.lfs_size) d.xet = &xf;
   } else {
     snprintf(etag, sizeof etag, "\"%s\"", e.oid);
     size_t n = 0;
@@ -134,6 +141,12 @@ static int h_download(hub_req *r, int raw) {
   const char *ctype = d.is_lfs ? "application/octet-stream" : content_type_for(path, raw);
   if (etag_matches(http_header(r, "If-None-Match"), etag)) {
     rc = http_reply_data(r, 304, NULL, "", 0);
+    if (!rc) add_common(r, &d);
+    repo_entry_dispose(&e);
+    return rc;
+  }
+  if (d.xet && xetsrv_wants_fileinfo(r)) { /* JS fileDownloadInfo (xet.md §7.3) */
+    rc = xetsrv_reply_fileinfo(r, sha, d.xet, etag);
     if (!rc) add_common(r, &d);
     repo_entry_dispose(&e);
     return rc;

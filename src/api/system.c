@@ -9,6 +9,8 @@
 #include "lfs/lfs.h"
 #include "ml/card.h"
 #include "util/error.h"
+#include "web/web.h"
+#include "xetsrv/xetsrv.h"
 
 static int h_health(hub_req *r) {
   return http_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", HUB_VERSION));
@@ -58,11 +60,6 @@ static int h_empty_object(hub_req *r) {
   return http_reply_json(r, 200, json_object());
 }
 
-static int h_xet_token(hub_req *r) {
-  return hub_error_set(HUB_EUNSUPPORTED,
-                       "This Hub does not support Xet storage; set HF_HUB_DISABLE_XET=1");
-}
-
 static int h_auth_check(hub_req *r) {
   return http_reply_json(r, 200, json_object());
 }
@@ -74,16 +71,13 @@ const hub_route api_system_routes[] = {
     {"GET", "/api/models-tags-by-type", h_empty_object, NEED_NONE, BODY_NONE, NULL, 0},
     {"GET", "/api/datasets-tags-by-type", h_empty_object, NEED_NONE, BODY_NONE, NULL, 0},
     {"GET", "/api/{type}/{repo}/auth-check", h_auth_check, NEED_REPO_READ, BODY_NONE, NULL, 0},
-    {"GET", "/api/{type}/{repo}/xet-read-token/{*}", h_xet_token, NEED_REPO_READ, BODY_NONE, NULL,
-     0},
-    {"GET", "/api/{type}/{repo}/xet-write-token/{*}", h_xet_token, NEED_REPO_WRITE, BODY_NONE, NULL,
-     0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };
 
 int api_register(void) {
   index_start(); /* download counters flush in the background */
   http_routes_add(api_system_routes);
+  if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
   http_routes_add(api_account_routes);
   http_routes_add(api_org_routes);
   http_routes_add(api_token_routes);
@@ -98,5 +92,6 @@ int api_register(void) {
   http_routes_add(lfs_routes);
   http_routes_add(git_routes);
   http_routes_add(api_resolve_routes);
+  if (web_register()) return HUB_ERROR; /* last: "/{ns}/{name}" and its 404 match anything */
   return 0;
 }

@@ -17,6 +17,8 @@
 
 struct blob_store {
   blob_backend *be;
+  const blob_read_fallback *fb; /* views only */
+  void *fb_ctx;
 };
 
 struct blob_writer {
@@ -81,6 +83,19 @@ done:
   return rc;
 }
 
+blob_store *blob_store_view(blob_store *base, const blob_read_fallback *fb, void *ctx) {
+  blob_store *v = calloc(1, sizeof *v);
+  if (!v) return NULL;
+  v->be = base->be;
+  v->fb = fb;
+  v->fb_ctx = ctx;
+  return v;
+}
+
+void blob_store_view_free(blob_store *view) {
+  free(view);
+}
+
 void blob_store_free(blob_store *store) {
   if (!store) return;
   store->be->free(store->be);
@@ -142,7 +157,9 @@ int blob_open_stream(blob_store *store, const char *oid, blob_stream **out, int6
   int fd = -1, rc;
   *out = NULL;
   if ((rc = check_oid(oid)) < 0) return rc;
-  if ((rc = store->be->open_read(store->be, oid, 0, &fd, &st, out_size)) < 0) return rc;
+  rc = store->be->open_read(store->be, oid, 0, &fd, &st, out_size);
+  if (rc == HUB_ENOTFOUND && store->fb) return store->fb->open(store->fb_ctx, oid, out, out_size);
+  if (rc < 0) return rc;
   if (fd >= 0) {
     struct fd_stream *f = malloc(sizeof *f);
     if (!f) {

@@ -51,6 +51,17 @@ int blob_open_stream(blob_store *store, const char *oid, blob_stream **out, int6
 int blob_stream_read(blob_stream *s, void *buf, size_t cap, size_t *out_n);
 void blob_stream_close(blob_stream *s);
 
+/* Objects this store lacks may still be readable from elsewhere — files uploaded through
+ * Xet live as chunks and are rebuilt on read. A view is a store that shares `base`'s
+ * backend and, when an object is missing there, asks `open` (with `ctx`) for a read
+ * stream. Views only read through the fallback; writes and stats go to `base`.
+ * Free with blob_store_view_free() (the base stays open). */
+typedef struct {
+  int (*open)(void *ctx, const char *oid, blob_stream **out, int64_t *out_size);
+} blob_read_fallback;
+blob_store *blob_store_view(blob_store *base, const blob_read_fallback *fb, void *ctx);
+void blob_store_view_free(blob_store *view);
+
 /* Remove `oid`. HUB_ENOTFOUND if absent. Readers holding it open keep their copy. */
 int blob_delete(blob_store *store, const char *oid);
 

@@ -19,11 +19,16 @@ static const struct {
   const char *name;
   int sort;
 } SORTS[] = {
-    {"trendingScore", DB_SORT_TRENDING}, {"trending", DB_SORT_TRENDING},
-    {"downloads", DB_SORT_DOWNLOADS},    {"likes", DB_SORT_LIKES},
-    {"likes30d", DB_SORT_LIKES},         {"createdAt", DB_SORT_CREATED},
-    {"lastModified", DB_SORT_MODIFIED},  {"id", DB_SORT_ID},
-    {"modelId", DB_SORT_ID},             {"num_parameters", DB_SORT_PARAMS},
+    {"trendingScore", DB_SORT_TRENDING},
+    {"trending", DB_SORT_TRENDING},
+    {"downloads", DB_SORT_DOWNLOADS},
+    {"likes", DB_SORT_LIKES},
+    {"likes30d", DB_SORT_LIKES},
+    {"createdAt", DB_SORT_CREATED},
+    {"lastModified", DB_SORT_MODIFIED},
+    {"id", DB_SORT_ID},
+    {"modelId", DB_SORT_ID},
+    {"num_parameters", DB_SORT_PARAMS},
 };
 
 int db_sort_parse(const char *name, int *out) {
@@ -120,8 +125,10 @@ int db_num_params_parse(const char *text, int64_t *out_min, int64_t *out_max) {
   while (*p) {
     const char *end = strchr(p, ',');
     size_t n = end ? (size_t)(end - p) : strlen(p);
-    while (n && *p == ' ') p++, n--;
-    while (n && p[n - 1] == ' ') n--;
+    while (n && *p == ' ')
+      p++, n--;
+    while (n && p[n - 1] == ' ')
+      n--;
     int64_t v;
     if (n > 4 && !strncasecmp(p, "min:", 4)) {
       if (parse_count(p + 4, n - 4, &v)) goto bad;
@@ -135,7 +142,8 @@ int db_num_params_parse(const char *text, int64_t *out_min, int64_t *out_max) {
       goto bad;
     }
     p += n;
-    while (*p == ' ') p++;
+    while (*p == ' ')
+      p++;
     if (*p == ',') {
       p++;
       if (!*p) goto bad;
@@ -198,7 +206,8 @@ static void qb_text(qb *q, const char *s) {
 }
 static void qb_dispose(qb *q) {
   hub_buf_dispose(&q->sql);
-  for (int i = 0; i < q->n; i++) free(q->v[i].s);
+  for (int i = 0; i < q->n; i++)
+    free(q->v[i].s);
 }
 
 static int qb_prepare(qb *q, sqlite3_stmt **out) {
@@ -208,9 +217,12 @@ static int qb_prepare(qb *q, sqlite3_stmt **out) {
   if (sqlite3_prepare_v2(db, q->sql.ptr, -1, out, NULL) != SQLITE_OK)
     return hub_error_set(HUB_ERROR, "sql prepare: %s", sqlite3_errmsg(db));
   for (int i = 0; i < q->n; i++) {
-    if (q->v[i].kind == B_INT) sqlite3_bind_int64(*out, i + 1, q->v[i].i);
-    else if (q->v[i].kind == B_DBL) sqlite3_bind_double(*out, i + 1, q->v[i].d);
-    else sqlite3_bind_text(*out, i + 1, q->v[i].s, -1, SQLITE_STATIC);
+    if (q->v[i].kind == B_INT)
+      sqlite3_bind_int64(*out, i + 1, q->v[i].i);
+    else if (q->v[i].kind == B_DBL)
+      sqlite3_bind_double(*out, i + 1, q->v[i].d);
+    else
+      sqlite3_bind_text(*out, i + 1, q->v[i].s, -1, SQLITE_STATIC);
   }
   return 0;
 }
@@ -281,7 +293,8 @@ static void add_term_set(qb *q, const char *term) {
 static int64_t probe(const char *term, const char *tag) {
   qb q = {HUB_BUF_INIT, {{0}}, 0, 0};
   hub_buf_puts(&q.sql, "SELECT count(*) FROM (");
-  if (term) add_term_set(&q, term);
+  if (term)
+    add_term_set(&q, term);
   else {
     hub_buf_puts(&q.sql, "SELECT repo_id FROM repo_tags WHERE tag=?");
     qb_text(&q, tag);
@@ -295,15 +308,34 @@ static int64_t probe(const char *term, const char *tag) {
   return n;
 }
 
+static int64_t probe_author(int type, const char *author) {
+  sqlite3_stmt *st = db__stmt("SELECT count(*) FROM (SELECT 1 FROM repos WHERE type=? AND ns=?"
+                              " LIMIT 4000)");
+  int64_t n = 0;
+  if (!st) return 0;
+  sqlite3_bind_int(st, 1, type);
+  sqlite3_bind_text(st, 2, author, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return n;
+}
+
 static const char *sort_expr(int sort) {
   switch (sort) {
-  case DB_SORT_DOWNLOADS: return "r.downloads";
-  case DB_SORT_LIKES: return "r.likes";
-  case DB_SORT_CREATED: return "r.created_ms";
-  case DB_SORT_MODIFIED: return "r.last_modified_ms";
-  case DB_SORT_PARAMS: return "coalesce(m.num_params, 0)";
-  case DB_SORT_TRENDING: return "r.trending";
-  default: return "r.downloads";
+  case DB_SORT_DOWNLOADS:
+    return "r.downloads";
+  case DB_SORT_LIKES:
+    return "r.likes";
+  case DB_SORT_CREATED:
+    return "r.created_ms";
+  case DB_SORT_MODIFIED:
+    return "r.last_modified_ms";
+  case DB_SORT_PARAMS:
+    return "coalesce(m.num_params, 0)";
+  case DB_SORT_TRENDING:
+    return "r.trending";
+  default:
+    return "r.downloads";
   }
 }
 
@@ -370,27 +402,34 @@ int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_searc
   /* The most selective small filter (a rare term or tag) drives the query. */
   int drive_term = -1, drive_tag = -1;
   int64_t best = DRIVE_MAX;
-  for (size_t i = 0; i < q->nsearch; i++) {
+  /* Relevance order drives from the first term anyway: no probing needed. */
+  for (size_t i = 0; sort != DB_SORT_RELEVANCE && i < q->nsearch; i++) {
     int64_t n = probe(q->search[i], NULL);
     if (n < best) best = n, drive_term = (int)i, drive_tag = -1;
   }
-  for (size_t i = 0; i < q->ntags; i++) {
+  for (size_t i = 0; sort != DB_SORT_RELEVANCE && i < q->ntags; i++) {
     int64_t n = probe(NULL, q->tags[i]);
     if (n < best) best = n, drive_tag = (int)i, drive_term = -1;
   }
   if (sort == DB_SORT_RELEVANCE && drive_term < 0 && term0) drive_term = 0;
 
+  /* Inner query: ids and sort keys of the page only (narrow rows to sort); the outer
+   * query then fetches the columns of at most limit + 1 rows. */
+  const char *e = sort_expr(sort);
   hub_buf_puts(&b.sql, "SELECT ");
   hub_buf_printf(&b.sql, ROW_COLS, q->want_meta ? "m.meta" : "NULL");
+  hub_buf_puts(&b.sql, ", k.tier FROM (SELECT r.id AS rid");
   if (sort == DB_SORT_RELEVANCE) {
     hub_buf_puts(&b.sql, ", CASE WHEN lower(r.name)=lower(?) OR lower(r.ns || '/' || r.name)="
                          "lower(?) THEN 2 WHEN instr(lower(r.ns || '/' || r.name), lower(?)) > 0"
-                         " THEN 1 ELSE 0 END AS tier");
+                         " THEN 1 ELSE 0 END AS tier, r.downloads AS skey");
     qb_text(&b, term0);
     qb_text(&b, term0);
     qb_text(&b, term0);
+  } else if (sort == DB_SORT_ID) {
+    hub_buf_puts(&b.sql, ", 0 AS tier, 0 AS skey");
   } else {
-    hub_buf_puts(&b.sql, ", 0 AS tier");
+    hub_buf_printf(&b.sql, ", 0 AS tier, %s AS skey", e);
   }
   if (drive_term >= 0) {
     hub_buf_puts(&b.sql, " FROM (");
@@ -401,7 +440,14 @@ int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_searc
   } else {
     hub_buf_puts(&b.sql, " FROM repos r");
   }
-  hub_buf_puts(&b.sql, " LEFT JOIN repo_meta m ON m.repo_id=r.id WHERE r.type=?");
+  int need_meta =
+      q->pipeline_tag || q->min_params >= 0 || q->max_params >= 0 || sort == DB_SORT_PARAMS;
+  if (need_meta)
+    hub_buf_puts(&b.sql, sort == DB_SORT_PARAMS && !q->pipeline_tag && q->min_params < 0 &&
+                                 q->max_params < 0
+                             ? " LEFT JOIN repo_meta m ON m.repo_id=r.id"
+                             : " JOIN repo_meta m ON m.repo_id=r.id");
+  hub_buf_puts(&b.sql, " WHERE r.type=?");
   qb_int(&b, q->type);
   if (drive_tag >= 0) {
     hub_buf_puts(&b.sql, " AND c.tag=?");
@@ -409,18 +455,35 @@ int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_searc
   }
   add_visibility(&b, q->viewer_id, q->viewer_admin);
   if (q->author) {
-    hub_buf_puts(&b.sql, " AND r.ns=?");
+    /* A prolific author is better served by walking the sort index (unary + keeps the
+     * planner off the (type, ns) index); a small one by its own rows. */
+    int big = drive_term < 0 && drive_tag < 0 && sort != DB_SORT_ID &&
+              probe_author(q->type, q->author) >= DRIVE_MAX;
+    hub_buf_puts(&b.sql, big ? " AND +r.ns=?" : " AND r.ns=?");
     qb_text(&b, q->author);
   }
   for (size_t i = 0; i < q->nsearch; i++) {
     if ((int)i == drive_term) continue;
+    if (drive_term < 0 && drive_tag < 0 && has_word_char(q->search[i])) {
+      /* A common term while walking the sort index: test the id substring per row and
+       * materialise only the card matches (an FTS5 lookup by rowid re-runs the query). */
+      char *ph = fts_phrase(q->search[i]);
+      hub_buf_puts(&b.sql, " AND (instr(lower(r.ns || '/' || r.name), lower(?)) > 0 OR r.id IN"
+                           " (SELECT rowid FROM repo_fts_card WHERE repo_fts_card MATCH ?))");
+      qb_text(&b, q->search[i]);
+      qb_text(&b, ph ? ph : "\"\"");
+      if (!ph) b.failed = 1;
+      free(ph);
+      continue;
+    }
     hub_buf_puts(&b.sql, " AND r.id IN (");
     add_term_set(&b, q->search[i]);
     hub_buf_puts(&b.sql, ")");
   }
   for (size_t i = 0; i < q->ntags; i++) {
     if ((int)i == drive_tag) continue;
-    hub_buf_puts(&b.sql, " AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag=? AND t.repo_id=r.id)");
+    hub_buf_puts(&b.sql,
+                 " AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag=? AND t.repo_id=r.id)");
     qb_text(&b, q->tags[i]);
   }
   if (q->pipeline_tag) {
@@ -441,14 +504,15 @@ int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_searc
     rc = hub_error_set(HUB_EINVALID, "Cursor does not match this sort");
     goto done;
   }
+  const char *outer_order;
   if (sort == DB_SORT_ID) {
     if (a) {
-      hub_buf_printf(&b.sql,
-                     " AND (r.ns, r.name, r.id) %s (SELECT ns, name, id FROM repos WHERE id=?)",
-                     cmp);
+      hub_buf_printf(
+          &b.sql, " AND (r.ns, r.name, r.id) %s (SELECT ns, name, id FROM repos WHERE id=?)", cmp);
       qb_int(&b, a->id);
     }
     hub_buf_printf(&b.sql, " ORDER BY r.ns %s, r.name %s, r.id %s", ord, ord, ord);
+    outer_order = dir < 0 ? "r.ns DESC, r.name DESC, r.id DESC" : "r.ns, r.name, r.id";
   } else if (sort == DB_SORT_RELEVANCE) {
     if (a) {
       hub_buf_puts(&b.sql, " AND (tier, r.downloads, r.id) < (?, ?, ?)");
@@ -457,18 +521,23 @@ int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_searc
       qb_int(&b, a->id);
     }
     hub_buf_puts(&b.sql, " ORDER BY tier DESC, r.downloads DESC, r.id DESC");
+    outer_order = "k.tier DESC, k.skey DESC, k.rid DESC";
   } else {
-    const char *e = sort_expr(sort);
     if (a) {
       hub_buf_printf(&b.sql, " AND (%s, r.id) %s (?, ?)", e, cmp);
-      if (sort == DB_SORT_TRENDING) qb_dbl(&b, a->dval);
-      else qb_int(&b, a->ival);
+      if (sort == DB_SORT_TRENDING)
+        qb_dbl(&b, a->dval);
+      else
+        qb_int(&b, a->ival);
       qb_int(&b, a->id);
     }
     hub_buf_printf(&b.sql, " ORDER BY %s %s, r.id %s", e, ord, ord);
+    outer_order = dir < 0 ? "k.skey DESC, k.rid DESC" : "k.skey, k.rid";
   }
-  hub_buf_puts(&b.sql, " LIMIT ?");
+  hub_buf_puts(&b.sql, " LIMIT ?) k CROSS JOIN repos r ON r.id=k.rid"
+                       " LEFT JOIN repo_meta m ON m.repo_id=r.id ORDER BY ");
   qb_int(&b, (int64_t)q->limit + 1);
+  hub_buf_puts(&b.sql, outer_order);
   if ((rc = qb_prepare(&b, &st))) goto done;
   size_t n = 0;
   for (;;) {
@@ -490,12 +559,24 @@ int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_searc
     out_next->id = w.repo.id;
     out_next->tier = sqlite3_column_int(st, 24);
     switch (sort) {
-    case DB_SORT_LIKES: out_next->ival = w.likes; break;
-    case DB_SORT_CREATED: out_next->ival = w.repo.created_ms; break;
-    case DB_SORT_MODIFIED: out_next->ival = w.repo.last_modified_ms; break;
-    case DB_SORT_PARAMS: out_next->ival = w.num_params; break;
-    case DB_SORT_TRENDING: out_next->dval = w.trending; break;
-    default: out_next->ival = w.downloads; break;
+    case DB_SORT_LIKES:
+      out_next->ival = w.likes;
+      break;
+    case DB_SORT_CREATED:
+      out_next->ival = w.repo.created_ms;
+      break;
+    case DB_SORT_MODIFIED:
+      out_next->ival = w.repo.last_modified_ms;
+      break;
+    case DB_SORT_PARAMS:
+      out_next->ival = w.num_params;
+      break;
+    case DB_SORT_TRENDING:
+      out_next->dval = w.trending;
+      break;
+    default:
+      out_next->ival = w.downloads;
+      break;
     }
     n++;
     if ((rc = cb(&w, payload))) goto done;
@@ -584,12 +665,12 @@ int db_meta_store(int64_t repo_id, const db_meta *m) {
 
 int db_seed_meta(int64_t repo_id, const db_meta *m) {
   int rc = HUB_ERROR;
-  sqlite3_stmt *st = db__stmt(
-      "INSERT INTO repo_meta(repo_id, meta, tags, pipeline_tag, library_name, num_params,"
-      " card_text, synthetic) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(repo_id) DO UPDATE SET"
-      " meta=excluded.meta, tags=excluded.tags, pipeline_tag=excluded.pipeline_tag,"
-      " library_name=excluded.library_name, num_params=excluded.num_params,"
-      " card_text=excluded.card_text, synthetic=excluded.synthetic");
+  sqlite3_stmt *st =
+      db__stmt("INSERT INTO repo_meta(repo_id, meta, tags, pipeline_tag, library_name, num_params,"
+               " card_text, synthetic) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(repo_id) DO UPDATE SET"
+               " meta=excluded.meta, tags=excluded.tags, pipeline_tag=excluded.pipeline_tag,"
+               " library_name=excluded.library_name, num_params=excluded.num_params,"
+               " card_text=excluded.card_text, synthetic=excluded.synthetic");
   if (!st) goto fail;
   sqlite3_bind_int64(st, 1, repo_id);
   sqlite3_bind_text(st, 2, m->meta_json ? m->meta_json : "{}", -1, SQLITE_STATIC);
@@ -641,7 +722,7 @@ int db_meta_clear(int64_t repo_id) {
  *               + 10 · likes given in the last 7 days (docs/search.md). */
 #define TRENDING_SQL                                                                               \
   "UPDATE repos SET downloads=(SELECT coalesce(sum(n), 0) FROM downloads_daily"                    \
-  " WHERE repo_id=repos.id AND day>?1-30),"                                                       \
+  " WHERE repo_id=repos.id AND day>?1-30),"                                                        \
   " trending=(SELECT coalesce(sum(n * CASE ?1-day WHEN 0 THEN 1.0 WHEN 1 THEN 0.70710678"          \
   " WHEN 2 THEN 0.5 WHEN 3 THEN 0.35355339 WHEN 4 THEN 0.25 WHEN 5 THEN 0.17677670"                \
   " ELSE 0.125 END), 0) FROM downloads_daily WHERE repo_id=repos.id AND day>?1-7)"                 \
@@ -690,10 +771,10 @@ int db_popularity_refresh(const int64_t *ids, size_t n, int64_t day) {
   } else {
     /* Counters change by themselves only when a day leaves a window: repos with downloads
      * in the last 31 days, likes in the last 8, or a stale non-zero score. */
-    sqlite3_stmt *st = db__stmt(
-        TRENDING_SQL " WHERE id IN (SELECT repo_id FROM downloads_daily WHERE day>?1-32"
-                     " UNION SELECT repo_id FROM likes WHERE created_ms>?2-86400000"
-                     " UNION SELECT id FROM repos WHERE trending>0 AND type>=0)");
+    sqlite3_stmt *st =
+        db__stmt(TRENDING_SQL " WHERE id IN (SELECT repo_id FROM downloads_daily WHERE day>?1-32"
+                              " UNION SELECT repo_id FROM likes WHERE created_ms>?2-86400000"
+                              " UNION SELECT id FROM repos WHERE trending>0 AND type>=0)");
     if (!st) goto fail;
     sqlite3_bind_int64(st, 1, day);
     sqlite3_bind_int64(st, 2, db_now_ms() - 7LL * 86400000);
@@ -792,12 +873,12 @@ static int like_rows(sqlite3_stmt *st, size_t limit, db_like_cb cb, void *payloa
 int db_user_likes(int64_t user_id, int64_t viewer, int admin, size_t limit,
                   const db_search_cursor *after, db_like_cb cb, void *payload,
                   db_search_cursor *out_next, int *out_more) {
-  sqlite3_stmt *st = db__stmt(
-      "SELECT " REPO_ROW_COLS ", l.created_ms, '', '', r.id FROM likes l JOIN repos r ON"
-      " r.id=l.repo_id WHERE l.user_id=?1 AND (l.created_ms, l.repo_id) < (?2, ?3)"
-      " AND (r.private=0 OR ?4 OR (?5 != 0 AND (r.owner_id=?5 OR r.owner_id IN"
-      " (SELECT org_id FROM memberships WHERE user_id=?5))))"
-      " ORDER BY l.created_ms DESC, l.repo_id DESC LIMIT ?6");
+  sqlite3_stmt *st =
+      db__stmt("SELECT " REPO_ROW_COLS ", l.created_ms, '', '', r.id FROM likes l JOIN repos r ON"
+               " r.id=l.repo_id WHERE l.user_id=?1 AND (l.created_ms, l.repo_id) < (?2, ?3)"
+               " AND (r.private=0 OR ?4 OR (?5 != 0 AND (r.owner_id=?5 OR r.owner_id IN"
+               " (SELECT org_id FROM memberships WHERE user_id=?5))))"
+               " ORDER BY l.created_ms DESC, l.repo_id DESC LIMIT ?6");
   if (!st) return HUB_ERROR;
   sqlite3_bind_int64(st, 1, user_id);
   sqlite3_bind_int64(st, 2, after ? after->ival : INT64_MAX);
@@ -810,11 +891,11 @@ int db_user_likes(int64_t user_id, int64_t viewer, int admin, size_t limit,
 
 int db_repo_likers(int64_t repo_id, size_t limit, const db_search_cursor *after, db_like_cb cb,
                    void *payload, db_search_cursor *out_next, int *out_more) {
-  sqlite3_stmt *st = db__stmt(
-      "SELECT " REPO_ROW_COLS ", l.created_ms, a.name, a.fullname, a.id FROM likes l JOIN"
-      " accounts a ON a.id=l.user_id JOIN repos r ON r.id=l.repo_id WHERE l.repo_id=?1 AND"
-      " (l.created_ms, l.user_id) < (?2, ?3) ORDER BY l.created_ms DESC, l.user_id DESC"
-      " LIMIT ?4");
+  sqlite3_stmt *st =
+      db__stmt("SELECT " REPO_ROW_COLS ", l.created_ms, a.name, a.fullname, a.id FROM likes l JOIN"
+               " accounts a ON a.id=l.user_id JOIN repos r ON r.id=l.repo_id WHERE l.repo_id=?1 AND"
+               " (l.created_ms, l.user_id) < (?2, ?3) ORDER BY l.created_ms DESC, l.user_id DESC"
+               " LIMIT ?4");
   if (!st) return HUB_ERROR;
   sqlite3_bind_int64(st, 1, repo_id);
   sqlite3_bind_int64(st, 2, after ? after->ival : INT64_MAX);
@@ -823,8 +904,8 @@ int db_repo_likers(int64_t repo_id, size_t limit, const db_search_cursor *after,
   return like_rows(st, limit, cb, payload, out_next, out_more);
 }
 
-int db_lineage_children(const char *base_id, int64_t viewer, int admin, size_t limit,
-                        db_like_cb cb, void *payload) {
+int db_lineage_children(const char *base_id, int64_t viewer, int admin, size_t limit, db_like_cb cb,
+                        void *payload) {
   sqlite3_stmt *st = db__stmt(
       "SELECT " REPO_ROW_COLS ", r.created_ms, e.relation, '' FROM model_edges e JOIN repos r"
       " ON r.id=e.child_id WHERE e.base=?1 AND (r.private=0 OR ?2 OR (?3 != 0 AND"
@@ -879,9 +960,11 @@ int db_repo_each(db_repo_cb cb, void *payload) {
     int n = 0;
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, last);
-    while (n < 256 && sqlite3_step(st) == SQLITE_ROW) read_repo_cols(st, &batch[n++]);
+    while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
+      read_repo_cols(st, &batch[n++]);
     sqlite3_reset(st);
-    for (int i = 0; i < n && !rc; i++) rc = cb(&batch[i], payload);
+    for (int i = 0; i < n && !rc; i++)
+      rc = cb(&batch[i], payload);
     if (rc || n < 256) break;
     last = batch[n - 1].id;
   }
@@ -904,15 +987,15 @@ int db_seed_account(const char *name, int kind, int64_t *out_id) {
   int s = sqlite3_step(st);
   if (s == SQLITE_ROW) *out_id = sqlite3_column_int64(st, 0);
   sqlite3_reset(st);
-  return s == SQLITE_ROW ? 0 : hub_error_set(HUB_ERROR, "seed account: %s",
-                                             sqlite3_errmsg(db_conn()));
+  return s == SQLITE_ROW ? 0
+                         : hub_error_set(HUB_ERROR, "seed account: %s", sqlite3_errmsg(db_conn()));
 }
 
 int db_seed_repo(const db_seed_repo_row *w, int64_t *out_id) {
-  sqlite3_stmt *st = db__stmt(
-      "INSERT INTO repos(uid, type, ns, name, owner_id, owner_is_org, private, created_ms,"
-      " updated_ms, head_sha, last_modified_ms, downloads, downloads_all, likes, trending)"
-      " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  sqlite3_stmt *st =
+      db__stmt("INSERT INTO repos(uid, type, ns, name, owner_id, owner_is_org, private, created_ms,"
+               " updated_ms, head_sha, last_modified_ms, downloads, downloads_all, likes, trending)"
+               " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   if (!st) return HUB_ERROR;
   sqlite3_bind_text(st, 1, w->uid, -1, SQLITE_STATIC);
   sqlite3_bind_int(st, 2, w->type);

@@ -60,7 +60,7 @@ typedef struct {
   int type;
   const char *search[DB_SEARCH_MAX_TERMS]; /* substring of the id, or full-text in cards */
   size_t nsearch;
-  const char *author; /* namespace */
+  const char *author;                   /* namespace */
   const char *tags[DB_SEARCH_MAX_TAGS]; /* all must match */
   size_t ntags;
   const char *pipeline_tag;
@@ -77,8 +77,8 @@ typedef struct {
   db_repo repo;
   int64_t downloads, downloads_all, likes;
   double trending;
-  const char *tags_json; /* JSON array text, "[]" when not indexed */
-  const char *meta_json; /* JSON object text, NULL unless want_meta */
+  const char *tags_json;                   /* JSON array text, "[]" when not indexed */
+  const char *meta_json;                   /* JSON object text, NULL unless want_meta */
   const char *pipeline_tag, *library_name; /* "" when unknown */
   int64_t num_params;
   int synthetic; /* seeded by `modelhub dev seed-catalog`: no git directory */
@@ -101,8 +101,7 @@ typedef struct {
   char library_name[HUB_MAX_SHORT_TEXT + 1];
   int synthetic;
 } db_repo_stats;
-int db_repo_stats_get(const db_repo *repo, int64_t viewer_id, int viewer_admin,
-                      db_repo_stats *out);
+int db_repo_stats_get(const db_repo *repo, int64_t viewer_id, int viewer_admin, db_repo_stats *out);
 void db_repo_stats_dispose(db_repo_stats *s);
 
 /* Derived metadata of a repo's default branch, stored in one transaction: meta row,

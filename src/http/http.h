@@ -37,6 +37,9 @@ enum hub_needs {
    * anonymous caller who cannot see the repo gets 401 + WWW-Authenticate (not 404), and
    * every 401 carries the challenge. Authenticated callers still get 404 / 403. */
   NEED_GIT_CHALLENGE = 128,
+  /* the handler checks its own credentials (Xet CAS bearer tokens, xetsrv/): the router
+   * does not identify the caller, so r->who stays anonymous */
+  NEED_OWN_AUTH = 256,
 };
 
 enum hub_body { BODY_NONE = 0, BODY_JSON, BODY_LARGE, BODY_STREAM };

@@ -6,6 +6,7 @@
 #include "http/http.h"
 #include "http/internal.h"
 #include "util/error.h"
+#include "web/web.h"
 
 static int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -81,5 +82,9 @@ int http_type_parse(const char *name, int *out) {
 }
 
 int http__authenticate(hub_req *r) {
-  return auth_identify(http_header(r, "Authorization"), &r->who);
+  if (r->route && (r->route->needs & NEED_OWN_AUTH)) return 0;
+  const char *authz = http_header(r, "Authorization");
+  /* No header: a browser session cookie, honoured only where web/ allows it (web.h). */
+  if (!authz) return web_session_identify(r, &r->who);
+  return auth_identify(authz, &r->who);
 }

@@ -18,6 +18,11 @@
 /* ---- derived metadata --------------------------------------------------------------- */
 
 static blob_store *g_blobs;
+static const blob_read_fallback *g_fallback;
+
+void index_set_read_fallback(const void *fb) {
+  g_fallback = fb;
+}
 static pthread_once_t g_blobs_once = PTHREAD_ONCE_INIT;
 
 static void blobs_open(void) {
@@ -48,7 +53,8 @@ static int store_meta(const db_repo *repo, json_t *meta) {
     int has = 0;
     size_t i;
     json_t *t;
-    json_array_foreach(tl, i, t) has |= json_is_string(t) && !strcmp(json_string_value(t), pipeline);
+    json_array_foreach(tl, i, t) has |=
+        json_is_string(t) && !strcmp(json_string_value(t), pipeline);
     if (!has) json_array_append_new(tl, json_string(pipeline));
   }
   size_t nt = json_array_size(tl);
@@ -71,7 +77,8 @@ static int store_meta(const db_repo *repo, json_t *meta) {
   }
   int64_t params = 0;
   json_t *np = json_object_get(meta, "num_parameters");
-  if (json_is_integer(np)) params = json_integer_value(np);
+  if (json_is_integer(np))
+    params = json_integer_value(np);
   else if (json_is_integer(json_object_get(json_object_get(meta, "safetensors"), "total")))
     params = json_integer_value(json_object_get(json_object_get(meta, "safetensors"), "total"));
   meta_text = json_dumps(meta, JSON_COMPACT);
@@ -80,8 +87,8 @@ static int store_meta(const db_repo *repo, json_t *meta) {
     hub_error_set(HUB_ERROR, "out of memory");
     goto done;
   }
-  db_meta m = {meta_text, tags_text, pipeline, str_of(meta, "library_name"), card, params, 0,
-               tags, ntags, bases, nbases, str_of(bm, "relation")};
+  db_meta m = {meta_text, tags_text, pipeline, str_of(meta, "library_name"), card, params, 0, tags,
+               ntags,     bases,     nbases,   str_of(bm, "relation")};
   rc = db_meta_store(repo->id, &m);
 done:
   free(tags);
@@ -118,11 +125,14 @@ int index_repo_changed(const db_repo *repo) {
     } else {
       json_t *meta = NULL;
       pthread_once(&g_blobs_once, blobs_open);
-      drc = ml_derive(h, g_blobs, sha, repo->type, &meta);
+      blob_store *view =
+          g_blobs && g_fallback ? blob_store_view(g_blobs, g_fallback, (void *)(intptr_t)repo->id)
+                                : NULL;
+      drc = ml_derive(h, view ? view : g_blobs, sha, repo->type, &meta);
+      blob_store_view_free(view);
       if (!drc) drc = store_meta(repo, meta);
     }
-    if (drc)
-      fprintf(stderr, "modelhub: index %s/%s: %s\n", repo->ns, repo->name, hub_error_msg());
+    if (drc) fprintf(stderr, "modelhub: index %s/%s: %s\n", repo->ns, repo->name, hub_error_msg());
   }
   repo_free(h);
   return rc;
@@ -173,7 +183,8 @@ static int map_add(count_map *m, int64_t id, int64_t n) {
     for (size_t i = 0; i < m->cap; i++)
       if (m->slot[i].repo_id) {
         size_t j = (size_t)m->slot[i].repo_id * 0x9E3779B97F4A7C15ULL & (cap - 1);
-        while (s[j].repo_id) j = (j + 1) & (cap - 1);
+        while (s[j].repo_id)
+          j = (j + 1) & (cap - 1);
         s[j] = m->slot[i];
       }
     free(m->slot);
@@ -181,7 +192,8 @@ static int map_add(count_map *m, int64_t id, int64_t n) {
     m->cap = cap;
   }
   size_t j = (size_t)id * 0x9E3779B97F4A7C15ULL & (m->cap - 1);
-  while (m->slot[j].repo_id && m->slot[j].repo_id != id) j = (j + 1) & (m->cap - 1);
+  while (m->slot[j].repo_id && m->slot[j].repo_id != id)
+    j = (j + 1) & (m->cap - 1);
   if (!m->slot[j].repo_id) {
     m->slot[j].repo_id = id;
     m->used++;
@@ -230,7 +242,8 @@ int index_flush(void) {
   int rc = list ? db_downloads_add(list, n, today()) : hub_error_set(HUB_ERROR, "out of memory");
   if (rc) { /* keep the counts for the next round */
     pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; list && i < n; i++) map_add(&g_pending, list[i].repo_id, list[i].n);
+    for (size_t i = 0; list && i < n; i++)
+      map_add(&g_pending, list[i].repo_id, list[i].n);
     pthread_mutex_unlock(&g_mu);
   }
   free(list);

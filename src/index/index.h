@@ -33,4 +33,8 @@ int index_seed_catalog(long n, int verbose);
 /* CLI dispatch for "reindex" and "dev ..." (argv[0] is the command). */
 int index_main(int argc, char **argv);
 
+/* Where derive reads LFS objects the blob store lacks (Xet-backed files); `ctx` given to
+ * the fallback is the repo id (as intptr_t). Set once at startup, before serving. */
+void index_set_read_fallback(const void *blob_read_fallback);
+
 #endif

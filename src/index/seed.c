@@ -32,11 +32,11 @@ static double unit(void) {
 #define PICK(arr) (arr[rnd() % (sizeof arr / sizeof arr[0])])
 
 static const char *FAMILIES[] = {
-    "llama",   "qwen",     "mistral", "gemma",   "phi",      "bert",    "roberta", "t5",
-    "whisper", "sdxl",     "clip",    "vit",     "resnet",   "gpt2",    "falcon",  "mixtral",
-    "deepseek", "yi",      "bloom",   "opt",     "bart",     "distilbert", "electra", "xlm-roberta",
-    "wav2vec2", "llava",   "flux",    "e5",      "bge",      "olmo",    "starcoder", "codegen",
-    "pythia",  "mpt",      "smollm",  "granite", "internlm", "baichuan", "chatglm", "zephyr"};
+    "llama",    "qwen",  "mistral", "gemma",   "phi",      "bert",       "roberta",   "t5",
+    "whisper",  "sdxl",  "clip",    "vit",     "resnet",   "gpt2",       "falcon",    "mixtral",
+    "deepseek", "yi",    "bloom",   "opt",     "bart",     "distilbert", "electra",   "xlm-roberta",
+    "wav2vec2", "llava", "flux",    "e5",      "bge",      "olmo",       "starcoder", "codegen",
+    "pythia",   "mpt",   "smollm",  "granite", "internlm", "baichuan",   "chatglm",   "zephyr"};
 static const struct {
   const char *label;
   int64_t params;
@@ -44,8 +44,8 @@ static const struct {
              {"1B", 1000000000},   {"1.5B", 1500000000}, {"3B", 3000000000},
              {"7B", 7000000000},   {"8B", 8000000000},   {"13B", 13000000000},
              {"14B", 14000000000}, {"32B", 32000000000}, {"70B", 70000000000}};
-static const char *SUFFIXES[] = {"instruct", "chat", "base", "GGUF", "AWQ", "GPTQ", "lora",
-                                 "finetuned", "sft", "dpo", "v2", "it", "merged", "exl2"};
+static const char *SUFFIXES[] = {"instruct",  "chat", "base", "GGUF", "AWQ", "GPTQ",   "lora",
+                                 "finetuned", "sft",  "dpo",  "v2",   "it",  "merged", "exl2"};
 static const struct {
   const char *task, *library;
 } TASKS[] = {{"text-generation", "transformers"},
@@ -64,14 +64,15 @@ static const struct {
              {"summarization", "transformers"},
              {"image-text-to-text", "transformers"},
              {"text-generation", "peft"}};
-static const char *LANGS[] = {"en", "en", "en", "en", "fr", "de", "zh", "es", "ja", "ko", "ru", "ar"};
-static const char *LICENSES[] = {"apache-2.0", "mit", "llama3", "cc-by-4.0", "other", "gemma",
-                                 "cc-by-nc-4.0", "openrail"};
-static const char *DATASETS[] = {"squad", "imdb", "wikipedia", "c4", "the-stack", "gsm8k",
-                                 "mmlu", "openwebtext", "alpaca", "ultrachat", "librispeech",
-                                 "laion", "coco", "glue", "xnli", "arxiv"};
-static const char *SPACE_WORDS[] = {"demo", "chat", "playground", "leaderboard", "arena",
-                                    "viewer", "explorer", "tts", "whisper-webui", "comfy"};
+static const char *LANGS[] = {"en", "en", "en", "en", "fr", "de",
+                              "zh", "es", "ja", "ko", "ru", "ar"};
+static const char *LICENSES[] = {"apache-2.0", "mit",   "llama3",       "cc-by-4.0",
+                                 "other",      "gemma", "cc-by-nc-4.0", "openrail"};
+static const char *DATASETS[] = {
+    "squad",  "imdb",      "wikipedia",   "c4",    "the-stack", "gsm8k", "mmlu", "openwebtext",
+    "alpaca", "ultrachat", "librispeech", "laion", "coco",      "glue",  "xnli", "arxiv"};
+static const char *SPACE_WORDS[] = {"demo",   "chat",     "playground", "leaderboard",   "arena",
+                                    "viewer", "explorer", "tts",        "whisper-webui", "comfy"};
 
 /* Pareto(α≈1.1)-like heavy tail: most repos get a handful of downloads, a few millions. */
 static int64_t heavy_tail(double scale, int64_t cap) {
@@ -96,8 +97,7 @@ int index_seed_catalog(long n, int verbose) {
   if ((rc = db_tx("BEGIN IMMEDIATE"))) goto done;
   for (long i = 0; i < nowners; i++) {
     owners[i].is_org = i % 5 == 0;
-    snprintf(owners[i].name, sizeof owners[i].name, "%s%ld", owners[i].is_org ? "org" : "user",
-             i);
+    snprintf(owners[i].name, sizeof owners[i].name, "%s%ld", owners[i].is_org ? "org" : "user", i);
     if ((rc = db_seed_account(owners[i].name, owners[i].is_org ? ACCOUNT_ORG : ACCOUNT_USER,
                               &owners[i].id)))
       goto fail;
@@ -123,7 +123,8 @@ int index_seed_catalog(long n, int verbose) {
     else
       snprintf(name, sizeof name, "%s-%s-%ld", fam, PICK(SPACE_WORDS), i);
     snprintf(uid, sizeof uid, "5eed%020lx", (unsigned long)i);
-    for (int k = 0; k < 40; k++) sha[k] = "0123456789abcdef"[rnd() & 15];
+    for (int k = 0; k < 40; k++)
+      sha[k] = "0123456789abcdef"[rnd() & 15];
     sha[40] = 0;
     w.ns = o->name;
     w.name = name;
@@ -159,12 +160,12 @@ int index_seed_catalog(long n, int verbose) {
       json_object_set_new(meta, "library_name", json_string(lib));
       json_object_set_new(meta, "num_parameters", json_integer(params));
       if (!gguf)
-        json_object_set_new(meta, "safetensors", json_pack("{s:{s:I}, s:I}", "parameters", "BF16",
-                                                           (json_int_t)params, "total",
-                                                           (json_int_t)params));
+        json_object_set_new(meta, "safetensors",
+                            json_pack("{s:{s:I}, s:I}", "parameters", "BF16", (json_int_t)params,
+                                      "total", (json_int_t)params));
       json_array_append_new(sib, json_pack("{s:s}", "rfilename", "config.json"));
-      json_array_append_new(sib, json_pack("{s:s}", "rfilename",
-                                           gguf ? "model.Q4_K_M.gguf" : "model.safetensors"));
+      json_array_append_new(
+          sib, json_pack("{s:s}", "rfilename", gguf ? "model.Q4_K_M.gguf" : "model.safetensors"));
     } else if (w.type == HUB_REPO_DATASET) {
       json_array_append_new(tags, json_pack("s", "size_categories:10K<n<100K"));
       json_array_append_new(sib, json_pack("{s:s}", "rfilename", "data/train.parquet"));
@@ -176,19 +177,29 @@ int index_seed_catalog(long n, int verbose) {
     if (unit() < 0.3) json_array_append_new(tags, json_sprintf("dataset:%s", ds));
     json_array_append_new(tags, json_sprintf("license:%s", lic));
     json_object_set_new(meta, "tags", json_incref(tags));
-    json_object_set_new(meta, "cardData", json_pack("{s:s, s:[s]}", "license", lic, "language",
-                                                    lang));
+    json_object_set_new(meta, "cardData",
+                        json_pack("{s:s, s:[s]}", "license", lic, "language", lang));
     json_object_set_new(meta, "siblings", sib);
     snprintf(card, sizeof card,
-             "# %s\n\nA %s %s model (%s) for %s, trained on %s. Language: %s. License: %s.\n",
-             name, fam, SIZES[si].label, suf, task, ds, lang, lic);
+             "# %s\n\nA %s %s model (%s) for %s, trained on %s. Language: %s. License: %s.\n", name,
+             fam, SIZES[si].label, suf, task, ds, lang, lic);
     const char *tagv[16];
     size_t nt = 0;
     for (size_t k = 0; k < json_array_size(tags) && nt < 16; k++)
       tagv[nt++] = json_string_value(json_array_get(tags, k));
     char *meta_text = json_dumps(meta, JSON_COMPACT), *tags_text = json_dumps(tags, JSON_COMPACT);
-    db_meta m = {meta_text, tags_text, w.type == HUB_REPO_MODEL ? task : "",
-                 w.type == HUB_REPO_MODEL ? lib : "", card, params, 1, tagv, nt, NULL, 0, NULL};
+    db_meta m = {meta_text,
+                 tags_text,
+                 w.type == HUB_REPO_MODEL ? task : "",
+                 w.type == HUB_REPO_MODEL ? lib : "",
+                 card,
+                 params,
+                 1,
+                 tagv,
+                 nt,
+                 NULL,
+                 0,
+                 NULL};
     rc = meta_text && tags_text ? db_seed_meta(id, &m) : hub_error_set(HUB_ERROR, "oom");
     free(meta_text);
     free(tags_text);

@@ -13,6 +13,7 @@
 #include "lfs/lfs.h"
 #include "util/error.h"
 #include "util/limits.h"
+#include "xetsrv/xetsrv.h"
 
 #define LFS_CTYPE "application/vnd.git-lfs+json"
 
@@ -306,6 +307,7 @@ static int h_batch(hub_req *r) {
                     r->repo.name);
     return lfs_reply_error(r, hub_error_code());
   }
+  if ((rc = xetsrv_lfs_batch(r, req))) return rc < 0 ? lfs_reply_error(r, rc) : 0; /* Xet */
   if (!(state = calloc(req->nobjects + 1, sizeof *state)))
     return lfs_reply_error(r, hub_error_set(HUB_ERROR, "out of memory"));
   http_cleanup_add(r, free, state);
@@ -378,7 +380,7 @@ static int h_batch(hub_req *r) {
     }
     if (!e || json_array_append_new(objs, e)) goto oom;
   }
-  /* Never "xet" (hf-api.md §1.10); "multipart" only when the client offered it. */
+  /* "xet" is answered by xetsrv_lfs_batch; "multipart" only when the client offered it. */
   if (json_object_set_new(out, "transfer", json_string(multipart ? "multipart" : "basic")))
     goto oom;
   if (json_object_set_new(out, "objects", objs)) { /* steals objs even on failure */

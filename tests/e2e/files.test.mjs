@@ -21,6 +21,9 @@ import {
 } from "@huggingface/hub";
 import { startServer } from "./lib/server.mjs";
 
+// This file checks the plain LFS/HTTP contract (hf-api.md): Xet off for its server.
+process.env.MODELHUB_XET = "0";
+
 let server;
 let hubUrl;
 let accessToken;

@@ -8,6 +8,9 @@ import http from "node:http";
 import path from "node:path";
 import { startServer } from "./lib/server.mjs";
 
+// This file checks the plain LFS/HTTP contract (hf-api.md): Xet off for its server.
+process.env.MODELHUB_XET = "0";
+
 const LFS = "application/vnd.git-lfs+json";
 let server;
 let alice; // write token

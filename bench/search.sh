@@ -1,0 +1,56 @@
+#!/bin/sh
+# Discovery at catalog scale (docs/search.md): seed N synthetic repos (default 1,000,000)
+# with `modelhub dev seed-catalog`, start the hub on that data dir and measure p50/p99
+# latency at concurrency 8 (wrk -t2 -c8 --latency) for the listing shapes clients send,
+# deep pagination (page 50 via Link cursors) and repo info; then the server's RSS.
+# Targets: p99 <= 10 ms each, RSS <= 1 GB. Measures, never asserts.
+#   BENCH_REPOS=N        catalog size (default 1000000)
+#   BENCH_SECONDS=S      wrk duration per URL (default 10)
+#   BENCH_SEED_DIR=DIR   reuse (or create once) a seeded data dir instead of a temp one
+. "$(dirname "$0")/lib.sh"
+need wrk wrk
+N=${BENCH_REPOS:-1000000}
+SECS=${BENCH_SECONDS:-10}
+
+DATA=${BENCH_SEED_DIR:-$WORK/data}
+if [ ! -f "$DATA/modelhub.db" ]; then
+  mkdir -p "$DATA"
+  t0=$(date +%s)
+  "$BIN" --data "$DATA" dev seed-catalog "$N" >/dev/null
+  echo "seeded $N repos in $(( $(date +%s) - t0 )) s; db $(du -sh "$DATA" | cut -f1)"
+fi
+
+HUB_PORT=$(free_port)
+"$BIN" --data "$DATA" serve --listen "127.0.0.1:$HUB_PORT" >"$WORK/hub.out" 2>"$WORK/hub.log" &
+HUB_PID=$!
+PIDS="$PIDS $HUB_PID"
+HUB_URL="http://127.0.0.1:$HUB_PORT"
+for _ in $(seq 100); do curl -sf "$HUB_URL/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# Page 50 of the downloads ranking: follow 49 Link headers first.
+url="$HUB_URL/api/models?sort=downloads&limit=20"
+for _ in $(seq 49); do
+  url=$(curl -sf -D - -o /dev/null "$url" | sed -n 's/^[Ll]ink: <\([^>]*\)>; rel="next".*/\1/p' | tr -d '\r')
+  [ -n "$url" ] || { echo "pagination ended early" >&2; exit 1; }
+done
+PAGE50=$url
+INFO_ID=$(curl -sf "$HUB_URL/api/models?author=org5&limit=1" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p' | head -n 1)
+
+measure() { # measure NAME URL
+  # Warm the connection's statement caches, then measure.
+  wrk -t2 -c8 -d2s "$2" >/dev/null 2>&1
+  wrk -t2 -c8 -d"${SECS}"s --latency "$2" 2>/dev/null |
+    awk -v name="$1" '/^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2}
+      END {printf "%-34s p50 %9s  p99 %9s  %8s req/s\n", name, p50, p99, rps}'
+}
+
+echo "catalog: $N repos; wrk -t2 -c8 -d${SECS}s; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+measure "search (id + card text)" "$HUB_URL/api/models?search=mistral-7B&limit=20"
+measure "search+filter+sort=downloads" \
+  "$HUB_URL/api/models?search=llama&filter=license:apache-2.0&sort=downloads&limit=20"
+measure "author" "$HUB_URL/api/models?author=org5&limit=20"
+measure "pipeline_tag+num_parameters" \
+  "$HUB_URL/api/models?pipeline_tag=text-generation&num_parameters=min:1B,max:10B&limit=20"
+measure "deep pagination (page 50)" "$PAGE50"
+measure "repo info" "$HUB_URL/api/models/$INFO_ID"
+echo "server RSS: $(ps -o rss= -p "$HUB_PID" | awk '{printf "%.0f MB", $1 / 1024}') (target <= 1024 MB)"

@@ -1,0 +1,264 @@
+/* Background work: converting LFS blobs into Xet form (chunks, xorbs, a file
+ * reconstruction) so Xet clients can read them, and checking the sha256 a client claimed
+ * for a Xet upload (§9) by rebuilding the file once. One worker thread, an in-memory
+ * queue; unverified links are re-queued at startup, conversions are re-queued whenever the
+ * object is seen again (commit, resolve, listings). */
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "util/error.h"
+#include "xetsrv/internal.h"
+
+enum { JOB_CONVERT = 1, JOB_VERIFY = 2 };
+typedef struct job {
+  struct job *next;
+  int kind;
+  char sha[65];
+  int64_t repo_id;
+  xet_hash file;
+} job;
+
+#define MAX_QUEUE 10000
+#define MAX_FAILED 1024
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static job *g_head, *g_tail;
+static size_t g_len;
+static int g_started;
+static char g_failed[MAX_FAILED][65]; /* conversions that failed: not retried until restart */
+static size_t g_nfailed;
+
+static int queued_locked(int kind, const char *sha) {
+  for (job *j = g_head; j; j = j->next)
+    if (j->kind == kind && !strcmp(j->sha, sha)) return 1;
+  return 0;
+}
+
+static void enqueue(int kind, const char *sha, int64_t repo_id, const xet_hash *file) {
+  pthread_mutex_lock(&g_mu);
+  int skip = !g_started || g_len >= MAX_QUEUE || queued_locked(kind, sha);
+  for (size_t i = 0; !skip && kind == JOB_CONVERT && i < g_nfailed; i++)
+    if (!strcmp(g_failed[i], sha)) skip = 1;
+  job *j = skip ? NULL : calloc(1, sizeof *j);
+  if (j) {
+    j->kind = kind;
+    snprintf(j->sha, sizeof j->sha, "%s", sha);
+    j->repo_id = repo_id;
+    if (file) j->file = *file;
+    if (g_tail)
+      g_tail->next = j;
+    else
+      g_head = j;
+    g_tail = j;
+    g_len++;
+    pthread_cond_signal(&g_cv);
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+void xs_queue_convert(const char *sha, int64_t repo_id) {
+  enqueue(JOB_CONVERT, sha, repo_id, NULL);
+}
+
+void xs_queue_verify(const char *sha, const xet_hash *file) {
+  enqueue(JOB_VERIFY, sha, 0, file);
+}
+
+/* ---- conversion ------------------------------------------------------------------------ */
+
+struct conv {
+  xet_xorb_builder b;
+  xet_term *terms;
+  size_t n_terms, cap_terms;
+  size_t xorb_start_chunk; /* always 0: a converted file fills its own xorbs */
+  int64_t repo_id;
+  uint64_t term_bytes;
+};
+
+static int flush_xorb(struct conv *c) {
+  uint8_t *data = NULL;
+  size_t len = 0;
+  xet_hash h;
+  if (!c->b.n_chunks) return 0;
+  size_t n = c->b.n_chunks;
+  uint64_t bytes = c->b.unpacked_len;
+  int rc = xet_xorb_builder_finish(&c->b, &data, &len, &h);
+  if (rc) return rc;
+  xet_xorb x;
+  /* Parsing our own bytes gives the chunk table (and re-checks the builder). */
+  if (!(rc = xet_xorb_parse(&x, data, len, &h))) {
+    int inserted;
+    rc = xs_xorb_put(&x, data, len, c->repo_id, &inserted);
+    xet_xorb_dispose(&x);
+  }
+  free(data);
+  xet_xorb_builder_init(&c->b);
+  if (rc) return rc;
+  if (c->n_terms == c->cap_terms) {
+    size_t nc = c->cap_terms ? c->cap_terms * 2 : 8;
+    xet_term *p = realloc(c->terms, nc * sizeof *p);
+    if (!p) return hub_error_set(HUB_ERROR, "out of memory");
+    c->terms = p, c->cap_terms = nc;
+  }
+  xet_term *t = &c->terms[c->n_terms++];
+  memset(t, 0, sizeof *t);
+  t->xorb = h;
+  t->chunk_start = 0;
+  t->chunk_end = (uint32_t)n;
+  t->unpacked_bytes = (uint32_t)bytes;
+  return 0;
+}
+
+static int on_chunk(const uint8_t *chunk, size_t len, const xet_hash *hash, void *payload) {
+  struct conv *c = payload;
+  int rc = xet_xorb_builder_add(&c->b, chunk, len, XET_SCHEME_LZ4);
+  if (rc == HUB_ETOOBIG) {
+    if ((rc = flush_xorb(c))) return rc;
+    rc = xet_xorb_builder_add(&c->b, chunk, len, XET_SCHEME_LZ4);
+  }
+  return rc;
+}
+
+int xs_convert_blob(const char *sha, int64_t repo_id) {
+  xet_hash f;
+  if (xs_sha_find(sha, 0, &f, NULL) == 0) return xs_repo_link(repo_id, &f); /* already done */
+  blob_stream *in = NULL;
+  int64_t size = 0;
+  xet_file_hasher *fh = NULL;
+  struct conv c;
+  memset(&c, 0, sizeof c);
+  c.repo_id = repo_id;
+  xet_xorb_builder_init(&c.b);
+  uint8_t *buf = malloc(1 << 20);
+  int rc = buf ? blob_open_stream(api_blobs(), sha, &in, &size) : HUB_ERROR;
+  if (!rc) rc = xet_file_hasher_new(&fh, on_chunk, &c);
+  while (!rc) {
+    size_t n = 0;
+    if ((rc = blob_stream_read(in, buf, 1 << 20, &n)) || !n) break;
+    rc = xet_file_hasher_update(fh, buf, n);
+  }
+  xet_file f_out;
+  memset(&f_out, 0, sizeof f_out);
+  uint8_t digest[32];
+  uint64_t total = 0;
+  if (!rc) rc = xet_file_hasher_final(fh, &f_out.file_hash, digest, &total, NULL);
+  if (!rc) rc = flush_xorb(&c);
+  if (!rc) {
+    xet_sha256_to_hash(&f_out.sha256, digest);
+    char got[65];
+    xet_hash_str(got, &f_out.sha256);
+    if (strcmp(got, sha) || total != (uint64_t)size)
+      rc = hub_error_set(HUB_EINVALID, "LFS object %s does not hash to its name", sha);
+  }
+  if (!rc) {
+    f_out.flags = XET_FILE_FLAG_VERIFY | XET_FILE_FLAG_META;
+    f_out.n_terms = c.n_terms;
+    f_out.terms = c.terms;
+    f_out.size = total;
+    xet_shard s;
+    memset(&s, 0, sizeof s);
+    s.n_files = 1;
+    s.files = &f_out;
+    int any_new;
+    rc = xs_shard_record(&s, repo_id, 1, &any_new);
+  }
+  if (in) blob_stream_close(in);
+  xet_file_hasher_free(fh);
+  xet_xorb_builder_dispose(&c.b);
+  free(c.terms);
+  free(buf);
+  return rc;
+}
+
+/* ---- verification -------------------------------------------------------------------- */
+
+int xs_verify_file(const char *sha, const xet_hash *file) {
+  xs_reader *rd = NULL;
+  xs_file f;
+  int rc = xs_file_get(file, &f);
+  if (rc) return rc;
+  uint64_t size = f.size;
+  xs_file_dispose(&f);
+  if ((rc = xs_reader_open(&rd, file, 0, size))) return rc;
+  EVP_MD_CTX *md = EVP_MD_CTX_new();
+  uint8_t *buf = malloc(1 << 20);
+  if (!md || !buf || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+    rc = hub_error_set(HUB_ERROR, "out of memory");
+  while (!rc) {
+    size_t n = 0;
+    if ((rc = xs_reader_read(rd, buf, 1 << 20, &n)) || !n) break;
+    EVP_DigestUpdate(md, buf, n);
+  }
+  unsigned char d[32];
+  unsigned dl = 0;
+  if (!rc && EVP_DigestFinal_ex(md, d, &dl) == 1) {
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+      snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    if (strcmp(hex, sha)) rc = hub_error_set(HUB_EINVALID, "content hashes to %s", hex);
+  }
+  EVP_MD_CTX_free(md);
+  free(buf);
+  xs_reader_free(rd);
+  return rc;
+}
+
+/* ---- the worker ----------------------------------------------------------------------- */
+
+static void *worker(void *arg) {
+  for (;;) {
+    pthread_mutex_lock(&g_mu);
+    while (!g_head)
+      pthread_cond_wait(&g_cv, &g_mu);
+    job *j = g_head;
+    g_head = j->next;
+    if (!g_head) g_tail = NULL;
+    g_len--;
+    pthread_mutex_unlock(&g_mu);
+    int rc;
+    if (j->kind == JOB_CONVERT) {
+      rc = xs_convert_blob(j->sha, j->repo_id);
+      if (rc) {
+        fprintf(stderr, "xet: converting LFS object %s failed: %s\n", j->sha, hub_error_msg());
+        pthread_mutex_lock(&g_mu);
+        if (g_nfailed < MAX_FAILED) snprintf(g_failed[g_nfailed++], 65, "%s", j->sha);
+        pthread_mutex_unlock(&g_mu);
+      }
+    } else {
+      rc = xs_verify_file(j->sha, &j->file);
+      if (rc == HUB_EINVALID) {
+        fprintf(stderr, "xet: sha256 claim %s of an upload is false (%s); link removed\n", j->sha,
+                hub_error_msg());
+        xs_sha_set_verified(j->sha, &j->file, 0);
+      } else if (rc == 0) {
+        xs_sha_set_verified(j->sha, &j->file, 1);
+      } else {
+        fprintf(stderr, "xet: verifying %s failed: %s\n", j->sha, hub_error_msg());
+      }
+    }
+    free(j);
+  }
+  return NULL;
+}
+
+static void requeue(const char *sha, const xet_hash *file, void *p) {
+  enqueue(JOB_VERIFY, sha, 0, file);
+}
+
+int xs_worker_start(void) {
+  pthread_t t;
+  pthread_mutex_lock(&g_mu);
+  int already = g_started;
+  g_started = 1;
+  pthread_mutex_unlock(&g_mu);
+  if (already) return 0;
+  if (pthread_create(&t, NULL, worker, NULL))
+    return hub_error_set(HUB_ERROR, "cannot start the Xet worker");
+  pthread_detach(t);
+  xs_unverified(requeue, NULL);
+  return 0;
+}
