@@ -36,6 +36,9 @@ int api_pct_decode_inplace(char *s);
 int api_init(void);
 struct blob_store;
 struct blob_store *api_blobs(void);
+/* The blob store as the request's repo sees it: LFS objects, plus files that live only as
+ * Xet chunks (read through the Xet fallback, scoped to r->repo). Freed with the request. */
+struct blob_store *api_repo_blobs(hub_req *r);
 /* Add `Link: <abs url with cursor-key=value>; rel="next"` carrying every other query
  * parameter of this request. */
 void api_next_link(hub_req *r, const char *cursor_key, const char *value);

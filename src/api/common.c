@@ -160,6 +160,7 @@ char *api_join_rest(hub_req *r, size_t from, size_t upto) {
 }
 
 static blob_store *g_blobs;
+static const blob_read_fallback *g_read_fb; /* Xet-backed objects, when Xet is built in */
 
 int api_pct_decode_inplace(char *s) {
   return http_pct_decode(s, 0);
@@ -194,12 +195,26 @@ int api_init(void) {
   }
   if ((rc = gov_init())) return rc;
   if ((rc = xetsrv_init())) return rc;
-  index_set_read_fallback(xetsrv_read_fallback());
+  g_read_fb = xetsrv_read_fallback();
+  index_set_read_fallback(g_read_fb);
   return sign_init(key, sizeof key);
 }
 
 blob_store *api_blobs(void) {
   return g_blobs;
+}
+
+
+static void view_free(void *v) {
+  blob_store_view_free(v);
+}
+
+blob_store *api_repo_blobs(hub_req *r) {
+  if (!g_read_fb || !r->repo.id) return g_blobs;
+  blob_store *v = blob_store_view(g_blobs, g_read_fb, (void *)(intptr_t)r->repo.id);
+  if (!v) return g_blobs;
+  http_cleanup_add(r, view_free, v);
+  return v;
 }
 
 void api_next_link(hub_req *r, const char *key, const char *value) {

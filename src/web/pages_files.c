@@ -310,7 +310,7 @@ static void tensor_table(web_page *p, const repo_entry *e, const void *data, siz
   p->b = rows;
   struct tensor_ctx c = {p};
   int rc = e->is_lfs
-               ? web_tensors_blob(api_blobs(), e->lfs_oid, WEB_MAX_TENSORS, tensor_row, &c, &count)
+               ? web_tensors_blob(api_repo_blobs(p->r), e->lfs_oid, WEB_MAX_TENSORS, tensor_row, &c, &count)
                : web_tensors_mem(data, len, WEB_MAX_TENSORS, tensor_row, &c, &count);
   rows = p->b;
   p->b = saved;
