@@ -59,6 +59,15 @@ HREF=$(curl -sf -XPOST "$HUB_URL/admin/bench-transfer.git/info/lfs/objects/batch
 SHA=$(openssl speed -evp sha256 -bytes 16384 -seconds 3 2>/dev/null |
   awk '$1 == "sha256" || $1 == "SHA256" { v = $NF } END { sub(/k$/, "", v); printf "%.0f", v * 1000 / 1e6 }')
 sync # flush the generated file first so its writeback does not land on the upload
+# Second reference: the disk's durable write rate. The PUT must fsync what it stores
+# (issue 3: temp file, fsync, rename), so it can never beat writing the same bytes with
+# dd conv=fsync on this filesystem.
+S=$(now)
+dd if=/dev/zero of="$WORK/dd.bin" bs=1M count=$((SIZE / 1048576)) conv=fsync 2>/dev/null
+E=$(now)
+DISK=$(mbps "$((SIZE / 1048576 * 1048576))" "$S" "$E")
+rm -f "$WORK/dd.bin"
+sync
 S=$(now)
 CODE=$(curl -s -o "$WORK/put.out" -w '%{http_code}' -T "$WORK/www/big.bin" "$HREF")
 E=$(now)
@@ -101,4 +110,5 @@ echo "file: $SIZE bytes random; MB = 10^6 bytes"
 echo "(a) download /resolve, 1 stream:    modelhub $H1 MB/s, nginx $N1 MB/s, ratio $(ratio "$H1" "$N1") (target >= 0.95)"
 echo "(a) download /resolve, $STREAMS streams:  modelhub $HN MB/s, nginx $NN MB/s, ratio $(ratio "$HN" "$NN") (target >= 0.95)"
 echo "(b) upload signed PUT:              modelhub $UP MB/s, openssl sha256 (1 core, 16 KiB) $SHA MB/s, ratio $(ratio "$UP" "$SHA") (target >= 0.75)"
+echo "    same upload vs the disk's durable write rate (dd conv=fsync): $DISK MB/s, ratio $(ratio "$UP" "$DISK")"
 echo "(c) commit of $NFILES small files:     ${CT#* } s (target <= 1 s)"
