@@ -153,6 +153,10 @@ static int open_conn(sqlite3 **out) {
 }
 
 int db_global_init(const char *data_dir) {
+  /* One connection per thread, never shared: SQLite's own connection mutexes and its
+   * allocation statistics (a global mutex around every malloc) are pure overhead here. */
+  sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
   pthread_once(&g_once, make_key);
   snprintf(g_dir, sizeof g_dir, "%s", data_dir);
   snprintf(g_path, sizeof g_path, "%s/modelhub.db", data_dir);

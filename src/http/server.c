@@ -252,10 +252,24 @@ static int authorize(hub_req *r) {
   return 0;
 }
 
+/* Request ids only need to be unique, not secret: a per-thread random seed from OpenSSL
+ * once, then a xorshift step per request (no locks, no syscalls on the hot path). */
 static void gen_request_id(char out[33]) {
-  unsigned char b[16];
-  RAND_bytes(b, sizeof b);
-  for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", b[i]);
+  static _Thread_local uint64_t s[2];
+  static const char hex[] = "0123456789abcdef";
+  if (!s[0] && !s[1]) {
+    RAND_bytes((unsigned char *)s, sizeof s);
+    s[0] |= 1;
+  }
+  for (int half = 0; half < 2; half++) {
+    uint64_t x = s[0], y = s[1];
+    s[0] = y;
+    x ^= x << 23;
+    s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+    uint64_t v = s[1] + y;
+    for (int i = 0; i < 16; i++) out[half * 16 + i] = hex[(v >> (60 - 4 * i)) & 15];
+  }
+  out[32] = 0;
 }
 
 static enum MHD_Result queue(hub_req *r) {
