@@ -74,7 +74,14 @@ git daemon --reuseaddr --base-path="$WORK/daemon" --export-all --listen=127.0.0.
 PIDS="$PIDS $!"
 GD_URL="git://127.0.0.1:$GD_PORT"
 for _ in $(seq 50); do git ls-remote "$GD_URL/bench-small.git" >/dev/null 2>&1 && break; sleep 0.1; done
+# A static LFS server for the like-for-like reference: nginx answers the batch POST with a
+# fixed JSON file (405 → 200 on the same URI) pointing at the object it also serves.
+NGINX_EXTRA='location /lfs/ { default_type application/vnd.git-lfs+json; error_page 405 =200 $uri; }'
 start_nginx "$WORK/www"
+mkdir -p "$WORK/www/lfs/objects"
+OIDX=$(sha256sum "$WORK/www/big.bin" | cut -d' ' -f1)
+printf '{"transfer":"basic","objects":[{"oid":"%s","size":%s,"actions":{"download":{"href":"%s/big.bin"}}}]}' \
+  "$OIDX" "$SIZE" "$NGINX_URL" >"$WORK/www/lfs/objects/batch"
 
 # timed CMD... → seconds; runs in a fresh clone dir, removed afterwards
 timed() {
@@ -88,24 +95,31 @@ check_small() { [ "$(git -C "$WORK/clone" ls-files 'd*' | wc -l)" -eq "$NFILES" 
   { echo "clone incomplete" >&2; exit 1; }; }
 check_big() { [ "$(stat -c %s "$WORK/clone/big.bin")" -eq "$SIZE" ] &&
   cmp -s "$WORK/clone/big.bin" "$WORK/www/big.bin" || { echo "big.bin wrong" >&2; exit 1; }; }
+# Same git + git-lfs client work as the modelhub clone, against git daemon + static LFS.
+ref_lfs_static() {
+  git -c lfs.url="$NGINX_URL/lfs" clone -q "$GD_URL/bench-lfs.git" "$WORK/clone"
+}
 ref_lfs() {
   GIT_LFS_SKIP_SMUDGE=1 git clone -q "$GD_URL/bench-lfs.git" "$WORK/clone" &&
     curl -sf -o "$WORK/clone/big.bin" "$NGINX_URL/big.bin"
 }
 
-SH=""; SR=""; LH=""; LR=""
+SH=""; SR=""; LH=""; LR=""; LS=""
 i=0
 while [ "$i" -lt "$RUNS" ]; do
   t=$(timed git clone -q "$HUB_URL/admin/bench-small" "$WORK/clone"); check_small; SH="$SH $t"
   t=$(timed git clone -q "$GD_URL/bench-small.git" "$WORK/clone"); check_small; SR="$SR $t"
   t=$(timed git clone -q "$HUB_URL/admin/bench-lfs" "$WORK/clone"); check_big; LH="$LH $t"
   t=$(timed ref_lfs); check_big; LR="$LR $t"
+  rm -rf "$WORK/clone"
+  t=$(timed ref_lfs_static); check_big; LS="$LS $t"
   i=$((i + 1))
 done
 rm -rf "$WORK/clone"
 
 echo "runs: $RUNS each, median shown (all runs in brackets)"
 MSH=$(echo "$SH" | median); MSR=$(echo "$SR" | median)
-MLH=$(echo "$LH" | median); MLR=$(echo "$LR" | median)
+MLH=$(echo "$LH" | median); MLR=$(echo "$LR" | median); MLS=$(echo "$LS" | median)
 echo "clone $NFILES small files:  modelhub $MSH s [$SH ], git daemon $MSR s [$SR ], ratio $(ratio "$MSH" "$MSR") (target <= 1.10)"
 echo "clone $SIZE-byte LFS file: modelhub $MLH s [$LH ], git daemon + nginx $MLR s [$LR ], ratio $(ratio "$MLH" "$MLR") (target <= 1.10)"
+echo "clone $SIZE-byte LFS file: modelhub $MLH s, git daemon + static LFS on nginx (same git-lfs client work) $MLS s [$LS ], ratio $(ratio "$MLH" "$MLS") (target <= 1.10)"

@@ -49,7 +49,7 @@ http {
   sendfile on; tcp_nopush on;
   client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
   fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
-  server { listen 127.0.0.1:$NGINX_PORT; root $1; default_type application/json; }
+  server { listen 127.0.0.1:$NGINX_PORT; root $1; default_type application/json; ${NGINX_EXTRA:-} }
 }
 CONF
   nginx -c "$WORK/nginx.conf"

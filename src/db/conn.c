@@ -297,6 +297,17 @@ void db__copy(char *dst, size_t cap, sqlite3_stmt *st, int col) {
   snprintf(dst, cap, "%s", s ? (const char *)s : "");
 }
 
+void db_read_begin(void) {
+  sqlite3 *db = db_conn();
+  if (db && sqlite3_get_autocommit(db)) sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+}
+
+void db_read_end(void) {
+  sqlite3 *db = db_conn();
+  if (db && !sqlite3_get_autocommit(db) && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 void db_new_uid(char out[25]) {
   unsigned char raw[12];
   RAND_bytes(raw, sizeof raw);

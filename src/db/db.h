@@ -67,6 +67,14 @@ const char *db_data_dir(void);
 /* <data>/repos/ab/cd/<uid>.git: where a repo's bare git directory lives. */
 void db_repo_dir(const char *uid, char *out, size_t cap);
 
+/* One read snapshot for several statements: each statement outside a transaction opens
+ * and closes its own WAL read lock (a mutex and fcntl calls each time). The HTTP layer
+ * wraps GET/HEAD request handling in begin/end. Writes inside still work (the
+ * transaction upgrades; best-effort writes there may see SQLITE_BUSY). No-ops if a
+ * transaction is already open. */
+void db_read_begin(void);
+void db_read_end(void);
+
 /* Random 24-hex id (the Hub's _id shape). out must hold 25 bytes. */
 void db_new_uid(char out[25]);
 int64_t db_now_ms(void);

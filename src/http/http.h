@@ -103,6 +103,7 @@ struct hub_req {
   struct MHD_Response *resp;
   int status;
   int replied;
+  int read_txn; /* a GET/HEAD read snapshot is open (db_read_begin) */
   char request_id[33];
   char client_ip[64];
   int64_t start_us;

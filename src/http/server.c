@@ -300,6 +300,12 @@ static size_t body_limit(const hub_route *rt) {
 }
 
 static enum MHD_Result first_call(hub_req *r, const char *url) {
+  /* GET/HEAD: one read snapshot for the router's and the handler's queries (ended right
+   * after the handler, before any streaming, and in completed_cb on error paths). */
+  if (!strcmp(r->method, "GET") || r->is_head) {
+    db_read_begin();
+    r->read_txn = 1;
+  }
   if (strlen(url) > HUB_MAX_URL) return fail(r, hub_error_set(HUB_ETOOBIG, "URL too long"));
   r->path = strdup(url);
   char *split = strdup(url);
@@ -391,6 +397,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   }
   hub_error_clear();
   int rc = r->route->handler(r);
+  if (r->read_txn) {
+    db_read_end();
+    r->read_txn = 0;
+  }
   if (rc < 0 && !r->resp) http_reply_error(r, rc);
   return queue(r);
 }
@@ -399,6 +409,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   hub_req *r = *con_cls;
   if (!r) return;
+  if (r->read_txn) db_read_end();
   int64_t dur = now_us() - r->start_us;
   http__metrics_record(r->route ? r->route_index : -1, r->status ? r->status : 499, dur);
   time_t t = time(NULL);
