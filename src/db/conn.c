@@ -142,11 +142,13 @@ static int open_conn(sqlite3 **out) {
   sqlite3_busy_timeout(db, 10000);
   sqlite3_exec(db,
                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-               "PRAGMA temp_store=MEMORY;"
-               /* Read through a shared mapping of the file instead of a read() per page
-                * missing from each connection's small private cache (listings touch
-                * thousands of pages; docs/search.md). */
-               "PRAGMA mmap_size=4294967296;",
+               /* Temp b-trees (big GROUP BY / ORDER BY) spill to disk instead of growing
+                * in memory: every connection thread may run one at once. */
+               /* Read through a mapping of the file instead of a read() per page missing
+                * from each connection's small private cache (listings touch thousands of
+                * pages; docs/search.md). Each thread's connection maps it separately, so
+                * the window is bounded. */
+               "PRAGMA mmap_size=268435456;",
                NULL, NULL, NULL);
   *out = db;
   return 0;

@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "http/http.h"
 #include "http/internal.h"
@@ -405,6 +406,69 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   return queue(r);
 }
 
+/* Access log: one line per request, buffered per connection thread like nginx's
+ * `access_log … buffer=`: written when 8 KiB are pending, when a second has passed since
+ * the last write, and when the thread ends. Saves a write(2) per request. */
+#define ACCESS_LOG_BUF 8192
+typedef struct {
+  char buf[ACCESS_LOG_BUF];
+  size_t len;
+  time_t last;
+} log_buf;
+static pthread_key_t g_log_key;
+static pthread_once_t g_log_once = PTHREAD_ONCE_INIT;
+
+static void log_flush(log_buf *lb) {
+  size_t off = 0;
+  while (off < lb->len) {
+    ssize_t n = write(STDERR_FILENO, lb->buf + off, lb->len - off);
+    if (n <= 0) break;
+    off += (size_t)n;
+  }
+  lb->len = 0;
+}
+
+static void log_free(void *p) {
+  log_flush(p);
+  free(p);
+}
+
+static void log_key_make(void) {
+  pthread_key_create(&g_log_key, log_free);
+}
+
+static void access_log(hub_req *r, int64_t dur, int complete) {
+  time_t t = time(NULL);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char ts[32], line[1024];
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  int n = snprintf(line, sizeof line, "%s %s %s%s%s %d %.1fms rid=%s user=%s%s\n", ts,
+                   r->method, r->path ? r->path : "?", r->query && *r->query ? "?" : "",
+                   r->query ? r->query : "", r->status ? r->status : 499, (double)dur / 1000.0,
+                   r->request_id, r->who.authenticated ? r->who.name : "-",
+                   complete ? "" : " (aborted)");
+  if (n < 0) return;
+  if ((size_t)n >= sizeof line) { /* keep the line, just shorter */
+    n = sizeof line - 1;
+    line[n - 1] = '\n';
+  }
+  pthread_once(&g_log_once, log_key_make);
+  log_buf *lb = pthread_getspecific(g_log_key);
+  if (!lb && (lb = calloc(1, sizeof *lb))) pthread_setspecific(g_log_key, lb);
+  if (!lb) {
+    fputs(line, stderr);
+    return;
+  }
+  if (lb->len + (size_t)n > sizeof lb->buf) log_flush(lb);
+  memcpy(lb->buf + lb->len, line, (size_t)n);
+  lb->len += (size_t)n;
+  if (t - lb->last >= 1 || lb->len > sizeof lb->buf / 2) {
+    log_flush(lb);
+    lb->last = t;
+  }
+}
+
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   hub_req *r = *con_cls;
@@ -412,16 +476,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   if (r->read_txn) db_read_end();
   int64_t dur = now_us() - r->start_us;
   http__metrics_record(r->route ? r->route_index : -1, r->status ? r->status : 499, dur);
-  time_t t = time(NULL);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char ts[32];
-  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  fprintf(stderr, "%s %s %s%s%s %d %.1fms rid=%s user=%s%s\n", ts, r->method,
-          r->path ? r->path : "?", r->query && *r->query ? "?" : "",
-          r->query ? r->query : "", r->status ? r->status : 499, (double)dur / 1000.0,
-          r->request_id, r->who.authenticated ? r->who.name : "-",
-          toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (aborted)");
+  access_log(r, dur, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
   req_free(r);
   *con_cls = NULL;
 }

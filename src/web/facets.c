@@ -16,7 +16,7 @@
 
 /* Counts that took longer than WEB_FACET_SLOW_MS to compute are reused for
  * WEB_FACET_TTL_MS; cheap ones (small hubs) are recomputed on every page, so they are exact. */
-#define WEB_FACET_TTL_MS 15000
+#define WEB_FACET_TTL_MS 300000 /* slow catalogs: counts may be five minutes old */
 #define WEB_FACET_SLOW_MS 5
 
 const web_param_bucket web_param_buckets[6] = {
@@ -96,6 +96,14 @@ int web_facets_get(int type, web_facets *out) {
       (now - g_cache[type].at_ms < g_cache[type].ttl_ms || g_cache[type].busy)) {
     *out = g_cache[type].v;
     pthread_mutex_unlock(&g_mu);
+    return 0;
+  }
+  /* One computation at a time: on a large catalog each is a full scan, and letting every
+   * concurrent page view start its own multiplied memory and CPU without bound. Pages
+   * asked for meanwhile show no counts. */
+  if (g_cache[type].busy) {
+    pthread_mutex_unlock(&g_mu);
+    memset(out, 0, sizeof *out);
     return 0;
   }
   g_cache[type].busy = 1;
