@@ -23,7 +23,7 @@ for _ in $(seq 100); do curl -sf "$HUB_URL/healthz" >/dev/null 2>&1 && break; sl
 TOKEN=$("$BIN" --data "$DATA" token create benchweb --name "web-$$" --role write)
 
 curl -sf -XPOST "$HUB_URL/api/repos/create" -H "Authorization: Bearer $TOKEN" \
-  -d '{"name":"big-card"}' >/dev/null
+  -d "{\"name\":\"big-card-$$\"}" >/dev/null
 python3 - "$WORK/commit.ndjson" <<'PY'
 import base64, json, sys
 para = "This model card paragraph describes training data, evaluation and limitations. " * 4
@@ -40,7 +40,7 @@ with open(sys.argv[1], "w") as f:
         f.write(json.dumps({"key": "file", "value": {"path": f"files/part-{k:03d}.txt",
             "encoding": "base64", "content": base64.b64encode(f"part {k}\n".encode()).decode()}}) + "\n")
 PY
-curl -sf -XPOST "$HUB_URL/api/models/benchweb/big-card/commit/main" -H "Authorization: Bearer $TOKEN" \
+curl -sf -XPOST "$HUB_URL/api/models/benchweb/big-card-$$/commit/main" -H "Authorization: Bearer $TOKEN" \
   -H "Content-Type: application/x-ndjson" --data-binary @"$WORK/commit.ndjson" >/dev/null
 
 measure() { # measure NAME URL
@@ -50,6 +50,6 @@ measure() { # measure NAME URL
       END {printf "%-40s p50 %9s  p99 %9s  %8s req/s\n", name, p50, p99, rps}'
 }
 echo "catalog: $N repos; wrk -t2 -c8 -d${SECS}s; load $(cut -d' ' -f1-3 /proc/loadavg)"
-measure "model page (200 KB README, 500 files)" "$HUB_URL/benchweb/big-card"
+measure "model page (200 KB README, 500 files)" "$HUB_URL/benchweb/big-card-$$"
 measure "/models search page" "$HUB_URL/models?search=llama&sort=downloads"
 measure "/models (no query)" "$HUB_URL/models"

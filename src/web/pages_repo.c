@@ -1,4 +1,5 @@
 /* The repo page (model card + side panel) and repo settings. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,26 +236,85 @@ static void side_panel(web_page *p, const db_repo *repo, json_t *info) {
          http_base_url(r), http_type_prefix(repo->type), id);
 }
 
+/* Rendered cards by README blob id: the same bytes always render the same HTML, so a
+ * popular card is rendered once rather than on every view (a 200 KB README costs
+ * milliseconds of cmark-gfm). Small, process-wide, bounded by WEB_MAX_README per entry. */
+#define CARD_CACHE 32
+static struct {
+  char oid[41];
+  char *html;
+  size_t len;
+} g_cards[CARD_CACHE];
+static unsigned g_cards_next;
+static pthread_mutex_t g_cards_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int card_cache_get(const char *oid, hub_buf *out) {
+  int hit = 0;
+  pthread_mutex_lock(&g_cards_mu);
+  for (int i = 0; i < CARD_CACHE && !hit; i++)
+    if (g_cards[i].html && !strcmp(g_cards[i].oid, oid)) {
+      hub_buf_put(out, g_cards[i].html, g_cards[i].len);
+      hit = 1;
+    }
+  pthread_mutex_unlock(&g_cards_mu);
+  return hit;
+}
+
+static void card_cache_put(const char *oid, const char *html, size_t len) {
+  char *copy = malloc(len + 1);
+  if (!copy) return;
+  memcpy(copy, html, len);
+  copy[len] = 0;
+  pthread_mutex_lock(&g_cards_mu);
+  unsigned i = g_cards_next++ % CARD_CACHE;
+  free(g_cards[i].html);
+  snprintf(g_cards[i].oid, sizeof g_cards[i].oid, "%s", oid);
+  g_cards[i].html = copy;
+  g_cards[i].len = len;
+  pthread_mutex_unlock(&g_cards_mu);
+}
+
+static void card_render(hub_buf *b, const void *data, size_t len);
+
 /* README.md at the head, rendered; front matter is metadata, not text. */
 static void card_body(web_page *p, repo_handle *h, const char *sha, json_t *info) {
   hub_buf *b = &p->b;
   void *data = NULL;
   size_t len = 0;
+  repo_entry e;
   json_t *warn = json_object_get(info, "cardWarnings");
   if (json_array_size(warn))
     html_f(b, "<div class=\"flash flash-warn\">The card's metadata has problems: %t</div>",
            json_string_value(json_array_get(warn, 0)) ? json_string_value(json_array_get(warn, 0))
                                                       : "see README.md");
-  if (!h || !sha[0] || repo_read_path(h, sha, "README.md", &data, &len)) {
+  char blob_oid[41];
+  int is_file = 0;
+  if (h && sha[0] && repo_stat(h, sha, "README.md", &e) == 0) {
+    is_file = e.type == REPO_ENTRY_FILE;
+    memcpy(blob_oid, e.oid, sizeof blob_oid);
+    repo_entry_dispose(&e);
+  }
+  if (is_file && card_cache_get(blob_oid, b)) return;
+  if (!is_file || repo_read_blob(h, blob_oid, &data, &len)) {
     html_f(b, "<div class=\"empty\"><h2 class=\"mt0\">No card yet</h2>"
               "<p>Add a <code>README.md</code> to describe this repository.</p></div>");
     return;
   }
+  hub_buf html = HUB_BUF_INIT;
+  card_render(&html, data, len);
+  free(data);
+  if (!html.failed && html.ptr) {
+    hub_buf_put(b, html.ptr, html.len);
+    card_cache_put(blob_oid, html.ptr, html.len);
+  }
+  hub_buf_dispose(&html);
+}
+
+static void card_render(hub_buf *b, const void *data, size_t len) {
   char oid[65];
   uint64_t lsize;
   if (repo_lfs_pointer_parse(data, len, oid, &lsize)) {
     html_f(b, "<div class=\"empty\">README.md is stored with Git LFS and cannot be shown.</div>");
-    free(data);
     return;
   }
   const char *yaml = NULL, *body = NULL;
@@ -272,7 +332,6 @@ static void card_body(web_page *p, repo_handle *h, const char *sha, json_t *info
            "<div class=\"flash flash-warn\">This card is long: only the first %d kB are "
            "shown.</div>",
            WEB_MAX_README / 1024);
-  free(data);
 }
 
 int web_h_repo(hub_req *r) {
