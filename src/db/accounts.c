@@ -7,6 +7,8 @@
 #include "util/error.h"
 
 #define ACC_COLS "id, uid, kind, name, fullname, email, password_hash, is_admin, created_ms"
+#define ACC_COLS_A                                                                             \
+  "a.id, a.uid, a.kind, a.name, a.fullname, a.email, a.password_hash, a.is_admin, a.created_ms"
 
 static void read_account(sqlite3_stmt *st, db_account *a) {
   memset(a, 0, sizeof *a);
@@ -115,12 +117,10 @@ int db_member_role(int64_t org_id, int64_t user_id, int *out_role) {
   return 0;
 }
 
-int db_member_orgs(int64_t user_id, db_member_cb cb, void *payload) {
-  sqlite3_stmt *st = db__stmt("SELECT a.id, a.uid, a.kind, a.name, a.fullname, a.email, "
-                              "a.password_hash, a.is_admin, a.created_ms, m.role FROM memberships m "
-                              "JOIN accounts a ON a.id=m.org_id WHERE m.user_id=? ORDER BY a.name");
+/* Rows of (account columns..., role) for one id bound at ?1. */
+static int member_rows(sqlite3_stmt *st, int64_t id, db_member_cb cb, void *payload) {
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, user_id);
+  sqlite3_bind_int64(st, 1, id);
   db_account a;
   while (sqlite3_step(st) == SQLITE_ROW) {
     read_account(st, &a);
@@ -130,19 +130,16 @@ int db_member_orgs(int64_t user_id, db_member_cb cb, void *payload) {
   return 0;
 }
 
+int db_member_orgs(int64_t user_id, db_member_cb cb, void *payload) {
+  return member_rows(db__stmt("SELECT " ACC_COLS_A ", m.role FROM memberships m JOIN accounts a"
+                              " ON a.id=m.org_id WHERE m.user_id=? ORDER BY a.name"),
+                     user_id, cb, payload);
+}
+
 int db_org_members(int64_t org_id, db_member_cb cb, void *payload) {
-  sqlite3_stmt *st = db__stmt("SELECT a.id, a.uid, a.kind, a.name, a.fullname, a.email, "
-                              "a.password_hash, a.is_admin, a.created_ms, m.role FROM memberships m "
-                              "JOIN accounts a ON a.id=m.user_id WHERE m.org_id=? ORDER BY a.name");
-  if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, org_id);
-  db_account a;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    read_account(st, &a);
-    cb(&a, sqlite3_column_int(st, 9), payload);
-  }
-  sqlite3_reset(st);
-  return 0;
+  return member_rows(db__stmt("SELECT " ACC_COLS_A ", m.role FROM memberships m JOIN accounts a"
+                              " ON a.id=m.user_id WHERE m.org_id=? ORDER BY a.name"),
+                     org_id, cb, payload);
 }
 
 #define TOK_COLS "t.id, t.uid, t.user_id, t.name, t.role, t.created_ms, t.last_used_ms, " \

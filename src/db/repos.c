@@ -6,10 +6,10 @@
 
 #include "util/error.h"
 
-#define REPO_COLS "id, uid, type, ns, name, owner_id, owner_is_org, private, gated, disabled, " \
-                  "created_ms, updated_ms, head_sha, last_modified_ms"
+#define REPO_COLS DB_REPO_COLS
 
-static void read_repo(sqlite3_stmt *st, db_repo *r) {
+void db__read_repo(sqlite3_stmt *st, void *out) {
+  db_repo *r = out;
   memset(r, 0, sizeof *r);
   r->id = sqlite3_column_int64(st, 0);
   db__copy(r->uid, sizeof r->uid, st, 1);
@@ -29,7 +29,7 @@ static void read_repo(sqlite3_stmt *st, db_repo *r) {
 
 static int one_repo(sqlite3_stmt *st, db_repo *out) {
   int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW) read_repo(st, out);
+  if (rc == SQLITE_ROW) db__read_repo(st, out);
   sqlite3_reset(st);
   return rc == SQLITE_ROW ? 0 : hub_error_set(HUB_EREPO, "Repository not found");
 }

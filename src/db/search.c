@@ -814,27 +814,7 @@ fail:
   return rc ? rc : HUB_ERROR;
 }
 
-#define REPO_ROW_COLS                                                                              \
-  "r.id, r.uid, r.type, r.ns, r.name, r.owner_id, r.owner_is_org, r.private, r.gated,"             \
-  " r.disabled, r.created_ms, r.updated_ms, r.head_sha, r.last_modified_ms"
-
-static void read_repo_cols(sqlite3_stmt *st, db_repo *r) {
-  memset(r, 0, sizeof *r);
-  r->id = sqlite3_column_int64(st, 0);
-  db__copy(r->uid, sizeof r->uid, st, 1);
-  r->type = sqlite3_column_int(st, 2);
-  db__copy(r->ns, sizeof r->ns, st, 3);
-  db__copy(r->name, sizeof r->name, st, 4);
-  r->owner_id = sqlite3_column_int64(st, 5);
-  r->owner_is_org = sqlite3_column_int(st, 6);
-  r->is_private = sqlite3_column_int(st, 7);
-  db__copy(r->gated, sizeof r->gated, st, 8);
-  r->disabled = sqlite3_column_int(st, 9);
-  r->created_ms = sqlite3_column_int64(st, 10);
-  r->updated_ms = sqlite3_column_int64(st, 11);
-  db__copy(r->head_sha, sizeof r->head_sha, st, 12);
-  r->last_modified_ms = sqlite3_column_int64(st, 13);
-}
+#define REPO_ROW_COLS DB_REPO_COLS_R
 
 /* Shared loop of the like listings: column 14 created_ms, 15 user, 16 fullname. */
 static int like_rows(sqlite3_stmt *st, size_t limit, db_like_cb cb, void *payload,
@@ -854,7 +834,7 @@ static int like_rows(sqlite3_stmt *st, size_t limit, db_like_cb cb, void *payloa
       break;
     }
     db_like_row w;
-    read_repo_cols(st, &w.repo);
+    db__read_repo(st, &w.repo);
     w.created_ms = sqlite3_column_int64(st, 14);
     w.user = (const char *)sqlite3_column_text(st, 15);
     w.fullname = (const char *)sqlite3_column_text(st, 16);
@@ -926,7 +906,7 @@ int db_lineage_children(const char *base_id, int64_t viewer, int admin, size_t l
       break;
     }
     db_like_row w;
-    read_repo_cols(st, &w.repo);
+    db__read_repo(st, &w.repo);
     w.created_ms = sqlite3_column_int64(st, 14);
     w.user = (const char *)sqlite3_column_text(st, 15);
     w.fullname = "";
@@ -961,7 +941,7 @@ int db_repo_each(db_repo_cb cb, void *payload) {
     sqlite3_reset(st);
     sqlite3_bind_int64(st, 1, last);
     while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
-      read_repo_cols(st, &batch[n++]);
+      db__read_repo(st, &batch[n++]);
     sqlite3_reset(st);
     for (int i = 0; i < n && !rc; i++)
       rc = cb(&batch[i], payload);
