@@ -83,7 +83,10 @@ asan: build/asan/modelhub
 unit: $(UNIT_BIN) $(UNIT_ASAN)
 fuzz: $(FUZZ_BIN)
 
-run: deps build/modelhub
+# The build runs in a sub-make: pkg-config flags and the BLAKE3 path are read when the
+# Makefile is parsed, which on a fresh machine is before `deps` installed anything.
+run: deps
+	@$(MAKE) --no-print-directory build/modelhub
 	./build/modelhub serve --listen 127.0.0.1:8080 --data ./data
 
 e2e-deps:
