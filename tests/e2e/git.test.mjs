@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, existsSy
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
+import { isolatedGitEnv } from "./lib/gitenv.mjs";
 import { startServer } from "./lib/server.mjs";
 
 let server;
@@ -90,22 +91,7 @@ before(async () => {
   admin = server.adminToken;
   work = mkdtempSync(path.join(tmpdir(), "modelhub-git-e2e-"));
   const home = path.join(work, "home");
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("GIT_")) env[k] = v;
-  gitEnv = {
-    ...env,
-    HOME: home,
-    XDG_CONFIG_HOME: path.join(home, ".config"),
-    GIT_CONFIG_NOSYSTEM: "1",
-    GIT_TERMINAL_PROMPT: "0",
-    GIT_ASKPASS: "",
-    SSH_ASKPASS: "",
-    GIT_AUTHOR_NAME: "Tester",
-    GIT_AUTHOR_EMAIL: "tester@example.com",
-    GIT_COMMITTER_NAME: "Tester",
-    GIT_COMMITTER_EMAIL: "tester@example.com",
-  };
-  spawnSync("mkdir", ["-p", home]);
+  gitEnv = isolatedGitEnv(home);
   git(["config", "--global", "init.defaultBranch", "main"]);
   git(["config", "--global", "advice.detachedHead", "false"]);
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { downloadFile } from "@huggingface/hub";
+import { isolatedGitEnv } from "./lib/gitenv.mjs";
 import { startServer } from "./lib/server.mjs";
 
 let server;
@@ -113,22 +114,7 @@ before(async () => {
 
   work = mkdtempSync(path.join(tmpdir(), "modelhub-gov-e2e-"));
   const home = path.join(work, "home");
-  const env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("GIT_")) env[k] = v;
-  gitEnv = {
-    ...env,
-    HOME: home,
-    XDG_CONFIG_HOME: path.join(home, ".config"),
-    GIT_CONFIG_NOSYSTEM: "1",
-    GIT_TERMINAL_PROMPT: "0",
-    GIT_ASKPASS: "",
-    SSH_ASKPASS: "",
-    GIT_AUTHOR_NAME: "Tester",
-    GIT_AUTHOR_EMAIL: "tester@example.com",
-    GIT_COMMITTER_NAME: "Tester",
-    GIT_COMMITTER_EMAIL: "tester@example.com",
-  };
-  spawnSync("mkdir", ["-p", home]);
+  gitEnv = isolatedGitEnv(home);
   git(["config", "--global", "init.defaultBranch", "main"]);
 });
 
