@@ -22,18 +22,17 @@ static int h_whoami(hub_req *r) {
   json_t *tok = json_pack("{s:s, s:s, s:o}", "displayName", r->who.token_name, "role",
                           auth_role_name(r->who.token_role), "createdAt",
                           api_iso_json(r->who.token_created_ms));
-  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:n, s:o, s:{s:s, s:o}}",
-                        "type", "user", "id", a.uid, "name", a.name, "fullname",
-                        a.fullname[0] ? a.fullname : a.name, "email",
-                        a.email[0] ? json_string(a.email) : json_null(), "emailVerified",
-                        a.email[0] != 0, "isPro", 0, "canPay", 0, "isAdmin", a.is_admin,
-                        "periodEnd", "orgs", orgs, "auth", "type", "access_token", "accessToken",
-                        tok);
+  json_t *o = json_pack(
+      "{s:s, s:s, s:s, s:s, s:o, s:b, s:b, s:b, s:b, s:n, s:o, s:{s:s, s:o}}", "type", "user", "id",
+      a.uid, "name", a.name, "fullname", a.fullname[0] ? a.fullname : a.name, "email",
+      a.email[0] ? json_string(a.email) : json_null(), "emailVerified", a.email[0] != 0, "isPro", 0,
+      "canPay", 0, "isAdmin", a.is_admin, "periodEnd", "orgs", orgs, "auth", "type", "access_token",
+      "accessToken", tok);
   if (!o) return hub_error_set(HUB_ERROR, "cannot build whoami");
   return http_reply_json(r, 200, o);
 }
 
 const hub_route api_account_routes[] = {
-    {"GET", "/api/whoami-v2", h_whoami, NEED_LOGIN, BODY_NONE, NULL, 0},
+    {"GET", "/api/whoami-v2", h_whoami, NEED_LOGIN | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -169,7 +169,8 @@ static int h_info(hub_req *r) {
 }
 
 const hub_route api_info_routes[] = {
-    {"GET", "/api/{type}/{repo}", h_info, NEED_REPO_READ, BODY_NONE, NULL, 0},
-    {"GET", "/api/{type}/{repo}/revision/{*}", h_info, NEED_REPO_READ, BODY_NONE, NULL, 0},
+    {"GET", "/api/{type}/{repo}", h_info, NEED_REPO_READ | RUN_INLINE, BODY_NONE, NULL, 0},
+    {"GET", "/api/{type}/{repo}/revision/{*}", h_info, NEED_REPO_READ | RUN_INLINE, BODY_NONE, NULL,
+     0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -33,7 +33,7 @@ static int etag_matches(const char *inm, const char *etag) {
 }
 
 struct dl {
-  const char *etag_q;   /* quoted */
+  const char *etag_q; /* quoted */
   const char *sha;
   int64_t total;
   int is_lfs;
@@ -60,7 +60,8 @@ static void add_common(hub_req *r, const struct dl *d) {
   char plain[256];
   size_t j = 0;
   for (size_t i = 0; base[i] && j < sizeof plain - 1; i++)
-    plain[j++] = (base[i] >= 0x20 && base[i] < 0x7f && base[i] != '"' && base[i] != '\\') ? base[i] : '_';
+    plain[j++] =
+        (base[i] >= 0x20 && base[i] < 0x7f && base[i] != '"' && base[i] != '\\') ? base[i] : '_';
   plain[j] = 0;
   hub_buf enc = HUB_BUF_INIT;
   for (const unsigned char *p = (const unsigned char *)base; *p && enc.len < 400; p++) {
@@ -197,7 +198,8 @@ static int h_raw(hub_req *r) {
 }
 
 const hub_route api_resolve_routes[] = {
-    {"GET", "{prefix}/{repo}/resolve/{*}", h_resolve, NEED_REPO_FILES, BODY_NONE, NULL, 0},
-    {"GET", "{prefix}/{repo}/raw/{*}", h_raw, NEED_REPO_FILES, BODY_NONE, NULL, 0},
+    {"GET", "{prefix}/{repo}/resolve/{*}", h_resolve, NEED_REPO_FILES | RUN_INLINE, BODY_NONE, NULL,
+     0},
+    {"GET", "{prefix}/{repo}/raw/{*}", h_raw, NEED_REPO_FILES | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

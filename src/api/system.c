@@ -65,12 +65,14 @@ static int h_auth_check(hub_req *r) {
 }
 
 const hub_route api_system_routes[] = {
-    {"GET", "/healthz", h_health, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/metrics", h_metrics, NEED_NONE, BODY_NONE, NULL, 0},
+    {"GET", "/healthz", h_health, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
+    {"GET", "/metrics", h_metrics, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
     {"POST", "/api/validate-yaml", h_validate_yaml, NEED_NONE, BODY_JSON, NULL, 0},
-    {"GET", "/api/models-tags-by-type", h_empty_object, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/api/datasets-tags-by-type", h_empty_object, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/api/{type}/{repo}/auth-check", h_auth_check, NEED_REPO_READ, BODY_NONE, NULL, 0},
+    {"GET", "/api/models-tags-by-type", h_empty_object, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
+    {"GET", "/api/datasets-tags-by-type", h_empty_object, NEED_NONE | RUN_INLINE, BODY_NONE, NULL,
+     0},
+    {"GET", "/api/{type}/{repo}/auth-check", h_auth_check, NEED_REPO_READ | RUN_INLINE, BODY_NONE,
+     NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };
 

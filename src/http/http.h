@@ -31,7 +31,7 @@ enum hub_needs {
   NEED_REPO_WRITE = 4, /* route has {repo}; caller may write it */
   NEED_REPO_ADMIN = 8, /* route has {repo}; caller administers it */
   NEED_SITE_ADMIN = 16,
-  NEED_REPO_FILES = 32, /* reading file contents: gated repos need an accepted request */
+  NEED_REPO_FILES = 32,  /* reading file contents: gated repos need an accepted request */
   NEED_NO_REDIRECT = 64, /* do not 307 moved repos (e.g. create/delete bodies) */
   /* git / git-lfs clients send credentials only after a 401 challenge: on such routes an
    * anonymous caller who cannot see the repo gets 401 + WWW-Authenticate (not 404), and
@@ -40,6 +40,10 @@ enum hub_needs {
   /* the handler checks its own credentials (Xet CAS bearer tokens, xetsrv/): the router
    * does not identify the caller, so r->who stays anonymous */
   NEED_OWN_AUTH = 256,
+  /* Not an authorization need: the handler never blocks (no fsync, child process, lock
+   * wait or long CPU work), so it runs on the connection's event thread. Every other
+   * handler runs on a worker thread while its connection is suspended (architecture.md). */
+  RUN_INLINE = 512,
 };
 
 enum hub_body { BODY_NONE = 0, BODY_JSON, BODY_LARGE, BODY_STREAM };
@@ -80,7 +84,7 @@ struct hub_req {
 
   const hub_route *route;
   int route_index;
-  int repo_type; /* HUB_REPO_MODEL / DATASET / SPACE */
+  int repo_type;             /* HUB_REPO_MODEL / DATASET / SPACE */
   char *repo_ns, *repo_name; /* decoded, from {repo} */
   int has_dot_git;
   char *cap[4];
@@ -89,21 +93,24 @@ struct hub_req {
   size_t nrest;
 
   hub_identity who;
-  db_repo repo; /* loaded when the route has {repo}; repo.id == 0 otherwise */
+  db_repo repo;  /* loaded when the route has {repo}; repo.id == 0 otherwise */
   int repo_perm; /* the caller's permission on repo (PERM_*) */
 
   hub_buf body;
   int body_too_big;
   int body_error;
   char err_msg[256];
-  void *state; /* handler-private, freed via a cleanup */
+  void *state;      /* handler-private, freed via a cleanup */
   void *state_repo; /* repo_handle opened for this request (api_repo_open) */
 
   /* response under construction */
   struct MHD_Response *resp;
   int status;
   int replied;
-  int read_txn; /* a GET/HEAD read snapshot is open (db_read_begin) */
+  int bodyless;     /* no Content-Length (or 0) and no Transfer-Encoding */
+  int dispatched;   /* the handler went to a worker (connection suspended meanwhile) */
+  int queue_failed; /* the worker could not queue the response: close the connection */
+  int read_txn;     /* a GET/HEAD read snapshot is open (db_read_begin) */
   char request_id[33];
   char client_ip[64];
   int64_t start_us;
@@ -114,13 +121,13 @@ struct hub_req {
 
 /* Server lifecycle. */
 typedef struct {
-  const char *listen; /* host:port */
+  const char *listen;     /* host:port */
   const char *public_url; /* may be NULL: derived from Host */
   int threads_hint;
 } http_config;
 
 int http_routes_add(const hub_route *table); /* NULL-pattern terminated, static storage */
-int http_serve(const http_config *cfg); /* blocks until SIGINT/SIGTERM */
+int http_serve(const http_config *cfg);      /* blocks until SIGINT/SIGTERM */
 
 /* Per-request helpers. */
 void http_cleanup_add(hub_req *r, void (*fn)(void *), void *arg);
@@ -137,8 +144,8 @@ json_t *http_body_json(hub_req *r);
 const char *http_base_url(hub_req *r);
 /* "datasets/" / "spaces/" / "" for the repo type. */
 const char *http_type_prefix(int repo_type);
-const char *http_type_api(int repo_type); /* "models" / "datasets" / "spaces" */
-const char *http_type_name(int repo_type); /* "model" / "dataset" / "space" */
+const char *http_type_api(int repo_type);        /* "models" / "datasets" / "spaces" */
+const char *http_type_name(int repo_type);       /* "model" / "dataset" / "space" */
 int http_type_parse(const char *name, int *out); /* "model"/"dataset"/"space" */
 
 /* Responses: each queues one response. Headers added with http_add_header after the
@@ -148,6 +155,8 @@ int http_reply_data(hub_req *r, int status, const char *ctype, const void *data,
 /* A body-less response that still announces Content-Length: len (HEAD answers). */
 int http_reply_data_len(hub_req *r, int status, const char *ctype, uint64_t len);
 int http_reply_fd(hub_req *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len);
+/* A body produced by cb (n > 0 bytes, 0 at the end, < 0 on error). cb runs on a thread of
+ * its own and may block; payload is freed with free_cb once the response is done. */
 typedef ssize_t (*http_stream_cb)(void *payload, uint64_t pos, char *buf, size_t max);
 int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size_or_unknown,
                       http_stream_cb cb, void *payload, void (*free_cb)(void *));

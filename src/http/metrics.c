@@ -29,7 +29,8 @@ void http__metrics_record(int route, int status, int64_t dur_us) {
   atomic_fetch_add_explicit(&counts[r][status_slot(status)], 1, memory_order_relaxed);
   double ms = (double)dur_us / 1000.0;
   size_t b = 0;
-  while (b < NB && ms > BUCKETS_MS[b]) b++;
+  while (b < NB && ms > BUCKETS_MS[b])
+    b++;
   atomic_fetch_add_explicit(&hist[b], 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&sum_us, (uint64_t)(dur_us > 0 ? dur_us : 0), memory_order_relaxed);
   atomic_fetch_add_explicit(&total, 1, memory_order_relaxed);
@@ -45,8 +46,10 @@ void http_metrics_render(hub_buf *out, const char *(*route_name)(int idx, const 
       const char *method = "";
       const char *name = r == 0 ? "unmatched" : route_name(r - 1, &method);
       char st[8];
-      if (s < NS - 1) snprintf(st, sizeof st, "%d", STATUSES[s]);
-      else snprintf(st, sizeof st, "other");
+      if (s < NS - 1)
+        snprintf(st, sizeof st, "%d", STATUSES[s]);
+      else
+        snprintf(st, sizeof st, "other");
       hub_buf_printf(out,
                      "modelhub_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} "
                      "%llu\n",

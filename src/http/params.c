@@ -74,10 +74,14 @@ const char *http_type_name(int t) {
 }
 
 int http_type_parse(const char *name, int *out) {
-  if (!name || !strcmp(name, "model")) *out = HUB_REPO_MODEL;
-  else if (!strcmp(name, "dataset")) *out = HUB_REPO_DATASET;
-  else if (!strcmp(name, "space")) *out = HUB_REPO_SPACE;
-  else return hub_error_set(HUB_EINVALID, "Invalid repo type '%s' (model, dataset, space)", name);
+  if (!name || !strcmp(name, "model"))
+    *out = HUB_REPO_MODEL;
+  else if (!strcmp(name, "dataset"))
+    *out = HUB_REPO_DATASET;
+  else if (!strcmp(name, "space"))
+    *out = HUB_REPO_SPACE;
+  else
+    return hub_error_set(HUB_EINVALID, "Invalid repo type '%s' (model, dataset, space)", name);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 /* Building responses: JSON, bytes, files (sendfile), streams, errors, redirects. */
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "http/http.h"
 #include "http/internal.h"
 #include "util/error.h"
+#include "util/limits.h"
 
 const char *const HUB_VERSION = "0.1.0";
 
@@ -36,8 +38,7 @@ int http_reply_json(hub_req *r, int status, json_t *body) {
   char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   if (!s) return hub_error_set(HUB_ERROR, "cannot encode JSON");
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+  struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
   if (!resp) free(s);
   return set_resp(r, status, resp, "application/json; charset=utf-8");
 }
@@ -62,40 +63,158 @@ int http_reply_data_len(hub_req *r, int status, const char *ctype, uint64_t len)
   return set_resp(r, status, resp, ctype);
 }
 
+/* Streamed responses (git packs, Xet reconstructions) come from sources that block
+ * (a child's pipe, decompression): a producer thread, started on the first read, fills
+ * one block while the event thread sends the previous one. When nothing is ready the
+ * reader suspends the connection and the producer resumes it, so an event thread never
+ * waits on the source. */
 struct stream {
   http_stream_cb cb;
   void *payload;
   void (*free_cb)(void *);
+  struct MHD_Connection *conn;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char *ready; /* filled by the producer; its own while ready_len == 0 */
+  size_t ready_len;
+  char *out; /* being sent by the event thread */
+  size_t out_len, out_off;
+  uint64_t pos;
+  int started, done, failed, abandoned, exited, suspended;
 };
+
+static _Atomic int g_producers; /* running producer threads, for shutdown */
+
+int http__streams_active(void) {
+  return g_producers;
+}
+
+static void stream_destroy(struct stream *s) {
+  if (s->free_cb) s->free_cb(s->payload);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->cv);
+  free(s->ready);
+  free(s->out);
+  free(s);
+}
+
+static void *stream_produce(void *cls) {
+  struct stream *s = cls;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (s->ready_len && !s->abandoned)
+      pthread_cond_wait(&s->cv, &s->mu);
+    if (s->abandoned) break;
+    pthread_mutex_unlock(&s->mu);
+    ssize_t n = s->cb(s->payload, s->pos, s->ready, HUB_STREAM_BLOCK);
+    pthread_mutex_lock(&s->mu);
+    if (n > 0) {
+      s->ready_len = (size_t)n;
+      s->pos += (uint64_t)n;
+    } else {
+      s->done = 1;
+      s->failed = n < 0;
+    }
+    if (s->suspended) {
+      s->suspended = 0;
+      MHD_resume_connection(s->conn);
+    }
+    if (s->done) break;
+  }
+  s->exited = 1;
+  int abandoned = s->abandoned;
+  pthread_mutex_unlock(&s->mu);
+  if (abandoned) stream_destroy(s);
+  g_producers--;
+  return NULL;
+}
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
   struct stream *s = cls;
-  ssize_t n = s->cb(s->payload, pos, buf, max);
-  if (n == 0) return MHD_CONTENT_READER_END_OF_STREAM;
-  if (n < 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-  return n;
+  (void)pos;
+  pthread_mutex_lock(&s->mu);
+  if (s->out_off == s->out_len && s->ready_len) {
+    char *t = s->out;
+    s->out = s->ready;
+    s->ready = t;
+    s->out_len = s->ready_len;
+    s->out_off = 0;
+    s->ready_len = 0;
+    pthread_cond_signal(&s->cv);
+  }
+  if (s->out_off < s->out_len) {
+    size_t n = s->out_len - s->out_off;
+    if (n > max) n = max;
+    memcpy(buf, s->out + s->out_off, n);
+    s->out_off += n;
+    pthread_mutex_unlock(&s->mu);
+    return (ssize_t)n;
+  }
+  if (s->done) {
+    int failed = s->failed;
+    pthread_mutex_unlock(&s->mu);
+    return failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  if (!s->started) {
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    g_producers++;
+    int err = pthread_create(&t, &at, stream_produce, s);
+    pthread_attr_destroy(&at);
+    if (err) {
+      g_producers--;
+      s->done = s->failed = 1;
+      pthread_mutex_unlock(&s->mu);
+      return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    s->started = 1;
+  }
+  s->suspended = 1;
+  MHD_suspend_connection(s->conn);
+  pthread_mutex_unlock(&s->mu);
+  return 0; /* called again once the producer resumes the connection */
 }
 
 static void stream_free(void *cls) {
   struct stream *s = cls;
-  if (s->free_cb) s->free_cb(s->payload);
-  free(s);
+  pthread_mutex_lock(&s->mu);
+  int own = !s->started || s->exited;
+  if (!own) { /* the producer frees it when its current read returns */
+    s->abandoned = 1;
+    pthread_cond_signal(&s->cv);
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (own) stream_destroy(s);
 }
 
 int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size, http_stream_cb cb,
                       void *payload, void (*free_cb)(void *)) {
-  struct stream *s = malloc(sizeof *s);
-  if (!s) {
+  struct stream *s = calloc(1, sizeof *s);
+  if (s) {
+    s->ready = malloc(HUB_STREAM_BLOCK);
+    s->out = malloc(HUB_STREAM_BLOCK);
+  }
+  if (!s || !s->ready || !s->out) {
+    if (s) {
+      free(s->ready);
+      free(s->out);
+    }
+    free(s);
     if (free_cb) free_cb(payload);
     return hub_error_set(HUB_ERROR, "out of memory");
   }
   s->cb = cb;
   s->payload = payload;
   s->free_cb = free_cb;
+  s->conn = r->conn;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->cv, NULL);
   struct MHD_Response *resp =
       MHD_create_response_from_callback(size, 64 * 1024, stream_reader, s, stream_free);
   if (!resp) {
-    stream_free(s);
+    stream_destroy(s);
     return hub_error_set(HUB_ERROR, "out of memory");
   }
   return set_resp(r, status, resp, ctype);

@@ -5,14 +5,14 @@
 #include <stddef.h>
 
 typedef struct {
-  int repo_type;     /* from {type} or {prefix}; 0 (model) when absent */
+  int repo_type; /* from {type} or {prefix}; 0 (model) when absent */
   int has_repo;
-  size_t repo_seg;   /* index of the namespace segment */
-  int dot_git;       /* the name segment ended in ".git" (stripped by the caller) */
+  size_t repo_seg; /* index of the namespace segment */
+  int dot_git;     /* the name segment ended in ".git" (stripped by the caller) */
   size_t cap[4];
   size_t ncap;
   int has_rest;
-  size_t rest;       /* index of the first rest segment */
+  size_t rest; /* index of the first rest segment */
 } router_match_t;
 
 /* Split `path` in place on '/', after one leading '/'. Empty segments are kept

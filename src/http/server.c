@@ -118,8 +118,8 @@ static int match_route(hub_req *r, int *method_mismatch) {
   for (int t = 0; t < g_ntables; t++)
     for (const hub_route *rt = g_tables[t]; rt->pattern; rt++, idx++) {
       if (!router_match(rt->pattern, r->segs, r->nsegs, &m)) continue;
-      int same = strcmp(rt->method, r->method) == 0 ||
-                 (r->is_head && strcmp(rt->method, "GET") == 0);
+      int same =
+          strcmp(rt->method, r->method) == 0 || (r->is_head && strcmp(rt->method, "GET") == 0);
       if (!same) {
         *method_mismatch = 1;
         continue;
@@ -127,7 +127,8 @@ static int match_route(hub_req *r, int *method_mismatch) {
       r->route = rt;
       r->route_index = idx;
       r->repo_type = m.repo_type;
-      for (size_t i = 0; i < m.ncap; i++) r->cap[i] = r->segs[m.cap[i]];
+      for (size_t i = 0; i < m.ncap; i++)
+        r->cap[i] = r->segs[m.cap[i]];
       r->ncap = m.ncap;
       if (m.has_rest) {
         r->rest = r->segs + m.rest;
@@ -219,13 +220,13 @@ static int authorize(hub_req *r) {
     unscoped.nscopes = 0;
     if (auth_repo_perm(&unscoped, &r->repo) < PERM_READ)
       return hub_error_set(HUB_EREPO, "Repository not found");
-    return hub_error_set(HUB_EFORBIDDEN, "This token's scopes do not include %s/%s",
-                         r->repo.ns, r->repo.name);
+    return hub_error_set(HUB_EFORBIDDEN, "This token's scopes do not include %s/%s", r->repo.ns,
+                         r->repo.name);
   }
-  int want = (needs & NEED_REPO_ADMIN)   ? PERM_ADMIN
-             : (needs & NEED_REPO_WRITE) ? PERM_WRITE
+  int want = (needs & NEED_REPO_ADMIN)                      ? PERM_ADMIN
+             : (needs & NEED_REPO_WRITE)                    ? PERM_WRITE
              : (needs & (NEED_REPO_READ | NEED_REPO_FILES)) ? PERM_READ
-                                                             : PERM_NONE;
+                                                            : PERM_NONE;
   if (r->repo_perm < PERM_READ && want > PERM_NONE) {
     if (challenge) return hub_error_set(HUB_EAUTH, "Authentication required");
     return hub_error_set(HUB_EREPO, "Repository not found");
@@ -268,7 +269,8 @@ static void gen_request_id(char out[33]) {
     x ^= x << 23;
     s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
     uint64_t v = s[1] + y;
-    for (int i = 0; i < 16; i++) out[half * 16 + i] = hex[(v >> (60 - 4 * i)) & 15];
+    for (int i = 0; i < 16; i++)
+      out[half * 16 + i] = hex[(v >> (60 - 4 * i)) & 15];
   }
   out[32] = 0;
 }
@@ -300,13 +302,57 @@ static size_t body_limit(const hub_route *rt) {
   return rt->body == BODY_LARGE ? (size_t)HUB_MAX_COMMIT_BODY : (size_t)HUB_MAX_JSON_BODY;
 }
 
-static enum MHD_Result first_call(hub_req *r, const char *url) {
-  /* GET/HEAD: one read snapshot for the router's and the handler's queries (ended right
-   * after the handler, before any streaming, and in completed_cb on error paths). */
-  if (!strcmp(r->method, "GET") || r->is_head) {
-    db_read_begin();
-    r->read_txn = 1;
+/* Produce the response: any thread (the event thread for RUN_INLINE routes, else a
+ * worker). GET/HEAD handlers read one snapshot, unless the router's is still open. */
+static void run_handler(hub_req *r) {
+  int own_txn = !r->read_txn && (!strcmp(r->method, "GET") || r->is_head);
+  if (own_txn) db_read_begin();
+  hub_error_clear();
+  int rc = r->route->handler(r);
+  if (own_txn) db_read_end();
+  if (r->read_txn) {
+    db_read_end();
+    r->read_txn = 0;
   }
+  if (rc < 0 && !r->resp) http_reply_error(r, rc);
+}
+
+static void worker_job(void *arg) {
+  hub_req *r = arg;
+  run_handler(r);
+  /* Queueing on a suspended connection is allowed from any thread; after the resume
+   * the event thread owns r again (and may free it at once). */
+  if (queue(r) != MHD_YES) r->queue_failed = 1;
+  MHD_resume_connection(r->conn);
+}
+
+/* The request is complete: run its handler inline or hand it to a worker. */
+static enum MHD_Result dispatch(hub_req *r) {
+  if (r->route->needs & RUN_INLINE) {
+    run_handler(r);
+    return queue(r);
+  }
+  if (r->read_txn) { /* the worker takes its own snapshot on its own connection */
+    db_read_end();
+    r->read_txn = 0;
+  }
+  r->dispatched = 1;
+  MHD_suspend_connection(r->conn);
+  if (http__worker_submit(worker_job, r)) {
+    MHD_resume_connection(r->conn);
+    r->dispatched = 0;
+    return fail(r, HUB_ERROR);
+  }
+  return MHD_YES;
+}
+
+/* A request without a body: no Content-Length (or 0) and no Transfer-Encoding. */
+static int bodyless(hub_req *r) {
+  const char *cl = http_header(r, "Content-Length");
+  return !http_header(r, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0);
+}
+
+static enum MHD_Result first_call_inner(hub_req *r, const char *url) {
   if (strlen(url) > HUB_MAX_URL) return fail(r, hub_error_set(HUB_ETOOBIG, "URL too long"));
   r->path = strdup(url);
   char *split = strdup(url);
@@ -343,6 +389,7 @@ static enum MHD_Result first_call(hub_req *r, const char *url) {
   if (rc) return fail(r, rc);
   if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE)
     hub_buf_init(&r->body, body_limit(r->route));
+  if (r->bodyless) return dispatch(r); /* complete already */
   /* An announced oversized body is not buffered, but it is still read (and dropped) before
    * the 413 goes out: clients that write the whole body before reading would otherwise
    * see a reset connection instead of the answer. */
@@ -351,6 +398,25 @@ static enum MHD_Result first_call(hub_req *r, const char *url) {
       strtoull(cl, NULL, 10) > body_limit(r->route))
     r->body_too_big = 1;
   return MHD_YES;
+}
+
+/* Routing, authorization and, for a body-less request, the handler. A body-less request
+ * is handled on the second call, when libmicrohttpd knows the request is complete: a
+ * response queued on the first one makes it close the connection after sending, in case
+ * a body was left unread — no keep-alive. GET/HEAD take one read snapshot for the
+ * router's and the handler's queries; it never outlives the call, because an event thread
+ * serves other connections in between. */
+static enum MHD_Result first_call(hub_req *r, const char *url) {
+  if ((!strcmp(r->method, "GET") || r->is_head) && r->bodyless) {
+    db_read_begin();
+    r->read_txn = 1;
+  }
+  enum MHD_Result ok = first_call_inner(r, url);
+  if (r->read_txn) {
+    db_read_end();
+    r->read_txn = 0;
+  }
+  return ok;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -367,8 +433,15 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     r->start_us = now_us();
     gen_request_id(r->request_id);
     hub_error_clear();
+    r->bodyless = bodyless(r);
+    return r->bodyless ? MHD_YES : first_call(r, url);
+  }
+  if (r->bodyless && !r->path && !r->replied) { /* the deferred first call */
+    hub_error_clear();
     return first_call(r, url);
   }
+  if (r->dispatched) /* resumed without a response: the worker could not queue it */
+    return r->queue_failed ? MHD_NO : MHD_YES;
   if (r->replied) { /* error already queued: swallow the rest of the body */
     *upload_data_size = 0;
     return MHD_YES;
@@ -396,27 +469,24 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     hub_error_set(r->body_error, "%s", r->err_msg);
     return fail(r, r->body_error);
   }
-  hub_error_clear();
-  int rc = r->route->handler(r);
-  if (r->read_txn) {
-    db_read_end();
-    r->read_txn = 0;
-  }
-  if (rc < 0 && !r->resp) http_reply_error(r, rc);
-  return queue(r);
+  return dispatch(r);
 }
 
-/* Access log: one line per request, buffered per connection thread like nginx's
- * `access_log … buffer=`: written when 8 KiB are pending, when a second has passed since
- * the last write, and when the thread ends. Saves a write(2) per request. */
+/* Access log: one line per request, buffered per event thread like nginx's
+ * `access_log … buffer=`: written when half of the 8 KiB is pending, and by a flusher
+ * thread within a second otherwise. Saves a write(2) per request. */
 #define ACCESS_LOG_BUF 8192
+#define ACCESS_LOG_MAX_THREADS 256
 typedef struct {
+  pthread_mutex_t mu; /* the owner thread and the flusher */
   char buf[ACCESS_LOG_BUF];
   size_t len;
-  time_t last;
 } log_buf;
-static pthread_key_t g_log_key;
-static pthread_once_t g_log_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t g_logs_mu = PTHREAD_MUTEX_INITIALIZER;
+static log_buf *g_logs[ACCESS_LOG_MAX_THREADS];
+static int g_nlogs;
+static _Thread_local log_buf *t_log;
+static _Thread_local int t_log_failed;
 
 static void log_flush(log_buf *lb) {
   size_t off = 0;
@@ -428,13 +498,50 @@ static void log_flush(log_buf *lb) {
   lb->len = 0;
 }
 
-static void log_free(void *p) {
-  log_flush(p);
-  free(p);
+static void logs_flush_all(void) {
+  pthread_mutex_lock(&g_logs_mu);
+  for (int i = 0; i < g_nlogs; i++) {
+    pthread_mutex_lock(&g_logs[i]->mu);
+    log_flush(g_logs[i]);
+    pthread_mutex_unlock(&g_logs[i]->mu);
+  }
+  pthread_mutex_unlock(&g_logs_mu);
 }
 
-static void log_key_make(void) {
-  pthread_key_create(&g_log_key, log_free);
+static pthread_mutex_t g_flusher_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_flusher_cv = PTHREAD_COND_INITIALIZER;
+static int g_flusher_stop;
+
+static void *log_flusher(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&g_flusher_mu);
+  while (!g_flusher_stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 1;
+    pthread_cond_timedwait(&g_flusher_cv, &g_flusher_mu, &until);
+    logs_flush_all();
+  }
+  pthread_mutex_unlock(&g_flusher_mu);
+  return NULL;
+}
+
+/* This thread's buffer, registered with the flusher; NULL means unbuffered. Buffers live
+ * as long as the process (event threads do). */
+static log_buf *log_mine(void) {
+  if (t_log || t_log_failed) return t_log;
+  log_buf *lb = calloc(1, sizeof *lb);
+  pthread_mutex_lock(&g_logs_mu);
+  if (lb && g_nlogs < ACCESS_LOG_MAX_THREADS) {
+    pthread_mutex_init(&lb->mu, NULL);
+    g_logs[g_nlogs++] = lb;
+    t_log = lb;
+  } else {
+    free(lb);
+    t_log_failed = 1;
+  }
+  pthread_mutex_unlock(&g_logs_mu);
+  return t_log;
 }
 
 static void access_log(hub_req *r, int64_t dur, int complete) {
@@ -443,30 +550,27 @@ static void access_log(hub_req *r, int64_t dur, int complete) {
   gmtime_r(&t, &tm);
   char ts[32], line[1024];
   strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  int n = snprintf(line, sizeof line, "%s %s %s%s%s %d %.1fms rid=%s user=%s%s\n", ts,
-                   r->method, r->path ? r->path : "?", r->query && *r->query ? "?" : "",
-                   r->query ? r->query : "", r->status ? r->status : 499, (double)dur / 1000.0,
-                   r->request_id, r->who.authenticated ? r->who.name : "-",
-                   complete ? "" : " (aborted)");
+  int n =
+      snprintf(line, sizeof line, "%s %s %s%s%s %d %.1fms rid=%s user=%s%s\n", ts, r->method,
+               r->path ? r->path : "?", r->query && *r->query ? "?" : "", r->query ? r->query : "",
+               r->status ? r->status : 499, (double)dur / 1000.0, r->request_id,
+               r->who.authenticated ? r->who.name : "-", complete ? "" : " (aborted)");
   if (n < 0) return;
   if ((size_t)n >= sizeof line) { /* keep the line, just shorter */
     n = sizeof line - 1;
     line[n - 1] = '\n';
   }
-  pthread_once(&g_log_once, log_key_make);
-  log_buf *lb = pthread_getspecific(g_log_key);
-  if (!lb && (lb = calloc(1, sizeof *lb))) pthread_setspecific(g_log_key, lb);
+  log_buf *lb = log_mine();
   if (!lb) {
     fputs(line, stderr);
     return;
   }
+  pthread_mutex_lock(&lb->mu);
   if (lb->len + (size_t)n > sizeof lb->buf) log_flush(lb);
   memcpy(lb->buf + lb->len, line, (size_t)n);
   lb->len += (size_t)n;
-  if (t - lb->last >= 1 || lb->len > sizeof lb->buf / 2) {
-    log_flush(lb);
-    lb->last = t;
-  }
+  if (lb->len > sizeof lb->buf / 2) log_flush(lb);
+  pthread_mutex_unlock(&lb->mu);
 }
 
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -500,9 +604,9 @@ const char *http_client_ip(hub_req *r) {
 const char *http_base_url(hub_req *r) {
   if (g_cfg.public_url && *g_cfg.public_url) return g_cfg.public_url;
   const char *host = http_header(r, "Host");
-  if (host && *host && strlen(host) < 200 && strspn(host, "abcdefghijklmnopqrstuvwxyz"
-                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") ==
-                                                 strlen(host)) {
+  if (host && *host && strlen(host) < 200 &&
+      strspn(host, "abcdefghijklmnopqrstuvwxyz"
+                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") == strlen(host)) {
     char *u = malloc(strlen(host) + 8);
     if (u) {
       sprintf(u, "http://%s", host);
@@ -540,29 +644,55 @@ int http_serve(const http_config *cfg) {
   if (getaddrinfo(host, port, &hints, &ai) || !ai)
     return hub_error_set(HUB_EINVALID, "cannot resolve listen address %s", cfg->listen);
   snprintf(g_listen_url, sizeof g_listen_url, "http://%s", cfg->listen);
-  unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                   MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+  /* An epoll loop per event thread (like nginx's workers): handlers that may block run
+   * on worker threads while their connection is suspended (RUN_INLINE, workers.c). */
+  unsigned flags =
+      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+  unsigned threads = cfg->threads_hint > 0 ? (unsigned)cfg->threads_hint : HUB_EVENT_THREADS;
+  if (!threads) {
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    threads = ncpu < 2 ? 2 : ncpu > 64 ? 64 : (unsigned)ncpu;
+  }
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  pthread_t flusher;
+  int have_flusher = pthread_create(&flusher, NULL, log_flusher, NULL) == 0;
   struct MHD_Daemon *d = MHD_start_daemon(
       flags, 0, NULL, NULL, access_cb, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
       MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
       NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HUB_CONN_MEMORY,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HUB_IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-      (unsigned)1024, MHD_OPTION_END);
+      (unsigned)1024, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);
   freeaddrinfo(ai);
-  if (!d) return hub_error_set(HUB_ERROR, "cannot listen on %s: %s", cfg->listen, strerror(errno));
-  fprintf(stderr, "modelhub listening on http://%s\n", cfg->listen);
-  int sig = 0;
-  sigwait(&set, &sig);
-  fprintf(stderr, "modelhub: signal %d, shutting down\n", sig);
-  MHD_stop_daemon(d);
-  return 0;
+  int rc = 0;
+  if (!d) {
+    rc = hub_error_set(HUB_ERROR, "cannot listen on %s: %s", cfg->listen, strerror(errno));
+  } else {
+    fprintf(stderr, "modelhub listening on http://%s (%u event threads)\n", cfg->listen, threads);
+    int sig = 0;
+    sigwait(&set, &sig);
+    fprintf(stderr, "modelhub: signal %d, shutting down\n", sig);
+    /* Stop accepting, let running handlers finish. Stopping the daemon with a connection
+     * still suspended is undefined in libmicrohttpd, so a handler that outlives the grace
+     * period leaves the daemon to the process exit. */
+    MHD_quiesce_daemon(d);
+    if (http__workers_drain(10000) == 0 && http__streams_active() == 0)
+      MHD_stop_daemon(d);
+    else
+      fprintf(stderr, "modelhub: requests still running at exit\n");
+  }
+  pthread_mutex_lock(&g_flusher_mu);
+  g_flusher_stop = 1;
+  pthread_cond_signal(&g_flusher_cv);
+  pthread_mutex_unlock(&g_flusher_mu);
+  if (have_flusher) pthread_join(flusher, NULL);
+  logs_flush_all();
+  return rc;
 }
 
 static const char *route_name(int idx, const char **method) {

@@ -447,6 +447,6 @@ const hub_route lfs_routes[] = {
      lfs__on_put_body, 0},
     {"POST", "/lfs-complete/{uid}/{oid}/{size}", lfs__h_complete, NEED_NONE, BODY_JSON, NULL,
      LFS_MAX_COMPLETE_BODY},
-    {"GET", "/lfs-get/{uid}/{oid}", lfs__h_get, NEED_NONE, BODY_NONE, NULL, 0},
+    {"GET", "/lfs-get/{uid}/{oid}", lfs__h_get, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -49,6 +49,15 @@
 #define HUB_CONN_MEMORY (64 * 1024)
 /* Idle connections are dropped after this many seconds (slowloris bound). */
 #define HUB_IDLE_TIMEOUT_S 300
+/* Event threads of the epoll pool (0 = one per CPU, at least 2): they only parse, route
+ * and run the handlers that never block, so more threads than cores only add switches. */
+#define HUB_EVENT_THREADS 0
+/* Worker threads for handlers that may block (commits, uploads' final fsync, git, web
+ * pages): started on demand; past this, jobs queue. Bounds threads and SQLite handles. */
+#define HUB_MAX_WORKERS 64
+/* Read-ahead of a streamed response (git packs, Xet reconstructions): the producer thread
+ * fills this much while the event thread sends the previous block. */
+#define HUB_STREAM_BLOCK (256 * 1024)
 
 /* ---- ml/: facts derived from repo contents (docs/ml.md) ---- */
 /* safetensors JSON header (the spec's own limit, 100 MB): a lying 8-byte length must not

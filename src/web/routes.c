@@ -25,8 +25,8 @@ static int h_catch_all(hub_req *r) {
 /* Order matters: literal pages first, then repo sub-pages, the repo page, profiles, and the
  * catch-all 404 last. */
 static const hub_route web_routes[] = {
-    {"GET", "/static/style.css", web_static_css, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/static/app.js", web_static_js, NEED_NONE, BODY_NONE, NULL, 0},
+    {"GET", "/static/style.css", web_static_css, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
+    {"GET", "/static/app.js", web_static_js, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
     {"GET", "/", web_h_home, NEED_NONE, BODY_NONE, NULL, 0},
     {"GET", "/models", web_h_search, NEED_NONE, BODY_NONE, NULL, 0},
     {"GET", "/datasets", web_h_search, NEED_NONE, BODY_NONE, NULL, 0},

@@ -282,8 +282,8 @@ static int h_xet_get(hub_req *r) {
 }
 
 const hub_route xs_xfer_routes[] = {
-    {"GET", XS_CAS_PREFIX "/xfer/{x}/{x}", h_xfer, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
-    {"GET", "/xet-get/{x}/{x}", h_xet_get, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
+    {"GET", XS_CAS_PREFIX "/xfer/{x}/{x}", h_xfer, NEED_OWN_AUTH | RUN_INLINE, BODY_NONE, NULL, 0},
+    {"GET", "/xet-get/{x}/{x}", h_xet_get, NEED_OWN_AUTH | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };
 
