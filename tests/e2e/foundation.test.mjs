@@ -570,6 +570,67 @@ test("metrics", async () => {
   assert.match(r.text, /^modelhub_repos/m);
 });
 
+// The event threads answer body-less requests on libmicrohttpd's second callback: a
+// response queued on the first one makes it close the connection (no keep-alive), which
+// the first epoll build did for every GET. One socket must carry inline handlers (repo
+// info, healthz), worker handlers (listing, whoami-free POST errors) and a JSON POST.
+test("keep-alive: one connection carries inline, worker and body requests", async () => {
+  const http = await import("node:http");
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const u = new URL(server.url);
+  const sockets = new Set();
+  const call = (method, path, body) =>
+    new Promise((resolve, reject) => {
+      const req = http.request(
+        { host: u.hostname, port: u.port, method, path, agent,
+          headers: { Authorization: `Bearer ${admin}`, ...(body ? { "Content-Type": "application/json" } : {}) } },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode, text }));
+        },
+      );
+      req.on("socket", (s) => sockets.add(s));
+      req.on("error", reject);
+      req.end(body);
+    });
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await call("GET", "/api/models/admin/model-a")).status, 200);
+    assert.equal((await call("HEAD", "/api/models/admin/model-a")).status, 200);
+    assert.equal((await call("GET", "/healthz")).status, 200);
+    assert.equal((await call("GET", "/api/models?author=admin")).status, 200);
+    assert.equal((await call("GET", "/api/models/admin/no-such-repo")).status, 404);
+    const v = await call("POST", "/api/validate-yaml", JSON.stringify({ content: "a: 1\n", repoType: "model" }));
+    assert.equal(v.status, 200, v.text);
+  }
+  assert.equal(sockets.size, 1, `requests used ${sockets.size} connections`);
+  agent.destroy();
+});
+
+// A handler on a worker thread must not hold up the event threads: while 8 git clones
+// stream packs (producer threads) and 8 commits run (workers), repo info keeps answering.
+test("inline, worker and streamed requests run side by side", async () => {
+  const jobs = [];
+  for (let i = 0; i < 8; i++) {
+    jobs.push(api("GET", "/admin/model-a.git/info/refs?service=git-upload-pack", { token: admin }));
+    jobs.push(api("POST", "/api/models/admin/model-a/commit/main", {
+      token: admin,
+      headers: { "Content-Type": "application/x-ndjson" },
+      body: JSON.stringify({ key: "header", value: { summary: `parallel ${i}` } }) + "\n" +
+        JSON.stringify({ key: "file", value: { path: `par/${i}.txt`, content: Buffer.from(`n${i}`).toString("base64"), encoding: "base64" } }) + "\n",
+    }));
+    for (let k = 0; k < 4; k++) jobs.push(api("GET", "/api/models/admin/model-a"));
+  }
+  const res = await Promise.all(jobs);
+  for (const r of res) assert.ok(r.status === 200, `${r.status} ${r.text?.slice(0, 200)}`);
+  const refs = res.filter((r) => (r.headers.get("content-type") || "").includes("git-upload-pack"));
+  assert.equal(refs.length, 8);
+  for (const r of refs) assert.match(r.text, /^001e# service=git-upload-pack\n0000/);
+  const tree = await api("GET", "/api/models/admin/model-a/tree/main/par");
+  assert.equal(tree.json.length, 8, tree.text);
+});
+
 test("X-Request-Id on every response, and the server is still healthy", async () => {
   const h = await api("GET", "/healthz");
   assert.equal(h.status, 200);
