@@ -117,6 +117,9 @@ struct hub_req {
   uint64_t bytes_out;
 
   struct hub_cleanup *cleanups;
+  struct hub_arena_block *arena_blocks; /* http_alloc beyond the inline block */
+  size_t arena_used;
+  max_align_t arena[HUB_ARENA_INLINE / sizeof(max_align_t)];
 };
 
 /* Server lifecycle. */
@@ -130,6 +133,10 @@ int http_routes_add(const hub_route *table); /* NULL-pattern terminated, static 
 int http_serve(const http_config *cfg);      /* blocks until SIGINT/SIGTERM */
 
 /* Per-request helpers. */
+/* Memory owned by the request: valid until it ends, released all at once (no free). */
+void *http_alloc(hub_req *r, size_t n);
+char *http_strdup(hub_req *r, const char *s);
+/* Run fn(arg) when the request ends (newest first, before its memory is released). */
 void http_cleanup_add(hub_req *r, void (*fn)(void *), void *arg);
 const char *http_param(hub_req *r, const char *key); /* decoded query value or NULL */
 /* Repeated keys: fills up to max values; returns count. Accepts "key" and "key[]". */

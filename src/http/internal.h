@@ -14,6 +14,8 @@ int http__authenticate(hub_req *r);
 void http__finish_headers(hub_req *r);
 void http__metrics_record(int route_index, int status, int64_t dur_us);
 void http_metrics_render(hub_buf *out, const char *(*route_name)(int idx, const char **method));
+/* Run the request's cleanups, release its arena, response and context. */
+void http__req_free(hub_req *r);
 /* Run fn(arg) on a worker thread (http/workers.c). 0 or HUB_ERROR. */
 int http__worker_submit(void (*fn)(void *), void *arg);
 /* Wait up to timeout_ms for queued and running jobs; 0 when none are left. */

@@ -6,6 +6,7 @@
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,45 @@ static int64_t now_us(void) {
   return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
+/* Request arena: blocks of memory released together when the request ends. The first
+ * block is part of the request context, so most requests allocate nothing more. */
+struct hub_arena_block {
+  struct hub_arena_block *next;
+  size_t cap, used;
+  max_align_t data[];
+};
+
+void *http_alloc(hub_req *r, size_t n) {
+  const size_t align = sizeof(max_align_t);
+  n = (n + align - 1) / align * align;
+  if (n == 0) n = align;
+  if (r->arena_used + n <= sizeof r->arena) {
+    void *p = (char *)r->arena + r->arena_used;
+    r->arena_used += n;
+    return p;
+  }
+  struct hub_arena_block *b = r->arena_blocks;
+  if (!b || b->used + n > b->cap) {
+    size_t cap = n > HUB_ARENA_BLOCK ? n : HUB_ARENA_BLOCK;
+    b = malloc(sizeof *b + cap);
+    if (!b) return NULL;
+    b->cap = cap;
+    b->used = 0;
+    b->next = r->arena_blocks;
+    r->arena_blocks = b;
+  }
+  void *p = (char *)b->data + b->used;
+  b->used += n;
+  return p;
+}
+
+char *http_strdup(hub_req *r, const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = http_alloc(r, n);
+  if (d) memcpy(d, s, n);
+  return d;
+}
+
 struct hub_cleanup {
   void (*fn)(void *);
   void *arg;
@@ -44,7 +84,7 @@ struct hub_cleanup {
 };
 
 void http_cleanup_add(hub_req *r, void (*fn)(void *), void *arg) {
-  struct hub_cleanup *c = malloc(sizeof *c);
+  struct hub_cleanup *c = http_alloc(r, sizeof *c);
   if (!c) {
     fn(arg); /* cannot defer: release now rather than leak */
     return;
@@ -55,23 +95,20 @@ void http_cleanup_add(hub_req *r, void (*fn)(void *), void *arg) {
   r->cleanups = c;
 }
 
-static void req_free(hub_req *r) {
+void http__req_free(hub_req *r) {
+  /* Cleanups run newest first, before the arena (which may hold their arguments). */
   while (r->cleanups) {
     struct hub_cleanup *c = r->cleanups;
     r->cleanups = c->next;
     c->fn(c->arg);
-    free(c);
   }
-  for (size_t i = 0; i < r->nparams; i++) {
-    free(r->params[i].key);
-    free(r->params[i].value);
-  }
-  free(r->path);
-  free(r->query);
-  free(r->repo_ns);
-  free(r->repo_name);
   hub_buf_dispose(&r->body);
   if (r->resp) MHD_destroy_response(r->resp);
+  while (r->arena_blocks) {
+    struct hub_arena_block *b = r->arena_blocks;
+    r->arena_blocks = b->next;
+    free(b);
+  }
   free(r);
 }
 
@@ -99,12 +136,9 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     hub_buf_putc(&q->raw, '=');
     hub_buf_puts(&q->raw, value);
   }
-  char *k = strdup(key), *v = strdup(value ? value : "");
-  if (!k || !v || http_pct_decode(k, 1) || http_pct_decode(v, 1)) {
-    free(k);
-    free(v);
+  char *k = http_strdup(r, key), *v = http_strdup(r, value ? value : "");
+  if (!k || !v || http_pct_decode(k, 1) || http_pct_decode(v, 1))
     return MHD_YES; /* a malformed parameter is ignored, like an absent one */
-  }
   r->params[r->nparams].key = k;
   r->params[r->nparams].value = v;
   r->nparams++;
@@ -135,8 +169,8 @@ static int match_route(hub_req *r, int *method_mismatch) {
         r->nrest = r->nsegs - m.rest;
       }
       if (m.has_repo) {
-        r->repo_ns = strdup(r->segs[m.repo_seg]);
-        r->repo_name = strdup(r->segs[m.repo_seg + 1]);
+        r->repo_ns = http_strdup(r, r->segs[m.repo_seg]);
+        r->repo_name = http_strdup(r, r->segs[m.repo_seg + 1]);
         if (!r->repo_ns || !r->repo_name) return hub_error_set(HUB_ERROR, "out of memory");
         if (m.dot_git) {
           r->has_dot_git = 1;
@@ -354,18 +388,15 @@ static int bodyless(hub_req *r) {
 
 static enum MHD_Result first_call_inner(hub_req *r, const char *url) {
   if (strlen(url) > HUB_MAX_URL) return fail(r, hub_error_set(HUB_ETOOBIG, "URL too long"));
-  r->path = strdup(url);
-  char *split = strdup(url);
-  if (!r->path || !split) {
-    free(split);
-    return fail(r, hub_error_set(HUB_ERROR, "out of memory"));
-  }
-  http_cleanup_add(r, free, split);
+  r->path = http_strdup(r, url);
+  char *split = http_strdup(r, url);
+  if (!r->path || !split) return fail(r, hub_error_set(HUB_ERROR, "out of memory"));
   if (router_split(split, r->segs, HUB_MAX_URL_SEGMENTS, &r->nsegs))
     return fail(r, hub_error_set(HUB_EINVALID, "Malformed request path"));
   struct qctx q = {r, HUB_BUF_INIT};
   MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
-  r->query = hub_buf_detach(&q.raw);
+  r->query = http_strdup(r, q.raw.ptr ? q.raw.ptr : "");
+  hub_buf_dispose(&q.raw);
 
   if (strcmp(r->method, "OPTIONS") == 0) {
     http_reply_data(r, 204, NULL, "", 0);
@@ -581,7 +612,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   int64_t dur = now_us() - r->start_us;
   http__metrics_record(r->route ? r->route_index : -1, r->status ? r->status : 499, dur);
   access_log(r, dur, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
-  req_free(r);
+  http__req_free(r);
   *con_cls = NULL;
 }
 
@@ -607,10 +638,9 @@ const char *http_base_url(hub_req *r) {
   if (host && *host && strlen(host) < 200 &&
       strspn(host, "abcdefghijklmnopqrstuvwxyz"
                    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]") == strlen(host)) {
-    char *u = malloc(strlen(host) + 8);
+    char *u = http_alloc(r, strlen(host) + 8);
     if (u) {
       sprintf(u, "http://%s", host);
-      http_cleanup_add(r, free, u);
       return u;
     }
   }

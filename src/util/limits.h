@@ -47,6 +47,11 @@
 /* Per-connection memory (libmicrohttpd pool): holds the request line and headers and
  * the read buffer, so it bounds header size too (a larger header block gets 431). */
 #define HUB_CONN_MEMORY (64 * 1024)
+/* Request arena (http_alloc): the first block lives in the request context and covers
+ * path, query parameters and cleanups of typical requests; larger needs get blocks of
+ * HUB_ARENA_BLOCK (or the size asked). */
+#define HUB_ARENA_INLINE 2048
+#define HUB_ARENA_BLOCK 8192
 /* Idle connections are dropped after this many seconds (slowloris bound). */
 #define HUB_IDLE_TIMEOUT_S 300
 /* Event threads of the epoll pool (0 = one per CPU, at least 2): they only parse, route

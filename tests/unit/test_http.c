@@ -32,7 +32,8 @@ static void test_split_keeps_encoded_slash(void **s) {
 
 static void test_split_too_many_segments(void **s) {
   char buf[1024] = "", *segs[HUB_MAX_URL_SEGMENTS];
-  for (int i = 0; i < HUB_MAX_URL_SEGMENTS + 1; i++) strcat(buf, "/x");
+  for (int i = 0; i < HUB_MAX_URL_SEGMENTS + 1; i++)
+    strcat(buf, "/x");
   size_t n;
   assert_int_equal(router_split(buf, segs, HUB_MAX_URL_SEGMENTS, &n), -1);
 }
@@ -140,6 +141,48 @@ static void test_limits_are_sane(void **s) {
   hub_buf_dispose(&b);
 }
 
+static int g_order[4], g_norder;
+static void record(void *arg) {
+  g_order[g_norder++] = (int)(intptr_t)arg;
+}
+
+static void test_arena_alignment_growth_and_cleanups(void **s) {
+  hub_req *r = calloc(1, sizeof *r);
+  assert_non_null(r);
+  size_t sizes[] = {1, 7, 100, HUB_ARENA_INLINE, 3, HUB_ARENA_BLOCK * 3, 17, 0};
+  for (int round = 0; round < 50; round++)
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+      unsigned char *p = http_alloc(r, sizes[i]);
+      assert_non_null(p);
+      assert_int_equal((uintptr_t)p % _Alignof(max_align_t), 0);
+      memset(p, 0xab, sizes[i]); /* ASan: every byte asked for is ours */
+    }
+  char *d = http_strdup(r, "models/ns/name");
+  assert_string_equal(d, "models/ns/name");
+  g_norder = 0;
+  http_cleanup_add(r, record, (void *)1);
+  http_cleanup_add(r, record, (void *)2);
+  http_cleanup_add(r, record, (void *)3);
+  http__req_free(r); /* LeakSanitizer checks that every block went */
+  assert_int_equal(g_norder, 3);
+  assert_int_equal(g_order[0], 3); /* newest first */
+  assert_int_equal(g_order[2], 1);
+}
+
+static _Atomic int g_jobs_done;
+static void job(void *arg) {
+  (void)arg;
+  g_jobs_done++;
+}
+
+static void test_workers_run_every_job(void **s) {
+  g_jobs_done = 0;
+  for (int i = 0; i < 500; i++)
+    assert_int_equal(http__worker_submit(job, NULL), 0);
+  assert_int_equal(http__workers_drain(10000), 0);
+  assert_int_equal(g_jobs_done, 500);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_split_keeps_encoded_slash),
@@ -151,6 +194,8 @@ int main(void) {
       cmocka_unit_test(test_error_mapping),
       cmocka_unit_test(test_error_message_thread_local),
       cmocka_unit_test(test_limits_are_sane),
+      cmocka_unit_test(test_arena_alignment_growth_and_cleanups),
+      cmocka_unit_test(test_workers_run_every_job),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
