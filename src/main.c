@@ -24,22 +24,21 @@
 static const char *g_data;
 
 static int usage_main(FILE *f) {
-  fprintf(f,
-          "usage: modelhub [--data DIR] <command> [args]\n\n"
-          "commands:\n"
-          "  serve                      run the hub (HTTP API, git, LFS, web)\n"
-          "  user add NAME              create a user\n"
-          "  org add NAME --owner USER  create an organization\n"
-          "  org member add ORG USER --role read|contributor|write|admin\n"
-          "  org member remove ORG USER\n"
-          "  token create USER --name N --role read|write\n"
-          "  token list [USER]\n"
-          "  token revoke TOKEN-ID|NAME [--user USER]\n"
-          "  audit verify               check the audit log's hash chain\n"
-          "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
-          "  fsck [--full]              verify stored xorbs and file reconstructions\n\n"
-          "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
-          "Run 'modelhub <command> --help' for a command's options.\n");
+  fprintf(f, "usage: modelhub [--data DIR] <command> [args]\n\n"
+             "commands:\n"
+             "  serve                      run the hub (HTTP API, git, LFS, web)\n"
+             "  user add NAME              create a user\n"
+             "  org add NAME --owner USER  create an organization\n"
+             "  org member add ORG USER --role read|contributor|write|admin\n"
+             "  org member remove ORG USER\n"
+             "  token create USER --name N --role read|write\n"
+             "  token list [USER]\n"
+             "  token revoke TOKEN-ID|NAME [--user USER]\n"
+             "  audit verify               check the audit log's hash chain\n"
+             "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
+             "  fsck [--full]              verify stored xorbs and file reconstructions\n\n"
+             "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
+             "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
 }
 
@@ -104,44 +103,68 @@ static int bootstrap_admin(void) {
 static int cmd_serve(int argc, char **argv) {
   const char *listen = getenv("MODELHUB_LISTEN") ? getenv("MODELHUB_LISTEN") : "127.0.0.1:8080";
   const char *pub = getenv("MODELHUB_PUBLIC_URL");
-  static struct option opts[] = {{"listen", required_argument, 0, 'l'},
-                                 {"data", required_argument, 0, 'd'},
-                                 {"public-url", required_argument, 0, 'p'},
-                                 {"help", no_argument, 0, 'h'},
-                                 {0, 0, 0, 0}};
+  const char *threads = getenv("MODELHUB_THREADS");
+  static struct option opts[] = {
+      {"listen", required_argument, 0, 'l'}, {"threads", required_argument, 0, 't'},
+      {"data", required_argument, 0, 'd'},   {"public-url", required_argument, 0, 'p'},
+      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch (c) {
-    case 'l': listen = optarg; break;
-    case 'd': g_data = optarg; break;
-    case 'p': pub = optarg; break;
+    case 'l':
+      listen = optarg;
+      break;
+    case 'd':
+      g_data = optarg;
+      break;
+    case 'p':
+      pub = optarg;
+      break;
+    case 't':
+      threads = optarg;
+      break;
     case 'h':
-      printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL]\n"
+      printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
+             "[--threads N]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
-             "from the Host header)\n");
+             "from the Host header)\n"
+             "  --threads     HTTP event threads (MODELHUB_THREADS; default one per CPU, at "
+             "least 2)\n");
       return 0;
-    default: return EXIT_USAGE;
+    default:
+      return EXIT_USAGE;
     }
   }
   if (optind < argc) {
     fprintf(stderr, "modelhub serve: unexpected argument '%s'\n", argv[optind]);
     return EXIT_USAGE;
   }
+  int nthreads = 0;
+  if (threads && *threads) {
+    char *end;
+    long v = strtol(threads, &end, 10);
+    if (*end || v < 1 || v > 64) {
+      fprintf(stderr, "modelhub serve: --threads must be a number from 1 to 64\n");
+      return EXIT_USAGE;
+    }
+    nthreads = (int)v;
+  }
   char pubbuf[1024];
   if (pub) { /* no trailing slash: clients concatenate paths onto it */
     snprintf(pubbuf, sizeof pubbuf, "%s", pub);
     size_t n = strlen(pubbuf);
-    while (n && pubbuf[n - 1] == '/') pubbuf[--n] = 0;
+    while (n && pubbuf[n - 1] == '/')
+      pubbuf[--n] = 0;
     pub = pubbuf;
   }
   if (open_data()) return 1;
   if (bootstrap_admin()) return 1;
   if (api_init()) return die("stores");
   if (api_register()) return die("routes");
-  http_config cfg = {listen, pub, 0};
+  http_config cfg = {listen, pub, nthreads};
   if (http_serve(&cfg)) return die("serve");
   db_global_shutdown();
   return 0;
@@ -166,12 +189,16 @@ static int cmd_user(int argc, char **argv) {
   int pw_stdin = 0;
   const char *name = NULL;
   for (int i = 2; i < argc; i++) {
-    if (!strcmp(argv[i], "--admin")) a.is_admin = 1;
-    else if (!strcmp(argv[i], "--password-stdin")) pw_stdin = 1;
-    else if (!strcmp(argv[i], "--email") && i + 1 < argc) snprintf(a.email, sizeof a.email, "%s", argv[++i]);
+    if (!strcmp(argv[i], "--admin"))
+      a.is_admin = 1;
+    else if (!strcmp(argv[i], "--password-stdin"))
+      pw_stdin = 1;
+    else if (!strcmp(argv[i], "--email") && i + 1 < argc)
+      snprintf(a.email, sizeof a.email, "%s", argv[++i]);
     else if (!strcmp(argv[i], "--fullname") && i + 1 < argc)
       snprintf(a.fullname, sizeof a.fullname, "%s", argv[++i]);
-    else if (argv[i][0] != '-' && !name) name = argv[i];
+    else if (argv[i][0] != '-' && !name)
+      name = argv[i];
     else {
       fprintf(stderr, "modelhub user add: unexpected argument '%s'\n", argv[i]);
       return EXIT_USAGE;
@@ -207,8 +234,10 @@ static int cmd_org(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "add") && !has_help(argc, argv)) {
     const char *name = NULL, *owner = NULL;
     for (int i = 2; i < argc; i++) {
-      if (!strcmp(argv[i], "--owner") && i + 1 < argc) owner = argv[++i];
-      else if (argv[i][0] != '-' && !name) name = argv[i];
+      if (!strcmp(argv[i], "--owner") && i + 1 < argc)
+        owner = argv[++i];
+      else if (argv[i][0] != '-' && !name)
+        name = argv[i];
       else {
         fprintf(stderr, "modelhub org add: unexpected argument '%s'\n", argv[i]);
         return EXIT_USAGE;
@@ -244,16 +273,19 @@ static int cmd_org(int argc, char **argv) {
     const char *pos[2] = {NULL, NULL}, *role = NULL;
     int np = 0;
     for (int i = 3; i < argc; i++) {
-      if (!strcmp(argv[i], "--role") && i + 1 < argc) role = argv[++i];
-      else if (argv[i][0] != '-' && np < 2) pos[np++] = argv[i];
+      if (!strcmp(argv[i], "--role") && i + 1 < argc)
+        role = argv[++i];
+      else if (argv[i][0] != '-' && np < 2)
+        pos[np++] = argv[i];
       else {
         fprintf(stderr, "modelhub org member: unexpected argument '%s'\n", argv[i]);
         return EXIT_USAGE;
       }
     }
     if ((!add && !rm) || np != 2 || (add && !role)) {
-      fprintf(stderr, "usage: modelhub org member add ORG USER --role read|contributor|write|admin\n"
-                      "       modelhub org member remove ORG USER\n");
+      fprintf(stderr,
+              "usage: modelhub org member add ORG USER --role read|contributor|write|admin\n"
+              "       modelhub org member remove ORG USER\n");
       return EXIT_USAGE;
     }
     int perm = 0;
@@ -297,8 +329,8 @@ static void print_token(const db_token *t, const char *user, void *payload) {
     time_t s = (time_t)(t->last_used_ms / 1000);
     strftime(u, sizeof u, "%Y-%m-%dT%H:%M:%SZ", gmtime(&s));
   }
-  printf("%-24s %-16s %-20s %-6s %-20s %-20s %s\n", t->uid, user, t->name,
-         auth_role_name(t->role), c, u, t->revoked ? "revoked" : "active");
+  printf("%-24s %-16s %-20s %-6s %-20s %-20s %s\n", t->uid, user, t->name, auth_role_name(t->role),
+         c, u, t->revoked ? "revoked" : "active");
 }
 
 static int cmd_token(int argc, char **argv) {
@@ -315,12 +347,18 @@ static int cmd_token(int argc, char **argv) {
   const char *pos = NULL, *name = NULL, *role = NULL, *user = NULL, *scopes = NULL;
   long days = 0;
   for (int i = 2; i < argc; i++) {
-    if (!strcmp(argv[i], "--name") && i + 1 < argc) name = argv[++i];
-    else if (!strcmp(argv[i], "--role") && i + 1 < argc) role = argv[++i];
-    else if (!strcmp(argv[i], "--user") && i + 1 < argc) user = argv[++i];
-    else if (!strcmp(argv[i], "--scopes") && i + 1 < argc) scopes = argv[++i];
-    else if (!strcmp(argv[i], "--expires-days") && i + 1 < argc) days = strtol(argv[++i], NULL, 10);
-    else if (argv[i][0] != '-' && !pos) pos = argv[i];
+    if (!strcmp(argv[i], "--name") && i + 1 < argc)
+      name = argv[++i];
+    else if (!strcmp(argv[i], "--role") && i + 1 < argc)
+      role = argv[++i];
+    else if (!strcmp(argv[i], "--user") && i + 1 < argc)
+      user = argv[++i];
+    else if (!strcmp(argv[i], "--scopes") && i + 1 < argc)
+      scopes = argv[++i];
+    else if (!strcmp(argv[i], "--expires-days") && i + 1 < argc)
+      days = strtol(argv[++i], NULL, 10);
+    else if (argv[i][0] != '-' && !pos)
+      pos = argv[i];
     else {
       fprintf(stderr, "modelhub token: unexpected argument '%s'\n%s", argv[i], usage);
       return EXIT_USAGE;
@@ -460,7 +498,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
-  if (!strcmp(cmd, "storage") || !strcmp(cmd, "fsck")) return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "storage") || !strcmp(cmd, "fsck"))
+    return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

@@ -697,7 +697,7 @@ int http_serve(const http_config *cfg) {
       MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
       NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HUB_CONN_MEMORY,
       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HUB_IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-      (unsigned)1024, MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_END);
+      (unsigned)1024, MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0, MHD_OPTION_END);
   freeaddrinfo(ai);
   int rc = 0;
   if (!d) {
