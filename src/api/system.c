@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "db/search.h"
 #include "git/git.h"
 #include "index/index.h"
 #include "gov/gov.h"
@@ -77,7 +78,8 @@ const hub_route api_system_routes[] = {
 };
 
 int api_register(void) {
-  index_start(); /* download counters flush in the background */
+  index_start();          /* download counters flush in the background */
+  db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
   http_routes_add(api_account_routes);

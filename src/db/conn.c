@@ -28,7 +28,8 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void conn_free(void *p) {
   thread_conn *tc = p;
   if (!tc) return;
-  for (int i = 0; i < tc->n; i++) sqlite3_finalize(tc->cache[i].st);
+  for (int i = 0; i < tc->n; i++)
+    sqlite3_finalize(tc->cache[i].st);
   sqlite3_close(tc->db);
   free(tc);
 }
@@ -129,6 +130,38 @@ static const char *const MIGRATIONS[] = {
     " child_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
     " relation TEXT NOT NULL, PRIMARY KEY(base, child_id)) WITHOUT ROWID;"
     "CREATE INDEX model_edges_child ON model_edges(child_id);",
+    /* 4: listings at catalog scale (docs/search.md). Author listings read a page from
+     * (type, ns, key) indexes; db_search names them with INDEXED BY, so no plan depends on
+     * planner statistics. repos.chg is the value of repo_seq.n when a repo's id, downloads or
+     * card text last changed: the in-memory search index (db/accel.c) holds a snapshot
+     * taken at some n and treats rows with a larger chg as changed since. */
+    "CREATE INDEX repos_author_trending ON repos(type, ns, trending, id);"
+    "CREATE INDEX repos_author_downloads ON repos(type, ns, downloads, id);"
+    "CREATE INDEX repos_author_likes ON repos(type, ns, likes, id);"
+    "CREATE INDEX repos_author_created ON repos(type, ns, created_ms, id);"
+    "CREATE INDEX repos_author_modified ON repos(type, ns, last_modified_ms, id);"
+    "CREATE TABLE repo_seq(k INTEGER PRIMARY KEY CHECK(k=1), n INTEGER NOT NULL);"
+    "INSERT INTO repo_seq VALUES(1, 0);"
+    "ALTER TABLE repos ADD COLUMN chg INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX repos_chg ON repos(chg);"
+    "CREATE TRIGGER repos_chg_ins AFTER INSERT ON repos BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=new.id; END;"
+    "CREATE TRIGGER repos_chg_upd AFTER UPDATE OF type, ns, name, downloads ON repos"
+    " WHEN old.type IS NOT new.type OR old.ns IS NOT new.ns OR old.name IS NOT new.name"
+    " OR old.downloads IS NOT new.downloads BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=new.id; END;"
+    "CREATE TRIGGER repo_meta_chg_ins AFTER INSERT ON repo_meta BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=new.repo_id; END;"
+    "CREATE TRIGGER repo_meta_chg_upd AFTER UPDATE OF card_text ON repo_meta"
+    " WHEN old.card_text IS NOT new.card_text BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=new.repo_id; END;"
+    "CREATE TRIGGER repo_meta_chg_del AFTER DELETE ON repo_meta BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=old.repo_id; END;",
 };
 
 static int open_conn(sqlite3 **out) {
@@ -306,14 +339,16 @@ void db_read_begin(void) {
 
 void db_read_end(void) {
   sqlite3 *db = db_conn();
-  if (db && !sqlite3_get_autocommit(db) && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+  if (db && !sqlite3_get_autocommit(db) &&
+      sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 void db_new_uid(char out[25]) {
   unsigned char raw[12];
   RAND_bytes(raw, sizeof raw);
-  for (int i = 0; i < 12; i++) snprintf(out + 2 * i, 3, "%02x", raw[i]);
+  for (int i = 0; i < 12; i++)
+    snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
 int64_t db_now_ms(void) {

@@ -14,12 +14,41 @@ void db__copy(char *dst, size_t cap, sqlite3_stmt *st, int col);
 
 /* Columns of a repo row, in the order db__read_repo() reads them (prefix "r." variant
  * for joins). */
-#define DB_REPO_COLS                                                                           \
-  "id, uid, type, ns, name, owner_id, owner_is_org, private, gated, disabled, created_ms, "      \
+#define DB_REPO_COLS                                                                               \
+  "id, uid, type, ns, name, owner_id, owner_is_org, private, gated, disabled, created_ms, "        \
   "updated_ms, head_sha, last_modified_ms"
-#define DB_REPO_COLS_R                                                                         \
-  "r.id, r.uid, r.type, r.ns, r.name, r.owner_id, r.owner_is_org, r.private, r.gated,"         \
+#define DB_REPO_COLS_R                                                                             \
+  "r.id, r.uid, r.type, r.ns, r.name, r.owner_id, r.owner_is_org, r.private, r.gated,"             \
   " r.disabled, r.created_ms, r.updated_ms, r.head_sha, r.last_modified_ms"
 /* Fill *out (a db_repo) from columns 0..13 of the current row. */
 void db__read_repo(sqlite3_stmt *st, void *out);
+
+/* ---- listings (search.c) and their in-memory id index (accel.c) ---- */
+#include "db/search.h"
+
+/* Candidate ids for a listing, as JSON arrays: `known_json` match the search term already
+ * (the in-memory snapshot vouches for them), `check_json` must be tested like any row. */
+typedef struct {
+  const char *known_json, *check_json;
+} db__cands;
+/* One row of a listing's order: relevance tier, integer sort key, repo id. */
+typedef struct {
+  int64_t id, skey;
+  int tier;
+} db__key;
+/* Keys of the first limit + 1 rows of q among candidates c (NULL: SQL's own sources),
+ * in order; out holds limit + 1. */
+int db__search_keys(const db_search_query *q, int sort, int dir, const db__cands *c, db__key *out,
+                    size_t *n);
+/* The listing itself (rows to cb), from candidates c or (NULL) SQL's own sources. */
+int db__search_rows(const db_search_query *q, int sort, int dir, const db__cands *c,
+                    db_search_cb cb, void *payload, db_search_cursor *out_next, int *out_more);
+/* FTS5 phrase text for a term (malloc'd; NULL when out of memory). */
+char *db__fts_phrase(const char *term);
+
+/* Answer q from the in-memory id index when it can (accel.c). *handled says whether it
+ * did (the result is then rc); otherwise the caller runs the SQL plan. */
+#define DB_ACCEL_DECLINED 1
+int db__accel_search(const db_search_query *q, int sort, int dir, db_search_cb cb, void *payload,
+                     db_search_cursor *out_next, int *out_more, int *handled);
 #endif

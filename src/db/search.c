@@ -228,7 +228,7 @@ static int qb_prepare(qb *q, sqlite3_stmt **out) {
 }
 
 /* FTS5 phrase for the trigram id index: the whole term, quotes doubled. */
-static char *fts_phrase(const char *term) {
+char *db__fts_phrase(const char *term) {
   hub_buf b = HUB_BUF_INIT;
   hub_buf_putc(&b, '"');
   for (const char *p = term; *p; p++) {
@@ -267,7 +267,7 @@ static char *like_pattern(const char *term) {
 
 /* Candidate ids of one search term: id substring (trigram) UNION card full text. */
 static void add_term_set(qb *q, const char *term) {
-  char *ph = fts_phrase(term);
+  char *ph = db__fts_phrase(term);
   if (!ph) {
     q->failed = 1;
     return;
@@ -376,162 +376,281 @@ static void read_row(sqlite3_stmt *st, db_search_row *w) {
   if (!w->library_name) w->library_name = "";
 }
 
-int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_search_cursor *out_next,
-              int *out_more) {
-  qb b = {HUB_BUF_INIT, {{0}}, 0, 0};
-  sqlite3_stmt *st = NULL;
-  int rc = 0;
-  int sort = q->sort, dir = sort == DB_SORT_RELEVANCE ? -1 : (q->dir > 0 ? 1 : -1);
-  const char *term0 = q->nsearch ? q->search[0] : NULL;
-  *out_more = 0;
+/* Index walked for a sort key: (type, key, id), or (type, ns, key, id) for one author.
+ * Naming it (INDEXED BY) keeps every plan independent of planner statistics: a fresh
+ * deployment has none, and the author indexes would otherwise tempt the planner into
+ * full scans for unfiltered sorts. */
+static const char *walk_index(int sort, int author) {
+  switch (sort) {
+  case DB_SORT_TRENDING:
+    return author ? "repos_author_trending" : "repos_sort_trending";
+  case DB_SORT_DOWNLOADS:
+    return author ? "repos_author_downloads" : "repos_sort_downloads";
+  case DB_SORT_LIKES:
+    return author ? "repos_author_likes" : "repos_sort_likes";
+  case DB_SORT_CREATED:
+    return author ? "repos_author_created" : "repos_sort_created";
+  case DB_SORT_MODIFIED:
+    return author ? "repos_author_modified" : "repos_sort_modified";
+  default:
+    return NULL;
+  }
+}
 
-  /* The most selective small filter (a rare term or tag) drives the query. */
-  int drive_term = -1, drive_tag = -1;
+/* How a listing finds its rows: the most selective small filter (a rare term or tag)
+ * drives it, or candidate ids from the in-memory index (db/accel.c), or a sort index is
+ * walked with every filter checked per row. */
+typedef struct {
+  int sort, dir;
+  int drive_term, drive_tag;
+  const char *walk; /* index name when walking */
+  const db__cands *cands;
+} plan;
+
+static void choose_plan(const db_search_query *q, int sort, int dir, const db__cands *c, plan *p) {
+  p->sort = sort;
+  p->dir = dir;
+  p->drive_term = p->drive_tag = -1;
+  p->walk = NULL;
+  p->cands = c;
+  if (c) return;
   int64_t best = DRIVE_MAX;
-  /* Relevance order drives from the first term anyway: no probing needed. */
+  /* An author's own index is a bounded walk, so only a rarer term or tag beats it.
+   * Relevance order drives from the first term anyway: no probing needed. */
+  if (q->author && walk_index(sort, 1) && (q->nsearch || q->ntags))
+    best = probe_author(q->type, q->author);
   for (size_t i = 0; sort != DB_SORT_RELEVANCE && i < q->nsearch; i++) {
     int64_t n = probe(q->search[i], NULL);
-    if (n < best) best = n, drive_term = (int)i, drive_tag = -1;
+    if (n < best) best = n, p->drive_term = (int)i, p->drive_tag = -1;
   }
   for (size_t i = 0; sort != DB_SORT_RELEVANCE && i < q->ntags; i++) {
     int64_t n = probe(NULL, q->tags[i]);
-    if (n < best) best = n, drive_tag = (int)i, drive_term = -1;
+    if (n < best) best = n, p->drive_tag = (int)i, p->drive_term = -1;
   }
-  if (sort == DB_SORT_RELEVANCE && drive_term < 0 && term0) drive_term = 0;
+  if (sort == DB_SORT_RELEVANCE && q->nsearch) p->drive_term = 0;
+  if (p->drive_term < 0 && p->drive_tag < 0) p->walk = walk_index(sort, q->author != NULL);
+}
 
-  /* Inner query: ids and sort keys of the page only (narrow rows to sort); the outer
-   * query then fetches the columns of at most limit + 1 rows. */
-  const char *e = sort_expr(sort);
-  hub_buf_puts(&b.sql, "SELECT ");
-  hub_buf_printf(&b.sql, ROW_COLS, q->want_meta ? "m.meta" : "NULL");
-  hub_buf_puts(&b.sql, ", k.tier FROM (SELECT r.id AS rid");
-  if (sort == DB_SORT_RELEVANCE) {
-    hub_buf_puts(&b.sql, ", CASE WHEN lower(r.name)=lower(?) OR lower(r.ns || '/' || r.name)="
-                         "lower(?) THEN 2 WHEN instr(lower(r.ns || '/' || r.name), lower(?)) > 0"
-                         " THEN 1 ELSE 0 END AS tier, r.downloads AS skey");
-    qb_text(&b, term0);
-    qb_text(&b, term0);
-    qb_text(&b, term0);
-  } else if (sort == DB_SORT_ID) {
-    hub_buf_puts(&b.sql, ", 0 AS tier, 0 AS skey");
-  } else {
-    hub_buf_printf(&b.sql, ", 0 AS tier, %s AS skey", e);
-  }
-  if (drive_term >= 0) {
-    hub_buf_puts(&b.sql, " FROM (");
-    add_term_set(&b, q->search[drive_term]);
-    hub_buf_puts(&b.sql, ") c CROSS JOIN repos r ON r.id=c.rowid");
-  } else if (drive_tag >= 0) {
-    hub_buf_puts(&b.sql, " FROM repo_tags c CROSS JOIN repos r ON r.id=c.repo_id");
-  } else {
-    hub_buf_puts(&b.sql, " FROM repos r");
-  }
-  int need_meta =
-      q->pipeline_tag || q->min_params >= 0 || q->max_params >= 0 || sort == DB_SORT_PARAMS;
-  if (need_meta)
-    hub_buf_puts(&b.sql, sort == DB_SORT_PARAMS && !q->pipeline_tag && q->min_params < 0 &&
-                                 q->max_params < 0
-                             ? " LEFT JOIN repo_meta m ON m.repo_id=r.id"
-                             : " JOIN repo_meta m ON m.repo_id=r.id");
-  hub_buf_puts(&b.sql, " WHERE r.type=?");
-  qb_int(&b, q->type);
-  if (drive_tag >= 0) {
-    hub_buf_puts(&b.sql, " AND c.tag=?");
-    qb_text(&b, q->tags[drive_tag]);
-  }
-  add_visibility(&b, q->viewer_id, q->viewer_admin);
+/* Filters checked per row of the source. */
+static void add_filters(qb *b, const db_search_query *q, const plan *p) {
+  add_visibility(b, q->viewer_id, q->viewer_admin);
   if (q->author) {
-    /* A prolific author is better served by walking the sort index (unary + keeps the
-     * planner off the (type, ns) index); a small one by its own rows. */
-    int big = drive_term < 0 && drive_tag < 0 && sort != DB_SORT_ID &&
-              probe_author(q->type, q->author) >= DRIVE_MAX;
-    hub_buf_puts(&b.sql, big ? " AND +r.ns=?" : " AND r.ns=?");
-    qb_text(&b, q->author);
+    /* Without an author index to walk (num_parameters, relevance, a driving filter) a
+     * prolific author is better served by the sort (unary + keeps the planner off the
+     * (type, ns) indexes); a small one by its own rows. */
+    int big = !p->walk && !p->cands && p->drive_term < 0 && p->drive_tag < 0 &&
+              p->sort != DB_SORT_ID && probe_author(q->type, q->author) >= DRIVE_MAX;
+    hub_buf_puts(&b->sql, big ? " AND +r.ns=?" : " AND r.ns=?");
+    qb_text(b, q->author);
   }
   for (size_t i = 0; i < q->nsearch; i++) {
-    if ((int)i == drive_term) continue;
-    if (drive_term < 0 && drive_tag < 0 && has_word_char(q->search[i])) {
-      /* A common term while walking the sort index: test the id substring per row and
-       * materialise only the card matches (an FTS5 lookup by rowid re-runs the query). */
-      char *ph = fts_phrase(q->search[i]);
-      hub_buf_puts(&b.sql, " AND (instr(lower(r.ns || '/' || r.name), lower(?)) > 0 OR r.id IN"
-                           " (SELECT rowid FROM repo_fts_card WHERE repo_fts_card MATCH ?))");
-      qb_text(&b, q->search[i]);
-      qb_text(&b, ph ? ph : "\"\"");
-      if (!ph) b.failed = 1;
+    if ((int)i == p->drive_term) continue;
+    if (p->cands || (p->drive_term < 0 && p->drive_tag < 0 && has_word_char(q->search[i]))) {
+      /* Test the id substring per row and the card text by one FTS5 lookup per row
+       * (candidates: only those the snapshot could not vouch for), or, walking the sort
+       * index for a common term, against the card matches materialised once. */
+      char *ph = db__fts_phrase(q->search[i]);
+      hub_buf_puts(&b->sql, p->cands ? " AND (c.ok OR" : " AND (");
+      hub_buf_puts(&b->sql, " instr(lower(r.ns || '/' || r.name), lower(?)) > 0");
+      qb_text(b, q->search[i]);
+      if (has_word_char(q->search[i])) {
+        hub_buf_puts(&b->sql, p->cands ? " OR EXISTS (SELECT 1 FROM repo_fts_card WHERE"
+                                         " repo_fts_card MATCH ? AND rowid=r.id))"
+                                       : " OR r.id IN (SELECT rowid FROM repo_fts_card WHERE"
+                                         " repo_fts_card MATCH ?))");
+        qb_text(b, ph ? ph : "\"\"");
+      } else {
+        hub_buf_puts(&b->sql, ")");
+      }
+      if (!ph) b->failed = 1;
       free(ph);
       continue;
     }
-    hub_buf_puts(&b.sql, " AND r.id IN (");
-    add_term_set(&b, q->search[i]);
-    hub_buf_puts(&b.sql, ")");
+    hub_buf_puts(&b->sql, " AND r.id IN (");
+    add_term_set(b, q->search[i]);
+    hub_buf_puts(&b->sql, ")");
   }
   for (size_t i = 0; i < q->ntags; i++) {
-    if ((int)i == drive_tag) continue;
-    hub_buf_puts(&b.sql,
+    if ((int)i == p->drive_tag) continue;
+    hub_buf_puts(&b->sql,
                  " AND EXISTS (SELECT 1 FROM repo_tags t WHERE t.tag=? AND t.repo_id=r.id)");
-    qb_text(&b, q->tags[i]);
+    qb_text(b, q->tags[i]);
   }
   if (q->pipeline_tag) {
-    hub_buf_puts(&b.sql, " AND m.pipeline_tag=?");
-    qb_text(&b, q->pipeline_tag);
+    hub_buf_puts(&b->sql, " AND m.pipeline_tag=?");
+    qb_text(b, q->pipeline_tag);
   }
   if (q->min_params >= 0) {
-    hub_buf_puts(&b.sql, " AND m.num_params>=?");
-    qb_int(&b, q->min_params);
+    hub_buf_puts(&b->sql, " AND m.num_params>=?");
+    qb_int(b, q->min_params);
   }
   if (q->max_params >= 0) {
-    hub_buf_puts(&b.sql, " AND m.num_params<=?");
-    qb_int(&b, q->max_params);
+    hub_buf_puts(&b->sql, " AND m.num_params<=?");
+    qb_int(b, q->max_params);
   }
+}
+
+/* The inner query: ids and sort keys (rid, tier, skey) of at most limit + 1 rows, in
+ * order. Returns the ORDER BY the outer query repeats. */
+static const char *build_inner(qb *b, const db_search_query *q, const plan *p) {
+  int sort = p->sort, dir = p->dir;
+  const char *e = sort_expr(sort), *term0 = q->nsearch ? q->search[0] : NULL;
+  hub_buf_puts(&b->sql, "SELECT r.id AS rid");
+  if (sort == DB_SORT_RELEVANCE) {
+    hub_buf_puts(&b->sql, ", CASE WHEN lower(r.name)=lower(?) OR lower(r.ns || '/' || r.name)="
+                          "lower(?) THEN 2 WHEN instr(lower(r.ns || '/' || r.name), lower(?)) > 0"
+                          " THEN 1 ELSE 0 END AS tier, r.downloads AS skey");
+    qb_text(b, term0);
+    qb_text(b, term0);
+    qb_text(b, term0);
+  } else if (sort == DB_SORT_ID) {
+    hub_buf_puts(&b->sql, ", 0 AS tier, 0 AS skey");
+  } else {
+    hub_buf_printf(&b->sql, ", 0 AS tier, %s AS skey", e);
+  }
+  if (p->cands) {
+    hub_buf_puts(&b->sql, " FROM (SELECT value AS cid, 1 AS ok FROM json_each(?) UNION ALL"
+                          " SELECT value, 0 FROM json_each(?)) c CROSS JOIN repos r ON r.id=c.cid");
+    qb_text(b, p->cands->known_json);
+    qb_text(b, p->cands->check_json);
+  } else if (p->drive_term >= 0) {
+    hub_buf_puts(&b->sql, " FROM (");
+    add_term_set(b, q->search[p->drive_term]);
+    hub_buf_puts(&b->sql, ") c CROSS JOIN repos r ON r.id=c.rowid");
+  } else if (p->drive_tag >= 0) {
+    hub_buf_puts(&b->sql, " FROM repo_tags c CROSS JOIN repos r ON r.id=c.repo_id");
+  } else if (p->walk) {
+    hub_buf_printf(&b->sql, " FROM repos r INDEXED BY %s", p->walk);
+  } else {
+    hub_buf_puts(&b->sql, " FROM repos r");
+  }
+  int need_meta =
+      q->pipeline_tag || q->min_params >= 0 || q->max_params >= 0 || sort == DB_SORT_PARAMS;
+  if (need_meta) /* CROSS: repos stays the outer loop (the source above decides the order). */
+    hub_buf_puts(&b->sql, sort == DB_SORT_PARAMS && !q->pipeline_tag && q->min_params < 0 &&
+                                  q->max_params < 0
+                              ? " LEFT JOIN repo_meta m ON m.repo_id=r.id"
+                              : " CROSS JOIN repo_meta m ON m.repo_id=r.id");
+  hub_buf_puts(&b->sql, " WHERE r.type=?");
+  qb_int(b, q->type);
+  if (p->drive_tag >= 0) {
+    hub_buf_puts(&b->sql, " AND c.tag=?");
+    qb_text(b, q->tags[p->drive_tag]);
+  }
+  add_filters(b, q, p);
   const char *cmp = dir < 0 ? "<" : ">", *ord = dir < 0 ? "DESC" : "ASC";
   const db_search_cursor *a = q->after;
-  if (a && (a->sort != sort || a->dir != dir)) {
-    rc = hub_error_set(HUB_EINVALID, "Cursor does not match this sort");
-    goto done;
-  }
   const char *outer_order;
   if (sort == DB_SORT_ID) {
     if (a) {
       hub_buf_printf(
-          &b.sql, " AND (r.ns, r.name, r.id) %s (SELECT ns, name, id FROM repos WHERE id=?)", cmp);
-      qb_int(&b, a->id);
+          &b->sql, " AND (r.ns, r.name, r.id) %s (SELECT ns, name, id FROM repos WHERE id=?)", cmp);
+      qb_int(b, a->id);
     }
-    hub_buf_printf(&b.sql, " ORDER BY r.ns %s, r.name %s, r.id %s", ord, ord, ord);
+    hub_buf_printf(&b->sql, " ORDER BY r.ns %s, r.name %s, r.id %s", ord, ord, ord);
     outer_order = dir < 0 ? "r.ns DESC, r.name DESC, r.id DESC" : "r.ns, r.name, r.id";
   } else if (sort == DB_SORT_RELEVANCE) {
     if (a) {
-      hub_buf_puts(&b.sql, " AND (tier, r.downloads, r.id) < (?, ?, ?)");
-      qb_int(&b, a->tier);
-      qb_int(&b, a->ival);
-      qb_int(&b, a->id);
+      hub_buf_puts(&b->sql, " AND (tier, r.downloads, r.id) < (?, ?, ?)");
+      qb_int(b, a->tier);
+      qb_int(b, a->ival);
+      qb_int(b, a->id);
     }
-    hub_buf_puts(&b.sql, " ORDER BY tier DESC, r.downloads DESC, r.id DESC");
+    hub_buf_puts(&b->sql, " ORDER BY tier DESC, r.downloads DESC, r.id DESC");
     outer_order = "k.tier DESC, k.skey DESC, k.rid DESC";
   } else {
     if (a) {
-      hub_buf_printf(&b.sql, " AND (%s, r.id) %s (?, ?)", e, cmp);
+      hub_buf_printf(&b->sql, " AND (%s, r.id) %s (?, ?)", e, cmp);
       if (sort == DB_SORT_TRENDING)
-        qb_dbl(&b, a->dval);
+        qb_dbl(b, a->dval);
       else
-        qb_int(&b, a->ival);
-      qb_int(&b, a->id);
+        qb_int(b, a->ival);
+      qb_int(b, a->id);
     }
-    hub_buf_printf(&b.sql, " ORDER BY %s %s, r.id %s", e, ord, ord);
+    hub_buf_printf(&b->sql, " ORDER BY %s %s, r.id %s", e, ord, ord);
     outer_order = dir < 0 ? "k.skey DESC, k.rid DESC" : "k.skey, k.rid";
   }
-  hub_buf_puts(&b.sql, " LIMIT ?) k CROSS JOIN repos r ON r.id=k.rid"
-                       " LEFT JOIN repo_meta m ON m.repo_id=r.id ORDER BY ");
-  qb_int(&b, (int64_t)q->limit + 1);
-  hub_buf_puts(&b.sql, outer_order);
-  if ((rc = qb_prepare(&b, &st))) goto done;
-  size_t n = 0;
-  for (;;) {
+  hub_buf_puts(&b->sql, " LIMIT ?");
+  qb_int(b, (int64_t)q->limit + 1);
+  return outer_order;
+}
+
+int db__search_keys(const db_search_query *q, int sort, int dir, const db__cands *c, db__key *out,
+                    size_t *n) {
+  qb b = {HUB_BUF_INIT, {{0}}, 0, 0};
+  plan p;
+  choose_plan(q, sort, dir, c, &p);
+  build_inner(&b, q, &p);
+  sqlite3_stmt *st = NULL;
+  int rc = qb_prepare(&b, &st);
+  *n = 0;
+  while (!rc) {
     int s = sqlite3_step(st);
     if (s == SQLITE_DONE) break;
     if (s != SQLITE_ROW) {
       rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
-      goto done;
+      break;
+    }
+    out[*n].id = sqlite3_column_int64(st, 0);
+    out[*n].tier = sqlite3_column_int(st, 1);
+    out[*n].skey = sqlite3_column_int64(st, 2);
+    ++*n;
+  }
+  sqlite3_finalize(st);
+  qb_dispose(&b);
+  return rc;
+}
+
+static void cursor_of(const db_search_row *w, int sort, int dir, int tier, db_search_cursor *c) {
+  memset(c, 0, sizeof *c);
+  c->sort = sort;
+  c->dir = dir;
+  c->id = w->repo.id;
+  c->tier = tier;
+  switch (sort) {
+  case DB_SORT_LIKES:
+    c->ival = w->likes;
+    break;
+  case DB_SORT_CREATED:
+    c->ival = w->repo.created_ms;
+    break;
+  case DB_SORT_MODIFIED:
+    c->ival = w->repo.last_modified_ms;
+    break;
+  case DB_SORT_PARAMS:
+    c->ival = w->num_params;
+    break;
+  case DB_SORT_TRENDING:
+    c->dval = w->trending;
+    break;
+  default:
+    c->ival = w->downloads;
+    break;
+  }
+}
+
+int db__search_rows(const db_search_query *q, int sort, int dir, const db__cands *c,
+                    db_search_cb cb, void *payload, db_search_cursor *out_next, int *out_more) {
+  qb b = {HUB_BUF_INIT, {{0}}, 0, 0};
+  sqlite3_stmt *st = NULL;
+  plan p;
+  choose_plan(q, sort, dir, c, &p);
+  /* Outer query: full columns of the inner query's rows only. */
+  hub_buf_puts(&b.sql, "SELECT ");
+  hub_buf_printf(&b.sql, ROW_COLS, q->want_meta ? "m.meta" : "NULL");
+  hub_buf_puts(&b.sql, ", k.tier FROM (");
+  const char *outer_order = build_inner(&b, q, &p);
+  hub_buf_puts(&b.sql, ") k CROSS JOIN repos r ON r.id=k.rid"
+                       " LEFT JOIN repo_meta m ON m.repo_id=r.id ORDER BY ");
+  hub_buf_puts(&b.sql, outer_order);
+  int rc = qb_prepare(&b, &st);
+  size_t n = 0;
+  while (!rc) {
+    int s = sqlite3_step(st);
+    if (s == SQLITE_DONE) break;
+    if (s != SQLITE_ROW) {
+      rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+      break;
     }
     if (n == q->limit) {
       *out_more = 1;
@@ -539,38 +658,26 @@ int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_searc
     }
     db_search_row w;
     read_row(st, &w);
-    memset(out_next, 0, sizeof *out_next);
-    out_next->sort = sort;
-    out_next->dir = dir;
-    out_next->id = w.repo.id;
-    out_next->tier = sqlite3_column_int(st, 24);
-    switch (sort) {
-    case DB_SORT_LIKES:
-      out_next->ival = w.likes;
-      break;
-    case DB_SORT_CREATED:
-      out_next->ival = w.repo.created_ms;
-      break;
-    case DB_SORT_MODIFIED:
-      out_next->ival = w.repo.last_modified_ms;
-      break;
-    case DB_SORT_PARAMS:
-      out_next->ival = w.num_params;
-      break;
-    case DB_SORT_TRENDING:
-      out_next->dval = w.trending;
-      break;
-    default:
-      out_next->ival = w.downloads;
-      break;
-    }
+    cursor_of(&w, sort, dir, sqlite3_column_int(st, 24), out_next);
     n++;
-    if ((rc = cb(&w, payload))) goto done;
+    rc = cb(&w, payload);
   }
-done:
   sqlite3_finalize(st);
   qb_dispose(&b);
   return rc;
+}
+
+int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_search_cursor *out_next,
+              int *out_more) {
+  int sort = q->sort, dir = sort == DB_SORT_RELEVANCE ? -1 : (q->dir > 0 ? 1 : -1);
+  *out_more = 0;
+  if (q->after && (q->after->sort != sort || q->after->dir != dir))
+    return hub_error_set(HUB_EINVALID, "Cursor does not match this sort");
+  int handled = 0;
+  int rc = db__accel_search(q, sort, dir, cb, payload, out_next, out_more, &handled);
+  if (handled) return rc;
+  *out_more = 0;
+  return db__search_rows(q, sort, dir, NULL, cb, payload, out_next, out_more);
 }
 
 /* ---- repo info ---------------------------------------------------------------------- */

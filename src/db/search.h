@@ -91,6 +91,18 @@ typedef int (*db_search_cb)(const db_search_row *row, void *payload);
 int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_search_cursor *out_next,
               int *out_more);
 
+/* In-memory id index for term searches (db/accel.c; docs/search.md): 0 off, 1 built by
+ * a background thread when first needed (default), 2 built synchronously on first use
+ * (tests). Results are the same in every mode. */
+void db_search_accel_mode(int mode);
+/* Start building the snapshot in the background now (server start), not at the first
+ * search. */
+void db_search_accel_warm(void);
+/* Listings answered from the snapshot so far (tests). */
+long db_search_accel_served(void);
+/* Drop the current snapshot (the next search builds a new one). */
+void db_search_accel_reset(void);
+
 /* Popularity and derived metadata of one repo, for repo info (one indexed query). */
 typedef struct {
   int64_t downloads, downloads_all, likes, children;

@@ -1,7 +1,11 @@
 /* db/search: cursor encoding, num_parameters ranges, sort names. */
 #include "unit.h"
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "db/search.h"
+#include "index/index.h"
 #include "util/error.h"
 
 static void test_cursor_roundtrip(void **state) {
@@ -99,12 +103,139 @@ static void test_sort_names(void **state) {
   assert_int_equal(db_sort_parse(NULL, &s), HUB_EINVALID);
 }
 
+/* ---- the in-memory id index gives the SQL plan's results (db/accel.c) ---- */
+
+typedef struct {
+  char *s;
+  size_t len, cap;
+} idlist;
+
+static void append(idlist *l, const char *one) {
+  size_t n = strlen(one);
+  if (l->len + n + 1 > l->cap) {
+    l->cap = (l->cap + n + 1) * 2;
+    l->s = realloc(l->s, l->cap);
+    assert_non_null(l->s);
+  }
+  memcpy(l->s + l->len, one, n + 1);
+  l->len += n;
+}
+
+static int collect(const db_search_row *row, void *payload) {
+  char one[64];
+  snprintf(one, sizeof one, "%lld,", (long long)row->repo.id);
+  append(payload, one);
+  return 0;
+}
+
+/* Every page of q, following cursors, as "id,id,…|" per page. */
+static char *all_pages(db_search_query q, int mode) {
+  db_search_accel_mode(mode);
+  idlist l = {calloc(1, 1), 0, 1};
+  db_search_cursor next;
+  for (int page = 0; page < 40; page++) {
+    int more = 0;
+    assert_int_equal(db_search(&q, collect, &l, &next, &more), 0);
+    append(&l, "|");
+    if (!more) break;
+    q.after = &next;
+  }
+  db_search_accel_mode(1);
+  return l.s;
+}
+
+static void compare_modes(const char *what) {
+  static const struct {
+    const char *term, *tag;
+    int sort, dir;
+    size_t limit;
+  } Q[] = {
+      {"llama", NULL, DB_SORT_RELEVANCE, -1, 7},
+      {"LLama", NULL, DB_SORT_DOWNLOADS, -1, 9},
+      {"llama", NULL, DB_SORT_DOWNLOADS, 1, 9},
+      {"llama", "license:apache-2.0", DB_SORT_DOWNLOADS, -1, 3},
+      {"7b", NULL, DB_SORT_RELEVANCE, -1, 25},
+      {"7B-", "en", DB_SORT_DOWNLOADS, -1, 5},
+      {"mistral-7B", NULL, DB_SORT_RELEVANCE, -1, 4},
+      {"user1/llama", NULL, DB_SORT_RELEVANCE, -1, 5},
+      {"-", NULL, DB_SORT_DOWNLOADS, -1, 50},
+  };
+  long served = db_search_accel_served();
+  for (size_t i = 0; i < sizeof Q / sizeof Q[0]; i++)
+    for (int viewer = 0; viewer < 2; viewer++) {
+      db_search_query q;
+      memset(&q, 0, sizeof q);
+      q.type = 0;
+      q.search[0] = Q[i].term;
+      q.nsearch = 1;
+      if (Q[i].tag) q.tags[q.ntags++] = Q[i].tag;
+      q.min_params = q.max_params = -1;
+      q.sort = Q[i].sort;
+      q.dir = Q[i].dir;
+      q.limit = Q[i].limit;
+      q.viewer_admin = viewer;
+      char *sql = all_pages(q, 0), *mem = all_pages(q, 2);
+      if (strcmp(sql, mem))
+        fail_msg("%s: '%s' sort %d dir %d viewer %d:\nsql %s\nmem %s", what, Q[i].term, Q[i].sort,
+                 Q[i].dir, viewer, sql, mem);
+      assert_true(strlen(sql) > 2);
+      free(sql);
+      free(mem);
+    }
+  assert_true(db_search_accel_served() > served); /* the index did answer some */
+}
+
+static void test_accel_matches_sql(void **state) {
+  (void)state;
+  char dir[] = "/tmp/mh-accel-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(db_global_init(dir), 0);
+  assert_int_equal(index_seed_catalog(3000, 0), 0);
+  db_search_accel_reset();
+  compare_modes("fresh snapshot");
+
+  /* Changes after the snapshot: downloads, renames into and out of a match, an exact
+   * name, a card-only match, a private repo, a new repo. */
+  db_count c[] = {{5, 900000}, {77, 500000}, {1500, 700000}};
+  assert_int_equal(db_downloads_add(c, 3, db_now_ms() / 86400000), 0);
+  db_repo r;
+  assert_int_equal(db_repo_by_id(10, &r), 0);
+  assert_int_equal(db_repo_move(10, r.owner_id, r.owner_is_org, "user1", "llama"), 0);
+  assert_int_equal(db_repo_by_id(11, &r), 0);
+  assert_int_equal(db_repo_move(11, r.owner_id, r.owner_is_org, r.ns, "renamed-away"), 0);
+  assert_int_equal(db_repo_by_id(12, &r), 0);
+  assert_int_equal(db_repo_move(12, r.owner_id, r.owner_is_org, r.ns, "x-LLAMA-7B-y"), 0);
+  const char *tags[] = {"license:apache-2.0", "en"};
+  db_meta m = {"{}", "[]", "", "",  "A small llama story about mistral 7B.", 0, 0, tags,
+               2,    NULL, 0,  NULL};
+  assert_int_equal(db_meta_store(13, &m), 0);
+  assert_int_equal(db_repo_by_id(14, &r), 0);
+  r.is_private = 1;
+  assert_int_equal(db_repo_update(&r), 0);
+  assert_int_equal(db_tx("BEGIN IMMEDIATE"), 0);
+  db_seed_repo_row nr = {0,  "org5", "llama-new", "5eedfffffffffffffffffff1",
+                         "", 1,      1,           0,
+                         1,  1,      123456,      123456,
+                         0,  0,      0,           0,
+                         0};
+  int64_t nid;
+  assert_int_equal(db_seed_repo(&nr, &nid), 0);
+  assert_int_equal(db_tx("COMMIT"), 0);
+  compare_modes("changed since the snapshot");
+
+  db_search_accel_reset();
+  compare_modes("rebuilt snapshot");
+  db_global_shutdown();
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_cursor_roundtrip),
-      cmocka_unit_test(test_cursor_rejects),
-      cmocka_unit_test(test_num_params),
-      cmocka_unit_test(test_sort_names),
+      cmocka_unit_test(test_cursor_roundtrip),  cmocka_unit_test(test_cursor_rejects),
+      cmocka_unit_test(test_num_params),        cmocka_unit_test(test_sort_names),
+      cmocka_unit_test(test_accel_matches_sql),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,811 @@
+/* In-memory id index for term searches at catalog scale (docs/search.md, "Term search").
+ *
+ * A search term matches a repo id by substring, and FTS5 trigram queries for a common
+ * term cost milliseconds at a million repos (every trigram's doclist is read), as does
+ * walking the downloads index with a table lookup per row. This module keeps a snapshot
+ * of every repo's lowercase id and 30-day downloads, per type, in (downloads desc, id desc)
+ * order, so the first matches of a term in relevance or downloads order are found by
+ * scanning memory for as long as it takes to see a page of them.
+ *
+ * The snapshot only proposes candidates; SQL decides. The snapshot is taken at
+ * repo_seq.n = S; every change to an id, downloads or card text sets that repo's
+ * repos.chg above S (migration 4 triggers). A request reads repo_seq in its own read
+ * transaction: if it is older than S the snapshot is not used. Otherwise a repo is either
+ * unchanged since S (its snapshot id and downloads are the request's) or in the small
+ * changed set, which is passed to SQL to test like any row. The walk collects unchanged
+ * matches in order up to a boundary; SQL applies every filter (visibility, tags, …) to
+ * candidates + changed rows and orders them; the page is exact when its last row is not
+ * after the boundary (any repo missing from the candidates comes after the boundary) or
+ * the walk saw every match. Otherwise the walk goes further, and past a budget the SQL
+ * plan answers.
+ *
+ * Card text: a repo also matches when its card contains the term as a phrase. Those
+ * matches (one FTS5 query) are kept per term as a bitmap over repo ids in the snapshot;
+ * they stay exact for unchanged repos because a card change moves the repo into the
+ * changed set. Relevance order needs them only once the id tiers of a term run out.
+ *
+ * The snapshot is rebuilt by a background thread (one at a time) when the changed set
+ * grows; past DB_ACCEL_MAX_CHANGED changed repos requests use SQL until it is ready. */
+#include "db/internal.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/buf.h"
+#include "util/error.h"
+
+#define NTYPES 3
+/* Changed repos a request can test one by one; more and the SQL plan answers. */
+#define MAX_CHANGED 64
+/* A rebuild starts (in the background) once this many repos changed. */
+#define REBUILD_CHANGED 16
+/* Candidates a request may collect before handing over to the SQL plan. */
+#define MAX_CANDIDATES 2048
+/* Snapshot entries a request may scan (~20 ns each); a term too rare to fill a page
+ * within it is left to the FTS5 plan, which is cheap for rare terms. */
+#define WALK_BUDGET 100000
+/* Id matches probed (lazily, in rowid order) to estimate how common a term is. */
+#define PROBE 64
+/* Card-phrase bitmaps kept per snapshot (terms searched since it was built). */
+#define MAX_CARD_SETS 32
+#define MAX_TERM 256
+
+typedef struct {
+  int64_t id, dl;      /* repo id, 30-day downloads */
+  uint64_t sig;        /* one bit per hashed byte pair of the id (see pairs_sig) */
+  uint32_t off;        /* lowercase "ns/name" in the arena */
+  uint16_t len, slash; /* its length, offset of the '/' */
+} entry;
+
+typedef struct {
+  entry *e;        /* in (downloads desc, id desc) order */
+  uint32_t *names; /* open addressing on the name part: position + 1, 0 empty */
+  size_t n, cap, names_mask;
+} acc_type;
+
+typedef struct card_set {
+  char term[MAX_TERM + 1];
+  uint8_t *bits; /* by repo id, up to max_id */
+  struct card_set *next;
+} card_set;
+
+typedef struct {
+  int64_t seq, max_id;
+  acc_type t[NTYPES];
+  char *arena;
+  size_t alen, acap;
+  int refs, retired; /* under g_mu */
+  pthread_mutex_t cards_mu;
+  card_set *cards;
+  int ncards;
+} snap;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static snap *g_cur;
+static int g_building;
+static time_t g_last_build;
+static int g_mode = 1;
+static long g_served; /* listings answered from the snapshot (tests), under g_mu */
+
+long db_search_accel_served(void) {
+  pthread_mutex_lock(&g_mu);
+  long n = g_served;
+  pthread_mutex_unlock(&g_mu);
+  return n;
+}
+
+void db_search_accel_mode(int mode) {
+  pthread_mutex_lock(&g_mu);
+  g_mode = mode;
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* ---- snapshot ----------------------------------------------------------------------- */
+
+static void snap_free(snap *s) {
+  if (!s) return;
+  for (int t = 0; t < NTYPES; t++) {
+    free(s->t[t].e);
+    free(s->t[t].names);
+  }
+  for (card_set *c = s->cards, *next; c; c = next) {
+    next = c->next;
+    free(c->bits);
+    free(c);
+  }
+  pthread_mutex_destroy(&s->cards_mu);
+  free(s->arena);
+  free(s);
+}
+
+static uint32_t hash_bytes(const char *p, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)p[i]) * 16777619u;
+  return h;
+}
+
+/* A 64-bit signature of the byte pairs in s: an id can contain the term only if it has
+ * every pair of the term, so most ids are rejected by one AND. */
+static uint64_t pairs_sig(const char *s, size_t n) {
+  uint64_t sig = 0;
+  for (size_t i = 0; i + 1 < n; i++)
+    sig |= 1ull << ((((unsigned char)s[i] * 31u) ^ (unsigned char)s[i + 1]) & 63);
+  return sig;
+}
+
+static int grow(acc_type *a) {
+  size_t cap = a->cap ? a->cap * 2 : 4096;
+  entry *e = realloc(a->e, cap * sizeof *e);
+  if (!e) return -1;
+  a->e = e;
+  a->cap = cap;
+  return 0;
+}
+
+/* Append one repo: lowercase "ns/name" into the arena. */
+static int add_entry(snap *s, acc_type *a, int64_t id, int64_t dl, const char *ns,
+                     const char *name) {
+  size_t nl = strlen(ns), ml = strlen(name), len = nl + 1 + ml;
+  if (len > UINT16_MAX || s->alen + len > UINT32_MAX) return -1;
+  if (a->n == a->cap && grow(a)) return -1;
+  if (s->alen + len > s->acap) {
+    size_t cap = s->acap ? s->acap * 2 : 1 << 20;
+    while (cap < s->alen + len)
+      cap *= 2;
+    char *p = realloc(s->arena, cap);
+    if (!p) return -1;
+    s->arena = p;
+    s->acap = cap;
+  }
+  char *dst = s->arena + s->alen;
+  for (size_t i = 0; i < nl; i++)
+    dst[i] = (char)tolower((unsigned char)ns[i]);
+  dst[nl] = '/';
+  for (size_t i = 0; i < ml; i++)
+    dst[nl + 1 + i] = (char)tolower((unsigned char)name[i]);
+  a->e[a->n++] =
+      (entry){id, dl, pairs_sig(dst, len), (uint32_t)s->alen, (uint16_t)len, (uint16_t)nl};
+  s->alen += len;
+  if (id > s->max_id) s->max_id = id;
+  return 0;
+}
+
+static int index_names(snap *s, acc_type *a) {
+  size_t cap = 16;
+  while (cap < a->n * 2)
+    cap *= 2;
+  a->names = calloc(cap, sizeof *a->names);
+  if (!a->names) return -1;
+  a->names_mask = cap - 1;
+  for (size_t i = 0; i < a->n; i++) {
+    const char *nm = s->arena + a->e[i].off + a->e[i].slash + 1;
+    size_t h = hash_bytes(nm, (size_t)(a->e[i].len - a->e[i].slash - 1)) & a->names_mask;
+    while (a->names[h])
+      h = (h + 1) & a->names_mask;
+    a->names[h] = (uint32_t)i + 1;
+  }
+  return 0;
+}
+
+static int cmp_entry(const void *x, const void *y) {
+  const entry *a = x, *b = y;
+  if (a->dl != b->dl) return a->dl > b->dl ? -1 : 1;
+  return a->id > b->id ? -1 : a->id < b->id;
+}
+
+/* One sequential scan of repos (an index-ordered read would look up every row), then
+ * each type sorted in memory. */
+static int load(sqlite3 *db, snap *s) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(db, "SELECT id, type, ns, name, downloads FROM repos", -1, &st, NULL) !=
+      SQLITE_OK)
+    return -1;
+  int rc = 0, r;
+  while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
+    int type = sqlite3_column_int(st, 1);
+    if (type < 0 || type >= NTYPES) continue;
+    rc = add_entry(s, &s->t[type], sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 4),
+                   (const char *)sqlite3_column_text(st, 2),
+                   (const char *)sqlite3_column_text(st, 3));
+  }
+  if (!rc && r != SQLITE_DONE) rc = -1;
+  sqlite3_finalize(st);
+  for (int t = 0; !rc && t < NTYPES; t++) {
+    acc_type *a = &s->t[t];
+    if (a->n) qsort(a->e, a->n, sizeof *a->e, cmp_entry);
+    rc = index_names(s, a);
+  }
+  return rc;
+}
+
+static int64_t read_seq(sqlite3 *db) {
+  sqlite3_stmt *st = db__stmt("SELECT n FROM repo_seq");
+  int64_t n = -1;
+  if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+  if (st) sqlite3_reset(st);
+  (void)db;
+  return n;
+}
+
+/* One read transaction: the sequence number and the rows it describes. */
+static snap *snap_build(void) {
+  sqlite3 *db = db_conn();
+  if (!db) return NULL;
+  snap *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  pthread_mutex_init(&s->cards_mu, NULL);
+  int own = sqlite3_get_autocommit(db);
+  if (own) sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  s->seq = read_seq(db);
+  int rc = s->seq < 0;
+  if (!rc) rc = load(db, s);
+  if (own) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  if (rc) {
+    snap_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+static void install(snap *s) {
+  pthread_mutex_lock(&g_mu);
+  snap *old = g_cur;
+  g_cur = s;
+  g_building = 0;
+  if (old) {
+    old->retired = 1;
+    if (!old->refs) snap_free(old);
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+static void *build_thread(void *arg) {
+  (void)arg;
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  snap *s = snap_build();
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  if (s) {
+    fprintf(stderr, "modelhub: search index: %zu repos in %.0f ms\n",
+            s->t[0].n + s->t[1].n + s->t[2].n,
+            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    install(s);
+  } else {
+    pthread_mutex_lock(&g_mu);
+    g_building = 0;
+    pthread_mutex_unlock(&g_mu);
+  }
+  db_global_shutdown(); /* this thread's connection */
+  return NULL;
+}
+
+/* Start a background rebuild unless one runs or one started in the last second. Caller
+ * holds g_mu. */
+static void request_build_locked(void) {
+  time_t now = time(NULL);
+  if (g_building || g_mode != 1 || now - g_last_build < 1) return;
+  pthread_t th;
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  if (!pthread_create(&th, &at, build_thread, NULL)) {
+    g_building = 1;
+    g_last_build = now;
+  }
+  pthread_attr_destroy(&at);
+}
+
+static void request_build(void) {
+  pthread_mutex_lock(&g_mu);
+  request_build_locked();
+  pthread_mutex_unlock(&g_mu);
+}
+
+static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
+
+/* MODELHUB_SEARCH_INDEX=0 turns the index off (comparisons, diagnosis). */
+static void read_env(void) {
+  const char *e = getenv("MODELHUB_SEARCH_INDEX");
+  if (e && !strcmp(e, "0")) g_mode = 0;
+}
+
+void db_search_accel_warm(void) {
+  pthread_once(&g_env_once, read_env);
+  pthread_mutex_lock(&g_mu);
+  if (!g_cur) request_build_locked();
+  pthread_mutex_unlock(&g_mu);
+}
+
+static snap *acquire(void) {
+  pthread_once(&g_env_once, read_env);
+  pthread_mutex_lock(&g_mu);
+  if (!g_cur && g_mode == 2) {
+    pthread_mutex_unlock(&g_mu);
+    snap *s = snap_build(); /* tests: synchronously, on the caller's connection */
+    if (s) install(s);
+    pthread_mutex_lock(&g_mu);
+  }
+  snap *s = g_mode ? g_cur : NULL;
+  if (s)
+    s->refs++;
+  else if (g_mode == 1)
+    request_build_locked();
+  pthread_mutex_unlock(&g_mu);
+  return s;
+}
+
+static void release(snap *s) {
+  pthread_mutex_lock(&g_mu);
+  if (!--s->refs && s->retired) snap_free(s);
+  pthread_mutex_unlock(&g_mu);
+}
+
+void db_search_accel_reset(void) {
+  pthread_mutex_lock(&g_mu);
+  snap *s = g_cur;
+  g_cur = NULL;
+  if (s) {
+    s->retired = 1;
+    if (!s->refs) snap_free(s);
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* Repos whose card contains the term as a phrase, as a bitmap over ids ≤ max_id (those
+ * above are new since the snapshot, hence in the changed set). Cached in the snapshot. */
+static const uint8_t *card_bits(snap *s, const char *term) {
+  pthread_mutex_lock(&s->cards_mu);
+  for (card_set *c = s->cards; c; c = c->next)
+    if (!strcmp(c->term, term)) {
+      pthread_mutex_unlock(&s->cards_mu);
+      return c->bits;
+    }
+  pthread_mutex_unlock(&s->cards_mu);
+  card_set *c = calloc(1, sizeof *c);
+  char *ph = db__fts_phrase(term);
+  sqlite3_stmt *st = db__stmt("SELECT rowid FROM repo_fts_card WHERE repo_fts_card MATCH ?");
+  if (!c || !ph || !st || !(c->bits = calloc((size_t)(s->max_id / 8 + 1), 1))) goto fail;
+  snprintf(c->term, sizeof c->term, "%s", term);
+  sqlite3_bind_text(st, 1, ph, -1, SQLITE_STATIC);
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t id = sqlite3_column_int64(st, 0);
+    if (id > 0 && id <= s->max_id) c->bits[id / 8] |= (uint8_t)(1u << (id % 8));
+  }
+  sqlite3_reset(st);
+  if (r != SQLITE_DONE) goto fail;
+  free(ph);
+  ph = NULL;
+  /* Published bitmaps live as long as the snapshot (readers hold no lock); a full
+   * cache sends the request to the SQL plan. */
+  const uint8_t *bits = c->bits;
+  pthread_mutex_lock(&s->cards_mu);
+  if (s->ncards < MAX_CARD_SETS) {
+    c->next = s->cards;
+    s->cards = c;
+    s->ncards++;
+    c = NULL;
+  }
+  pthread_mutex_unlock(&s->cards_mu);
+  if (!c) return bits;
+fail: /* or a full cache */
+  if (st) sqlite3_reset(st);
+  free(ph);
+  if (c) free(c->bits);
+  free(c);
+  return NULL;
+}
+
+/* ---- walking the snapshot in listing order ----------------------------------------- */
+
+typedef struct {
+  int tier;   /* relevance tier; 0 in downloads order */
+  int64_t dl; /* downloads */
+  int64_t id;
+} wkey;
+
+/* a comes after b in the listing's order (relevance: all keys descending). */
+static int after(const wkey *a, const wkey *b, int dir) {
+  if (a->tier != b->tier) return a->tier < b->tier;
+  if (a->dl != b->dl) return dir < 0 ? a->dl < b->dl : a->dl > b->dl;
+  return dir < 0 ? a->id < b->id : a->id > b->id;
+}
+
+typedef struct {
+  const snap *s;
+  const acc_type *a;
+  const char *term; /* lowercase */
+  size_t tlen;
+  uint64_t sig;          /* pairs_sig of the term */
+  const char *name_part; /* after the first '/' of the term, or the whole term */
+  int relevance, dir;
+  const uint8_t *card; /* NULL: no card matches to consider (yet) */
+  int card_applies;    /* the term has a word character: cards can match */
+  const int64_t *changed;
+  size_t nchanged;
+  /* state */
+  int tier;      /* relevance: 2, 1, 0; -1 done */
+  size_t *exact; /* tier 2 positions, in array order */
+  size_t nexact, xi;
+  size_t pos;      /* next array position (downloads order walks it per dir) */
+  size_t start[3]; /* where tiers 1 and 0 begin (after the cursor) */
+  int64_t stop;    /* dir > 0 walks down: positions < 0 done */
+  size_t scanned;
+} walker;
+
+static int is_changed(const walker *w, int64_t id) {
+  size_t lo = 0, hi = w->nchanged;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (w->changed[mid] < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < w->nchanged && w->changed[lo] == id;
+}
+
+static const char *str_at(const walker *w, size_t i) {
+  return w->s->arena + w->a->e[i].off;
+}
+
+/* memchr for the first byte then memcmp: glibc's memmem prepares its tables on every
+ * call, which costs more than the search in a 30-byte id. */
+static int id_match(const walker *w, size_t i) {
+  if ((w->a->e[i].sig & w->sig) != w->sig) return 0;
+  const char *p = str_at(w, i), *end = p + w->a->e[i].len - w->tlen + 1;
+  if (w->a->e[i].len < w->tlen) return 0;
+  while (p < end && (p = memchr(p, w->term[0], (size_t)(end - p)))) {
+    if (!memcmp(p + 1, w->term + 1, w->tlen - 1)) return 1;
+    p++;
+  }
+  return 0;
+}
+
+/* Relevance tier 2: the name or the whole id equals the term. */
+static int exact_match(const walker *w, size_t i) {
+  const char *p = str_at(w, i);
+  size_t len = w->a->e[i].len, sl = w->a->e[i].slash;
+  if (len - sl - 1 == w->tlen && !memcmp(p + sl + 1, w->term, w->tlen)) return 1;
+  return len == w->tlen && !memcmp(p, w->term, len);
+}
+
+static int card_match(const walker *w, size_t i) {
+  int64_t id = w->a->e[i].id;
+  return w->card && id <= w->s->max_id && (w->card[id / 8] >> (id % 8) & 1);
+}
+
+/* First array position whose (dl, id) sorts after c (strictly: "<" in descending
+ * order), or with or_equal also the position of c itself. */
+static size_t first_after(const acc_type *a, int64_t dl, int64_t id, int or_equal) {
+  size_t lo = 0, hi = a->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int past = a->e[mid].dl < dl ||
+               (a->e[mid].dl == dl && (or_equal ? a->e[mid].id <= id : a->e[mid].id < id));
+    if (past)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
+static int cmp_size(const void *x, const void *y) {
+  size_t a = *(const size_t *)x, b = *(const size_t *)y;
+  return a < b ? -1 : a > b;
+}
+
+/* Tier 2 candidates through the name hash: names equal to the term, or to its part after
+ * the '/' (then the whole id must equal it). */
+static int collect_exact(walker *w) {
+  const acc_type *a = w->a;
+  size_t cap = 16;
+  w->exact = malloc(cap * sizeof *w->exact);
+  if (!w->exact) return -1;
+  const char *nm = w->name_part;
+  size_t nl = w->tlen - (size_t)(nm - w->term);
+  size_t h = hash_bytes(nm, nl) & a->names_mask;
+  for (; a->names[h]; h = (h + 1) & a->names_mask) {
+    size_t i = a->names[h] - 1;
+    if (!exact_match(w, i) || is_changed(w, a->e[i].id)) continue;
+    if (w->nexact == cap) {
+      size_t *p = realloc(w->exact, (cap *= 2) * sizeof *p);
+      if (!p) return -1;
+      w->exact = p;
+    }
+    w->exact[w->nexact++] = i;
+  }
+  qsort(w->exact, w->nexact, sizeof *w->exact, cmp_size);
+  return 0;
+}
+
+static int walker_init(walker *w, const db_search_cursor *c) {
+  const acc_type *a = w->a;
+  if (!w->relevance) {
+    if (w->dir < 0) {
+      w->pos = c ? first_after(a, c->ival, c->id, 0) : 0;
+    } else { /* ascending: walk the array backwards from just before the cursor */
+      size_t j = c ? first_after(a, c->ival, c->id, 1) : a->n;
+      w->stop = (int64_t)j - 1;
+    }
+    w->tier = 0;
+    return 0;
+  }
+  const char *slash = memchr(w->term, '/', w->tlen);
+  w->name_part = slash ? slash + 1 : w->term;
+  if (collect_exact(w)) return -1;
+  int ct = c ? c->tier : 3;
+  w->tier = ct >= 2 ? 2 : ct;
+  if (ct == 2)
+    while (w->xi < w->nexact) {
+      size_t i = w->exact[w->xi];
+      if (a->e[i].dl < c->ival || (a->e[i].dl == c->ival && a->e[i].id < c->id)) break;
+      w->xi++;
+    }
+  size_t at = c && ct <= 1 ? first_after(a, c->ival, c->id, 0) : 0;
+  w->start[1] = ct == 1 ? at : 0;
+  w->start[0] = ct == 0 ? at : 0;
+  w->pos = w->tier == 2 ? 0 : w->start[w->tier];
+  return 0;
+}
+
+enum { W_DONE = 0, W_ENTRY = 1, W_NEED_CARD = 2, W_BUDGET = 3 };
+
+/* Next unchanged match in listing order: *out is its array position, *k its key. */
+static int walker_next(walker *w, size_t *out, wkey *k) {
+  const acc_type *a = w->a;
+  if (!w->relevance) {
+    for (;;) {
+      size_t i;
+      if (w->dir < 0) {
+        if (w->pos >= a->n) return W_DONE;
+        i = w->pos++;
+      } else {
+        if (w->stop < 0) return W_DONE;
+        i = (size_t)w->stop--;
+      }
+      if (++w->scanned > WALK_BUDGET) return W_BUDGET;
+      if ((id_match(w, i) || card_match(w, i)) && !is_changed(w, a->e[i].id)) {
+        *out = i;
+        *k = (wkey){0, a->e[i].dl, a->e[i].id};
+        return W_ENTRY;
+      }
+    }
+  }
+  while (w->tier >= 0) {
+    if (w->tier == 2) {
+      if (w->xi < w->nexact) {
+        size_t i = w->exact[w->xi++];
+        *out = i;
+        *k = (wkey){2, a->e[i].dl, a->e[i].id};
+        return W_ENTRY;
+      }
+      w->tier = 1;
+      w->pos = w->start[1];
+      continue;
+    }
+    if (w->tier == 0 && !w->card) {
+      if (!w->card_applies) return W_DONE;
+      return W_NEED_CARD;
+    }
+    while (w->pos < a->n) {
+      size_t i = w->pos++;
+      if (++w->scanned > WALK_BUDGET) return W_BUDGET;
+      int hit =
+          w->tier == 1 ? id_match(w, i) && !exact_match(w, i) : card_match(w, i) && !id_match(w, i);
+      if (hit && !is_changed(w, a->e[i].id)) {
+        *out = i;
+        *k = (wkey){w->tier, a->e[i].dl, a->e[i].id};
+        return W_ENTRY;
+      }
+    }
+    if (w->tier-- == 0) break;
+    w->pos = w->start[0];
+  }
+  w->tier = -1;
+  return W_DONE;
+}
+
+/* ---- answering a listing ------------------------------------------------------------- */
+
+static int eligible(const db_search_query *q, int sort) {
+  if (q->nsearch != 1 || q->author || q->type < 0 || q->type >= NTYPES) return 0;
+  if (sort != DB_SORT_RELEVANCE && sort != DB_SORT_DOWNLOADS) return 0;
+  size_t n = strlen(q->search[0]);
+  if (!n || n > MAX_TERM) return 0;
+  for (const char *p = q->search[0]; *p; p++)
+    if ((unsigned char)*p >= 0x80) return 0; /* SQL lower() and FTS5 folding agree on ASCII */
+  return 1;
+}
+
+static int has_word_char(const char *s) {
+  for (; *s; s++)
+    if (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80) return 1;
+  return 0;
+}
+
+/* Ids changed since the snapshot (sorted), or -1 when more than MAX_CHANGED. */
+static int read_changed(int64_t seq, int64_t *out, size_t *n) {
+  sqlite3_stmt *st = db__stmt("SELECT id FROM (SELECT id FROM repos INDEXED BY repos_chg"
+                              " WHERE chg>? LIMIT ?) ORDER BY id");
+  if (!st) return -1;
+  sqlite3_bind_int64(st, 1, seq);
+  sqlite3_bind_int(st, 2, MAX_CHANGED + 1);
+  *n = 0;
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW && *n <= MAX_CHANGED)
+    out[(*n)++] = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return r == SQLITE_DONE || r == SQLITE_ROW ? 0 : -1;
+}
+
+static char *ids_json(const int64_t *ids, size_t n) {
+  hub_buf b = HUB_BUF_INIT;
+  hub_buf_putc(&b, '[');
+  for (size_t i = 0; i < n; i++)
+    hub_buf_printf(&b, i ? ",%lld" : "%lld", (long long)ids[i]);
+  hub_buf_putc(&b, ']');
+  if (b.failed) {
+    hub_buf_dispose(&b);
+    return NULL;
+  }
+  return hub_buf_detach(&b);
+}
+
+typedef struct {
+  int64_t *ids;
+  size_t n, cap;
+} idvec;
+
+static int idvec_push(idvec *v, int64_t id) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 64;
+    int64_t *p = realloc(v->ids, cap * sizeof *p);
+    if (!p) return -1;
+    v->ids = p;
+    v->cap = cap;
+  }
+  v->ids[v->n++] = id;
+  return 0;
+}
+
+/* Collect candidates until SQL's first limit + 1 rows among them are provably the
+ * listing's (see the top of the file). Fills page with their ids, in order. */
+static int find_page(snap *s, walker *w, const db_search_query *q, int sort, int dir,
+                     const char *changed_json, idvec *page) {
+  idvec cand = {0};
+  db__key *keys = malloc((q->limit + 1) * sizeof *keys);
+  size_t want = (q->limit + 1) + (q->limit + 1) / 4 + 4;
+  if (q->ntags || q->pipeline_tag || q->min_params >= 0 || q->max_params >= 0) want *= 8;
+  wkey last = {3, 0, 0};
+  int done = 0, rc = keys ? 0 : -1;
+  while (!rc) {
+    while (!done && cand.n < want) {
+      size_t i;
+      int r = walker_next(w, &i, &last);
+      if (r == W_DONE)
+        done = 1;
+      else if (r == W_BUDGET)
+        rc = DB_ACCEL_DECLINED;
+      else if (r == W_NEED_CARD && !(w->card = card_bits(s, q->search[0])))
+        rc = DB_ACCEL_DECLINED;
+      else if (r == W_ENTRY && idvec_push(&cand, w->a->e[i].id))
+        rc = -1;
+      if (rc) break;
+    }
+    if (rc) break;
+    char *known = ids_json(cand.ids, cand.n);
+    db__cands c = {known, changed_json};
+    size_t n = 0;
+    rc = known ? db__search_keys(q, sort, dir, &c, keys, &n) : -1;
+    free(known);
+    if (rc) break;
+    wkey lastrow = n ? (wkey){sort == DB_SORT_RELEVANCE ? keys[n - 1].tier : 0, keys[n - 1].skey,
+                              keys[n - 1].id}
+                     : last;
+    if (done || (n == q->limit + 1 && !after(&lastrow, &last, dir))) {
+      for (size_t k = 0; k < n && !rc; k++)
+        rc = idvec_push(page, keys[k].id);
+      break;
+    }
+    if (cand.n >= MAX_CANDIDATES) rc = DB_ACCEL_DECLINED;
+    want = want * 4 > MAX_CANDIDATES ? MAX_CANDIDATES : want * 4;
+  }
+  free(cand.ids);
+  free(keys);
+  return rc;
+}
+
+/* Whether walking the snapshot suits the term: a lazy FTS5 scan of its first PROBE id
+ * matches (cheap when the term is common) estimates their density. A rarer term is left
+ * to the SQL plan, which drives from its few matches. Terms under a trigram are common. */
+static int common_term(const db_search_query *q) {
+  const char *term = q->search[0];
+  if (strlen(term) < 3) return 1;
+  char *ph = db__fts_phrase(term);
+  sqlite3_stmt *st = db__stmt("SELECT count(*), min(rowid), max(rowid) FROM (SELECT rowid FROM"
+                              " repo_fts_id WHERE repo_fts_id MATCH ? LIMIT ?)");
+  if (!ph || !st) {
+    free(ph);
+    return 0;
+  }
+  sqlite3_bind_text(st, 1, ph, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, PROBE);
+  int ok = 0;
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == PROBE) {
+    double span = (double)(sqlite3_column_int64(st, 2) - sqlite3_column_int64(st, 1) + 1);
+    ok = (double)(q->limit + 1) * span / PROBE <= WALK_BUDGET / 2;
+  }
+  sqlite3_reset(st);
+  free(ph);
+  return ok;
+}
+
+static int answer(snap *s, const db_search_query *q, int sort, int dir, db_search_cb cb,
+                  void *payload, db_search_cursor *out_next, int *out_more, int *handled) {
+  int64_t changed[MAX_CHANGED + 1];
+  size_t nchanged = 0;
+  int64_t seq = read_seq(db_conn());
+  if (seq < s->seq || read_changed(s->seq, changed, &nchanged)) return DB_ACCEL_DECLINED;
+  if (nchanged >= REBUILD_CHANGED) request_build();
+  if (nchanged > MAX_CHANGED || !common_term(q)) return DB_ACCEL_DECLINED;
+  char term[MAX_TERM + 1];
+  size_t tlen = strlen(q->search[0]);
+  for (size_t i = 0; i <= tlen; i++)
+    term[i] = (char)tolower((unsigned char)q->search[0][i]);
+  walker w = {.s = s,
+              .a = &s->t[q->type],
+              .term = term,
+              .tlen = tlen,
+              .sig = pairs_sig(term, tlen),
+              .relevance = sort == DB_SORT_RELEVANCE,
+              .dir = dir,
+              .card_applies = has_word_char(term),
+              .changed = changed,
+              .nchanged = nchanged};
+  int rc = walker_init(&w, q->after) ? -1 : 0;
+  /* Downloads order interleaves card-only matches: they are needed from the start. */
+  if (!rc && !w.relevance && w.card_applies && !(w.card = card_bits(s, q->search[0])))
+    rc = DB_ACCEL_DECLINED;
+  char *changed_json = rc ? NULL : ids_json(changed, nchanged);
+  idvec page = {0};
+  if (!rc) rc = changed_json ? find_page(s, &w, q, sort, dir, changed_json, &page) : -1;
+  if (!rc) {
+    *handled = 1; /* rows reach cb from here on: no falling back after this */
+    char *known = ids_json(page.ids, page.n);
+    db__cands c = {known, "[]"};
+    rc = known ? db__search_rows(q, sort, dir, &c, cb, payload, out_next, out_more) : -1;
+    free(known);
+  }
+  free(page.ids);
+  free(changed_json);
+  free(w.exact);
+  return rc;
+}
+
+int db__accel_search(const db_search_query *q, int sort, int dir, db_search_cb cb, void *payload,
+                     db_search_cursor *out_next, int *out_more, int *handled) {
+  *handled = 0;
+  if (!eligible(q, sort)) return DB_ACCEL_DECLINED;
+  snap *s = acquire();
+  if (!s) return DB_ACCEL_DECLINED;
+  sqlite3 *db = db_conn();
+  /* Sequence number, changed set, candidates and rows from one snapshot. */
+  int own = db && sqlite3_get_autocommit(db);
+  if (own) sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+  int rc =
+      db ? answer(s, q, sort, dir, cb, payload, out_next, out_more, handled) : DB_ACCEL_DECLINED;
+  if (own) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  pthread_mutex_lock(&g_mu);
+  g_served += *handled;
+  pthread_mutex_unlock(&g_mu);
+  release(s);
+  return rc;
+}
