@@ -51,8 +51,11 @@
 #define WALK_BUDGET 100000
 /* Id matches probed (lazily, in rowid order) to estimate how common a term is. */
 #define PROBE 64
-/* Card-phrase bitmaps kept per snapshot (terms searched since it was built). */
-#define MAX_CARD_SETS 32
+/* Id sets (card phrases, tags) kept per snapshot; past that a request builds a private
+ * one. Each is max_id / 8 bytes (125 KB at a million repos). */
+#define MAX_ID_SETS 64
+/* Terms whose common/rare estimate is remembered per snapshot. */
+#define MAX_TERM_NOTES 256
 #define MAX_TERM 256
 
 typedef struct {
@@ -68,27 +71,43 @@ typedef struct {
   size_t n, cap, names_mask;
 } acc_type;
 
-typedef struct card_set {
+/* A set of repo ids as a bitmap (ids <= max_id): the repos whose card contains a phrase
+ * (SET_CARD) or that carry a tag (SET_TAG), read once per snapshot and cached in it. */
+enum { SET_CARD, SET_TAG };
+typedef struct id_set {
+  int kind;
+  char key[MAX_TERM + 1];
+  uint8_t *bits;
+  struct id_set *next;
+} id_set;
+
+/* Whether a term is common enough to walk the snapshot for (common_term), per term. */
+typedef struct {
   char term[MAX_TERM + 1];
-  uint8_t *bits; /* by repo id, up to max_id */
-  struct card_set *next;
-} card_set;
+  int common;
+} term_note;
 
 typedef struct {
   int64_t seq, max_id;
   acc_type t[NTYPES];
   char *arena;
   size_t alen, acap;
-  int refs, retired; /* under g_mu */
-  pthread_mutex_t cards_mu;
-  card_set *cards;
-  int ncards;
+  int refs, retired;        /* under g_mu */
+  pthread_mutex_t cards_mu; /* sets and notes */
+  id_set *sets;
+  int nsets;
+  term_note notes[MAX_TERM_NOTES];
+  int nnotes;
 } snap;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static snap *g_cur;
 static int g_building;
 static time_t g_last_build;
+/* Seconds between rebuilds: 20x the last build's duration, so on a busy catalog (every
+ * downloads flush changes repos) rebuilding costs at most ~5 % of a core; in between,
+ * listings with too many changed repos use the SQL plans. */
+static double g_build_interval = 1;
 static int g_mode = 1;
 static long g_served; /* listings answered from the snapshot (tests), under g_mu */
 
@@ -113,7 +132,7 @@ static void snap_free(snap *s) {
     free(s->t[t].e);
     free(s->t[t].names);
   }
-  for (card_set *c = s->cards, *next; c; c = next) {
+  for (id_set *c = s->sets, *next; c; c = next) {
     next = c->next;
     free(c->bits);
     free(c);
@@ -275,6 +294,10 @@ static void *build_thread(void *arg) {
     fprintf(stderr, "modelhub: search index: %zu repos in %.0f ms\n",
             s->t[0].n + s->t[1].n + s->t[2].n,
             (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    double took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    pthread_mutex_lock(&g_mu);
+    g_build_interval = took * 20 > 1 ? took * 20 : 1;
+    pthread_mutex_unlock(&g_mu);
     install(s);
   } else {
     pthread_mutex_lock(&g_mu);
@@ -285,11 +308,11 @@ static void *build_thread(void *arg) {
   return NULL;
 }
 
-/* Start a background rebuild unless one runs or one started in the last second. Caller
- * holds g_mu. */
+/* Start a background rebuild unless one runs or the last one started less than
+ * g_build_interval ago. Caller holds g_mu. */
 static void request_build_locked(void) {
   time_t now = time(NULL);
-  if (g_building || g_mode != 1 || now - g_last_build < 1) return;
+  if (g_building || g_mode != 1 || (double)(now - g_last_build) < g_build_interval) return;
   pthread_t th;
   pthread_attr_t at;
   pthread_attr_init(&at);
@@ -357,49 +380,65 @@ void db_search_accel_reset(void) {
   pthread_mutex_unlock(&g_mu);
 }
 
-/* Repos whose card contains the term as a phrase, as a bitmap over ids ≤ max_id (those
- * above are new since the snapshot, hence in the changed set). Cached in the snapshot. */
-static const uint8_t *card_bits(snap *s, const char *term) {
+/* The ids of a set as a bitmap over ids <= max_id (ids above are new since the snapshot,
+ * hence in the changed set). Repos unchanged since the snapshot have the card and tags
+ * they had then (a change of either stamps repos.chg), so a set read at any time after
+ * the snapshot is exact for them. Cached in the snapshot; when the cache is full the
+ * bitmap is the caller's (*own = 1) to free. */
+static uint8_t *set_bits(snap *s, int kind, const char *key, int *own) {
+  *own = 0;
   pthread_mutex_lock(&s->cards_mu);
-  for (card_set *c = s->cards; c; c = c->next)
-    if (!strcmp(c->term, term)) {
+  for (id_set *c = s->sets; c; c = c->next)
+    if (c->kind == kind && !strcmp(c->key, key)) {
       pthread_mutex_unlock(&s->cards_mu);
       return c->bits;
     }
   pthread_mutex_unlock(&s->cards_mu);
-  card_set *c = calloc(1, sizeof *c);
-  char *ph = db__fts_phrase(term);
-  sqlite3_stmt *st = db__stmt("SELECT rowid FROM repo_fts_card WHERE repo_fts_card MATCH ?");
-  if (!c || !ph || !st || !(c->bits = calloc((size_t)(s->max_id / 8 + 1), 1))) goto fail;
-  snprintf(c->term, sizeof c->term, "%s", term);
-  sqlite3_bind_text(st, 1, ph, -1, SQLITE_STATIC);
+  if (strlen(key) > MAX_TERM) return NULL;
+  id_set *c = calloc(1, sizeof *c);
+  char *ph = kind == SET_CARD ? db__fts_phrase(key) : NULL;
+  sqlite3_stmt *st = kind == SET_CARD
+                         ? db__stmt("SELECT rowid FROM repo_fts_card WHERE repo_fts_card MATCH ?")
+                         : db__stmt("SELECT repo_id FROM repo_tags WHERE tag=?");
+  if (!c || (kind == SET_CARD && !ph) || !st || !(c->bits = calloc((size_t)(s->max_id / 8 + 1), 1)))
+    goto fail;
+  c->kind = kind;
+  snprintf(c->key, sizeof c->key, "%s", key);
+  sqlite3_bind_text(st, 1, kind == SET_CARD ? ph : key, -1, SQLITE_STATIC);
   int r;
   while ((r = sqlite3_step(st)) == SQLITE_ROW) {
     int64_t id = sqlite3_column_int64(st, 0);
     if (id > 0 && id <= s->max_id) c->bits[id / 8] |= (uint8_t)(1u << (id % 8));
   }
   sqlite3_reset(st);
+  st = NULL;
   if (r != SQLITE_DONE) goto fail;
   free(ph);
-  ph = NULL;
-  /* Published bitmaps live as long as the snapshot (readers hold no lock); a full
-   * cache sends the request to the SQL plan. */
-  const uint8_t *bits = c->bits;
+  uint8_t *bits = c->bits;
+  /* Published bitmaps live as long as the snapshot (readers hold no lock). */
   pthread_mutex_lock(&s->cards_mu);
-  if (s->ncards < MAX_CARD_SETS) {
-    c->next = s->cards;
-    s->cards = c;
-    s->ncards++;
+  if (s->nsets < MAX_ID_SETS) {
+    c->next = s->sets;
+    s->sets = c;
+    s->nsets++;
     c = NULL;
   }
   pthread_mutex_unlock(&s->cards_mu);
-  if (!c) return bits;
-fail: /* or a full cache */
+  if (c) {
+    *own = 1;
+    free(c);
+  }
+  return bits;
+fail:
   if (st) sqlite3_reset(st);
   free(ph);
   if (c) free(c->bits);
   free(c);
   return NULL;
+}
+
+static int has_bit(const uint8_t *bits, int64_t id) {
+  return bits[id / 8] >> (id % 8) & 1;
 }
 
 /* ---- walking the snapshot in listing order ----------------------------------------- */
@@ -425,8 +464,12 @@ typedef struct {
   uint64_t sig;          /* pairs_sig of the term */
   const char *name_part; /* after the first '/' of the term, or the whole term */
   int relevance, dir;
-  const uint8_t *card; /* NULL: no card matches to consider (yet) */
-  int card_applies;    /* the term has a word character: cards can match */
+  const uint8_t *card;                     /* NULL: no card matches to consider (yet) */
+  const uint8_t *tags[DB_SEARCH_MAX_TAGS]; /* every candidate carries all of these */
+  size_t ntags;
+  uint8_t *owned[DB_SEARCH_MAX_TAGS + 1]; /* private bitmaps (a full set cache) to free */
+  size_t nowned;
+  int card_applies; /* the term has a word character: cards can match */
   const int64_t *changed;
   size_t nchanged;
   /* state */
@@ -478,7 +521,23 @@ static int exact_match(const walker *w, size_t i) {
 
 static int card_match(const walker *w, size_t i) {
   int64_t id = w->a->e[i].id;
-  return w->card && id <= w->s->max_id && (w->card[id / 8] >> (id % 8) & 1);
+  return w->card && id <= w->s->max_id && has_bit(w->card, id);
+}
+
+/* A set's bitmap for the walker, which frees it at the end if it is private. */
+static const uint8_t *walker_set(walker *w, snap *s, int kind, const char *key) {
+  int own = 0;
+  uint8_t *bits = set_bits(s, kind, key, &own);
+  if (bits && own) w->owned[w->nowned++] = bits;
+  return bits;
+}
+
+/* The filter tags, checked here so that SQL sees only candidates that pass them. */
+static int tags_match(const walker *w, size_t i) {
+  int64_t id = w->a->e[i].id;
+  for (size_t t = 0; t < w->ntags; t++)
+    if (id > w->s->max_id || !has_bit(w->tags[t], id)) return 0;
+  return 1;
 }
 
 /* First array position whose (dl, id) sorts after c (strictly: "<" in descending
@@ -514,7 +573,7 @@ static int collect_exact(walker *w) {
   size_t h = hash_bytes(nm, nl) & a->names_mask;
   for (; a->names[h]; h = (h + 1) & a->names_mask) {
     size_t i = a->names[h] - 1;
-    if (!exact_match(w, i) || is_changed(w, a->e[i].id)) continue;
+    if (!exact_match(w, i) || !tags_match(w, i) || is_changed(w, a->e[i].id)) continue;
     if (w->nexact == cap) {
       size_t *p = realloc(w->exact, (cap *= 2) * sizeof *p);
       if (!p) return -1;
@@ -572,7 +631,7 @@ static int walker_next(walker *w, size_t *out, wkey *k) {
         i = (size_t)w->stop--;
       }
       if (++w->scanned > WALK_BUDGET) return W_BUDGET;
-      if ((id_match(w, i) || card_match(w, i)) && !is_changed(w, a->e[i].id)) {
+      if ((id_match(w, i) || card_match(w, i)) && tags_match(w, i) && !is_changed(w, a->e[i].id)) {
         *out = i;
         *k = (wkey){0, a->e[i].dl, a->e[i].id};
         return W_ENTRY;
@@ -600,7 +659,7 @@ static int walker_next(walker *w, size_t *out, wkey *k) {
       if (++w->scanned > WALK_BUDGET) return W_BUDGET;
       int hit =
           w->tier == 1 ? id_match(w, i) && !exact_match(w, i) : card_match(w, i) && !id_match(w, i);
-      if (hit && !is_changed(w, a->e[i].id)) {
+      if (hit && tags_match(w, i) && !is_changed(w, a->e[i].id)) {
         *out = i;
         *k = (wkey){w->tier, a->e[i].dl, a->e[i].id};
         return W_ENTRY;
@@ -683,7 +742,8 @@ static int find_page(snap *s, walker *w, const db_search_query *q, int sort, int
   idvec cand = {0};
   db__key *keys = malloc((q->limit + 1) * sizeof *keys);
   size_t want = (q->limit + 1) + (q->limit + 1) / 4 + 4;
-  if (q->ntags || q->pipeline_tag || q->min_params >= 0 || q->max_params >= 0) want *= 8;
+  /* Tags are checked in the walk; these filters only by SQL, on more candidates. */
+  if (q->pipeline_tag || q->min_params >= 0 || q->max_params >= 0) want *= 8;
   wkey last = {3, 0, 0};
   int done = 0, rc = keys ? 0 : -1;
   while (!rc) {
@@ -694,7 +754,7 @@ static int find_page(snap *s, walker *w, const db_search_query *q, int sort, int
         done = 1;
       else if (r == W_BUDGET)
         rc = DB_ACCEL_DECLINED;
-      else if (r == W_NEED_CARD && !(w->card = card_bits(s, q->search[0])))
+      else if (r == W_NEED_CARD && !(w->card = walker_set(w, s, SET_CARD, q->search[0])))
         rc = DB_ACCEL_DECLINED;
       else if (r == W_ENTRY && idvec_push(&cand, w->a->e[i].id))
         rc = -1;
@@ -726,9 +786,33 @@ static int find_page(snap *s, walker *w, const db_search_query *q, int sort, int
 /* Whether walking the snapshot suits the term: a lazy FTS5 scan of its first PROBE id
  * matches (cheap when the term is common) estimates their density. A rarer term is left
  * to the SQL plan, which drives from its few matches. Terms under a trigram are common. */
-static int common_term(const db_search_query *q) {
+static int common_term_probe(const db_search_query *q);
+
+/* The estimate depends on the catalog, not the request: remembered per snapshot. */
+static int common_term(snap *s, const db_search_query *q) {
   const char *term = q->search[0];
   if (strlen(term) < 3) return 1;
+  if (strlen(term) > MAX_TERM) return 0;
+  pthread_mutex_lock(&s->cards_mu);
+  for (int i = 0; i < s->nnotes; i++)
+    if (!strcmp(s->notes[i].term, term)) {
+      int common = s->notes[i].common;
+      pthread_mutex_unlock(&s->cards_mu);
+      return common;
+    }
+  pthread_mutex_unlock(&s->cards_mu);
+  int common = common_term_probe(q);
+  pthread_mutex_lock(&s->cards_mu);
+  if (s->nnotes < MAX_TERM_NOTES) {
+    snprintf(s->notes[s->nnotes].term, sizeof s->notes[0].term, "%s", term);
+    s->notes[s->nnotes++].common = common;
+  }
+  pthread_mutex_unlock(&s->cards_mu);
+  return common;
+}
+
+static int common_term_probe(const db_search_query *q) {
+  const char *term = q->search[0];
   char *ph = db__fts_phrase(term);
   sqlite3_stmt *st = db__stmt("SELECT count(*), min(rowid), max(rowid) FROM (SELECT rowid FROM"
                               " repo_fts_id WHERE repo_fts_id MATCH ? LIMIT ?)");
@@ -755,7 +839,7 @@ static int answer(snap *s, const db_search_query *q, int sort, int dir, db_searc
   int64_t seq = read_seq(db_conn());
   if (seq < s->seq || read_changed(s->seq, changed, &nchanged)) return DB_ACCEL_DECLINED;
   if (nchanged >= REBUILD_CHANGED) request_build();
-  if (nchanged > MAX_CHANGED || !common_term(q)) return DB_ACCEL_DECLINED;
+  if (nchanged > MAX_CHANGED || !common_term(s, q)) return DB_ACCEL_DECLINED;
   char term[MAX_TERM + 1];
   size_t tlen = strlen(q->search[0]);
   for (size_t i = 0; i <= tlen; i++)
@@ -770,9 +854,13 @@ static int answer(snap *s, const db_search_query *q, int sort, int dir, db_searc
               .card_applies = has_word_char(term),
               .changed = changed,
               .nchanged = nchanged};
-  int rc = walker_init(&w, q->after) ? -1 : 0;
+  int rc = 0;
+  for (size_t t = 0; t < q->ntags && !rc; t++)
+    if (!(w.tags[w.ntags++] = walker_set(&w, s, SET_TAG, q->tags[t]))) rc = DB_ACCEL_DECLINED;
+  if (!rc && walker_init(&w, q->after)) rc = -1;
   /* Downloads order interleaves card-only matches: they are needed from the start. */
-  if (!rc && !w.relevance && w.card_applies && !(w.card = card_bits(s, q->search[0])))
+  if (!rc && !w.relevance && w.card_applies &&
+      !(w.card = walker_set(&w, s, SET_CARD, q->search[0])))
     rc = DB_ACCEL_DECLINED;
   char *changed_json = rc ? NULL : ids_json(changed, nchanged);
   idvec page = {0};
@@ -787,6 +875,8 @@ static int answer(snap *s, const db_search_query *q, int sort, int dir, db_searc
   free(page.ids);
   free(changed_json);
   free(w.exact);
+  for (size_t i = 0; i < w.nowned; i++)
+    free(w.owned[i]);
   return rc;
 }
 

@@ -18,6 +18,13 @@ typedef struct {
     sqlite3_stmt *st;
   } cache[DB_STMT_CACHE];
   int n;
+  struct {
+    char *sql; /* owned copy; NULL = free slot */
+    sqlite3_stmt *st;
+    unsigned long used; /* LRU clock */
+    int busy;
+  } text[DB_TEXT_CACHE];
+  unsigned long clock;
 } thread_conn;
 
 static char g_path[4096];
@@ -30,6 +37,10 @@ static void conn_free(void *p) {
   if (!tc) return;
   for (int i = 0; i < tc->n; i++)
     sqlite3_finalize(tc->cache[i].st);
+  for (int i = 0; i < DB_TEXT_CACHE; i++) {
+    sqlite3_finalize(tc->text[i].st);
+    free(tc->text[i].sql);
+  }
   sqlite3_close(tc->db);
   free(tc);
 }
@@ -132,9 +143,9 @@ static const char *const MIGRATIONS[] = {
     "CREATE INDEX model_edges_child ON model_edges(child_id);",
     /* 4: listings at catalog scale (docs/search.md). Author listings read a page from
      * (type, ns, key) indexes; db_search names them with INDEXED BY, so no plan depends on
-     * planner statistics. repos.chg is the value of repo_seq.n when a repo's id, downloads or
-     * card text last changed: the in-memory search index (db/accel.c) holds a snapshot
-     * taken at some n and treats rows with a larger chg as changed since. */
+     * planner statistics. repos.chg is the value of repo_seq.n when a repo's id, downloads,
+     * card text (or, from migration 5, tags) last changed: the in-memory search index (db/accel.c)
+     * holds a snapshot taken at some n and treats rows with a larger chg as changed since. */
     "CREATE INDEX repos_author_trending ON repos(type, ns, trending, id);"
     "CREATE INDEX repos_author_downloads ON repos(type, ns, downloads, id);"
     "CREATE INDEX repos_author_likes ON repos(type, ns, likes, id);"
@@ -162,6 +173,17 @@ static const char *const MIGRATIONS[] = {
     "CREATE TRIGGER repo_meta_chg_del AFTER DELETE ON repo_meta BEGIN"
     " UPDATE repo_seq SET n=n+1;"
     " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=old.repo_id; END;",
+    /* 5: a repo's tags changing counts as a change too: the in-memory index filters
+     * candidates by tag bitmaps read after its snapshot (db/accel.c). */
+    "CREATE TRIGGER repo_tags_chg_ins AFTER INSERT ON repo_tags BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=new.repo_id; END;"
+    "CREATE TRIGGER repo_tags_chg_del AFTER DELETE ON repo_tags BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=old.repo_id; END;"
+    "CREATE TRIGGER repo_tags_chg_upd AFTER UPDATE ON repo_tags BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id IN (old.repo_id, new.repo_id); END;",
 };
 
 static int open_conn(sqlite3 **out) {
@@ -317,6 +339,50 @@ sqlite3_stmt *db__stmt(const char *sql) {
     tc->cache[DB_STMT_CACHE - 1].st = st;
   }
   return st;
+}
+
+sqlite3_stmt *db__stmt_text(const char *sql) {
+  thread_conn *tc = tconn();
+  if (!tc) return NULL;
+  int victim = -1;
+  for (int i = 0; i < DB_TEXT_CACHE; i++) {
+    if (tc->text[i].sql && !tc->text[i].busy && !strcmp(tc->text[i].sql, sql)) {
+      tc->text[i].busy = 1;
+      tc->text[i].used = ++tc->clock;
+      return tc->text[i].st;
+    }
+    if (!tc->text[i].busy && (victim < 0 || !tc->text[i].sql ||
+                              (tc->text[victim].sql && tc->text[i].used < tc->text[victim].used)))
+      victim = i;
+  }
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v3(tc->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+    hub_error_set(HUB_ERROR, "sql prepare: %s", sqlite3_errmsg(tc->db));
+    return NULL;
+  }
+  char *copy = victim >= 0 ? strdup(sql) : NULL;
+  if (copy) { /* otherwise it is not cached: finalized by db__stmt_text_done */
+    sqlite3_finalize(tc->text[victim].st);
+    free(tc->text[victim].sql);
+    tc->text[victim].sql = copy;
+    tc->text[victim].st = st;
+    tc->text[victim].busy = 1;
+    tc->text[victim].used = ++tc->clock;
+  }
+  return st;
+}
+
+void db__stmt_text_done(sqlite3_stmt *st) {
+  if (!st) return;
+  thread_conn *tc = tconn();
+  for (int i = 0; tc && i < DB_TEXT_CACHE; i++)
+    if (tc->text[i].st == st) {
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+      tc->text[i].busy = 0;
+      return;
+    }
+  sqlite3_finalize(st);
 }
 
 int db__step_done(sqlite3_stmt *st) {

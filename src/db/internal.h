@@ -5,9 +5,16 @@
 #include <stddef.h>
 
 #define DB_STMT_CACHE 96
+/* Run-time SQL texts kept compiled per thread (LRU). */
+#define DB_TEXT_CACHE 32
 /* Cached prepared statement for a static SQL string (keyed by pointer), reset and
  * unbound. Borrowed: do not finalize. NULL with an error set on failure. */
 sqlite3_stmt *db__stmt(const char *sql);
+/* Prepared statement for SQL text built at run time (listings): cached per thread by its
+ * text, so a query shape is compiled once; values must be bound, not spliced in. Release
+ * with db__stmt_text_done (never finalize). NULL with an error set on failure. */
+sqlite3_stmt *db__stmt_text(const char *sql);
+void db__stmt_text_done(sqlite3_stmt *st);
 /* Step a statement that returns no rows we need; maps constraint errors to HUB_EEXISTS. */
 int db__step_done(sqlite3_stmt *st);
 void db__copy(char *dst, size_t cap, sqlite3_stmt *st, int col);

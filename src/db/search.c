@@ -212,10 +212,7 @@ static void qb_dispose(qb *q) {
 
 static int qb_prepare(qb *q, sqlite3_stmt **out) {
   if (q->failed || q->sql.failed) return hub_error_set(HUB_ERROR, "out of memory");
-  sqlite3 *db = db_conn();
-  if (!db) return HUB_ERROR;
-  if (sqlite3_prepare_v2(db, q->sql.ptr, -1, out, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "sql prepare: %s", sqlite3_errmsg(db));
+  if (!(*out = db__stmt_text(q->sql.ptr))) return HUB_ERROR;
   for (int i = 0; i < q->n; i++) {
     if (q->v[i].kind == B_INT)
       sqlite3_bind_int64(*out, i + 1, q->v[i].i);
@@ -303,7 +300,7 @@ static int64_t probe(const char *term, const char *tag) {
   sqlite3_stmt *st = NULL;
   int64_t n = DRIVE_MAX;
   if (!qb_prepare(&q, &st) && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
+  db__stmt_text_done(st);
   qb_dispose(&q);
   return n;
 }
@@ -596,7 +593,7 @@ int db__search_keys(const db_search_query *q, int sort, int dir, const db__cands
     out[*n].skey = sqlite3_column_int64(st, 2);
     ++*n;
   }
-  sqlite3_finalize(st);
+  db__stmt_text_done(st);
   qb_dispose(&b);
   return rc;
 }
@@ -662,7 +659,7 @@ int db__search_rows(const db_search_query *q, int sort, int dir, const db__cands
     n++;
     rc = cb(&w, payload);
   }
-  sqlite3_finalize(st);
+  db__stmt_text_done(st);
   qb_dispose(&b);
   return rc;
 }

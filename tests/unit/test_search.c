@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "db/db.h"
 #include "db/search.h"
 #include "index/index.h"
 #include "util/error.h"
@@ -221,6 +222,21 @@ static void test_accel_matches_sql(void **state) {
   int64_t nid;
   assert_int_equal(db_seed_repo(&nr, &nid), 0);
   assert_int_equal(db_tx("COMMIT"), 0);
+  /* Tags alone (card untouched) after the filter tag's bitmap was cached by the first
+   * comparison: llama repos gain and lose license:apache-2.0 (migration 5's triggers make
+   * them "changed"; without them the cached bitmap would be stale). */
+  assert_int_equal(
+      sqlite3_exec(db_conn(),
+                   "INSERT OR IGNORE INTO repo_tags(tag, repo_id) SELECT 'license:apache-2.0', id"
+                   " FROM repos WHERE type=0 AND lower(name) LIKE '%llama%' AND id NOT IN"
+                   " (SELECT repo_id FROM repo_tags WHERE tag='license:apache-2.0')"
+                   " ORDER BY downloads DESC LIMIT 2;"
+                   "DELETE FROM repo_tags WHERE tag='license:apache-2.0' AND repo_id IN"
+                   " (SELECT r.id FROM repos r JOIN repo_tags t ON t.repo_id=r.id AND"
+                   " t.tag='license:apache-2.0' WHERE r.type=0 AND lower(r.name) LIKE '%llama%'"
+                   " ORDER BY r.downloads DESC LIMIT 2 OFFSET 3);",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
   compare_modes("changed since the snapshot");
 
   db_search_accel_reset();
