@@ -54,6 +54,10 @@
 /* Id sets (card phrases, tags) kept per snapshot; past that a request builds a private
  * one. Each is max_id / 8 bytes (125 KB at a million repos). */
 #define MAX_ID_SETS 64
+/* Repos whose downloads moved since the snapshot that a delta version may list; past
+ * DELTA_REBUILD a rebuild starts, past DELTA_MAX the SQL plans answer until it is done. */
+#define DELTA_REBUILD 20000
+#define DELTA_MAX 200000
 /* Terms whose common/rare estimate is remembered per snapshot. */
 #define MAX_TERM_NOTES 256
 #define MAX_TERM 256
@@ -90,6 +94,7 @@ typedef struct {
 typedef struct {
   int64_t seq, max_id;
   acc_type t[NTYPES];
+  uint32_t *where; /* by id <= max_id: type << 30 | array position; UINT32_MAX if none */
   char *arena;
   size_t alen, acap;
   int refs, retired;        /* under g_mu */
@@ -98,6 +103,7 @@ typedef struct {
   int nsets;
   term_note notes[MAX_TERM_NOTES];
   int nnotes;
+  struct dl_delta *delta, *delta_prev; /* newest two, each holding a reference */
 } snap;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -126,8 +132,13 @@ void db_search_accel_mode(int mode) {
 
 /* ---- snapshot ----------------------------------------------------------------------- */
 
+static void delta_drop(struct dl_delta *d);
+
 static void snap_free(snap *s) {
   if (!s) return;
+  if (s->delta) delta_drop(s->delta);
+  if (s->delta_prev) delta_drop(s->delta_prev);
+  free(s->where);
   for (int t = 0; t < NTYPES; t++) {
     free(s->t[t].e);
     free(s->t[t].names);
@@ -239,6 +250,13 @@ static int load(sqlite3 *db, snap *s) {
     acc_type *a = &s->t[t];
     if (a->n) qsort(a->e, a->n, sizeof *a->e, cmp_entry);
     rc = index_names(s, a);
+  }
+  if (!rc && !(s->where = malloc(((size_t)s->max_id + 1) * sizeof *s->where))) rc = -1;
+  if (!rc) {
+    memset(s->where, 0xff, ((size_t)s->max_id + 1) * sizeof *s->where);
+    for (int t = 0; t < NTYPES; t++)
+      for (size_t i = 0; i < s->t[t].n; i++)
+        s->where[s->t[t].e[i].id] = (uint32_t)t << 30 | (uint32_t)i;
   }
   return rc;
 }
@@ -441,6 +459,181 @@ static int has_bit(const uint8_t *bits, int64_t id) {
   return bits[id / 8] >> (id % 8) & 1;
 }
 
+/* ---- downloads moved since the snapshot ---------------------------------------------
+ *
+ * The downloads flusher changes repos' 30-day downloads every second on a busy hub, so
+ * the snapshot's order goes stale quickly. Such a change stamps repos.dchg (migration 6),
+ * not repos.chg: the repo's id, card and tags are still the snapshot's, only its place
+ * in the order moved. A delta version lists, for one repo_seq value, every repo whose
+ * downloads changed since the snapshot with its current downloads, sorted like the
+ * snapshot; the walk merges it with the snapshot's array (skipping the moved entries
+ * there), so the order stays exact. A version is built from the previous one plus the
+ * rows stamped since, once per sequence value (the newest two are kept: a request whose
+ * read transaction is a step older than the newest still finds its own). */
+
+typedef struct {
+  int64_t id, dl;
+  uint32_t pos; /* in the snapshot array of its type */
+  uint32_t type;
+} moved;
+
+typedef struct dl_delta {
+  int64_t seq;
+  int refs;         /* under the snapshot's cards_mu */
+  moved *m[NTYPES]; /* per type, in (downloads desc, id desc) order */
+  size_t n[NTYPES];
+  moved *by_id; /* all of them by id, for the current downloads of one repo */
+  size_t total;
+  uint8_t *bits; /* ids with an entry */
+} dl_delta;
+
+static void delta_free(dl_delta *d) {
+  for (int t = 0; t < NTYPES; t++)
+    free(d->m[t]);
+  free(d->by_id);
+  free(d->bits);
+  free(d);
+}
+
+/* Caller holds the snapshot's cards_mu (or is the snapshot's last user). */
+static void delta_drop(dl_delta *d) {
+  if (--d->refs == 0) delta_free(d);
+}
+
+static int cmp_moved_id(const void *x, const void *y) {
+  const moved *a = x, *b = y;
+  return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int cmp_moved_order(const void *x, const void *y) {
+  const moved *a = x, *b = y;
+  if (a->dl != b->dl) return a->dl > b->dl ? -1 : 1;
+  return a->id > b->id ? -1 : a->id < b->id;
+}
+
+/* The version for `seq` from `base` (or the snapshot when NULL) and the rows stamped
+ * since, read in the caller's transaction. NULL when too many moved (a rebuild is due). */
+static dl_delta *delta_build(snap *s, const dl_delta *base, int64_t seq) {
+  dl_delta *d = calloc(1, sizeof *d);
+  size_t cap = (base ? base->total : 0) + 256, n = 0;
+  moved *all = malloc(cap * sizeof *all);
+  sqlite3_stmt *st = db__stmt("SELECT id, type, downloads FROM repos INDEXED BY repos_dchg"
+                              " WHERE dchg>?");
+  if (!d || !all || !st || !(d->bits = calloc((size_t)(s->max_id / 8 + 1), 1))) goto fail;
+  d->seq = seq;
+  d->refs = 1;
+  sqlite3_bind_int64(st, 1, base ? base->seq : s->seq);
+  int r;
+  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t id = sqlite3_column_int64(st, 0);
+    int type = sqlite3_column_int(st, 1);
+    /* A repo new since the snapshot, or of another type now, is in the changed set. */
+    if (id <= 0 || id > s->max_id || s->where[id] == UINT32_MAX ||
+        (int)(s->where[id] >> 30) != type || has_bit(d->bits, id))
+      continue;
+    if (n == cap) {
+      if (cap >= DELTA_MAX) goto fail;
+      moved *p = realloc(all, (cap *= 2) * sizeof *p);
+      if (!p) goto fail;
+      all = p;
+    }
+    all[n++] = (moved){id, sqlite3_column_int64(st, 2), s->where[id] & 0x3fffffffu, (uint32_t)type};
+    d->bits[id / 8] |= (uint8_t)(1u << (id % 8));
+  }
+  sqlite3_reset(st);
+  st = NULL;
+  if (r != SQLITE_DONE) goto fail;
+  for (size_t i = 0; base && i < base->total; i++) {
+    int64_t id = base->by_id[i].id;
+    if (has_bit(d->bits, id)) continue; /* moved again: the row just read is current */
+    if (n == cap) {
+      moved *p = realloc(all, (cap *= 2) * sizeof *p);
+      if (!p) goto fail;
+      all = p;
+    }
+    all[n++] = base->by_id[i];
+    d->bits[id / 8] |= (uint8_t)(1u << (id % 8));
+  }
+  d->total = n;
+  for (size_t i = 0; i < n; i++)
+    d->n[all[i].type]++;
+  for (int t = 0; t < NTYPES; t++)
+    if (d->n[t] && !(d->m[t] = malloc(d->n[t] * sizeof(moved)))) goto fail;
+  size_t fill[NTYPES] = {0};
+  for (size_t i = 0; i < n; i++)
+    d->m[all[i].type][fill[all[i].type]++] = all[i];
+  for (int t = 0; t < NTYPES; t++)
+    if (d->n[t]) qsort(d->m[t], d->n[t], sizeof(moved), cmp_moved_order);
+  qsort(all, n, sizeof *all, cmp_moved_id);
+  d->by_id = all;
+  return d;
+fail:
+  if (st) sqlite3_reset(st);
+  free(all);
+  if (d) {
+    d->by_id = NULL;
+    delta_free(d);
+  }
+  return NULL;
+}
+
+/* The version for the caller's transaction (repo_seq == seq), with a reference to drop;
+ * NULL to leave the request to SQL. */
+static dl_delta *delta_acquire(snap *s, int64_t seq) {
+  pthread_mutex_lock(&s->cards_mu);
+  dl_delta *base = NULL;
+  for (int k = 0; k < 2; k++) {
+    dl_delta *d = k ? s->delta_prev : s->delta;
+    if (d && d->seq == seq) {
+      d->refs++;
+      pthread_mutex_unlock(&s->cards_mu);
+      return d;
+    }
+  }
+  if (s->delta && s->delta->seq > seq) { /* this transaction predates both versions */
+    pthread_mutex_unlock(&s->cards_mu);
+    return NULL;
+  }
+  if ((base = s->delta)) base->refs++;
+  pthread_mutex_unlock(&s->cards_mu);
+  dl_delta *d = delta_build(s, base, seq);
+  pthread_mutex_lock(&s->cards_mu);
+  if (base) delta_drop(base);
+  if (d && (!s->delta || s->delta->seq < d->seq)) {
+    if (s->delta_prev) delta_drop(s->delta_prev);
+    s->delta_prev = s->delta;
+    s->delta = d;
+    d->refs++;
+  }
+  pthread_mutex_unlock(&s->cards_mu);
+  if (!d)
+    request_build();
+  else if (d->total > DELTA_REBUILD)
+    request_build();
+  return d;
+}
+
+static void delta_release(snap *s, dl_delta *d) {
+  pthread_mutex_lock(&s->cards_mu);
+  delta_drop(d);
+  pthread_mutex_unlock(&s->cards_mu);
+}
+
+/* First position in a moved list whose key sorts after (dl, id) in descending order
+ * (strictly, or with or_equal also (dl, id) itself): first_after for the side list. */
+static size_t moved_after(const moved *m, size_t n, int64_t dl, int64_t id, int or_equal) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int past = m[mid].dl < dl || (m[mid].dl == dl && (or_equal ? m[mid].id <= id : m[mid].id < id));
+    if (past)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo;
+}
+
 /* ---- walking the snapshot in listing order ----------------------------------------- */
 
 typedef struct {
@@ -472,13 +665,18 @@ typedef struct {
   int card_applies; /* the term has a word character: cards can match */
   const int64_t *changed;
   size_t nchanged;
+  const dl_delta *delta; /* downloads moved since the snapshot */
+  const moved *side;     /* this type's moved entries, in snapshot order */
+  size_t nside;
   /* state */
   int tier;      /* relevance: 2, 1, 0; -1 done */
-  size_t *exact; /* tier 2 positions, in array order */
+  size_t *exact; /* tier 2 positions, in listing order */
+  int64_t *exact_dl;
   size_t nexact, xi;
-  size_t pos;      /* next array position (downloads order walks it per dir) */
-  size_t start[3]; /* where tiers 1 and 0 begin (after the cursor) */
-  int64_t stop;    /* dir > 0 walks down: positions < 0 done */
+  /* Walk positions in the array (b) and the side list (m). Descending walks: the next
+   * index. Ascending (downloads, dir > 0): how many are left, taken from the end. */
+  size_t b, m;
+  size_t bstart[3], mstart[3]; /* relevance: where tiers 1 and 0 begin (after the cursor) */
   size_t scanned;
 } walker;
 
@@ -492,6 +690,19 @@ static int is_changed(const walker *w, int64_t id) {
       hi = mid;
   }
   return lo < w->nchanged && w->changed[lo] == id;
+}
+
+static int is_moved(const walker *w, int64_t id) {
+  return w->delta && id <= w->s->max_id && has_bit(w->delta->bits, id);
+}
+
+/* Current downloads of the entry at array position i. */
+static int64_t dl_now(const walker *w, size_t i) {
+  int64_t id = w->a->e[i].id;
+  if (!is_moved(w, id)) return w->a->e[i].dl;
+  moved key = {.id = id};
+  const moved *m = bsearch(&key, w->delta->by_id, w->delta->total, sizeof key, cmp_moved_id);
+  return m ? m->dl : w->a->e[i].dl;
 }
 
 static const char *str_at(const walker *w, size_t i) {
@@ -556,43 +767,70 @@ static size_t first_after(const acc_type *a, int64_t dl, int64_t id, int or_equa
   return lo;
 }
 
-static int cmp_size(const void *x, const void *y) {
-  size_t a = *(const size_t *)x, b = *(const size_t *)y;
-  return a < b ? -1 : a > b;
+typedef struct {
+  int64_t dl, id;
+  size_t pos;
+} ex_key;
+
+static int cmp_ex(const void *x, const void *y) { /* listing order: descending */
+  const ex_key *a = x, *b = y;
+  if (a->dl != b->dl) return a->dl > b->dl ? -1 : 1;
+  return a->id > b->id ? -1 : a->id < b->id;
 }
 
 /* Tier 2 candidates through the name hash: names equal to the term, or to its part after
- * the '/' (then the whole id must equal it). */
+ * the '/' (then the whole id must equal it), in listing order by current downloads. */
 static int collect_exact(walker *w) {
   const acc_type *a = w->a;
-  size_t cap = 16;
-  w->exact = malloc(cap * sizeof *w->exact);
-  if (!w->exact) return -1;
+  size_t cap = 16, n = 0;
+  ex_key *k = malloc(cap * sizeof *k);
+  if (!k) return -1;
   const char *nm = w->name_part;
   size_t nl = w->tlen - (size_t)(nm - w->term);
   size_t h = hash_bytes(nm, nl) & a->names_mask;
   for (; a->names[h]; h = (h + 1) & a->names_mask) {
     size_t i = a->names[h] - 1;
     if (!exact_match(w, i) || !tags_match(w, i) || is_changed(w, a->e[i].id)) continue;
-    if (w->nexact == cap) {
-      size_t *p = realloc(w->exact, (cap *= 2) * sizeof *p);
-      if (!p) return -1;
-      w->exact = p;
+    if (n == cap) {
+      ex_key *p = realloc(k, (cap *= 2) * sizeof *p);
+      if (!p) {
+        free(k);
+        return -1;
+      }
+      k = p;
     }
-    w->exact[w->nexact++] = i;
+    k[n++] = (ex_key){dl_now(w, i), a->e[i].id, i};
   }
-  qsort(w->exact, w->nexact, sizeof *w->exact, cmp_size);
+  qsort(k, n, sizeof *k, cmp_ex);
+  w->exact = malloc((n ? n : 1) * sizeof *w->exact);
+  w->exact_dl = malloc((n ? n : 1) * sizeof *w->exact_dl);
+  if (!w->exact || !w->exact_dl) {
+    free(k);
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    w->exact[i] = k[i].pos;
+    w->exact_dl[i] = k[i].dl;
+  }
+  w->nexact = n;
+  free(k);
   return 0;
 }
 
 static int walker_init(walker *w, const db_search_cursor *c) {
   const acc_type *a = w->a;
+  if (w->delta) {
+    int t = (int)(a - w->s->t);
+    w->side = w->delta->m[t];
+    w->nside = w->delta->n[t];
+  }
   if (!w->relevance) {
     if (w->dir < 0) {
-      w->pos = c ? first_after(a, c->ival, c->id, 0) : 0;
-    } else { /* ascending: walk the array backwards from just before the cursor */
-      size_t j = c ? first_after(a, c->ival, c->id, 1) : a->n;
-      w->stop = (int64_t)j - 1;
+      w->b = c ? first_after(a, c->ival, c->id, 0) : 0;
+      w->m = c ? moved_after(w->side, w->nside, c->ival, c->id, 0) : 0;
+    } else { /* ascending: walk both lists backwards from just before the cursor */
+      w->b = c ? first_after(a, c->ival, c->id, 1) : a->n;
+      w->m = c ? moved_after(w->side, w->nside, c->ival, c->id, 1) : w->nside;
     }
     w->tier = 0;
     return 0;
@@ -604,15 +842,61 @@ static int walker_init(walker *w, const db_search_cursor *c) {
   w->tier = ct >= 2 ? 2 : ct;
   if (ct == 2)
     while (w->xi < w->nexact) {
-      size_t i = w->exact[w->xi];
-      if (a->e[i].dl < c->ival || (a->e[i].dl == c->ival && a->e[i].id < c->id)) break;
+      int64_t dl = w->exact_dl[w->xi], id = a->e[w->exact[w->xi]].id;
+      if (dl < c->ival || (dl == c->ival && id < c->id)) break;
       w->xi++;
     }
   size_t at = c && ct <= 1 ? first_after(a, c->ival, c->id, 0) : 0;
-  w->start[1] = ct == 1 ? at : 0;
-  w->start[0] = ct == 0 ? at : 0;
-  w->pos = w->tier == 2 ? 0 : w->start[w->tier];
+  size_t mat = c && ct <= 1 ? moved_after(w->side, w->nside, c->ival, c->id, 0) : 0;
+  w->bstart[1] = ct == 1 ? at : 0;
+  w->mstart[1] = ct == 1 ? mat : 0;
+  w->bstart[0] = ct == 0 ? at : 0;
+  w->mstart[0] = ct == 0 ? mat : 0;
+  if (w->tier < 2) {
+    w->b = w->bstart[w->tier];
+    w->m = w->mstart[w->tier];
+  }
   return 0;
+}
+
+/* Next entry in listing order, merging the array (minus moved entries) with the side
+ * list of moved ones: 0 when both are exhausted. */
+static int walk_step(walker *w, size_t *out, int64_t *dl) {
+  const acc_type *a = w->a;
+  if (w->dir < 0 || w->relevance) {
+    while (w->b < a->n && is_moved(w, a->e[w->b].id))
+      w->b++;
+    int hb = w->b < a->n, hm = w->m < w->nside;
+    if (!hb && !hm) return 0;
+    const entry *e = hb ? &a->e[w->b] : NULL;
+    const moved *mv = hm ? &w->side[w->m] : NULL;
+    if (mv && (!e || mv->dl > e->dl || (mv->dl == e->dl && mv->id > e->id))) {
+      *out = mv->pos;
+      *dl = mv->dl;
+      w->m++;
+    } else {
+      *out = w->b;
+      *dl = e->dl;
+      w->b++;
+    }
+    return 1;
+  }
+  while (w->b > 0 && is_moved(w, a->e[w->b - 1].id))
+    w->b--;
+  int hb = w->b > 0, hm = w->m > 0;
+  if (!hb && !hm) return 0;
+  const entry *e = hb ? &a->e[w->b - 1] : NULL;
+  const moved *mv = hm ? &w->side[w->m - 1] : NULL;
+  if (mv && (!e || mv->dl < e->dl || (mv->dl == e->dl && mv->id < e->id))) {
+    *out = mv->pos;
+    *dl = mv->dl;
+    w->m--;
+  } else {
+    *out = w->b - 1;
+    *dl = e->dl;
+    w->b--;
+  }
+  return 1;
 }
 
 enum { W_DONE = 0, W_ENTRY = 1, W_NEED_CARD = 2, W_BUDGET = 3 };
@@ -620,53 +904,50 @@ enum { W_DONE = 0, W_ENTRY = 1, W_NEED_CARD = 2, W_BUDGET = 3 };
 /* Next unchanged match in listing order: *out is its array position, *k its key. */
 static int walker_next(walker *w, size_t *out, wkey *k) {
   const acc_type *a = w->a;
+  size_t i;
+  int64_t dl;
   if (!w->relevance) {
-    for (;;) {
-      size_t i;
-      if (w->dir < 0) {
-        if (w->pos >= a->n) return W_DONE;
-        i = w->pos++;
-      } else {
-        if (w->stop < 0) return W_DONE;
-        i = (size_t)w->stop--;
-      }
+    while (walk_step(w, &i, &dl)) {
       if (++w->scanned > WALK_BUDGET) return W_BUDGET;
       if ((id_match(w, i) || card_match(w, i)) && tags_match(w, i) && !is_changed(w, a->e[i].id)) {
         *out = i;
-        *k = (wkey){0, a->e[i].dl, a->e[i].id};
+        *k = (wkey){0, dl, a->e[i].id};
         return W_ENTRY;
       }
     }
+    return W_DONE;
   }
   while (w->tier >= 0) {
     if (w->tier == 2) {
       if (w->xi < w->nexact) {
-        size_t i = w->exact[w->xi++];
+        i = w->exact[w->xi];
         *out = i;
-        *k = (wkey){2, a->e[i].dl, a->e[i].id};
+        *k = (wkey){2, w->exact_dl[w->xi], a->e[i].id};
+        w->xi++;
         return W_ENTRY;
       }
       w->tier = 1;
-      w->pos = w->start[1];
+      w->b = w->bstart[1];
+      w->m = w->mstart[1];
       continue;
     }
     if (w->tier == 0 && !w->card) {
       if (!w->card_applies) return W_DONE;
       return W_NEED_CARD;
     }
-    while (w->pos < a->n) {
-      size_t i = w->pos++;
+    while (walk_step(w, &i, &dl)) {
       if (++w->scanned > WALK_BUDGET) return W_BUDGET;
       int hit =
           w->tier == 1 ? id_match(w, i) && !exact_match(w, i) : card_match(w, i) && !id_match(w, i);
       if (hit && tags_match(w, i) && !is_changed(w, a->e[i].id)) {
         *out = i;
-        *k = (wkey){w->tier, a->e[i].dl, a->e[i].id};
+        *k = (wkey){w->tier, dl, a->e[i].id};
         return W_ENTRY;
       }
     }
     if (w->tier-- == 0) break;
-    w->pos = w->start[0];
+    w->b = w->bstart[0];
+    w->m = w->mstart[0];
   }
   w->tier = -1;
   return W_DONE;
@@ -840,6 +1121,8 @@ static int answer(snap *s, const db_search_query *q, int sort, int dir, db_searc
   if (seq < s->seq || read_changed(s->seq, changed, &nchanged)) return DB_ACCEL_DECLINED;
   if (nchanged >= REBUILD_CHANGED) request_build();
   if (nchanged > MAX_CHANGED || !common_term(s, q)) return DB_ACCEL_DECLINED;
+  dl_delta *delta = delta_acquire(s, seq);
+  if (!delta) return DB_ACCEL_DECLINED;
   char term[MAX_TERM + 1];
   size_t tlen = strlen(q->search[0]);
   for (size_t i = 0; i <= tlen; i++)
@@ -853,7 +1136,8 @@ static int answer(snap *s, const db_search_query *q, int sort, int dir, db_searc
               .dir = dir,
               .card_applies = has_word_char(term),
               .changed = changed,
-              .nchanged = nchanged};
+              .nchanged = nchanged,
+              .delta = delta};
   int rc = 0;
   for (size_t t = 0; t < q->ntags && !rc; t++)
     if (!(w.tags[w.ntags++] = walker_set(&w, s, SET_TAG, q->tags[t]))) rc = DB_ACCEL_DECLINED;
@@ -875,8 +1159,10 @@ static int answer(snap *s, const db_search_query *q, int sort, int dir, db_searc
   free(page.ids);
   free(changed_json);
   free(w.exact);
+  free(w.exact_dl);
   for (size_t i = 0; i < w.nowned; i++)
     free(w.owned[i]);
+  delta_release(s, delta);
   return rc;
 }
 

@@ -184,6 +184,20 @@ static const char *const MIGRATIONS[] = {
     "CREATE TRIGGER repo_tags_chg_upd AFTER UPDATE ON repo_tags BEGIN"
     " UPDATE repo_seq SET n=n+1;"
     " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id IN (old.repo_id, new.repo_id); END;",
+    /* 6: a downloads change stamps repos.dchg instead of repos.chg: the repo's id, card and
+     * tags are unchanged, only its place in the downloads order moved, which the in-memory
+     * index follows without a rebuild (db/accel.c, "downloads moved"). */
+    "DROP TRIGGER repos_chg_upd;"
+    "CREATE TRIGGER repos_chg_upd AFTER UPDATE OF type, ns, name ON repos"
+    " WHEN old.type IS NOT new.type OR old.ns IS NOT new.ns OR old.name IS NOT new.name BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET chg=(SELECT n FROM repo_seq) WHERE id=new.id; END;"
+    "ALTER TABLE repos ADD COLUMN dchg INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX repos_dchg ON repos(dchg);"
+    "CREATE TRIGGER repos_dchg_upd AFTER UPDATE OF downloads ON repos"
+    " WHEN old.downloads IS NOT new.downloads BEGIN"
+    " UPDATE repo_seq SET n=n+1;"
+    " UPDATE repos SET dchg=(SELECT n FROM repo_seq) WHERE id=new.id; END;",
 };
 
 static int open_conn(sqlite3 **out) {

@@ -239,6 +239,20 @@ static void test_accel_matches_sql(void **state) {
       SQLITE_OK);
   compare_modes("changed since the snapshot");
 
+  /* Downloads only (migration 6: repos.dchg): many repos move in the order, then move
+   * again, so the walk merges the snapshot with a chained delta version. */
+  assert_int_equal(sqlite3_exec(db_conn(),
+                                "UPDATE repos SET downloads=(id*7919)%5000 WHERE id%7=3;", NULL,
+                                NULL, NULL),
+                   SQLITE_OK);
+  compare_modes("downloads moved");
+  assert_int_equal(sqlite3_exec(db_conn(),
+                                "UPDATE repos SET downloads=downloads+id%13 WHERE id%5=1;"
+                                "UPDATE repos SET downloads=0 WHERE id%11=0;",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  compare_modes("downloads moved again");
+
   db_search_accel_reset();
   compare_modes("rebuilt snapshot");
   db_global_shutdown();
