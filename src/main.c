@@ -131,8 +131,8 @@ static int cmd_serve(int argc, char **argv) {
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
              "from the Host header)\n"
-             "  --threads     HTTP event threads (MODELHUB_THREADS; default one per CPU, at "
-             "least 2)\n");
+             "  --threads     HTTP event threads (MODELHUB_THREADS; default two per CPU, at "
+             "least 4)\n");
       return 0;
     default:
       return EXIT_USAGE;

@@ -126,7 +126,7 @@ struct hub_req {
 typedef struct {
   const char *listen;     /* host:port */
   const char *public_url; /* may be NULL: derived from Host */
-  int threads_hint; /* event threads; 0 = one per CPU (at least 2) */
+  int threads_hint; /* event threads; 0 = two per CPU (at least 4) */
 } http_config;
 
 int http_routes_add(const hub_route *table); /* NULL-pattern terminated, static storage */

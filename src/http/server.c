@@ -682,7 +682,7 @@ int http_serve(const http_config *cfg) {
   unsigned threads = cfg->threads_hint > 0 ? (unsigned)cfg->threads_hint : HUB_EVENT_THREADS;
   if (!threads) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    threads = ncpu < 2 ? 2 : ncpu > 64 ? 64 : (unsigned)ncpu;
+    threads = ncpu < 2 ? 4 : ncpu > 32 ? 64 : 2 * (unsigned)ncpu;
   }
   sigset_t set;
   sigemptyset(&set);
