@@ -359,9 +359,9 @@ static int h_lineage(hub_req *r) {
 }
 
 const hub_route api_list_routes[] = {
-    {"GET", "/api/models", h_models, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/api/datasets", h_datasets, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/api/spaces", h_spaces, NEED_NONE, BODY_NONE, NULL, 0},
+    {"GET", "/api/models", h_models, NEED_NONE | RUN_INLINE_TRY, BODY_NONE, NULL, 0},
+    {"GET", "/api/datasets", h_datasets, NEED_NONE | RUN_INLINE_TRY, BODY_NONE, NULL, 0},
+    {"GET", "/api/spaces", h_spaces, NEED_NONE | RUN_INLINE_TRY, BODY_NONE, NULL, 0},
     {"POST", "/api/{type}/{repo}/like", h_like, NEED_LOGIN | NEED_REPO_READ, BODY_NONE, NULL, 0},
     {"DELETE", "/api/{type}/{repo}/like", h_unlike, NEED_LOGIN | NEED_REPO_READ, BODY_NONE, NULL,
      0},

@@ -606,10 +606,8 @@ static dl_delta *delta_acquire(snap *s, int64_t seq) {
     d->refs++;
   }
   pthread_mutex_unlock(&s->cards_mu);
-  if (!d)
-    request_build();
-  else if (d->total > DELTA_REBUILD)
-    request_build();
+  /* A failed build wants a rebuild, unless the request's work budget stopped it. */
+  if ((!d && !db_budget_exceeded()) || (d && d->total > DELTA_REBUILD)) request_build();
   return d;
 }
 
@@ -1083,6 +1081,7 @@ static int common_term(snap *s, const db_search_query *q) {
     }
   pthread_mutex_unlock(&s->cards_mu);
   int common = common_term_probe(q);
+  if (db_budget_exceeded()) return 0; /* interrupted: not an estimate to remember */
   pthread_mutex_lock(&s->cards_mu);
   if (s->nnotes < MAX_TERM_NOTES) {
     snprintf(s->notes[s->nnotes].term, sizeof s->notes[0].term, "%s", term);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "util/error.h"
 
@@ -200,6 +201,40 @@ static const char *const MIGRATIONS[] = {
     " UPDATE repos SET dchg=(SELECT n FROM repo_seq) WHERE id=new.id; END;",
 };
 
+/* Work budget of this thread's queries (db_budget_set). SQLite calls budget_tick every
+ * BUDGET_TICK virtual-machine steps of any statement on the connection. Work inside an
+ * extension (an FTS5 doclist merge) is not counted in steps, hence CPU time as well. */
+#define BUDGET_TICK 1000
+static _Thread_local long t_budget, t_spent;
+static _Thread_local int64_t t_deadline_us;
+static _Thread_local int t_over;
+
+/* The thread's CPU time: under contention wall time would move cheap queries too. */
+static int64_t cpu_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int budget_tick(void *unused) {
+  (void)unused;
+  if (!t_budget) return 0;
+  t_spent += BUDGET_TICK;
+  if (t_spent > t_budget || cpu_us() > t_deadline_us) t_over = 1;
+  return t_over; /* non-zero: the statement stops with SQLITE_INTERRUPT */
+}
+
+void db_budget_set(long steps, long usec) {
+  t_budget = steps;
+  t_spent = 0;
+  t_over = 0;
+  t_deadline_us = steps ? cpu_us() + usec : 0;
+}
+
+int db_budget_exceeded(void) {
+  return t_budget && t_over;
+}
+
 static int open_conn(sqlite3 **out) {
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -209,6 +244,7 @@ static int open_conn(sqlite3 **out) {
     return HUB_ERROR;
   }
   sqlite3_busy_timeout(db, 10000);
+  sqlite3_progress_handler(db, BUDGET_TICK, budget_tick, NULL);
   sqlite3_exec(db,
                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
                /* Temp b-trees (big GROUP BY / ORDER BY) spill to disk instead of growing

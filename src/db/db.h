@@ -75,6 +75,14 @@ void db_repo_dir(const char *uid, char *out, size_t cap);
 void db_read_begin(void);
 void db_read_end(void);
 
+/* A budget for this thread's queries from now on: `steps` SQLite virtual-machine steps
+ * and `usec` microseconds of the thread's CPU time (steps == 0: no limit, the default). Past
+ * either, every statement fails with SQLITE_INTERRUPT and db_budget_exceeded() is true, until the
+ * next db_budget_set. The HTTP layer runs read-only handlers on an event thread under a
+ * budget and moves them to a worker thread when they exceed it (RUN_INLINE_TRY). */
+void db_budget_set(long steps, long usec);
+int db_budget_exceeded(void);
+
 /* Random 24-hex id (the Hub's _id shape). out must hold 25 bytes. */
 void db_new_uid(char out[25]);
 int64_t db_now_ms(void);

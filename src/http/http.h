@@ -44,6 +44,10 @@ enum hub_needs {
    * wait or long CPU work), so it runs on the connection's event thread. Every other
    * handler runs on a worker thread while its connection is suspended (architecture.md). */
   RUN_INLINE = 512,
+  /* A read-only handler that is usually cheap but not always (listings): it starts on the
+   * event thread under a budget of SQLite work (HUB_INLINE_BUDGET); past it, whatever it
+   * produced is dropped and it runs again on a worker. It must have no side effects. */
+  RUN_INLINE_TRY = 1024,
 };
 
 enum hub_body { BODY_NONE = 0, BODY_JSON, BODY_LARGE, BODY_STREAM };
@@ -126,7 +130,7 @@ struct hub_req {
 typedef struct {
   const char *listen;     /* host:port */
   const char *public_url; /* may be NULL: derived from Host */
-  int threads_hint; /* event threads; 0 = two per CPU (at least 4) */
+  int threads_hint;       /* event threads; 0 = two per CPU (at least 4) */
 } http_config;
 
 int http_routes_add(const hub_route *table); /* NULL-pattern terminated, static storage */

@@ -13,6 +13,7 @@ int http__authenticate(hub_req *r);
 /* Add X-Request-Id, CORS and error-less defaults before queueing. */
 void http__finish_headers(hub_req *r);
 void http__metrics_record(int route_index, int status, int64_t dur_us);
+void http__metrics_escalated(void);
 void http_metrics_render(hub_buf *out, const char *(*route_name)(int idx, const char **method));
 /* Run the request's cleanups, release its arena, response and context. */
 void http__req_free(hub_req *r);

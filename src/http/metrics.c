@@ -17,6 +17,11 @@ static const double BUCKETS_MS[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 50
 static _Atomic uint64_t counts[MAX_ROUTES + 1][NS]; /* [0] = unmatched */
 static _Atomic uint64_t hist[NB + 1];
 static _Atomic uint64_t sum_us, total;
+static _Atomic uint64_t escalated; /* RUN_INLINE_TRY handlers moved to a worker */
+
+void http__metrics_escalated(void) {
+  atomic_fetch_add_explicit(&escalated, 1, memory_order_relaxed);
+}
 
 static int status_slot(int status) {
   for (int i = 0; i < NS - 1; i++)
@@ -70,4 +75,10 @@ void http_metrics_render(hub_buf *out, const char *(*route_name)(int idx, const 
                  "modelhub_http_request_duration_seconds_count %llu\n",
                  (unsigned long long)cum, (double)atomic_load(&sum_us) / 1e6,
                  (unsigned long long)atomic_load(&total));
+  hub_buf_printf(out,
+                 "# HELP modelhub_http_inline_escalations_total Handlers started on an event"
+                 " thread that exceeded their budget and ran again on a worker.\n"
+                 "# TYPE modelhub_http_inline_escalations_total counter\n"
+                 "modelhub_http_inline_escalations_total %llu\n",
+                 (unsigned long long)atomic_load(&escalated));
 }

@@ -24,6 +24,7 @@
 static const hub_route *g_tables[MAX_TABLES];
 static int g_ntables;
 static http_config g_cfg;
+static long g_inline_budget = HUB_INLINE_BUDGET; /* MODELHUB_INLINE_BUDGET overrides */
 static char g_listen_url[256];
 
 int http_routes_add(const hub_route *table) {
@@ -360,11 +361,29 @@ static void worker_job(void *arg) {
   MHD_resume_connection(r->conn);
 }
 
+/* Drop what a RUN_INLINE_TRY handler produced before it runs again on a worker. */
+static void reset_reply(hub_req *r) {
+  if (r->resp) MHD_destroy_response(r->resp);
+  r->resp = NULL;
+  r->status = 0;
+  r->replied = 0;
+  r->bytes_out = 0;
+}
+
 /* The request is complete: run its handler inline or hand it to a worker. */
 static enum MHD_Result dispatch(hub_req *r) {
   if (r->route->needs & RUN_INLINE) {
     run_handler(r);
     return queue(r);
+  }
+  if (r->route->needs & RUN_INLINE_TRY) {
+    db_budget_set(g_inline_budget, HUB_INLINE_BUDGET_US);
+    run_handler(r);
+    int over = db_budget_exceeded();
+    db_budget_set(0, 0);
+    if (!over) return queue(r);
+    reset_reply(r);
+    http__metrics_escalated();
   }
   if (r->read_txn) { /* the worker takes its own snapshot on its own connection */
     db_read_end();
@@ -649,6 +668,8 @@ const char *http_base_url(hub_req *r) {
 
 int http_serve(const http_config *cfg) {
   g_cfg = *cfg;
+  const char *budget = getenv("MODELHUB_INLINE_BUDGET");
+  if (budget && atol(budget) > 0) g_inline_budget = atol(budget);
   char host[256] = "127.0.0.1";
   const char *port = "8080";
   const char *colon = strrchr(cfg->listen, ':');

@@ -62,6 +62,12 @@
 /* Worker threads for handlers that may block (commits, uploads' final fsync, git, web
  * pages): started on demand; past this, jobs queue. Bounds threads and SQLite handles. */
 #define HUB_MAX_WORKERS 64
+/* SQLite work a RUN_INLINE_TRY handler may do on an event thread before it is moved to a
+ * worker: 300,000 virtual-machine steps (≈ 1–3 ms here; a listing answered from indexes or
+ * the in-memory search index needs a few tens of thousands) or 5 ms of CPU time, checked
+ * between steps (an FTS5 query can spend longer inside one step). */
+#define HUB_INLINE_BUDGET 300000
+#define HUB_INLINE_BUDGET_US 5000
 /* Read-ahead of a streamed response (git packs, Xet reconstructions): the producer thread
  * fills this much while the event thread sends the previous block. */
 #define HUB_STREAM_BLOCK (256 * 1024)

@@ -352,3 +352,53 @@ describe("popularity", () => {
     assert.equal(top.json[0].id, "alice/disc-child");
   });
 });
+
+// Listings start on an HTTP event thread under a budget of SQLite work and move to a
+// worker thread past it (RUN_INLINE_TRY). With a budget of one step every listing moves,
+// and the pages must be those of a server that answers them inline.
+test("listings moved from the event thread to a worker give the same pages", async () => {
+  const saved = process.env.MODELHUB_INLINE_BUDGET;
+  process.env.MODELHUB_INLINE_BUDGET = "1";
+  let tiny;
+  try {
+    tiny = await startServer();
+  } finally {
+    if (saved === undefined) delete process.env.MODELHUB_INLINE_BUDGET;
+    else process.env.MODELHUB_INLINE_BUDGET = saved;
+  }
+  const normal = await startServer();
+  try {
+    for (const s of [tiny, normal]) s.cli(["dev", "seed-catalog", "400"], { check: true });
+    const urls = [
+      "/api/models?search=llama&limit=7",
+      "/api/models?search=llama&sort=downloads&limit=5",
+      "/api/models?filter=license:apache-2.0&limit=9",
+      "/api/models?sort=likes&direction=1&limit=11",
+      "/api/datasets?limit=3",
+    ];
+    const pages = async (base, u) => {
+      const ids = [];
+      let next = base + u;
+      for (let p = 0; p < 6 && next; p++) {
+        const res = await fetch(next);
+        assert.equal(res.status, 200, next);
+        for (const m of await res.json()) ids.push(m.id);
+        const link = res.headers.get("link");
+        next = link ? /<([^>]+)>;\s*rel="next"/.exec(link)?.[1] : null;
+      }
+      return ids;
+    };
+    for (const u of urls) {
+      const want = await pages(normal.url, u);
+      assert.ok(want.length > 0, u);
+      assert.deepEqual(await pages(tiny.url, u), want, u);
+    }
+    const escalated = async (s) =>
+      Number(/^modelhub_http_inline_escalations_total (\d+)/m.exec(await (await fetch(s.url + "/metrics")).text())[1]);
+    assert.ok((await escalated(tiny)) >= urls.length);
+    assert.equal(await escalated(normal), 0);
+  } finally {
+    await tiny.stop();
+    await normal.stop();
+  }
+});
