@@ -617,19 +617,35 @@ static void delta_release(snap *s, dl_delta *d) {
   pthread_mutex_unlock(&s->cards_mu);
 }
 
-/* First position in a moved list whose key sorts after (dl, id) in descending order
- * (strictly, or with or_equal also (dl, id) itself): first_after for the side list. */
-static size_t moved_after(const moved *m, size_t n, int64_t dl, int64_t id, int or_equal) {
+/* Binary search shared by the snapshot array and the side list: the first position whose
+ * (downloads, id) sorts after (dl, id) in descending order (strictly, or with or_equal
+ * also (dl, id) itself). key(list, i) gives the i-th key. */
+typedef void (*key_fn)(const void *list, size_t i, int64_t *dl, int64_t *id);
+
+static size_t key_after(const void *list, size_t n, key_fn key, int64_t dl, int64_t id,
+                        int or_equal) {
   size_t lo = 0, hi = n;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
-    int past = m[mid].dl < dl || (m[mid].dl == dl && (or_equal ? m[mid].id <= id : m[mid].id < id));
+    int64_t mdl, mid_id;
+    key(list, mid, &mdl, &mid_id);
+    int past = mdl < dl || (mdl == dl && (or_equal ? mid_id <= id : mid_id < id));
     if (past)
       hi = mid;
     else
       lo = mid + 1;
   }
   return lo;
+}
+
+static void moved_key(const void *list, size_t i, int64_t *dl, int64_t *id) {
+  const moved *m = list;
+  *dl = m[i].dl;
+  *id = m[i].id;
+}
+
+static size_t moved_after(const moved *m, size_t n, int64_t dl, int64_t id, int or_equal) {
+  return key_after(m, n, moved_key, dl, id, or_equal);
 }
 
 /* ---- walking the snapshot in listing order ----------------------------------------- */
@@ -749,20 +765,15 @@ static int tags_match(const walker *w, size_t i) {
   return 1;
 }
 
-/* First array position whose (dl, id) sorts after c (strictly: "<" in descending
- * order), or with or_equal also the position of c itself. */
+static void entry_key(const void *list, size_t i, int64_t *dl, int64_t *id) {
+  const acc_type *a = list;
+  *dl = a->e[i].dl;
+  *id = a->e[i].id;
+}
+
+/* key_after over a type's snapshot array. */
 static size_t first_after(const acc_type *a, int64_t dl, int64_t id, int or_equal) {
-  size_t lo = 0, hi = a->n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    int past = a->e[mid].dl < dl ||
-               (a->e[mid].dl == dl && (or_equal ? a->e[mid].id <= id : a->e[mid].id < id));
-    if (past)
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
-  return lo;
+  return key_after(a, a->n, entry_key, dl, id, or_equal);
 }
 
 typedef struct {
