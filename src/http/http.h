@@ -111,10 +111,10 @@ struct hub_req {
   struct MHD_Response *resp;
   int status;
   int replied;
-  int bodyless;     /* no Content-Length (or 0) and no Transfer-Encoding */
-  int dispatched;   /* the handler went to a worker (connection suspended meanwhile) */
-  int queue_failed; /* the worker could not queue the response: close the connection */
-  int read_txn;     /* a GET/HEAD read snapshot is open (db_read_begin) */
+  int bodyless;            /* no Content-Length (or 0) and no Transfer-Encoding */
+  int dispatched;          /* the handler went to a worker (connection suspended meanwhile) */
+  _Atomic int worker_done; /* the worker's handler finished (resp is ready) */
+  int read_txn;            /* a GET/HEAD read snapshot is open (db_read_begin) */
   char request_id[33];
   char client_ip[64];
   int64_t start_us;

@@ -352,13 +352,14 @@ static void run_handler(hub_req *r) {
   if (rc < 0 && !r->resp) http_reply_error(r, rc);
 }
 
+/* The response is queued by the event thread when libmicrohttpd calls access_cb again
+ * after the resume: queueing from here would let libmicrohttpd run the connection's state
+ * machine on this thread, racing with the event thread that suspended it. */
 static void worker_job(void *arg) {
   hub_req *r = arg;
   run_handler(r);
-  /* Queueing on a suspended connection is allowed from any thread; after the resume
-   * the event thread owns r again (and may free it at once). */
-  if (queue(r) != MHD_YES) r->queue_failed = 1;
-  MHD_resume_connection(r->conn);
+  r->worker_done = 1;
+  MHD_resume_connection(r->conn); /* from here the event thread owns r again */
 }
 
 /* Drop what a RUN_INLINE_TRY handler produced before it runs again on a worker. */
@@ -490,8 +491,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     hub_error_clear();
     return first_call(r, url);
   }
-  if (r->dispatched) /* resumed without a response: the worker could not queue it */
-    return r->queue_failed ? MHD_NO : MHD_YES;
+  if (r->dispatched) { /* resumed: the worker's response is ready */
+    if (!r->worker_done) return MHD_YES;
+    r->dispatched = 0;
+    return queue(r);
+  }
   if (r->replied) { /* error already queued: swallow the rest of the body */
     *upload_data_size = 0;
     return MHD_YES;
