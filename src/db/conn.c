@@ -199,6 +199,8 @@ static const char *const MIGRATIONS[] = {
     " WHEN old.downloads IS NOT new.downloads BEGIN"
     " UPDATE repo_seq SET n=n+1;"
     " UPDATE repos SET dchg=(SELECT n FROM repo_seq) WHERE id=new.id; END;",
+    /* 7: a pipeline_tag few repos have drives its listing (db/search.c probe_pipeline). */
+    "CREATE INDEX repo_meta_pipeline ON repo_meta(pipeline_tag);",
 };
 
 /* Work budget of this thread's queries (db_budget_set). SQLite calls budget_tick every

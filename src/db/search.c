@@ -305,6 +305,19 @@ static int64_t probe(const char *term, const char *tag) {
   return n;
 }
 
+/* How many repos (capped at DRIVE_MAX) have this pipeline_tag. */
+static int64_t probe_pipeline(const char *task) {
+  sqlite3_stmt *st = db__stmt("SELECT count(*) FROM (SELECT 1 FROM repo_meta INDEXED BY"
+                              " repo_meta_pipeline WHERE pipeline_tag=? LIMIT ?)");
+  int64_t n = DRIVE_MAX;
+  if (!st) return n;
+  sqlite3_bind_text(st, 1, task, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 2, DRIVE_MAX);
+  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return n;
+}
+
 static int64_t probe_author(int type, const char *author) {
   sqlite3_stmt *st = db__stmt("SELECT count(*) FROM (SELECT 1 FROM repos WHERE type=? AND ns=?"
                               " LIMIT 4000)");
@@ -400,7 +413,8 @@ static const char *walk_index(int sort, int author) {
 typedef struct {
   int sort, dir;
   int drive_term, drive_tag;
-  const char *walk; /* index name when walking */
+  int drive_pipeline; /* rows of repo_meta with the pipeline_tag drive (a rare task) */
+  const char *walk;   /* index name when walking */
   const db__cands *cands;
 } plan;
 
@@ -408,6 +422,7 @@ static void choose_plan(const db_search_query *q, int sort, int dir, const db__c
   p->sort = sort;
   p->dir = dir;
   p->drive_term = p->drive_tag = -1;
+  p->drive_pipeline = 0;
   p->walk = NULL;
   p->cands = c;
   if (c) return;
@@ -424,8 +439,12 @@ static void choose_plan(const db_search_query *q, int sort, int dir, const db__c
     int64_t n = probe(NULL, q->tags[i]);
     if (n < best) best = n, p->drive_tag = (int)i, p->drive_term = -1;
   }
+  /* A task few repos have: walking the sort index would test nearly every repo. */
+  if (sort != DB_SORT_RELEVANCE && q->pipeline_tag && probe_pipeline(q->pipeline_tag) < best)
+    p->drive_pipeline = 1, p->drive_term = p->drive_tag = -1;
   if (sort == DB_SORT_RELEVANCE && q->nsearch) p->drive_term = 0;
-  if (p->drive_term < 0 && p->drive_tag < 0) p->walk = walk_index(sort, q->author != NULL);
+  if (p->drive_term < 0 && p->drive_tag < 0 && !p->drive_pipeline)
+    p->walk = walk_index(sort, q->author != NULL);
 }
 
 /* Filters checked per row of the source. */
@@ -436,7 +455,8 @@ static void add_filters(qb *b, const db_search_query *q, const plan *p) {
      * prolific author is better served by the sort (unary + keeps the planner off the
      * (type, ns) indexes); a small one by its own rows. */
     int big = !p->walk && !p->cands && p->drive_term < 0 && p->drive_tag < 0 &&
-              p->sort != DB_SORT_ID && probe_author(q->type, q->author) >= DRIVE_MAX;
+              !p->drive_pipeline && p->sort != DB_SORT_ID &&
+              probe_author(q->type, q->author) >= DRIVE_MAX;
     hub_buf_puts(&b->sql, big ? " AND +r.ns=?" : " AND r.ns=?");
     qb_text(b, q->author);
   }
@@ -516,6 +536,9 @@ static const char *build_inner(qb *b, const db_search_query *q, const plan *p) {
     hub_buf_puts(&b->sql, ") c CROSS JOIN repos r ON r.id=c.rowid");
   } else if (p->drive_tag >= 0) {
     hub_buf_puts(&b->sql, " FROM repo_tags c CROSS JOIN repos r ON r.id=c.repo_id");
+  } else if (p->drive_pipeline) {
+    hub_buf_puts(&b->sql, " FROM repo_meta c INDEXED BY repo_meta_pipeline"
+                          " CROSS JOIN repos r ON r.id=c.repo_id");
   } else if (p->walk) {
     hub_buf_printf(&b->sql, " FROM repos r INDEXED BY %s", p->walk);
   } else {
@@ -533,6 +556,10 @@ static const char *build_inner(qb *b, const db_search_query *q, const plan *p) {
   if (p->drive_tag >= 0) {
     hub_buf_puts(&b->sql, " AND c.tag=?");
     qb_text(b, q->tags[p->drive_tag]);
+  }
+  if (p->drive_pipeline) {
+    hub_buf_puts(&b->sql, " AND c.pipeline_tag=?");
+    qb_text(b, q->pipeline_tag);
   }
   add_filters(b, q, p);
   const char *cmp = dir < 0 ? "<" : ">", *ord = dir < 0 ? "DESC" : "ASC";

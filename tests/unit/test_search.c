@@ -261,11 +261,70 @@ static void test_accel_matches_sql(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* A pipeline_tag listing pages exactly like the plain query over the whole catalog, for a
+ * common task (walks the sort index), a rare one and an absent one (drive from
+ * repo_meta_pipeline). */
+static void test_pipeline_listing(void **state) {
+  (void)state;
+  char dir[] = "/tmp/mh-pipe-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  assert_int_equal(db_global_init(dir), 0);
+  assert_int_equal(index_seed_catalog(3000, 0), 0);
+  /* One repo gets a task of its own. */
+  assert_int_equal(sqlite3_exec(db_conn(),
+                                "UPDATE repo_meta SET pipeline_tag='rare-task' WHERE repo_id=777;",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  const char *tasks[] = {"text-generation", "rare-task", "no-such-task"};
+  for (size_t t = 0; t < 3; t++)
+    for (int min = 0; min < 2; min++) {
+      db_search_query q;
+      memset(&q, 0, sizeof q);
+      q.type = 0;
+      q.pipeline_tag = tasks[t];
+      q.min_params = min ? 1000000000 : -1;
+      q.max_params = -1;
+      q.sort = DB_SORT_TRENDING;
+      q.dir = -1;
+      q.limit = 50;
+      char *got = all_pages(q, 0);
+      idlist want = {calloc(1, 1), 0, 1};
+      sqlite3_stmt *st;
+      assert_int_equal(sqlite3_prepare_v2(db_conn(),
+                                          "SELECT r.id FROM repos r JOIN repo_meta m ON"
+                                          " m.repo_id=r.id WHERE r.type=0 AND r.private=0 AND"
+                                          " m.pipeline_tag=? AND m.num_params>=?"
+                                          " ORDER BY r.trending DESC, r.id DESC",
+                                          -1, &st, NULL),
+                       SQLITE_OK);
+      sqlite3_bind_text(st, 1, tasks[t], -1, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 2, min ? 1000000000 : INT64_MIN);
+      size_t n = 0;
+      char num[32];
+      while (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(num, sizeof num, "%lld,", (long long)sqlite3_column_int64(st, 0));
+        append(&want, num);
+        if (++n % 50 == 0) append(&want, "|");
+      }
+      sqlite3_finalize(st);
+      if (n % 50 || !n) append(&want, "|");
+      if (strcmp(got, want.s))
+        fail_msg("pipeline %s min %d:\ngot  %s\nwant %s", tasks[t], min, got, want.s);
+      assert_true(t == 2 || min || n > 0);
+      free(got);
+      free(want.s);
+    }
+  db_global_shutdown();
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cursor_roundtrip),  cmocka_unit_test(test_cursor_rejects),
       cmocka_unit_test(test_num_params),        cmocka_unit_test(test_sort_names),
-      cmocka_unit_test(test_accel_matches_sql),
+      cmocka_unit_test(test_accel_matches_sql), cmocka_unit_test(test_pipeline_listing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
