@@ -286,6 +286,14 @@ static void add_term_set(qb *q, const char *term) {
   free(ph);
 }
 
+/* Steps st: 1 with a row, 0 when done; on an error 0 with *rc set. */
+static int next_row(sqlite3_stmt *st, int *rc) {
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) return 1;
+  if (s != SQLITE_DONE) *rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+  return 0;
+}
+
 /* How many candidates (capped at DRIVE_MAX) a term set or a tag yields. */
 static int64_t probe(const char *term, const char *tag) {
   qb q = {HUB_BUF_INIT, {{0}}, 0, 0};
@@ -608,13 +616,7 @@ int db__search_keys(const db_search_query *q, int sort, int dir, const db__cands
   sqlite3_stmt *st = NULL;
   int rc = qb_prepare(&b, &st);
   *n = 0;
-  while (!rc) {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) break;
-    if (s != SQLITE_ROW) {
-      rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
-      break;
-    }
+  while (!rc && next_row(st, &rc)) {
     out[*n].id = sqlite3_column_int64(st, 0);
     out[*n].tier = sqlite3_column_int(st, 1);
     out[*n].skey = sqlite3_column_int64(st, 2);
@@ -669,13 +671,7 @@ int db__search_rows(const db_search_query *q, int sort, int dir, const db__cands
   hub_buf_puts(&b.sql, outer_order);
   int rc = qb_prepare(&b, &st);
   size_t n = 0;
-  while (!rc) {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) break;
-    if (s != SQLITE_ROW) {
-      rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
-      break;
-    }
+  while (!rc && next_row(st, &rc)) {
     if (n == q->limit) {
       *out_more = 1;
       break;
@@ -939,13 +935,7 @@ static int like_rows(sqlite3_stmt *st, size_t limit, db_like_cb cb, void *payloa
   size_t n = 0;
   int rc = 0;
   *out_more = 0;
-  for (;;) {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) break;
-    if (s != SQLITE_ROW) {
-      rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
-      break;
-    }
+  while (!rc && next_row(st, &rc)) {
     if (n == limit) {
       *out_more = 1;
       break;
@@ -1015,13 +1005,7 @@ int db_lineage_children(const char *base_id, int64_t viewer, int admin, size_t l
   char rel[64] = "";
   size_t in_rel = 0;
   int rc = 0;
-  for (;;) {
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) break;
-    if (s != SQLITE_ROW) {
-      rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
-      break;
-    }
+  while (!rc && next_row(st, &rc)) {
     db_like_row w;
     db__read_repo(st, &w.repo);
     w.created_ms = sqlite3_column_int64(st, 14);
