@@ -104,10 +104,15 @@ static int cmd_serve(int argc, char **argv) {
   const char *listen = getenv("MODELHUB_LISTEN") ? getenv("MODELHUB_LISTEN") : "127.0.0.1:8080";
   const char *pub = getenv("MODELHUB_PUBLIC_URL");
   const char *threads = getenv("MODELHUB_THREADS");
-  static struct option opts[] = {
-      {"listen", required_argument, 0, 'l'}, {"threads", required_argument, 0, 't'},
-      {"data", required_argument, 0, 'd'},   {"public-url", required_argument, 0, 'p'},
-      {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+  const char *grace = getenv("MODELHUB_SHUTDOWN_GRACE");
+  const char *maint = getenv("MODELHUB_MAINTENANCE_INTERVAL");
+  static struct option opts[] = {{"listen", required_argument, 0, 'l'},
+                                 {"threads", required_argument, 0, 't'},
+                                 {"data", required_argument, 0, 'd'},
+                                 {"public-url", required_argument, 0, 'p'},
+                                 {"grace", required_argument, 0, 'g'},
+                                 {"help", no_argument, 0, 'h'},
+                                 {0, 0, 0, 0}};
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -124,15 +129,21 @@ static int cmd_serve(int argc, char **argv) {
     case 't':
       threads = optarg;
       break;
+    case 'g':
+      grace = optarg;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
-             "[--threads N]\n"
+             "[--threads N] [--grace SECONDS]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
              "from the Host header)\n"
              "  --threads     HTTP event threads (MODELHUB_THREADS; default two per CPU, at "
-             "least 4)\n");
+             "least 4)\n"
+             "  --grace       seconds requests in flight get to finish after SIGTERM "
+             "(MODELHUB_SHUTDOWN_GRACE; default %d)\n",
+             HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
       return EXIT_USAGE;
@@ -152,6 +163,25 @@ static int cmd_serve(int argc, char **argv) {
     }
     nthreads = (int)v;
   }
+  int grace_s = HUB_SHUTDOWN_GRACE_S;
+  if (grace && *grace) {
+    char *end;
+    long v = strtol(grace, &end, 10);
+    if (*end || v < 0 || v > 86400) {
+      fprintf(stderr, "modelhub serve: --grace must be a number of seconds from 0 to 86400\n");
+      return EXIT_USAGE;
+    }
+    grace_s = (int)v;
+  }
+  long maint_s = 3600;
+  if (maint && *maint) {
+    char *end;
+    maint_s = strtol(maint, &end, 10);
+    if (*end || maint_s < 0) {
+      fprintf(stderr, "modelhub serve: MODELHUB_MAINTENANCE_INTERVAL must be seconds (0: off)\n");
+      return EXIT_USAGE;
+    }
+  }
   char pubbuf[1024];
   if (pub) { /* no trailing slash: clients concatenate paths onto it */
     snprintf(pubbuf, sizeof pubbuf, "%s", pub);
@@ -164,8 +194,16 @@ static int cmd_serve(int argc, char **argv) {
   if (bootstrap_admin()) return 1;
   if (api_init()) return die("stores");
   if (api_register()) return die("routes");
-  http_config cfg = {listen, pub, nthreads};
-  if (http_serve(&cfg)) return die("serve");
+  /* Refs that moved while no server watched (a push cut short by a crash, plain git in
+   * the bare repository): audit and re-index them before serving. */
+  if (git_refs_reconcile()) fprintf(stderr, "modelhub: start-up ref check: %s\n", hub_error_msg());
+  if (git_maint_start(maint_s)) return die("maintenance");
+  /* When the grace runs out, running git children are stopped (an unfinished push then
+   * moves no ref) so their requests end. */
+  http_config cfg = {listen, pub, nthreads, grace_s, git_children_stop};
+  int rc = http_serve(&cfg);
+  git_maint_stop();
+  if (rc) return die("serve");
   db_global_shutdown();
   return 0;
 }

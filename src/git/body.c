@@ -1,5 +1,8 @@
 /* Request bodies of git RPCs: inflated while they stream in and spooled to an unlinked
- * file under <data>/tmp, which then becomes the child's stdin.
+ * file, which then becomes the child's stdin. The first GIT_BODY_MEMORY_MAX bytes go to an
+ * in-memory file (memfd): fetch negotiations are small, and a clone or fetch must keep
+ * working when the data disk is full. A body that grows past it (a push's pack) moves to
+ * an unlinked file under <data>/tmp.
  *
  * Why spool instead of piping into the child as chunks arrive: the child's stdin is then a
  * regular file, so nothing can deadlock between our write to its stdin and its writes to
@@ -10,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "git/internal.h"
@@ -32,10 +36,49 @@ static int open_spool(int *out) {
   return 0;
 }
 
+/* The body outgrew memory: copy what the memfd holds to a disk spool and continue there. */
+static int spill(git_body *b) {
+  int fd = -1, rc;
+  char buf[64 * 1024];
+  if ((rc = open_spool(&fd))) return rc;
+  for (off_t off = 0;;) {
+    ssize_t got = pread(b->fd, buf, sizeof buf, off);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      rc = hub_error_set(HUB_ERROR, "reading git body: %s", strerror(errno));
+      break;
+    }
+    if (got == 0) break;
+    for (ssize_t done = 0; done < got;) {
+      ssize_t w = write(fd, buf + done, (size_t)(got - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        rc = hub_error_set(HUB_ERROR, "writing git spool: %s", strerror(errno));
+        break;
+      }
+      done += w;
+    }
+    if (rc) break;
+    off += got;
+  }
+  if (rc) {
+    close(fd);
+    return rc;
+  }
+  close(b->fd);
+  b->fd = fd;
+  b->in_memory = 0;
+  return 0;
+}
+
 static int write_all(git_body *b, const char *p, size_t n) {
   if (n > GIT_MAX_RPC_BODY || b->total > (uint64_t)GIT_MAX_RPC_BODY - n)
     return hub_error_set(HUB_ETOOBIG, "git request body too large (limit %lld bytes)",
                          (long long)GIT_MAX_RPC_BODY);
+  if (b->in_memory && b->total + n > GIT_BODY_MEMORY_MAX) {
+    int rc = spill(b);
+    if (rc) return rc;
+  }
   b->total += n;
   while (n) {
     ssize_t w = write(b->fd, p, n);
@@ -56,6 +99,11 @@ int git_body_open(git_body *b, int gzip) {
     if (inflateInit2(&b->z, 15 + 32) != Z_OK)
       return hub_error_set(HUB_ERROR, "inflateInit2 failed");
     b->z_ready = 1;
+  }
+  b->fd = memfd_create("git-body", MFD_CLOEXEC);
+  if (b->fd >= 0) {
+    b->in_memory = 1;
+    return 0;
   }
   return open_spool(&b->fd);
 }

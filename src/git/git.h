@@ -24,6 +24,10 @@
 /* Request body of one git RPC after gzip inflation: bounds the disk one push (or one fetch
  * negotiation) can fill in <data>/tmp. Git repos here hold LFS pointers, not weights. */
 #define GIT_MAX_RPC_BODY (8LL * 1024 * 1024 * 1024)
+/* Bytes of one git RPC body kept in memory (a memfd) before it is spooled to <data>/tmp:
+ * fetch negotiations stay off the disk (clones work on a full disk); bounds the memory one
+ * request holds. */
+#define GIT_BODY_MEMORY_MAX (1024 * 1024)
 /* Git-Protocol header ("version=2"): longer values are ignored, not passed to git. */
 #define GIT_MAX_PROTOCOL_HEADER 256
 /* Bytes of ref-update lines one hook reads from git ("<old> <new> <ref>\n" per ref): bounds
@@ -51,6 +55,25 @@ typedef struct {
  * (index_repo_changed). Returns 0 or a HUB_E* code (logged, the push stands). */
 int git_after_push(const db_repo *repo, const audit_ctx *actx, const git_ref_update *updates,
                    size_t n);
+
+/* Shutdown ran out of grace: SIGTERM every running git child's process group (git then
+ * removes its lock files and quarantine, so an unfinished push moves no ref), and any
+ * child started from now on. Safe from any thread. */
+void git_children_stop(void);
+
+/* Repository maintenance (maint.c): a thread that every interval_s seconds runs
+ * `git gc --auto` (and `git pack-refs` for many loose refs) on repositories that may need
+ * it, each under the repository's ref lock held exclusively (repo_ref_lock). interval_s
+ * <= 0 starts nothing. Stop before the DB closes; stopping ends a running git gc. */
+int git_maint_start(long interval_s);
+void git_maint_stop(void);
+
+/* Start-up: for every repository whose refs/heads/main differs from the head the DB
+ * derived (it moved while the server did not see it: a push cut short by a crash, or
+ * plain git in the bare repository), record a "repo.ref.recovered" audit entry and
+ * refresh its derived data. Reads refs without opening repositories, so it is cheap for
+ * the repositories that did not move. */
+int git_refs_reconcile(void);
 
 /* `modelhub hook pre-receive|post-receive`, run by git inside receive-pack (argv[0] is
  * "hook"). Reads the ref updates on stdin; the environment carries MODELHUB_DATA and, for

@@ -44,9 +44,11 @@ typedef struct {
   int z_end;   /* gzip stream finished */
   z_stream z;
   uint64_t total; /* bytes written to the spool (inflated) */
+  int in_memory;  /* fd is a memfd (until the body passes GIT_BODY_MEMORY_MAX) */
 } git_body;
 
-/* Prepare for a body; gzip selects inflation. Opens the spool under <data>/tmp. */
+/* Prepare for a body; gzip selects inflation. The body is kept in a memfd up to
+ * GIT_BODY_MEMORY_MAX bytes, then in an unlinked spool file under <data>/tmp. */
 int git_body_open(git_body *b, int gzip);
 /* Append a chunk as it arrives. Over GIT_MAX_RPC_BODY → HUB_ETOOBIG; bad gzip →
  * HUB_EINVALID. */

@@ -102,7 +102,7 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
   char dir[4200], hooks_cfg[4400], proto[GIT_MAX_PROTOCOL_HEADER + 16], bin[4400], data[4400];
   char repo_env[2 * HUB_MAX_NAME + 32], log_env[4500], name_env[HUB_MAX_USER_NAME + 32];
   char email_env[HUB_MAX_USER_NAME + 64], ctype[64];
-  const char *argv[16], *extra[12];
+  const char *argv[24], *extra[12];
   char **envp = NULL;
   size_t a = 0, e = 0;
   int push = svc == SVC_RECEIVE && !advertise, rc;
@@ -139,6 +139,16 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
      * through the API. */
     argv[a++] = "-c";
     argv[a++] = "core.fsync=committed";
+    /* No `git gc --auto` / `git maintenance run --auto` after the push: its detached
+     * `pack-refs --prune` raced with the server's own ref updates (libgit2) and brought
+     * deleted branches back. Maintenance is the server's job, under the repo's ref lock
+     * (git/maint.c). */
+    argv[a++] = "-c";
+    argv[a++] = "receive.autogc=false";
+    argv[a++] = "-c";
+    argv[a++] = "gc.auto=0";
+    argv[a++] = "-c";
+    argv[a++] = "maintenance.auto=false";
     snprintf(s->push_log, sizeof s->push_log, "%s/tmp/git-push-XXXXXX", git_data_dir_abs());
     s->push_log_fd = mkostemp(s->push_log, O_CLOEXEC);
     if (s->push_log_fd < 0) {

@@ -1,11 +1,17 @@
-/* Child process plumbing for git: posix_spawn with an argv array (never a shell), stdout on
- * a pipe, and a reaper that kills the whole process group when the client has gone. */
+/* Child process plumbing for git: fork + exec with an argv array (never a shell), stdout on
+ * a pipe, and a reaper that kills the whole process group when the client has gone.
+ *
+ * Children end with the server: each one gets PR_SET_PDEATHSIG(SIGKILL) (the kernel kills
+ * it when the server dies, even by SIGKILL), and every running child is in a registry so
+ * a shutdown that runs out of grace can stop them (git_children_stop). fork rather than
+ * posix_spawn because the death signal must be set in the child before exec. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,60 +21,108 @@
 
 extern char **environ;
 
+/* Running children (process group ids), for git_children_stop(). */
+#define MAX_TRACKED 1024
+static pthread_mutex_t g_kids_mu = PTHREAD_MUTEX_INITIALIZER;
+static pid_t g_kids[MAX_TRACKED];
+static int g_stopping;
+
+static void track(pid_t pid, int add) {
+  pthread_mutex_lock(&g_kids_mu);
+  for (int i = 0; i < MAX_TRACKED; i++)
+    if (g_kids[i] == (add ? 0 : pid)) {
+      g_kids[i] = add ? pid : 0;
+      break;
+    }
+  if (add && g_stopping) kill(-pid, SIGTERM); /* started during the stop: stop it too */
+  pthread_mutex_unlock(&g_kids_mu);
+}
+
+void git_children_stop(void) {
+  pthread_mutex_lock(&g_kids_mu);
+  g_stopping = 1;
+  for (int i = 0; i < MAX_TRACKED; i++)
+    if (g_kids[i]) kill(-g_kids[i], SIGTERM);
+  pthread_mutex_unlock(&g_kids_mu);
+}
+
+/* In the child between fork and exec: only async-signal-safe calls. Reports errno on the
+ * CLOEXEC status pipe when it cannot exec. */
+static void child_exec(char *const argv[], char *const envp[], int in_fd, int out_fd, int st_fd,
+                       pid_t parent) {
+  sigset_t none;
+  struct sigaction dfl;
+  int err;
+  /* The kernel sends SIGKILL when the thread that forked us ends (the server died). */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) _exit(127);
+  setpgid(0, 0);
+  /* The server blocks SIGINT/SIGTERM in every thread and ignores SIGPIPE; exec keeps both,
+   * so reset them: git must die on SIGTERM and on a closed pipe like any other process. */
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &dfl, NULL);
+  sigaction(SIGTERM, &dfl, NULL);
+  sigaction(SIGINT, &dfl, NULL);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  if (in_fd < 0) in_fd = open("/dev/null", O_RDONLY);
+  if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0) goto fail;
+  /* No other descriptors: a child holding another connection's socket would keep it open
+   * after we close it. The status pipe is CLOEXEC, so it closes at exec. */
+  if (st_fd > 3) close_range(3, (unsigned)st_fd - 1, 0);
+  close_range((unsigned)st_fd + 1, ~0U, 0);
+  execvpe(argv[0], argv, envp ? envp : environ);
+fail:
+  err = errno;
+  if (write(st_fd, &err, sizeof err) < 0) _exit(127);
+  _exit(127);
+}
+
 int git_child_spawn(git_child *c, char *const argv[], char *const envp[], int in_fd) {
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  int p[2] = {-1, -1};
-  int fa_ok = 0, attr_ok = 0, err = 0;
+  int p[2] = {-1, -1}, st[2] = {-1, -1};
+  int err = 0;
   const char *what = "pipe";
-  sigset_t none, dflt;
+  pid_t parent = getpid();
 
   memset(c, 0, sizeof *c);
   c->out_fd = -1;
-  /* CLOEXEC on both ends: the dup2 below gives the child a plain fd 1, and no other
+  /* CLOEXEC on both ends: the dup2 in the child gives it a plain fd 1, and no other
    * thread's child inherits this pipe (which would hide EOF from us). */
-  if (pipe2(p, O_CLOEXEC) < 0) {
+  if (pipe2(p, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0) {
     err = errno;
     goto done;
   }
-  what = "posix_spawn setup";
-  if ((err = posix_spawn_file_actions_init(&fa))) goto done;
-  fa_ok = 1;
-  if ((err = posix_spawnattr_init(&attr))) goto done;
-  attr_ok = 1;
-  err = in_fd >= 0 ? posix_spawn_file_actions_adddup2(&fa, in_fd, 0)
-                   : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  if (err || (err = posix_spawn_file_actions_adddup2(&fa, p[1], 1))) goto done;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
-  /* Belt and braces for descriptors opened without CLOEXEC elsewhere (client sockets):
-   * a child holding another connection's socket would keep it open after we close it. */
-  if ((err = posix_spawn_file_actions_addclosefrom_np(&fa, 3))) goto done;
-#endif
-  /* The server blocks SIGINT/SIGTERM in every thread and ignores SIGPIPE; exec keeps both,
-   * so reset them: git must die on SIGTERM and on a closed pipe like any other process. */
-  sigemptyset(&none);
-  sigemptyset(&dflt);
-  sigaddset(&dflt, SIGPIPE);
-  sigaddset(&dflt, SIGTERM);
-  sigaddset(&dflt, SIGINT);
-  if ((err = posix_spawnattr_setsigmask(&attr, &none)) ||
-      (err = posix_spawnattr_setsigdefault(&attr, &dflt)) ||
-      (err = posix_spawnattr_setpgroup(&attr, 0)) ||
-      (err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                                 POSIX_SPAWN_SETPGROUP)))
+  what = "fork";
+  pid_t pid = fork();
+  if (pid < 0) {
+    err = errno;
     goto done;
-  what = argv[0];
-  if ((err = posix_spawnp(&c->pid, argv[0], &fa, &attr, argv, envp ? envp : environ))) {
+  }
+  if (pid == 0) child_exec(argv, envp, in_fd, p[1], st[1], parent);
+  close(st[1]);
+  st[1] = -1;
+  setpgid(pid, pid); /* also here, so a kill(-pid) right after this returns reaches it */
+  int child_err = 0;
+  ssize_t got;
+  do
+    got = read(st[0], &child_err, sizeof child_err);
+  while (got < 0 && errno == EINTR);
+  c->pid = pid;
+  if (got == (ssize_t)sizeof child_err) { /* exec failed; the child has exited */
+    err = child_err;
+    what = argv[0];
+    waitpid(pid, NULL, 0);
     c->pid = 0;
     goto done;
   }
+  track(pid, 1);
   c->out_fd = p[0];
   p[0] = -1;
 done:
-  if (fa_ok) posix_spawn_file_actions_destroy(&fa);
-  if (attr_ok) posix_spawnattr_destroy(&attr);
-  if (p[0] >= 0) close(p[0]);
-  if (p[1] >= 0) close(p[1]);
+  for (int i = 0; i < 2; i++) {
+    if (p[i] >= 0) close(p[i]);
+    if (st[i] >= 0) close(st[i]);
+  }
   if (err) return hub_error_set(HUB_ERROR, "cannot run git (%s): %s", what, strerror(err));
   return 0;
 }
@@ -88,6 +142,7 @@ static int reap(git_child *c, int options) {
     w = waitpid(c->pid, &st, options);
   while (w < 0 && errno == EINTR);
   if (w == c->pid || (w < 0 && errno == ECHILD)) {
+    track(c->pid, 0);
     c->reaped = 1;
     c->status = w == c->pid ? st : 0;
     return 1;

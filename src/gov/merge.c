@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gov/internal.h"
+#include "repo/repo.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -139,8 +140,10 @@ int gov__merge(git_repository *g, const char *target_ref, const char *pr_ref, co
       if (rc) return rc;
     }
     /* The one moment the merge becomes visible: CAS on the target branch. */
+    repo_ref_lock(git_repository_path(g), 0);
     int err = git_reference_create_matching(&moved, g, target_ref, &next, 1, &target,
                                             out->fast_forward ? "merge: fast-forward" : "merge");
+    repo_ref_unlock(git_repository_path(g));
     git_reference_free(moved);
     if (err == GIT_ELOCKED) { /* another writer holds the lock: wait, then start over */
       if ((rc = gov__lock_wait(&waits, target_ref))) return rc;

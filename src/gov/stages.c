@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "gov/internal.h"
+#include "repo/repo.h"
 #include "util/error.h"
 
 static int stage_name(hub_req *r, const char **out) {
@@ -227,9 +228,11 @@ int gov__h_stage_put(hub_req *r) {
       goto done;
     }
     if (found == 0 && git_oid_equal(&cur, &to)) break; /* already there */
+    repo_ref_lock(git_repository_path(g), 0);
     int err = found == 0
                   ? git_reference_create_matching(&ref, g, refname, &to, 1, &cur, "stage: move")
                   : git_reference_create(&ref, g, refname, &to, 0, "stage: create");
+    repo_ref_unlock(git_repository_path(g));
     git_reference_free(ref);
     ref = NULL;
     if (err == GIT_ELOCKED) {
@@ -285,7 +288,10 @@ int gov__h_stage_delete(hub_req *r) {
   }
   git_oid_tostr(from, sizeof from, git_reference_target(ref));
   /* libgit2 deletes only if the ref still has the value just read (CAS). */
-  if ((err = git_reference_delete(ref)) < 0) {
+  repo_ref_lock(git_repository_path(g), 0);
+  err = git_reference_delete(ref);
+  repo_ref_unlock(git_repository_path(g));
+  if (err < 0) {
     rc = err == GIT_EMODIFIED || err == GIT_ELOCKED
              ? hub_error_set(HUB_ERETRY, "Stage '%s' is moving; try again", name)
              : gov__git_error("delete stage");

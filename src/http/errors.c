@@ -37,6 +37,13 @@ http_error_map http_error_lookup(int code, int anonymous) {
     return (http_error_map){405, "MethodNotAllowed", "Method not allowed"};
   case HUB_EUNPROCESSABLE:
     return (http_error_map){422, "UnprocessableEntity", "Unprocessable entity"};
+  case HUB_ENOSPC:
+    return (http_error_map){507, "InsufficientStorage",
+                            "The hub is out of disk space: nothing was stored. Try again later "
+                            "or ask the administrator to free space."};
+  case HUB_EUNAVAILABLE:
+    return (http_error_map){503, "ServiceUnavailable",
+                            "The hub is restarting; try again in a moment."};
   default:
     return (http_error_map){500, "InternalError", "Internal server error"};
   }

@@ -127,14 +127,27 @@ struct hub_req {
 };
 
 /* Server lifecycle. */
+/* Default seconds in-flight requests get to finish after SIGTERM (--grace,
+ * MODELHUB_SHUTDOWN_GRACE). */
+#define HUB_SHUTDOWN_GRACE_S 30
+/* Seconds requests get to end after on_grace_over stopped what they wait on (git
+ * children), before the process exits regardless. */
+#define HUB_SHUTDOWN_KILL_WAIT_S 5
 typedef struct {
-  const char *listen;     /* host:port */
-  const char *public_url; /* may be NULL: derived from Host */
-  int threads_hint;       /* event threads; 0 = two per CPU (at least 4) */
+  const char *listen;          /* host:port */
+  const char *public_url;      /* may be NULL: derived from Host */
+  int threads_hint;            /* event threads; 0 = two per CPU (at least 4) */
+  int grace_s;                 /* shutdown: seconds in-flight requests get to finish */
+  void (*on_grace_over)(void); /* may be NULL: the grace ran out with requests running */
 } http_config;
 
 int http_routes_add(const hub_route *table); /* NULL-pattern terminated, static storage */
-int http_serve(const http_config *cfg);      /* blocks until SIGINT/SIGTERM */
+/* Serve until SIGINT/SIGTERM, then drain: stop accepting connections, answer requests
+ * that arrive on open connections with 503 + Connection: close, let requests in flight
+ * finish (their responses carry Connection: close) for up to grace_s seconds, and return
+ * as soon as none is left. When the grace runs out (or a second signal comes),
+ * on_grace_over runs and requests get HUB_SHUTDOWN_KILL_WAIT_S more seconds. */
+int http_serve(const http_config *cfg);
 
 /* Per-request helpers. */
 /* Memory owned by the request: valid until it ends, released all at once (no free). */

@@ -221,11 +221,13 @@ int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size, 
 }
 
 int http_reply_error(hub_req *r, int code) {
+  /* A caller that turned a full disk into a plain failure still answers 507. */
+  if (code == HUB_ERROR && hub_error_code() == HUB_ENOSPC) code = HUB_ENOSPC;
   http_error_map m = http_error_lookup(code, !r->who.authenticated);
   const char *msg = hub_error_msg();
   if (!msg || !*msg || hub_error_code() != code) msg = m.default_msg;
-  /* Internal details stay in the log; the client gets a generic message. */
-  if (m.status == 500) {
+  /* Internal details (paths) stay in the log; the client gets a generic message. */
+  if (m.status == 500 || code == HUB_ENOSPC) {
     fprintf(stderr, "error rid=%s: %s\n", r->request_id, msg);
     msg = m.default_msg;
   }

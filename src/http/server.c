@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,9 @@ static int g_ntables;
 static http_config g_cfg;
 static long g_inline_budget = HUB_INLINE_BUDGET; /* MODELHUB_INLINE_BUDGET overrides */
 static char g_listen_url[256];
+/* Shutdown: requests alive (first access_cb call .. completed_cb) and the drain flag. */
+static _Atomic int g_inflight;
+static _Atomic int g_draining;
 
 int http_routes_add(const hub_route *table) {
   if (g_ntables >= MAX_TABLES) return hub_error_set(HUB_ERROR, "too many route tables");
@@ -316,6 +320,8 @@ static enum MHD_Result queue(hub_req *r) {
     http_reply_error(r, HUB_ERROR);
   }
   http__finish_headers(r);
+  /* Draining for a shutdown: finish this request, but take no more on this connection. */
+  if (g_draining) http_add_header(r, "Connection", "close");
   if (r->status == 401 && r->route && (r->route->needs & NEED_GIT_CHALLENGE)) {
     http_add_header(r, "WWW-Authenticate", "Basic realm=\"modelhub\"");
     http_add_header(r, "LFS-Authenticate", "Basic realm=\"modelhub\"");
@@ -485,6 +491,10 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     gen_request_id(r->request_id);
     hub_error_clear();
     r->bodyless = bodyless(r);
+    g_inflight++;
+    if (g_draining) /* a new request on a kept-alive connection during the drain */
+      return fail(
+          r, hub_error_set(HUB_EUNAVAILABLE, "The hub is shutting down; try again in a moment."));
     return r->bodyless ? MHD_YES : first_call(r, url);
   }
   if (r->bodyless && !r->path && !r->replied) { /* the deferred first call */
@@ -637,6 +647,7 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   access_log(r, dur, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
   http__req_free(r);
   *con_cls = NULL;
+  g_inflight--;
 }
 
 const char *http_client_ip(hub_req *r) {
@@ -670,6 +681,41 @@ const char *http_base_url(hub_req *r) {
   return g_listen_url;
 }
 
+static int nothing_in_flight(void) {
+  return g_inflight == 0 && http__streams_active() == 0 && http__workers_drain(0) == 0;
+}
+
+/* The shutdown drain (http.h, http_serve). Returns 1 when no request is left. */
+static int drain(struct MHD_Daemon *d, const sigset_t *set, int sig) {
+  int grace = g_cfg.grace_s > 0 ? g_cfg.grace_s : 0;
+  fprintf(stderr, "modelhub: signal %d, finishing %d request(s) (grace %d s)\n", sig,
+          (int)g_inflight, grace);
+  g_draining = 1;
+  /* Refuse new connections at once (shutdown makes the socket stop listening and resets
+   * what waits in its backlog); the descriptor itself stays open until the daemon stops,
+   * as libmicrohttpd asks. */
+  MHD_socket lfd = MHD_quiesce_daemon(d);
+  if (lfd != MHD_INVALID_SOCKET) shutdown(lfd, SHUT_RDWR);
+  int64_t deadline = now_us() + (int64_t)grace * 1000000;
+  int over = 0;
+  while (!nothing_in_flight()) {
+    int64_t now = now_us();
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    int again = sigtimedwait(set, NULL, &tick) > 0; /* a second signal: stop waiting */
+    if (!over && (again || now >= deadline)) {
+      over = 1;
+      fprintf(stderr, "modelhub: %s with %d request(s) running; stopping them\n",
+              again ? "second signal" : "grace period over", (int)g_inflight);
+      if (g_cfg.on_grace_over) g_cfg.on_grace_over();
+      deadline = now + (int64_t)HUB_SHUTDOWN_KILL_WAIT_S * 1000000;
+    } else if (over && (again || now >= deadline)) {
+      return 0;
+    }
+  }
+  fprintf(stderr, "modelhub: no request in flight, exiting\n");
+  return 1;
+}
+
 int http_serve(const http_config *cfg) {
   g_cfg = *cfg;
   const char *budget = getenv("MODELHUB_INLINE_BUDGET");
@@ -701,8 +747,9 @@ int http_serve(const http_config *cfg) {
   snprintf(g_listen_url, sizeof g_listen_url, "http://%s", cfg->listen);
   /* An epoll loop per event thread (like nginx's workers): handlers that may block run
    * on worker threads while their connection is suspended (RUN_INLINE, workers.c). */
-  unsigned flags =
-      MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+  /* MHD_USE_ITC: MHD_quiesce_daemon needs it with internal threads. */
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                   MHD_USE_TURBO | MHD_USE_ITC;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   unsigned threads = cfg->threads_hint > 0 ? (unsigned)cfg->threads_hint : HUB_EVENT_THREADS;
   if (!threads) {
@@ -731,14 +778,9 @@ int http_serve(const http_config *cfg) {
     fprintf(stderr, "modelhub listening on http://%s (%u event threads)\n", cfg->listen, threads);
     int sig = 0;
     sigwait(&set, &sig);
-    fprintf(stderr, "modelhub: signal %d, shutting down\n", sig);
-    /* Stop accepting, let running handlers finish. Stopping the daemon with a connection
-     * still suspended is undefined in libmicrohttpd, so a handler that outlives the grace
-     * period leaves the daemon to the process exit. */
-    MHD_quiesce_daemon(d);
-    if (http__workers_drain(10000) == 0 && http__streams_active() == 0)
-      MHD_stop_daemon(d);
-    else
+    if (drain(d, &set, sig))
+      MHD_stop_daemon(d); /* closes the idle kept-alive connections */
+    else                  /* stopping with a suspended connection is undefined in MHD */
       fprintf(stderr, "modelhub: requests still running at exit\n");
   }
   pthread_mutex_lock(&g_flusher_mu);

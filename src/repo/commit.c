@@ -230,11 +230,13 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
     if ((rc = repo__sync(h)) < 0) goto done; /* objects on disk before the ref names them */
 
     /* The one moment the commit becomes visible: CAS on the ref. */
+    repo_ref_lock(git_repository_path(h->git), 0);
     if (exists)
       err =
           git_reference_create_matching(&newref, h->git, req->ref, &new_id, 1, &head_id, "commit");
     else
       err = git_reference_create(&newref, h->git, req->ref, &new_id, 0, "commit");
+    repo_ref_unlock(git_repository_path(h->git));
     if (err == 0) {
       /* Make the moved ref durable before answering. Should this fail, the commit is
        * already visible: reporting an error would only make the client commit twice. */

@@ -89,7 +89,9 @@ int repo_branch_create(repo_handle *h, const char *name, const char *start, int 
   if ((rc = full_name(full, sizeof full, "refs/heads/", name)) < 0) return rc;
   if ((rc = repo_resolve(h, start ? start : "HEAD", sha, NULL)) < 0) return rc;
   git_oid_fromstr(&id, sha);
+  repo_ref_lock(git_repository_path(h->git), 0);
   err = git_reference_create(&ref, h->git, full, &id, overwrite, "branch: created");
+  repo_ref_unlock(git_repository_path(h->git));
   git_reference_free(ref);
   if (err == GIT_EEXISTS) return hub_error_set(HUB_EEXISTS, "Reference already exists: %s", full);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "create branch");
@@ -104,7 +106,9 @@ int repo_ref_delete(repo_handle *h, const char *refname) {
   if (err == GIT_ENOTFOUND || err == GIT_EINVALIDSPEC)
     return hub_error_set(HUB_EREVISION, "Invalid rev id: %.200s", refname);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "look up ref");
+  repo_ref_lock(git_repository_path(h->git), 0);
   err = git_reference_delete(ref);
+  repo_ref_unlock(git_repository_path(h->git));
   git_reference_free(ref);
   if (err == GIT_ENOTFOUND) return hub_error_set(HUB_EREVISION, "Invalid rev id: %s", refname);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "delete ref");
@@ -152,9 +156,13 @@ int repo_tag_create(repo_handle *h, const char *name, const char *target, const 
       rc = hub_error_set(HUB_EINVALID, "an annotated tag needs a valid tagger");
       goto done;
     }
+    repo_ref_lock(git_repository_path(h->git), 0);
     err = git_tag_create(&id, h->git, short_name, obj, sig, message, 0);
+    repo_ref_unlock(git_repository_path(h->git));
   } else {
+    repo_ref_lock(git_repository_path(h->git), 0);
     err = git_tag_create_lightweight(&id, h->git, short_name, obj, 0);
+    repo_ref_unlock(git_repository_path(h->git));
   }
   if (err == GIT_EEXISTS)
     rc = hub_error_set(HUB_EEXISTS, "Tag already exists: %s", short_name);

@@ -55,6 +55,14 @@ int repo_init_bare(const char *path, const char *author, const char *email, char
 int repo_open(repo_handle **out, const char *path);
 void repo_free(repo_handle *h);
 
+/* The repository's ref lock in this process (reflock.c): every ref update the server
+ * makes through libgit2 holds it shared around that one update (never nested, never
+ * across a wait); repository maintenance that rewrites refs outside libgit2's locking
+ * (git gc / pack-refs) holds it exclusively. `gitdir` is the repository directory (any
+ * spelling whose last component is the repo's "<uid>.git"). */
+void repo_ref_lock(const char *gitdir, int exclusive);
+void repo_ref_unlock(const char *gitdir);
+
 /* ---- revisions (revision.c) ------------------------------------------------------- */
 
 /* Resolve a revision to a commit: "HEAD", a branch name, "refs/heads/x", a tag name,

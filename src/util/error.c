@@ -1,7 +1,9 @@
 #include "util/error.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_msg[512];
 static _Thread_local int last_code;
@@ -11,6 +13,10 @@ int hub_error_set(int code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(last_msg, sizeof last_msg, fmt, ap);
   va_end(ap);
+  if (code == HUB_ERROR &&
+      (strstr(last_msg, strerror(ENOSPC)) || strstr(last_msg, strerror(EDQUOT)) ||
+       strstr(last_msg, "database or disk is full")))
+    code = HUB_ENOSPC;
   last_code = code;
   return code;
 }

@@ -1,0 +1,271 @@
+/* Repository maintenance and start-up reconciliation (docs/git.md, "Maintenance").
+ *
+ * Maintenance. Pushes no longer run `git gc --auto` (smart.c): its detached
+ * `pack-refs --prune` raced with the server's libgit2 ref updates and brought deleted
+ * branches back. Instead one background thread visits every repository each
+ * MODELHUB_MAINTENANCE_INTERVAL seconds; where a cheap look at the directory says there
+ * may be work (loose objects in git's sample directory objects/17, more than one pack, or
+ * many loose refs), it takes the repository's ref lock exclusively (repo_ref_lock, the lock
+ * every libgit2 ref update of the server holds shared) and runs `git gc --auto` (git
+ * applies its own thresholds and packs refs when it collects) and, for many loose refs,
+ * `git pack-refs --all --prune`. Pushes are git's own receive-pack, which locks refs the
+ * way pack-refs expects, so they need not wait.
+ *
+ * Reconciliation. A ref can move without the server seeing it: a push whose server was
+ * killed after receive-pack moved the ref, or a change made with plain git in the bare
+ * repository. At start-up git_refs_reconcile() compares each repository's refs/heads/main
+ * (the branch derived data comes from) with the head the DB recorded and, where they
+ * differ, records an audit entry and refreshes the derived data (index_repo_changed). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db/search.h"
+#include "git/internal.h"
+#include "index/index.h"
+#include "repo/repo.h"
+#include "util/error.h"
+
+/* ---- maintenance ------------------------------------------------------------------- */
+
+/* Loose ref files that make maintenance pack the refs (git itself never looks). */
+#define MAINT_LOOSE_REFS 64
+/* Directory depth of a refs/ walk (refs/heads/a/b/c...): bounds the work of one look. */
+#define MAINT_REFS_DEPTH 8
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t g_thread;
+static int g_started, g_stop;
+static long g_interval_s;
+static pid_t g_running; /* process group of the git maintenance child, 0 when none */
+
+/* Entries of a directory other than . and .., at most `max` (counts stop there). */
+static int count_entries(const char *dir, const char *suffix, int max) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  size_t sl = suffix ? strlen(suffix) : 0;
+  while (n < max && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    size_t l = strlen(e->d_name);
+    if (suffix && (l < sl || strcmp(e->d_name + l - sl, suffix))) continue;
+    n++;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Loose ref files under dir, stopping at max. */
+static int count_refs(const char *dir, int depth, int max) {
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int n = 0;
+  struct dirent *e;
+  while (n < max && (e = readdir(d))) {
+    if (e->d_name[0] == '.') continue;
+    char sub[4400];
+    snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name);
+    struct stat st;
+    if (lstat(sub, &st)) continue;
+    if (S_ISDIR(st.st_mode)) {
+      if (depth < MAINT_REFS_DEPTH) n += count_refs(sub, depth + 1, max - n);
+    } else if (S_ISREG(st.st_mode) && !strstr(e->d_name, ".lock")) {
+      n++;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+/* Run `git --git-dir=DIR <args…>` to its end; its output goes to the log. */
+static int run_git(const char *dir, const char *const *args) {
+  char gitdir[4300], out[512];
+  const char *argv[16];
+  size_t a = 0;
+  char **envp = NULL;
+  git_child c;
+  snprintf(gitdir, sizeof gitdir, "--git-dir=%s", dir);
+  argv[a++] = "git";
+  argv[a++] = gitdir;
+  for (const char *const *p = args; *p && a < 15; p++)
+    argv[a++] = *p;
+  argv[a] = NULL;
+  int rc = git_child_env(&envp, NULL);
+  if (rc) return rc;
+  rc = git_child_spawn(&c, (char *const *)argv, envp, -1);
+  free(envp);
+  if (rc) return rc;
+  pthread_mutex_lock(&g_mu);
+  g_running = c.pid;
+  if (g_stop) kill(-c.pid, SIGTERM);
+  pthread_mutex_unlock(&g_mu);
+  ssize_t n;
+  while ((n = git_child_read(&c, out, sizeof out)) > 0)
+    fprintf(stderr, "%.*s", (int)n, out);
+  int code = git_child_wait(&c);
+  pthread_mutex_lock(&g_mu);
+  g_running = 0;
+  pthread_mutex_unlock(&g_mu);
+  git_child_dispose(&c);
+  if (code != 0) return hub_error_set(HUB_ERROR, "git %s ended with %d", args[0], code);
+  return 0;
+}
+
+static int maint_one(const db_repo *repo, void *payload) {
+  (void)payload;
+  char dir[4200], sub[4400];
+  pthread_mutex_lock(&g_mu);
+  int stop = g_stop;
+  pthread_mutex_unlock(&g_mu);
+  if (stop) return 1;
+  db_repo_dir(repo->uid, dir, sizeof dir);
+  snprintf(sub, sizeof sub, "%s/objects/17", dir);
+  int objects = count_entries(sub, NULL, 1) > 0;
+  snprintf(sub, sizeof sub, "%s/objects/pack", dir);
+  objects |= count_entries(sub, ".pack", 2) > 1;
+  snprintf(sub, sizeof sub, "%s/refs", dir);
+  int refs = count_refs(sub, 0, MAINT_LOOSE_REFS) >= MAINT_LOOSE_REFS;
+  if (!objects && !refs) return 0;
+  static const char *const gc[] = {"-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", NULL};
+  static const char *const pack_refs[] = {"pack-refs", "--all", "--prune", NULL};
+  repo_ref_lock(dir, 1);
+  int rc = objects ? run_git(dir, gc) : 0;
+  if (!rc && refs) rc = run_git(dir, pack_refs);
+  repo_ref_unlock(dir);
+  if (rc)
+    fprintf(stderr, "modelhub: maintenance of %s/%s: %s\n", repo->ns, repo->name, hub_error_msg());
+  return 0;
+}
+
+static void *maint_main(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&g_mu);
+  while (!g_stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += g_interval_s;
+    while (!g_stop && pthread_cond_timedwait(&g_cv, &g_mu, &until) != ETIMEDOUT)
+      ;
+    if (g_stop) break;
+    pthread_mutex_unlock(&g_mu);
+    db_repo_each(maint_one, NULL);
+    pthread_mutex_lock(&g_mu);
+  }
+  pthread_mutex_unlock(&g_mu);
+  return NULL;
+}
+
+int git_maint_start(long interval_s) {
+  if (interval_s <= 0 || g_started) return 0;
+  g_interval_s = interval_s;
+  g_stop = 0;
+  if (pthread_create(&g_thread, NULL, maint_main, NULL))
+    return hub_error_set(HUB_ERROR, "cannot start the maintenance thread");
+  g_started = 1;
+  return 0;
+}
+
+void git_maint_stop(void) {
+  if (!g_started) return;
+  pthread_mutex_lock(&g_mu);
+  g_stop = 1;
+  if (g_running) kill(-g_running, SIGTERM); /* git gc cleans up after itself */
+  pthread_cond_signal(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  pthread_join(g_thread, NULL);
+  g_started = 0;
+}
+
+/* ---- start-up reconciliation ---------------------------------------------------------- */
+
+/* refs/heads/main of the bare repo at dir, read the way git stores it (a loose file, else
+ * a packed-refs line) without opening the repository. 1 found, 0 no such branch, -1 no
+ * repository there. */
+static int read_main(const char *dir, char sha[41]) {
+  char path[4300], buf[128];
+  sha[0] = 0;
+  snprintf(path, sizeof path, "%s/refs/heads/main", dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n >= 40 && strspn(buf, "0123456789abcdef") >= 40) {
+      memcpy(sha, buf, 40);
+      sha[40] = 0;
+      return 1;
+    }
+    return 0;
+  }
+  snprintf(path, sizeof path, "%s/packed-refs", dir);
+  FILE *f = fopen(path, "re");
+  if (!f) return access(dir, F_OK) ? -1 : 0;
+  char line[1024];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f))
+    if (strlen(line) > 41 && line[40] == ' ' && !strcmp(line + 41, "refs/heads/main\n") &&
+        strspn(line, "0123456789abcdef") == 40) {
+      memcpy(sha, line, 40);
+      sha[40] = 0;
+      found = 1;
+    }
+  fclose(f);
+  return found;
+}
+
+typedef struct {
+  db_repo *moved;
+  size_t n, cap;
+} moved_list;
+
+static int reconcile_one(const db_repo *repo, void *payload) {
+  moved_list *l = payload;
+  char dir[4200], sha[41];
+  db_repo_dir(repo->uid, dir, sizeof dir);
+  if (read_main(dir, sha) < 0 || !strcmp(sha, repo->head_sha)) return 0;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    db_repo *m = realloc(l->moved, cap * sizeof *m);
+    if (!m) return hub_error_set(HUB_ERROR, "out of memory");
+    l->moved = m;
+    l->cap = cap;
+  }
+  l->moved[l->n] = *repo;
+  snprintf(l->moved[l->n].head_sha, sizeof l->moved[l->n].head_sha, "%s", sha);
+  l->n++;
+  return 0;
+}
+
+int git_refs_reconcile(void) {
+  moved_list l = {NULL, 0, 0};
+  /* Collected first: the DB is written only after the listing is done. */
+  int rc = db_repo_each(reconcile_one, &l);
+  audit_ctx actx = {NULL, "modelhub", NULL};
+  for (size_t i = 0; i < l.n; i++) {
+    const db_repo *now = &l.moved[i];
+    db_repo before;
+    char target[2 * HUB_MAX_NAME + 16];
+    if (db_repo_get(now->type, now->ns, now->name, &before)) continue;
+    snprintf(target, sizeof target, "%s:%s/%s", http_type_name(now->type), now->ns, now->name);
+    fprintf(stderr, "modelhub: %s: main moved outside the server (%s -> %s); re-indexing\n", target,
+            before.head_sha[0] ? before.head_sha : "none",
+            now->head_sha[0] ? now->head_sha : "deleted");
+    audit_log(&actx, "repo.ref.recovered", now->ns, target,
+              json_pack("{s:s, s:s, s:s, s:s}", "ref", "refs/heads/main", "old",
+                        before.head_sha[0] ? before.head_sha : "", "new", now->head_sha, "reason",
+                        "moved while the server did not see it (found at start-up)"));
+    if (index_repo_changed(&before))
+      fprintf(stderr, "modelhub: re-indexing %s: %s\n", target, hub_error_msg());
+  }
+  free(l.moved);
+  return rc;
+}
