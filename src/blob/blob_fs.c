@@ -205,7 +205,7 @@ static int write_all(int fd, const unsigned char *p, size_t len, const char *pat
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == ENOSPC || errno == EDQUOT)
-        return hub_error_set(HUB_ERROR, "blob fs: disk full writing %s", path);
+        return hub_error_set(HUB_ENOSPC, "blob fs: disk full writing %s", path);
       return sys_err("write", path);
     }
     p += n;

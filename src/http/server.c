@@ -30,6 +30,7 @@ static char g_listen_url[256];
 /* Shutdown: requests alive (first access_cb call .. completed_cb) and the drain flag. */
 static _Atomic int g_inflight;
 static _Atomic int g_draining;
+static _Atomic int g_suspended; /* connections suspended while a worker runs their handler */
 
 int http_routes_add(const hub_route *table) {
   if (g_ntables >= MAX_TABLES) return hub_error_set(HUB_ERROR, "too many route tables");
@@ -397,10 +398,12 @@ static enum MHD_Result dispatch(hub_req *r) {
     r->read_txn = 0;
   }
   r->dispatched = 1;
+  g_suspended++;
   MHD_suspend_connection(r->conn);
   if (http__worker_submit(worker_job, r)) {
     MHD_resume_connection(r->conn);
     r->dispatched = 0;
+    g_suspended--;
     return fail(r, HUB_ERROR);
   }
   return MHD_YES;
@@ -504,6 +507,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   if (r->dispatched) { /* resumed: the worker's response is ready */
     if (!r->worker_done) return MHD_YES;
     r->dispatched = 0;
+    g_suspended--;
     return queue(r);
   }
   if (r->replied) { /* error already queued: swallow the rest of the body */
@@ -778,9 +782,11 @@ int http_serve(const http_config *cfg) {
     fprintf(stderr, "modelhub listening on http://%s (%u event threads)\n", cfg->listen, threads);
     int sig = 0;
     sigwait(&set, &sig);
-    if (drain(d, &set, sig))
-      MHD_stop_daemon(d); /* closes the idle kept-alive connections */
-    else                  /* stopping with a suspended connection is undefined in MHD */
+    /* Stopping closes the idle kept-alive connections (and, after the grace, cuts the
+     * requests left); with a connection still suspended it is undefined in MHD. */
+    if (drain(d, &set, sig) || (g_suspended == 0 && http__streams_active() == 0))
+      MHD_stop_daemon(d);
+    else
       fprintf(stderr, "modelhub: requests still running at exit\n");
   }
   pthread_mutex_lock(&g_flusher_mu);

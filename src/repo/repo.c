@@ -171,8 +171,11 @@ void repo_free(repo_handle *h) {
 /* ---- shared helpers ----------------------------------------------------------------- */
 
 int repo__git_error(int gerr, int notfound, const char *what) {
+  int os_err = errno; /* libgit2 loses the message of some failed writes (a full disk) */
   const git_error *e = git_error_last();
-  const char *msg = e && e->message ? e->message : "unknown error";
+  const char *msg = e && e->message && *e->message         ? e->message
+                    : os_err == ENOSPC || os_err == EDQUOT ? strerror(os_err)
+                                                           : "unknown error";
   if (gerr == GIT_ENOTFOUND && notfound != HUB_ERROR) return hub_error_set(notfound, "%s", msg);
   return hub_error_set(HUB_ERROR, "%s: %s", what, msg);
 }

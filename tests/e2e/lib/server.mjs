@@ -65,11 +65,11 @@ function tail(text, lines = 60) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function launch(bin, dataDir, logPath, port, knownToken = null) {
+async function launch(bin, dataDir, logPath, port, knownToken = null, extraEnv = {}) {
   const logFd = openSync(logPath, "a");
   const child = spawn(bin, ["--data", dataDir, "serve", "--listen", `127.0.0.1:${port}`], {
     stdio: ["ignore", "pipe", logFd],
-    env: childEnv(),
+    env: { ...childEnv(), ...extraEnv },
   });
   closeSync(logFd);
 
@@ -123,13 +123,18 @@ async function launch(bin, dataDir, logPath, port, knownToken = null) {
 export async function startServer(opts = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) throw new Error(`modelhub binary not found: ${bin} (build it, or set MODELHUB_BIN)`);
-  const dataDir = mkdtempSync(path.join(tmpdir(), "modelhub-e2e-"));
-  const logPath = path.join(dataDir, "server.log");
+  // opts.env: extra environment for the server; opts.dataDir: use this (existing) data dir
+  // and leave it in place at stop (e.g. a tmpfs mount the test owns).
+  const extraEnv = opts.env || {};
+  const dataDir = opts.dataDir || mkdtempSync(path.join(tmpdir(), "modelhub-e2e-"));
+  const logPath = opts.dataDir
+    ? path.join(mkdtempSync(path.join(tmpdir(), "modelhub-e2e-log-")), "server.log")
+    : path.join(dataDir, "server.log");
 
   let launched;
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
-    launched = await launch(bin, dataDir, logPath, port);
+    launched = await launch(bin, dataDir, logPath, port, null, extraEnv);
     if (launched.ok) break;
     const log = readFileSync(logPath, "utf8");
     // Lost the race for the port: try again with another one.
@@ -165,7 +170,25 @@ export async function startServer(opts = {}) {
     state.child.kill("SIGKILL");
     await state.exitPromise;
     const port = Number(new URL(url).port);
-    const again = await launch(bin, dataDir, logPath, port, token);
+    const again = await launch(bin, dataDir, logPath, port, token, extraEnv);
+    if (!again.ok) throw new Error(`restart failed:\n${tail(log())}`);
+    state = again.state;
+    crashing = false;
+    watch(state);
+  }
+
+  /** SIGTERM the server and wait for it to exit; resolves to {code, signal}. */
+  async function terminate() {
+    crashing = true; // an expected exit
+    if (!state.exited) state.child.kill("SIGTERM");
+    await state.exitPromise;
+    return { code: state.code, signal: state.signal };
+  }
+
+  /** Start the server again on the same data dir and port after terminate(). */
+  async function restart() {
+    const port = Number(new URL(url).port);
+    const again = await launch(bin, dataDir, logPath, port, token, extraEnv);
     if (!again.ok) throw new Error(`restart failed:\n${tail(log())}`);
     state = again.state;
     crashing = false;
@@ -228,8 +251,10 @@ export async function startServer(opts = {}) {
     }
     if (process.env.MODELHUB_E2E_KEEP && (problems.length || testsFailed)) {
       console.error(`keeping data dir ${dataDir}`);
-    } else {
+    } else if (!opts.dataDir) {
       rmSync(dataDir, { recursive: true, force: true });
+    } else {
+      rmSync(path.dirname(logPath), { recursive: true, force: true });
     }
     if (problems.length) throw new Error(`modelhub server problems:\n- ${problems.join("\n- ")}`);
   }
@@ -244,6 +269,11 @@ export async function startServer(opts = {}) {
       return state.child.pid;
     },
     crashAndRestart,
+    terminate,
+    restart,
+    get exited() {
+      return state.exited;
+    },
     cli,
     makeUser,
     makeToken,
