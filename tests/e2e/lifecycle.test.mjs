@@ -221,6 +221,9 @@ test("SIGTERM during a push: the push finishes, git reports success, the ref and
   commitFile(dir, "a.txt", "a\n");
   git(["push", "-q", "origin", "HEAD:main"], { cwd: dir }); // writes the hooks
   const flag = slowHook(server, 2);
+  // Over GIT_BODY_MEMORY_MAX: the pack moves from memory to a spool file on the way in.
+  writeFileSync(path.join(dir, "blob.bin"), randomBytes(1536 * 1024));
+  git(["add", "blob.bin"], { cwd: dir });
   const sha = commitFile(dir, "b.txt", "b\n");
   const push = gitAsync(["push", "-q", "origin", "HEAD:main"], { cwd: dir });
   await waitFor(() => existsSync(flag), 20000, "the push's pre-receive hook");

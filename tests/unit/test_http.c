@@ -1,4 +1,7 @@
 /* Router (raw path split + pattern match), error mapping, limits. */
+#include <errno.h>
+#include <string.h>
+
 #include "unit.h"
 
 #include "http/errors.h"
@@ -127,6 +130,23 @@ static void test_error_message_thread_local(void **s) {
   assert_string_equal(hub_error_msg(), "");
 }
 
+/* A full disk is reported as whatever text the failing layer had (libgit2, SQLite, the
+ * blob store): hub_error_set recognises it, and it maps to 507. */
+static void test_error_disk_full(void **s) {
+  assert_int_equal(hub_error_set(HUB_ERROR, "write blob: %s", strerror(ENOSPC)), HUB_ENOSPC);
+  assert_int_equal(hub_error_code(), HUB_ENOSPC);
+  assert_int_equal(hub_error_set(HUB_ERROR, "sql step: database or disk is full"), HUB_ENOSPC);
+  assert_int_equal(hub_error_set(HUB_ERROR, "x: %s", strerror(EDQUOT)), HUB_ENOSPC);
+  assert_int_equal(hub_error_set(HUB_ERROR, "x: %s", strerror(EIO)), HUB_ERROR);
+  /* Only internal failures are reinterpreted. */
+  assert_int_equal(hub_error_set(HUB_EINVALID, "No space left on device"), HUB_EINVALID);
+  http_error_map m = http_error_lookup(HUB_ENOSPC, 0);
+  assert_int_equal(m.status, 507);
+  assert_string_equal(m.error_code, "InsufficientStorage");
+  assert_int_equal(http_error_lookup(HUB_EUNAVAILABLE, 0).status, 503);
+  hub_error_clear();
+}
+
 static void test_limits_are_sane(void **s) {
   /* The buffered-body limits must fit the connection pool and each other. */
   assert_true(HUB_MAX_JSON_BODY < HUB_MAX_COMMIT_BODY);
@@ -193,6 +213,7 @@ int main(void) {
       cmocka_unit_test(test_pct_decode),
       cmocka_unit_test(test_error_mapping),
       cmocka_unit_test(test_error_message_thread_local),
+      cmocka_unit_test(test_error_disk_full),
       cmocka_unit_test(test_limits_are_sane),
       cmocka_unit_test(test_arena_alignment_growth_and_cleanups),
       cmocka_unit_test(test_workers_run_every_job),
