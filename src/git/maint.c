@@ -38,6 +38,9 @@
 
 /* Loose ref files that make maintenance pack the refs (git itself never looks). */
 #define MAINT_LOOSE_REFS 64
+/* Age after which a push log left in <data>/tmp (by a server that was killed) is removed
+ * at start-up: older than any push that may still be running in another process. */
+#define GIT_STALE_PUSH_LOG_S (24 * 3600)
 /* Directory depth of a refs/ walk (refs/heads/a/b/c...): bounds the work of one look. */
 #define MAINT_REFS_DEPTH 8
 
@@ -245,8 +248,28 @@ static int reconcile_one(const db_repo *repo, void *payload) {
   return 0;
 }
 
+/* Push logs (push.c) are named files; a server killed during a push leaves its log in
+ * <data>/tmp. Remove those of pushes that cannot still be running. */
+static void remove_stale_push_logs(void) {
+  char dir[4200], path[4500];
+  snprintf(dir, sizeof dir, "%s/tmp", db_data_dir());
+  DIR *d = opendir(dir);
+  if (!d) return;
+  time_t now = time(NULL);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    struct stat st;
+    if (strncmp(e->d_name, "git-push-", 9)) continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (!lstat(path, &st) && S_ISREG(st.st_mode) && now - st.st_mtime > GIT_STALE_PUSH_LOG_S)
+      unlink(path);
+  }
+  closedir(d);
+}
+
 int git_refs_reconcile(void) {
   moved_list l = {NULL, 0, 0};
+  remove_stale_push_logs();
   /* Collected first: the DB is written only after the listing is done. */
   int rc = db_repo_each(reconcile_one, &l);
   audit_ctx actx = {NULL, "modelhub", NULL};

@@ -182,6 +182,7 @@ test("the server's maintenance packs objects and refs under the ref lock while b
       const r = await api(server, "DELETE", `/api/models/admin/maint/branch/k${i * 2}`);
       assert.equal(r.status, 200, `delete k${i * 2}: ${r.status} ${r.text}`);
       i++;
+      await sleep(40); // spread the deletes over the first maintenance passes
     } else {
       await sleep(100);
     }
