@@ -66,7 +66,10 @@ static void child_exec(char *const argv[], char *const envp[], int in_fd, int ou
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (in_fd < 0) in_fd = open("/dev/null", O_RDONLY);
-  if (in_fd < 0 || dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0) goto fail;
+  /* dup2 onto itself would keep FD_CLOEXEC (when the server's own 0/1 were closed). */
+  if (in_fd < 0 || (in_fd == 0 ? fcntl(0, F_SETFD, 0) : dup2(in_fd, 0)) < 0 ||
+      (out_fd == 1 ? fcntl(1, F_SETFD, 0) : dup2(out_fd, 1)) < 0)
+    goto fail;
   /* No other descriptors: a child holding another connection's socket would keep it open
    * after we close it. The status pipe is CLOEXEC, so it closes at exec. */
   if (st_fd > 3) close_range(3, (unsigned)st_fd - 1, 0);
