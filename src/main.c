@@ -110,8 +110,8 @@ static int cmd_serve(int argc, char **argv) {
                                  {"threads", required_argument, 0, 't'},
                                  {"data", required_argument, 0, 'd'},
                                  {"public-url", required_argument, 0, 'p'},
-                                 {"grace", required_argument, 0, 'g'},
                                  {"help", no_argument, 0, 'h'},
+                                 {"grace", required_argument, 0, 'g'},
                                  {0, 0, 0, 0}};
   int c;
   optind = 1;

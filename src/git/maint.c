@@ -120,7 +120,15 @@ static int run_git(const char *dir, const char *const *args) {
   g_running = 0;
   pthread_mutex_unlock(&g_mu);
   git_child_dispose(&c);
-  if (code != 0) return hub_error_set(HUB_ERROR, "git %s ended with %d", args[0], code);
+  if (code != 0) {
+    const char *cmd = args[0];
+    for (const char *const *p = args; *p; p++)
+      if (**p != '-' && !strchr(*p, '=')) { /* the subcommand, past the -c options */
+        cmd = *p;
+        break;
+      }
+    return hub_error_set(HUB_ERROR, "git %s ended with %d", cmd, code);
+  }
   return 0;
 }
 
