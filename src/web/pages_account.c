@@ -174,6 +174,10 @@ static int tokens_page(hub_req *r, int status, const char *new_token, const char
 
 int web_h_tokens(hub_req *r) {
   if (!r->who.authenticated) return web_error_code(r, HUB_EAUTH);
+  if (!auth_full_credential(&r->who))
+    return web_error_code(
+        r,
+        hub_error_set(HUB_EFORBIDDEN, "Managing tokens needs a write token or a browser session"));
   const char *notice = http_param(r, "revoked") ? "Token revoked." : NULL;
   return tokens_page(r, 200, NULL, NULL, NULL, notice);
 }
@@ -187,6 +191,10 @@ static void token_audit(hub_req *r, const char *action, const char *uid, json_t 
 
 int web_h_tokens_post(hub_req *r) {
   if (!r->who.authenticated) return web_error_code(r, HUB_EAUTH);
+  if (!auth_full_credential(&r->who))
+    return web_error_code(
+        r,
+        hub_error_set(HUB_EFORBIDDEN, "Managing tokens needs a write token or a browser session"));
   int rc = web_csrf_check(r);
   if (rc) return web_error_code(r, rc);
   const char *name = web_form(r, "name"), *role = web_form(r, "role");
@@ -205,6 +213,10 @@ int web_h_tokens_post(hub_req *r) {
 
 int web_h_token_revoke_post(hub_req *r) {
   if (!r->who.authenticated) return web_error_code(r, HUB_EAUTH);
+  if (!auth_full_credential(&r->who))
+    return web_error_code(
+        r,
+        hub_error_set(HUB_EFORBIDDEN, "Managing tokens needs a write token or a browser session"));
   int rc = web_csrf_check(r);
   if (rc) return web_error_code(r, rc);
   char id[64];
