@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "util/buf.h"
 
 enum { PERM_NONE = 0, PERM_READ = 1, PERM_CONTRIBUTOR = 2, PERM_WRITE = 3, PERM_ADMIN = 4 };
 
@@ -108,6 +109,21 @@ int auth_gate_list(int64_t repo_id, const char *status, auth_gate_cb cb, void *p
 /* libsodium argon2id password hashes. */
 int auth_password_hash(const char *password, char *out, size_t cap);
 int auth_password_verify(const char *hash, const char *password);
+
+/* Password logins (auth/login.c). Limits: MODELHUB_LOGIN_MAX_FAILURES failures per account
+ * name (five times that per client address) within MODELHUB_LOGIN_WINDOW seconds, then refused
+ * until the window ends; MODELHUB_LOGIN_MAX_HASHING password hashes at once. */
+/* Seconds the caller must wait before trying (ip, user) again; 0 when it may try now. */
+int auth_login_throttled(const char *ip, const char *user);
+/* Count a failed login against the address and the account; a success clears the
+ * account's count. */
+void auth_login_result(const char *ip, const char *user, int ok);
+/* Check a password against hash, or against a dummy hash when hash is NULL or "" (unknown
+ * user, no password set: the same work, then HUB_EAUTH). Waits up to two seconds for a
+ * hashing slot; HUB_ERETRY when none frees up. */
+int auth_login_verify(const char *hash, const char *password);
+/* Prometheus lines for the login counters. */
+void auth_login_metrics(hub_buf *out);
 
 /* Create a token for a user and print nothing; *out_token gets the secret. */
 int auth_token_issue(int64_t user_id, const char *name, int role, int64_t expires_ms,
