@@ -121,12 +121,72 @@ static void test_repo_permissions(void **s) {
   assert_int_equal(auth_role_parse("owner", &role), HUB_EINVALID);
 }
 
+/* Org management: the member role, capped by a read token, and for a fine-grained token
+ * by its scope on the org (only an "admin" scope manages it). Site-admin powers only
+ * with a write token. */
+static void test_org_role_and_token_powers(void **s) {
+  db_account boss, site, org;
+  make_user("boss2", &boss);
+  memset(&site, 0, sizeof site);
+  snprintf(site.name, sizeof site.name, "site2");
+  site.is_admin = 1;
+  assert_int_equal(db_account_create(&site), 0);
+  memset(&org, 0, sizeof org);
+  org.kind = ACCOUNT_ORG;
+  snprintf(org.name, sizeof org.name, "acme2");
+  assert_int_equal(db_account_create(&org), 0);
+  db_member_set(org.id, boss.id, PERM_ADMIN);
+  hub_identity b;
+  auth_identity_for_user(boss.id, &b);
+  b.token_role = PERM_WRITE;
+  assert_int_equal(auth_org_role(&b, &org), PERM_ADMIN);
+  assert_true(auth_full_credential(&b));
+  b.token_role = PERM_READ;
+  assert_int_equal(auth_org_role(&b, &org), PERM_READ);
+  assert_false(auth_full_credential(&b));
+  b.token_role = PERM_FINE_GRAINED;
+  assert_int_equal(auth_scopes_parse("[{\"type\":\"repo\",\"name\":\"acme2/x\","
+                                     "\"permission\":\"write\"}]",
+                                     b.scopes, &b.nscopes),
+                   0);
+  assert_int_equal(auth_org_role(&b, &org), PERM_NONE); /* a repo scope is not the org */
+  assert_int_equal(auth_scopes_parse("[{\"type\":\"org\",\"name\":\"ACME2\","
+                                     "\"permission\":\"write\"}]",
+                                     b.scopes, &b.nscopes),
+                   0);
+  assert_int_equal(auth_org_role(&b, &org), PERM_WRITE);
+  assert_int_equal(auth_scopes_parse("[{\"type\":\"org\",\"name\":\"acme2\","
+                                     "\"permission\":\"admin\"}]",
+                                     b.scopes, &b.nscopes),
+                   0);
+  assert_int_equal(auth_org_role(&b, &org), PERM_ADMIN);
+  assert_false(auth_full_credential(&b));
+  assert_int_equal(auth_scopes_parse("[{\"type\":\"org\",\"name\":\"acme2\","
+                                     "\"permission\":\"owner\"}]",
+                                     b.scopes, &b.nscopes),
+                   HUB_EINVALID);
+  /* A site admin's read token is an ordinary user's read token. */
+  char tok[AUTH_TOKEN_LEN + 1], hdr[64];
+  hub_identity a;
+  assert_int_equal(auth_token_issue(site.id, "r", PERM_READ, 0, tok, NULL), 0);
+  snprintf(hdr, sizeof hdr, "Bearer %s", tok);
+  assert_int_equal(auth_identify(hdr, &a), 0);
+  assert_false(a.is_admin);
+  assert_int_equal(auth_org_role(&a, &org), PERM_NONE);
+  assert_int_equal(auth_token_issue(site.id, "w", PERM_WRITE, 0, tok, NULL), 0);
+  snprintf(hdr, sizeof hdr, "Bearer %s", tok);
+  assert_int_equal(auth_identify(hdr, &a), 0);
+  assert_true(a.is_admin);
+  assert_int_equal(auth_org_role(&a, &org), PERM_ADMIN);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_token_shape),
       cmocka_unit_test(test_token_hash_is_sha256),
       cmocka_unit_test(test_identify_bearer_basic_and_bad),
       cmocka_unit_test(test_repo_permissions),
+      cmocka_unit_test(test_org_role_and_token_powers),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
