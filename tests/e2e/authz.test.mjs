@@ -162,6 +162,9 @@ describe("org, admin and token routes × identities", () => {
     r = await req("POST", "/api/settings/tokens", tok.orgRead, { name: "x", role: "read" });
     assert.equal(r.status, 403);
     assert.match(r.headers.get("x-error-message"), /write token/);
+    // the web tokens page neither
+    for (const t of [tok.orgRead, tok.orgOrgAdmin]) assert.equal((await req("GET", "/settings/tokens", t)).status, 403);
+    assert.equal((await req("GET", "/settings/tokens", tok.orgWrite)).status, 200);
   });
 
   test("a scope with permission admin is accepted at creation; an unknown one is not", async () => {
