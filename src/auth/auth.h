@@ -122,6 +122,8 @@ void auth_login_result(const char *ip, const char *user, int ok);
  * user, no password set: the same work, then HUB_EAUTH). Waits up to two seconds for a
  * hashing slot; HUB_ERETRY when none frees up. */
 int auth_login_verify(const char *hash, const char *password);
+/* Tests: hashing slots and how long a login waits for one. */
+void auth_login__configure(int max_hashing, int64_t wait_ms);
 /* Prometheus lines for the login counters. */
 void auth_login_metrics(hub_buf *out);
 

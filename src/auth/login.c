@@ -124,6 +124,14 @@ static void add_failure(uint64_t key, int64_t now) {
   s->failures++;
 }
 
+void auth_login__configure(int max_hashing, int64_t wait_ms) {
+  pthread_once(&g_once, init_once);
+  pthread_mutex_lock(&g.mu);
+  g.max_hashing = max_hashing;
+  g.wait_ms = wait_ms;
+  pthread_mutex_unlock(&g.mu);
+}
+
 int auth_login_throttled(const char *ip, const char *user) {
   pthread_once(&g_once, init_once);
   int64_t now = now_ms();
@@ -153,11 +161,11 @@ void auth_login_result(const char *ip, const char *user, int ok) {
 int auth_login_verify(const char *hash, const char *password) {
   pthread_once(&g_once, init_once);
   struct timespec until;
+  pthread_mutex_lock(&g.mu);
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += g.wait_ms / 1000;
   until.tv_nsec += (g.wait_ms % 1000) * 1000000;
   if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
-  pthread_mutex_lock(&g.mu);
   int rc = 0;
   while (g.hashing >= g.max_hashing && rc == 0)
     rc = pthread_cond_timedwait(&g.cv, &g.mu, &until);

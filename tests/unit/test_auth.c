@@ -1,8 +1,10 @@
 /* Tokens: generation, hashing, parsing of Authorization headers, permissions. */
 #include "unit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -180,13 +182,74 @@ static void test_org_role_and_token_powers(void **s) {
   assert_int_equal(auth_org_role(&a, &org), PERM_ADMIN);
 }
 
+/* Login limits: N failures per account lock it (not others), a success clears the
+ * account's count; with every hashing slot taken a login is refused, not queued forever. */
+static void test_login_limits(void **s) {
+  assert_int_equal(auth_login_throttled("10.0.0.1", "Mallory"), 0);
+  for (int i = 0; i < 3; i++)
+    auth_login_result("10.0.0.1", "mallory", 0);
+  int wait = auth_login_throttled("10.0.0.2", "MALLORY"); /* names are case-insensitive */
+  assert_true(wait > 0 && wait <= 60);
+  assert_int_equal(auth_login_throttled("10.0.0.2", "trent"), 0);
+  auth_login_result("10.0.0.3", "peggy", 0);
+  auth_login_result("10.0.0.3", "peggy", 0);
+  auth_login_result("10.0.0.3", "peggy", 1);
+  auth_login_result("10.0.0.3", "peggy", 0);
+  assert_int_equal(auth_login_throttled("10.0.0.4", "peggy"), 0);
+  /* 5 x 3 failures from one address lock it for every name */
+  for (int i = 0; i < 15; i++) {
+    char u[16];
+    snprintf(u, sizeof u, "spray%d", i);
+    auth_login_result("10.0.0.5", u, 0);
+  }
+  assert_true(auth_login_throttled("10.0.0.5", "victor") > 0);
+  assert_int_equal(auth_login_throttled("10.0.0.6", "victor"), 0);
+  /* the dummy hash path fails like a wrong password */
+  assert_int_equal(auth_login_verify(NULL, "x"), HUB_EAUTH);
+  assert_int_equal(auth_login_verify("", "x"), HUB_EAUTH);
+}
+
+static pthread_barrier_t g_bar;
+static void *hash_once(void *arg) {
+  pthread_barrier_wait(&g_bar);
+  *(int *)arg = auth_login_verify(NULL, "pw");
+  return NULL;
+}
+
+static void test_login_hashing_bound(void **s) {
+  auth_login__configure(1, 0);
+  pthread_t t[4];
+  int rc[4];
+  pthread_barrier_init(&g_bar, NULL, 4);
+  for (int i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, hash_once, &rc[i]);
+  int busy = 0, failed = 0;
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    busy += rc[i] == HUB_ERETRY;
+    failed += rc[i] == HUB_EAUTH;
+  }
+  pthread_barrier_destroy(&g_bar);
+  assert_int_equal(busy + failed, 4);
+  assert_true(busy >= 1 && failed >= 1);
+  auth_login__configure(4, 2000);
+  hub_buf b = HUB_BUF_INIT;
+  auth_login_metrics(&b);
+  assert_non_null(strstr(b.ptr, "modelhub_login_busy_total "));
+  hub_buf_dispose(&b);
+}
+
 int main(void) {
+  setenv("MODELHUB_LOGIN_MAX_FAILURES", "3", 1);
+  setenv("MODELHUB_LOGIN_WINDOW", "60", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_token_shape),
       cmocka_unit_test(test_token_hash_is_sha256),
       cmocka_unit_test(test_identify_bearer_basic_and_bad),
       cmocka_unit_test(test_repo_permissions),
       cmocka_unit_test(test_org_role_and_token_powers),
+      cmocka_unit_test(test_login_limits),
+      cmocka_unit_test(test_login_hashing_bound),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
