@@ -198,7 +198,7 @@ static void test_login_limits(void **s) {
   assert_int_equal(auth_login_throttled("10.0.0.4", "peggy"), 0);
   /* 5 x 3 failures from one address lock it for every name */
   for (int i = 0; i < 15; i++) {
-    char u[16];
+    char u[32];
     snprintf(u, sizeof u, "spray%d", i);
     auth_login_result("10.0.0.5", u, 0);
   }
