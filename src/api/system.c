@@ -35,7 +35,7 @@ static int ip_listed(const char *list, const char *ip) {
 /* /metrics counts private repos and users: a site admin's write token may read it, and
  * so may the client addresses listed in MODELHUB_METRICS_ALLOW (a Prometheus scraper). */
 static int metrics_access(hub_req *r) {
-  if (r->who.authenticated && r->who.is_admin) return 0;
+  if (auth_full_credential(&r->who) && r->who.is_admin) return 0;
   if (ip_listed(getenv("MODELHUB_METRICS_ALLOW"), http_client_ip(r))) return 0;
   if (!r->who.authenticated)
     return hub_error_set(HUB_EAUTH, "Metrics need a site administrator's token, or a client "
@@ -61,7 +61,7 @@ static int h_metrics(hub_req *r) {
                  "modelhub_orgs %lld\n",
                  (long long)repos, (long long)users, (long long)orgs);
   rc = b.failed ? hub_error_set(HUB_ERROR, "out of memory")
-                    : http_reply_data(r, 200, "text/plain; version=0.0.4", b.ptr, b.len);
+                : http_reply_data(r, 200, "text/plain; version=0.0.4", b.ptr, b.len);
   hub_buf_dispose(&b);
   return rc;
 }

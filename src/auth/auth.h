@@ -29,7 +29,7 @@ typedef struct {
   int kind;      /* SCOPE_REPO or SCOPE_NAMESPACE */
   int repo_type; /* SCOPE_REPO only */
   char name[2 * HUB_MAX_NAME + 2]; /* "ns/name" or "ns" */
-  int perm;      /* PERM_READ, PERM_WRITE or PERM_ADMIN */
+  int perm;                        /* PERM_READ, PERM_WRITE or PERM_ADMIN */
 } auth_scope;
 
 typedef struct {

@@ -55,9 +55,8 @@ static int login_refused(hub_req *r, int status, int retry_after_s, const char *
                          const char *next) {
   char msg[160], ra[24];
   if (status == 429)
-    snprintf(msg, sizeof msg,
-             "Too many failed logins. Try again in %d minute%s.", (retry_after_s + 59) / 60,
-             (retry_after_s + 59) / 60 == 1 ? "" : "s");
+    snprintf(msg, sizeof msg, "Too many failed logins. Try again in %d minute%s.",
+             (retry_after_s + 59) / 60, (retry_after_s + 59) / 60 == 1 ? "" : "s");
   else
     snprintf(msg, sizeof msg, "The server is busy logging others in. Try again in a moment.");
   int rc = login_page(r, status, msg, user, next);
@@ -91,8 +90,8 @@ int web_h_login_post(hub_req *r) {
   int wait_s = auth_login_throttled(ip, user);
   if (wait_s > 0) return login_refused(r, 429, wait_s, user, next);
   /* Unknown names are checked against a dummy hash: the same work as a wrong password. */
-  int known = strlen(user) <= HUB_MAX_USER_NAME && !db_account_by_name(user, &a) &&
-              a.kind == ACCOUNT_USER;
+  int known =
+      strlen(user) <= HUB_MAX_USER_NAME && !db_account_by_name(user, &a) && a.kind == ACCOUNT_USER;
   int rc = auth_login_verify(known ? a.password_hash : NULL, pw);
   if (rc == HUB_ERETRY) return login_refused(r, 503, 1, user, next);
   auth_login_result(ip, user, rc == 0);
