@@ -166,7 +166,8 @@ static int h_list(hub_req *r, int type) {
     if (db_cursor_decode(cur, &after)) return HUB_EINVALID;
     q.after = &after;
   }
-  q.viewer_admin = viewer_of(r, &q.viewer_id);
+  db_search_scope scopes[AUTH_MAX_SCOPES];
+  auth_search_viewer(&r->who, &q, scopes);
 
   struct list_ctx c;
   memset(&c, 0, sizeof c);
@@ -236,8 +237,15 @@ static size_t page_limit(hub_req *r, size_t dflt) {
   return v > HUB_MAX_PAGE ? HUB_MAX_PAGE : (size_t)v;
 }
 
+/* A private repo a fine-grained token may not read stays out of its listings. */
+static int hidden_from(const hub_req *r, const db_repo *repo) {
+  return repo->is_private && r->who.token_role == PERM_FINE_GRAINED &&
+         auth_repo_perm(&r->who, repo) < PERM_READ;
+}
+
 static int liked_row(const db_like_row *w, void *payload) {
   struct like_ctx *c = payload;
+  if (hidden_from(c->r, &w->repo)) return 0;
   char id[2 * HUB_MAX_NAME + 2];
   snprintf(id, sizeof id, "%s/%s", w->repo.ns, w->repo.name);
   json_array_append_new(c->arr, json_pack("{s:{s:s, s:s}, s:o}", "repo", "name", id, "type",
@@ -310,10 +318,12 @@ static int h_likers(hub_req *r) {
 struct lineage_ctx {
   json_t *children, *counts;
   size_t limit;
+  hub_req *r;
 };
 
 static int lineage_row(const db_like_row *w, void *payload) {
   struct lineage_ctx *c = payload;
+  if (hidden_from(c->r, &w->repo)) return 0;
   const char *rel = w->user && *w->user ? w->user : "finetune";
   json_t *list = json_object_get(c->children, rel);
   if (!list) {
@@ -342,7 +352,7 @@ static int h_lineage(hub_req *r) {
   json_t *o = json_pack("{s:s, s:s}", "_id", r->repo.uid, "id", id);
   api_meta_fields(o, st.meta_json, 0, (const char *[]){"baseModels"}, 1);
   db_repo_stats_dispose(&st);
-  struct lineage_ctx c = {json_object(), json_object(), page_limit(r, 100)};
+  struct lineage_ctx c = {json_object(), json_object(), page_limit(r, 100), r};
   static const char *const RELS[] = {"finetune", "adapter", "quantized", "merge"};
   for (int i = 0; i < 4; i++) {
     json_object_set_new(c.children, RELS[i], json_array());

@@ -16,13 +16,33 @@ static int load_org(hub_req *r, db_account *org, int *role) {
   http_cleanup_add(r, free, name);
   if (api_pct_decode_inplace(name) || db_account_by_name(name, org) || org->kind != ACCOUNT_ORG)
     return hub_error_set(HUB_ENOTFOUND, "Organization not found");
-  *role = PERM_NONE;
-  if (r->who.authenticated) db_member_role(org->id, r->who.user_id, role);
-  if (r->who.is_admin) *role = PERM_ADMIN;
-  /* A read token only reads, whatever the member's role. */
-  if (r->who.token_role == PERM_READ && *role > PERM_READ) *role = PERM_READ;
-  if (*role < PERM_READ) return hub_error_set(HUB_ENOTFOUND, "Organization not found");
-  return 0;
+  /* The member role, capped by the token: a read token only reads, a fine-grained token
+   * needs a scope on the org itself (an "admin" one to manage it). */
+  *role = auth_org_role(&r->who, org);
+  if (*role >= PERM_READ) return 0;
+  if (r->who.token_role == PERM_FINE_GRAINED) {
+    hub_identity unscoped = r->who;
+    unscoped.token_role = PERM_WRITE;
+    unscoped.nscopes = 0;
+    if (auth_org_role(&unscoped, org) >= PERM_READ)
+      return hub_error_set(HUB_EFORBIDDEN, "This token's scopes do not include the organization %s",
+                           org->name);
+  }
+  return hub_error_set(HUB_ENOTFOUND, "Organization not found");
+}
+
+/* Managing the org needs admin; say why a member's token falls short. */
+static int need_org_admin(hub_req *r, const db_account *org, int role, const char *what) {
+  if (role >= PERM_ADMIN) return 0;
+  if (r->who.token_role == PERM_FINE_GRAINED)
+    return hub_error_set(HUB_EFORBIDDEN,
+                         "Only admins of %s can %s, with a token whose scope on %s has "
+                         "permission admin",
+                         org->name, what, org->name);
+  if (r->who.token_role == PERM_READ)
+    return hub_error_set(HUB_EFORBIDDEN, "Only admins of %s can %s (this token is read-only)",
+                         org->name, what);
+  return hub_error_set(HUB_EFORBIDDEN, "Only admins of %s can %s", org->name, what);
 }
 
 static void add_member(const db_account *u, int role, void *payload) {
@@ -53,8 +73,7 @@ static int member_change(hub_req *r, int remove) {
   db_account org, user;
   int role, rc;
   if ((rc = load_org(r, &org, &role))) return rc;
-  if (role < PERM_ADMIN)
-    return hub_error_set(HUB_EFORBIDDEN, "Only admins of %s can change its members", org.name);
+  if ((rc = need_org_admin(r, &org, role, "change its members"))) return rc;
   char *uname = strdup(r->cap[1]);
   if (!uname) return hub_error_set(HUB_ERROR, "out of memory");
   http_cleanup_add(r, free, uname);
@@ -146,8 +165,7 @@ static int h_org_audit(hub_req *r) {
   db_account org;
   int role, rc;
   if ((rc = load_org(r, &org, &role))) return rc;
-  if (role < PERM_ADMIN)
-    return hub_error_set(HUB_EFORBIDDEN, "Only admins of %s can read its audit log", org.name);
+  if ((rc = need_org_admin(r, &org, role, "read its audit log"))) return rc;
   return audit_reply(r, org.name);
 }
 

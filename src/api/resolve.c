@@ -47,6 +47,10 @@ static void add_common(hub_req *r, const struct dl *d) {
   http_add_header(r, "X-Repo-Commit", d->sha);
   http_add_header(r, "ETag", d->etag_q);
   http_add_header(r, "Accept-Ranges", "bytes");
+  /* User files come from the page origin: never let a browser sniff one into HTML or
+   * script, and should one be opened directly, run nothing in it. */
+  http_add_header(r, "X-Content-Type-Options", "nosniff");
+  http_add_header(r, "Content-Security-Policy", "default-src 'none'; sandbox");
   if (d->is_lfs) {
     char sz[32];
     snprintf(sz, sizeof sz, "%lld", (long long)d->total);

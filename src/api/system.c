@@ -17,9 +17,38 @@ static int h_health(hub_req *r) {
   return http_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", HUB_VERSION));
 }
 
+/* 1 when ip is in the comma-separated list (spaces ignored; an IPv4-mapped IPv6 peer
+ * matches its IPv4 form). */
+static int ip_listed(const char *list, const char *ip) {
+  if (!strncmp(ip, "::ffff:", 7) && strchr(ip + 7, '.')) ip += 7;
+  size_t il = strlen(ip);
+  for (const char *p = list; p && *p;) {
+    while (*p == ' ' || *p == ',')
+      p++;
+    size_t n = strcspn(p, ", ");
+    if (n && n == il && !memcmp(p, ip, n)) return 1;
+    p += n;
+  }
+  return 0;
+}
+
+/* /metrics counts private repos and users: a site admin's write token may read it, and
+ * so may the client addresses listed in MODELHUB_METRICS_ALLOW (a Prometheus scraper). */
+static int metrics_access(hub_req *r) {
+  if (auth_full_credential(&r->who) && r->who.is_admin) return 0;
+  if (ip_listed(getenv("MODELHUB_METRICS_ALLOW"), http_client_ip(r))) return 0;
+  if (!r->who.authenticated)
+    return hub_error_set(HUB_EAUTH, "Metrics need a site administrator's token, or a client "
+                                    "address listed in MODELHUB_METRICS_ALLOW");
+  return hub_error_set(HUB_EFORBIDDEN, "Metrics need a site administrator's write token");
+}
+
 static int h_metrics(hub_req *r) {
+  int rc = metrics_access(r);
+  if (rc) return rc;
   hub_buf b = HUB_BUF_INIT;
   http_metrics_text(&b);
+  auth_login_metrics(&b);
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);
   db_account_count(ACCOUNT_USER, &users);
@@ -31,8 +60,8 @@ static int h_metrics(hub_req *r) {
                  "# HELP modelhub_orgs Organizations.\n# TYPE modelhub_orgs gauge\n"
                  "modelhub_orgs %lld\n",
                  (long long)repos, (long long)users, (long long)orgs);
-  int rc = b.failed ? hub_error_set(HUB_ERROR, "out of memory")
-                    : http_reply_data(r, 200, "text/plain; version=0.0.4", b.ptr, b.len);
+  rc = b.failed ? hub_error_set(HUB_ERROR, "out of memory")
+                : http_reply_data(r, 200, "text/plain; version=0.0.4", b.ptr, b.len);
   hub_buf_dispose(&b);
   return rc;
 }

@@ -29,17 +29,27 @@ static void add_token(const db_token *t, const char *user, void *payload) {
   json_array_append_new(payload, token_json(t, user));
 }
 
+/* Listing, creating and revoking tokens needs a credential with all its user's powers (a
+ * write token or a web session): a read or fine-grained token can neither see the others
+ * nor mint a stronger one nor revoke its siblings. */
+static int need_full(hub_req *r, const char *what) {
+  if (auth_full_credential(&r->who)) return 0;
+  return hub_error_set(HUB_EFORBIDDEN, "%s tokens needs a write token (this token is %s)", what,
+                       r->who.token_role == PERM_READ ? "read-only" : "fine-grained");
+}
+
 static int h_list(hub_req *r) {
+  int rc = need_full(r, "Listing");
+  if (rc) return rc;
   json_t *arr = json_array();
   int all = r->who.is_admin && http_param_bool(r, "all", 0);
   db_token_list(all ? 0 : r->who.user_id, add_token, arr);
   return http_reply_json(r, 200, arr);
 }
 
-/* Only a write-capable credential may mint tokens: a read token cannot escalate. */
 static int h_create(hub_req *r) {
-  if (r->who.token_role != PERM_WRITE && r->who.token_role != PERM_ADMIN)
-    return hub_error_set(HUB_EFORBIDDEN, "Creating tokens needs a write token");
+  int rc = need_full(r, "Creating");
+  if (rc) return rc;
   json_t *b = http_body_json(r);
   if (!b) return HUB_EINVALID;
   const char *name = json_string_value(json_object_get(b, "name"));
@@ -52,7 +62,6 @@ static int h_create(hub_req *r) {
   int64_t exp = days > 0 ? db_now_ms() + (int64_t)days * 86400000 : 0;
   char tok[AUTH_TOKEN_LEN + 1];
   db_token row;
-  int rc;
   if (role && !strcmp(role, "fineGrained")) {
     char *sj = json_dumps(scopes ? scopes : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
     rc = sj ? auth_token_issue_scoped(r->who.user_id, name, sj, exp, tok, &row)
@@ -74,12 +83,14 @@ static int h_create(hub_req *r) {
 }
 
 static int h_revoke(hub_req *r) {
+  int rc = need_full(r, "Revoking");
+  if (rc) return rc;
   char *id = strdup(r->cap[0]);
   if (!id) return hub_error_set(HUB_ERROR, "out of memory");
   http_cleanup_add(r, free, id);
   if (api_pct_decode_inplace(id)) return hub_error_set(HUB_EINVALID, "bad token id");
   /* Owners revoke their own tokens; site admins any. */
-  int rc = db_token_revoke(id, r->who.is_admin ? 0 : r->who.user_id);
+  rc = db_token_revoke(id, r->who.is_admin ? 0 : r->who.user_id);
   if (rc) return rc;
   token_audit(r, "token.revoke", id, NULL);
   return http_reply_json(r, 200, json_object());

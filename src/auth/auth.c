@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "db/search.h"
 #include "util/error.h"
 
 static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -40,6 +41,9 @@ static int load_identity(const db_token *t, hub_identity *out) {
   snprintf(out->token_name, sizeof out->token_name, "%s", t->name);
   out->token_role = t->role;
   out->token_created_ms = t->created_ms;
+  /* Site-admin powers need a token that carries them: a read token only reads and a
+   * fine-grained token only does what its scopes say, for an admin as for anyone. */
+  if (t->role != PERM_WRITE) out->is_admin = 0;
   if (t->role == PERM_FINE_GRAINED &&
       auth_scopes_parse(t->scopes, out->scopes, &out->nscopes) != 0)
     return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
@@ -144,14 +148,17 @@ int auth_scopes_parse(const char *js, auth_scope *out, int *n) {
     auth_scope *sc = &out[*n];
     memset(sc, 0, sizeof *sc);
     if (!type || !name || !*name || strlen(name) >= sizeof sc->name || !perm ||
-        (strcmp(perm, "read") && strcmp(perm, "write")) ||
-        (strcmp(type, "repo") && strcmp(type, "namespace"))) {
+        (strcmp(perm, "read") && strcmp(perm, "write") && strcmp(perm, "admin")) ||
+        (strcmp(type, "repo") && strcmp(type, "namespace") && strcmp(type, "org") &&
+         strcmp(type, "user"))) {
       json_decref(arr);
-      return hub_error_set(HUB_EINVALID, "scope %zu: need type repo|namespace, name and "
-                                         "permission read|write", i);
+      return hub_error_set(HUB_EINVALID,
+                           "scope %zu: need type repo|namespace|org|user, name and "
+                           "permission read|write|admin",
+                           i);
     }
     sc->kind = strcmp(type, "repo") ? SCOPE_NAMESPACE : SCOPE_REPO;
-    sc->perm = strcmp(perm, "read") ? PERM_WRITE : PERM_READ;
+    sc->perm = !strcmp(perm, "read") ? PERM_READ : !strcmp(perm, "write") ? PERM_WRITE : PERM_ADMIN;
     sc->repo_type = !rt || !strcmp(rt, "model") ? HUB_REPO_MODEL
                     : !strcmp(rt, "dataset")   ? HUB_REPO_DATASET
                                                : HUB_REPO_SPACE;
@@ -231,6 +238,34 @@ int auth_ns_perm(const hub_identity *who, const db_account *ns) {
     return cap < PERM_WRITE && p > cap ? cap : p;
   }
   return cap_by_token(who, p);
+}
+
+int auth_org_role(const hub_identity *who, const db_account *org) {
+  int p = base_perm(who, org->id, 1);
+  if (who->token_role == PERM_FINE_GRAINED) {
+    int cap = scope_cap(who, -1, org->name, NULL); /* namespace scopes only */
+    if (cap < 0) return PERM_NONE;
+    return p > cap ? cap : p;
+  }
+  return who->token_role == PERM_READ && p > PERM_READ ? PERM_READ : p;
+}
+
+int auth_full_credential(const hub_identity *who) {
+  return who->authenticated && (who->token_role == PERM_WRITE || who->token_role == PERM_ADMIN);
+}
+
+void auth_search_viewer(const hub_identity *who, db_search_query *q, db_search_scope *sc) {
+  q->viewer_id = who->authenticated ? who->user_id : 0;
+  q->viewer_admin = who->authenticated && who->is_admin;
+  q->viewer_scoped = who->authenticated && who->token_role == PERM_FINE_GRAINED;
+  q->viewer_scopes = sc;
+  q->nviewer_scopes = 0;
+  for (int i = 0; sc && q->viewer_scoped && i < who->nscopes && i < AUTH_MAX_SCOPES; i++) {
+    const auth_scope *s = &who->scopes[i];
+    sc[i].type = s->kind == SCOPE_REPO ? s->repo_type : -1;
+    sc[i].id = s->name;
+    q->nviewer_scopes++;
+  }
 }
 
 int auth_token_issue_scoped(int64_t user_id, const char *name, const char *scopes_json,

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "util/buf.h"
 
 enum { PERM_NONE = 0, PERM_READ = 1, PERM_CONTRIBUTOR = 2, PERM_WRITE = 3, PERM_ADMIN = 4 };
 
@@ -19,12 +20,16 @@ enum { PERM_NONE = 0, PERM_READ = 1, PERM_CONTRIBUTOR = 2, PERM_WRITE = 3, PERM_
 /* A fine-grained token's role: its scopes say what it may read or write. */
 #define PERM_FINE_GRAINED 5
 
+/* A scope names a repo or a namespace ("namespace", or "org"/"user" for the same thing
+ * spelled the Hub's way). Its permission caps the user's own rights there: read reads,
+ * write may do what the user may on the repos (settings included), admin additionally
+ * manages the org itself (members, audit log). A scope never grants rights the user lacks. */
 enum { SCOPE_REPO = 0, SCOPE_NAMESPACE = 1 };
 typedef struct {
   int kind;      /* SCOPE_REPO or SCOPE_NAMESPACE */
   int repo_type; /* SCOPE_REPO only */
   char name[2 * HUB_MAX_NAME + 2]; /* "ns/name" or "ns" */
-  int perm;      /* PERM_READ or PERM_WRITE */
+  int perm;                        /* PERM_READ, PERM_WRITE or PERM_ADMIN */
 } auth_scope;
 
 typedef struct {
@@ -32,7 +37,9 @@ typedef struct {
   int64_t user_id;
   char name[HUB_MAX_USER_NAME + 1];
   char uid[25];
-  int is_admin; /* site admin */
+  /* Site admin powers: only for a credential that carries them (a write token, a web
+   * session, the CLI). A site admin's read or fine-grained token acts as an ordinary user. */
+  int is_admin;
   int64_t token_id;
   char token_uid[25];
   char token_name[HUB_MAX_SHORT_TEXT + 1];
@@ -63,6 +70,22 @@ int auth_scopes_parse(const char *json, auth_scope *out, int *n);
 int auth_init(void);
 /* Permission on a namespace (may the caller create repos there?). */
 int auth_ns_perm(const hub_identity *who, const db_account *ns);
+/* The caller's role in an org for managing the org itself (members list: read; member
+ * changes and the org audit log: admin): the member role (admin for site admins), capped
+ * by a read token at read and by a fine-grained token's namespace scope on the org (none:
+ * PERM_NONE; admin powers need an "admin" scope). */
+int auth_org_role(const hub_identity *who, const db_account *org);
+/* 1 for a credential that carries all its user's powers: a write token, a web session or
+ * the CLI. Only these may list, create or revoke tokens. */
+int auth_full_credential(const hub_identity *who);
+/* Fill a listing's viewer (user id, site-admin flag, and a fine-grained token's scopes,
+ * which limit the private repos it may see). sc is storage for the scopes (NULL: no
+ * private repo for a fine-grained token); its strings are borrowed from who, which must
+ * outlive the listing. */
+struct db_search_query;
+struct db_search_scope;
+void auth_search_viewer(const hub_identity *who, struct db_search_query *q,
+                        struct db_search_scope *sc);
 
 int auth_role_parse(const char *s, int *out);
 const char *auth_role_name(int perm);
@@ -86,6 +109,23 @@ int auth_gate_list(int64_t repo_id, const char *status, auth_gate_cb cb, void *p
 /* libsodium argon2id password hashes. */
 int auth_password_hash(const char *password, char *out, size_t cap);
 int auth_password_verify(const char *hash, const char *password);
+
+/* Password logins (auth/login.c). Limits: MODELHUB_LOGIN_MAX_FAILURES failures per account
+ * name (five times that per client address) within MODELHUB_LOGIN_WINDOW seconds, then refused
+ * until the window ends; MODELHUB_LOGIN_MAX_HASHING password hashes at once. */
+/* Seconds the caller must wait before trying (ip, user) again; 0 when it may try now. */
+int auth_login_throttled(const char *ip, const char *user);
+/* Count a failed login against the address and the account; a success clears the
+ * account's count. */
+void auth_login_result(const char *ip, const char *user, int ok);
+/* Check a password against hash, or against a dummy hash when hash is NULL or "" (unknown
+ * user, no password set: the same work, then HUB_EAUTH). Waits up to two seconds for a
+ * hashing slot; HUB_ERETRY when none frees up. */
+int auth_login_verify(const char *hash, const char *password);
+/* Tests: hashing slots and how long a login waits for one. */
+void auth_login__configure(int max_hashing, int64_t wait_ms);
+/* Prometheus lines for the login counters. */
+void auth_login_metrics(hub_buf *out);
 
 /* Create a token for a user and print nothing; *out_token gets the secret. */
 int auth_token_issue(int64_t user_id, const char *name, int role, int64_t expires_ms,

@@ -174,22 +174,25 @@ typedef struct {
   char *s; /* owned */
 } bindv;
 
+/* Bound values of one listing: search terms, tags, cursor, plus two per scope of a
+ * fine-grained viewer (AUTH_MAX_SCOPES = 16). */
+#define QB_MAX_BINDS 128
 typedef struct {
   hub_buf sql;
-  bindv v[64];
+  bindv v[QB_MAX_BINDS];
   int n;
   int failed;
 } qb;
 
 static void qb_int(qb *q, int64_t i) {
-  if (q->n >= 64) {
+  if (q->n >= QB_MAX_BINDS) {
     q->failed = 1;
     return;
   }
   q->v[q->n++] = (bindv){B_INT, i, 0, NULL};
 }
 static void qb_dbl(qb *q, double d) {
-  if (q->n >= 64) {
+  if (q->n >= QB_MAX_BINDS) {
     q->failed = 1;
     return;
   }
@@ -197,7 +200,7 @@ static void qb_dbl(qb *q, double d) {
 }
 static void qb_text(qb *q, const char *s) {
   char *c = strdup(s);
-  if (!c || q->n >= 64) {
+  if (!c || q->n >= QB_MAX_BINDS) {
     free(c);
     q->failed = 1;
     return;
@@ -357,16 +360,33 @@ static const char *sort_expr(int sort) {
   }
 }
 
-static void add_visibility(qb *q, int64_t viewer, int admin) {
-  if (admin) return;
+static void add_visibility(qb *q, const db_search_query *s) {
+  int64_t viewer = s->viewer_id;
+  if (s->viewer_admin) return;
   if (!viewer) {
     hub_buf_puts(&q->sql, " AND r.private=0");
     return;
   }
-  hub_buf_puts(&q->sql, " AND (r.private=0 OR r.owner_id=? OR r.owner_id IN"
+  hub_buf_puts(&q->sql, " AND (r.private=0 OR ((r.owner_id=? OR r.owner_id IN"
                         " (SELECT org_id FROM memberships WHERE user_id=?))");
   qb_int(q, viewer);
   qb_int(q, viewer);
+  if (s->viewer_scoped) {
+    /* A fine-grained token sees only the private repos inside its scopes. */
+    hub_buf_puts(&q->sql, " AND (0");
+    for (size_t i = 0; i < s->nviewer_scopes; i++) {
+      const db_search_scope *sc = &s->viewer_scopes[i];
+      if (sc->type < 0) {
+        hub_buf_puts(&q->sql, " OR lower(r.ns)=lower(?)");
+      } else {
+        hub_buf_puts(&q->sql, " OR (r.type=? AND lower(r.ns || '/' || r.name)=lower(?))");
+        qb_int(q, sc->type);
+      }
+      qb_text(q, sc->id);
+    }
+    hub_buf_putc(&q->sql, ')');
+  }
+  hub_buf_puts(&q->sql, "))");
 }
 
 #define ROW_COLS                                                                                   \
@@ -457,7 +477,7 @@ static void choose_plan(const db_search_query *q, int sort, int dir, const db__c
 
 /* Filters checked per row of the source. */
 static void add_filters(qb *b, const db_search_query *q, const plan *p) {
-  add_visibility(b, q->viewer_id, q->viewer_admin);
+  add_visibility(b, q);
   if (q->author) {
     /* Without an author index to walk (num_parameters, relevance, a driving filter) a
      * prolific author is better served by the sort (unary + keeps the planner off the

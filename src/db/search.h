@@ -56,7 +56,13 @@ int db_cursor_decode(const char *text, db_search_cursor *out);
  * (powers of 1000). Missing bounds are -1. HUB_EINVALID on malformed text. */
 int db_num_params_parse(const char *text, int64_t *out_min, int64_t *out_max);
 
-typedef struct {
+/* What a fine-grained token may see: a repo ("ns/name" of a type) or a namespace. */
+typedef struct db_search_scope {
+  int type;       /* repo type, or -1 for a whole namespace */
+  const char *id; /* "ns/name", or "ns" for a namespace (case-insensitive) */
+} db_search_scope;
+
+typedef struct db_search_query {
   int type;
   const char *search[DB_SEARCH_MAX_TERMS]; /* substring of the id, or full-text in cards */
   size_t nsearch;
@@ -71,6 +77,11 @@ typedef struct {
   int want_meta;                 /* fill row.meta_json */
   int64_t viewer_id;             /* 0 = anonymous */
   int viewer_admin;
+  /* A fine-grained token: of the private repos the viewer may see, only those inside
+   * viewer_scopes (none when nviewer_scopes is 0). Public repos are unaffected. */
+  int viewer_scoped;
+  const db_search_scope *viewer_scopes;
+  size_t nviewer_scopes;
 } db_search_query;
 
 typedef struct {

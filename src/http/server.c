@@ -230,7 +230,8 @@ static int authorize(hub_req *r) {
   unsigned needs = rt->needs;
   if ((needs & NEED_LOGIN) && !r->who.authenticated)
     return hub_error_set(HUB_EAUTH, "You must be authenticated to do this");
-  if ((needs & NEED_SITE_ADMIN) && !(r->who.authenticated && r->who.is_admin))
+  /* Site-admin routes need the admin's full credential (write token, session, CLI). */
+  if ((needs & NEED_SITE_ADMIN) && !(auth_full_credential(&r->who) && r->who.is_admin))
     return hub_error_set(r->who.authenticated ? HUB_EFORBIDDEN : HUB_EAUTH,
                          "Site administrator rights required");
   if (!r->repo_ns) return 0;

@@ -6,10 +6,13 @@
 #include "util/error.h"
 #include "web/internal.h"
 
-/* A post-login target: a local path only ("/x", not "//host" or "/\host"). */
+/* A post-login target: a path on this site only. Browsers drop tabs and newlines from a
+ * Location and read '\\' as '/', so "/\t/evil.com" would become "//evil.com": any control
+ * character or backslash refuses it, and so does a leading "//". */
 static const char *safe_next(const char *next) {
-  if (!next || next[0] != '/' || next[1] == '/' || next[1] == '\\' || strpbrk(next, "\r\n"))
-    return "/";
+  if (!next || next[0] != '/' || next[1] == '/') return "/";
+  for (const unsigned char *p = (const unsigned char *)next; *p; p++)
+    if (*p < 0x20 || *p == 0x7f || *p == '\\') return "/";
   return next;
 }
 
@@ -47,6 +50,22 @@ static int login_page(hub_req *r, int status, const char *error, const char *use
   return rc;
 }
 
+/* 429 (too many failures) or 503 (too many logins hashing at once), with Retry-After. */
+static int login_refused(hub_req *r, int status, int retry_after_s, const char *user,
+                         const char *next) {
+  char msg[160], ra[24];
+  if (status == 429)
+    snprintf(msg, sizeof msg, "Too many failed logins. Try again in %d minute%s.",
+             (retry_after_s + 59) / 60, (retry_after_s + 59) / 60 == 1 ? "" : "s");
+  else
+    snprintf(msg, sizeof msg, "The server is busy logging others in. Try again in a moment.");
+  int rc = login_page(r, status, msg, user, next);
+  if (rc) return rc;
+  snprintf(ra, sizeof ra, "%d", retry_after_s);
+  http_add_header(r, "Retry-After", ra);
+  return 0;
+}
+
 int web_h_login(hub_req *r) {
   const char *next = http_param(r, "next");
   if (r->who.authenticated) return web_redirect(r, safe_next(next));
@@ -63,16 +82,25 @@ int web_h_login_post(hub_req *r) {
   if (!user || !*user || !pw || !*pw)
     return login_page(r, 400, "Enter your username and password.", user, next);
   db_account a;
-  audit_ctx ctx = {NULL, user, http_client_ip(r)};
+  const char *ip = http_client_ip(r);
+  audit_ctx ctx = {NULL, user, ip};
   char target[HUB_MAX_USER_NAME + 8];
   snprintf(target, sizeof target, "user:%.*s", HUB_MAX_USER_NAME, user);
-  if (strlen(user) > HUB_MAX_USER_NAME || db_account_by_name(user, &a) || a.kind != ACCOUNT_USER ||
-      auth_password_verify(a.password_hash, pw)) {
+  /* Too many failures from this address or for this account: refuse before hashing. */
+  int wait_s = auth_login_throttled(ip, user);
+  if (wait_s > 0) return login_refused(r, 429, wait_s, user, next);
+  /* Unknown names are checked against a dummy hash: the same work as a wrong password. */
+  int known =
+      strlen(user) <= HUB_MAX_USER_NAME && !db_account_by_name(user, &a) && a.kind == ACCOUNT_USER;
+  int rc = auth_login_verify(known ? a.password_hash : NULL, pw);
+  if (rc == HUB_ERETRY) return login_refused(r, 503, 1, user, next);
+  auth_login_result(ip, user, rc == 0);
+  if (rc) {
     audit_log(&ctx, "user.login_failed", "", target, json_pack("{s:s}", "via", "web"));
     return login_page(r, 401, "Invalid username or password.", user, next);
   }
   char id[65];
-  int rc = web_session_start(r, a.id, id);
+  rc = web_session_start(r, a.id, id);
   if (rc) return web_error_code(r, rc);
   hub_identity who;
   if (auth_identity_for_user(a.id, &who) == 0) {
@@ -174,6 +202,10 @@ static int tokens_page(hub_req *r, int status, const char *new_token, const char
 
 int web_h_tokens(hub_req *r) {
   if (!r->who.authenticated) return web_error_code(r, HUB_EAUTH);
+  if (!auth_full_credential(&r->who))
+    return web_error_code(
+        r,
+        hub_error_set(HUB_EFORBIDDEN, "Managing tokens needs a write token or a browser session"));
   const char *notice = http_param(r, "revoked") ? "Token revoked." : NULL;
   return tokens_page(r, 200, NULL, NULL, NULL, notice);
 }
@@ -187,6 +219,10 @@ static void token_audit(hub_req *r, const char *action, const char *uid, json_t 
 
 int web_h_tokens_post(hub_req *r) {
   if (!r->who.authenticated) return web_error_code(r, HUB_EAUTH);
+  if (!auth_full_credential(&r->who))
+    return web_error_code(
+        r,
+        hub_error_set(HUB_EFORBIDDEN, "Managing tokens needs a write token or a browser session"));
   int rc = web_csrf_check(r);
   if (rc) return web_error_code(r, rc);
   const char *name = web_form(r, "name"), *role = web_form(r, "role");
@@ -205,6 +241,10 @@ int web_h_tokens_post(hub_req *r) {
 
 int web_h_token_revoke_post(hub_req *r) {
   if (!r->who.authenticated) return web_error_code(r, HUB_EAUTH);
+  if (!auth_full_credential(&r->who))
+    return web_error_code(
+        r,
+        hub_error_set(HUB_EFORBIDDEN, "Managing tokens needs a write token or a browser session"));
   int rc = web_csrf_check(r);
   if (rc) return web_error_code(r, rc);
   char id[64];

@@ -44,8 +44,9 @@ static int grid_cb(const db_search_row *row, void *payload) {
 }
 
 static void viewer(hub_req *r, db_search_query *q) {
-  q->viewer_id = r->who.authenticated ? r->who.user_id : 0;
-  q->viewer_admin = r->who.authenticated && r->who.is_admin;
+  db_search_scope *sc =
+      r->who.token_role == PERM_FINE_GRAINED ? http_alloc(r, sizeof *sc * AUTH_MAX_SCOPES) : NULL;
+  auth_search_viewer(&r->who, q, sc);
 }
 
 int web_h_home(hub_req *r) {

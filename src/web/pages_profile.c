@@ -30,8 +30,8 @@ static void repo_section(web_page *p, int type, const char *ns, const char *titl
   q.sort = DB_SORT_MODIFIED;
   q.dir = -1;
   q.limit = WEB_REPOS_PER_PAGE;
-  q.viewer_id = r->who.authenticated ? r->who.user_id : 0;
-  q.viewer_admin = r->who.authenticated && r->who.is_admin;
+  db_search_scope scopes[AUTH_MAX_SCOPES];
+  auth_search_viewer(&r->who, &q, scopes);
   hub_buf section = HUB_BUF_INIT;
   hub_buf saved = p->b;
   p->b = section;

@@ -62,10 +62,15 @@ struct tree_ctx {
   hub_buf *b;
   int n;
   char rel[32];
+  const hub_identity *who;
 };
 
 static int child_cb(const db_like_row *row, void *payload) {
   struct tree_ctx *c = payload;
+  /* A fine-grained token sees only the private children its scopes cover. */
+  if (row->repo.is_private && c->who->token_role == PERM_FINE_GRAINED &&
+      auth_repo_perm(c->who, &row->repo) < PERM_READ)
+    return 0;
   if (strcmp(c->rel, row->user)) {
     if (c->n) html_f(c->b, "</div>");
     snprintf(c->rel, sizeof c->rel, "%s", row->user);
@@ -166,7 +171,7 @@ static void side_panel(web_page *p, const db_repo *repo, json_t *info) {
   char id[2 * HUB_MAX_NAME + 2];
   snprintf(id, sizeof id, "%s/%s", repo->ns, repo->name);
   hub_buf kids = HUB_BUF_INIT;
-  struct tree_ctx tc = {&kids, 0, ""};
+  struct tree_ctx tc = {&kids, 0, "", &r->who};
   if (repo->type == HUB_REPO_MODEL)
     db_lineage_children(id, r->who.authenticated ? r->who.user_id : 0,
                         r->who.authenticated && r->who.is_admin, 10, child_cb, &tc);

@@ -1,8 +1,10 @@
 /* Tokens: generation, hashing, parsing of Authorization headers, permissions. */
 #include "unit.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -121,12 +123,133 @@ static void test_repo_permissions(void **s) {
   assert_int_equal(auth_role_parse("owner", &role), HUB_EINVALID);
 }
 
+/* Org management: the member role, capped by a read token, and for a fine-grained token
+ * by its scope on the org (only an "admin" scope manages it). Site-admin powers only
+ * with a write token. */
+static void test_org_role_and_token_powers(void **s) {
+  db_account boss, site, org;
+  make_user("boss2", &boss);
+  memset(&site, 0, sizeof site);
+  snprintf(site.name, sizeof site.name, "site2");
+  site.is_admin = 1;
+  assert_int_equal(db_account_create(&site), 0);
+  memset(&org, 0, sizeof org);
+  org.kind = ACCOUNT_ORG;
+  snprintf(org.name, sizeof org.name, "acme2");
+  assert_int_equal(db_account_create(&org), 0);
+  db_member_set(org.id, boss.id, PERM_ADMIN);
+  hub_identity b;
+  auth_identity_for_user(boss.id, &b);
+  b.token_role = PERM_WRITE;
+  assert_int_equal(auth_org_role(&b, &org), PERM_ADMIN);
+  assert_true(auth_full_credential(&b));
+  b.token_role = PERM_READ;
+  assert_int_equal(auth_org_role(&b, &org), PERM_READ);
+  assert_false(auth_full_credential(&b));
+  b.token_role = PERM_FINE_GRAINED;
+  assert_int_equal(auth_scopes_parse("[{\"type\":\"repo\",\"name\":\"acme2/x\","
+                                     "\"permission\":\"write\"}]",
+                                     b.scopes, &b.nscopes),
+                   0);
+  assert_int_equal(auth_org_role(&b, &org), PERM_NONE); /* a repo scope is not the org */
+  assert_int_equal(auth_scopes_parse("[{\"type\":\"org\",\"name\":\"ACME2\","
+                                     "\"permission\":\"write\"}]",
+                                     b.scopes, &b.nscopes),
+                   0);
+  assert_int_equal(auth_org_role(&b, &org), PERM_WRITE);
+  assert_int_equal(auth_scopes_parse("[{\"type\":\"org\",\"name\":\"acme2\","
+                                     "\"permission\":\"admin\"}]",
+                                     b.scopes, &b.nscopes),
+                   0);
+  assert_int_equal(auth_org_role(&b, &org), PERM_ADMIN);
+  assert_false(auth_full_credential(&b));
+  assert_int_equal(auth_scopes_parse("[{\"type\":\"org\",\"name\":\"acme2\","
+                                     "\"permission\":\"owner\"}]",
+                                     b.scopes, &b.nscopes),
+                   HUB_EINVALID);
+  /* A site admin's read token is an ordinary user's read token. */
+  char tok[AUTH_TOKEN_LEN + 1], hdr[64];
+  hub_identity a;
+  assert_int_equal(auth_token_issue(site.id, "r", PERM_READ, 0, tok, NULL), 0);
+  snprintf(hdr, sizeof hdr, "Bearer %s", tok);
+  assert_int_equal(auth_identify(hdr, &a), 0);
+  assert_false(a.is_admin);
+  assert_int_equal(auth_org_role(&a, &org), PERM_NONE);
+  assert_int_equal(auth_token_issue(site.id, "w", PERM_WRITE, 0, tok, NULL), 0);
+  snprintf(hdr, sizeof hdr, "Bearer %s", tok);
+  assert_int_equal(auth_identify(hdr, &a), 0);
+  assert_true(a.is_admin);
+  assert_int_equal(auth_org_role(&a, &org), PERM_ADMIN);
+}
+
+/* Login limits: N failures per account lock it (not others), a success clears the
+ * account's count; with every hashing slot taken a login is refused, not queued forever. */
+static void test_login_limits(void **s) {
+  assert_int_equal(auth_login_throttled("10.0.0.1", "Mallory"), 0);
+  for (int i = 0; i < 3; i++)
+    auth_login_result("10.0.0.1", "mallory", 0);
+  int wait = auth_login_throttled("10.0.0.2", "MALLORY"); /* names are case-insensitive */
+  assert_true(wait > 0 && wait <= 60);
+  assert_int_equal(auth_login_throttled("10.0.0.2", "trent"), 0);
+  auth_login_result("10.0.0.3", "peggy", 0);
+  auth_login_result("10.0.0.3", "peggy", 0);
+  auth_login_result("10.0.0.3", "peggy", 1);
+  auth_login_result("10.0.0.3", "peggy", 0);
+  assert_int_equal(auth_login_throttled("10.0.0.4", "peggy"), 0);
+  /* 5 x 3 failures from one address lock it for every name */
+  for (int i = 0; i < 15; i++) {
+    char u[32];
+    snprintf(u, sizeof u, "spray%d", i);
+    auth_login_result("10.0.0.5", u, 0);
+  }
+  assert_true(auth_login_throttled("10.0.0.5", "victor") > 0);
+  assert_int_equal(auth_login_throttled("10.0.0.6", "victor"), 0);
+  /* the dummy hash path fails like a wrong password */
+  assert_int_equal(auth_login_verify(NULL, "x"), HUB_EAUTH);
+  assert_int_equal(auth_login_verify("", "x"), HUB_EAUTH);
+}
+
+static pthread_barrier_t g_bar;
+static void *hash_once(void *arg) {
+  pthread_barrier_wait(&g_bar);
+  *(int *)arg = auth_login_verify(NULL, "pw");
+  return NULL;
+}
+
+static void test_login_hashing_bound(void **s) {
+  auth_login__configure(1, 0);
+  pthread_t t[4];
+  int rc[4];
+  pthread_barrier_init(&g_bar, NULL, 4);
+  for (int i = 0; i < 4; i++)
+    pthread_create(&t[i], NULL, hash_once, &rc[i]);
+  int busy = 0, failed = 0;
+  for (int i = 0; i < 4; i++) {
+    pthread_join(t[i], NULL);
+    busy += rc[i] == HUB_ERETRY;
+    failed += rc[i] == HUB_EAUTH;
+  }
+  pthread_barrier_destroy(&g_bar);
+  assert_int_equal(busy + failed, 4);
+  assert_true(busy >= 1 && failed >= 1);
+  auth_login__configure(4, 2000);
+  hub_buf b = HUB_BUF_INIT;
+  auth_login_metrics(&b);
+  assert_non_null(strstr(b.ptr, "modelhub_login_busy_total "));
+  hub_buf_dispose(&b);
+}
+
 int main(void) {
+  setenv("MODELHUB_LOGIN_MAX_FAILURES", "3", 1);
+  setenv("MODELHUB_LOGIN_WINDOW", "60", 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_token_shape),
       cmocka_unit_test(test_token_hash_is_sha256),
       cmocka_unit_test(test_identify_bearer_basic_and_bad),
       cmocka_unit_test(test_repo_permissions),
+      cmocka_unit_test(test_org_role_and_token_powers),
+      cmocka_unit_test(test_login_limits),
+      cmocka_unit_test(test_login_hashing_bound),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

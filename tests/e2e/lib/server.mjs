@@ -39,6 +39,9 @@ function childEnv() {
   env.UBSAN_OPTIONS = ["print_stacktrace=1:halt_on_error=1", process.env.UBSAN_OPTIONS]
     .filter(Boolean)
     .join(":");
+  // /metrics answers anonymous callers only from listed addresses: the tests read it
+  // from loopback (a test that checks the refusal sets the variable itself, even to "").
+  if (env.MODELHUB_METRICS_ALLOW === undefined) env.MODELHUB_METRICS_ALLOW = "127.0.0.1,::1";
   delete env.MODELHUB_DATA;
   delete env.MODELHUB_LISTEN;
   delete env.MODELHUB_PUBLIC_URL;
