@@ -73,6 +73,7 @@ build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/unit.h
 # whatever UBSAN_OPTIONS says (-fno-sanitize-recover), like the ASan build's $(SAN).
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -I$(BLAKE3_DIR) $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_OBJ := $(SRC:%.c=build/fuzzobj/%.o) $(BLAKE3_FUZZ_OBJ)
+.SECONDARY: $(FUZZ_OBJ) # only prerequisites of a pattern rule: keep them between builds
 build/fuzzobj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
