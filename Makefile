@@ -7,6 +7,7 @@ WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wvla
 CFLAGS  ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(PKG_CFLAGS) $(CFLAGS)
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+FUZZ_SAN:= -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 SRC      := $(sort $(wildcard src/*/*.c))
 OBJ      := $(SRC:%.c=build/obj/%.o)
@@ -36,7 +37,7 @@ build/blake3/asan/%.o: $(BLAKE3_DIR)/%.c
 	$(CC) -std=c11 $(BLAKE3_DEFS) $(CFLAGS) -O1 $(SAN) -c $< -o $@
 build/blake3/fuzz/%.o: $(BLAKE3_DIR)/%.c
 	@mkdir -p $(dir $@)
-	clang -std=c11 $(BLAKE3_DEFS) -g -O1 -fsanitize=address,undefined -c $< -o $@
+	clang -std=c11 $(BLAKE3_DEFS) -g -O1 $(FUZZ_SAN) -c $< -o $@
 # --- end BLAKE3
 
 .PHONY: all deps run test unit fuzz asan clean format e2e-deps
@@ -68,9 +69,11 @@ build/asan/unit/%: tests/unit/%.c $(ASAN_OBJ) tests/unit/unit.h
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itests/unit -o $@ $< $(ASAN_OBJ) $(PKG_LIBS) -lcmocka
 
 # libFuzzer harnesses need clang; the library is compiled once with coverage
-# instrumentation and each harness links it (minus main).
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -I$(BLAKE3_DIR) $(PKG_CFLAGS) -fsanitize=address,undefined
+# instrumentation and each harness links it (minus main). Undefined behaviour aborts
+# whatever UBSAN_OPTIONS says (-fno-sanitize-recover), like the ASan build's $(SAN).
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -I$(BLAKE3_DIR) $(PKG_CFLAGS) $(FUZZ_SAN)
 FUZZ_OBJ := $(SRC:%.c=build/fuzzobj/%.o) $(BLAKE3_FUZZ_OBJ)
+.SECONDARY: $(FUZZ_OBJ) # only prerequisites of a pattern rule: keep them between builds
 build/fuzzobj/%.o: %.c $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@

@@ -7,7 +7,10 @@
 #      into the work tree (what a static server would cost)
 # Content goes into modelhub by `git push` over HTTP with the admin token.
 # Each clone runs BENCH_RUNS times (default 3), alternating hub/reference; the median is
-# printed with the ratio modelhub/reference (target <= 1.10). Asserts nothing.
+# printed with the ratio modelhub/reference (target <= 1.10). Asserts no target; but both
+# sides are checked before timing (same refs, nginx serving the object and the batch answer)
+# and every clone is checked (file count, the object's bytes); a failure aborts without
+# printing a ratio (lib.sh).
 # BENCH_SIZE_MB (default 1024) and BENCH_FILES (default 10000) shrink the run.
 . "$(dirname "$0")/lib.sh"
 need git git
@@ -18,7 +21,6 @@ NFILES=${BENCH_FILES:-10000}
 RUNS=${BENCH_RUNS:-3}
 
 now() { date +%s.%N; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }'; }
 
 # nginx workers run as "nobody": let them traverse the (0700) temp dir to www/ only.
@@ -36,7 +38,8 @@ start_hub
 AUTH="Authorization: Bearer $TOKEN"
 HUB_HOSTPORT=${HUB_URL#http://}
 for r in bench-small bench-lfs; do
-  curl -sf -XPOST "$HUB_URL/api/repos/create" -H "$AUTH" -d "{\"name\":\"$r\"}" >/dev/null
+  curl -sf -XPOST "$HUB_URL/api/repos/create" -H "$AUTH" -d "{\"name\":\"$r\"}" >/dev/null ||
+    die "cannot create $r"
 done
 
 # ---- content, pushed with git over HTTP -------------------------------------------------
@@ -83,18 +86,29 @@ OIDX=$(sha256sum "$WORK/www/big.bin" | cut -d' ' -f1)
 printf '{"transfer":"basic","objects":[{"oid":"%s","size":%s,"actions":{"download":{"href":"%s/big.bin"}}}]}' \
   "$OIDX" "$SIZE" "$NGINX_URL" >"$WORK/www/lfs/objects/batch"
 
+# Before timing: git daemon serves the same commits as modelhub, and nginx the object's
+# bytes and the batch answer (a POST, as git-lfs sends it).
+for r in bench-small bench-lfs; do
+  H=$(git ls-remote "$HUB_URL/admin/$r" refs/heads/main | cut -f1) || die "ls-remote $r on modelhub failed"
+  D=$(git ls-remote "$GD_URL/$r.git" refs/heads/main | cut -f1) || die "ls-remote $r on git daemon failed"
+  [ -n "$H" ] && [ "$H" = "$D" ] || die "$r: modelhub main is '$H', git daemon's '$D'"
+done
+check_sha "$NGINX_URL/big.bin" "$OIDX"
+check_url "$NGINX_URL/lfs/objects/batch" 200 "$WORK/www/lfs/objects/batch" -XPOST \
+  -H 'Content-Type: application/vnd.git-lfs+json' -d '{"operation":"download"}'
+
 # timed CMD... → seconds; runs in a fresh clone dir, removed afterwards
 timed() {
   rm -rf "$WORK/clone"; sync
   _s=$(now)
-  "$@" >"$WORK/clone.log" 2>&1 || { echo "failed: $*" >&2; cat "$WORK/clone.log" >&2; exit 1; }
+  "$@" >"$WORK/clone.log" 2>&1 || die "failed: $*: $(tail -n 20 "$WORK/clone.log")"
   _e=$(now)
   awk -v s="$_s" -v e="$_e" 'BEGIN { printf "%.3f", e - s }'
 }
 check_small() { [ "$(git -C "$WORK/clone" ls-files 'd*' | wc -l)" -eq "$NFILES" ] ||
-  { echo "clone incomplete" >&2; exit 1; }; }
-check_big() { [ "$(stat -c %s "$WORK/clone/big.bin")" -eq "$SIZE" ] &&
-  cmp -s "$WORK/clone/big.bin" "$WORK/www/big.bin" || { echo "big.bin wrong" >&2; exit 1; }; }
+  die "clone incomplete: $(git -C "$WORK/clone" ls-files 'd*' | wc -l) of $NFILES files"; }
+check_big() { [ "$(stat -c %s "$WORK/clone/big.bin" 2>/dev/null)" = "$SIZE" ] &&
+  cmp -s "$WORK/clone/big.bin" "$WORK/www/big.bin" || die "big.bin in the clone is not the pushed file"; }
 # Same git + git-lfs client work as the modelhub clone, against git daemon + static LFS.
 ref_lfs_static() {
   git -c lfs.url="$NGINX_URL/lfs" clone -q "$GD_URL/bench-lfs.git" "$WORK/clone"
@@ -120,6 +134,9 @@ rm -rf "$WORK/clone"
 echo "runs: $RUNS each, median shown (all runs in brackets)"
 MSH=$(echo "$SH" | median); MSR=$(echo "$SR" | median)
 MLH=$(echo "$LH" | median); MLR=$(echo "$LR" | median); MLS=$(echo "$LS" | median)
-echo "clone $NFILES small files:  modelhub $MSH s [$SH ], git daemon $MSR s [$SR ], ratio $(ratio "$MSH" "$MSR") (target <= 1.10)"
-echo "clone $SIZE-byte LFS file: modelhub $MLH s [$LH ], git daemon + nginx $MLR s [$LR ], ratio $(ratio "$MLH" "$MLR") (target <= 1.10)"
-echo "clone $SIZE-byte LFS file: modelhub $MLH s, git daemon + static LFS on nginx (same git-lfs client work) $MLS s [$LS ], ratio $(ratio "$MLH" "$MLS") (target <= 1.10)"
+R_S=$(ratio "$MSH" "$MSR")
+R_L=$(ratio "$MLH" "$MLR")
+R_LS=$(ratio "$MLH" "$MLS")
+echo "clone $NFILES small files:  modelhub $MSH s [$SH ], git daemon $MSR s [$SR ], ratio $R_S (target <= 1.10)"
+echo "clone $SIZE-byte LFS file: modelhub $MLH s [$LH ], git daemon + nginx $MLR s [$LR ], ratio $R_L (target <= 1.10)"
+echo "clone $SIZE-byte LFS file: modelhub $MLH s, git daemon + static LFS on nginx (same git-lfs client work) $MLS s [$LS ], ratio $R_LS (target <= 1.10)"

@@ -6,8 +6,10 @@
 #      `openssl speed -evp sha256` (16 KiB blocks): the PUT hashes everything it stores,
 #      so sha256 is the floor                                      (target: ratio >= 0.75)
 #  (c) one commit of 1,000 small files through the NDJSON commit API (target: <= 1 s)
-# Prints figures and ratios; asserts nothing. BENCH_SIZE_MB (default 1024) and
-# BENCH_STREAMS (default 16) shrink the run for a quick check.
+# Prints figures and ratios; asserts no target. BENCH_SIZE_MB (default 1024) and
+# BENCH_STREAMS (default 16) shrink the run for a quick check. Before timing, both download
+# URLs must serve the file's exact bytes (sha256); every transfer's status and byte count
+# is checked, and a failure aborts without printing a ratio (lib.sh).
 . "$(dirname "$0")/lib.sh"
 need curl curl
 need openssl openssl
@@ -19,7 +21,6 @@ now() { date +%s.%N; }
 # mbps BYTES START END → MB/s (10^6 bytes)
 mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; }
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; } # of 3
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 # par_get URL N → MB/s of N concurrent whole-file GETs (total bytes / wall time)
 par_get() {
@@ -29,18 +30,19 @@ par_get() {
     curl -sfL -o /dev/null -w '%{size_download}\n' "$1" >"$WORK/get.$_i" &
     _pids="$_pids $!"; _i=$((_i + 1))
   done
-  for _p in $_pids; do wait "$_p" || { echo "download failed: $1" >&2; exit 1; }; done
+  for _p in $_pids; do wait "$_p" || die "download failed: $1"; done
   _e=$(now)
   _bytes=$(cat "$WORK"/get.* | awk '{ t += $1 } END { printf "%.0f", t }')
   rm -f "$WORK"/get.*
   _want=$((SIZE * $2))
-  [ "$_bytes" -eq "$_want" ] || { echo "short download: $_bytes of $_want bytes" >&2; exit 1; }
+  [ "$_bytes" -eq "$_want" ] || die "short download: $_bytes of $_want bytes from $1"
   mbps "$_bytes" "$_s" "$_e"
 }
 
 start_hub
 AUTH="Authorization: Bearer $TOKEN"
-curl -sf -XPOST "$HUB_URL/api/repos/create" -H "$AUTH" -d '{"name":"bench-transfer"}' >/dev/null
+curl -sf -XPOST "$HUB_URL/api/repos/create" -H "$AUTH" -d '{"name":"bench-transfer"}' >/dev/null ||
+  die "cannot create the bench repo"
 
 # nginx workers run as "nobody": let them traverse the (0700) temp dir to www/ only.
 chmod 711 "$WORK"
@@ -54,10 +56,10 @@ OID=$(sha256sum "$WORK/www/big.bin" | cut -d' ' -f1)
 HREF=$(curl -sf -XPOST "$HUB_URL/admin/bench-transfer.git/info/lfs/objects/batch" -H "$AUTH" \
   -H 'Content-Type: application/vnd.git-lfs+json' \
   -d "{\"operation\":\"upload\",\"transfers\":[\"basic\"],\"objects\":[{\"oid\":\"$OID\",\"size\":$SIZE}]}" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0]["actions"]["upload"]["href"])')
-# openssl prints k-bytes/s per block size; the last column is 16384 bytes ("123456.78k").
-SHA=$(openssl speed -evp sha256 -bytes 16384 -seconds 3 2>/dev/null |
-  awk '$1 == "sha256" || $1 == "SHA256" { v = $NF } END { sub(/k$/, "", v); printf "%.0f", v * 1000 / 1e6 }')
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["objects"][0]["actions"]["upload"]["href"])') ||
+  die "LFS batch (upload) gave no upload URL"
+[ -n "$HREF" ] || die "LFS batch (upload) gave no upload URL"
+SHA=$(sha256_mbs)
 sync # flush the generated file first so its writeback does not land on the upload
 # Second reference: the disk's durable write rate. The PUT must fsync what it stores
 # (issue 3: temp file, fsync, rename), so it can never beat writing the same bytes with
@@ -71,19 +73,21 @@ sync
 S=$(now)
 CODE=$(curl -s -o "$WORK/put.out" -w '%{http_code}' -T "$WORK/www/big.bin" "$HREF")
 E=$(now)
-[ "$CODE" = 200 ] || { echo "upload failed: HTTP $CODE $(cat "$WORK/put.out")" >&2; exit 1; }
+[ "$CODE" = 200 ] || die "upload failed: HTTP $CODE $(cat "$WORK/put.out")"
 UP=$(mbps "$SIZE" "$S" "$E")
 printf '{"key":"header","value":{"summary":"big"}}\n{"key":"lfsFile","value":{"path":"big.bin","algo":"sha256","oid":"%s","size":%s}}\n' \
   "$OID" "$SIZE" >"$WORK/big.ndjson"
 curl -sf -XPOST "$HUB_URL/api/models/admin/bench-transfer/commit/main" -H "$AUTH" \
-  -H 'Content-Type: application/x-ndjson' --data-binary @"$WORK/big.ndjson" >/dev/null
+  -H 'Content-Type: application/x-ndjson' --data-binary @"$WORK/big.ndjson" >/dev/null ||
+  die "commit of big.bin failed"
 
 # ---- (a) downloads via /resolve vs nginx ----------------------------------------------
 start_nginx "$WORK/www"
 RES="$HUB_URL/admin/bench-transfer/resolve/main/big.bin"
 NGX="$NGINX_URL/big.bin"
-# warm both (page cache, first-request costs) with one small ranged read
-curl -sfL -r 0-1023 -o /dev/null "$RES"; curl -sf -r 0-1023 -o /dev/null "$NGX"
+# Both serve the uploaded bytes (this also warms the page cache and first-request costs).
+check_sha "$RES" "$OID"
+check_sha "$NGX" "$OID"
 # 1 stream: 3 alternating runs each, median (it is cheap and noisy); 16 streams: one each
 H1=""; N1=""
 for _ in 1 2 3; do H1="$H1 $(par_get "$RES" 1)"; N1="$N1 $(par_get "$NGX" 1)"; done
@@ -104,11 +108,15 @@ sync # same for the 1 GiB blob and anything else still dirty
 CT=$(curl -s -o "$WORK/commit.out" -w '%{http_code} %{time_total}' -XPOST \
   "$HUB_URL/api/models/admin/bench-transfer/commit/main" -H "$AUTH" \
   -H 'Content-Type: application/x-ndjson' --data-binary @"$WORK/small.ndjson")
-[ "${CT%% *}" = 200 ] || { echo "commit failed: $CT $(cat "$WORK/commit.out")" >&2; exit 1; }
+[ "${CT%% *}" = 200 ] || die "commit failed: $CT $(cat "$WORK/commit.out")"
 
+R_H1=$(ratio "$H1" "$N1")
+R_HN=$(ratio "$HN" "$NN")
+R_UP=$(ratio "$UP" "$SHA")
+R_DISK=$(ratio "$UP" "$DISK")
 echo "file: $SIZE bytes random; MB = 10^6 bytes"
-echo "(a) download /resolve, 1 stream:    modelhub $H1 MB/s, nginx $N1 MB/s, ratio $(ratio "$H1" "$N1") (target >= 0.95)"
-echo "(a) download /resolve, $STREAMS streams:  modelhub $HN MB/s, nginx $NN MB/s, ratio $(ratio "$HN" "$NN") (target >= 0.95)"
-echo "(b) upload signed PUT:              modelhub $UP MB/s, openssl sha256 (1 core, 16 KiB) $SHA MB/s, ratio $(ratio "$UP" "$SHA") (target >= 0.75)"
-echo "    same upload vs the disk's durable write rate (dd conv=fsync): $DISK MB/s, ratio $(ratio "$UP" "$DISK")"
+echo "(a) download /resolve, 1 stream:    modelhub $H1 MB/s, nginx $N1 MB/s, ratio $R_H1 (target >= 0.95)"
+echo "(a) download /resolve, $STREAMS streams:  modelhub $HN MB/s, nginx $NN MB/s, ratio $R_HN (target >= 0.95)"
+echo "(b) upload signed PUT:              modelhub $UP MB/s, openssl sha256 (1 core, 16 KiB) $SHA MB/s, ratio $R_UP (target >= 0.75)"
+echo "    same upload vs the disk's durable write rate (dd conv=fsync): $DISK MB/s, ratio $R_DISK"
 echo "(c) commit of $NFILES small files:     ${CT#* } s (target <= 1 s)"

@@ -1,11 +1,15 @@
 #!/bin/sh
 # Run every test stage after `make test` has built everything:
-#   1. unit  - build/unit/test_* and build/asan/unit/test_* (cmocka)
-#   2. fuzz  - replay tests/fuzz/corpus/NAME/* through build/fuzz/fuzz_NAME
+#   1. unit  - build/unit/test_X and build/asan/unit/test_X for every tests/unit/test_X.c
+#   2. fuzz  - replay tests/fuzz/corpus/X/* through build/fuzz/fuzz_X for every
+#              tests/fuzz/fuzz_X.c
 #   3. e2e   - node --test in tests/e2e against build/asan/modelhub
-# Ends with exactly one line "N passed, M failed" (totals) and exits 1 if
-# anything failed or crashed. A crash (no parsable result, or a non-zero exit
-# without a counted failure) counts as one failure.
+# What should run is derived from the sources, not from what happens to be built: a
+# missing binary counts as one failure, and so does a stage, binary or e2e file that
+# ran no test. A crash (no parsable result, or a non-zero exit without a counted
+# failure) counts as one failure. Skipped and todo tests are listed by name.
+# Ends with exactly one line "N passed, M failed" (totals), followed by ", K skipped"
+# when K > 0 tests were skipped or marked todo, and exits 1 if anything failed.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
@@ -16,11 +20,14 @@ export ASAN_OPTIONS UBSAN_OPTIONS
 
 PASS=0
 FAIL=0
+SKIP=0
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/modelhub-test.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 trap 'exit 130' INT TERM
 
 section() { printf '\n==== %s ====\n' "$1"; }
+SKIPPED="$TMP/skipped.list" # "<where>: <test name>" of every skipped/todo test
+: >"$SKIPPED"
 
 # Sum the N of every line "<prefix> N test(s)" in file $2 (cmocka may print
 # several groups per binary). Prints 0 and returns 1 when there is none.
@@ -32,39 +39,63 @@ sum_cmocka() {
 
 # ---------------------------------------------------------------- unit
 section "unit tests (cmocka; plain and ASan+UBSan)"
-found=0
-for t in build/unit/test_* build/asan/unit/test_*; do
-  [ -f "$t" ] && [ -x "$t" ] || continue
-  found=1
-  out="$TMP/unit.out"
-  "./$t" >"$out" 2>&1
-  rc=$?
-  p=$(sum_cmocka '[  PASSED  ] ' "$out") || p=0
-  f=$(sum_cmocka '[  FAILED  ] ' "$out")
-  have_summary=$?
-  note=""
-  if [ "$have_summary" -ne 0 ] && ! grep -q '^\[  PASSED  \] ' "$out"; then
-    f=$((f + 1)); note=" (crashed: no cmocka summary, exit $rc)"
-  elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-    f=1; note=" (exit $rc after the tests, e.g. a leak report)"
-  fi
-  PASS=$((PASS + p)); FAIL=$((FAIL + f))
-  if [ "$f" -ne 0 ]; then
-    printf 'FAIL %-34s %d passed, %d failed%s\n' "$t" "$p" "$f" "$note"
-    sed 's/^/    | /' "$out" | tail -n 60
-  else
-    printf 'ok   %-34s %d passed\n' "$t" "$p"
-  fi
+declared=0
+for src in tests/unit/test_*.c; do
+  [ -f "$src" ] || continue
+  name=$(basename "$src" .c)
+  for t in "build/unit/$name" "build/asan/unit/$name"; do
+    declared=$((declared + 1))
+    if [ ! -f "$t" ] || [ ! -x "$t" ]; then
+      FAIL=$((FAIL + 1))
+      printf 'FAIL %-34s not built (declared by %s)\n' "$t" "$src"
+      continue
+    fi
+    out="$TMP/unit.out"
+    "./$t" >"$out" 2>&1
+    rc=$?
+    p=$(sum_cmocka '[  PASSED  ] ' "$out") || p=0
+    s=$(sum_cmocka '[  SKIPPED ] ' "$out") || s=0
+    f=$(sum_cmocka '[  FAILED  ] ' "$out")
+    have_summary=$?
+    note=""
+    if [ "$have_summary" -ne 0 ] && ! grep -q '^\[  PASSED  \] ' "$out"; then
+      f=$((f + 1)); note=" (crashed: no cmocka summary, exit $rc)"
+    elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+      f=1; note=" (exit $rc after the tests, e.g. a leak report)"
+    elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+      f=1; note=" (ran no tests)"
+    fi
+    # cmocka lists each skipped test as "[  SKIPPED ] name" after the count line.
+    grep '^\[  SKIPPED \] ' "$out" | sed 's/^\[  SKIPPED \] //' | grep -v '^[0-9][0-9]* test' |
+      sed "s|^|$t: |" >>"$SKIPPED"
+    PASS=$((PASS + p)); FAIL=$((FAIL + f)); SKIP=$((SKIP + s))
+    sk=""; [ "$s" -eq 0 ] || sk=", $s skipped"
+    if [ "$f" -ne 0 ]; then
+      printf 'FAIL %-34s %d passed, %d failed%s%s\n' "$t" "$p" "$f" "$sk" "$note"
+      sed 's/^/    | /' "$out" | tail -n 60
+    else
+      printf 'ok   %-34s %d passed%s\n' "$t" "$p" "$sk"
+    fi
+  done
 done
-[ "$found" -eq 1 ] || echo "(no unit test binaries found)"
+if [ "$declared" -eq 0 ]; then
+  echo "FAIL no unit tests declared (tests/unit/test_*.c)"; FAIL=$((FAIL + 1))
+fi
 
 # ---------------------------------------------------------------- fuzz
 section "fuzz corpus replay"
-found=0
-for h in build/fuzz/fuzz_*; do
-  [ -f "$h" ] && [ -x "$h" ] || continue
-  found=1
-  name=${h#build/fuzz/fuzz_}
+declared=0
+for src in tests/fuzz/fuzz_*.c; do
+  [ -f "$src" ] || continue
+  declared=$((declared + 1))
+  name=$(basename "$src" .c)
+  name=${name#fuzz_}
+  h="build/fuzz/fuzz_$name"
+  if [ ! -f "$h" ] || [ ! -x "$h" ]; then
+    FAIL=$((FAIL + 1))
+    printf 'FAIL %-34s not built (declared by %s)\n' "$h" "$src"
+    continue
+  fi
   corpus="tests/fuzz/corpus/$name"
   list="$TMP/fuzz.list"
   out="$TMP/fuzz.out"
@@ -90,7 +121,9 @@ for h in build/fuzz/fuzz_*; do
     grep -v '^Executed \|^Running: ' "$out" | sed 's/^/    | /' | tail -n 60
   fi
 done
-[ "$found" -eq 1 ] || echo "(no fuzz harnesses built)"
+if [ "$declared" -eq 0 ]; then
+  echo "FAIL no fuzz harnesses declared (tests/fuzz/fuzz_*.c)"; FAIL=$((FAIL + 1))
+fi
 
 # ---------------------------------------------------------------- e2e
 section "e2e (node --test, server under ASan+LSan)"
@@ -103,14 +136,21 @@ elif [ ! -d tests/e2e/node_modules/@huggingface/hub ]; then
   echo "FAIL tests/e2e/node_modules missing (run: make e2e-deps)"; FAIL=$((FAIL + 1))
 else
   tap="$TMP/e2e.tap"
-  # Human-readable progress on the console, TAP in a file for the counts.
+  files="$tap"
+  # Human-readable progress on the console; in a file, one line per test with its file
+  # (scripts/e2e-files-reporter.mjs, to check that every file ran tests) and the TAP-style
+  # summary ("# pass N", …) for the counts.
+  # node --test without arguments finds **/*.test.mjs (and its other name patterns).
   (cd tests/e2e && MODELHUB_BIN="$BIN" node --test \
       --test-reporter=spec --test-reporter-destination=stdout \
-      --test-reporter=tap --test-reporter-destination="$tap")
+      --test-reporter="$ROOT/scripts/e2e-files-reporter.mjs" --test-reporter-destination="$tap")
   rc=$?
   p=$(sed -n 's/^# pass \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
   f=$(sed -n 's/^# fail \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
   c=$(sed -n 's/^# cancelled \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  s=$(sed -n 's/^# skipped \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  t=$(sed -n 's/^# todo \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
+  s=$((${s:-0} + ${t:-0}))
   if [ -z "$p" ] || [ -z "$f" ]; then
     echo "FAIL e2e: no test summary (node exited $rc)"
     PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-0} + 1))
@@ -120,12 +160,42 @@ else
       echo "FAIL e2e: node exited $rc with no failed test counted"
       f=1
     fi
-    PASS=$((PASS + p)); FAIL=$((FAIL + f))
-    echo "e2e: $p passed, $f failed"
+    if [ "$((p + f))" -eq 0 ]; then
+      echo "FAIL e2e: node ran no tests"
+      f=1
+    fi
+    # Every file that uses node:test must have run at least one test (passed or failed):
+    # one node --test does not find (named other than *.test.mjs), or one that declares
+    # nothing or skips everything, is a failure, not a silent pass.
+    e2e_dir=$(cd tests/e2e && pwd -P) # node reports files by their physical path
+    for tf in $(cd tests/e2e && find . -name node_modules -prune -o -type f -name '*.mjs' -print | sort); do
+      tf=${tf#./}
+      grep -q 'node:test' "tests/e2e/$tf" || continue
+      abs="$e2e_dir/$tf"
+      ran=$(awk -F '\t' -v file="$abs" '$2 == file && ($1 == "pass" || $1 == "fail") { n++ }
+        END { print n + 0 }' "$files" 2>/dev/null)
+      if [ "${ran:-0}" -eq 0 ]; then
+        echo "FAIL e2e: tests/e2e/$tf ran no tests (not found by node --test, which runs *.test.mjs, or no test in it)"
+        f=$((f + 1))
+      fi
+    done
+    awk -F '\t' '$1 == "skip" || $1 == "todo" {
+      sub(".*/tests/e2e/", "tests/e2e/", $2); print $2 " (" $1 "): " $3 }' "$files" >>"$SKIPPED" 2>/dev/null
+    PASS=$((PASS + p)); FAIL=$((FAIL + f)); SKIP=$((SKIP + s))
+    if [ "$s" -ne 0 ]; then echo "e2e: $p passed, $f failed, $s skipped/todo"
+    else echo "e2e: $p passed, $f failed"; fi
   fi
 fi
 
 # ---------------------------------------------------------------- total
 echo
-echo "$PASS passed, $FAIL failed"
+if [ -s "$SKIPPED" ]; then
+  echo "skipped or todo (not counted as passed):"
+  sed 's/^/  /' "$SKIPPED"
+fi
+if [ "$SKIP" -ne 0 ]; then
+  echo "$PASS passed, $FAIL failed, $SKIP skipped"
+else
+  echo "$PASS passed, $FAIL failed"
+fi
 [ "$FAIL" -eq 0 ]

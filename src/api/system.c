@@ -101,8 +101,10 @@ const hub_route api_system_routes[] = {
     {"GET", "/api/models-tags-by-type", h_empty_object, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
     {"GET", "/api/datasets-tags-by-type", h_empty_object, NEED_NONE | RUN_INLINE, BODY_NONE, NULL,
      0},
-    {"GET", "/api/{type}/{repo}/auth-check", h_auth_check, NEED_REPO_READ | RUN_INLINE, BODY_NONE,
-     NULL, 0},
+    /* "Can this caller read the repo's files": a gated repo without accepted access is
+     * GatedRepo (401/403), as huggingface_hub's auth_check expects (hf-api.md §7.6). */
+    {"GET", "/api/{type}/{repo}/auth-check", h_auth_check,
+     NEED_REPO_READ | NEED_REPO_FILES | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };
 

@@ -57,23 +57,20 @@ async function headSha(repo) {
   return (await r.json()).sha;
 }
 
-/** Every blob file under the data dir's blob store (visible objects). */
+/** Every blob file under the data dir's blob store (visible objects). Throws if the store
+ * is missing or unreadable: an empty answer must mean "no blob", not "could not look". */
 function storedBlobs() {
   const out = [];
+  const root = path.join(server.dataDir, "blobs", "sha256");
+  assert.ok(statSync(root).isDirectory(), `${root} is the blob store`);
   const walk = (d) => {
-    let ents;
-    try {
-      ents = readdirSync(d);
-    } catch {
-      return;
-    }
-    for (const e of ents) {
+    for (const e of readdirSync(d)) {
       const p = path.join(d, e);
       if (statSync(p).isDirectory()) walk(p);
       else out.push(e);
     }
   };
-  walk(path.join(server.dataDir, "blobs", "sha256"));
+  walk(root);
   return out;
 }
 
@@ -423,13 +420,16 @@ describe("crash safety", () => {
     });
     const href = (await batch.json()).objects[0].actions.upload.href;
     let sent = 0;
+    let restart = null; // the crash + restart, started once half the body is sent
+    let sentAtKill = 0;
     const stream = new ReadableStream({
       async pull(ctrl) {
         if (sent >= data.length / 2) {
           await new Promise((r) => setTimeout(r, 200));
-          if (sent >= data.length / 2 && !ctrl.killed) {
-            ctrl.killed = true;
-            server.crashAndRestart().catch(() => {});
+          if (sent >= data.length / 2 && !restart) {
+            sentAtKill = sent;
+            restart = server.crashAndRestart();
+            restart.catch(() => {}); // awaited below; don't let it go unhandled meanwhile
           }
         }
         const chunk = data.subarray(sent, Math.min(sent + 1024 * 1024, data.length));
@@ -438,14 +438,12 @@ describe("crash safety", () => {
         else ctrl.close();
       },
     });
-    await fetch(href, { method: "PUT", body: stream, duplex: "half" }).catch(() => null);
-    // wait for the restart to finish
-    for (let i = 0; i < 200; i++) {
-      try {
-        if ((await fetch(`${hubUrl}/healthz`)).ok) break;
-      } catch {}
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const put = await fetch(href, { method: "PUT", body: stream, duplex: "half" }).catch(() => null);
+    assert.ok(restart, "the server was killed during the upload");
+    assert.ok(sentAtKill < data.length, "killed before the whole body was sent");
+    await restart; // a failed restart fails the test
+    assert.ok(put === null || put.status >= 400, `the interrupted PUT did not succeed (${put?.status})`);
+    assert.equal((await fetch(`${hubUrl}/healthz`)).status, 200);
     assert.ok(!storedBlobs().includes(oid), "no partial blob is visible");
     // The branch points at a complete commit and the retried upload works.
     const head = await headSha(repo);
@@ -453,6 +451,8 @@ describe("crash safety", () => {
     await uploadFiles({ repo, accessToken, hubUrl, files: [{ path: "w.bin", content: new Blob([data]) }] });
     const got = await blobBytes(await downloadFile({ repo, path: "w.bin", accessToken, hubUrl }));
     assert.equal(sha256(got), oid);
+    // The same walk sees the object once it is published: "not visible" above was a real look.
+    assert.ok(storedBlobs().includes(oid), "the retried upload's blob is in the store the check walked");
 
     // Kill in the middle of a big commit: either it landed whole or not at all.
     const files = Array.from({ length: 2000 }, (_, i) => fileOp(`many/f${i}.txt`, "x".repeat(1000)));

@@ -4,7 +4,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync, readdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
@@ -343,18 +344,48 @@ test("git-lfs locks: empty lists with the LFS content type", async () => {
 });
 
 test("no git children left behind (reaped, none killed mid-way)", async () => {
-  // A client that disconnects in the middle of a response: the child must be killed.
+  // A client that disconnects in the middle of a response: the child must be killed and
+  // reaped. The pack (16 MiB of random bytes) is larger than the pipe and socket
+  // buffers, so while the client reads nothing, git upload-pack is still there, blocked
+  // writing; the test first sees it, then sees it gone after the abort. (With the
+  // advertisement of an empty repo, git had exited before anyone looked, and the check
+  // passed whether or not a child ever ran.)
   await createRepo("abandon");
+  const url = remote("admin/abandon", admin);
+  const { dir } = clone(url);
+  // 128 files of 128 KiB: more objects than receive.unpackLimit, so the server keeps the
+  // pushed pack, stored uncompressed and without deltas (random bytes do not compress, and
+  // looking for deltas between them is slow), and upload-pack sends it as it is.
+  mkdirSync(path.join(dir, "noise"));
+  for (let i = 0; i < 128; i++) writeFileSync(path.join(dir, "noise", `n${i}.txt`), randomBytes(128 << 10));
+  const raw = ["-c", "core.compression=0", "-c", "pack.window=0"];
+  git([...raw, "add", "noise"], { cwd: dir });
+  git([...raw, "commit", "-q", "-m", "noise"], { cwd: dir });
+  git([...raw, "push", "-q", url, "main"], { cwd: dir });
+  const head = git(["rev-parse", "HEAD"], { cwd: dir }).stdout.trim();
+  const gitKids = () => children(server.pid).filter((k) => / git$/.test(k));
+  for (let i = 0; i < 100 && children(server.pid).length; i++) await sleep(50);
+  assert.deepEqual(children(server.pid), [], "no child before the request");
+
+  const pkt = (s) => (s.length + 4).toString(16).padStart(4, "0") + s;
   const ctl = new AbortController();
-  const res = await fetch(`${server.url}/admin/abandon/info/refs?service=git-upload-pack`, { signal: ctl.signal });
+  const res = await fetch(`${server.url}/admin/abandon/git-upload-pack`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-git-upload-pack-request" },
+    body: pkt(`want ${head}\n`) + "0000" + pkt("done\n"),
+    signal: ctl.signal,
+  });
   assert.equal(res.status, 200);
-  ctl.abort();
-  for (let i = 0; i < 100; i++) {
-    const kids = children(server.pid);
-    if (kids.length === 0) return;
-    await sleep(50);
+  let seen = [];
+  for (let i = 0; i < 200 && !seen.length; i++) {
+    seen = gitKids();
+    if (!seen.length) await sleep(25);
   }
-  assert.deepEqual(children(server.pid), []);
+  assert.ok(seen.length > 0, "git upload-pack runs while the response is unread");
+  assert.ok(!seen.some((k) => / Z git$/.test(k)), `the child is still working, not a zombie: ${seen}`);
+  ctl.abort();
+  for (let i = 0; i < 300 && children(server.pid).length; i++) await sleep(50);
+  assert.deepEqual(children(server.pid), [], "the child was killed and reaped");
 });
 
 /** Child processes of pid, as "pid state comm" strings (Linux /proc). */

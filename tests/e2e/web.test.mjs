@@ -49,8 +49,12 @@ function safetensors(tensors) {
   json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, Buffer.alloc(off)]);
+  // Tensor bytes with a pattern (not zeros), so a byte comparison of a download means something.
+  const data = Buffer.alloc(off);
+  for (let i = 0; i < off; i++) data[i] = (i * 31 + 7) & 0xff;
+  return Buffer.concat([len, json, data]);
 }
+const MODEL_ST = safetensors({ "embeddings.weight": { dtype: "F32", shape: [16, 8] }, "classifier.bias": { dtype: "BF16", shape: [2] } });
 
 async function upload(repo, files, summary) {
   await uploadFiles({
@@ -178,7 +182,7 @@ test("create a repo through /new, upload files through the API", async () => {
     [
       ["README.md", README],
       ["config.json", JSON.stringify({ architectures: ["BertForSequenceClassification"], model_type: "bert" })],
-      ["model.safetensors", safetensors({ "embeddings.weight": { dtype: "F32", shape: [16, 8] }, "classifier.bias": { dtype: "BF16", shape: [2] } })],
+      ["model.safetensors", MODEL_ST],
       ["notes.txt", "first line\nsecond line\n<b>not bold</b>\n"],
       ["docs/usage.md", "usage\n"],
     ],
@@ -256,6 +260,9 @@ test("file browser: tree with sizes, LFS badge, last commits; text and safetenso
   assert.match(dl, /\/alice\/web-demo\/resolve\/main\/model\.safetensors\?download=true$/);
   const got = await page.request.get(hubUrl + dl);
   assert.equal(got.status(), 200);
+  const body = await got.body();
+  assert.equal(body.length, MODEL_ST.length, "download link serves the whole file");
+  assert.ok(body.equals(MODEL_ST), "download link serves the uploaded bytes");
   await shot(page, "blob-safetensors");
 });
 
