@@ -5,13 +5,19 @@
  *   POST {prefix}/{repo}[.git]/info/lfs/objects/batch   caller's credentials (read / write)
  *   POST {prefix}/{repo}[.git]/info/lfs/verify          signed query or read permission
  *   PUT  /lfs-put/{uid}/{oid}/{size}                    signed: whole object (basic)
- *   PUT  /lfs-part/{uid}/{oid}/{size}/{n}               signed: one multipart part
- *   POST /lfs-complete/{uid}/{oid}/{size}               signed: assemble the parts
+ *   PUT  /lfs-part/{uid}/{oid}/{size}/{upload}/{n}      signed: one multipart part
+ *   POST /lfs-complete/{uid}/{oid}/{size}/{upload}      signed: assemble the parts
  *   GET  /lfs-get/{uid}/{oid}                           signed: download (Range, HEAD)
  * {uid} is the repo's immutable uid, so a rename does not break handed-out URLs. Signed
  * URLs carry "exp=<unix>&sig=<hmac>" from auth/sign.h; the signature binds the purpose
  * (the first path segment) and the subject (the rest of the path), so one URL can never be
- * used for another repo, object, size or part. Clients PUT them without credentials. */
+ * used for another repo, object, size, upload or part. Clients PUT them without credentials.
+ * {upload} is a random id per multipart upload: parts are stored under it, so concurrent
+ * uploads of one object cannot overwrite each other's parts.
+ *
+ * Objects are scoped per repo (db/objects.h): batch, verify and lfs-get answer only for
+ * objects the repo references, and a PUT or completion adds the reference once the bytes
+ * hash to the oid. */
 #ifndef HUB_LFS_LFS_H
 #define HUB_LFS_LFS_H
 
@@ -22,9 +28,13 @@
 
 extern const hub_route lfs_routes[];
 
-/* Lifetime of every signed URL the batch API hands out (24 h: a multi-GB upload over a
- * slow link must not expire half way). */
+/* Lifetime of the signed upload URLs (put, part, complete, verify) the batch API hands out
+ * (24 h: a multi-GB multipart upload over a slow link must not expire half way; an upload
+ * URL can only add bytes that hash to its oid, never read or commit anything). */
 #define LFS_URL_TTL_S (24 * 3600)
+/* Lifetime of signed download URLs (lfs-get, xet-get): 1 h, and each use re-checks that the
+ * repo still exists, is not disabled and still references the object. */
+#define LFS_GET_TTL_S 3600
 /* Smallest multipart part. S3 wants >= 5 MiB per part (but the last), so parts map onto
  * S3 multipart uploads one to one when the blob store grows an S3 backend. */
 #define LFS_PART_MIN (8LL * 1024 * 1024)

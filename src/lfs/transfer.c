@@ -15,6 +15,7 @@
 #include "api/api.h"
 #include "auth/sign.h"
 #include "blob/blob.h"
+#include "db/objects.h"
 #include "http/range.h"
 #include "lfs/lfs.h"
 #include "util/error.h"
@@ -51,9 +52,10 @@ int lfs__check_signed(hub_req *r, const char *purpose, const char *subject) {
 typedef struct {
   db_repo repo;
   char oid[65];
-  int64_t size;  /* -1 when the URL has none (lfs-get) */
-  unsigned part; /* 0 unless lfs-part */
-  char subject[160];
+  int64_t size;    /* -1 when the URL has none (lfs-get) */
+  char upload[65]; /* multipart upload id (lfs-part, lfs-complete); "" otherwise */
+  unsigned part;   /* 0 unless lfs-part */
+  char subject[256];
 } lfs_target;
 
 /* Canonical decimal (no sign, no leading zero) in 0..INT64_MAX; -1 if not. */
@@ -73,8 +75,8 @@ static int uid_valid(const char *s) {
   return n == 24 && !s[n];
 }
 
-/* Parse r->cap (uid, oid[, size[, part]]), check the signature for `purpose`, then load the
- * repo. Malformed → 404; bad signature → 403; repo gone → 404 RepoNotFound. */
+/* Parse r->cap (uid, oid[, size[, upload[, part]]]), check the signature for `purpose`,
+ * then load the repo. Malformed → 404; bad signature → 403; repo gone → 404 RepoNotFound. */
 static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
   memset(t, 0, sizeof *t);
   t->size = -1;
@@ -87,18 +89,26 @@ static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
       return hub_error_set(HUB_ENOTFOUND, "Malformed LFS transfer URL (size)");
   }
   if (r->ncap >= 4) {
-    int64_t n = parse_dec(r->cap[3]);
+    if (!blob_oid_valid(r->cap[3]))
+      return hub_error_set(HUB_ENOTFOUND, "Malformed LFS transfer URL (upload id)");
+    memcpy(t->upload, r->cap[3], 65);
+  }
+  if (r->ncap >= 5) {
+    int64_t n = parse_dec(r->cap[4]);
     if (n < 1 || n > (int64_t)lfs_part_count(t->size))
       return hub_error_set(HUB_ENOTFOUND, "Malformed LFS transfer URL (part number)");
     t->part = (unsigned)n;
   }
   if (t->size < 0)
     snprintf(t->subject, sizeof t->subject, "%s/%s", r->cap[0], t->oid);
-  else if (!t->part)
+  else if (!t->upload[0])
     snprintf(t->subject, sizeof t->subject, "%s/%s/%lld", r->cap[0], t->oid, (long long)t->size);
+  else if (!t->part)
+    snprintf(t->subject, sizeof t->subject, "%s/%s/%lld/%s", r->cap[0], t->oid, (long long)t->size,
+             t->upload);
   else
-    snprintf(t->subject, sizeof t->subject, "%s/%s/%lld/%u", r->cap[0], t->oid, (long long)t->size,
-             t->part);
+    snprintf(t->subject, sizeof t->subject, "%s/%s/%lld/%s/%u", r->cap[0], t->oid,
+             (long long)t->size, t->upload, t->part);
   int rc = lfs__check_signed(r, purpose, t->subject);
   if (rc) return rc;
   if ((rc = db_repo_by_uid(r->cap[0], &t->repo)))
@@ -129,7 +139,7 @@ static int put_begin(hub_req *r, struct put_state **out) {
   int rc;
   if (!st) return hub_error_set(HUB_ERROR, "out of memory");
   http_cleanup_add(r, put_state_free, st);
-  int is_part = r->ncap == 4;
+  int is_part = r->ncap == 5;
   if ((rc = target_load(r, is_part ? "lfs-part" : "lfs-put", &st->t))) return rc;
   st->want = st->t.size;
   if (is_part) {
@@ -141,7 +151,7 @@ static int put_begin(hub_req *r, struct put_state **out) {
   if (cl && parse_dec(cl) != st->want)
     return hub_error_set(HUB_EINVALID, "Content-Length %.30s does not match the %lld bytes %s", cl,
                          (long long)st->want, is_part ? "of this part" : "of this object");
-  rc = is_part ? blob_parts_writer_open(api_blobs(), st->t.oid, st->t.part, &st->w)
+  rc = is_part ? blob_parts_writer_open(api_blobs(), st->t.upload, st->t.part, &st->w)
                : blob_writer_open(api_blobs(), &st->w);
   if (rc) return rc;
   r->state = st;
@@ -183,7 +193,8 @@ int lfs__h_put(hub_req *r) {
   if (!st->t.part) {
     rc = blob_writer_commit(w, st->t.oid, st->t.size, NULL);
     if (rc == HUB_EINVALID) return prefix_error(rc, "Upload rejected, nothing was stored: ");
-    if (rc) return rc;
+    /* The bytes hashed to the oid: the repo may reference the object from now on. */
+    if (rc || (rc = db_objects_add(st->t.repo.id, st->t.oid, st->t.size))) return rc;
     snprintf(id, sizeof id, "%s", st->t.oid);
   } else {
     int64_t got = blob_writer_size(w);
@@ -241,10 +252,16 @@ int lfs__h_complete(hub_req *r) {
     return hub_error_set(HUB_EINVALID, "oid in the body does not match the URL");
   unsigned n = lfs_part_count(t.size);
   if (parts && (rc = check_parts(parts, n))) return rc;
-  rc = blob_parts_assemble(api_blobs(), t.oid, n, t.size, NULL);
-  if (rc == HUB_ENOTFOUND) return prefix_error(HUB_EINVALID, "Cannot complete upload: ");
-  if (rc == HUB_EINVALID) return prefix_error(rc, "Upload rejected, nothing was stored: ");
-  if (rc) return rc;
+  int64_t ref = -1;
+  if (db_objects_get(t.repo.id, t.oid, &ref) || ref != t.size) {
+    /* Parts of this upload only, and no shortcut when the store already holds the object:
+     * the repo gets the reference once these bytes hash to the oid. (A repeated
+     * completion finds the reference and answers 200 again.) */
+    rc = blob_parts_assemble_upload(api_blobs(), t.upload, t.oid, n, t.size, NULL);
+    if (rc == HUB_ENOTFOUND) return prefix_error(HUB_EINVALID, "Cannot complete upload: ");
+    if (rc == HUB_EINVALID) return prefix_error(rc, "Upload rejected, nothing was stored: ");
+    if (rc || (rc = db_objects_add(t.repo.id, t.oid, t.size))) return rc;
+  }
   json_t *o = json_pack("{s:s, s:I}", "oid", t.oid, "size", (json_int_t)t.size);
   char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
@@ -268,6 +285,10 @@ int lfs__h_get(hub_req *r) {
   const char *ct = "application/octet-stream";
   int rc = target_load(r, "lfs-get", &t);
   if (rc) return rc;
+  /* Re-checked on every use: the URL stops working once the repo no longer references the
+   * object (or is deleted / disabled, above). */
+  if (db_objects_get(t.repo.id, t.oid, NULL))
+    return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
   rc = blob_open_fd(api_blobs(), t.oid, &fd, &total);
   if (rc == HUB_ENOTFOUND) return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
   if (rc) return rc;

@@ -307,7 +307,7 @@ static void xs_stream_close(struct blob_stream *s) {
 static int fallback_open(void *ctx, const char *oid, blob_stream **out, int64_t *out_size) {
   xet_hash file;
   uint64_t size = 0;
-  int rc = xs_sha_find(oid, (int64_t)(intptr_t)ctx, &file, &size);
+  int rc = xs_sha_find_for(oid, (int64_t)(intptr_t)ctx, &file, &size);
   if (rc) return rc;
   xs_blob_stream *s = calloc(1, sizeof *s);
   if (!s) return hub_error_set(HUB_ERROR, "out of memory");
