@@ -240,7 +240,7 @@ static json_t *verify_action(hub_req *r, const char *subject, int64_t exp) {
 
 /* actions for one object to upload; multipart when `multipart`. */
 static json_t *upload_actions(hub_req *r, const lfs_batch_obj *o, int multipart, int64_t exp) {
-  char subject[200], up_subject[280], part_subject[300], key[16], chunk_s[32], upload[65];
+  char subject[200], part_subject[220], key[16], chunk_s[32], upload[65];
   unsigned char rnd[32];
   json_t *up = NULL, *verify = NULL, *header = NULL;
   snprintf(subject, sizeof subject, "%s/%s/%lld", r->repo.uid, o->oid, (long long)o->size);
@@ -253,8 +253,10 @@ static json_t *upload_actions(hub_req *r, const lfs_batch_obj *o, int multipart,
     if (RAND_bytes(rnd, sizeof rnd) != 1) goto fail;
     for (int i = 0; i < 32; i++)
       snprintf(upload + 2 * i, 3, "%02x", rnd[i]);
-    snprintf(up_subject, sizeof up_subject, "%s/%s", subject, upload);
-    up = signed_action(r, "lfs-complete", up_subject, exp);
+    hub_buf cu = HUB_BUF_INIT;
+    if (lfs__signed_url_upload(&cu, r, "lfs-complete", subject, upload, exp) == 0)
+      up = json_pack("{s:s, s:i}", "href", cu.ptr, "expires_in", (int)(exp - (int64_t)time(NULL)));
+    hub_buf_dispose(&cu);
     header = json_object();
     if (!up || !header) goto fail;
     /* Only chunk_size and the part keys, ascending: the git-lfs custom agent takes every
@@ -263,9 +265,9 @@ static json_t *upload_actions(hub_req *r, const lfs_batch_obj *o, int multipart,
     if (json_object_set_new(header, "chunk_size", json_string(chunk_s))) goto fail;
     for (unsigned i = 1; i <= nparts; i++) {
       hub_buf u = HUB_BUF_INIT;
-      snprintf(part_subject, sizeof part_subject, "%s/%u", up_subject, i);
+      snprintf(part_subject, sizeof part_subject, "%s/%u", subject, i);
       snprintf(key, sizeof key, "%05u", i);
-      int rc = lfs__signed_url(&u, r, "lfs-part", part_subject, exp);
+      int rc = lfs__signed_url_upload(&u, r, "lfs-part", part_subject, upload, exp);
       json_t *s = rc == 0 ? json_string(u.ptr) : NULL;
       hub_buf_dispose(&u);
       if (!s || json_object_set_new(header, key, s)) goto fail;
@@ -448,10 +450,10 @@ const hub_route lfs_routes[] = {
      NEED_REPO_FILES | NEED_GIT_CHALLENGE, BODY_JSON, NULL, 0},
     {"POST", "{prefix}/{repo}/info/lfs/verify", h_verify, NEED_GIT_CHALLENGE, BODY_JSON, NULL, 0},
     {"PUT", "/lfs-put/{uid}/{oid}/{size}", lfs__h_put, NEED_NONE, BODY_STREAM, lfs__on_put_body, 0},
-    {"PUT", "/lfs-part/{uid}/{oid}/{size}/{upload}/{n}", lfs__h_put, NEED_NONE, BODY_STREAM,
+    {"PUT", "/lfs-part/{uid}/{oid}/{size}/{n}", lfs__h_put, NEED_NONE, BODY_STREAM,
      lfs__on_put_body, 0},
-    {"POST", "/lfs-complete/{uid}/{oid}/{size}/{upload}", lfs__h_complete, NEED_NONE, BODY_JSON,
-     NULL, LFS_MAX_COMPLETE_BODY},
+    {"POST", "/lfs-complete/{uid}/{oid}/{size}", lfs__h_complete, NEED_NONE, BODY_JSON, NULL,
+     LFS_MAX_COMPLETE_BODY},
     {"GET", "/lfs-get/{uid}/{oid}", lfs__h_get, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -5,15 +5,16 @@
  *   POST {prefix}/{repo}[.git]/info/lfs/objects/batch   caller's credentials (read / write)
  *   POST {prefix}/{repo}[.git]/info/lfs/verify          signed query or read permission
  *   PUT  /lfs-put/{uid}/{oid}/{size}                    signed: whole object (basic)
- *   PUT  /lfs-part/{uid}/{oid}/{size}/{upload}/{n}      signed: one multipart part
- *   POST /lfs-complete/{uid}/{oid}/{size}/{upload}      signed: assemble the parts
+ *   PUT  /lfs-part/{uid}/{oid}/{size}/{n}?upload=       signed: one multipart part
+ *   POST /lfs-complete/{uid}/{oid}/{size}?upload=       signed: assemble the parts
  *   GET  /lfs-get/{uid}/{oid}                           signed: download (Range, HEAD)
  * {uid} is the repo's immutable uid, so a rename does not break handed-out URLs. Signed
  * URLs carry "exp=<unix>&sig=<hmac>" from auth/sign.h; the signature binds the purpose
  * (the first path segment) and the subject (the rest of the path), so one URL can never be
  * used for another repo, object, size, upload or part. Clients PUT them without credentials.
- * {upload} is a random id per multipart upload: parts are stored under it, so concurrent
- * uploads of one object cannot overwrite each other's parts.
+ * upload= is a random id (64 hex) per multipart upload, signed with the path (the subject
+ * gets "/<upload>" appended): parts are stored under it, so concurrent uploads of one object
+ * cannot overwrite each other's parts.
  *
  * Objects are scoped per repo (db/objects.h): batch, verify and lfs-get answer only for
  * objects the repo references, and a PUT or completion adds the reference once the bytes
@@ -97,5 +98,9 @@ int lfs__check_signed(hub_req *r, const char *purpose, const char *subject);
 /* Append "<base>/<purpose>/<subject>?exp=..&sig=.." to out. */
 int lfs__signed_url(hub_buf *out, hub_req *r, const char *purpose, const char *subject,
                     int64_t exp);
+/* Multipart: "<base>/<purpose>/<subject>?upload=<id>&exp=..&sig=..", signed over
+ * "<subject>/<id>". */
+int lfs__signed_url_upload(hub_buf *out, hub_req *r, const char *purpose, const char *subject,
+                           const char *upload, int64_t exp);
 
 #endif

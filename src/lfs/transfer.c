@@ -31,6 +31,16 @@ int lfs__signed_url(hub_buf *out, hub_req *r, const char *purpose, const char *s
   return out->failed ? hub_error_set(HUB_ERROR, "out of memory") : 0;
 }
 
+int lfs__signed_url_upload(hub_buf *out, hub_req *r, const char *purpose, const char *subject,
+                           const char *upload, int64_t exp) {
+  char signed_subject[320];
+  snprintf(signed_subject, sizeof signed_subject, "%s/%s", subject, upload);
+  hub_buf_printf(out, "%s/%s/%s?upload=%s&", http_base_url(r), purpose, subject, upload);
+  int rc = sign_make(out, purpose, signed_subject, exp);
+  if (rc) return rc;
+  return out->failed ? hub_error_set(HUB_ERROR, "out of memory") : 0;
+}
+
 int lfs__check_signed(hub_req *r, const char *purpose, const char *subject) {
   const char *exp = http_param(r, "exp"), *sig = http_param(r, "sig");
   if (!exp || !sig)
@@ -75,8 +85,9 @@ static int uid_valid(const char *s) {
   return n == 24 && !s[n];
 }
 
-/* Parse r->cap (uid, oid[, size[, upload[, part]]]), check the signature for `purpose`,
- * then load the repo. Malformed → 404; bad signature → 403; repo gone → 404 RepoNotFound. */
+/* Parse r->cap (uid, oid[, size[, part]]) and, for multipart URLs, the upload id (query
+ * "upload", signed with the rest), check the signature for `purpose`, then load the repo.
+ * Malformed → 404; bad signature → 403; repo gone → 404 RepoNotFound. */
 static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
   memset(t, 0, sizeof *t);
   t->size = -1;
@@ -88,27 +99,31 @@ static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
     if (t->size < 1 || t->size > HUB_MAX_BLOB_SIZE)
       return hub_error_set(HUB_ENOTFOUND, "Malformed LFS transfer URL (size)");
   }
-  if (r->ncap >= 4) {
-    if (!blob_oid_valid(r->cap[3]))
-      return hub_error_set(HUB_ENOTFOUND, "Malformed LFS transfer URL (upload id)");
-    memcpy(t->upload, r->cap[3], 65);
+  if (!strcmp(purpose, "lfs-part") || !strcmp(purpose, "lfs-complete")) {
+    const char *up = http_param(r, "upload");
+    if (!up || !blob_oid_valid(up))
+      return hub_error_set(HUB_EFORBIDDEN,
+                           "This URL must name its upload (upload=); get one from the LFS batch "
+                           "API");
+    memcpy(t->upload, up, 65);
   }
-  if (r->ncap >= 5) {
-    int64_t n = parse_dec(r->cap[4]);
+  if (r->ncap >= 4) {
+    int64_t n = parse_dec(r->cap[3]);
     if (n < 1 || n > (int64_t)lfs_part_count(t->size))
       return hub_error_set(HUB_ENOTFOUND, "Malformed LFS transfer URL (part number)");
     t->part = (unsigned)n;
   }
   if (t->size < 0)
     snprintf(t->subject, sizeof t->subject, "%s/%s", r->cap[0], t->oid);
-  else if (!t->upload[0])
-    snprintf(t->subject, sizeof t->subject, "%s/%s/%lld", r->cap[0], t->oid, (long long)t->size);
   else if (!t->part)
-    snprintf(t->subject, sizeof t->subject, "%s/%s/%lld/%s", r->cap[0], t->oid, (long long)t->size,
-             t->upload);
+    snprintf(t->subject, sizeof t->subject, "%s/%s/%lld", r->cap[0], t->oid, (long long)t->size);
   else
-    snprintf(t->subject, sizeof t->subject, "%s/%s/%lld/%s/%u", r->cap[0], t->oid,
-             (long long)t->size, t->upload, t->part);
+    snprintf(t->subject, sizeof t->subject, "%s/%s/%lld/%u", r->cap[0], t->oid, (long long)t->size,
+             t->part);
+  if (t->upload[0]) {
+    size_t n = strlen(t->subject);
+    snprintf(t->subject + n, sizeof t->subject - n, "/%s", t->upload);
+  }
   int rc = lfs__check_signed(r, purpose, t->subject);
   if (rc) return rc;
   if ((rc = db_repo_by_uid(r->cap[0], &t->repo)))
@@ -139,7 +154,7 @@ static int put_begin(hub_req *r, struct put_state **out) {
   int rc;
   if (!st) return hub_error_set(HUB_ERROR, "out of memory");
   http_cleanup_add(r, put_state_free, st);
-  int is_part = r->ncap == 5;
+  int is_part = r->ncap == 4;
   if ((rc = target_load(r, is_part ? "lfs-part" : "lfs-put", &st->t))) return rc;
   st->want = st->t.size;
   if (is_part) {
