@@ -25,7 +25,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blob/blob.h"
 #include "db/db.h"
 #include "db/objects.h"
 #include "git/internal.h"
@@ -37,7 +36,6 @@
 typedef struct {
   git_repository *repo;
   git_odb *odb;
-  blob_store *blobs;
   int64_t repo_id; /* the pushed repo's id in the metadata store */
   int errors;
   char commit[13]; /* short id of the commit being checked, for messages */
@@ -213,7 +211,7 @@ static int pre_receive(const git_ref_update *u, size_t n) {
     fputs("error: modelhub hook: MODELHUB_DATA is not set\n", stderr);
     return 1;
   }
-  if (repo_global_init() || blob_store_open(&c.blobs, "fs", data)) {
+  if (repo_global_init()) {
     fprintf(stderr, "error: modelhub hook: %s\n", hub_error_msg());
     c.errors++;
     goto done;
@@ -245,7 +243,6 @@ done:
   git_revwalk_free(walk);
   git_odb_free(c.odb);
   git_repository_free(c.repo);
-  blob_store_free(c.blobs);
   repo_global_shutdown();
   return c.errors ? 1 : 0;
 }
