@@ -381,9 +381,11 @@ static int h_batch(hub_req *r) {
                  : NULL;
       }
     } else {
-      char subject[120];
-      snprintf(subject, sizeof subject, "%s/%s", r->repo.uid, o->oid);
-      json_t *dl = signed_action(r, "lfs-get", subject, dl_exp);
+      hub_buf u = HUB_BUF_INIT;
+      json_t *dl = lfs_download_url(&u, r, "lfs-get", o->oid, dl_exp) == 0
+                       ? json_pack("{s:s, s:i}", "href", u.ptr, "expires_in", LFS_GET_TTL_S)
+                       : NULL;
+      hub_buf_dispose(&u);
       e = dl ? json_pack("{s:s, s:I, s:b, s:{s:o}}", "oid", o->oid, "size", (json_int_t)o->size,
                          "authenticated", 1, "actions", "download", dl)
              : NULL;

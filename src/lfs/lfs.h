@@ -87,6 +87,15 @@ unsigned lfs_part_count(int64_t size);
  * ~90 bytes, up to HUB_MAX_LFS_PARTS of them). */
 #define LFS_MAX_COMPLETE_BODY (4 * 1024 * 1024)
 
+/* Signed download URL "<base>/<purpose>/<uid>/<oid>?[u=<user>&]exp&sig" (purpose "lfs-get"
+ * or Xet's "xet-get") for r->repo's object `oid`. For a private or gated repo it is bound to
+ * the caller's user id (signed), so each use can re-check that user's access. */
+int lfs_download_url(hub_buf *out, hub_req *r, const char *purpose, const char *oid, int64_t exp);
+/* Check a download URL (r->cap = uid, oid): signature, repo exists and is not disabled, and
+ * the access it was issued for still holds. *out = the repo. 403 bad/expired signature; 404
+ * RepoNotFound when the repo or the access is gone. The caller checks the object. */
+int lfs_download_target(hub_req *r, const char *purpose, db_repo *out);
+
 /* Semi-private, shared by batch.c (route table) and transfer.c (signed transfer routes). */
 int lfs__h_put(hub_req *r); /* lfs-put and lfs-part */
 int lfs__on_put_body(hub_req *r, const char *data, size_t len);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "auth/sign.h"
 #include "blob/blob.h"
 #include "db/objects.h"
@@ -37,6 +38,27 @@ int lfs__signed_url_upload(hub_buf *out, hub_req *r, const char *purpose, const 
   snprintf(signed_subject, sizeof signed_subject, "%s/%s", subject, upload);
   hub_buf_printf(out, "%s/%s/%s?upload=%s&", http_base_url(r), purpose, subject, upload);
   int rc = sign_make(out, purpose, signed_subject, exp);
+  if (rc) return rc;
+  return out->failed ? hub_error_set(HUB_ERROR, "out of memory") : 0;
+}
+
+/* Download URLs of a repo only some may read are bound to the user they were issued to. */
+static int64_t download_user(hub_req *r) {
+  int public_files = !r->repo.is_private && !r->repo.gated[0];
+  return public_files || !r->who.authenticated ? 0 : r->who.user_id;
+}
+
+int lfs_download_url(hub_buf *out, hub_req *r, const char *purpose, const char *oid, int64_t exp) {
+  char subject[160];
+  int64_t u = download_user(r);
+  if (!u) {
+    snprintf(subject, sizeof subject, "%s/%s", r->repo.uid, oid);
+    return lfs__signed_url(out, r, purpose, subject, exp);
+  }
+  snprintf(subject, sizeof subject, "%s/%s/u%lld", r->repo.uid, oid, (long long)u);
+  hub_buf_printf(out, "%s/%s/%s/%s?u=%lld&", http_base_url(r), purpose, r->repo.uid, oid,
+                 (long long)u);
+  int rc = sign_make(out, purpose, subject, exp);
   if (rc) return rc;
   return out->failed ? hub_error_set(HUB_ERROR, "out of memory") : 0;
 }
@@ -99,6 +121,11 @@ static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
     if (t->size < 1 || t->size > HUB_MAX_BLOB_SIZE)
       return hub_error_set(HUB_ENOTFOUND, "Malformed LFS transfer URL (size)");
   }
+  int64_t user = 0;
+  int download = !strcmp(purpose, "lfs-get") || !strcmp(purpose, "xet-get");
+  const char *u = download ? http_param(r, "u") : NULL;
+  if (u && (user = parse_dec(u)) < 1)
+    return hub_error_set(HUB_EFORBIDDEN, "Invalid signed URL (tampered with)");
   if (!strcmp(purpose, "lfs-part") || !strcmp(purpose, "lfs-complete")) {
     const char *up = http_param(r, "upload");
     if (!up || !blob_oid_valid(up))
@@ -124,13 +151,35 @@ static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
     size_t n = strlen(t->subject);
     snprintf(t->subject + n, sizeof t->subject - n, "/%s", t->upload);
   }
+  if (user) {
+    size_t n = strlen(t->subject);
+    snprintf(t->subject + n, sizeof t->subject - n, "/u%lld", (long long)user);
+  }
   int rc = lfs__check_signed(r, purpose, t->subject);
   if (rc) return rc;
   if ((rc = db_repo_by_uid(r->cap[0], &t->repo)))
     return rc == HUB_EREPO ? hub_error_set(HUB_EREPO, "Repository not found (deleted?)") : rc;
   if (t->repo.disabled)
     return hub_error_set(HUB_EFORBIDDEN, "Access to this resource is disabled.");
+  if (download) {
+    /* Re-check access on each use: a URL issued for a public repo stops working when the
+     * repo turns private or gated; one bound to a user, when that user can no longer read
+     * the repo's files (membership removed, gate revoked, account deleted). */
+    hub_identity who;
+    int perm = PERM_NONE;
+    if (user && auth_identity_for_user(user, &who) == 0) perm = auth_repo_perm(&who, &t->repo);
+    int ok = user ? perm >= PERM_READ && auth_gate_allows(&who, &t->repo, perm)
+                  : !t->repo.is_private && !t->repo.gated[0];
+    if (!ok) return hub_error_set(HUB_EREPO, "Repository not found");
+  }
   return 0;
+}
+
+int lfs_download_target(hub_req *r, const char *purpose, db_repo *out) {
+  lfs_target t;
+  int rc = target_load(r, purpose, &t);
+  if (!rc) *out = t.repo;
+  return rc;
 }
 
 /* ---- PUT /lfs-put/{uid}/{oid}/{size} and /lfs-part/{uid}/{oid}/{size}/{n} ------------- */

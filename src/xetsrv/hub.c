@@ -299,11 +299,9 @@ static int batch_upload(hub_req *r, const lfs_batch_req *req) {
 }
 
 static json_t *download_action(hub_req *r, const char *purpose, const char *oid, int64_t exp) {
-  char subject[120];
   hub_buf u = HUB_BUF_INIT;
   json_t *a = NULL;
-  snprintf(subject, sizeof subject, "%s/%s", r->repo.uid, oid);
-  if (lfs__signed_url(&u, r, purpose, subject, exp) == 0)
+  if (lfs_download_url(&u, r, purpose, oid, exp) == 0)
     a = json_pack("{s:s, s:i}", "href", u.ptr, "expires_in", LFS_GET_TTL_S);
   hub_buf_dispose(&u);
   return a;

@@ -373,6 +373,29 @@ test("signed download URLs live 1 h and stop working once the repo no longer ref
   assert.equal(gone.status, 404);
   sql(`INSERT INTO repo_objects(repo_id, oid, size) VALUES(${id}, '${secret.oid}', ${secret.size})`);
   assert.equal((await call("GET", dl.href)).status, 200);
+
+  // Access is re-checked on use: a public repo's URL stops when the repo turns private...
+  const pubData = randomBytes(300);
+  const po = await lfsPut("alice/pub", alice, pubData);
+  const anon = (await batch("alice/pub", download([po]), null)).json.objects[0].actions.download.href;
+  assert.equal((await call("GET", anon)).status, 200);
+  const setPrivate = (v) => call("PUT", "/api/models/alice/pub/settings", { token: alice, json: { private: v } });
+  assert.equal((await setPrivate(true)).status, 200);
+  assert.equal((await call("GET", anon)).status, 404);
+  assert.equal((await setPrivate(false)).status, 200);
+  assert.equal((await call("GET", anon)).status, 200);
+  // ...and a gated repo's URL, bound to its reader, stops when that reader's access is revoked.
+  const info = await call("GET", "/api/models/alice/gated?blobs=true", { token: carol });
+  const w = info.json.siblings.find((x) => x.rfilename === "w.bin").lfs;
+  const cu = (await batch("alice/gated", download([{ oid: w.sha256, size: w.size }]), carol)).json.objects[0].actions.download.href;
+  assert.match(cu, /[?&]u=\d+&/);
+  assert.equal((await call("GET", cu)).status, 200);
+  const forged = new URL(cu);
+  forged.searchParams.set("u", "1");
+  assert.equal((await call("GET", forged.toString())).status, 403, "the user id is signed");
+  const h = await call("POST", "/api/models/alice/gated/user-access-request/handle", { token: alice, json: { user: "carol", status: "rejected" } });
+  assert.equal(h.status, 200, h.text);
+  assert.equal((await call("GET", cu)).status, 404);
 });
 
 test("migration: an existing data dir gets its references from git history and Xet records, once", async () => {
