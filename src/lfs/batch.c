@@ -423,8 +423,12 @@ static int h_verify(hub_req *r) {
   long long sz = (long long)json_integer_value(size);
   char subject[200];
   snprintf(subject, sizeof subject, "%s/%s/%lld", r->repo.uid, o, sz);
-  int allowed = r->repo_perm >= PERM_READ && auth_gate_allows(&r->who, &r->repo, r->repo_perm);
+  int gated = r->repo_perm >= PERM_READ && !auth_gate_allows(&r->who, &r->repo, r->repo_perm);
+  int allowed = r->repo_perm >= PERM_READ && !gated;
   if (!allowed && http_param(r, "sig")) allowed = lfs__check_signed(r, "lfs-verify", subject) == 0;
+  if (!allowed && gated)
+    return hub_error_set(HUB_EGATED, "Access to %s/%s is restricted. Ask for access on its page.",
+                         r->repo.ns, r->repo.name);
   if (!allowed) {
     /* Exactly what the router answers for a repo that does not exist (same status, headers
      * and body), so verify is no oracle for private repos. */

@@ -335,6 +335,10 @@ test("gated repo: blobs=true shows file names but no object ids until access is 
       assert.ok(!r.text.includes(o.oid), `${who} ${u} leaks the sha256`);
     }
   }
+  // verify is no way around the gate either
+  const v = await call("POST", "/alice/gated.git/info/lfs/verify", { token: carol, json: o, lfs: true });
+  assert.equal(v.status, 403, v.text);
+  assert.equal(v.headers.get("x-error-code"), "GatedRepo");
   assert.equal((await call("POST", "/api/models/alice/gated/ask-access", { token: carol, json: {} })).status, 200);
   let r = await call("GET", urls[0], { token: carol });
   assert.ok(!r.text.includes(o.oid), "a pending request shows no ids either");
