@@ -34,6 +34,8 @@ int api_pct_decode_inplace(char *s);
 
 /* Process-wide stores, opened by api_init() before serving. */
 int api_init(void);
+/* Fill the per-repo object table from existing repos once (api/objects.c; api_init). */
+int api_objects_backfill(void);
 struct blob_store;
 struct blob_store *api_blobs(void);
 /* The blob store as the request's repo sees it: LFS objects, plus files that live only as

@@ -190,10 +190,13 @@ static int h_commit(hub_req *r) {
       break;
     case NDJSON_OP_LFS_FILE: {
       int64_t have = 0;
-      if (xetsrv_lfs_stat(r, op->oid, &have)) /* LFS blob, or uploaded through Xet */
+      /* Only objects this repo references (uploaded to it, or already in it): an oid
+       * stored for another repo is not enough (db/objects.h). */
+      if (xetsrv_lfs_stat(r, op->oid, &have))
         return hub_error_set(HUB_EINVALID,
-                             "LFS object %s for '%s' was not uploaded; upload it first", op->oid,
-                             op->path);
+                             "LFS object %s for '%s' was not uploaded to this repository; "
+                             "upload it first",
+                             op->oid, op->path);
       if (op->size >= 0 && op->size != have)
         return hub_error_set(HUB_EINVALID, "LFS object %s for '%s' has size %lld, not %lld",
                              op->oid, op->path, (long long)have, (long long)op->size);

@@ -195,6 +195,7 @@ int api_init(void) {
   }
   if ((rc = gov_init())) return rc;
   if ((rc = xetsrv_init())) return rc;
+  if ((rc = api_objects_backfill())) return rc;
   g_read_fb = xetsrv_read_fallback();
   index_set_read_fallback(g_read_fb);
   return sign_init(key, sizeof key);

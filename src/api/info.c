@@ -163,7 +163,10 @@ static int h_info(hub_req *r) {
     rev = api_join_rest(r, 0, r->nrest);
     if (!rev) return hub_error_code();
   }
-  json_t *o = api_repo_json(r, &r->repo, rev, http_param_bool(r, "blobs", 0));
+  /* A gated repo shows its card, metadata and file names before access is granted, but no
+   * object ids or sizes (lfs.sha256, blobId, xetHash) until the request is accepted. */
+  int blobs = http_param_bool(r, "blobs", 0) && auth_gate_allows(&r->who, &r->repo, r->repo_perm);
+  json_t *o = api_repo_json(r, &r->repo, rev, blobs);
   if (!o) return hub_error_code() ? hub_error_code() : HUB_ERROR;
   return http_reply_json(r, 200, o);
 }

@@ -346,14 +346,16 @@ static int already_have(blob_store *store, const char *oid, int64_t expected_siz
   return expected_size < 0 || size == expected_size;
 }
 
-int blob_parts_assemble(blob_store *store, const char *oid, unsigned nparts, int64_t expected_size,
-                        char out_oid[65]) {
+/* Parts are read from upload `key`; the result must hash to `oid`. `strict`: no shortcut
+ * when the object already exists (every part must be there). */
+static int parts_assemble(blob_store *store, const char *key, const char *oid, unsigned nparts,
+                          int64_t expected_size, char out_oid[65], int strict) {
   blob_writer *w = NULL;
   struct blob_stream *st = NULL;
   char *buf = NULL;
   const size_t bufsize = 256 * 1024;
   int rc;
-  if ((rc = check_oid(oid)) < 0) return rc;
+  if ((rc = check_oid(oid)) < 0 || (rc = check_oid(key)) < 0) return rc;
   if (nparts < 1 || nparts > HUB_MAX_LFS_PARTS)
     return hub_error_set(HUB_EINVALID, "number of parts %u out of range 1..%d", nparts,
                          HUB_MAX_LFS_PARTS);
@@ -361,15 +363,15 @@ int blob_parts_assemble(blob_store *store, const char *oid, unsigned nparts, int
   if ((rc = blob_writer_open(store, &w)) < 0) goto done;
   for (unsigned i = 1; i <= nparts; i++) {
     int64_t psize;
-    if ((rc = store->be->part_open(store->be, oid, i, &st, &psize)) < 0) {
+    if ((rc = store->be->part_open(store->be, key, i, &st, &psize)) < 0) {
       if (rc == HUB_ENOTFOUND) {
-        if (already_have(store, oid, expected_size)) { /* a concurrent assemble won */
-          store->be->parts_remove(store->be, oid);
+        if (!strict && already_have(store, oid, expected_size)) { /* a concurrent assemble won */
+          store->be->parts_remove(store->be, key);
           rc = 0;
           if (out_oid) memcpy(out_oid, oid, 65);
           goto done;
         }
-        rc = hub_error_set(HUB_ENOTFOUND, "part %u of %u of upload %s is missing", i, nparts, oid);
+        rc = hub_error_set(HUB_ENOTFOUND, "part %u of %u of upload %s is missing", i, nparts, key);
       }
       goto done;
     }
@@ -388,7 +390,7 @@ int blob_parts_assemble(blob_store *store, const char *oid, unsigned nparts, int
     int keep = rc;
     char msg[512];
     snprintf(msg, sizeof msg, "%s", hub_error_msg());
-    store->be->parts_remove(store->be, oid);
+    store->be->parts_remove(store->be, key);
     if (keep < 0) hub_error_set(keep, "%s", msg);
   }
 done:
@@ -396,6 +398,16 @@ done:
   blob_writer_abort(w);
   free(buf);
   return rc;
+}
+
+int blob_parts_assemble(blob_store *store, const char *oid, unsigned nparts, int64_t expected_size,
+                        char out_oid[65]) {
+  return parts_assemble(store, oid, oid, nparts, expected_size, out_oid, 0);
+}
+
+int blob_parts_assemble_upload(blob_store *store, const char *upload, const char *oid,
+                               unsigned nparts, int64_t expected_size, char out_oid[65]) {
+  return parts_assemble(store, upload, oid, nparts, expected_size, out_oid, 1);
 }
 
 int blob_store_sweep_tmp(blob_store *store, int64_t older_than_seconds, int *out_removed) {

@@ -98,6 +98,12 @@ int blob_parts_writer_commit(blob_writer *w, char out_etag[65]);
  * succeeds. out_oid may be NULL. */
 int blob_parts_assemble(blob_store *store, const char *oid, unsigned nparts, int64_t expected_size,
                         char out_oid[65]);
+/* The same for parts stored under `upload` (64 hex the caller picked per upload, so two
+ * uploads of one object never share parts; blob_parts_writer_open takes it as its oid):
+ * the result must hash to `oid`, and there is no shortcut when the object already exists,
+ * so every part must be present (an upload proves its bytes). */
+int blob_parts_assemble_upload(blob_store *store, const char *upload, const char *oid,
+                               unsigned nparts, int64_t expected_size, char out_oid[65]);
 /* Drop every part of upload `oid` (0 if there were none). */
 int blob_parts_remove(blob_store *store, const char *oid);
 

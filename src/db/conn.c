@@ -201,6 +201,12 @@ static const char *const MIGRATIONS[] = {
     " UPDATE repos SET dchg=(SELECT n FROM repo_seq) WHERE id=new.id; END;",
     /* 7: a pipeline_tag few repos have drives its listing (db/search.c probe_pipeline). */
     "CREATE INDEX repo_meta_pipeline ON repo_meta(pipeline_tag);",
+    /* 8: the LFS/Xet objects each repo references (db/objects.h): batch downloads, signed
+     * GETs, commits, pushes and Xet reads answer only for these. Filled from existing git
+     * history and Xet records once, at the first server start after this step
+     * (lfs_objects_backfill, recorded as kv "objects_backfill"). */
+    "CREATE TABLE repo_objects(repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " oid TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY(repo_id, oid)) WITHOUT ROWID;",
 };
 
 /* Work budget of this thread's queries (db_budget_set). SQLite calls budget_tick every

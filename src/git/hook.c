@@ -5,8 +5,9 @@
  * - only branches (refs/heads/) and tags (refs/tags/) are writable; refs/pr/ belongs to the
  *   Hub's pull requests and refs/convert/ to its conversion bots;
  * - every path a new commit adds or changes passes repo_path_valid();
- * - every new blob that is a git-lfs pointer names an object the blob store holds, with that
- *   size (architecture invariant: an LFS pointer may only be committed if its object exists).
+ * - every new blob that is a git-lfs pointer names an object this repo references, with that
+ *   size (db/objects.h: uploaded to this repo, or already in it). An object stored for another
+ *   repo is not enough: knowing a sha256 must not let a push read someone else's bytes.
  * Anything printed on stderr reaches the pusher as "remote: …"; exit 1 rejects the whole
  * push, so no ref moves.
  *
@@ -24,7 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "blob/blob.h"
+#include "db/db.h"
+#include "db/objects.h"
 #include "git/internal.h"
 #include "gov/gov.h"
 #include "repo/repo.h"
@@ -34,7 +36,7 @@
 typedef struct {
   git_repository *repo;
   git_odb *odb;
-  blob_store *blobs;
+  int64_t repo_id; /* the pushed repo's id in the metadata store */
   int errors;
   char commit[13]; /* short id of the commit being checked, for messages */
 } check;
@@ -77,22 +79,38 @@ static void check_lfs(check *c, const char *path, const git_oid *id) {
     return;
   }
   if (repo_lfs_pointer_parse(git_odb_object_data(obj), git_odb_object_size(obj), oid, &size)) {
-    int rc = blob_stat(c->blobs, oid, &have);
-    if (rc == HUB_ENOTFOUND)
+    int rc = db_objects_get(c->repo_id, oid, &have);
+    /* A wrong size reads like a missing object: no size oracle for other repos' objects. */
+    if (rc == HUB_ENOTFOUND || (rc == 0 && (uint64_t)have != size))
       reject(c,
              "%s (commit %s) is an LFS pointer to sha256:%s (%llu bytes), but that object was "
-             "never uploaded. Install git-lfs and push again (git lfs install; git lfs push "
-             "--all origin), or commit the file through the API.",
+             "never uploaded to this repository. Install git-lfs and push again (git lfs "
+             "install; git lfs push --all origin), or commit the file through the API.",
              printable(path, pbuf, sizeof pbuf), c->commit, oid, (unsigned long long)size);
     else if (rc)
       reject(c, "%s: cannot check LFS object sha256:%s: %s", printable(path, pbuf, sizeof pbuf),
              oid, hub_error_msg());
-    else if ((uint64_t)have != size)
-      reject(c, "%s (commit %s): LFS pointer says %llu bytes, but object sha256:%s has %lld",
-             printable(path, pbuf, sizeof pbuf), c->commit, (unsigned long long)size, oid,
-             (long long)have);
   }
   git_odb_object_free(obj);
+}
+
+/* The pushed repo's id: its git dir is <data>/repos/ab/cd/<uid>.git. */
+static int hook_repo_id(git_repository *git, const char *data, int64_t *out) {
+  const char *p = git_repository_path(git);
+  size_t n = p ? strlen(p) : 0;
+  char uid[25];
+  db_repo repo;
+  while (n && p[n - 1] == '/')
+    n--;
+  if (n < 28 || strncmp(p + n - 4, ".git", 4))
+    return hub_error_set(HUB_ERROR, "cannot tell which repository this is");
+  memcpy(uid, p + n - 28, 24);
+  uid[24] = 0;
+  if (!*db_data_dir() && db_global_init(data)) return hub_error_code();
+  int rc = db_repo_by_uid(uid, &repo);
+  if (rc) return hub_error_set(rc, "repository %s is unknown to the metadata store", uid);
+  *out = repo.id;
+  return 0;
 }
 
 static void check_entry(check *c, const git_diff_file *f) {
@@ -193,7 +211,7 @@ static int pre_receive(const git_ref_update *u, size_t n) {
     fputs("error: modelhub hook: MODELHUB_DATA is not set\n", stderr);
     return 1;
   }
-  if (repo_global_init() || blob_store_open(&c.blobs, "fs", data)) {
+  if (repo_global_init()) {
     fprintf(stderr, "error: modelhub hook: %s\n", hub_error_msg());
     c.errors++;
     goto done;
@@ -202,6 +220,11 @@ static int pre_receive(const git_ref_update *u, size_t n) {
       git_repository_odb(&c.odb, c.repo) < 0 || git_revwalk_new(&walk, c.repo) < 0) {
     fprintf(stderr, "error: modelhub hook: cannot open the repository: %s\n",
             git_error_last() ? git_error_last()->message : "?");
+    c.errors++;
+    goto done;
+  }
+  if (hook_repo_id(c.repo, data, &c.repo_id)) {
+    fprintf(stderr, "error: modelhub hook: %s\n", hub_error_msg());
     c.errors++;
     goto done;
   }
@@ -220,7 +243,6 @@ done:
   git_revwalk_free(walk);
   git_odb_free(c.odb);
   git_repository_free(c.repo);
-  blob_store_free(c.blobs);
   repo_global_shutdown();
   return c.errors ? 1 : 0;
 }

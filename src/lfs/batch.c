@@ -1,6 +1,7 @@
 /* git-LFS batch API (hf-api.md §5.3, §8.2): request parser, multipart policy, the batch and
  * verify handlers, and the module's route table. */
 #include <jansson.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,9 @@
 
 #include "auth/sign.h"
 #include "api/api.h"
+#include "auth/auth.h"
 #include "blob/blob.h"
+#include "db/objects.h"
 #include "http/errors.h"
 #include "lfs/lfs.h"
 #include "util/error.h"
@@ -219,7 +222,7 @@ static json_t *signed_action(hub_req *r, const char *purpose, const char *subjec
   hub_buf u = HUB_BUF_INIT;
   json_t *a = NULL;
   if (lfs__signed_url(&u, r, purpose, subject, exp) == 0)
-    a = json_pack("{s:s, s:i}", "href", u.ptr, "expires_in", LFS_URL_TTL_S);
+    a = json_pack("{s:s, s:i}", "href", u.ptr, "expires_in", (int)(exp - (int64_t)time(NULL)));
   hub_buf_dispose(&u);
   return a;
 }
@@ -237,14 +240,23 @@ static json_t *verify_action(hub_req *r, const char *subject, int64_t exp) {
 
 /* actions for one object to upload; multipart when `multipart`. */
 static json_t *upload_actions(hub_req *r, const lfs_batch_obj *o, int multipart, int64_t exp) {
-  char subject[200], part_subject[220], key[16], chunk_s[32];
+  char subject[200], part_subject[220], key[16], chunk_s[32], upload[65];
+  unsigned char rnd[32];
   json_t *up = NULL, *verify = NULL, *header = NULL;
   snprintf(subject, sizeof subject, "%s/%s/%lld", r->repo.uid, o->oid, (long long)o->size);
   if (!multipart) {
     up = signed_action(r, "lfs-put", subject, exp);
   } else {
     unsigned nparts = lfs_part_count(o->size);
-    up = signed_action(r, "lfs-complete", subject, exp);
+    /* A fresh upload id keys the parts, so two uploads of one object (same repo or not)
+     * never overwrite each other's parts. */
+    if (RAND_bytes(rnd, sizeof rnd) != 1) goto fail;
+    for (int i = 0; i < 32; i++)
+      snprintf(upload + 2 * i, 3, "%02x", rnd[i]);
+    hub_buf cu = HUB_BUF_INIT;
+    if (lfs__signed_url_upload(&cu, r, "lfs-complete", subject, upload, exp) == 0)
+      up = json_pack("{s:s, s:i}", "href", cu.ptr, "expires_in", (int)(exp - (int64_t)time(NULL)));
+    hub_buf_dispose(&cu);
     header = json_object();
     if (!up || !header) goto fail;
     /* Only chunk_size and the part keys, ascending: the git-lfs custom agent takes every
@@ -255,7 +267,7 @@ static json_t *upload_actions(hub_req *r, const lfs_batch_obj *o, int multipart,
       hub_buf u = HUB_BUF_INIT;
       snprintf(part_subject, sizeof part_subject, "%s/%u", subject, i);
       snprintf(key, sizeof key, "%05u", i);
-      int rc = lfs__signed_url(&u, r, "lfs-part", part_subject, exp);
+      int rc = lfs__signed_url_upload(&u, r, "lfs-part", part_subject, upload, exp);
       json_t *s = rc == 0 ? json_string(u.ptr) : NULL;
       hub_buf_dispose(&u);
       if (!s || json_object_set_new(header, key, s)) goto fail;
@@ -313,21 +325,23 @@ static int h_batch(hub_req *r) {
   http_cleanup_add(r, free, state);
   if (!(out = json_object()) || !(objs = json_array())) goto oom;
 
-  /* Pass 1: what each object needs. */
+  /* Pass 1: what each object needs. Only objects this repo references count (the store is
+   * shared by every repo): another repo's object, a wrong size and a missing object all
+   * look the same, and an upload of bytes the store already holds still needs its PUT. */
   int any_multipart = 0;
   for (size_t i = 0; i < req->nobjects; i++) {
     const lfs_batch_obj *o = &req->objects[i];
-    int64_t have = -1;
+    int64_t ref = -1, have = -1;
     state[i] = ST_ERROR;
     if (!req->hash_ok || !o->valid) continue;
-    rc = blob_stat(api_blobs(), o->oid, &have);
+    rc = db_objects_get(r->repo.id, o->oid, &ref);
+    if (rc == 0 && ref == o->size) rc = blob_stat(api_blobs(), o->oid, &have);
     if (rc && rc != HUB_ENOTFOUND) {
       json_decref(out);
       json_decref(objs);
       return lfs_reply_error(r, rc);
     }
-    if (rc == 0 && have != o->size) continue; /* size mismatch: reported in pass 2 */
-    state[i] = rc == 0 ? ST_HAVE : ST_NEED;
+    state[i] = rc == 0 && ref == o->size && have == o->size ? ST_HAVE : ST_NEED;
     if (upload && state[i] == ST_NEED && (req->transfers & LFS_XFER_MULTIPART) &&
         o->size > lfs_part_size(o->size))
       any_multipart = 1;
@@ -339,6 +353,7 @@ static int h_batch(hub_req *r) {
 
   /* Pass 2: the response. */
   int64_t exp = (int64_t)time(NULL) + LFS_URL_TTL_S;
+  int64_t dl_exp = (int64_t)time(NULL) + LFS_GET_TTL_S;
   size_t parts_budget = LFS_MAX_BATCH_PARTS;
   for (size_t i = 0; i < req->nobjects; i++) {
     const lfs_batch_obj *o = &req->objects[i];
@@ -350,11 +365,6 @@ static int h_batch(hub_req *r) {
       e = obj_error(o, 409, msg);
     } else if (!o->valid) {
       e = obj_error(o, 422, o->why);
-    } else if (state[i] == ST_ERROR) {
-      int64_t have = 0;
-      blob_stat(api_blobs(), o->oid, &have);
-      snprintf(msg, sizeof msg, "Size mismatch: the stored object has %lld bytes", (long long)have);
-      e = obj_error(o, 422, msg);
     } else if (!upload && state[i] == ST_NEED) {
       e = obj_error(o, 404, "Object does not exist");
     } else if (upload && state[i] == ST_HAVE) {
@@ -371,9 +381,11 @@ static int h_batch(hub_req *r) {
                  : NULL;
       }
     } else {
-      char subject[120];
-      snprintf(subject, sizeof subject, "%s/%s", r->repo.uid, o->oid);
-      json_t *dl = signed_action(r, "lfs-get", subject, exp);
+      hub_buf u = HUB_BUF_INIT;
+      json_t *dl = lfs_download_url(&u, r, "lfs-get", o->oid, dl_exp) == 0
+                       ? json_pack("{s:s, s:i}", "href", u.ptr, "expires_in", LFS_GET_TTL_S)
+                       : NULL;
+      hub_buf_dispose(&u);
       e = dl ? json_pack("{s:s, s:I, s:b, s:{s:o}}", "oid", o->oid, "size", (json_int_t)o->size,
                          "authenticated", 1, "actions", "download", dl)
              : NULL;
@@ -411,25 +423,26 @@ static int h_verify(hub_req *r) {
   long long sz = (long long)json_integer_value(size);
   char subject[200];
   snprintf(subject, sizeof subject, "%s/%s/%lld", r->repo.uid, o, sz);
-  int allowed = r->repo_perm >= PERM_READ;
+  int gated = r->repo_perm >= PERM_READ && !auth_gate_allows(&r->who, &r->repo, r->repo_perm);
+  int allowed = r->repo_perm >= PERM_READ && !gated;
   if (!allowed && http_param(r, "sig")) allowed = lfs__check_signed(r, "lfs-verify", subject) == 0;
+  if (!allowed && gated)
+    return hub_error_set(HUB_EGATED, "Access to %s/%s is restricted. Ask for access on its page.",
+                         r->repo.ns, r->repo.name);
   if (!allowed) {
-    if (!r->who.authenticated)
-      return lfs_reply_error(r, hub_error_set(HUB_EAUTH, "Authentication required"));
-    return lfs_reply_error(r, hub_error_set(HUB_EREPO, "Repository not found"));
+    /* Exactly what the router answers for a repo that does not exist (same status, headers
+     * and body), so verify is no oracle for private repos. */
+    if (!r->who.authenticated) return hub_error_set(HUB_EAUTH, "Authentication required");
+    return hub_error_set(HUB_EREPO, "Repository not found");
   }
   if (r->repo.disabled && !r->who.is_admin)
     return lfs_reply_error(r,
                            hub_error_set(HUB_EFORBIDDEN, "Access to this resource is disabled."));
   int64_t have = -1;
-  int rc = blob_stat(api_blobs(), o, &have);
-  if (rc == HUB_ENOTFOUND)
+  int rc = db_objects_get(r->repo.id, o, &have);
+  if (rc == HUB_ENOTFOUND || (rc == 0 && have != sz)) /* one answer for both */
     return lfs_reply_error(r, hub_error_set(HUB_ENOTFOUND, "Object %s does not exist", o));
   if (rc) return lfs_reply_error(r, rc);
-  if (have != sz)
-    return lfs_reply_error(r, hub_error_set(HUB_EUNPROCESSABLE,
-                                            "Size mismatch: the stored object has %lld bytes",
-                                            (long long)have));
   return reply_lfs_json(r, 200, json_pack("{s:s, s:I}", "oid", o, "size", (json_int_t)have));
 }
 

@@ -5,13 +5,20 @@
  *   POST {prefix}/{repo}[.git]/info/lfs/objects/batch   caller's credentials (read / write)
  *   POST {prefix}/{repo}[.git]/info/lfs/verify          signed query or read permission
  *   PUT  /lfs-put/{uid}/{oid}/{size}                    signed: whole object (basic)
- *   PUT  /lfs-part/{uid}/{oid}/{size}/{n}               signed: one multipart part
- *   POST /lfs-complete/{uid}/{oid}/{size}               signed: assemble the parts
+ *   PUT  /lfs-part/{uid}/{oid}/{size}/{n}?upload=       signed: one multipart part
+ *   POST /lfs-complete/{uid}/{oid}/{size}?upload=       signed: assemble the parts
  *   GET  /lfs-get/{uid}/{oid}                           signed: download (Range, HEAD)
  * {uid} is the repo's immutable uid, so a rename does not break handed-out URLs. Signed
  * URLs carry "exp=<unix>&sig=<hmac>" from auth/sign.h; the signature binds the purpose
  * (the first path segment) and the subject (the rest of the path), so one URL can never be
- * used for another repo, object, size or part. Clients PUT them without credentials. */
+ * used for another repo, object, size, upload or part. Clients PUT them without credentials.
+ * upload= is a random id (64 hex) per multipart upload, signed with the path (the subject
+ * gets "/<upload>" appended): parts are stored under it, so concurrent uploads of one object
+ * cannot overwrite each other's parts.
+ *
+ * Objects are scoped per repo (db/objects.h): batch, verify and lfs-get answer only for
+ * objects the repo references, and a PUT or completion adds the reference once the bytes
+ * hash to the oid. */
 #ifndef HUB_LFS_LFS_H
 #define HUB_LFS_LFS_H
 
@@ -22,9 +29,13 @@
 
 extern const hub_route lfs_routes[];
 
-/* Lifetime of every signed URL the batch API hands out (24 h: a multi-GB upload over a
- * slow link must not expire half way). */
+/* Lifetime of the signed upload URLs (put, part, complete, verify) the batch API hands out
+ * (24 h: a multi-GB multipart upload over a slow link must not expire half way; an upload
+ * URL can only add bytes that hash to its oid, never read or commit anything). */
 #define LFS_URL_TTL_S (24 * 3600)
+/* Lifetime of signed download URLs (lfs-get, xet-get): 1 h, and each use re-checks that the
+ * repo still exists, is not disabled and still references the object. */
+#define LFS_GET_TTL_S 3600
 /* Smallest multipart part. S3 wants >= 5 MiB per part (but the last), so parts map onto
  * S3 multipart uploads one to one when the blob store grows an S3 backend. */
 #define LFS_PART_MIN (8LL * 1024 * 1024)
@@ -76,6 +87,15 @@ unsigned lfs_part_count(int64_t size);
  * ~90 bytes, up to HUB_MAX_LFS_PARTS of them). */
 #define LFS_MAX_COMPLETE_BODY (4 * 1024 * 1024)
 
+/* Signed download URL "<base>/<purpose>/<uid>/<oid>?[u=<user>&]exp&sig" (purpose "lfs-get"
+ * or Xet's "xet-get") for r->repo's object `oid`. For a private or gated repo it is bound to
+ * the caller's user id (signed), so each use can re-check that user's access. */
+int lfs_download_url(hub_buf *out, hub_req *r, const char *purpose, const char *oid, int64_t exp);
+/* Check a download URL (r->cap = uid, oid): signature, repo exists and is not disabled, and
+ * the access it was issued for still holds. *out = the repo. 403 bad/expired signature; 404
+ * RepoNotFound when the repo or the access is gone. The caller checks the object. */
+int lfs_download_target(hub_req *r, const char *purpose, db_repo *out);
+
 /* Semi-private, shared by batch.c (route table) and transfer.c (signed transfer routes). */
 int lfs__h_put(hub_req *r); /* lfs-put and lfs-part */
 int lfs__on_put_body(hub_req *r, const char *data, size_t len);
@@ -87,5 +107,9 @@ int lfs__check_signed(hub_req *r, const char *purpose, const char *subject);
 /* Append "<base>/<purpose>/<subject>?exp=..&sig=.." to out. */
 int lfs__signed_url(hub_buf *out, hub_req *r, const char *purpose, const char *subject,
                     int64_t exp);
+/* Multipart: "<base>/<purpose>/<subject>?upload=<id>&exp=..&sig=..", signed over
+ * "<subject>/<id>". */
+int lfs__signed_url_upload(hub_buf *out, hub_req *r, const char *purpose, const char *subject,
+                           const char *upload, int64_t exp);
 
 #endif

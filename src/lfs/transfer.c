@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "auth/auth.h"
 #include "auth/sign.h"
 #include "blob/blob.h"
+#include "db/objects.h"
 #include "http/range.h"
 #include "lfs/lfs.h"
 #include "util/error.h"
@@ -25,6 +27,37 @@
 int lfs__signed_url(hub_buf *out, hub_req *r, const char *purpose, const char *subject,
                     int64_t exp) {
   hub_buf_printf(out, "%s/%s/%s?", http_base_url(r), purpose, subject);
+  int rc = sign_make(out, purpose, subject, exp);
+  if (rc) return rc;
+  return out->failed ? hub_error_set(HUB_ERROR, "out of memory") : 0;
+}
+
+int lfs__signed_url_upload(hub_buf *out, hub_req *r, const char *purpose, const char *subject,
+                           const char *upload, int64_t exp) {
+  char signed_subject[320];
+  snprintf(signed_subject, sizeof signed_subject, "%s/%s", subject, upload);
+  hub_buf_printf(out, "%s/%s/%s?upload=%s&", http_base_url(r), purpose, subject, upload);
+  int rc = sign_make(out, purpose, signed_subject, exp);
+  if (rc) return rc;
+  return out->failed ? hub_error_set(HUB_ERROR, "out of memory") : 0;
+}
+
+/* Download URLs of a repo only some may read are bound to the user they were issued to. */
+static int64_t download_user(hub_req *r) {
+  int public_files = !r->repo.is_private && !r->repo.gated[0];
+  return public_files || !r->who.authenticated ? 0 : r->who.user_id;
+}
+
+int lfs_download_url(hub_buf *out, hub_req *r, const char *purpose, const char *oid, int64_t exp) {
+  char subject[160];
+  int64_t u = download_user(r);
+  if (!u) {
+    snprintf(subject, sizeof subject, "%s/%s", r->repo.uid, oid);
+    return lfs__signed_url(out, r, purpose, subject, exp);
+  }
+  snprintf(subject, sizeof subject, "%s/%s/u%lld", r->repo.uid, oid, (long long)u);
+  hub_buf_printf(out, "%s/%s/%s/%s?u=%lld&", http_base_url(r), purpose, r->repo.uid, oid,
+                 (long long)u);
   int rc = sign_make(out, purpose, subject, exp);
   if (rc) return rc;
   return out->failed ? hub_error_set(HUB_ERROR, "out of memory") : 0;
@@ -51,9 +84,10 @@ int lfs__check_signed(hub_req *r, const char *purpose, const char *subject) {
 typedef struct {
   db_repo repo;
   char oid[65];
-  int64_t size;  /* -1 when the URL has none (lfs-get) */
-  unsigned part; /* 0 unless lfs-part */
-  char subject[160];
+  int64_t size;    /* -1 when the URL has none (lfs-get) */
+  char upload[65]; /* multipart upload id (lfs-part, lfs-complete); "" otherwise */
+  unsigned part;   /* 0 unless lfs-part */
+  char subject[256];
 } lfs_target;
 
 /* Canonical decimal (no sign, no leading zero) in 0..INT64_MAX; -1 if not. */
@@ -73,8 +107,9 @@ static int uid_valid(const char *s) {
   return n == 24 && !s[n];
 }
 
-/* Parse r->cap (uid, oid[, size[, part]]), check the signature for `purpose`, then load the
- * repo. Malformed → 404; bad signature → 403; repo gone → 404 RepoNotFound. */
+/* Parse r->cap (uid, oid[, size[, part]]) and, for multipart URLs, the upload id (query
+ * "upload", signed with the rest), check the signature for `purpose`, then load the repo.
+ * Malformed → 404; bad signature → 403; repo gone → 404 RepoNotFound. */
 static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
   memset(t, 0, sizeof *t);
   t->size = -1;
@@ -85,6 +120,19 @@ static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
     t->size = parse_dec(r->cap[2]);
     if (t->size < 1 || t->size > HUB_MAX_BLOB_SIZE)
       return hub_error_set(HUB_ENOTFOUND, "Malformed LFS transfer URL (size)");
+  }
+  int64_t user = 0;
+  int download = !strcmp(purpose, "lfs-get") || !strcmp(purpose, "xet-get");
+  const char *u = download ? http_param(r, "u") : NULL;
+  if (u && (user = parse_dec(u)) < 1)
+    return hub_error_set(HUB_EFORBIDDEN, "Invalid signed URL (tampered with)");
+  if (!strcmp(purpose, "lfs-part") || !strcmp(purpose, "lfs-complete")) {
+    const char *up = http_param(r, "upload");
+    if (!up || !blob_oid_valid(up))
+      return hub_error_set(HUB_EFORBIDDEN,
+                           "This URL must name its upload (upload=); get one from the LFS batch "
+                           "API");
+    memcpy(t->upload, up, 65);
   }
   if (r->ncap >= 4) {
     int64_t n = parse_dec(r->cap[3]);
@@ -99,13 +147,39 @@ static int target_load(hub_req *r, const char *purpose, lfs_target *t) {
   else
     snprintf(t->subject, sizeof t->subject, "%s/%s/%lld/%u", r->cap[0], t->oid, (long long)t->size,
              t->part);
+  if (t->upload[0]) {
+    size_t n = strlen(t->subject);
+    snprintf(t->subject + n, sizeof t->subject - n, "/%s", t->upload);
+  }
+  if (user) {
+    size_t n = strlen(t->subject);
+    snprintf(t->subject + n, sizeof t->subject - n, "/u%lld", (long long)user);
+  }
   int rc = lfs__check_signed(r, purpose, t->subject);
   if (rc) return rc;
   if ((rc = db_repo_by_uid(r->cap[0], &t->repo)))
     return rc == HUB_EREPO ? hub_error_set(HUB_EREPO, "Repository not found (deleted?)") : rc;
   if (t->repo.disabled)
     return hub_error_set(HUB_EFORBIDDEN, "Access to this resource is disabled.");
+  if (download) {
+    /* Re-check access on each use: a URL issued for a public repo stops working when the
+     * repo turns private or gated; one bound to a user, when that user can no longer read
+     * the repo's files (membership removed, gate revoked, account deleted). */
+    hub_identity who;
+    int perm = PERM_NONE;
+    if (user && auth_identity_for_user(user, &who) == 0) perm = auth_repo_perm(&who, &t->repo);
+    int ok = user ? perm >= PERM_READ && auth_gate_allows(&who, &t->repo, perm)
+                  : !t->repo.is_private && !t->repo.gated[0];
+    if (!ok) return hub_error_set(HUB_EREPO, "Repository not found");
+  }
   return 0;
+}
+
+int lfs_download_target(hub_req *r, const char *purpose, db_repo *out) {
+  lfs_target t;
+  int rc = target_load(r, purpose, &t);
+  if (!rc) *out = t.repo;
+  return rc;
 }
 
 /* ---- PUT /lfs-put/{uid}/{oid}/{size} and /lfs-part/{uid}/{oid}/{size}/{n} ------------- */
@@ -141,7 +215,7 @@ static int put_begin(hub_req *r, struct put_state **out) {
   if (cl && parse_dec(cl) != st->want)
     return hub_error_set(HUB_EINVALID, "Content-Length %.30s does not match the %lld bytes %s", cl,
                          (long long)st->want, is_part ? "of this part" : "of this object");
-  rc = is_part ? blob_parts_writer_open(api_blobs(), st->t.oid, st->t.part, &st->w)
+  rc = is_part ? blob_parts_writer_open(api_blobs(), st->t.upload, st->t.part, &st->w)
                : blob_writer_open(api_blobs(), &st->w);
   if (rc) return rc;
   r->state = st;
@@ -183,7 +257,8 @@ int lfs__h_put(hub_req *r) {
   if (!st->t.part) {
     rc = blob_writer_commit(w, st->t.oid, st->t.size, NULL);
     if (rc == HUB_EINVALID) return prefix_error(rc, "Upload rejected, nothing was stored: ");
-    if (rc) return rc;
+    /* The bytes hashed to the oid: the repo may reference the object from now on. */
+    if (rc || (rc = db_objects_add(st->t.repo.id, st->t.oid, st->t.size))) return rc;
     snprintf(id, sizeof id, "%s", st->t.oid);
   } else {
     int64_t got = blob_writer_size(w);
@@ -241,10 +316,16 @@ int lfs__h_complete(hub_req *r) {
     return hub_error_set(HUB_EINVALID, "oid in the body does not match the URL");
   unsigned n = lfs_part_count(t.size);
   if (parts && (rc = check_parts(parts, n))) return rc;
-  rc = blob_parts_assemble(api_blobs(), t.oid, n, t.size, NULL);
-  if (rc == HUB_ENOTFOUND) return prefix_error(HUB_EINVALID, "Cannot complete upload: ");
-  if (rc == HUB_EINVALID) return prefix_error(rc, "Upload rejected, nothing was stored: ");
-  if (rc) return rc;
+  int64_t ref = -1;
+  if (db_objects_get(t.repo.id, t.oid, &ref) || ref != t.size) {
+    /* Parts of this upload only, and no shortcut when the store already holds the object:
+     * the repo gets the reference once these bytes hash to the oid. (A repeated
+     * completion finds the reference and answers 200 again.) */
+    rc = blob_parts_assemble_upload(api_blobs(), t.upload, t.oid, n, t.size, NULL);
+    if (rc == HUB_ENOTFOUND) return prefix_error(HUB_EINVALID, "Cannot complete upload: ");
+    if (rc == HUB_EINVALID) return prefix_error(rc, "Upload rejected, nothing was stored: ");
+    if (rc || (rc = db_objects_add(t.repo.id, t.oid, t.size))) return rc;
+  }
   json_t *o = json_pack("{s:s, s:I}", "oid", t.oid, "size", (json_int_t)t.size);
   char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
   json_decref(o);
@@ -268,6 +349,10 @@ int lfs__h_get(hub_req *r) {
   const char *ct = "application/octet-stream";
   int rc = target_load(r, "lfs-get", &t);
   if (rc) return rc;
+  /* Re-checked on every use: the URL stops working once the repo no longer references the
+   * object (or is deleted / disabled, above). */
+  if (db_objects_get(t.repo.id, t.oid, NULL))
+    return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
   rc = blob_open_fd(api_blobs(), t.oid, &fd, &total);
   if (rc == HUB_ENOTFOUND) return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
   if (rc) return rc;

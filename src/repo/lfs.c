@@ -27,3 +27,34 @@ int repo_lfs_pointer_format(char *buf, size_t cap, const char *oid, uint64_t siz
   hub_buf_dispose(&b);
   return rc;
 }
+
+struct pointers_each {
+  repo_handle *h;
+  repo_lfs_pointer_cb cb;
+  void *payload;
+  int rc;
+};
+
+static int pointer_visit(const git_oid *id, void *payload) {
+  struct pointers_each *p = payload;
+  size_t len;
+  git_object_t type;
+  git_odb_object *obj = NULL;
+  char oid[65];
+  uint64_t size;
+  if (git_odb_read_header(&len, &type, p->h->odb, id) < 0 || type != GIT_OBJECT_BLOB ||
+      len >= REPO_LFS_POINTER_MAX)
+    return 0;
+  if (git_odb_read(&obj, p->h->odb, id) < 0) return 0;
+  if (repo_lfs_pointer_parse(git_odb_object_data(obj), git_odb_object_size(obj), oid, &size))
+    p->rc = p->cb(oid, size, p->payload);
+  git_odb_object_free(obj);
+  return p->rc ? GIT_EUSER : 0;
+}
+
+int repo_lfs_pointers_each(repo_handle *h, repo_lfs_pointer_cb cb, void *payload) {
+  struct pointers_each p = {h, cb, payload, 0};
+  int gerr = git_odb_foreach(h->odb, pointer_visit, &p);
+  if (p.rc) return p.rc;
+  return gerr < 0 ? repo__git_error(gerr, HUB_ERROR, "listing objects") : 0;
+}

@@ -126,6 +126,11 @@ int repo_read_path(repo_handle *h, const char *commit_sha, const char *path, voi
  * <64hex>\nsize <n>\n", extra keys tolerated). 1 = pointer (fills out_oid / out_size),
  * 0 = not a pointer. */
 int repo_lfs_pointer_parse(const void *data, size_t len, char out_oid[65], uint64_t *out_size);
+/* Every git-lfs pointer blob stored in the repository (any history, any ref, packed or
+ * loose), once per blob: cb(oid, size, payload); a non-zero return stops the walk and is
+ * returned. Used once, to fill the per-repo object table from existing data. */
+typedef int (*repo_lfs_pointer_cb)(const char *oid, uint64_t size, void *payload);
+int repo_lfs_pointers_each(repo_handle *h, repo_lfs_pointer_cb cb, void *payload);
 /* The canonical pointer text for (oid, size); written into buf (≥ 200 bytes). Returns the
  * length, or HUB_EINVALID when oid is not 64 lowercase hex. */
 int repo_lfs_pointer_format(char *buf, size_t cap, const char *oid, uint64_t size);

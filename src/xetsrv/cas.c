@@ -214,6 +214,9 @@ static int h_chunk(hub_req *r) {
   size_t nc = 0;
   if (!cas) rc = hub_error_set(HUB_ERROR, "out of memory");
   for (size_t i = 0; !rc && i < nx; i++) {
+    /* Only xorbs the token's repo could read anyway (acl.c): a dedup answer must not tell
+     * whether a private repo holds a chunk. */
+    if (!xs_dedup_allowed(r->repo.id, &xs[i])) continue;
     xs_xorb *x = xs_cache_get(&cache, &xs[i]);
     if (!x) continue; /* vanished: just offer the others */
     if (total + x->n > XS_DEDUP_MAX_CHUNKS) break;
@@ -239,6 +242,7 @@ static int h_chunk(hub_req *r) {
   }
   uint8_t *out = NULL;
   size_t out_len = 0;
+  if (!rc && !nc) rc = hub_error_set(HUB_ENOTFOUND, "Chunk not found");
   if (!rc && RAND_bytes(key.b, sizeof key.b) != 1) rc = hub_error_set(HUB_ERROR, "no randomness");
   uint64_t now = (uint64_t)time(NULL);
   if (!rc) rc = xet_shard_build_dedup(&out, &out_len, cas, nc, &key, now, now + XS_DEDUP_TTL_S);
@@ -259,8 +263,8 @@ static int load_file_for(hub_req *r, xs_file *f) {
   xet_hash h;
   int rc = cas_auth(r, 0);
   if (rc || (rc = parse_hash_seg(r->cap[0], &h))) return rc;
-  /* Only files linked to the token's repo (§9 read ACL). */
-  if (!xs_repo_has(r->repo.id, &h) || xs_file_get(&h, f))
+  /* Only files the token's repo references (§9 read ACL; acl.c). */
+  if (!xs_repo_may_read(r->repo.id, &h) || xs_file_get(&h, f))
     return hub_error_set(HUB_ENOTFOUND, "File not found");
   return 0;
 }

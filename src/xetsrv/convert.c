@@ -235,7 +235,7 @@ static void *worker(void *arg) {
                 hub_error_msg());
         xs_sha_set_verified(j->sha, &j->file, 0);
       } else if (rc == 0) {
-        xs_sha_set_verified(j->sha, &j->file, 1);
+        if (xs_sha_set_verified(j->sha, &j->file, 1) == 0) xs_claims_to_objects(j->sha, &j->file);
       } else {
         fprintf(stderr, "xet: verifying %s failed: %s\n", j->sha, hub_error_msg());
       }

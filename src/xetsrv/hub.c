@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "auth/sign.h"
 #include "blob/blob.h"
+#include "db/objects.h"
 #include "lfs/lfs.h"
 #include "util/error.h"
 #include "xetsrv/internal.h"
@@ -112,6 +113,7 @@ int xetsrv_register(void) {
 
 int xetsrv_init(void) {
   int rc = xs_store_open();
+  if (!rc) rc = xs_acl_open();
   if (rc) return rc;
   return xs_worker_start();
 }
@@ -122,10 +124,13 @@ int xetsrv_lookup(const db_repo *repo, const char *sha256, xetsrv_file *out) {
   xet_hash f;
   uint64_t size = 0;
   if (!xs_blobs() || !blob_oid_valid(sha256)) return HUB_ENOTFOUND;
-  int rc = xs_sha_find(sha256, repo->id, &f, &size);
+  /* Only through this repo's own upload, or a verified file whose sha256 the repo
+   * references (db/objects.h): naming a sha256 is not enough. */
+  int rc = xs_sha_find_for(sha256, repo->id, &f, &size);
   if (rc == HUB_ENOTFOUND) {
-    int64_t have = 0;
-    if (xs_enabled(repo->id) && api_blobs() && blob_stat(api_blobs(), sha256, &have) == 0)
+    int64_t have = 0, ref = 0;
+    if (xs_enabled(repo->id) && api_blobs() && db_objects_get(repo->id, sha256, &ref) == 0 &&
+        blob_stat(api_blobs(), sha256, &have) == 0 && have == ref)
       xs_queue_convert(sha256, repo->id);
     return hub_error_set(HUB_ENOTFOUND, "not Xet-backed");
   }
@@ -137,12 +142,12 @@ int xetsrv_lookup(const db_repo *repo, const char *sha256, xetsrv_file *out) {
 }
 
 int xetsrv_lfs_stat(hub_req *r, const char *oid, int64_t *out_size) {
-  if (blob_stat(api_blobs(), oid, out_size) == 0) {
-    xetsrv_file f;
+  xetsrv_file f;
+  if (db_objects_get(r->repo.id, oid, out_size) == 0) {
     xetsrv_lookup(&r->repo, oid, &f); /* queues the conversion when needed */
     return 0;
   }
-  xetsrv_file f;
+  /* Uploaded through this repo's Xet token, sha256 not verified yet. */
   if (xetsrv_lookup(&r->repo, oid, &f)) return hub_error_set(HUB_ENOTFOUND, "unknown object");
   *out_size = (int64_t)f.size;
   return 0;
@@ -239,13 +244,16 @@ static int reply_batch(hub_req *r, const char *transfer, json_t *objs) {
   return rc ? rc : 1;
 }
 
-/* Where is this object? 1 = LFS blob of that size, 2 = Xet file, 0 = nowhere, -1 = a
- * stored object of another size. */
+/* Where is this object, for this repo? 1 = an LFS blob of that size the repo references,
+ * 2 = a Xet file the repo may read, 0 = neither. Objects of other repos and wrong sizes
+ * are 0 like missing ones: no existence or size oracle. */
 static int where(hub_req *r, const lfs_batch_obj *o) {
-  int64_t have = 0;
-  if (blob_stat(api_blobs(), o->oid, &have) == 0) return have == o->size ? 1 : -1;
+  int64_t have = 0, ref = -1;
+  if (db_objects_get(r->repo.id, o->oid, &ref) == 0 && ref == o->size &&
+      blob_stat(api_blobs(), o->oid, &have) == 0 && have == ref)
+    return 1;
   xetsrv_file f;
-  if (xetsrv_lookup(&r->repo, o->oid, &f) == 0) return f.size == (uint64_t)o->size ? 2 : -1;
+  if (xetsrv_lookup(&r->repo, o->oid, &f) == 0 && f.size == (uint64_t)o->size) return 2;
   return 0;
 }
 
@@ -272,8 +280,6 @@ static int batch_upload(hub_req *r, const lfs_batch_req *req) {
     int w = o->valid ? where(r, o) : 0;
     if (!o->valid)
       e = obj_error(o, 422, o->why);
-    else if (w < 0)
-      e = obj_error(o, 422, "Size mismatch with the stored object");
     else if (w > 0)
       e = json_pack("{s:s, s:I}", "oid", o->oid, "size", (json_int_t)o->size);
     else
@@ -293,12 +299,10 @@ static int batch_upload(hub_req *r, const lfs_batch_req *req) {
 }
 
 static json_t *download_action(hub_req *r, const char *purpose, const char *oid, int64_t exp) {
-  char subject[120];
   hub_buf u = HUB_BUF_INIT;
   json_t *a = NULL;
-  snprintf(subject, sizeof subject, "%s/%s", r->repo.uid, oid);
-  if (lfs__signed_url(&u, r, purpose, subject, exp) == 0)
-    a = json_pack("{s:s, s:i}", "href", u.ptr, "expires_in", LFS_URL_TTL_S);
+  if (lfs_download_url(&u, r, purpose, oid, exp) == 0)
+    a = json_pack("{s:s, s:i}", "href", u.ptr, "expires_in", LFS_GET_TTL_S);
   hub_buf_dispose(&u);
   return a;
 }
@@ -310,7 +314,7 @@ static int batch_download(hub_req *r, const lfs_batch_req *req) {
   for (size_t i = 0; i < req->nobjects && !any_xet; i++)
     if (req->objects[i].valid && where(r, &req->objects[i]) == 2) any_xet = 1;
   if (!any_xet) return 0;
-  int64_t exp = (int64_t)time(NULL) + LFS_URL_TTL_S;
+  int64_t exp = (int64_t)time(NULL) + LFS_GET_TTL_S;
   json_t *objs = json_array();
   int rc = objs ? 0 : hub_error_set(HUB_ERROR, "out of memory");
   for (size_t i = 0; !rc && i < req->nobjects; i++) {
@@ -319,8 +323,6 @@ static int batch_download(hub_req *r, const lfs_batch_req *req) {
     json_t *e = NULL, *a;
     if (!o->valid)
       e = obj_error(o, 422, o->why);
-    else if (w < 0)
-      e = obj_error(o, 422, "Size mismatch with the stored object");
     else if (w == 0)
       e = obj_error(o, 404, "Object does not exist");
     else if ((a = download_action(r, w == 1 ? "lfs-get" : "xet-get", o->oid, exp)))

@@ -78,6 +78,21 @@ int xs_cache_lookup(void *payload, const xet_hash *xorb, const xet_xorb_chunk **
                     size_t *out_n);
 void xs_cache_dispose(xs_cache *c);
 
+/* ---- acl.c: what a repo may read (docs/xet.md, "Read scope") ------------------------ */
+
+int xs_acl_open(void); /* module "xetsrv-acl" migrations */
+/* Like xs_sha_find, for one repo: a link made by `repo_id`'s own upload (verified or not),
+ * or a verified link whose sha256 the repo references (repo_objects, same size). */
+int xs_sha_find_for(const char *sha, int64_t repo_id, xet_hash *file, uint64_t *size);
+/* 1 if `repo_id` may read file `file` (reconstructions): linked to it, or a verified
+ * sha256 of it is referenced by the repo (then the link is recorded). */
+int xs_repo_may_read(int64_t repo_id, const xet_hash *file);
+/* 1 if a dedup answer to a token of `repo_id` may offer `xorb`: a file using it is
+ * readable through that repo or sits in a public, ungated repo. */
+int xs_dedup_allowed(int64_t repo_id, const xet_hash *xorb);
+/* A verified sha256 claim: every uploader repo of (sha, file) now references the object. */
+int xs_claims_to_objects(const char *sha, const xet_hash *file);
+
 /* ---- hub.c / cas.c ------------------------------------------------------------------- */
 
 /* "xet1.<repo uid>.<r|w>.<exp>.<sig>"; out >= 160 bytes. */

@@ -247,15 +247,10 @@ static int h_xfer(hub_req *r) {
 
 /* GET /xet-get/{uid}/{oid}?exp&sig: git-lfs download of an object stored only as Xet. */
 static int h_xet_get(hub_req *r) {
-  char subject[120];
   db_repo repo;
-  if (strlen(r->cap[0]) != 24 || !blob_oid_valid(r->cap[1]))
-    return hub_error_set(HUB_ENOTFOUND, "Malformed transfer URL");
-  snprintf(subject, sizeof subject, "%s/%s", r->cap[0], r->cap[1]);
-  int rc = check_sig(r, "xet-get", subject);
+  /* Signature, repo, and the access the URL was issued for (lfs/transfer.c). */
+  int rc = lfs_download_target(r, "xet-get", &repo);
   if (rc) return rc;
-  if (db_repo_by_uid(r->cap[0], &repo)) return hub_error_set(HUB_EREPO, "Repository not found");
-  if (repo.disabled) return hub_error_set(HUB_EFORBIDDEN, "Access to this resource is disabled.");
   xetsrv_file f;
   if (xetsrv_lookup(&repo, r->cap[1], &f))
     return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
@@ -307,7 +302,7 @@ static void xs_stream_close(struct blob_stream *s) {
 static int fallback_open(void *ctx, const char *oid, blob_stream **out, int64_t *out_size) {
   xet_hash file;
   uint64_t size = 0;
-  int rc = xs_sha_find(oid, (int64_t)(intptr_t)ctx, &file, &size);
+  int rc = xs_sha_find_for(oid, (int64_t)(intptr_t)ctx, &file, &size);
   if (rc) return rc;
   xs_blob_stream *s = calloc(1, sizeof *s);
   if (!s) return hub_error_set(HUB_ERROR, "out of memory");

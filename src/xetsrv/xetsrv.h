@@ -62,6 +62,13 @@ int xetsrv_reply_fileinfo(hub_req *r, const char *commit, const xetsrv_file *f, 
 int xetsrv_reply_bytes(hub_req *r, int status, const char *ctype, const xetsrv_file *f,
                        int64_t start, int64_t len);
 
+/* Size of a verified Xet file with this sha256; HUB_ENOTFOUND if none. */
+int xetsrv_verified_size(const char *sha, int64_t *out_size);
+/* The Xet half of filling repo_objects from existing data (api/objects.c, once): verified
+ * uploads become references of their uploader repos, and read links no reference
+ * justifies are dropped. Run after the git pointers were recorded. */
+int xetsrv_objects_migrate(void);
+
 /* `modelhub storage stats [--json]` and `modelhub fsck [--full]` (after open_data()). */
 int xetsrv_main(int argc, char **argv);
 

@@ -313,6 +313,34 @@ static void test_parts(void **state) {
   assert_int_equal(count_files(f, "tmp"), 0);
 }
 
+/* Parts keyed by an upload id: two uploads of one object keep separate parts, and an
+ * object already stored is no shortcut (the upload must prove its bytes). */
+static void test_parts_upload(void **state) {
+  fixture *f = *state;
+  const char *whole = "alpha|beta";
+  char oid[65], up_a[65], up_b[65], out[65];
+  int64_t size;
+  sha_hex(whole, strlen(whole), oid);
+  sha_hex("upload a", 8, up_a);
+  sha_hex("upload b", 8, up_b);
+  put_part(f->s, up_a, 1, "alpha|", 0);
+  put_part(f->s, up_a, 2, "beta", 0);
+  put_part(f->s, up_b, 1, "EVIL!!", 0); /* another upload of the same object */
+  assert_int_equal(blob_parts_assemble_upload(f->s, up_a, oid, 2, (int64_t)strlen(whole), out), 0);
+  assert_string_equal(out, oid);
+  assert_int_equal(blob_stat(f->s, oid, &size), 0);
+  /* the object exists now, but upload b has no part 2: no success without the bytes */
+  assert_int_equal(blob_parts_assemble_upload(f->s, up_b, oid, 2, (int64_t)strlen(whole), out),
+                   HUB_ENOTFOUND);
+  char up_c[65];
+  sha_hex("upload c", 8, up_c);
+  assert_int_equal(blob_parts_assemble_upload(f->s, up_c, oid, 2, (int64_t)strlen(whole), out),
+                   HUB_ENOTFOUND);
+  assert_int_equal(blob_parts_assemble_upload(f->s, "nope", oid, 2, -1, out), HUB_EINVALID);
+  assert_int_equal(blob_parts_remove(f->s, up_b), 0);
+  assert_int_equal(count_files(f, "tmp"), 0);
+}
+
 static void make_file(fixture *f, const char *rel, time_t age) {
   char p[256];
   snprintf(p, sizeof p, "%s/%s", f->dir, rel);
@@ -373,6 +401,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rejects_mismatch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_same_content, setup, teardown),
       cmocka_unit_test_setup_teardown(test_parts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_parts_upload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
       cmocka_unit_test(test_open_errors),
   };
