@@ -423,10 +423,14 @@ static int h_file_head(hub_req *r) {
 
 #define CAS XS_CAS_PREFIX
 const hub_route xs_cas_routes[] = {
-    {"POST", CAS "/v1/xorbs/{x}/{x}", h_xorb_post, NEED_OWN_AUTH, BODY_STREAM, on_xorb_body, 0},
+    /* body_max: the handlers enforce these themselves; declared for the router's sake */
+    {"POST", CAS "/v1/xorbs/{x}/{x}", h_xorb_post, NEED_OWN_AUTH, BODY_STREAM, on_xorb_body,
+     HUB_MAX_XORB_BODY},
     {"GET", CAS "/v1/xorbs/{x}/{x}", h_xorb_head, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
-    {"POST", CAS "/v1/shards", h_shard_post, NEED_OWN_AUTH, BODY_STREAM, on_shard_body, 0},
-    {"POST", CAS "/v2/shards", h_shard_post_v2, NEED_OWN_AUTH, BODY_STREAM, on_shard_body, 0},
+    {"POST", CAS "/v1/shards", h_shard_post, NEED_OWN_AUTH, BODY_STREAM, on_shard_body,
+     HUB_MAX_SHARD_BODY},
+    {"POST", CAS "/v2/shards", h_shard_post_v2, NEED_OWN_AUTH, BODY_STREAM, on_shard_body,
+     HUB_MAX_SHARD_BODY},
     {"GET", CAS "/v1/chunks/{x}/{x}", h_chunk, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
     {"GET", CAS "/v1/reconstructions/{x}", h_recon_v1, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
     {"GET", CAS "/v2/reconstructions/{x}", h_recon_v2, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
