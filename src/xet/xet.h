@@ -178,6 +178,20 @@ typedef struct {
 int xet_xorb_parse(xet_xorb *out, const uint8_t *data, size_t len, const xet_hash *expected);
 void xet_xorb_dispose(xet_xorb *x);
 
+/* The same checks over a body that arrives in pieces of any size (an upload streamed to
+ * storage): each complete chunk record is handed to `cb` (may be NULL), which can write it
+ * out; an XETBLOB footer and whatever follows are not. Memory: one record (<= 8 + 256 KiB),
+ * one decoded chunk and the chunk table. *out is owned by the caller. */
+typedef int (*xet_record_fn)(const uint8_t *rec, size_t len, void *payload);
+typedef struct xet_xorb_stream xet_xorb_stream;
+int xet_xorb_stream_new(xet_xorb_stream **out, xet_record_fn cb, void *payload);
+/* Returns cb's non-zero code unchanged; once failed, the stream stays failed. */
+int xet_xorb_stream_feed(xet_xorb_stream *s, const uint8_t *data, size_t len);
+/* End of body: the checks of xet_xorb_parse that need all of it (stray bytes, no chunks, the
+ * xorb hash against `expected`, NULL = any). Fills *out (chunk table moved into it). */
+int xet_xorb_stream_finish(xet_xorb_stream *s, xet_xorb *out, const xet_hash *expected);
+void xet_xorb_stream_free(xet_xorb_stream *s);
+
 /* Decode the chunk record at data[0..avail) (e.g. inside a fetched byte range) into
  * out[0..XET_CHUNK_MAX). *out_len = uncompressed size, *out_rec_len = 8 + compressed size.
  * Hashes are not checked (the stored xorb was verified on upload). `dec` may be NULL, but

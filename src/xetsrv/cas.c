@@ -68,18 +68,37 @@ static int check_prefix(const char *p) {
   return 0;
 }
 
-/* ---- buffered uploads ----------------------------------------------------------------- */
+/* ---- uploads ------------------------------------------------------------------------- */
 
+/* Shards are buffered (<= HUB_MAX_SHARD_BODY). Xorb records are verified as they arrive and
+ * streamed into a temporary object of the xorb store, published only once the whole body
+ * hashes to the xorb's name: memory per upload is one record, not the body. */
 struct upload {
-  hub_buf body;
-  xet_hash hash; /* xorb uploads */
-  int skip;      /* xorb already stored: the body is read and dropped */
+  hub_buf body; /* shards */
+  xet_hash hash;
+  int skip;            /* xorb already stored: the body is read and dropped */
+  uint64_t got;        /* xorb body bytes received */
+  blob_writer *w;      /* xorb records so far (temporary until committed) */
+  xet_xorb_stream *xs; /* xorb verification state */
 };
 
 static void upload_free(void *p) {
   struct upload *u = p;
   hub_buf_dispose(&u->body);
+  blob_writer_abort(u->w); /* NULL after a commit; else drops the temporary data */
+  xet_xorb_stream_free(u->xs);
   free(u);
+}
+
+static int write_record(const uint8_t *rec, size_t len, void *p) {
+  return blob_writer_write(((struct upload *)p)->w, rec, len);
+}
+
+static int xorb_rejected(int rc) {
+  if (rc != HUB_EINVALID && rc != HUB_ETOOBIG) return rc;
+  char msg[300];
+  snprintf(msg, sizeof msg, "%s", hub_error_msg());
+  return hub_error_set(HUB_EINVALID, "Xorb rejected, nothing was stored: %s", msg);
 }
 
 static int upload_begin(hub_req *r, int is_xorb, struct upload **out) {
@@ -97,26 +116,40 @@ static int upload_begin(hub_req *r, int is_xorb, struct upload **out) {
   const char *cl = http_header(r, "Content-Length");
   if (cl && strtoull(cl, NULL, 10) > max)
     return hub_error_set(HUB_ETOOBIG, "Body too large (limit %zu bytes)", max);
+  if (is_xorb && !u->skip) {
+    if ((rc = blob_writer_open(xs_blobs(), &u->w)) ||
+        (rc = xet_xorb_stream_new(&u->xs, write_record, u)))
+      return rc;
+  }
   r->state = u;
   *out = u;
   return 0;
 }
 
-static int on_body(hub_req *r, const char *data, size_t len, int is_xorb) {
+static int on_xorb_body(hub_req *r, const char *data, size_t len) {
   struct upload *u = r->state;
   int rc;
-  if (!u && (rc = upload_begin(r, is_xorb, &u))) return rc;
+  if (!u && (rc = upload_begin(r, 1, &u))) return rc;
   if (u->skip) return 0;
+  if (len > (uint64_t)HUB_MAX_XORB_BODY - u->got)
+    rc = hub_error_set(HUB_ETOOBIG, "Body too large (limit %ld bytes)", (long)HUB_MAX_XORB_BODY);
+  else
+    rc = xorb_rejected(xet_xorb_stream_feed(u->xs, (const uint8_t *)data, len));
+  u->got += len;
+  if (rc) { /* the rest of the body is discarded: free the disk now */
+    blob_writer_abort(u->w);
+    u->w = NULL;
+  }
+  return rc;
+}
+
+static int on_shard_body(hub_req *r, const char *data, size_t len) {
+  struct upload *u = r->state;
+  int rc;
+  if (!u && (rc = upload_begin(r, 0, &u))) return rc;
   if (hub_buf_put(&u->body, data, len))
     return hub_error_set(HUB_ETOOBIG, "Body too large (limit %zu bytes)", u->body.max);
   return 0;
-}
-
-static int on_xorb_body(hub_req *r, const char *data, size_t len) {
-  return on_body(r, data, len, 1);
-}
-static int on_shard_body(hub_req *r, const char *data, size_t len) {
-  return on_body(r, data, len, 0);
 }
 
 static int reply_json(hub_req *r, json_t *o) {
@@ -129,17 +162,13 @@ static int h_xorb_post(hub_req *r) {
   int rc;
   if (!u && (rc = upload_begin(r, 1, &u))) return rc;
   if (u->skip) return reply_json(r, json_pack("{s:b}", "was_inserted", 0));
+  if (!u->got) return hub_error_set(HUB_EINVALID, "Xorb rejected: empty body");
   xet_xorb x;
-  if (!u->body.len) return hub_error_set(HUB_EINVALID, "Xorb rejected: empty body");
-  rc = xet_xorb_parse(&x, (const uint8_t *)u->body.ptr, u->body.len, &u->hash);
-  if (rc == HUB_ETOOBIG || rc == HUB_EINVALID) {
-    char msg[300];
-    snprintf(msg, sizeof msg, "%s", hub_error_msg());
-    return hub_error_set(HUB_EINVALID, "Xorb rejected, nothing was stored: %s", msg);
-  }
-  if (rc) return rc;
+  if ((rc = xorb_rejected(xet_xorb_stream_finish(u->xs, &x, &u->hash)))) return rc;
   int inserted = 0;
-  rc = xs_xorb_put(&x, (const uint8_t *)u->body.ptr, (size_t)x.data_len, r->repo.id, &inserted);
+  blob_writer *w = u->w;
+  u->w = NULL; /* committed or aborted (and freed) by xs_xorb_put_writer */
+  rc = xs_xorb_put_writer(&x, w, r->repo.id, &inserted);
   xet_xorb_dispose(&x);
   if (rc) return rc;
   return reply_json(r, json_pack("{s:b}", "was_inserted", inserted));
@@ -151,14 +180,15 @@ static int h_xorb_head(hub_req *r) {
   xs_xorb x;
   int rc = cas_auth(r, 0);
   if (rc || (rc = check_prefix(r->cap[0])) || (rc = parse_hash_seg(r->cap[1], &h))) return rc;
+  if (!r->is_head) return hub_error_set(HUB_EMETHOD, "Use HEAD (or POST to upload)");
   if ((rc = xs_xorb_get(&h, &x))) return rc;
   uint64_t size = x.size;
   xs_xorb_dispose(&x);
   return http_reply_data_len(r, 200, "application/octet-stream", size);
 }
 
-/* POST /v1/shards (§5.6) */
-static int h_shard_post(hub_req *r) {
+/* Validate and record the buffered shard (§5.6); *any_new = 1 if a file was new. */
+static int shard_ingest(hub_req *r, int *any_new, size_t *n_items) {
   struct upload *u = r->state;
   int rc;
   if (!u && (rc = upload_begin(r, 0, &u))) return rc;
@@ -177,21 +207,52 @@ static int h_shard_post(hub_req *r) {
     xet_shard_dispose(&s);
     return hub_error_set(HUB_EINVALID, "Shard rejected, nothing was recorded: %s", msg);
   }
-  int any_new = 0;
-  if (!rc) rc = xs_shard_record(&s, r->repo.id, 0, &any_new);
+  *any_new = 0;
+  *n_items = s.n_files + s.n_cas;
+  if (!rc) rc = xs_shard_record(&s, r->repo.id, 0, any_new);
+  /* The sha256 claims are checked once by rebuilding each file; where Xet is off, that
+   * rebuild is stored as the plain LFS object the repo serves from then on. */
+  int plain = !xs_enabled(r->repo.id);
   for (size_t i = 0; !rc && i < s.n_files; i++) {
     if (!(s.files[i].flags & XET_FILE_FLAG_META)) continue;
     char sha[65];
     xet_hash_str(sha, &s.files[i].sha256);
-    xs_queue_verify(sha, &s.files[i].file_hash);
+    if (plain)
+      xs_queue_materialize(sha, &s.files[i].file_hash);
+    else
+      xs_queue_verify(sha, &s.files[i].file_hash);
   }
   xet_shard_dispose(&s);
+  return rc;
+}
+
+/* POST /v1/shards: 200 {"result": 0|1} */
+static int h_shard_post(hub_req *r) {
+  int any_new = 0;
+  size_t n = 0;
+  int rc = shard_ingest(r, &any_new, &n);
   if (rc) return rc;
   return reply_json(r, json_pack("{s:i}", "result", any_new ? 1 : 0));
 }
 
-static int h_not_found(hub_req *r) {
-  return hub_error_set(HUB_ENOTFOUND, "Not implemented here; use /v1/shards");
+/* POST /v2/shards (§6.2): the same work, answered as the NDJSON event stream xet-core reads
+ * (validating, committing, then the terminal result). Nothing is sent before the shard is
+ * recorded, so a failure is an ordinary error status (400 is fatal for the client, 5xx is
+ * retried) and never a 404, which would make the client upload the shard again on v1. */
+static int h_shard_post_v2(hub_req *r) {
+  int any_new = 0;
+  size_t n = 0;
+  int rc = shard_ingest(r, &any_new, &n);
+  if (rc) return rc;
+  char body[400];
+  snprintf(body, sizeof body,
+           "{\"type\":\"validating\",\"verified\":0,\"total\":%zu}\n"
+           "{\"type\":\"validating\",\"verified\":%zu,\"total\":%zu}\n"
+           "{\"type\":\"committing\",\"stage\":\"uploading\"}\n"
+           "{\"type\":\"committing\",\"stage\":\"syncing\"}\n"
+           "{\"type\":\"result\",\"result\":%d}\n",
+           n, n, n, any_new ? 1 : 0);
+  return http_reply_data(r, 200, "application/x-ndjson", body, strlen(body));
 }
 
 static int on_discard(hub_req *r, const char *data, size_t len) {
@@ -243,8 +304,8 @@ static int h_chunk(hub_req *r) {
   uint8_t *out = NULL;
   size_t out_len = 0;
   if (!rc && !nc) rc = hub_error_set(HUB_ENOTFOUND, "Chunk not found");
-  if (!rc && RAND_bytes(key.b, sizeof key.b) != 1) rc = hub_error_set(HUB_ERROR, "no randomness");
   uint64_t now = (uint64_t)time(NULL);
+  if (!rc) rc = xs_dedup_key(&key, now); /* one key per period: cached shards share it */
   if (!rc) rc = xet_shard_build_dedup(&out, &out_len, cas, nc, &key, now, now + XS_DEDUP_TTL_S);
   for (size_t i = 0; i < nc; i++)
     free(cas[i].chunks);
@@ -355,6 +416,10 @@ static int h_file_head(hub_req *r) {
   xs_file f;
   int rc = load_file_for(r, &f);
   if (rc) return rc;
+  if (!r->is_head) {
+    xs_file_dispose(&f);
+    return hub_error_set(HUB_EMETHOD, "Use HEAD: the answer is the file size in Content-Length");
+  }
   uint64_t size = f.size;
   xs_file_dispose(&f);
   return http_reply_data_len(r, 200, "application/octet-stream", size);
@@ -362,10 +427,14 @@ static int h_file_head(hub_req *r) {
 
 #define CAS XS_CAS_PREFIX
 const hub_route xs_cas_routes[] = {
-    {"POST", CAS "/v1/xorbs/{x}/{x}", h_xorb_post, NEED_OWN_AUTH, BODY_STREAM, on_xorb_body, 0},
+    /* body_max: the handlers enforce these themselves; declared for the router's sake */
+    {"POST", CAS "/v1/xorbs/{x}/{x}", h_xorb_post, NEED_OWN_AUTH, BODY_STREAM, on_xorb_body,
+     HUB_MAX_XORB_BODY},
     {"GET", CAS "/v1/xorbs/{x}/{x}", h_xorb_head, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
-    {"POST", CAS "/v1/shards", h_shard_post, NEED_OWN_AUTH, BODY_STREAM, on_shard_body, 0},
-    {"POST", CAS "/v2/shards", h_not_found, NEED_OWN_AUTH, BODY_STREAM, on_discard, 0},
+    {"POST", CAS "/v1/shards", h_shard_post, NEED_OWN_AUTH, BODY_STREAM, on_shard_body,
+     HUB_MAX_SHARD_BODY},
+    {"POST", CAS "/v2/shards", h_shard_post_v2, NEED_OWN_AUTH, BODY_STREAM, on_shard_body,
+     HUB_MAX_SHARD_BODY},
     {"GET", CAS "/v1/chunks/{x}/{x}", h_chunk, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
     {"GET", CAS "/v1/reconstructions/{x}", h_recon_v1, NEED_OWN_AUTH, BODY_NONE, NULL, 0},
     {"GET", CAS "/v2/reconstructions/{x}", h_recon_v2, NEED_OWN_AUTH, BODY_NONE, NULL, 0},

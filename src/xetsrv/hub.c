@@ -59,26 +59,24 @@ static int h_token(hub_req *r, int write) {
   const char *rev = r->nrest ? r->rest[0] : "";
   int create_pr = http_param_bool(r, "create_pr", 0);
   if (write) {
+    /* Granted whether or not Xet is on for the repo: hf_xet asks for it without any
+     * negotiation and fails the upload on an error. With Xet off, the uploaded files are
+     * stored as plain LFS objects once the shard is in (cas.c, convert.c). */
     if (!may_write(r, rev, create_pr))
       return hub_error_set(r->who.authenticated ? HUB_EFORBIDDEN : HUB_EAUTH,
                            "You don't have write access to %s/%s", r->repo.ns, r->repo.name);
-    if (!xs_enabled(r->repo.id))
-      return hub_error_set(HUB_EUNSUPPORTED,
-                           "Xet storage is disabled for %s/%s on this hub; set "
-                           "HF_HUB_DISABLE_XET=1",
-                           r->repo.ns, r->repo.name);
   }
-  int64_t exp = (int64_t)time(NULL) + XS_TOKEN_TTL_S;
+  int64_t exp = (int64_t)time(NULL) + XS_TOKEN_TTL_S, shown = exp - XS_TOKEN_EARLY_S;
   char tok[200], exps[24];
   int rc = xs_token_make(tok, sizeof tok, r->repo.uid, write, exp);
   if (rc) return rc;
   hub_buf cas = HUB_BUF_INIT;
   xs_cas_url(r, &cas);
   if (cas.failed) return hub_error_set(HUB_ERROR, "out of memory");
-  snprintf(exps, sizeof exps, "%lld", (long long)exp);
-  rc = http_reply_json(
-      r, 200,
-      json_pack("{s:s, s:I, s:s}", "accessToken", tok, "exp", (json_int_t)exp, "casUrl", cas.ptr));
+  snprintf(exps, sizeof exps, "%lld", (long long)shown);
+  rc = http_reply_json(r, 200,
+                       json_pack("{s:s, s:I, s:s}", "accessToken", tok, "exp", (json_int_t)shown,
+                                 "casUrl", cas.ptr));
   if (!rc) {
     http_add_header(r, "X-Xet-Access-Token", tok);
     http_add_header(r, "X-Xet-Token-Expiration", exps);
@@ -136,6 +134,9 @@ int xetsrv_lookup(const db_repo *repo, const char *sha256, xetsrv_file *out) {
   }
   if (rc) return rc;
   xs_repo_link(repo->id, &f); /* the file is in this repo: its tokens may read it */
+  int64_t have = 0;
+  if (!xs_enabled(repo->id) && api_blobs() && blob_stat(api_blobs(), sha256, &have))
+    xs_queue_materialize(sha256, &f); /* Xet off: serve it as a plain LFS object */
   xet_hash_str(out->hash, &f);
   out->size = size;
   return 0;
@@ -263,7 +264,7 @@ static int batch_upload(hub_req *r, const lfs_batch_req *req) {
   unsigned char rnd[16];
   int rc = xs_token_make(tok, sizeof tok, r->repo.uid, 1, exp);
   if (rc) return rc;
-  snprintf(exps, sizeof exps, "%lld", (long long)exp);
+  snprintf(exps, sizeof exps, "%lld", (long long)(exp - XS_TOKEN_EARLY_S)); /* see internal.h */
   if (RAND_bytes(rnd, sizeof rnd) != 1) return hub_error_set(HUB_ERROR, "no randomness");
   for (int i = 0; i < 16; i++)
     snprintf(sid + 2 * i, 3, "%02x", rnd[i]);

@@ -11,8 +11,15 @@
 #include "xetsrv/xetsrv.h"
 
 /* Lifetimes: CAS access tokens (§7.1 suggests 1 h), transfer URLs (§6.5: minutes to an
- * hour), dedup shard keys (§5.8: 7-14 days). */
+ * hour), dedup shard keys (§5.8: 7-14 days). A token is honoured XS_TOKEN_TTL_S (plus 5 s
+ * of skew) but advertised as expiring XS_TOKEN_EARLY_S sooner: clients refresh by their own
+ * clocks shortly before the advertised `exp` (xet-core 30 s, JS 60 s), so a client whose
+ * clock is behind, or whose request is slow, still holds a valid token. Dedup HMAC keys
+ * are derived per XS_DEDUP_KEY_PERIOD_S from a secret kept in the DB, so the dedup shards
+ * a client caches within a period share one key. */
 #define XS_TOKEN_TTL_S 3600
+#define XS_TOKEN_EARLY_S 300
+#define XS_DEDUP_KEY_PERIOD_S (24 * 3600)
 #define XS_XFER_TTL_S 3600
 #define XS_DEDUP_TTL_S (7 * 24 * 3600)
 /* A dedup reply offers the xorbs holding the chunk plus those of up to this many files
@@ -30,6 +37,9 @@ int xs_enabled(int64_t repo_id); /* MODELHUB_XET=0 turns it off everywhere */
 int xs_set_enabled(int64_t repo_id, int on);
 /* Transfer-URL lifetime: XS_XFER_TTL_S, or MODELHUB_XET_URL_TTL seconds (tests). */
 int64_t xs_xfer_ttl(void);
+/* The dedup-reply HMAC key of the period holding `now` (HMAC-SHA256 of the period number
+ * under the module's secret, created once in the DB). */
+int xs_dedup_key(xet_hash *out, uint64_t now);
 
 typedef struct {
   xet_hash hash;
@@ -43,6 +53,9 @@ void xs_xorb_dispose(xs_xorb *x);
 int xs_xorb_exists(const xet_hash *h);
 /* Store a parsed, verified xorb and its bytes. *inserted = 0 if it was already there. */
 int xs_xorb_put(const xet_xorb *x, const uint8_t *data, size_t len, int64_t repo_id, int *inserted);
+/* The same for a xorb whose x->data_len record bytes were streamed into `w` (committed here,
+ * or aborted when the xorb is already stored; `w` is freed either way). */
+int xs_xorb_put_writer(const xet_xorb *x, blob_writer *w, int64_t repo_id, int *inserted);
 
 typedef struct {
   xet_hash hash;
@@ -65,8 +78,9 @@ int xs_repo_link(int64_t repo_id, const xet_hash *file);
 int xs_repo_has(int64_t repo_id, const xet_hash *file);
 /* Xorbs to offer for a dedup query on `chunk`; *out malloc'd. HUB_ENOTFOUND if none. */
 int xs_dedup_xorbs(const xet_hash *chunk, xet_hash **out, size_t *n);
-/* Unverified (sha, file) links, for the worker after a restart. cb returns non-zero to stop. */
-int xs_unverified(void (*cb)(const char *sha, const xet_hash *file, void *p), void *p);
+/* Unverified (sha, file, uploader repo) links, for the worker after a restart. */
+int xs_unverified(void (*cb)(const char *sha, const xet_hash *file, int64_t repo_id, void *p),
+                  void *p);
 
 /* A per-request cache of xorb chunk tables; xs_cache_lookup is an xet_xorb_lookup_fn. */
 typedef struct {
@@ -118,6 +132,10 @@ extern const hub_route xs_xfer_routes[];
 int xs_worker_start(void);
 void xs_queue_convert(const char *sha, int64_t repo_id);
 void xs_queue_verify(const char *sha, const xet_hash *file);
+/* For repos with Xet off: rebuild the file into the LFS store as object `sha` (which checks
+ * the sha256 claim on the way), so the repo serves it as a plain LFS object. */
+void xs_queue_materialize(const char *sha, const xet_hash *file);
+int xs_materialize_file(const char *sha, const xet_hash *file);
 /* Convert a stored LFS blob into xorbs + a file now (worker and CLI). */
 int xs_convert_blob(const char *sha, int64_t repo_id);
 /* Rebuild a file and compare its sha256; 0 if equal, HUB_EINVALID if not. */

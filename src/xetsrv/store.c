@@ -1,4 +1,7 @@
 /* Xet state: xorb objects in their own blob store, and the module's DB tables. */
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,30 @@ static const char *const STEPS[] = {
 
 static blob_store *g_xorbs;
 static pthread_mutex_t g_open_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char g_dedup_secret[32];
+
+/* The dedup-key secret lives in the DB so restarts (and every node) derive the same keys. */
+static int load_dedup_secret(void) {
+  size_t n = 0;
+  if (db_kv_get("xet_dedup_secret", g_dedup_secret, sizeof g_dedup_secret, &n) == 0 &&
+      n == sizeof g_dedup_secret)
+    return 0;
+  if (RAND_bytes(g_dedup_secret, sizeof g_dedup_secret) != 1)
+    return hub_error_set(HUB_ERROR, "no randomness");
+  return db_kv_set("xet_dedup_secret", g_dedup_secret, sizeof g_dedup_secret);
+}
+
+int xs_dedup_key(xet_hash *out, uint64_t now) {
+  char msg[64];
+  unsigned len = 0;
+  int n = snprintf(msg, sizeof msg, "modelhub-xet-dedup-key-v1\n%llu",
+                   (unsigned long long)(now / XS_DEDUP_KEY_PERIOD_S));
+  if (!HMAC(EVP_sha256(), g_dedup_secret, (int)sizeof g_dedup_secret, (const unsigned char *)msg,
+            (size_t)n, out->b, &len) ||
+      len != XET_HASH_LEN)
+    return hub_error_set(HUB_ERROR, "cannot derive the dedup key");
+  return 0;
+}
 
 int xs_store_open(void) {
   int rc = 0;
@@ -43,6 +70,7 @@ int xs_store_open(void) {
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/xet", db_data_dir());
     rc = db_migrate_module("xetsrv", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
+    if (!rc) rc = load_dedup_secret();
     if (!rc) rc = blob_store_open(&g_xorbs, "fs", dir);
     if (!rc) blob_store_sweep_tmp(g_xorbs, 24 * 3600, NULL);
   }
@@ -164,14 +192,26 @@ int xs_xorb_put(const xet_xorb *x, const uint8_t *data, size_t len, int64_t repo
   *inserted = 0;
   if (xs_xorb_exists(&x->hash)) return 0;
   blob_writer *w = NULL;
-  char oid[65];
+  if (x->data_len > len) return hub_error_set(HUB_ERROR, "xorb record bytes missing");
   int rc = blob_writer_open(g_xorbs, &w);
-  if (!rc) rc = blob_writer_write(w, data, len);
+  if (!rc) rc = blob_writer_write(w, data, (size_t)x->data_len); /* a footer is dropped */
   if (rc) {
     blob_writer_abort(w);
     return rc;
   }
-  if ((rc = blob_writer_commit(w, NULL, (int64_t)len, oid))) return rc;
+  return xs_xorb_put_writer(x, w, repo_id, inserted);
+}
+
+int xs_xorb_put_writer(const xet_xorb *x, blob_writer *w, int64_t repo_id, int *inserted) {
+  char oid[65];
+  int rc;
+  *inserted = 0;
+  if (xs_xorb_exists(&x->hash)) {
+    blob_writer_abort(w);
+    return 0;
+  }
+  int64_t len = (int64_t)x->data_len;
+  if ((rc = blob_writer_commit(w, NULL, len, oid))) return rc;
   uint8_t *packed = malloc(x->n_chunks * CHUNK_REC);
   if (!packed) return hub_error_set(HUB_ERROR, "out of memory");
   for (size_t i = 0; i < x->n_chunks; i++) {
@@ -191,7 +231,7 @@ int xs_xorb_put(const xet_xorb *x, const uint8_t *data, size_t len, int64_t repo
   } else {
     sqlite3_bind_blob(st, 1, x->hash.b, 32, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, oid, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (int64_t)len);
+    sqlite3_bind_int64(st, 3, len);
     sqlite3_bind_int64(st, 4, (int64_t)x->n_chunks);
     sqlite3_bind_int64(st, 5, (int64_t)x->unpacked_len);
     sqlite3_bind_blob(st, 6, packed, (int)(x->n_chunks * CHUNK_REC), SQLITE_STATIC);
@@ -366,14 +406,15 @@ int xs_sha_set_verified(const char *sha, const xet_hash *file, int ok) {
   return step_done(st, "verify sha256");
 }
 
-int xs_unverified(void (*cb)(const char *sha, const xet_hash *file, void *p), void *p) {
-  sqlite3_stmt *st = prep("SELECT DISTINCT sha256, file FROM xet_sha WHERE verified=0");
+int xs_unverified(void (*cb)(const char *sha, const xet_hash *file, int64_t repo_id, void *p),
+                  void *p) {
+  sqlite3_stmt *st = prep("SELECT sha256, file, repo_id FROM xet_sha WHERE verified=0");
   if (!st) return HUB_ERROR;
   while (sqlite3_step(st) == SQLITE_ROW) {
     xet_hash f;
     if (sqlite3_column_bytes(st, 1) != 32) continue;
     memcpy(f.b, sqlite3_column_blob(st, 1), 32);
-    cb((const char *)sqlite3_column_text(st, 0), &f, p);
+    cb((const char *)sqlite3_column_text(st, 0), &f, sqlite3_column_int64(st, 2), p);
   }
   sqlite3_finalize(st);
   return 0;

@@ -400,10 +400,10 @@ describe("bad input gets a clear 4xx and leaves the repo unchanged", () => {
     assert.equal(r.status, 413);
   });
 
-  test("xet token routes answer 501 telling the user to disable Xet", async () => {
+  test("with Xet off the write token is still granted (hf_xet has no fallback; uploads become LFS objects)", async () => {
     const r = await fetch(`${hubUrl}/api/models/${repo}/xet-write-token/main`, { headers: auth() });
-    assert.equal(r.status, 501);
-    assert.match(r.headers.get("x-error-message"), /HF_HUB_DISABLE_XET=1/);
+    assert.equal(r.status, 200);
+    assert.ok((await r.json()).accessToken);
   });
 });
 

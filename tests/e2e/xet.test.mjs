@@ -5,10 +5,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createRepo, downloadFile, uploadFiles } from "@huggingface/hub";
+import { Hasher } from "@huggingface/blake3-jit";
 import { startServer } from "./lib/server.mjs";
 
 let server;
@@ -112,11 +114,86 @@ function helloShard({ unpacked = 11, xorb = HELLO_XORB_HASH } = {}) {
   return Buffer.concat([header, fh, term, ver, ext, bookend(), cas, chunk, bookend()]);
 }
 
+// A hand-made Xet upload, as hf_xet sends it (spec §2, §4, §5): `parts` (1 or 2 buffers of
+// 1..131072 bytes) become the chunks of one raw (scheme 0) xorb and one file.
+const DATA_KEY = [102, 151, 245, 119, 91, 149, 80, 222, 49, 53, 203, 172, 165, 151, 24, 28, 157, 228, 33, 16, 155, 235, 43, 88, 180, 208, 176, 75, 147, 173, 242, 41];
+const NODE_KEY = [1, 126, 197, 199, 165, 71, 41, 150, 253, 148, 102, 102, 180, 138, 2, 230, 93, 221, 83, 111, 55, 199, 109, 210, 248, 99, 82, 230, 74, 83, 113, 63];
+const VERIFY_KEY = [127, 24, 87, 214, 206, 86, 237, 102, 18, 127, 249, 19, 231, 165, 195, 243, 164, 205, 38, 213, 181, 219, 73, 230, 65, 36, 152, 127, 40, 251, 148, 195];
+const keyed = (key, data) => Buffer.from(Hasher.newKeyed(Uint8Array.from(key)).update(data).finalize());
+function hashStr(b) {
+  let s = "";
+  for (let k = 0; k < 4; k++) s += Buffer.from(b.subarray(8 * k, 8 * k + 8)).reverse().toString("hex");
+  return s;
+}
+function rawRecord(data) {
+  const h = Buffer.alloc(8);
+  h.writeUIntLE(data.length, 1, 3);
+  h.writeUIntLE(data.length, 5, 3);
+  return Buffer.concat([h, data]);
+}
+function xetUpload(parts) {
+  assert.ok(parts.length >= 1 && parts.length <= 2); // one Merkle group: no cut rule needed
+  const chunks = parts.map((p) => keyed(DATA_KEY, p));
+  const root =
+    parts.length === 1
+      ? chunks[0]
+      : keyed(NODE_KEY, Buffer.from(chunks.map((c, i) => `${hashStr(c)} : ${parts[i].length}\n`).join("")));
+  const data = Buffer.concat(parts);
+  const xorb = Buffer.concat(parts.map(rawRecord));
+  const xorbHash = hashStr(root);
+  const fileHash = hashStr(keyed(new Array(32).fill(0), root));
+  const e = () => Buffer.alloc(48);
+  const bookend = () => e().fill(0xff, 0, 32);
+  const header = helloShard().subarray(0, 48);
+  const fh = e();
+  hashBytes(fileHash).copy(fh, 0);
+  fh.writeUInt32LE(0xc0000000, 32);
+  fh.writeUInt32LE(1, 36);
+  const term = e();
+  root.copy(term, 0);
+  term.writeUInt32LE(data.length, 36);
+  term.writeUInt32LE(parts.length, 44);
+  const ver = e();
+  keyed(VERIFY_KEY, Buffer.concat(chunks)).copy(ver, 0);
+  const ext = e();
+  hashBytes(sha256(data)).copy(ext, 0);
+  const cas = e();
+  root.copy(cas, 0);
+  cas.writeUInt32LE(parts.length, 36);
+  cas.writeUInt32LE(data.length, 40);
+  cas.writeUInt32LE(xorb.length, 44);
+  let start = 0;
+  const entries = parts.map((p, i) => {
+    const c = e();
+    chunks[i].copy(c, 0);
+    c.writeUInt32LE(start, 32);
+    c.writeUInt32LE(p.length, 36);
+    start += p.length;
+    return c;
+  });
+  const shard = Buffer.concat([header, fh, term, ver, ext, bookend(), cas, ...entries, bookend()]);
+  return { data, xorb, xorbHash, fileHash, shard, sha: sha256(data), firstChunk: hashStr(chunks[0]) };
+}
+
+async function commitLfs(repo, filePath, sha, size) {
+  const ndjson =
+    JSON.stringify({ key: "header", value: { summary: `add ${filePath}` } }) +
+    "\n" +
+    JSON.stringify({ key: "lfsFile", value: { path: filePath, algo: "sha256", oid: sha, size } }) +
+    "\n";
+  const c = await call("POST", `/api/models/${repo}/commit/main`, {
+    token: alice,
+    body: ndjson,
+    headers: { "Content-Type": "application/x-ndjson" },
+  });
+  assert.equal(c.status, 200, c.text);
+}
+
 before(async () => {
   server = await startServer();
   alice = server.makeUser("alice", "write");
   work = mkdtempSync(path.join(tmpdir(), "modelhub-xet-e2e-"));
-  for (const name of ["x", "lfs", "dedup", "dedup2", "plain", "raw"])
+  for (const name of ["x", "lfs", "dedup", "dedup2", "plain", "raw", "cas"])
     await createRepo(hub(`alice/${name}`));
 });
 
@@ -276,9 +353,55 @@ test("a repo with Xet turned off keeps the plain LFS contract", async () => {
   assert.equal(head.headers.get("x-xet-hash"), null);
   assert.equal(head.headers.get("link"), null);
   assert.equal((await pathsInfo("alice/plain", ["p.bin"]))["p.bin"].xetHash, undefined);
+});
+
+test("Xet off: hf_xet still gets a write token, and its upload is kept as a plain LFS object", async () => {
+  // hf_xet (huggingface_hub >= 1.20) asks for the token without negotiating and has no
+  // fallback: an error here fails every default Python upload.
   const w = await call("GET", "/api/models/alice/plain/xet-write-token/main", { token: alice });
-  assert.equal(w.status, 501);
-  assert.match(w.headers.get("x-error-message"), /HF_HUB_DISABLE_XET=1/);
+  assert.equal(w.status, 200, w.text);
+  assert.equal(w.headers.get("x-xet-access-token"), w.json.accessToken);
+  const up = xetUpload([randomBytes(100000), randomBytes(54321)]);
+  const cas = w.json.casUrl;
+  const x = await call("POST", `${cas}/v1/xorbs/default/${up.xorbHash}`, { token: w.json.accessToken, body: up.xorb });
+  assert.equal(x.status, 200, x.text);
+  const sh = await call("POST", `${cas}/v1/shards`, { token: w.json.accessToken, body: up.shard });
+  assert.equal(sh.status, 200, sh.text);
+  await commitLfs("alice/plain", "py.bin", up.sha, up.data.length);
+  // Served as plain LFS: the bytes, no Xet signals; git holds an ordinary LFS pointer.
+  const r = await call("GET", "/alice/plain/resolve/main/py.bin", { token: alice });
+  assert.equal(r.status, 200);
+  assert.ok(r.buf.equals(up.data));
+  assert.equal(r.headers.get("x-xet-hash"), null);
+  assert.equal(r.headers.get("link"), null);
+  const info = await call("GET", "/alice/plain/resolve/main/py.bin", {
+    token: alice,
+    headers: { Accept: "application/vnd.xet-fileinfo+json, */*", Range: "bytes=0-0" },
+  });
+  assert.equal(info.status, 206);
+  assert.equal(info.buf.length, 1);
+  const ptr = await call("GET", "/alice/plain/raw/main/py.bin", { token: alice });
+  assert.match(ptr.text, new RegExp(`^version https://git-lfs.github.com/spec/v1\noid sha256:${up.sha}\nsize ${up.data.length}\n`));
+  const pi = (await pathsInfo("alice/plain", ["py.bin"]))["py.bin"];
+  assert.equal(pi.xetHash, undefined);
+  assert.equal(pi.lfs.oid, up.sha);
+  // ...and stored as one: git-lfs downloads come from the LFS store, not the Xet bridge.
+  let href = "";
+  for (let i = 0; i < 100 && !/\/lfs-get\//.test(href); i++) {
+    if (i) await sleep(100);
+    const batch = await call("POST", "/alice/plain.git/info/lfs/objects/batch", {
+      token: alice,
+      json: { operation: "download", objects: [{ oid: up.sha, size: up.data.length }] },
+      headers: { Accept: "application/vnd.git-lfs+json" },
+    });
+    href = batch.json.objects[0].actions?.download?.href ?? "";
+  }
+  assert.match(href, /\/lfs-get\//, "the Xet upload became a plain LFS object");
+  const lfsGet = await call("GET", href);
+  assert.ok(lfsGet.buf.equals(up.data));
+  const again = await call("GET", "/alice/plain/resolve/main/py.bin", { token: alice, headers: { Range: "bytes=99990-100009" } });
+  assert.equal(again.status, 206);
+  assert.ok(again.buf.equals(up.data.subarray(99990, 100010)));
 });
 
 test("dedup: a 5 MB edit of a 100 MB file stores < 10 MB more; another repo adds nearly nothing", async () => {
@@ -428,4 +551,159 @@ test("expired transfer URLs answer 403", async () => {
   } finally {
     await short.stop();
   }
+});
+
+test("tokens: exp is advertised minutes before the server stops honouring the token", async () => {
+  // Clients refresh by their own clock shortly before the advertised exp (xet-core 30 s,
+  // JS 60 s): the token must outlive what they are told.
+  const w = await xetWriteToken("alice/cas");
+  const enforced = Number(w.accessToken.split(".")[3]); // xet1.<repo>.<w>.<exp>.<sig> (docs/xet.md)
+  assert.ok(w.exp <= enforced - 120, `advertised ${w.exp}, enforced ${enforced}`);
+  assert.ok(w.exp > Date.now() / 1000 + 600);
+  const r = await call("GET", "/api/models/alice/cas/xet-read-token/main", { token: alice });
+  assert.ok(r.json.exp <= Number(r.json.accessToken.split(".")[3]) - 120);
+  assert.equal(r.headers.get("x-xet-token-expiration"), String(r.json.exp));
+  const b = await call("POST", "/alice/cas.git/info/lfs/objects/batch", {
+    token: alice,
+    json: { operation: "upload", transfers: ["basic", "xet"], hash_algo: "sha_256", objects: [{ oid: "ab".repeat(32), size: 5 }] },
+  });
+  assert.equal(b.json.transfer, "xet");
+  const hdr = b.json.objects[0].actions.upload.header;
+  assert.ok(Number(hdr["X-Xet-Token-Expiration"]) <= Number(hdr["X-Xet-Access-Token"].split(".")[3]) - 120);
+});
+
+// One file uploaded by hand into alice/cas, shared by the CAS route tests below.
+let casUp;
+async function casUpload() {
+  const t = await xetWriteToken("alice/cas");
+  if (!casUp) {
+    casUp = xetUpload([randomBytes(70000), randomBytes(3333)]);
+    const x = await call("POST", `${t.casUrl}/v1/xorbs/default/${casUp.xorbHash}`, { token: t.accessToken, body: casUp.xorb });
+    assert.equal(x.status, 200, x.text);
+    assert.equal(x.json.was_inserted, true);
+  }
+  return { cas: t.casUrl, tok: t.accessToken, up: casUp };
+}
+
+test("/v2/shards is answered (NDJSON events ending in the result) instead of 404 after the body", async () => {
+  const { cas, tok, up } = await casUpload();
+
+  // /v2/shards (xet-core's first choice): the NDJSON event stream ending in a result frame.
+  // A 404 here would make the client upload every shard twice (v2, then v1).
+  const v2 = await call("POST", `${cas}/v2/shards`, { token: tok, body: up.shard });
+  assert.equal(v2.status, 200, v2.text);
+  assert.match(v2.headers.get("content-type"), /^application\/x-ndjson/);
+  const events = v2.text.trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(events.at(-1), { type: "result", result: 1 });
+  assert.ok(events.some((e) => e.type === "validating"));
+  const again = await call("POST", `${cas}/v2/shards`, { token: tok, body: up.shard });
+  assert.deepEqual(JSON.parse(again.text.trim().split("\n").at(-1)), { type: "result", result: 0 });
+  const bad = Buffer.from(up.shard);
+  bad.writeUInt32LE(12345, 96 + 36); // the term lies about its size
+  const lie = await call("POST", `${cas}/v2/shards`, { token: tok, body: bad });
+  assert.equal(lie.status, 400, lie.text); // fatal for the client, not a 404 fallback
+  const ro = (await call("GET", "/api/models/alice/cas/xet-read-token/main", { token: alice })).json.accessToken;
+  assert.equal((await call("POST", `${cas}/v2/shards`, { token: ro, body: up.shard })).status, 403);
+});
+
+test("CAS routes beside the main flow: GET /v1/reconstructions, HEAD /v1/files, /v1/telemetry", async () => {
+  const { cas, tok, up } = await casUpload();
+  const sh = await call("POST", `${cas}/v1/shards`, { token: tok, body: up.shard });
+  assert.equal(sh.status, 200, sh.text);
+
+  // v1 reconstruction (xet-core's fallback): fetch_info with chunk range and url_range
+  const rec = await call("GET", `${cas}/v1/reconstructions/${up.fileHash}`, { token: tok, headers: { Range: "bytes=0-" } });
+  assert.equal(rec.status, 200, rec.text);
+  assert.equal(rec.json.offset_into_first_range, 0);
+  assert.deepEqual(rec.json.terms, [{ hash: up.xorbHash, unpacked_length: up.data.length, range: { start: 0, end: 2 } }]);
+  const [fi] = rec.json.fetch_info[up.xorbHash];
+  assert.deepEqual(fi.range, { start: 0, end: 2 });
+  assert.deepEqual(fi.url_range, { start: 0, end: up.xorb.length - 1 });
+  const bytes = await call("GET", fi.url, { headers: { Range: `bytes=0-${up.xorb.length - 1}` } });
+  assert.equal(bytes.status, 206);
+  assert.ok(bytes.buf.equals(up.xorb));
+  const tail = await call("GET", `${cas}/v1/reconstructions/${up.fileHash}`, { token: tok, headers: { Range: "bytes=70005-18446744073709551614" } });
+  assert.equal(tail.status, 200, tail.text);
+  assert.equal(tail.json.offset_into_first_range, 5);
+  assert.deepEqual(tail.json.terms[0].range, { start: 1, end: 2 });
+  assert.equal((await call("GET", `${cas}/v1/reconstructions/${up.fileHash}`, { token: tok, headers: { Range: `bytes=${up.data.length}-` } })).status, 416);
+  assert.equal((await call("GET", `${cas}/v1/reconstructions/${"0".repeat(64)}`, { token: tok })).status, 404);
+
+  // HEAD /v1/files/{file}: the size; GET is not a download route
+  const fh = await fetch(`${cas}/v1/files/${up.fileHash}`, { method: "HEAD", headers: { Authorization: `Bearer ${tok}` } });
+  assert.equal(fh.status, 200);
+  assert.equal(fh.headers.get("content-length"), String(up.data.length));
+  const miss = await fetch(`${cas}/v1/files/${"1".repeat(64)}`, { method: "HEAD", headers: { Authorization: `Bearer ${tok}` } });
+  assert.equal(miss.status, 404);
+  const other = (await xetWriteToken("alice/raw")).accessToken;
+  const acl = await fetch(`${cas}/v1/files/${up.fileHash}`, { method: "HEAD", headers: { Authorization: `Bearer ${other}` } });
+  assert.equal(acl.status, 404);
+  const get = await call("GET", `${cas}/v1/files/${up.fileHash}`, { token: tok });
+  assert.equal(get.status, 405);
+  assert.equal((await call("GET", `${cas}/v1/xorbs/default/${up.xorbHash}`, { token: tok })).status, 405);
+  const xh = await fetch(`${cas}/v1/xorbs/default/${up.xorbHash}`, { method: "HEAD", headers: { Authorization: `Bearer ${tok}` } });
+  assert.equal(xh.headers.get("content-length"), String(up.xorb.length));
+
+  // telemetry: accepted and dropped
+  const tel = await call("POST", `${cas}/v1/telemetry`, { token: tok, json: { events: [{ kind: "upload", bytes: 1 }] } });
+  assert.equal(tel.status, 204);
+});
+
+test("dedup answers share one HMAC key per period, across restarts", async () => {
+  const { cas, tok, up } = await casUpload();
+  const sh = await call("POST", `${cas}/v1/shards`, { token: tok, body: up.shard });
+  assert.equal(sh.status, 200, sh.text);
+  // Dedup answers for the same chunk share their HMAC key within a period (the client
+  // caches these shards; one key per answer would multiply its matching work).
+  const keyOf = (buf) => buf.subarray(buf.length - 200 + 72, buf.length - 200 + 104);
+  const d1 = await call("GET", `${cas}/v1/chunks/default/${up.firstChunk}`, { token: tok });
+  const d2 = await call("GET", `${cas}/v1/chunks/default/${up.firstChunk}`, { token: tok });
+  assert.equal(d1.status, 200);
+  assert.equal(d2.status, 200);
+  assert.notDeepEqual(keyOf(d1.buf), Buffer.alloc(32));
+  assert.deepEqual(keyOf(d1.buf), keyOf(d2.buf));
+  // ...also after a restart (the secret is kept in the DB)
+  await server.crashAndRestart();
+  const d3 = await call("GET", `${cas}/v1/chunks/default/${up.firstChunk}`, { token: tok });
+  assert.equal(d3.status, 200);
+  assert.deepEqual(keyOf(d3.buf), keyOf(d1.buf));
+});
+
+test("xorb bodies stream to storage as they arrive; a rejected one leaves nothing behind", async () => {
+  const tok = (await xetWriteToken("alice/cas")).accessToken;
+  const before = stats();
+  const records = [];
+  for (let i = 0; i < 40; i++) records.push(rawRecord(randomBytes(131072)));
+  const body = Buffer.concat(records); // ~5 MiB of well-formed records
+  const tmp = path.join(server.dataDir, "xet", "tmp");
+  const tmpBytes = () =>
+    existsSync(tmp) ? readdirSync(tmp).filter((f) => f.endsWith(".tmp")).reduce((n, f) => n + statSync(path.join(tmp, f)).size, 0) : 0;
+  const url = new URL(`${server.url}/xet-cas/v1/xorbs/default/${"cd".repeat(32)}`);
+  let answer;
+  const req = http.request(url, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${tok}`, "Content-Length": body.length },
+  });
+  const done = new Promise((resolve, reject) => {
+    req.on("response", (res) => {
+      const parts = [];
+      res.on("data", (d) => parts.push(d));
+      res.on("end", () => resolve((answer = { status: res.statusCode, text: Buffer.concat(parts).toString() })));
+    });
+    req.on("error", reject);
+  });
+  req.write(body.subarray(0, 3 * MB));
+  let seen = 0;
+  for (let i = 0; i < 100 && seen < 2 * MB; i++) {
+    await sleep(50);
+    seen = tmpBytes();
+  }
+  assert.ok(seen >= 2 * MB, `${seen} bytes of the unfinished upload are on disk, not in memory`);
+  req.end(body.subarray(3 * MB));
+  await done;
+  assert.equal(answer.status, 400, answer.text);
+  assert.match(answer.text, /mismatch/);
+  for (let i = 0; i < 50 && tmpBytes() > 0; i++) await sleep(50);
+  assert.equal(tmpBytes(), 0, "the temporary object is removed");
+  assert.equal(stats().xorbs, before.xorbs);
 });

@@ -775,6 +775,95 @@ static void test_xorb_roundtrip(void **st) {
   free(d);
 }
 
+/* The streamed parser: any split of the body gives the one-shot result, hands on exactly
+ * the record bytes (not a footer), and rejects what the one-shot parser rejects. */
+struct sink {
+  uint8_t *buf;
+  size_t len;
+};
+static int sink_rec(const uint8_t *rec, size_t len, void *p) {
+  struct sink *k = p;
+  memcpy(k->buf + k->len, rec, len);
+  k->len += len;
+  return 0;
+}
+
+static int stream_parse(const uint8_t *data, size_t len, size_t piece, const xet_hash *want,
+                        xet_xorb *out, struct sink *k) {
+  xet_xorb_stream *s;
+  assert_int_equal(xet_xorb_stream_new(&s, sink_rec, k), 0);
+  int rc = 0;
+  k->len = 0;
+  for (size_t off = 0; !rc && off < len; off += piece)
+    rc = xet_xorb_stream_feed(s, data + off, len - off < piece ? len - off : piece);
+  if (!rc) rc = xet_xorb_stream_finish(s, out, want);
+  xet_xorb_stream_free(s);
+  return rc;
+}
+
+static void test_xorb_stream(void **st) {
+  (void)st;
+  uint8_t *a = affine(131072, 7, 13), *r = splitmix(5, 200000);
+  xet_xorb_builder b;
+  xet_xorb_builder_init(&b);
+  assert_int_equal(xet_xorb_builder_add(&b, a, 131072, XET_SCHEME_LZ4), 0);
+  assert_int_equal(xet_xorb_builder_add(&b, r, 100000, XET_SCHEME_NONE), 0);
+  assert_int_equal(xet_xorb_builder_add(&b, r + 100000, 7, XET_SCHEME_NONE), 0);
+  assert_int_equal(xet_xorb_builder_add(&b, a + 5, 70000, XET_SCHEME_BG4), 0);
+  uint8_t *x;
+  size_t len;
+  xet_hash h;
+  assert_int_equal(xet_xorb_builder_finish(&b, &x, &len, &h), 0);
+  uint8_t *withf = malloc(len + 100);
+  memcpy(withf, x, len);
+  memcpy(withf + len, "XETBLOB\x01", 8);
+  memset(withf + len + 8, 7, 92);
+  struct sink k = {malloc(len + 100), 0};
+  xet_xorb one, got;
+  assert_int_equal(xet_xorb_parse(&one, x, len, &h), 0);
+  static const size_t pieces[] = {1, 3, 7, 8, 9, 4096, 65536, 131081, 1 << 30};
+  for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++) {
+    for (int f = 0; f < 2; f++) {
+      k.len = 0;
+      assert_int_equal(stream_parse(f ? withf : x, f ? len + 100 : len, pieces[i], &h, &got, &k),
+                       0);
+      assert_int_equal(got.n_chunks, one.n_chunks);
+      assert_memory_equal(got.chunks, one.chunks, one.n_chunks * sizeof *one.chunks);
+      assert_int_equal(got.data_len, len);
+      assert_int_equal(got.had_footer, f);
+      assert_int_equal(k.len, len); /* the records, never the footer */
+      assert_memory_equal(k.buf, x, len);
+      xet_xorb_dispose(&got);
+    }
+    /* cut short (mid-header, mid-payload), wrong hash, a stray tail */
+    assert_int_equal(stream_parse(x, len - 1, pieces[i], &h, &got, &k), HUB_EINVALID);
+    assert_int_equal(stream_parse(x, 5, pieces[i], NULL, &got, &k), HUB_EINVALID);
+    assert_non_null(strstr(hub_error_msg(), "stray"));
+    xet_hash other = h;
+    other.b[3] ^= 1;
+    assert_int_equal(stream_parse(x, len, pieces[i], &other, &got, &k), HUB_EINVALID);
+    assert_non_null(strstr(hub_error_msg(), "mismatch"));
+    uint8_t *tail = malloc(len + 3);
+    memcpy(tail, x, len);
+    memset(tail + len, 0, 3);
+    assert_int_equal(stream_parse(tail, len + 3, pieces[i], NULL, &got, &k), HUB_EINVALID);
+    free(tail);
+  }
+  /* a bad header fails the stream, and it stays failed */
+  xet_xorb_stream *s;
+  assert_int_equal(xet_xorb_stream_new(&s, NULL, NULL), 0);
+  assert_int_equal(xet_xorb_stream_feed(s, x, 4), 0);
+  assert_int_equal(xet_xorb_stream_feed(s, (const uint8_t *)"\x07\x07\x07\x07", 4), HUB_EINVALID);
+  assert_int_equal(xet_xorb_stream_feed(s, x, len), HUB_EINVALID); /* stays failed */
+  xet_xorb_stream_free(s);
+  xet_xorb_dispose(&one);
+  free(k.buf);
+  free(withf);
+  free(x);
+  free(a);
+  free(r);
+}
+
 static void test_xorb_bad(void **st) {
   (void)st;
   uint8_t *d = affine(50000, 7, 13);
@@ -1182,6 +1271,7 @@ int main(void) {
       cmocka_unit_test(test_golden_hello_world),
       cmocka_unit_test(test_bg4),
       cmocka_unit_test(test_xorb_roundtrip),
+      cmocka_unit_test(test_xorb_stream),
       cmocka_unit_test(test_xorb_bad),
       cmocka_unit_test(test_shard_roundtrip),
       cmocka_unit_test(test_shard_bad),
