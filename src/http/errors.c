@@ -37,6 +37,8 @@ http_error_map http_error_lookup(int code, int anonymous) {
     return (http_error_map){405, "MethodNotAllowed", "Method not allowed"};
   case HUB_EUNPROCESSABLE:
     return (http_error_map){422, "UnprocessableEntity", "Unprocessable entity"};
+  case HUB_EBUSY:
+    return (http_error_map){503, "ServiceUnavailable", "Server busy, retry later"};
   default:
     return (http_error_map){500, "InternalError", "Internal server error"};
   }
