@@ -38,13 +38,13 @@ int git_child_env(char ***out, const char *const *extra);
 /* ---- body.c: request body → (inflate) → unlinked spool file ----------------------------- */
 
 typedef struct {
-  int fd;       /* spool file, -1 until opened */
-  int gzip;     /* Content-Encoding: gzip / x-gzip */
-  uint64_t max; /* bytes the spool may take (after inflation) */
-  int z_ready;  /* inflateInit2 done */
-  int z_end;    /* gzip stream finished */
+  int fd;      /* spool file, -1 until opened */
+  int gzip;    /* Content-Encoding: gzip / x-gzip */
+  int z_ready; /* inflateInit2 done */
+  int z_end;   /* gzip stream finished */
   z_stream z;
   uint64_t total; /* bytes written to the spool (inflated) */
+  uint64_t max;   /* bytes the spool may take (inflated) */
 } git_body;
 
 /* Prepare for a body of at most `max` bytes (after inflation); gzip selects inflation.
