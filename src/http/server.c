@@ -549,7 +549,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         hub_buf_dispose(&r->body);
         http_body_hold(r, 0);
       } else if (hub_buf_put(&r->body, upload_data, n)) {
-        r->body_too_big = 1;
+        r->body_too_big = 1; /* the rest is dropped: give the memory back now */
+        hub_buf_dispose(&r->body);
+        http_body_hold(r, 0);
       }
     }
     return MHD_YES;
