@@ -107,6 +107,7 @@ static int on_body(hub_req *r, const char *data, size_t len, int is_xorb) {
   int rc;
   if (!u && (rc = upload_begin(r, is_xorb, &u))) return rc;
   if (u->skip) return 0;
+  if (len && (rc = http_body_hold(r, u->body.len + len))) return rc; /* process-wide budget */
   if (hub_buf_put(&u->body, data, len))
     return hub_error_set(HUB_ETOOBIG, "Body too large (limit %zu bytes)", u->body.max);
   return 0;
