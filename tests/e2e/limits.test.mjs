@@ -383,18 +383,18 @@ describe("connections: per-address cap, slow headers", () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const get = () =>
       new Promise((resolve, reject) => {
-        http
-          .get({ host: "127.0.0.1", port, path: "/healthz", agent }, (res) => {
-            res.resume();
-            res.on("end", () => resolve({ status: res.statusCode, socket: res.socket }));
-          })
-          .on("error", reject);
+        const req = http.get({ host: "127.0.0.1", port, path: "/healthz", agent }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode, reused: req.reusedSocket }));
+        });
+        req.on("error", reject);
       });
     const a = await get();
     await sleep(3000);
     const b = await get();
     assert.equal(a.status, 200);
     assert.equal(b.status, 200);
+    assert.equal(b.reused, true, "the idle keep-alive connection was closed");
     agent.destroy();
   });
 });
