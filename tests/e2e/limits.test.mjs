@@ -245,8 +245,8 @@ describe("bodies are authorized before they are read; commits stream", () => {
     assert.equal(result.status, 200, result.text);
     assert.ok(bodyBytes > 170 * MB);
     const grew = peak - idle;
-    if (process.env.LIMITS_DEBUG) console.log({ idle, peak, grew, bodyBytes });
-    assert.ok(grew < 100 * MB, `RSS grew by ${(grew / MB).toFixed(1)} MB for a ${(bodyBytes / MB).toFixed(0)} MB body`);
+    // Buffered whole, the body alone would be 175 MB (plus its decoded contents).
+    assert.ok(grew < 50 * MB, `RSS grew by ${(grew / MB).toFixed(1)} MB for a ${(bodyBytes / MB).toFixed(0)} MB body`);
     // Every file landed, byte for byte.
     let count = 0;
     for (let page = `${server.url}/api/models/admin/limits-pub/tree/main/many`; page; ) {
