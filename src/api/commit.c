@@ -1,8 +1,11 @@
 /* Uploads: preupload/{rev} (upload mode per file) and commit/{rev} (NDJSON → one CAS). */
+#include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "api/attrs.h"
@@ -24,8 +27,8 @@ static int require_write(hub_req *r, int create_pr) {
   if (!r->who.authenticated)
     return hub_error_set(HUB_EAUTH, "You must be authenticated to write to %s/%s", r->repo.ns,
                          r->repo.name);
-  return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to write to %s/%s%s",
-                       r->repo.ns, r->repo.name,
+  return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to write to %s/%s%s", r->repo.ns,
+                       r->repo.name,
                        r->who.token_role == PERM_READ ? " (this token is read-only)" : "");
 }
 
@@ -89,8 +92,10 @@ static int h_preupload(hub_req *r) {
     json_t *oid = json_null();
     repo_entry e;
     if (repo_stat(h, sha, path, &e) == 0) {
-      if (e.type == REPO_ENTRY_FILE && e.is_lfs && lfs) oid = json_string(e.lfs_oid);
-      else if (e.type == REPO_ENTRY_FILE && !e.is_lfs && !lfs) oid = json_string(e.oid);
+      if (e.type == REPO_ENTRY_FILE && e.is_lfs && lfs)
+        oid = json_string(e.lfs_oid);
+      else if (e.type == REPO_ENTRY_FILE && !e.is_lfs && !lfs)
+        oid = json_string(e.oid);
       repo_entry_dispose(&e);
     }
     json_array_append_new(out, json_pack("{s:s, s:s, s:b, s:o}", "path", path, "uploadMode",
@@ -102,8 +107,8 @@ static int h_preupload(hub_req *r) {
 }
 
 /* Add ".gitattributes" lines for LFS paths no rule covers, so git clients smudge them. */
-static char *extend_attributes(hub_req *r, repo_handle *h, const char *sha,
-                               const ndjson_commit *c, size_t *out_len) {
+static char *extend_attributes(hub_req *r, repo_handle *h, const char *sha, const ndjson_commit *c,
+                               size_t *out_len) {
   const char *cur = file_text(r, h, sha, ".gitattributes");
   hub_buf b = HUB_BUF_INIT;
   int added = 0;
@@ -138,14 +143,127 @@ static void free_commit(void *c) {
   ndjson_commit_free(c);
 }
 
+/* Both upload routes refuse a caller who may not write before reading the body (the start
+ * call of on_body): the router only knows they need read access, since contributors may
+ * upload into a pull request (?create_pr=1). */
+static int on_preupload_body(hub_req *r, const char *data, size_t len) {
+  return len ? 0 : require_write(r, http_param_bool(r, "create_pr", 0));
+}
+
+/* ---- streamed commit bodies --------------------------------------------------------------
+ * The NDJSON body is parsed line by line as it arrives (on the event thread); only the
+ * unfinished line is in memory, drawn from the process-wide body budget. Decoded contents of
+ * "file" operations stay in memory up to HUB_COMMIT_MEM_CONTENTS per commit; the rest are
+ * appended to an unlinked spool file under <data>/tmp, and the handler writes them as blobs
+ * one at a time. A commit of many inline files never needs its body in memory. */
+struct commit_body {
+  ndjson_stream *s;
+  int fd;            /* spool of file contents, -1 until the first one */
+  uint64_t spooled;  /* bytes in the spool */
+  uint64_t received; /* body bytes so far */
+  size_t mem;        /* decoded contents kept in memory */
+};
+
+static void commit_body_free(void *p) {
+  struct commit_body *b = p;
+  ndjson_stream_free(b->s);
+  if (b->fd >= 0) close(b->fd);
+  free(b);
+}
+
+static int open_spool(int *out) {
+  char dir[4200];
+  snprintf(dir, sizeof dir, "%s/tmp", db_data_dir());
+  /* O_TMPFILE: no name, nothing to clean up after a crash. Fallback: create + unlink. */
+  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/commit-body-XXXXXX", dir);
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) unlink(path);
+  }
+  if (fd < 0)
+    return hub_error_set(HUB_ERROR, "cannot create spool file in %s: %s", dir, strerror(errno));
+  *out = fd;
+  return 0;
+}
+
+/* ndjson op callback: move a file's contents to the spool once the in-memory share is used. */
+static int spill(void *payload, ndjson_op *op) {
+  struct commit_body *b = payload;
+  int rc;
+  if (op->kind != NDJSON_OP_FILE || !op->content_len) return 0;
+  if (op->content_len <= (size_t)HUB_COMMIT_MEM_CONTENTS - b->mem) {
+    b->mem += op->content_len;
+    return 0;
+  }
+  if (b->fd < 0 && (rc = open_spool(&b->fd))) return rc;
+  for (size_t off = 0; off < op->content_len;) {
+    ssize_t w = pwrite(b->fd, op->content + off, op->content_len - off, (off_t)(b->spooled + off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return hub_error_set(HUB_ERROR, "writing commit spool: %s", strerror(errno));
+    off += (size_t)w;
+  }
+  op->content_off = (int64_t)b->spooled;
+  b->spooled += op->content_len;
+  free(op->content);
+  op->content = NULL;
+  return 0;
+}
+
+static int on_commit_body(hub_req *r, const char *data, size_t len) {
+  struct commit_body *b = r->state;
+  int rc;
+  if (!b) { /* the start call, before any body byte is read */
+    if ((rc = require_write(r, http_param_bool(r, "create_pr", 0)))) return rc;
+    if (!(b = calloc(1, sizeof *b))) return hub_error_set(HUB_ERROR, "out of memory");
+    b->fd = -1;
+    http_cleanup_add(r, commit_body_free, b);
+    r->state = b;
+    if ((rc = ndjson_stream_new(&b->s, spill, b))) return rc;
+  }
+  if (len > (uint64_t)HUB_MAX_COMMIT_BODY - b->received)
+    return hub_error_set(HUB_ETOOBIG,
+                         "Commit body too large (limit %ld bytes); upload large files through LFS",
+                         (long)HUB_MAX_COMMIT_BODY);
+  b->received += len;
+  /* The unfinished line may grow by the chunk, and parsing a line copies it about twice
+   * more (the JSON string, the decoded contents). */
+  size_t line = ndjson_stream_buffered(b->s) + len;
+  if ((rc = http_body_hold(r, 3 * line + b->mem))) return rc;
+  rc = ndjson_stream_feed(b->s, data, len);
+  http_body_hold(r, ndjson_stream_buffered(b->s) + b->mem); /* shrinking cannot fail */
+  return rc;
+}
+
+/* A spooled file's contents, written as a blob: op->oid gets its id for REPO_OP_ADD_BLOB. */
+static int unspool(repo_handle *h, const struct commit_body *b, ndjson_op *op) {
+  unsigned char *buf = malloc(op->content_len);
+  if (!buf) return hub_error_set(HUB_ERROR, "out of memory");
+  int rc = 0;
+  for (size_t off = 0; off < op->content_len && !rc;) {
+    ssize_t n = pread(b->fd, buf + off, op->content_len - off, (off_t)op->content_off + (off_t)off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      rc = hub_error_set(HUB_ERROR, "reading commit spool: %s", n ? strerror(errno) : "short");
+    else
+      off += (size_t)n;
+  }
+  if (!rc) rc = repo_blob_write(h, buf, op->content_len, op->oid);
+  free(buf);
+  return rc;
+}
+
 static int h_commit(hub_req *r) {
   int create_pr = http_param_bool(r, "create_pr", 0);
   repo_handle *h;
   const char *rev;
   int rc = write_prologue(r, create_pr, &h, &rev);
   if (rc) return rc;
+  struct commit_body *b = r->state;
+  if (!b) return hub_error_set(HUB_ERROR, "commit body was not started");
   ndjson_commit *c = NULL;
-  if ((rc = ndjson_commit_parse(&c, r->body.ptr ? r->body.ptr : "", r->body.len))) return rc;
+  if ((rc = ndjson_stream_finish(b->s, &c))) return rc;
   http_cleanup_add(r, free_commit, c);
   if (c->nops == 0 && !create_pr)
     return hub_error_set(HUB_EINVALID, "A commit needs at least one operation");
@@ -153,7 +271,8 @@ static int h_commit(hub_req *r) {
   char base[41], ref[256], pr_target[256];
   char *refname = NULL;
   if ((rc = repo_resolve(h, rev, base, &refname))) return rc;
-  int is_branch = refname && (!strncmp(refname, "refs/heads/", 11) || !strncmp(refname, "refs/pr/", 8));
+  int is_branch =
+      refname && (!strncmp(refname, "refs/heads/", 11) || !strncmp(refname, "refs/pr/", 8));
   if (!create_pr && !is_branch) {
     free(refname);
     return hub_error_set(HUB_EINVALID, "Cannot commit to '%s': not a branch", rev);
@@ -187,6 +306,11 @@ static int h_commit(hub_req *r) {
       o->kind = REPO_OP_ADD;
       o->data = op->content;
       o->len = op->content_len;
+      if (!op->content && op->content_len) { /* spooled: written now, one file at a time */
+        if ((rc = unspool(h, b, op))) return rc;
+        o->kind = REPO_OP_ADD_BLOB;
+        o->lfs_oid = op->oid;
+      }
       break;
     case NDJSON_OP_LFS_FILE: {
       int64_t have = 0;
@@ -205,8 +329,12 @@ static int h_commit(hub_req *r) {
       o->lfs_size = (uint64_t)have;
       break;
     }
-    case NDJSON_OP_DELETED_FILE: o->kind = REPO_OP_DELETE_FILE; break;
-    case NDJSON_OP_DELETED_FOLDER: o->kind = REPO_OP_DELETE_FOLDER; break;
+    case NDJSON_OP_DELETED_FILE:
+      o->kind = REPO_OP_DELETE_FILE;
+      break;
+    case NDJSON_OP_DELETED_FOLDER:
+      o->kind = REPO_OP_DELETE_FOLDER;
+      break;
     }
   }
   size_t alen = 0;
@@ -261,8 +389,9 @@ static int h_commit(hub_req *r) {
 }
 
 const hub_route api_commit_routes[] = {
-    {"POST", "/api/{type}/{repo}/preupload/{*}", h_preupload, NEED_REPO_READ, BODY_JSON, NULL,
-     HUB_MAX_PREUPLOAD_BODY},
-    {"POST", "/api/{type}/{repo}/commit/{*}", h_commit, NEED_REPO_READ, BODY_LARGE, NULL, 0},
+    {"POST", "/api/{type}/{repo}/preupload/{*}", h_preupload, NEED_REPO_READ, BODY_JSON,
+     on_preupload_body, HUB_MAX_PREUPLOAD_BODY},
+    {"POST", "/api/{type}/{repo}/commit/{*}", h_commit, NEED_REPO_READ, BODY_STREAM, on_commit_body,
+     0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -1,6 +1,7 @@
 #include "api/ndjson.h"
 
 #include "blob/blob.h"
+#include "util/buf.h"
 #include "util/error.h"
 #include "util/limits.h"
 #include "util/path.h"
@@ -15,6 +16,8 @@ typedef struct {
   ndjson_commit *c;
   size_t cap;
   size_t line; /* 1-based physical line number, for messages */
+  ndjson_op_cb cb;
+  void *payload;
 } parser;
 
 #define FAIL(P, CODE, ...) fail_at((P), (CODE), __VA_ARGS__)
@@ -269,6 +272,7 @@ static int parse_op(parser *p, const char *key, json_t *value) {
   op = &c->ops[c->nops];
   memset(op, 0, sizeof *op);
   op->size = -1;
+  op->content_off = -1;
   c->nops++; /* counted now so ndjson_commit_free() releases partial ops */
   if (!strcmp(key, "file")) {
     op->kind = NDJSON_OP_FILE;
@@ -287,6 +291,7 @@ static int parse_op(parser *p, const char *key, json_t *value) {
     path_quote(q, sizeof q, key, strlen(key));
     rc = FAIL(p, HUB_EINVALID, "unknown operation key '%s'", q);
   }
+  if (rc == 0 && p->cb) rc = p->cb(p->payload, op);
   return rc;
 }
 
@@ -328,28 +333,93 @@ static int is_blank(const char *s, size_t n) {
   return 1;
 }
 
-int ndjson_commit_parse(ndjson_commit **out, const char *buf, size_t len) {
-  parser p = {0};
-  int rc = 0;
+/* One physical line, without its '\n'. */
+static int one_line(parser *p, const char *s, size_t n) {
+  p->line++;
+  if (n && s[n - 1] == '\r') n--;
+  return is_blank(s, n) ? 0 : parse_line(p, s, n);
+}
+
+struct ndjson_stream {
+  parser p;
+  hub_buf line; /* the unfinished line */
+  int rc;       /* sticky error */
+};
+
+int ndjson_stream_new(ndjson_stream **out, ndjson_op_cb cb, void *payload) {
+  ndjson_stream *s = calloc(1, sizeof *s);
   *out = NULL;
-  if (!(p.c = calloc(1, sizeof *p.c))) return hub_error_set(HUB_ERROR, "out of memory");
-  size_t start = 0;
-  while (start < len) {
-    const char *nl = memchr(buf + start, '\n', len - start);
-    size_t end = nl ? (size_t)(nl - buf) : len;
-    size_t n = end - start;
-    p.line++;
-    if (n && buf[start + n - 1] == '\r') n--;
-    if (!is_blank(buf + start, n) && (rc = parse_line(&p, buf + start, n)) < 0) goto fail;
-    start = end + 1;
+  if (!s || !(s->p.c = calloc(1, sizeof *s->p.c))) {
+    free(s);
+    return hub_error_set(HUB_ERROR, "out of memory");
   }
-  if (!p.c->summary) {
-    rc = hub_error_set(HUB_EINVALID, "commit body has no header line");
-    goto fail;
-  }
-  *out = p.c;
+  s->p.cb = cb;
+  s->p.payload = payload;
+  *out = s;
   return 0;
-fail:
-  ndjson_commit_free(p.c);
+}
+
+static int too_long(ndjson_stream *s) {
+  return hub_error_set(HUB_ETOOBIG,
+                       "line %zu: longer than %ld bytes; upload large files through LFS "
+                       "(preupload answers \"lfs\" for them)",
+                       s->p.line + 1, (long)HUB_MAX_NDJSON_LINE);
+}
+
+int ndjson_stream_feed(ndjson_stream *s, const char *data, size_t len) {
+  if (s->rc) return s->rc;
+  while (len) {
+    const char *nl = memchr(data, '\n', len);
+    size_t take = nl ? (size_t)(nl - data) : len;
+    if (take > (size_t)HUB_MAX_NDJSON_LINE - s->line.len) return s->rc = too_long(s);
+    if (!nl || s->line.len) {
+      if (hub_buf_put(&s->line, data, take))
+        return s->rc = hub_error_set(HUB_ERROR, "out of memory");
+      if (!nl) return 0;
+    }
+    /* A complete line: parsed in place unless it began in an earlier chunk. */
+    int rc = s->line.len ? one_line(&s->p, s->line.ptr, s->line.len) : one_line(&s->p, data, take);
+    /* Keep a small buffer for the next lines; give a big one back. */
+    if (s->line.cap > 64 * 1024)
+      hub_buf_dispose(&s->line);
+    else
+      hub_buf_clear(&s->line);
+    if (rc) return s->rc = rc;
+    data += take + 1;
+    len -= take + 1;
+  }
+  return 0;
+}
+
+size_t ndjson_stream_buffered(const ndjson_stream *s) {
+  return s->line.ptr ? s->line.cap : 0;
+}
+
+int ndjson_stream_finish(ndjson_stream *s, ndjson_commit **out) {
+  *out = NULL;
+  if (s->rc) return s->rc;
+  if (s->line.len && (s->rc = one_line(&s->p, s->line.ptr, s->line.len))) return s->rc;
+  hub_buf_dispose(&s->line);
+  if (!s->p.c->summary)
+    return s->rc = hub_error_set(HUB_EINVALID, "commit body has no header line");
+  *out = s->p.c;
+  s->p.c = NULL;
+  s->rc = HUB_ERROR; /* handed over: nothing more to parse */
+  return 0;
+}
+
+void ndjson_stream_free(ndjson_stream *s) {
+  if (!s) return;
+  ndjson_commit_free(s->p.c);
+  hub_buf_dispose(&s->line);
+  free(s);
+}
+
+int ndjson_commit_parse(ndjson_commit **out, const char *buf, size_t len) {
+  ndjson_stream *s = NULL;
+  *out = NULL;
+  int rc = ndjson_stream_new(&s, NULL, NULL);
+  if (rc == 0 && (rc = ndjson_stream_feed(s, buf, len)) == 0) rc = ndjson_stream_finish(s, out);
+  ndjson_stream_free(s);
   return rc;
 }

@@ -71,10 +71,21 @@ static int spill(git_body *b) {
   return 0;
 }
 
+  if (b->in_memory && b->total + n > GIT_BODY_MEMORY_MAX) {
+    int rc = spill(b);
+    if (rc) return rc;
+  }
+uint64_t git_body_upload_max(void) {
+  const char *v = getenv("MODELHUB_GIT_UPLOAD_BODY_MAX");
+  char *end = NULL;
+  unsigned long long n = v && *v ? strtoull(v, &end, 10) : 0;
+  return n && end && !*end ? (uint64_t)n : (uint64_t)GIT_MAX_UPLOAD_BODY;
+}
+
 static int write_all(git_body *b, const char *p, size_t n) {
-  if (n > GIT_MAX_RPC_BODY || b->total > (uint64_t)GIT_MAX_RPC_BODY - n)
-    return hub_error_set(HUB_ETOOBIG, "git request body too large (limit %lld bytes)",
-                         (long long)GIT_MAX_RPC_BODY);
+  if (n > b->max || b->total > b->max - n)
+    return hub_error_set(HUB_ETOOBIG, "git request body too large (limit %llu bytes%s)",
+                         (unsigned long long)b->max, b->gzip ? " after gzip inflation" : "");
   if (b->in_memory && b->total + n > GIT_BODY_MEMORY_MAX) {
     int rc = spill(b);
     if (rc) return rc;
@@ -90,10 +101,11 @@ static int write_all(git_body *b, const char *p, size_t n) {
   return 0;
 }
 
-int git_body_open(git_body *b, int gzip) {
+int git_body_open(git_body *b, int gzip, uint64_t max) {
   memset(b, 0, sizeof *b);
   b->fd = -1;
   b->gzip = gzip;
+  b->max = max;
   if (gzip) {
     /* 15 + 32: accept a gzip or zlib header, whichever the client sent. */
     if (inflateInit2(&b->z, 15 + 32) != Z_OK)
@@ -123,6 +135,14 @@ int git_body_write(git_body *b, const char *data, size_t len) {
                            b->z.msg ? b->z.msg : "inflate failed");
     int rc = write_all(b, out, sizeof out - b->z.avail_out);
     if (rc) return rc;
+    /* A gzip bomb is refused as soon as it shows, not after inflating it to the limit. */
+    if (b->z.total_out > GIT_INFLATE_RATIO_FLOOR &&
+        b->z.total_out / GIT_MAX_INFLATE_RATIO > b->z.total_in)
+      return hub_error_set(HUB_ETOOBIG,
+                           "gzip request body inflates more than %d times (%lu bytes from %lu): "
+                           "refused",
+                           GIT_MAX_INFLATE_RATIO, (unsigned long)b->z.total_out,
+                           (unsigned long)b->z.total_in);
     if (zr == Z_STREAM_END)
       b->z_end = 1;
     else if (zr == Z_BUF_ERROR && b->z.avail_out)

@@ -21,13 +21,22 @@
 #include "db/db.h"
 #include "http/http.h"
 
-/* Request body of one git RPC after gzip inflation: bounds the disk one push (or one fetch
- * negotiation) can fill in <data>/tmp. Git repos here hold LFS pointers, not weights. */
+/* Request body of one git RPC after gzip inflation: bounds the disk one push can fill in
+ * <data>/tmp. Git repos here hold LFS pointers, not weights. */
 #define GIT_MAX_RPC_BODY (8LL * 1024 * 1024 * 1024)
 /* Bytes of one git RPC body kept in memory (a memfd) before it is spooled to <data>/tmp:
  * fetch negotiations stay off the disk (clones work on a full disk); bounds the memory one
  * request holds. */
 #define GIT_BODY_MEMORY_MAX (1024 * 1024)
+/* Request body of one fetch negotiation (git-upload-pack: want/have lines, a few kB even for
+ * big histories) after inflation (MODELHUB_GIT_UPLOAD_BODY_MAX): anyone who may read a repo
+ * can send one, so this bounds what an anonymous body can write to <data>/tmp. */
+#define GIT_MAX_UPLOAD_BODY (64LL * 1024 * 1024)
+/* gzip request bodies may inflate at most this many times their compressed size (once past
+ * GIT_INFLATE_RATIO_FLOOR bytes): git's own bodies (hex ids, packs) inflate 1-3x, a gzip
+ * bomb ~1000x; refused before it is inflated any further. */
+#define GIT_MAX_INFLATE_RATIO 200
+#define GIT_INFLATE_RATIO_FLOOR (1024 * 1024)
 /* Git-Protocol header ("version=2"): longer values are ignored, not passed to git. */
 #define GIT_MAX_PROTOCOL_HEADER 256
 /* Bytes of ref-update lines one hook reads from git ("<old> <new> <ref>\n" per ref): bounds

@@ -45,13 +45,18 @@ typedef struct {
   z_stream z;
   uint64_t total; /* bytes written to the spool (inflated) */
   int in_memory;  /* fd is a memfd (until the body passes GIT_BODY_MEMORY_MAX) */
+  uint64_t max;   /* bytes the body may take (inflated) */
 } git_body;
 
-/* Prepare for a body; gzip selects inflation. The body is kept in a memfd up to
- * GIT_BODY_MEMORY_MAX bytes, then in an unlinked spool file under <data>/tmp. */
-int git_body_open(git_body *b, int gzip);
-/* Append a chunk as it arrives. Over GIT_MAX_RPC_BODY → HUB_ETOOBIG; bad gzip →
- * HUB_EINVALID. */
+/* Prepare for a body of at most `max` bytes (after inflation); gzip selects inflation. The
+ * body is kept in a memfd up to GIT_BODY_MEMORY_MAX bytes, then in an unlinked spool file
+ * under <data>/tmp. */
+int git_body_open(git_body *b, int gzip, uint64_t max);
+/* The most a git-upload-pack body may take: MODELHUB_GIT_UPLOAD_BODY_MAX or
+ * GIT_MAX_UPLOAD_BODY. */
+uint64_t git_body_upload_max(void);
+/* Append a chunk as it arrives. Over max, or inflating more than GIT_MAX_INFLATE_RATIO
+ * times → HUB_ETOOBIG, before anything more is inflated; bad gzip → HUB_EINVALID. */
 int git_body_write(git_body *b, const char *data, size_t len);
 /* The spool rewound to its start, ready to be the child's stdin (still owned by b). */
 int git_body_finish(git_body *b, int *out_fd);

@@ -265,9 +265,15 @@ static int body_start(hub_req *r) {
   int gzip = ce && (!strcasecmp(ce, "gzip") || !strcasecmp(ce, "x-gzip"));
   if (ce && !gzip && strcasecmp(ce, "identity"))
     return hub_error_set(HUB_EINVALID, "Unsupported Content-Encoding '%.32s'", ce);
+  const char *cl = http_header(r, "Content-Length");
+  if (svc == SVC_UPLOAD && cl && strtoull(cl, NULL, 10) > git_body_upload_max())
+    return hub_error_set(HUB_ETOOBIG, "git-upload-pack request body too large (limit %llu bytes)",
+                         (unsigned long long)git_body_upload_max());
   git_body *b = calloc(1, sizeof *b);
   if (!b) return hub_error_set(HUB_ERROR, "out of memory");
-  rc = git_body_open(b, gzip);
+  /* Anyone who may read the repo can fetch: its negotiation body gets a small cap. */
+  uint64_t max = svc == SVC_UPLOAD ? git_body_upload_max() : (uint64_t)GIT_MAX_RPC_BODY;
+  rc = git_body_open(b, gzip, max);
   r->state = b;
   http_cleanup_add(r, body_free, b);
   return rc;

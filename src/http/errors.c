@@ -44,6 +44,8 @@ http_error_map http_error_lookup(int code, int anonymous) {
   case HUB_EUNAVAILABLE:
     return (http_error_map){503, "ServiceUnavailable",
                             "The hub is restarting; try again in a moment."};
+  case HUB_EBUSY:
+    return (http_error_map){503, "ServiceUnavailable", "Server busy, retry later"};
   default:
     return (http_error_map){500, "InternalError", "Internal server error"};
   }

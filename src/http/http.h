@@ -21,7 +21,11 @@
 
 typedef struct hub_req hub_req;
 typedef int (*hub_handler)(hub_req *r);
-/* Streamed body chunk; return 0 to continue or a HUB_E* code to fail the request. */
+/* Request body callback; return 0 to continue or a HUB_E* code to fail the request. It is
+ * called first once with len 0 (data "") after authorization and before any body byte is
+ * read, on every route that sets it (buffered or streamed, with a body or not): the
+ * route's chance to refuse the request from its URL, headers and caller alone, so that a
+ * refused upload is never read. BODY_STREAM routes then get each chunk as it arrives. */
 typedef int (*hub_body_cb)(hub_req *r, const char *data, size_t len);
 
 enum hub_needs {
@@ -65,7 +69,7 @@ typedef struct hub_route {
   hub_handler handler;
   unsigned needs;
   int body;
-  hub_body_cb on_body; /* BODY_STREAM only */
+  hub_body_cb on_body; /* start call (any route), then chunks (BODY_STREAM) */
   size_t body_max;     /* 0 = default for the body kind */
 } hub_route;
 
@@ -101,6 +105,7 @@ struct hub_req {
   int repo_perm; /* the caller's permission on repo (PERM_*) */
 
   hub_buf body;
+  size_t body_held; /* bytes of body memory drawn from the process budget (http_body_hold) */
   int body_too_big;
   int body_error;
   char err_msg[256];
@@ -162,6 +167,12 @@ int http_param_bool(hub_req *r, const char *key, int dflt);
 const char *http_header(hub_req *r, const char *name);
 /* The peer's address as text ("127.0.0.1"); borrowed for the request. */
 const char *http_client_ip(hub_req *r);
+/* The request now holds `bytes` of request-body data in memory (replacing its previous
+ * amount), drawn from the process-wide budget (MODELHUB_BODY_MEMORY_MAX). Growing past the
+ * budget fails with HUB_EBUSY (503 + Retry-After) and keeps the previous amount; shrinking
+ * always works. Whatever is held is given back when the request ends. Streamed routes that
+ * buffer (NDJSON lines) call it; buffered routes are accounted by the layer. */
+int http_body_hold(hub_req *r, size_t bytes);
 /* JSON body as an object (borrowed until request end) or NULL with a HUB_EINVALID set. */
 json_t *http_body_json(hub_req *r);
 /* Base URL clients can reach: --public-url, else http://Host. No trailing '/'. */

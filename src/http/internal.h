@@ -1,6 +1,7 @@
 /* Shared by the http module's .c files only. */
 #ifndef HUB_HTTP_INTERNAL_H
 #define HUB_HTTP_INTERNAL_H
+#include <microhttpd.h>
 #include <stdint.h>
 
 #include "http/http.h"
@@ -23,4 +24,23 @@ int http__worker_submit(void (*fn)(void *), void *arg);
 int http__workers_drain(int timeout_ms);
 /* Producer threads of streamed responses still running (http/reply.c). */
 int http__streams_active(void);
+
+/* ---- limits.c: connection accounting, header deadlines, the body memory budget ---- */
+/* Read the MODELHUB_* limits, raise the descriptor limit; returns the connection limit. */
+unsigned http__limits_init(void);
+unsigned http__limits_per_ip(void);
+/* libmicrohttpd callbacks: the accept policy (per-IP cap) and connection start/close. */
+enum MHD_Result http__accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+void http__conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+/* A request's headers are complete (its deadline is lifted) / its response is done (the
+ * keep-alive deadline starts). */
+void http__conn_request_begin(struct MHD_Connection *c);
+void http__conn_request_end(struct MHD_Connection *c);
+/* The thread that closes connections past their header deadline. */
+int http__watchdog_start(void);
+void http__watchdog_stop(void);
+/* Give back whatever the request holds of the body budget. */
+void http__body_release(hub_req *r);
+void http__limits_metrics(hub_buf *out);
 #endif

@@ -8,8 +8,8 @@
 #include "http/internal.h"
 
 #define MAX_ROUTES 512 /* route slots counted; later routes share the last slot */
-static const int STATUSES[] = {200, 201, 204, 206, 304, 307, 400, 401, 403, 404,
-                               405, 409, 412, 413, 416, 422, 429, 499, 500, 501};
+static const int STATUSES[] = {200, 201, 204, 206, 304, 307, 400, 401, 403, 404, 405,
+                               409, 412, 413, 416, 422, 429, 499, 500, 501, 503};
 #define NS ((int)(sizeof STATUSES / sizeof STATUSES[0]) + 1) /* + "other" */
 static const double BUCKETS_MS[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
 #define NB (sizeof BUCKETS_MS / sizeof BUCKETS_MS[0])

@@ -242,6 +242,7 @@ int http_reply_error(hub_req *r, int code) {
   if (rc) return rc;
   if (m.error_code) http_add_header(r, "X-Error-Code", m.error_code);
   http_add_header(r, "X-Error-Message", safe);
+  if (m.status == 503) http_add_header(r, "Retry-After", HUB_RETRY_AFTER_S);
   return 0;
 }
 

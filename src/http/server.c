@@ -109,6 +109,7 @@ void http__req_free(hub_req *r) {
     c->fn(c->arg);
   }
   hub_buf_dispose(&r->body);
+  http__body_release(r);
   if (r->resp) MHD_destroy_response(r->resp);
   while (r->arena_blocks) {
     struct hub_arena_block *b = r->arena_blocks;
@@ -416,6 +417,27 @@ static int bodyless(hub_req *r) {
   return !http_header(r, "Transfer-Encoding") && (!cl || strtoull(cl, NULL, 10) == 0);
 }
 
+/* The body length the client announced: 0 when body-less, UINT64_MAX when unknown
+ * (chunked). */
+static uint64_t announced_len(hub_req *r) {
+  if (r->bodyless) return 0;
+  const char *cl = http_header(r, "Content-Length");
+  if (!cl || http_header(r, "Transfer-Encoding")) return UINT64_MAX;
+  return strtoull(cl, NULL, 10);
+}
+
+/* Refuse a request before reading its body. A small announced body (HUB_MAX_DISCARD_BODY)
+ * is read and dropped first, so the connection stays usable and a client that writes its
+ * whole body before reading gets the answer; a larger or chunked one is answered at once,
+ * and libmicrohttpd closes the connection without reading it (it does so for a POST or
+ * PUT answered on the first call), so refusing a hostile upload costs nothing. */
+static enum MHD_Result refuse(hub_req *r, int code) {
+  if (r->bodyless || announced_len(r) > HUB_MAX_DISCARD_BODY) return fail(r, code);
+  r->body_error = code;
+  snprintf(r->err_msg, sizeof r->err_msg, "%s", hub_error_msg());
+  return MHD_YES;
+}
+
 static enum MHD_Result first_call_inner(hub_req *r, const char *url) {
   if (strlen(url) > HUB_MAX_URL) return fail(r, hub_error_set(HUB_ETOOBIG, "URL too long"));
   r->path = http_strdup(r, url);
@@ -436,28 +458,34 @@ static enum MHD_Result first_call_inner(hub_req *r, const char *url) {
     http_add_header(r, "Access-Control-Max-Age", "86400");
     return queue(r);
   }
+  /* Everything up to the handler is decided from the request line and headers: no body
+   * byte is read before the caller is known to be allowed to send it. */
   int mismatch = 0;
   int m = match_route(r, &mismatch);
-  if (m < 0) return fail(r, m);
+  if (m < 0) return refuse(r, m);
   if (!m)
-    return fail(r, mismatch ? hub_error_set(HUB_EMETHOD, "Method %s not allowed here", r->method)
-                            : hub_error_set(HUB_ENOTFOUND, "Sorry, we can't find the page "
-                                                           "you are looking for."));
+    return refuse(r, mismatch ? hub_error_set(HUB_EMETHOD, "Method %s not allowed here", r->method)
+                              : hub_error_set(HUB_ENOTFOUND, "Sorry, we can't find the page "
+                                                             "you are looking for."));
   int rc = http__authenticate(r);
-  if (rc) return fail(r, rc);
+  if (rc) return refuse(r, rc);
   rc = authorize(r);
   if (rc == 1) return queue(r);
-  if (rc) return fail(r, rc);
-  if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE)
+  if (rc) return refuse(r, rc);
+  if (r->route->on_body && (rc = r->route->on_body(r, "", 0))) return refuse(r, rc);
+  uint64_t announced = announced_len(r);
+  if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE) {
     hub_buf_init(&r->body, body_limit(r->route));
+    /* An announced oversized body is not buffered, but it is still read (and dropped)
+     * before the 413 goes out: clients that write the whole body before reading would
+     * otherwise see a reset connection instead of the answer. An announced body that fits
+     * takes its share of the memory budget now (503 when that is spent). */
+    if (announced != UINT64_MAX && announced > body_limit(r->route))
+      r->body_too_big = 1;
+    else if (announced != UINT64_MAX && announced && (rc = http_body_hold(r, announced)))
+      return refuse(r, rc);
+  }
   if (r->bodyless) return dispatch(r); /* complete already */
-  /* An announced oversized body is not buffered, but it is still read (and dropped) before
-   * the 413 goes out: clients that write the whole body before reading would otherwise
-   * see a reset connection instead of the answer. */
-  const char *cl = http_header(r, "Content-Length");
-  if (cl && r->route->body != BODY_STREAM && r->route->body != BODY_NONE &&
-      strtoull(cl, NULL, 10) > body_limit(r->route))
-    r->body_too_big = 1;
   return MHD_YES;
 }
 
@@ -495,6 +523,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     gen_request_id(r->request_id);
     hub_error_clear();
     r->bodyless = bodyless(r);
+    http__conn_request_begin(conn); /* headers complete: the header deadline is met */
     g_inflight++;
     if (g_draining) /* a new request on a kept-alive connection during the drain */
       return fail(
@@ -526,7 +555,19 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         snprintf(r->err_msg, sizeof r->err_msg, "%s", hub_error_msg());
       }
     } else if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE) {
-      if (hub_buf_put(&r->body, upload_data, n)) r->body_too_big = 1;
+      /* Chunked bodies (and any bytes past the announced length) draw on the budget as
+       * they come. */
+      int rc = r->body.len + n > r->body_held ? http_body_hold(r, r->body.len + n) : 0;
+      if (rc) {
+        r->body_error = rc;
+        snprintf(r->err_msg, sizeof r->err_msg, "%s", hub_error_msg());
+        hub_buf_dispose(&r->body);
+        http_body_hold(r, 0);
+      } else if (hub_buf_put(&r->body, upload_data, n)) {
+        r->body_too_big = 1; /* the rest is dropped: give the memory back now */
+        hub_buf_dispose(&r->body);
+        http_body_hold(r, 0);
+      }
     }
     return MHD_YES;
   }
@@ -645,6 +686,7 @@ static void access_log(hub_req *r, int64_t dur, int complete) {
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   hub_req *r = *con_cls;
+  http__conn_request_end(conn); /* a keep-alive connection's next headers are due */
   if (!r) return;
   if (r->read_txn) db_read_end();
   int64_t dur = now_us() - r->start_us;
@@ -769,12 +811,17 @@ int http_serve(const http_config *cfg) {
   signal(SIGPIPE, SIG_IGN);
   pthread_t flusher;
   int have_flusher = pthread_create(&flusher, NULL, log_flusher, NULL) == 0;
+  /* Connection accounting (http/limits.c): a cap per client address, header deadlines. */
+  unsigned conn_limit = http__limits_init();
+  int watchdog = http__watchdog_start() == 0;
   struct MHD_Daemon *d = MHD_start_daemon(
-      flags, 0, NULL, NULL, access_cb, NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-      MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED, completed_cb,
-      NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HUB_CONN_MEMORY,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HUB_IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-      (unsigned)1024, MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0, MHD_OPTION_END);
+      flags, 0, http__limits_per_ip() ? http__accept_policy : NULL, NULL, access_cb, NULL,
+      MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, NULL,
+      MHD_OPTION_NOTIFY_COMPLETED, completed_cb, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+      http__conn_notify, NULL, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HUB_CONN_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned)HUB_IDLE_TIMEOUT_S, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+      MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0, MHD_OPTION_END);
   freeaddrinfo(ai);
   int rc = 0;
   if (!d) {
@@ -790,6 +837,7 @@ int http_serve(const http_config *cfg) {
     else
       fprintf(stderr, "modelhub: requests still running at exit\n");
   }
+  if (watchdog) http__watchdog_stop();
   pthread_mutex_lock(&g_flusher_mu);
   g_flusher_stop = 1;
   pthread_cond_signal(&g_flusher_cv);
@@ -813,4 +861,5 @@ static const char *route_name(int idx, const char **method) {
 
 void http_metrics_text(hub_buf *out) {
   http_metrics_render(out, route_name);
+  http__limits_metrics(out);
 }

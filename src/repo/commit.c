@@ -32,6 +32,24 @@ static void prepared_dispose(prepared *p) {
   free(p->blobs);
 }
 
+static int blob_exists(repo_handle *h, const git_oid *id) {
+  git_odb *odb = NULL;
+  git_object_t type = GIT_OBJECT_INVALID;
+  size_t len = 0;
+  int ok = git_repository_odb(&odb, h->git) == 0 &&
+           git_odb_read_header(&len, &type, odb, id) == 0 && type == GIT_OBJECT_BLOB;
+  git_odb_free(odb);
+  return ok;
+}
+
+int repo_blob_write(repo_handle *h, const void *data, size_t len, char out_oid[41]) {
+  git_oid id;
+  int err = git_blob_create_from_buffer(&id, h->git, len ? data : "", len);
+  if (err < 0) return repo__git_error(err, HUB_ERROR, "write blob");
+  git_oid_tostr(out_oid, 41, &id);
+  return 0;
+}
+
 static int prepare(repo_handle *h, const repo_commit_req *req, prepared *p) {
   size_t i;
   int rc, err;
@@ -67,6 +85,12 @@ static int prepare(repo_handle *h, const repo_commit_req *req, prepared *p) {
       if (err < 0) return repo__git_error(err, HUB_ERROR, "write blob");
       break;
     }
+    case REPO_OP_ADD_BLOB:
+      if (!op->lfs_oid || strlen(op->lfs_oid) != 40 || git_oid_fromstr(&p->blobs[i], op->lfs_oid) ||
+          !blob_exists(h, &p->blobs[i]))
+        return hub_error_set(HUB_EINVALID, "'%s': blob %.40s is not in the repository", path,
+                             op->lfs_oid ? op->lfs_oid : "");
+      break;
     case REPO_OP_DELETE_FILE:
     case REPO_OP_DELETE_FOLDER:
       break;
@@ -132,6 +156,7 @@ static int build_commit(repo_handle *h, const repo_commit_req *req, const prepar
     switch (req->ops[i].kind) {
     case REPO_OP_ADD:
     case REPO_OP_ADD_LFS:
+    case REPO_OP_ADD_BLOB:
       rc = repo__tedit_upsert(&te, p->paths[i], &p->blobs[i]);
       break;
     case REPO_OP_DELETE_FILE:

@@ -183,6 +183,10 @@ typedef enum {
   REPO_OP_ADD_LFS,       /* path, lfs_oid/lfs_size: the pointer text as the blob */
   REPO_OP_DELETE_FILE,   /* path; missing (or a folder) → HUB_EENTRY */
   REPO_OP_DELETE_FOLDER, /* path, trailing '/' ignored; recursive; missing → HUB_EENTRY */
+  /* path, lfs_oid: the 40-hex id of a blob already written with repo_blob_write() (mode kept
+   * like REPO_OP_ADD). Lets a caller write contents one at a time instead of holding every
+   * file of a commit in memory. Not in the repo → HUB_EINVALID. */
+  REPO_OP_ADD_BLOB,
 } repo_op_kind;
 
 typedef struct {
@@ -217,6 +221,9 @@ typedef struct {
  * REPO_COMMIT_MAX_RETRIES times (then HUB_ERETRY). Nothing is visible unless the ref moved.
  * out_sha may be NULL. */
 int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]);
+/* Write `len` bytes as a blob (not yet durable: repo_commit syncs before publishing) and put
+ * its id in out_oid (40 hex). */
+int repo_blob_write(repo_handle *h, const void *data, size_t len, char out_oid[41]);
 
 /* ---- refs (refs.c) ---------------------------------------------------------------- */
 

@@ -28,6 +28,7 @@ enum {
   HUB_EUNPROCESSABLE = -17, /* semantically invalid: 422 */
   HUB_ENOSPC = -18,     /* out of disk space (ENOSPC, EDQUOT, SQLITE_FULL): 507 */
   HUB_EUNAVAILABLE = -19, /* shutting down: 503 */
+  HUB_EBUSY = -20,      /* over a shared capacity (body memory): 503 + Retry-After */
 };
 
 /* Record code + printf-style message for this thread; returns code so callers can

@@ -6,9 +6,28 @@
 #define HUB_MAX_HEADER_BYTES (64 * 1024)
 /* Buffered JSON bodies (repo create, settings, batch): bounds memory per request. */
 #define HUB_MAX_JSON_BODY (1024 * 1024)
-/* NDJSON commit bodies carry base64 "regular" files inline; bounded so one request
- * cannot hold unbounded memory (large files must go through LFS). */
+/* NDJSON commit bodies carry base64 "regular" files inline. They are parsed line by line as
+ * they arrive and file contents spill to disk, so this bounds the spool disk and the parse
+ * work of one request, not its memory (large files must go through LFS). */
 #define HUB_MAX_COMMIT_BODY (512L * 1024 * 1024)
+/* One NDJSON commit line: the only part of a commit body held in memory (plus the parser's
+ * copies of it). Clients send files under 10 MB inline (preupload says "lfs" above), whose
+ * base64 line is under 14 MB; a longer line gets 413. */
+#define HUB_MAX_NDJSON_LINE (32L * 1024 * 1024)
+/* Decoded inline file contents one commit keeps in memory before it spills the rest to an
+ * unlinked file under <data>/tmp: small commits never touch the disk twice. */
+#define HUB_COMMIT_MEM_CONTENTS (1024 * 1024)
+/* Bytes of request bodies buffered in memory by all requests together (JSON bodies, NDJSON
+ * lines; MODELHUB_BODY_MEMORY_MAX): many concurrent uploads cannot exhaust memory; past it
+ * a request gets 503 + Retry-After. */
+#define HUB_BODY_MEMORY_MAX (256L * 1024 * 1024)
+/* Retry-After (seconds) on 503 answers. */
+#define HUB_RETRY_AFTER_S "5"
+/* A request refused before its body is read (401/403/404/503) still reads and drops an
+ * announced body up to this size, so the client sees the answer on a live connection;
+ * larger or unannounced (chunked) bodies are answered at once and the connection closed
+ * unread: an anonymous 500 MB upload costs nothing. */
+#define HUB_MAX_DISCARD_BODY (1024 * 1024)
 /* preupload bodies: clients send ≤256 files a call, each with a 512-byte sample
  * (base64): 16 MiB leaves ample room while bounding memory per request. */
 #define HUB_MAX_PREUPLOAD_BODY (16L * 1024 * 1024)
@@ -52,8 +71,21 @@
  * HUB_ARENA_BLOCK (or the size asked). */
 #define HUB_ARENA_INLINE 2048
 #define HUB_ARENA_BLOCK 8192
-/* Idle connections are dropped after this many seconds (slowloris bound). */
+/* A connection that stays idle this many seconds in the middle of a request (no byte in
+ * either direction) is dropped. */
 #define HUB_IDLE_TIMEOUT_S 300
+/* Seconds from accepting a connection to the end of its request headers
+ * (MODELHUB_HEADER_TIMEOUT): a client that trickles header bytes (slowloris) is dropped. */
+#define HUB_HEADER_TIMEOUT_S 20
+/* Seconds a keep-alive connection may take, after a response, to send its next request's
+ * headers (MODELHUB_KEEPALIVE_TIMEOUT). */
+#define HUB_KEEPALIVE_TIMEOUT_S 60
+/* Open connections from one client address (MODELHUB_MAX_CONNECTIONS_PER_IP; 0 = no cap):
+ * one client cannot take every connection slot. Loopback counts like any address. */
+#define HUB_MAX_CONNECTIONS_PER_IP 256
+/* Open connections in all (MODELHUB_MAX_CONNECTIONS): the default is three quarters of the
+ * file descriptor limit (raised to its hard limit at start), at most this. */
+#define HUB_MAX_CONNECTIONS 16384
 /* Event threads of the epoll pool (0 = two per CPU, at least 4). They only parse, route
  * and run the handlers that never block on a lock or a child, but those still wait on the
  * page cache and SQLite's WAL locks now and then: a second loop per core keeps the core

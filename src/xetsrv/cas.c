@@ -147,6 +147,7 @@ static int on_shard_body(hub_req *r, const char *data, size_t len) {
   struct upload *u = r->state;
   int rc;
   if (!u && (rc = upload_begin(r, 0, &u))) return rc;
+  if (len && (rc = http_body_hold(r, u->body.len + len))) return rc; /* process-wide budget */
   if (hub_buf_put(&u->body, data, len))
     return hub_error_set(HUB_ETOOBIG, "Body too large (limit %zu bytes)", u->body.max);
   return 0;

@@ -444,12 +444,74 @@ static void test_ndjson_limit(void **state) {
   free(body);
 }
 
+/* The op callback moves a file's contents out, as the commit handler does. */
+static int take_content(void *payload, ndjson_op *op) {
+  size_t *taken = payload;
+  if (op->kind != NDJSON_OP_FILE) return 0;
+  *taken += op->content_len;
+  free(op->content);
+  op->content = NULL;
+  op->content_off = 7;
+  return 0;
+}
+
+static void test_ndjson_stream(void **state) {
+  (void)state;
+  const char *body = HDR "\r\n\n{\"key\":\"file\",\"value\":{\"path\":\"a.txt\",\"content\":"
+                         "\"aGVsbG8=\",\"encoding\":\"base64\"}}\n"
+                         "{\"key\":\"deletedFolder\",\"value\":{\"path\":\"d/\"}}";
+  /* Fed one byte at a time: the same result as a one-shot parse. */
+  ndjson_stream *s = NULL;
+  size_t taken = 0;
+  assert_int_equal(ndjson_stream_new(&s, take_content, &taken), 0);
+  for (size_t i = 0; body[i]; i++)
+    assert_int_equal(ndjson_stream_feed(s, body + i, 1), 0);
+  assert_true(ndjson_stream_buffered(s) > 0); /* the last line has no newline yet */
+  ndjson_commit *c = NULL;
+  assert_int_equal(ndjson_stream_finish(s, &c), 0);
+  ndjson_stream_free(s);
+  assert_string_equal(c->summary, "Add files");
+  assert_int_equal(c->nops, 2);
+  assert_int_equal(c->ops[0].kind, NDJSON_OP_FILE);
+  assert_null(c->ops[0].content);
+  assert_int_equal(c->ops[0].content_len, 5);
+  assert_int_equal(c->ops[0].content_off, 7);
+  assert_int_equal(taken, 5);
+  assert_int_equal(c->ops[1].kind, NDJSON_OP_DELETED_FOLDER);
+  assert_string_equal(c->ops[1].path, "d");
+  ndjson_commit_free(c);
+
+  /* A line longer than HUB_MAX_NDJSON_LINE fails as it grows, and the error sticks. */
+  assert_int_equal(ndjson_stream_new(&s, NULL, NULL), 0);
+  assert_int_equal(ndjson_stream_feed(s, HDR "\n{", strlen(HDR) + 2), 0);
+  size_t chunk = 1024 * 1024, fed = 0;
+  char *a = malloc(chunk);
+  memset(a, 'a', chunk);
+  int rc = 0;
+  while (!rc && fed <= (size_t)HUB_MAX_NDJSON_LINE) {
+    rc = ndjson_stream_feed(s, a, chunk);
+    fed += chunk;
+  }
+  free(a);
+  assert_int_equal(rc, HUB_ETOOBIG);
+  assert_non_null(strstr(hub_error_msg(), "line 2"));
+  assert_int_equal(ndjson_stream_feed(s, "\n", 1), HUB_ETOOBIG);
+  assert_int_equal(ndjson_stream_finish(s, &c), HUB_ETOOBIG);
+  assert_null(c);
+  ndjson_stream_free(s);
+
+  /* An unfinished last line is parsed when the body ends (an invalid one here). */
+  parse_bad(HDR "\n{\"key\":\"file\",\"value\":{\"path\":\"a\",\"content\":\"\",\"encoding\":"
+                "\"utf-8\"}}\n{",
+            HUB_EINVALID, "line 3");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_path),         cmocka_unit_test(test_range),
       cmocka_unit_test(test_lfs_pointer),  cmocka_unit_test(test_sign),
       cmocka_unit_test(test_ndjson_good),  cmocka_unit_test(test_ndjson_bad),
-      cmocka_unit_test(test_ndjson_limit),
+      cmocka_unit_test(test_ndjson_limit), cmocka_unit_test(test_ndjson_stream),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
