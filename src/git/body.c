@@ -71,10 +71,6 @@ static int spill(git_body *b) {
   return 0;
 }
 
-  if (b->in_memory && b->total + n > GIT_BODY_MEMORY_MAX) {
-    int rc = spill(b);
-    if (rc) return rc;
-  }
 uint64_t git_body_upload_max(void) {
   const char *v = getenv("MODELHUB_GIT_UPLOAD_BODY_MAX");
   char *end = NULL;
