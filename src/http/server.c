@@ -432,7 +432,11 @@ static uint64_t announced_len(hub_req *r) {
  * and libmicrohttpd closes the connection without reading it (it does so for a POST or
  * PUT answered on the first call), so refusing a hostile upload costs nothing. */
 static enum MHD_Result refuse(hub_req *r, int code) {
-  if (r->bodyless || announced_len(r) > HUB_MAX_DISCARD_BODY) return fail(r, code);
+  const char *expect = http_header(r, "Expect");
+  /* A client waiting for 100-continue has sent nothing: answer it now, whatever the size. */
+  if (r->bodyless || announced_len(r) > HUB_MAX_DISCARD_BODY ||
+      (expect && strcasecmp(expect, "100-continue") == 0))
+    return fail(r, code);
   r->body_error = code;
   snprintf(r->err_msg, sizeof r->err_msg, "%s", hub_error_msg());
   return MHD_YES;

@@ -26,8 +26,9 @@
 /* A request refused before its body is read (401/403/404/503) still reads and drops an
  * announced body up to this size, so the client sees the answer on a live connection;
  * larger or unannounced (chunked) bodies are answered at once and the connection closed
- * unread: an anonymous 500 MB upload costs nothing. */
-#define HUB_MAX_DISCARD_BODY (1024 * 1024)
+ * unread: an anonymous 500 MB upload costs nothing. 16 MiB covers an LFS multipart part
+ * (a refused part URL is answered, not reset) and costs only bandwidth, never memory. */
+#define HUB_MAX_DISCARD_BODY (16L * 1024 * 1024)
 /* preupload bodies: clients send ≤256 files a call, each with a 512-byte sample
  * (base64): 16 MiB leaves ample room while bounding memory per request. */
 #define HUB_MAX_PREUPLOAD_BODY (16L * 1024 * 1024)
