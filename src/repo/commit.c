@@ -10,10 +10,6 @@
 #include "util/error.h"
 #include "util/limits.h"
 
-/* Waits for a ref lock held by a concurrent writer (each 1–8 ms): bounds how long a commit
- * can spin behind other writers before giving up with HUB_ERETRY. */
-#define REPO_COMMIT_MAX_LOCK_WAITS 2000
-
 #define STALE_PARENT_MSG                                                                           \
   "The branch was updated since you opened this page. Please refresh and try again."
 
@@ -158,6 +154,12 @@ static void lock_backoff(unsigned waits) {
   nanosleep(&ts, NULL);
 }
 
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
   prepared p = {0};
   git_signature *sig = NULL;
@@ -165,7 +167,9 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
   git_commit *base = NULL;
   git_oid from_id, head_id, new_id;
   char *msg = NULL, hex[41];
-  unsigned races = 0, waits = 0;
+  unsigned races = 0, waits = 0, clears = 0;
+  int64_t lock_deadline = 0;
+  repo__reflock *turn = NULL;
   int have_from = 0, rc, err;
 
   if ((rc = check_request(req)) < 0) return rc;
@@ -181,6 +185,10 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
     rc = hub_error_set(HUB_EINVALID, "Invalid author: %s", git_error_last()->message);
     goto done;
   }
+
+  /* One writer of this process at a time per ref: the others queue here instead of
+   * building on a head that is about to move and losing the CAS. */
+  if ((rc = repo__ref_lock(h, req->ref, &turn)) < 0) goto done;
 
   for (;;) {
     int exists;
@@ -236,17 +244,27 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
     else
       err = git_reference_create(&newref, h->git, req->ref, &new_id, 0, "commit");
     if (err == 0) {
-      /* Make the moved ref durable before answering. Should this fail, the commit is
-       * already visible: reporting an error would only make the client commit twice. */
+      /* Let the next writer in, then make the moved ref durable before answering (its
+       * syncfs and ours overlap). Should the sync fail, the commit is already visible:
+       * reporting an error would only make the client commit twice. */
+      repo__ref_unlock(turn);
+      turn = NULL;
       repo__sync(h);
       break;
     }
-    if (err == GIT_ELOCKED) { /* another writer holds the ref lock: wait, rebuild */
-      if (++waits > REPO_COMMIT_MAX_LOCK_WAITS) {
+    if (err == GIT_ELOCKED) {
+      /* Another process (git receive-pack) holds the ref lock, or a dead one left it:
+       * remove it if stale, else wait and rebuild. */
+      if (clears < 16 && repo__ref_lock_clear_stale(h, req->ref)) {
+        clears++;
+        continue;
+      }
+      if (!lock_deadline) lock_deadline = now_ms() + REPO_LOCK_WAIT_MS;
+      if (now_ms() > lock_deadline) {
         rc = hub_error_set(HUB_ERETRY, "'%s' is busy, try again", req->ref);
         goto done;
       }
-      lock_backoff(waits);
+      lock_backoff(++waits);
       continue;
     }
     if (err != GIT_EMODIFIED && err != GIT_EEXISTS) {
@@ -266,6 +284,7 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
   rc = 0;
 
 done:
+  repo__ref_unlock(turn);
   git_reference_free(newref);
   git_reference_free(ref);
   git_commit_free(base);

@@ -32,6 +32,16 @@ typedef struct repo_handle repo_handle;
 #define REPO_LAST_COMMIT_WALK_MAX 2000
 /* Rebuild attempts when the target ref moves under an unpinned commit (lost CAS race). */
 #define REPO_COMMIT_MAX_RETRIES 50
+/* Longest a writer waits for its turn on a ref behind this process's other writers
+ * (they queue per repository and ref) before HUB_ERETRY. */
+#define REPO_REF_WAIT_SECS 60
+/* A ref's `.lock` file at least this old that no live process can be holding is left over
+ * from a crash and is removed (docs/repo.md, "Stale locks"). git holds ref locks for
+ * milliseconds. */
+#define REPO_LOCK_STALE_SECS 5
+/* Longest a commit waits on a ref `.lock` held by another process (git receive-pack):
+ * longer than REPO_LOCK_STALE_SECS, so a crashed holder's lock is cleared in time. */
+#define REPO_LOCK_WAIT_MS 10000
 /* Blobs at or above this size are never LFS pointers (git-lfs spec). */
 #define REPO_LFS_POINTER_MAX 1024
 
@@ -50,6 +60,15 @@ const char *repo_default_gitattributes(void);
  * and one commit "Initial commit" holding repo_default_gitattributes(). `path` already
  * holding a repository → HUB_EEXISTS. out_sha may be NULL. */
 int repo_init_bare(const char *path, const char *author, const char *email, char out_sha[41]);
+
+/* Called for each stale lock file repo_locks_sweep() met: `rel` is its path inside the git
+ * directory ("refs/heads/main.lock"), `removed` whether unlinking it worked. */
+typedef int (*repo_lock_cb)(const char *gitdir, const char *rel, int removed, void *payload);
+/* Find and remove stale lock files of the bare repo at `gitdir`: `*.lock` under refs/ and
+ * at the top (packed-refs.lock, HEAD.lock, config.lock), at least REPO_LOCK_STALE_SECS old,
+ * with no live process working in the repository. Safe while the server runs. Returns the
+ * number found (≥ 0), a callback's non-zero value, or HUB_EREPO. */
+int repo_locks_sweep(const char *gitdir, repo_lock_cb cb, void *payload);
 
 /* Open an existing bare repo (missing → HUB_EREPO). *out is owned by the caller. */
 int repo_open(repo_handle **out, const char *path);
@@ -200,8 +219,10 @@ typedef struct {
  * empty disappear. A commit that does not change the tree is still created. Missing ref
  * without create_from → HUB_EREVISION. Pinned parent not matching → HUB_ECONFLICT ("The
  * branch was updated since you opened this page. Please refresh and try again."), also
- * when the ref moves during the commit. Unpinned: rebuilt on the new head, up to
- * REPO_COMMIT_MAX_RETRIES times (then HUB_ERETRY). Nothing is visible unless the ref moved.
+ * when the ref moves during the commit. Writers of this process queue per (repo, ref) for
+ * up to REPO_REF_WAIT_SECS, so unpinned commits only race other processes (git pushes):
+ * rebuilt on the new head, up to REPO_COMMIT_MAX_RETRIES times (then HUB_ERETRY). A stale
+ * `<ref>.lock` is removed on the way. Nothing is visible unless the ref moved.
  * out_sha may be NULL. */
 int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]);
 

@@ -12,6 +12,20 @@ struct repo_handle {
   git_odb *odb; /* owned reference, for cheap header reads */
 };
 
+/* ---- reflock.c: per-ref writer queue and stale lock files --------------------------- */
+
+typedef struct repo__reflock repo__reflock;
+/* Wait (up to REPO_REF_WAIT_SECS, then HUB_ERETRY) for this process's turn to move `ref`
+ * of h's repository; release with repo__ref_unlock (NULL is a no-op). */
+int repo__ref_lock(repo_handle *h, const char *ref, repo__reflock **out);
+void repo__ref_unlock(repo__reflock *l);
+/* 1 if the lock file is stale (old enough, no live process working in `gitdir`), 0 if it
+ * may be held, -1 if it does not exist. */
+int repo__lock_file_stale(const char *lock_path, const char *gitdir);
+/* With `ref`'s writer lock held: remove `<ref>.lock` if stale. 1 = gone now (retry), 0 = it
+ * may be held by a live process. */
+int repo__ref_lock_clear_stale(repo_handle *h, const char *ref);
+
 /* Make every object and ref written so far durable (one syncfs of the repo's
  * filesystem). Called before a ref moves (its objects) and after (the ref itself). */
 int repo__sync(repo_handle *h);
