@@ -22,9 +22,12 @@ static int parse_private(json_t *body, int *out) {
   *out = -1;
   if (json_is_string(vis)) {
     const char *v = json_string_value(vis);
-    if (!strcmp(v, "public")) *out = 0;
-    else if (!strcmp(v, "private") || !strcmp(v, "protected")) *out = 1;
-    else return hub_error_set(HUB_EINVALID, "visibility must be public, private or protected");
+    if (!strcmp(v, "public"))
+      *out = 0;
+    else if (!strcmp(v, "private") || !strcmp(v, "protected"))
+      *out = 1;
+    else
+      return hub_error_set(HUB_EINVALID, "visibility must be public, private or protected");
   } else if (json_is_boolean(priv)) {
     *out = json_is_true(priv);
   } else if (priv && !json_is_null(priv)) {
@@ -74,7 +77,8 @@ int api_create_body_parse(json_t *body, api_create_body *out) {
   if (org && !json_is_null(org) && !json_is_string(org))
     return hub_error_set(HUB_EINVALID, "organization must be a string or null");
   int rc;
-  if ((rc = parse_type(body, &out->type)) || (rc = parse_private(body, &out->is_private))) return rc;
+  if ((rc = parse_type(body, &out->type)) || (rc = parse_private(body, &out->is_private)))
+    return rc;
   return 0;
 }
 
@@ -103,7 +107,19 @@ static int h_create(hub_req *r) {
   repo.owner_id = ns.id;
   repo.owner_is_org = ns.kind == ACCOUNT_ORG;
   repo.is_private = priv == 1;
-  if ((rc = db_repo_create(&repo))) return rc;
+  if ((rc = db_repo_create(&repo))) {
+    /* The Hub's 409 names the existing repo's URL: huggingface_hub's create_repo(...,
+     * exist_ok=True) returns it from there. */
+    if (rc != HUB_EEXISTS) return rc;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", hub_error_msg());
+    if ((rc = http_reply_json(
+             r, 409, json_pack("{s:s, s:s}", "error", msg, "url", api_repo_url(r, &repo)))))
+      return rc;
+    http_add_header(r, "X-Error-Code", "Conflict");
+    http_add_header(r, "X-Error-Message", msg);
+    return 0;
+  }
   char dir[4200];
   db_repo_dir(repo.uid, dir, sizeof dir);
   char email[HUB_MAX_USER_NAME + 32];
@@ -121,7 +137,8 @@ static int h_create(hub_req *r) {
   char full[2 * HUB_MAX_NAME + 2];
   snprintf(full, sizeof full, "%s/%s", repo.ns, repo.name);
   return http_reply_json(
-      r, 200, json_pack("{s:s, s:s, s:s}", "url", api_repo_url(r, &repo), "name", full, "id", repo.uid));
+      r, 200,
+      json_pack("{s:s, s:s, s:s}", "url", api_repo_url(r, &repo), "name", full, "id", repo.uid));
 }
 
 /* Body {name, organization, type} → the repo, authorized for admin. */
@@ -144,8 +161,8 @@ static int body_repo(hub_req *r, json_t *body, db_repo *out) {
   int perm = auth_repo_perm(&r->who, out);
   if (perm < PERM_READ) return hub_error_set(HUB_EREPO, "Repository not found");
   if (perm < PERM_ADMIN)
-    return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to administer %s/%s",
-                         out->ns, out->name);
+    return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to administer %s/%s", out->ns,
+                         out->name);
   return 0;
 }
 
@@ -164,8 +181,10 @@ static int h_delete(hub_req *r) {
   char dir[4200], trash[4300];
   db_repo_dir(repo.uid, dir, sizeof dir);
   snprintf(trash, sizeof trash, "%s/tmp/deleted-%s.git", db_data_dir(), repo.uid);
-  if (rename(dir, trash) == 0) remove_tree(trash);
-  else remove_tree(dir);
+  if (rename(dir, trash) == 0)
+    remove_tree(trash);
+  else
+    remove_tree(dir);
   return http_reply_json(r, 200, json_object());
 }
 
@@ -185,13 +204,15 @@ static int h_move(hub_req *r) {
   const char *tname = ts + 1;
   if (!api_name_valid(tname)) return hub_error_set(HUB_EINVALID, "Invalid repo name '%s'", tname);
   db_repo repo;
-  if (db_repo_get(type, fns, fs + 1, &repo)) return hub_error_set(HUB_EREPO, "Repository not found");
+  if (db_repo_get(type, fns, fs + 1, &repo))
+    return hub_error_set(HUB_EREPO, "Repository not found");
   int perm = auth_repo_perm(&r->who, &repo);
   if (perm < PERM_READ) return hub_error_set(HUB_EREPO, "Repository not found");
   if (perm < PERM_ADMIN)
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to move %s", from);
   db_account ns;
-  if (db_account_by_name(tns, &ns)) return hub_error_set(HUB_ENOTFOUND, "Namespace '%s' not found", tns);
+  if (db_account_by_name(tns, &ns))
+    return hub_error_set(HUB_ENOTFOUND, "Namespace '%s' not found", tns);
   if (auth_ns_perm(&r->who, &ns) < PERM_WRITE)
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to create repos under '%s'",
                          tns);
@@ -210,15 +231,18 @@ static int h_settings(hub_req *r) {
   if (priv >= 0) repo.is_private = priv;
   json_t *g = json_object_get(body, "gated");
   if (g) {
-    if (json_is_false(g) || json_is_null(g)) repo.gated[0] = 0;
-    else if (json_is_string(g) && (!strcmp(json_string_value(g), "auto") ||
-                                   !strcmp(json_string_value(g), "manual")))
+    if (json_is_false(g) || json_is_null(g))
+      repo.gated[0] = 0;
+    else if (json_is_string(g) &&
+             (!strcmp(json_string_value(g), "auto") || !strcmp(json_string_value(g), "manual")))
       snprintf(repo.gated, sizeof repo.gated, "%s", json_string_value(g));
-    else return hub_error_set(HUB_EINVALID, "gated must be \"auto\", \"manual\" or false");
+    else
+      return hub_error_set(HUB_EINVALID, "gated must be \"auto\", \"manual\" or false");
   }
   if ((rc = db_repo_update(&repo))) return rc;
   json_t *det = json_object();
-  if (repo.is_private != r->repo.is_private) json_object_set_new(det, "private", json_boolean(repo.is_private));
+  if (repo.is_private != r->repo.is_private)
+    json_object_set_new(det, "private", json_boolean(repo.is_private));
   if (strcmp(repo.gated, r->repo.gated))
     json_object_set_new(det, "gated", repo.gated[0] ? json_string(repo.gated) : json_false());
   r->repo = repo;

@@ -239,3 +239,41 @@ int repo_locks_sweep(const char *gitdir, repo_lock_cb cb, void *payload) {
   if (!s.rc) sweep_dir(&s, path, root + 5, root + 1, 0);
   return s.rc ? s.rc : s.found;
 }
+
+int repo_locks_sweep_tree(const char *root, repo_lock_cb cb, void *payload, size_t *out_repos) {
+  char a[PATH_MAX + 1], b[PATH_MAX + 1], c[PATH_MAX + 1];
+  DIR *d1 = NULL, *d2, *d3;
+  struct dirent *e1, *e2, *e3;
+  int found = 0, rc = 0;
+
+  if (out_repos) *out_repos = 0;
+  if (!(d1 = opendir(root))) return errno == ENOENT ? 0 : hub_error_set(HUB_ERROR, "open %s", root);
+  /* repos/ab/cd/<uid>.git */
+  while (!rc && (e1 = readdir(d1))) {
+    if (e1->d_name[0] == '.' ||
+        (size_t)snprintf(a, sizeof a, "%s/%s", root, e1->d_name) >= sizeof a || !(d2 = opendir(a)))
+      continue;
+    while (!rc && (e2 = readdir(d2))) {
+      if (e2->d_name[0] == '.' ||
+          (size_t)snprintf(b, sizeof b, "%s/%s", a, e2->d_name) >= sizeof b || !(d3 = opendir(b)))
+        continue;
+      while (!rc && (e3 = readdir(d3))) {
+        size_t n = strlen(e3->d_name);
+        int k;
+        if (e3->d_name[0] == '.' || n < 5 || strcmp(e3->d_name + n - 4, ".git") ||
+            (size_t)snprintf(c, sizeof c, "%s/%s", b, e3->d_name) >= sizeof c)
+          continue;
+        if (out_repos) (*out_repos)++;
+        k = repo_locks_sweep(c, cb, payload);
+        if (k > 0)
+          found += k;
+        else if (k < 0 && k != HUB_EREPO)
+          rc = k;
+      }
+      closedir(d3);
+    }
+    closedir(d2);
+  }
+  closedir(d1);
+  return rc ? rc : found;
+}

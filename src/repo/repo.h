@@ -69,6 +69,9 @@ typedef int (*repo_lock_cb)(const char *gitdir, const char *rel, int removed, vo
  * with no live process working in the repository. Safe while the server runs. Returns the
  * number found (≥ 0), a callback's non-zero value, or HUB_EREPO. */
 int repo_locks_sweep(const char *gitdir, repo_lock_cb cb, void *payload);
+/* repo_locks_sweep() over every `<root>/ab/cd/<id>.git` (the data dir's repos/);
+ * out_repos (may be NULL) gets how many repositories were looked at. */
+int repo_locks_sweep_tree(const char *root, repo_lock_cb cb, void *payload, size_t *out_repos);
 
 /* Open an existing bare repo (missing → HUB_EREPO). *out is owned by the caller. */
 int repo_open(repo_handle **out, const char *path);
