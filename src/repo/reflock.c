@@ -1,13 +1,12 @@
 /* Who may move a ref, and when a ref's `.lock` file is left over from a crash.
  *
- * Writers of this process take a per-(repository, ref) mutex around "read head, build on
- * it, compare-and-swap": they queue in order instead of racing (docs/repo.md). While a
- * writer holds that mutex no other thread of the process can hold the ref's git lock
- * file, so a `<ref>.lock` met then belongs to another process (a `git receive-pack` child,
- * git maintenance) or to nobody: a process that died between creating and renaming it.
- * It is stale, and removed, when it is at least REPO_LOCK_STALE_SECS old and no live
- * process that may write refs works in the repository (its working directory is the git
- * directory, as for `git receive-pack DIR` and its hooks). */
+ * Writers of this process queue per (repository, ref); one of them at a time, the leader,
+ * reads the head, builds on it and moves the ref (docs/repo.md). While a writer leads no
+ * other thread of the process can hold the ref's git lock file, so a `<ref>.lock` met then belongs
+ * to another process (a `git receive-pack` child, git maintenance) or to nobody: a process that
+ * died between creating and renaming it. It is stale, and removed, when it is at least
+ * REPO_LOCK_STALE_SECS old and no live process that may write refs works in the repository (its
+ * working directory is the git directory, as for `git receive-pack DIR` and its hooks). */
 #include "repo/repo_internal.h"
 
 #include <dirent.h>
@@ -24,74 +23,88 @@
 #include "util/error.h"
 #include "util/limits.h"
 
-/* ---- per-ref mutexes ---------------------------------------------------------------- */
-
-struct repo__reflock {
-  struct repo__reflock *next;
-  unsigned users; /* holders and waiters; the entry is freed when it drops to 0 */
-  pthread_mutex_t mu;
-  char key[]; /* "<git dir>\n<ref>" */
-};
+/* ---- per-ref queues ------------------------------------------------------------------ */
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static repo__reflock *g_locks;
+static repo__refq *g_queues;
 
-static void release_entry(repo__reflock *e) {
-  pthread_mutex_lock(&g_mu);
-  if (--e->users == 0) {
-    repo__reflock **pp = &g_locks;
-    while (*pp != e)
-      pp = &(*pp)->next;
-    *pp = e->next;
-    pthread_mutex_destroy(&e->mu);
-    free(e);
-  }
-  pthread_mutex_unlock(&g_mu);
-}
-
-int repo__ref_lock(repo_handle *h, const char *ref, repo__reflock **out) {
+int repo__refq_get(repo_handle *h, const char *ref, repo__refq **out) {
   const char *dir = git_repository_path(h->git);
   size_t dl = strlen(dir), rl = strlen(ref);
-  repo__reflock *e;
-  struct timespec deadline;
-  int err;
+  repo__refq *q;
 
   *out = NULL;
   pthread_mutex_lock(&g_mu);
-  for (e = g_locks; e; e = e->next)
-    if (!strncmp(e->key, dir, dl) && e->key[dl] == '\n' && !strcmp(e->key + dl + 1, ref)) break;
-  if (!e) {
-    e = malloc(sizeof *e + dl + rl + 2);
-    if (!e) {
+  for (q = g_queues; q; q = q->next_q)
+    if (!strncmp(q->key, dir, dl) && q->key[dl] == '\n' && !strcmp(q->key + dl + 1, ref)) break;
+  if (!q) {
+    q = calloc(1, sizeof *q + dl + rl + 2);
+    if (!q) {
       pthread_mutex_unlock(&g_mu);
       return hub_error_set(HUB_ERROR, "out of memory");
     }
-    memcpy(e->key, dir, dl);
-    e->key[dl] = '\n';
-    memcpy(e->key + dl + 1, ref, rl + 1);
-    e->users = 0;
-    pthread_mutex_init(&e->mu, NULL);
-    e->next = g_locks;
-    g_locks = e;
+    memcpy(q->key, dir, dl);
+    q->key[dl] = '\n';
+    memcpy(q->key + dl + 1, ref, rl + 1);
+    pthread_mutex_init(&q->mu, NULL);
+    pthread_cond_init(&q->cv, NULL);
+    q->tail = &q->head;
+    q->next_q = g_queues;
+    g_queues = q;
   }
-  e->users++;
+  q->users++;
   pthread_mutex_unlock(&g_mu);
-
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += REPO_REF_WAIT_SECS;
-  err = pthread_mutex_timedlock(&e->mu, &deadline);
-  if (err) {
-    release_entry(e);
-    return hub_error_set(HUB_ERETRY, "'%s' is busy with other commits, try again", ref);
-  }
-  *out = e;
+  *out = q;
   return 0;
 }
 
-void repo__ref_unlock(repo__reflock *l) {
-  if (!l) return;
-  pthread_mutex_unlock(&l->mu);
-  release_entry(l);
+void repo__refq_put(repo__refq *q) {
+  if (!q) return;
+  pthread_mutex_lock(&g_mu);
+  if (--q->users == 0) {
+    repo__refq **pp = &g_queues;
+    while (*pp != q)
+      pp = &(*pp)->next_q;
+    *pp = q->next_q;
+    pthread_mutex_destroy(&q->mu);
+    pthread_cond_destroy(&q->cv);
+    free(q);
+  }
+  pthread_mutex_unlock(&g_mu);
+}
+
+int repo__ref_lock(repo_handle *h, const char *ref, repo__refq **out) {
+  struct timespec deadline;
+  repo__refq *q;
+  int rc, err = 0;
+
+  *out = NULL;
+  if ((rc = repo__refq_get(h, ref, &q)) < 0) return rc;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += REPO_REF_WAIT_SECS;
+  pthread_mutex_lock(&q->mu);
+  while (q->leader && err == 0)
+    err = pthread_cond_timedwait(&q->cv, &q->mu, &deadline);
+  if (!q->leader) {
+    q->leader = 1;
+    err = 0;
+  }
+  pthread_mutex_unlock(&q->mu);
+  if (err) {
+    repo__refq_put(q);
+    return hub_error_set(HUB_ERETRY, "'%s' is busy with other commits, try again", ref);
+  }
+  *out = q;
+  return 0;
+}
+
+void repo__ref_unlock(repo__refq *q) {
+  if (!q) return;
+  pthread_mutex_lock(&q->mu);
+  q->leader = 0;
+  pthread_cond_broadcast(&q->cv);
+  pthread_mutex_unlock(&q->mu);
+  repo__refq_put(q);
 }
 
 /* ---- stale lock files --------------------------------------------------------------- */

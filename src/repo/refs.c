@@ -89,7 +89,7 @@ int repo_branch_create(repo_handle *h, const char *name, const char *start, int 
   if ((rc = full_name(full, sizeof full, "refs/heads/", name)) < 0) return rc;
   if ((rc = repo_resolve(h, start ? start : "HEAD", sha, NULL)) < 0) return rc;
   git_oid_fromstr(&id, sha);
-  repo__reflock *turn = NULL;
+  repo__refq *turn = NULL;
   if ((rc = repo__ref_lock(h, full, &turn)) < 0) return rc;
   err = git_reference_create(&ref, h->git, full, &id, overwrite, "branch: created");
   if (err == GIT_ELOCKED && repo__ref_lock_clear_stale(h, full))
@@ -109,7 +109,7 @@ int repo_ref_delete(repo_handle *h, const char *refname) {
   if (err == GIT_ENOTFOUND || err == GIT_EINVALIDSPEC)
     return hub_error_set(HUB_EREVISION, "Invalid rev id: %.200s", refname);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "look up ref");
-  repo__reflock *turn = NULL;
+  repo__refq *turn = NULL;
   if ((err = repo__ref_lock(h, refname, &turn)) < 0) {
     git_reference_free(ref);
     return err;
