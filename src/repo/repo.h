@@ -42,6 +42,8 @@ typedef struct repo_handle repo_handle;
 /* Longest a commit waits on a ref `.lock` held by another process (git receive-pack):
  * longer than REPO_LOCK_STALE_SECS, so a crashed holder's lock is cleared in time. */
 #define REPO_LOCK_WAIT_MS 10000
+/* Process-wide bound on libgit2's object cache (raw bytes of cached commits and trees). */
+#define REPO_GIT_CACHE_BYTES (16 * 1024 * 1024)
 /* Blobs at or above this size are never LFS pointers (git-lfs spec). */
 #define REPO_LFS_POINTER_MAX 1024
 
