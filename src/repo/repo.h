@@ -43,7 +43,7 @@ typedef struct repo_handle repo_handle;
  * longer than REPO_LOCK_STALE_SECS, so a crashed holder's lock is cleared in time. */
 #define REPO_LOCK_WAIT_MS 10000
 /* Process-wide bound on libgit2's object cache (raw bytes of cached commits and trees). */
-#define REPO_GIT_CACHE_BYTES (16 * 1024 * 1024)
+#define REPO_GIT_CACHE_BYTES (4 * 1024 * 1024)
 /* Blobs at or above this size are never LFS pointers (git-lfs spec). */
 #define REPO_LFS_POINTER_MAX 1024
 
