@@ -113,9 +113,9 @@ static void derive_now(const db_repo *repo, repo_handle *h) {
   } else {
     json_t *meta = NULL;
     pthread_once(&g_blobs_once, blobs_open);
-    blob_store *view =
-        g_blobs && g_fallback ? blob_store_view(g_blobs, g_fallback, (void *)(intptr_t)repo->id)
-                              : NULL;
+    blob_store *view = g_blobs && g_fallback
+                           ? blob_store_view(g_blobs, g_fallback, (void *)(intptr_t)repo->id)
+                           : NULL;
     drc = ml_derive(h, view ? view : g_blobs, sha, repo->type, &meta);
     blob_store_view_free(view);
     if (!drc) drc = store_meta(repo, meta);
@@ -137,8 +137,8 @@ typedef struct derive_job {
 } derive_job;
 
 static pthread_mutex_t g_dmu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_dcv = PTHREAD_COND_INITIALIZER;    /* deriver: work arrived */
-static pthread_cond_t g_ddone = PTHREAD_COND_INITIALIZER;  /* waiters: a derive finished */
+static pthread_cond_t g_dcv = PTHREAD_COND_INITIALIZER;   /* deriver: work arrived */
+static pthread_cond_t g_ddone = PTHREAD_COND_INITIALIZER; /* waiters: a derive finished */
 static derive_job *g_jobs;
 static pthread_t g_deriver;
 static int g_deriver_on, g_dstop;

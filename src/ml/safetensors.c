@@ -184,8 +184,9 @@ int safetensors_read_params_budget(blob_store *s, const char *oid, uint64_t *bud
   if ((rc = read_full(st, first8, 8))) goto done;
   if ((rc = safetensors_header_len(first8, (uint64_t)size, &n))) goto done;
   if (n > *budget) {
-    rc = hub_error_set(HUB_ETOOBIG, "safetensors headers of this commit are over %lld bytes, "
-                                    "not read",
+    rc = hub_error_set(HUB_ETOOBIG,
+                       "safetensors headers of this commit are over %lld bytes, "
+                       "not read",
                        (long long)ML_MAX_DERIVE_HEADER_BYTES);
     goto done;
   }

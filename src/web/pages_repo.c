@@ -160,8 +160,7 @@ static void side_panel(web_page *p, const db_repo *repo, json_t *info) {
         if (strchr(ds, '/'))
           html_f(b, "<div class=\"ellip\"><a href=\"/datasets/%p\">%t</a></div>", ds, ds);
         else
-          html_f(b, "<div class=\"ellip\"><a href=\"/datasets?search=%u\">%t</a></div>", ds,
-                 ds);
+          html_f(b, "<div class=\"ellip\"><a href=\"/datasets?search=%u\">%t</a></div>", ds, ds);
       }
     }
     html_f(b, "</section>");
