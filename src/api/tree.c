@@ -1,4 +1,5 @@
 /* Listing: tree/{rev}[/{path}] and paths-info/{rev}. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ static int h_tree(hub_req *r) {
   c.limit = c.expand ? TREE_PAGE_EXPAND : TREE_PAGE;
   const char *cur = http_param(r, "cursor");
   if (cur) c.skip = strtoull(cur, NULL, 10);
+  if (c.skip > SIZE_MAX - c.limit) c.skip = SIZE_MAX - c.limit; /* skip + limit never wraps */
   rc = repo_list(h, sha, path, http_param_bool(r, "recursive", 0), tree_entry, &c);
   if (rc < 0) {
     json_decref(c.arr);

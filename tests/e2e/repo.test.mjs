@@ -148,6 +148,11 @@ describe("bad input answers 4xx", () => {
       assert.equal(r.headers.get("x-total-count"), "4");
       assert.equal(r.headers.get("link"), null);
     }
+    // the same for a tree cursor: skip + page size must not wrap to the first page
+    const t = await fetch(`${hubUrl}/api/models/${repo}/tree/main?cursor=18446744073709551615`);
+    assert.equal(t.status, 200);
+    assert.deepEqual(await t.json(), []);
+    assert.equal(t.headers.get("link"), null);
     const ok = await fetch(`${hubUrl}/api/models/${repo}/commits/main?p=1&limit=2`);
     assert.equal((await ok.json()).length, 2);
   });
