@@ -36,7 +36,8 @@ static int usage_main(FILE *f) {
              "  token revoke TOKEN-ID|NAME [--user USER]\n"
              "  audit verify               check the audit log's hash chain\n"
              "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
-             "  fsck [--full]              verify stored xorbs and file reconstructions\n\n"
+             "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
+             "                             file reconstructions\n\n"
              "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
              "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
@@ -98,6 +99,35 @@ static int bootstrap_admin(void) {
          tok);
   fflush(stdout);
   return 0;
+}
+
+/* ---- stale ref locks (docs/repo.md): removed at start-up and by fsck -------------- */
+
+static int print_stale_lock(const char *gitdir, const char *rel, int removed, void *payload) {
+  FILE *out = payload;
+  fprintf(out, "%s %s/%s: %s\n", out == stderr ? "modelhub: stale lock" : "STALE lock", gitdir, rel,
+          removed ? "removed" : "could not be removed");
+  return 0;
+}
+
+/* Returns the number of stale locks found, or a negative HUB_E* code. */
+static int sweep_repo_locks(FILE *out, size_t *nrepos) {
+  char root[4200];
+  snprintf(root, sizeof root, "%s/repos", g_data);
+  return repo_locks_sweep_tree(root, print_stale_lock, out, nrepos);
+}
+
+/* `modelhub fsck`: git repositories first (stale ref locks), then the Xet store. */
+static int cmd_fsck(int argc, char **argv) {
+  size_t nrepos = 0;
+  int found = sweep_repo_locks(stdout, &nrepos);
+  if (found < 0) {
+    fprintf(stderr, "modelhub fsck: %s\n", hub_error_msg());
+    return 1;
+  }
+  printf("checked %zu git repositories; %d problems (stale ref locks, removed)\n", nrepos, found);
+  fflush(stdout);
+  return xetsrv_main(argc, argv);
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -191,6 +221,7 @@ static int cmd_serve(int argc, char **argv) {
     pub = pubbuf;
   }
   if (open_data()) return 1;
+  if (sweep_repo_locks(stderr, NULL) < 0) fprintf(stderr, "modelhub: %s\n", hub_error_msg());
   if (bootstrap_admin()) return 1;
   if (api_init()) return die("stores");
   if (api_register()) return die("routes");
@@ -536,8 +567,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
-  if (!strcmp(cmd, "storage") || !strcmp(cmd, "fsck"))
-    return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
+  if (!strcmp(cmd, "storage")) return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

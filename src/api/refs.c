@@ -1,4 +1,5 @@
 /* Refs, branches, tags and history. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,12 +154,16 @@ static int h_commits(hub_req *r) {
   if (limit > HUB_MAX_PAGE) limit = HUB_MAX_PAGE;
   long page = http_param(r, "p") ? strtol(http_param(r, "p"), NULL, 10) : 0;
   if (page < 0) page = 0;
+  /* p and limit come from the wire: a page past any history is empty, never an overflow. */
+  size_t skip, next_end;
+  if (__builtin_mul_overflow((size_t)page, (size_t)limit, &skip)) skip = SIZE_MAX;
+  if (__builtin_add_overflow(skip, (size_t)limit, &next_end)) next_end = SIZE_MAX;
   const char *ex[4];
   size_t nex = http_params(r, "expand", ex, 4);
   struct log_ctx l = {json_array(), 0};
   for (size_t i = 0; i < nex; i++) l.formatted |= !strcmp(ex[i], "formatted");
   size_t total = 0;
-  if ((rc = repo_log(h, sha, (size_t)(page * limit), (size_t)limit, add_commit, &l, &total))) {
+  if ((rc = repo_log(h, sha, skip, (size_t)limit, add_commit, &l, &total))) {
     json_decref(l.arr);
     return rc;
   }
@@ -166,7 +171,7 @@ static int h_commits(hub_req *r) {
   char tot[32];
   snprintf(tot, sizeof tot, "%zu", total);
   http_add_header(r, "X-Total-Count", tot);
-  if ((size_t)((page + 1) * limit) < total) {
+  if (next_end < total) {
     char v[32];
     snprintf(v, sizeof v, "%ld", page + 1);
     api_next_link(r, "p", v);

@@ -103,7 +103,19 @@ static int h_create(hub_req *r) {
   repo.owner_id = ns.id;
   repo.owner_is_org = ns.kind == ACCOUNT_ORG;
   repo.is_private = priv == 1;
-  if ((rc = db_repo_create(&repo))) return rc;
+  if ((rc = db_repo_create(&repo))) {
+    /* The Hub's 409 names the existing repo's URL: huggingface_hub's create_repo(...,
+     * exist_ok=True) returns it from there. */
+    if (rc != HUB_EEXISTS) return rc;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", hub_error_msg());
+    if ((rc = http_reply_json(
+             r, 409, json_pack("{s:s, s:s}", "error", msg, "url", api_repo_url(r, &repo)))))
+      return rc;
+    http_add_header(r, "X-Error-Code", "Conflict");
+    http_add_header(r, "X-Error-Message", msg);
+    return 0;
+  }
   char dir[4200];
   db_repo_dir(repo.uid, dir, sizeof dir);
   char email[HUB_MAX_USER_NAME + 32];

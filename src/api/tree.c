@@ -1,4 +1,5 @@
 /* Listing: tree/{rev}[/{path}] and paths-info/{rev}. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ static int h_tree(hub_req *r) {
   c.limit = c.expand ? TREE_PAGE_EXPAND : TREE_PAGE;
   const char *cur = http_param(r, "cursor");
   if (cur) c.skip = strtoull(cur, NULL, 10);
+  if (c.skip > SIZE_MAX - c.limit) c.skip = SIZE_MAX - c.limit; /* skip + limit never wraps */
   rc = repo_list(h, sha, path, http_param_bool(r, "recursive", 0), tree_entry, &c);
   if (rc < 0) {
     json_decref(c.arr);
@@ -126,9 +128,16 @@ static int h_paths_info(hub_req *r) {
   if (!rev) return hub_error_code();
   char sha[41];
   if ((rc = repo_resolve(h, rev, sha, NULL))) return rc;
-  json_t *paths;
-  int expand;
+  json_t *paths = NULL;
+  int expand = 0;
   if ((rc = paths_from_body(r, &paths, &expand))) return rc;
+  /* expand walks history for each path (lastCommit): as many paths as one expanded tree
+   * page, so one request costs at most what a tree page with expand=true costs. */
+  if (expand && json_array_size(paths) > TREE_PAGE_EXPAND) {
+    json_decref(paths);
+    return hub_error_set(HUB_EINVALID, "At most %d paths per request with expand=true",
+                         TREE_PAGE_EXPAND);
+  }
   json_t *out = json_array(), *p;
   size_t i;
   json_array_foreach(paths, i, p) {

@@ -36,6 +36,8 @@ typedef struct {
   blob_store *blobs;
   const char *commit;
   json_t *warnings;
+  json_t *st_seen;        /* LFS oid → [params, total] of safetensors headers parsed */
+  uint64_t header_budget; /* ML_MAX_DERIVE_HEADER_BYTES, less what was parsed */
 } ctx;
 
 static void ref_set(file_ref *r, const repo_entry *e) {
@@ -123,8 +125,19 @@ static int read_small(ctx *c, const file_ref *r, size_t max, void **buf, size_t 
 static int st_file(ctx *c, const char *path, const json_t *info, json_t **params, int64_t *total) {
   const char *oid = json_string_value(json_object_get(info, "lfs"));
   if (oid) {
+    /* Many paths may name one object (shards with equal content): parse it once. */
+    json_t *seen = json_object_get(c->st_seen, oid);
+    int rc;
+    if (seen) {
+      *params = json_deep_copy(json_array_get(seen, 0));
+      *total = json_integer_value(json_array_get(seen, 1));
+      return *params ? 0 : hub_error_set(HUB_ERROR, "out of memory");
+    }
     if (!c->blobs) return hub_error_set(HUB_EUNSUPPORTED, "no blob store");
-    return safetensors_read_params(c->blobs, oid, params, total);
+    rc = safetensors_read_params_budget(c->blobs, oid, &c->header_budget, params, total);
+    if (!rc && c->st_seen)
+      json_object_set_new(c->st_seen, oid, json_pack("[O,I]", *params, (json_int_t)*total));
+    return rc;
   }
   file_ref r = {(char *)path, 0, "", (uint64_t)json_integer_value(json_object_get(info, "size"))};
   void *buf = NULL;
@@ -328,7 +341,7 @@ int ml_derive(repo_handle *h, blob_store *blobs, const char *commit_sha, int rep
               json_t **out_meta) {
   scan s;
   ml_card_facts card;
-  ctx c = {h, blobs, commit_sha, json_array()};
+  ctx c = {h, blobs, commit_sha, json_array(), json_object(), (uint64_t)ML_MAX_DERIVE_HEADER_BYTES};
   json_t *meta = json_object(), *cardData = NULL;
   int rc = 0, have_card = 0;
   memset(&s, 0, sizeof s);
@@ -364,6 +377,7 @@ done:
   free(s.gguf.path);
   json_decref(s.st);
   json_decref(c.warnings);
+  json_decref(c.st_seen);
   json_decref(meta);
   return rc;
 }

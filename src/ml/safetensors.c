@@ -163,6 +163,12 @@ static int read_full(blob_stream *st, unsigned char *p, size_t len) {
 
 int safetensors_read_params(blob_store *s, const char *oid, json_t **out_params,
                             int64_t *out_total) {
+  uint64_t unlimited = UINT64_MAX;
+  return safetensors_read_params_budget(s, oid, &unlimited, out_params, out_total);
+}
+
+int safetensors_read_params_budget(blob_store *s, const char *oid, uint64_t *budget,
+                                   json_t **out_params, int64_t *out_total) {
   blob_stream *st = NULL;
   unsigned char first8[8], *hdr = NULL;
   int64_t size = 0;
@@ -177,6 +183,14 @@ int safetensors_read_params(blob_store *s, const char *oid, json_t **out_params,
   }
   if ((rc = read_full(st, first8, 8))) goto done;
   if ((rc = safetensors_header_len(first8, (uint64_t)size, &n))) goto done;
+  if (n > *budget) {
+    rc = hub_error_set(HUB_ETOOBIG,
+                       "safetensors headers of this commit are over %lld bytes, "
+                       "not read",
+                       (long long)ML_MAX_DERIVE_HEADER_BYTES);
+    goto done;
+  }
+  *budget -= n;
   hdr = malloc((size_t)n); /* n <= ML_MAX_SAFETENSORS_HEADER */
   if (!hdr) {
     rc = hub_error_set(HUB_ERROR, "out of memory");

@@ -37,6 +37,11 @@ int safetensors_parse_file(const unsigned char *buf, size_t len, json_t **out_pa
 int safetensors_read_params(blob_store *s, const char *oid, json_t **out_params,
                             int64_t *out_total);
 
+/* The same with a budget: a header longer than *budget bytes is not read (HUB_ETOOBIG);
+ * a read one is subtracted from *budget. */
+int safetensors_read_params_budget(blob_store *s, const char *oid, uint64_t *budget,
+                                   json_t **out_params, int64_t *out_total);
+
 /* Add `from` (a parameter object) into `into`, per dtype and into *total (shards of one
  * model). HUB_EINVALID if a sum would overflow int64. */
 int safetensors_params_merge(json_t *into, int64_t *total, const json_t *from, int64_t from_total);

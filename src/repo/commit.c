@@ -1,6 +1,7 @@
 /* Building a commit in memory and publishing it with one compare-and-swap ref update. */
 #include "repo/repo_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,10 +10,6 @@
 #include "util/buf.h"
 #include "util/error.h"
 #include "util/limits.h"
-
-/* Waits for a ref lock held by a concurrent writer (each 1–8 ms): bounds how long a commit
- * can spin behind other writers before giving up with HUB_ERETRY. */
-#define REPO_COMMIT_MAX_LOCK_WAITS 2000
 
 #define STALE_PARENT_MSG                                                                           \
   "The branch was updated since you opened this page. Please refresh and try again."
@@ -183,15 +180,162 @@ static void lock_backoff(unsigned waits) {
   nanosleep(&ts, NULL);
 }
 
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One queued commit: its writer waits until `done`; the leader fills rc/errmsg/new_id. */
+struct repo__pending {
+  repo__pending *next;
+  const repo_commit_req *req;
+  const prepared *p;
+  const git_signature *sig;
+  const char *msg;
+  int done, failed, rc;
+  git_oid new_id;
+  char errmsg[512];
+};
+
+static void pending_fail(repo__pending *w, int rc) {
+  w->failed = 1;
+  w->rc = rc;
+  snprintf(w->errmsg, sizeof w->errmsg, "%s", hub_error_msg());
+}
+
+/* The leader's work: build every commit of the batch on the ref's head, each on the one
+ * before (so all of them stay in the history), make the objects durable with one sync and
+ * publish the last with one CAS. A commit whose pin, ops or ref state do not fit fails
+ * alone. The ref moved by another process (git push): rebuild, up to
+ * REPO_COMMIT_MAX_RETRIES times; pinned commits then fail with HUB_ECONFLICT. The ref's
+ * lock held by another process: clear it if stale, else wait up to REPO_LOCK_WAIT_MS. */
+static void publish_batch(repo_handle *h, const char *refname, repo__pending *batch) {
+  git_reference *ref = NULL, *newref = NULL;
+  git_commit *base = NULL;
+  git_oid head_id, tip, from_id;
+  char hex[41];
+  unsigned races = 0, waits = 0, clears = 0;
+  int64_t lock_deadline = 0;
+  int have_from = 0, rc, err;
+  repo__pending *w;
+
+  for (;;) {
+    int exists, have_tip, built = 0;
+    git_reference_free(ref);
+    ref = NULL;
+
+    err = git_reference_lookup(&ref, h->git, refname);
+    if (err < 0 && err != GIT_ENOTFOUND) {
+      rc = repo__git_error(err, HUB_ERROR, "look up ref");
+      goto fail_all;
+    }
+    exists = err == 0;
+    if (exists && git_reference_type(ref) != GIT_REFERENCE_DIRECT) {
+      rc = hub_error_set(HUB_EINVALID, "'%s' is a symbolic ref", refname);
+      goto fail_all;
+    }
+    if (exists) git_oid_cpy(&head_id, git_reference_target(ref));
+    have_tip = exists;
+    git_oid_cpy(&tip, &head_id);
+
+    for (w = batch; w; w = w->next) {
+      const repo_commit_req *req = w->req;
+      if (w->failed) continue;
+      if (!have_tip) { /* the ref does not exist yet: start it from create_from */
+        if (!req->create_from) {
+          pending_fail(w, hub_error_set(HUB_EREVISION, "Invalid rev id: %s", refname));
+          continue;
+        }
+        if (!have_from) {
+          if ((rc = repo_resolve(h, req->create_from, hex, NULL)) < 0) {
+            pending_fail(w, rc);
+            continue;
+          }
+          git_oid_fromstr(&from_id, hex);
+          have_from = 1;
+        }
+        git_oid_cpy(&tip, &from_id);
+      } else if (req->must_create) {
+        pending_fail(w, hub_error_set(HUB_EEXISTS, "'%s' already exists", refname));
+        continue;
+      }
+      repo__oid_hex(hex, &tip);
+      if (req->parent_pin && strncasecmp(hex, req->parent_pin, strlen(req->parent_pin))) {
+        pending_fail(w, hub_error_set(HUB_ECONFLICT, STALE_PARENT_MSG));
+        continue;
+      }
+      git_commit_free(base);
+      base = NULL;
+      if ((err = git_commit_lookup(&base, h->git, &tip)) < 0) {
+        pending_fail(w, repo__git_error(err, HUB_EREVISION, "look up head commit"));
+        continue;
+      }
+      if ((rc = build_commit(h, req, w->p, base, w->sig, w->msg, &w->new_id)) < 0) {
+        pending_fail(w, rc);
+        continue;
+      }
+      git_oid_cpy(&tip, &w->new_id);
+      have_tip = 1;
+      built++;
+    }
+    if (!built) goto out;
+    if ((rc = repo__sync(h)) < 0) goto fail_all; /* objects on disk before the ref names them */
+
+    /* The one moment the commits become visible: CAS on the ref (never during the
+     * server's maintenance, which holds the repo's ref lock exclusively). */
+    repo_ref_lock(git_repository_path(h->git), 0);
+    if (exists)
+      err = git_reference_create_matching(&newref, h->git, refname, &tip, 1, &head_id, "commit");
+    else
+      err = git_reference_create(&newref, h->git, refname, &tip, 0, "commit");
+    repo_ref_unlock(git_repository_path(h->git));
+    git_reference_free(newref);
+    newref = NULL;
+    if (err == 0) goto out;
+    if (err == GIT_ELOCKED) {
+      /* Another process (git receive-pack) holds the ref lock, or a dead one left it:
+       * remove it if stale, else wait and rebuild. */
+      if (clears < 16 && repo__ref_lock_clear_stale(h, refname)) {
+        clears++;
+        continue;
+      }
+      if (!lock_deadline) lock_deadline = now_ms() + REPO_LOCK_WAIT_MS;
+      if (now_ms() > lock_deadline) {
+        rc = hub_error_set(HUB_ERETRY, "'%s' is busy, try again", refname);
+        goto fail_all;
+      }
+      lock_backoff(++waits);
+      continue;
+    }
+    if (err != GIT_EMODIFIED && err != GIT_EEXISTS) {
+      rc = repo__git_error(err, HUB_ERROR, "update ref");
+      goto fail_all;
+    }
+    /* Another process moved (or created) the ref: pinned commits are stale now. */
+    for (w = batch; w; w = w->next)
+      if (!w->failed && w->req->parent_pin)
+        pending_fail(w, hub_error_set(HUB_ECONFLICT, STALE_PARENT_MSG));
+    if (++races >= REPO_COMMIT_MAX_RETRIES) {
+      rc = hub_error_set(HUB_ERETRY, "'%s' kept moving during the commit, try again", refname);
+      goto fail_all;
+    }
+  }
+fail_all:
+  for (w = batch; w; w = w->next)
+    if (!w->failed) pending_fail(w, rc);
+out:
+  git_reference_free(ref);
+  git_commit_free(base);
+}
+
 int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
   prepared p = {0};
   git_signature *sig = NULL;
-  git_reference *ref = NULL, *newref = NULL;
-  git_commit *base = NULL;
-  git_oid from_id, head_id, new_id;
-  char *msg = NULL, hex[41];
-  unsigned races = 0, waits = 0;
-  int have_from = 0, rc, err;
+  char *msg = NULL;
+  repo__refq *q = NULL;
+  repo__pending me;
+  int rc, err;
 
   if ((rc = check_request(req)) < 0) return rc;
   if ((rc = prepare(h, req, &p)) < 0) goto done;
@@ -207,95 +351,51 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
     goto done;
   }
 
-  for (;;) {
-    int exists;
-    git_reference_free(ref);
-    ref = NULL;
-    git_commit_free(base);
-    base = NULL;
-
-    err = git_reference_lookup(&ref, h->git, req->ref);
-    if (err < 0 && err != GIT_ENOTFOUND) {
-      rc = repo__git_error(err, HUB_ERROR, "look up ref");
-      goto done;
-    }
-    exists = err == 0;
-    if (exists && req->must_create) {
-      rc = hub_error_set(HUB_EEXISTS, "'%s' already exists", req->ref);
-      goto done;
-    }
-    if (exists) {
-      if (git_reference_type(ref) != GIT_REFERENCE_DIRECT) {
-        rc = hub_error_set(HUB_EINVALID, "'%s' is a symbolic ref", req->ref);
-        goto done;
+  /* Group commit: queue behind this process's other writers of the ref. Whoever finds no
+   * leader takes the whole queue and publishes it; a writer never builds on a head that
+   * is about to move, so unpinned commits do not lose races to each other. */
+  if ((rc = repo__refq_get(h, req->ref, &q)) < 0) goto done;
+  memset(&me, 0, sizeof me);
+  me.req = req;
+  me.p = &p;
+  me.sig = sig;
+  me.msg = msg;
+  pthread_mutex_lock(&q->mu);
+  *q->tail = &me;
+  q->tail = &me.next;
+  while (!me.done) {
+    if (!q->leader) {
+      repo__pending *batch = q->head, *w, *next;
+      q->head = NULL;
+      q->tail = &q->head;
+      q->leader = 1;
+      pthread_mutex_unlock(&q->mu);
+      publish_batch(h, req->ref, batch);
+      pthread_mutex_lock(&q->mu);
+      for (w = batch; w; w = next) {
+        next = w->next; /* w belongs to its writer once done is set */
+        w->done = 1;
       }
-      git_oid_cpy(&head_id, git_reference_target(ref));
+      q->leader = 0;
+      pthread_cond_broadcast(&q->cv);
     } else {
-      if (!req->create_from) {
-        rc = hub_error_set(HUB_EREVISION, "Invalid rev id: %s", req->ref);
-        goto done;
-      }
-      if (!have_from) {
-        if ((rc = repo_resolve(h, req->create_from, hex, NULL)) < 0) goto done;
-        git_oid_fromstr(&from_id, hex);
-        have_from = 1;
-      }
-      git_oid_cpy(&head_id, &from_id);
-    }
-    repo__oid_hex(hex, &head_id);
-    if (req->parent_pin && strncasecmp(hex, req->parent_pin, strlen(req->parent_pin))) {
-      rc = hub_error_set(HUB_ECONFLICT, STALE_PARENT_MSG);
-      goto done;
-    }
-    if ((err = git_commit_lookup(&base, h->git, &head_id)) < 0) {
-      rc = repo__git_error(err, HUB_EREVISION, "look up head commit");
-      goto done;
-    }
-    if ((rc = build_commit(h, req, &p, base, sig, msg, &new_id)) < 0) goto done;
-    if ((rc = repo__sync(h)) < 0) goto done; /* objects on disk before the ref names them */
-
-    /* The one moment the commit becomes visible: CAS on the ref. */
-    repo_ref_lock(git_repository_path(h->git), 0);
-    if (exists)
-      err =
-          git_reference_create_matching(&newref, h->git, req->ref, &new_id, 1, &head_id, "commit");
-    else
-      err = git_reference_create(&newref, h->git, req->ref, &new_id, 0, "commit");
-    repo_ref_unlock(git_repository_path(h->git));
-    if (err == 0) {
-      /* Make the moved ref durable before answering. Should this fail, the commit is
-       * already visible: reporting an error would only make the client commit twice. */
-      repo__sync(h);
-      break;
-    }
-    if (err == GIT_ELOCKED) { /* another writer holds the ref lock: wait, rebuild */
-      if (++waits > REPO_COMMIT_MAX_LOCK_WAITS) {
-        rc = hub_error_set(HUB_ERETRY, "'%s' is busy, try again", req->ref);
-        goto done;
-      }
-      lock_backoff(waits);
-      continue;
-    }
-    if (err != GIT_EMODIFIED && err != GIT_EEXISTS) {
-      rc = repo__git_error(err, HUB_ERROR, "update ref");
-      goto done;
-    }
-    if (req->parent_pin) { /* the ref moved away from the pinned parent */
-      rc = hub_error_set(HUB_ECONFLICT, STALE_PARENT_MSG);
-      goto done;
-    }
-    if (++races >= REPO_COMMIT_MAX_RETRIES) {
-      rc = hub_error_set(HUB_ERETRY, "'%s' kept moving during the commit, try again", req->ref);
-      goto done;
+      pthread_cond_wait(&q->cv, &q->mu);
     }
   }
-  if (out_sha) repo__oid_hex(out_sha, &new_id);
+  pthread_mutex_unlock(&q->mu);
+  if (me.failed) {
+    rc = hub_error_set(me.rc, "%s", me.errmsg);
+    goto done;
+  }
+  /* Make the moved ref durable before answering (outside the queue: the next leader is
+   * already building). Should it fail, the commit is already visible: reporting an error
+   * would only make the client commit twice. */
+  repo__sync(h);
+  if (out_sha) repo__oid_hex(out_sha, &me.new_id);
   rc = 0;
 
 done:
-  git_reference_free(newref);
-  git_reference_free(ref);
-  git_commit_free(base);
+  repo__refq_put(q);
   git_signature_free(sig);
   free(msg);
   prepared_dispose(&p);

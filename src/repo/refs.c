@@ -89,9 +89,14 @@ int repo_branch_create(repo_handle *h, const char *name, const char *start, int 
   if ((rc = full_name(full, sizeof full, "refs/heads/", name)) < 0) return rc;
   if ((rc = repo_resolve(h, start ? start : "HEAD", sha, NULL)) < 0) return rc;
   git_oid_fromstr(&id, sha);
-  repo_ref_lock(git_repository_path(h->git), 0);
+  repo__refq *turn = NULL;
+  if ((rc = repo__ref_lock(h, full, &turn)) < 0) return rc;
+  repo_ref_lock(git_repository_path(h->git), 0); /* not during maintenance */
   err = git_reference_create(&ref, h->git, full, &id, overwrite, "branch: created");
+  if (err == GIT_ELOCKED && repo__ref_lock_clear_stale(h, full))
+    err = git_reference_create(&ref, h->git, full, &id, overwrite, "branch: created");
   repo_ref_unlock(git_repository_path(h->git));
+  repo__ref_unlock(turn);
   git_reference_free(ref);
   if (err == GIT_EEXISTS) return hub_error_set(HUB_EEXISTS, "Reference already exists: %s", full);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "create branch");
@@ -106,9 +111,16 @@ int repo_ref_delete(repo_handle *h, const char *refname) {
   if (err == GIT_ENOTFOUND || err == GIT_EINVALIDSPEC)
     return hub_error_set(HUB_EREVISION, "Invalid rev id: %.200s", refname);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "look up ref");
-  repo_ref_lock(git_repository_path(h->git), 0);
+  repo__refq *turn = NULL;
+  if ((err = repo__ref_lock(h, refname, &turn)) < 0) {
+    git_reference_free(ref);
+    return err;
+  }
+  repo_ref_lock(git_repository_path(h->git), 0); /* not during maintenance */
   err = git_reference_delete(ref);
+  if (err == GIT_ELOCKED && repo__ref_lock_clear_stale(h, refname)) err = git_reference_delete(ref);
   repo_ref_unlock(git_repository_path(h->git));
+  repo__ref_unlock(turn);
   git_reference_free(ref);
   if (err == GIT_ENOTFOUND) return hub_error_set(HUB_EREVISION, "Invalid rev id: %s", refname);
   if (err < 0) return repo__git_error(err, HUB_ERROR, "delete ref");

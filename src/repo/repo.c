@@ -24,6 +24,10 @@ static void global_init_once(void) {
    * commit took 2,000 fsyncs. */
   /* Verify object ids on read: a corrupt object must not be served as content. */
   git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+  /* libgit2 keeps parsed commits and trees in a cache whose process-wide bound (256 MB by
+   * default) counts raw object bytes, not the larger parsed form on the heap: every commit
+   * adds new trees, so the server's memory grew with the number of commits. */
+  git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)REPO_GIT_CACHE_BYTES);
 }
 
 static int sync_dir(const char *dir) {

@@ -32,6 +32,18 @@ typedef struct repo_handle repo_handle;
 #define REPO_LAST_COMMIT_WALK_MAX 2000
 /* Rebuild attempts when the target ref moves under an unpinned commit (lost CAS race). */
 #define REPO_COMMIT_MAX_RETRIES 50
+/* Longest a writer waits for its turn on a ref behind this process's other writers
+ * (they queue per repository and ref) before HUB_ERETRY. */
+#define REPO_REF_WAIT_SECS 60
+/* A ref's `.lock` file at least this old that no live process can be holding is left over
+ * from a crash and is removed (docs/repo.md, "Stale locks"). git holds ref locks for
+ * milliseconds. */
+#define REPO_LOCK_STALE_SECS 5
+/* Longest a commit waits on a ref `.lock` held by another process (git receive-pack):
+ * longer than REPO_LOCK_STALE_SECS, so a crashed holder's lock is cleared in time. */
+#define REPO_LOCK_WAIT_MS 10000
+/* Process-wide bound on libgit2's object cache (raw bytes of cached commits and trees). */
+#define REPO_GIT_CACHE_BYTES (4 * 1024 * 1024)
 /* Blobs at or above this size are never LFS pointers (git-lfs spec). */
 #define REPO_LFS_POINTER_MAX 1024
 
@@ -51,11 +63,23 @@ const char *repo_default_gitattributes(void);
  * holding a repository → HUB_EEXISTS. out_sha may be NULL. */
 int repo_init_bare(const char *path, const char *author, const char *email, char out_sha[41]);
 
+/* Called for each stale lock file repo_locks_sweep() met: `rel` is its path inside the git
+ * directory ("refs/heads/main.lock"), `removed` whether unlinking it worked. */
+typedef int (*repo_lock_cb)(const char *gitdir, const char *rel, int removed, void *payload);
+/* Find and remove stale lock files of the bare repo at `gitdir`: `*.lock` under refs/ and
+ * at the top (packed-refs.lock, HEAD.lock, config.lock), at least REPO_LOCK_STALE_SECS old,
+ * with no live process working in the repository. Safe while the server runs. Returns the
+ * number found (≥ 0), a callback's non-zero value, or HUB_EREPO. */
+int repo_locks_sweep(const char *gitdir, repo_lock_cb cb, void *payload);
+/* repo_locks_sweep() over every `<root>/ab/cd/<id>.git` (the data dir's repos/);
+ * out_repos (may be NULL) gets how many repositories were looked at. */
+int repo_locks_sweep_tree(const char *root, repo_lock_cb cb, void *payload, size_t *out_repos);
+
 /* Open an existing bare repo (missing → HUB_EREPO). *out is owned by the caller. */
 int repo_open(repo_handle **out, const char *path);
 void repo_free(repo_handle *h);
 
-/* The repository's ref lock in this process (reflock.c): every ref update the server
+/* The repository's ref lock in this process (maintlock.c): every ref update the server
  * makes through libgit2 holds it shared around that one update (never nested, never
  * across a wait); repository maintenance that rewrites refs outside libgit2's locking
  * (git gc / pack-refs) holds it exclusively. `gitdir` is the repository directory (any
@@ -217,8 +241,10 @@ typedef struct {
  * empty disappear. A commit that does not change the tree is still created. Missing ref
  * without create_from → HUB_EREVISION. Pinned parent not matching → HUB_ECONFLICT ("The
  * branch was updated since you opened this page. Please refresh and try again."), also
- * when the ref moves during the commit. Unpinned: rebuilt on the new head, up to
- * REPO_COMMIT_MAX_RETRIES times (then HUB_ERETRY). Nothing is visible unless the ref moved.
+ * when the ref moves during the commit. Writers of this process queue per (repo, ref) for
+ * up to REPO_REF_WAIT_SECS, so unpinned commits only race other processes (git pushes):
+ * rebuilt on the new head, up to REPO_COMMIT_MAX_RETRIES times (then HUB_ERETRY). A stale
+ * `<ref>.lock` is removed on the way. Nothing is visible unless the ref moved.
  * out_sha may be NULL. */
 int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]);
 /* Write `len` bytes as a blob (not yet durable: repo_commit syncs before publishing) and put

@@ -3,6 +3,7 @@
 #define HUB_REPO_INTERNAL_H
 
 #include <git2.h>
+#include <pthread.h>
 #include <stddef.h>
 
 #include "repo/repo.h"
@@ -11,6 +12,35 @@ struct repo_handle {
   git_repository *git;
   git_odb *odb; /* owned reference, for cheap header reads */
 };
+
+/* ---- reflock.c: per-ref writer queue and stale lock files --------------------------- */
+
+/* The writers of one (repository, ref) in this process. `leader` marks the one thread
+ * that may move the ref; commits wait in the queue (head..tail) and the leader builds them
+ * all, one on the other, and publishes them with one sync and one CAS (commit.c). */
+typedef struct repo__pending repo__pending; /* commit.c */
+typedef struct repo__refq {
+  struct repo__refq *next_q;
+  unsigned users; /* threads holding a reference; freed at 0 */
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* leader released, or queued commits done */
+  int leader;
+  repo__pending *head, **tail;
+  char key[]; /* "<git dir>\n<ref>" */
+} repo__refq;
+/* Reference the queue of `ref` in h's repository; release with repo__refq_put. */
+int repo__refq_get(repo_handle *h, const char *ref, repo__refq **out);
+void repo__refq_put(repo__refq *q);
+/* Become the leader of `ref` (wait up to REPO_REF_WAIT_SECS, then HUB_ERETRY): for single
+ * ref updates (branch create/delete). Release with repo__ref_unlock (NULL is a no-op). */
+int repo__ref_lock(repo_handle *h, const char *ref, repo__refq **out);
+void repo__ref_unlock(repo__refq *q);
+/* 1 if the lock file is stale (old enough, no live process working in `gitdir`), 0 if it
+ * may be held, -1 if it does not exist. */
+int repo__lock_file_stale(const char *lock_path, const char *gitdir);
+/* With `ref`'s writer lock held: remove `<ref>.lock` if stale. 1 = gone now (retry), 0 = it
+ * may be held by a live process. */
+int repo__ref_lock_clear_stale(repo_handle *h, const char *ref);
 
 /* Make every object and ref written so far durable (one syncfs of the repo's
  * filesystem). Called before a ref moves (its objects) and after (the ref itself). */

@@ -186,7 +186,8 @@ static int node_write(repo__tnode *n, git_oid *out) {
     if (git_treebuilder_entrycount(k->tb) == 0) {
       if (git_treebuilder_get(n->tb, k->name)) git_treebuilder_remove(n->tb, k->name);
     } else if ((err = git_treebuilder_insert(NULL, n->tb, k->name, &id, GIT_FILEMODE_TREE)) < 0) {
-      return repo__git_error(err, HUB_ERROR, "insert tree");
+      return hub_error_set(HUB_EINVALID, "Invalid folder name '%s': %s", k->name,
+                           git_error_last()->message);
     }
   }
   if ((err = git_treebuilder_write(out, n->tb)) < 0)

@@ -112,6 +112,9 @@
 /* Shards of one sharded safetensors model whose headers are read per derive: bounds the
  * work a weight_map naming endless shards can cause. */
 #define ML_MAX_SAFETENSORS_SHARDS 4096
+/* safetensors header bytes parsed per derive, over all shards (each distinct object is
+ * parsed once however many paths name it): bounds the CPU one commit can cost. */
+#define ML_MAX_DERIVE_HEADER_BYTES (256LL * 1000 * 1000)
 /* Bytes of a GGUF file read to find its metadata and tensor infos (the tokenizer vocab
  * dominates; 64 MB covers 256k-token vocabularies): bounds memory per derive. */
 #define ML_MAX_GGUF_PREFIX (64LL * 1024 * 1024)

@@ -45,6 +45,64 @@ static int seg_is_dotgit(const char *s, size_t n) {
   return 1;
 }
 
+static int ci_prefix(const char *s, size_t n, const char *lit) {
+  size_t m = strlen(lit);
+  if (n < m) return 0;
+  for (size_t i = 0; i < m; i++) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+    if (c != lit[i]) return 0;
+  }
+  return 1;
+}
+
+/* A name NTFS resolves to ".git" (git's is_ntfs_dotgit): ".git" or its 8.3 short name
+ * "git~1", followed only by spaces and dots (which NTFS strips), or by ':' (an alternate
+ * data stream of .git). */
+static int seg_is_ntfs_dotgit(const char *s, size_t n) {
+  size_t i;
+  if (ci_prefix(s, n, ".git"))
+    i = 4;
+  else if (ci_prefix(s, n, "git~1"))
+    i = 5;
+  else
+    return 0;
+  for (; i < n; i++) {
+    if (s[i] == ':') return 1;
+    if (s[i] != ' ' && s[i] != '.') return 0;
+  }
+  return 1;
+}
+
+/* Length of a code point HFS+ ignores in names (git's is_hfs_dotgit: U+200C..U+200F,
+ * U+202A..U+202E, U+206A..U+206F, U+FEFF) at s[0..n), else 0. */
+static size_t hfs_ignorable(const unsigned char *s, size_t n) {
+  if (n >= 3 && s[0] == 0xe2 && s[1] == 0x80 &&
+      ((s[2] >= 0x8c && s[2] <= 0x8f) || (s[2] >= 0xaa && s[2] <= 0xae)))
+    return 3;
+  if (n >= 3 && s[0] == 0xe2 && s[1] == 0x81 && s[2] >= 0xaa && s[2] <= 0xaf) return 3;
+  if (n >= 3 && s[0] == 0xef && s[1] == 0xbb && s[2] == 0xbf) return 3;
+  return 0;
+}
+
+/* A name HFS+ resolves to ".git": ".git" in any case with ignorable code points mixed in. */
+static int seg_is_hfs_dotgit(const char *s, size_t n) {
+  static const char g[] = ".git";
+  size_t k = 0;
+  for (size_t i = 0; i < n;) {
+    size_t skip = hfs_ignorable((const unsigned char *)s + i, n - i);
+    if (skip) {
+      i += skip;
+      continue;
+    }
+    char c = s[i++];
+    if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+    if (k >= 4 || c != g[k]) return 0;
+    k++;
+  }
+  return k == 4;
+}
+
 /* NULL if valid, else the reason. */
 static const char *path_problem(const char *p, size_t len) {
   if (!p || len == 0) return "empty";
@@ -58,6 +116,8 @@ static const char *path_problem(const char *p, size_t len) {
       if (n == 0) return "empty segment";
       if (seg_is(s, n, ".") || seg_is(s, n, "..")) return "'.' or '..' segment";
       if (seg_is_dotgit(s, n)) return "'.git' segment";
+      if (seg_is_ntfs_dotgit(s, n) || seg_is_hfs_dotgit(s, n))
+        return "segment that Windows or macOS would read as '.git'";
       seg = i + 1;
       continue;
     }

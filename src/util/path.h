@@ -3,7 +3,9 @@
  *
  * A valid path: 1..HUB_MAX_PATH bytes; valid UTF-8; no NUL, control character (< 0x20,
  * 0x7f) or backslash; no leading '/', no empty segment (so no "//" and no trailing '/');
- * no "." or ".." segment; no ".git" segment in any letter case. */
+ * no "." or ".." segment; no ".git" segment in any letter case, nor one NTFS or HFS+
+ * would read as ".git" (".git.", ".git ", ".git:x", "git~1", ".g\u200cit"; git's verify_path
+ * with core.protectNTFS/protectHFS, which libgit2 applies when it writes a tree). */
 #ifndef HUB_UTIL_PATH_H
 #define HUB_UTIL_PATH_H
 

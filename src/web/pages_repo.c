@@ -157,9 +157,16 @@ static void side_panel(web_page *p, const db_repo *repo, json_t *info) {
     }
     if (json_array_size(dsets)) {
       html_f(b, "<div class=\"hint\">Datasets used</div>");
-      json_array_foreach(dsets, i, v) if (json_is_string(v) && strchr(json_string_value(v), '/'))
-          html_f(b, "<div class=\"ellip\"><a href=\"/datasets/%p\">%t</a></div>",
-                 json_string_value(v), json_string_value(v));
+      /* Card ids are "ns/name" or a bare canonical name ("imdb"): both are shown, the bare
+       * ones linked to a dataset search since this hub has no un-namespaced repos. */
+      json_array_foreach(dsets, i, v) {
+        const char *ds = json_string_value(v);
+        if (!ds || !*ds) continue;
+        if (strchr(ds, '/'))
+          html_f(b, "<div class=\"ellip\"><a href=\"/datasets/%p\">%t</a></div>", ds, ds);
+        else
+          html_f(b, "<div class=\"ellip\"><a href=\"/datasets?search=%u\">%t</a></div>", ds, ds);
+      }
     }
     html_f(b, "</section>");
   }

@@ -2,6 +2,7 @@
 #include "unit.h"
 
 #include <ftw.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -737,6 +738,61 @@ static void test_derive_sharded_lfs(void **state) {
   assert_int_equal(gguf_read(f->blobs, o1, &g), HUB_EINVALID);
 }
 
+/* Reads through a view's fallback are counted: the fallback store holds the object. */
+typedef struct {
+  blob_store *src;
+  int opens;
+} counting;
+
+static int count_open(void *ctx, const char *oid, blob_stream **out, int64_t *out_size) {
+  counting *c = ctx;
+  c->opens++;
+  return blob_open_stream(c->src, oid, out, out_size);
+}
+
+/* One commit naming one safetensors object from 50 shard paths: the header is read and
+ * parsed once (by oid), and still counted once per shard. */
+static void test_derive_same_object_once(void **state) {
+  fixture *f = *state;
+  bytes st;
+  char oid[65], sha[41], dir[128], names[50][40];
+  repo_op ops[51];
+  json_t *m = NULL, *wm = json_object();
+  counting cnt = {NULL, 0};
+  static const blob_read_fallback fb = {count_open};
+
+  snprintf(dir, sizeof dir, "%s/other", f->dir);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  assert_int_equal(blob_store_open(&cnt.src, "fs", dir), 0);
+  st_build(&st, "{\"a\":{\"dtype\":\"F16\",\"shape\":[10],\"data_offsets\":[0,20]}}", 20);
+  blob_writer *w = NULL;
+  assert_int_equal(blob_writer_open(cnt.src, &w), 0);
+  assert_int_equal(blob_writer_write(w, st.b, st.n), 0);
+  assert_int_equal(blob_writer_commit(w, NULL, -1, oid), 0);
+  for (int i = 0; i < 50; i++) {
+    snprintf(names[i], sizeof names[i], "model-%05d-of-00050.safetensors", i + 1);
+    char t[16];
+    snprintf(t, sizeof t, "t%d", i);
+    json_object_set_new(wm, t, json_string(names[i]));
+    ops[i] = (repo_op){REPO_OP_ADD_LFS, names[i], NULL, 0, oid, st.n};
+  }
+  json_t *idx = json_pack("{s:o}", "weight_map", wm);
+  char *idx_text = json_dumps(idx, JSON_COMPACT);
+  ops[50] =
+      (repo_op){REPO_OP_ADD, "model.safetensors.index.json", idx_text, strlen(idx_text), NULL, 0};
+  commit(f, ops, 51, sha);
+  blob_store *view = blob_store_view(f->blobs, &fb, &cnt);
+  assert_non_null(view);
+  assert_int_equal(ml_derive(f->h, view, sha, HUB_REPO_MODEL, &m), 0);
+  assert_int_equal(cnt.opens, 1);
+  assert_int_equal(jint(json_object_get(m, "safetensors"), "total"), 500);
+  json_decref(m);
+  blob_store_view_free(view);
+  blob_store_free(cnt.src);
+  free(idx_text);
+  json_decref(idx);
+}
+
 static void test_derive_dataset(void **state) {
   fixture *f = *state;
   char sha[41];
@@ -836,6 +892,7 @@ int main(void) {
       cmocka_unit_test(test_eval),
       cmocka_unit_test_setup_teardown(test_derive_model, setup, teardown),
       cmocka_unit_test_setup_teardown(test_derive_sharded_lfs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_derive_same_object_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_derive_dataset, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gguf_read_grows, setup, teardown),
   };

@@ -4,9 +4,14 @@
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "repo/repo.h"
+#include "repo/repo_internal.h"
 #include "util/error.h"
 #include "util/pct.h"
 
@@ -596,6 +601,113 @@ static void test_concurrent(void **state) {
   assert_int_equal(l.n, N);
 }
 
+/* 50 threads commit without a pinned parent to one branch, each through its own handle:
+ * they queue per ref instead of racing, so every one lands (no "kept moving"). */
+static void test_concurrent_50(void **state) {
+  fixture *f = *state;
+  enum { N = 50 };
+  pthread_t th[N];
+  worker w[N];
+  size_t total = 0;
+  char c[41];
+  int i;
+
+  for (i = 0; i < N; i++) {
+    w[i].path = f->path;
+    w[i].idx = i;
+    w[i].rc = -99;
+    assert_int_equal(pthread_create(&th[i], NULL, commit_worker, &w[i]), 0);
+  }
+  for (i = 0; i < N; i++)
+    pthread_join(th[i], NULL);
+  for (i = 0; i < N; i++)
+    assert_int_equal(w[i].rc, 0);
+  head(f->h, c);
+  assert_int_equal(repo_log(f->h, c, 0, 0, NULL, NULL, &total), 0);
+  assert_int_equal(total, N + 1);
+}
+
+/* A lock file with this age (seconds back from now). */
+static void make_lock(const char *path, int age) {
+  FILE *fp = fopen(path, "w");
+  assert_non_null(fp);
+  fputs("0000000000000000000000000000000000000000\n", fp);
+  fclose(fp);
+  struct timespec t[2];
+  clock_gettime(CLOCK_REALTIME, &t[0]);
+  t[0].tv_sec -= age;
+  t[1] = t[0];
+  assert_int_equal(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+static int count_lock(const char *gitdir, const char *rel, int removed, void *payload) {
+  (void)gitdir;
+  assert_true(removed);
+  assert_true(!strcmp(rel, "refs/heads/dev.lock") || !strcmp(rel, "packed-refs.lock"));
+  (*(int *)payload)++;
+  return 0;
+}
+
+/* A crash between creating and renaming refs/heads/<b>.lock must not block the branch:
+ * a commit that meets the stale lock removes it; one a live process in the repo may hold
+ * is left alone; repo_locks_sweep (start-up, fsck) finds and removes stale ones. */
+static void test_stale_lock(void **state) {
+  fixture *f = *state;
+  char lock[256], lock2[256], lock3[256], c[41];
+  int n = 0, pipefd[2];
+  pid_t pid;
+
+  snprintf(lock, sizeof lock, "%s/refs/heads/main.lock", f->path);
+  make_lock(lock, 60);
+  assert_int_equal(add_file(f->h, "after-crash.txt", "x", c), 0);
+  assert_int_equal(access(lock, F_OK), -1);
+
+  /* Young: may belong to a writer that is just moving the ref. */
+  make_lock(lock, 0);
+  assert_int_equal(repo__lock_file_stale(lock, f->path), 0);
+  /* Old, but a process works in the repository (like git receive-pack DIR). */
+  make_lock(lock, 60);
+  assert_int_equal(pipe(pipefd), 0);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char b;
+    close(pipefd[1]);
+    if (chdir(f->path)) _exit(1);
+    (void)!read(pipefd[0], &b, 1); /* until the parent closes the pipe */
+    _exit(0);
+  }
+  close(pipefd[0]);
+  for (int i = 0; i < 200; i++) { /* wait for the child's chdir */
+    char link[64], cwd[512];
+    snprintf(link, sizeof link, "/proc/%d/cwd", (int)pid);
+    ssize_t k = readlink(link, cwd, sizeof cwd - 1);
+    if (k > 0 && (cwd[k] = 0, strstr(cwd, "r1.git"))) break;
+    usleep(5000);
+  }
+  assert_int_equal(repo__lock_file_stale(lock, f->path), 0);
+  close(pipefd[1]);
+  waitpid(pid, NULL, 0);
+  assert_int_equal(repo__lock_file_stale(lock, f->path), 1);
+  unlink(lock);
+  assert_int_equal(repo__lock_file_stale(lock, f->path), -1);
+
+  /* Sweep: two stale locks removed, a young one kept. */
+  snprintf(lock, sizeof lock, "%s/refs/heads/dev.lock", f->path);
+  snprintf(lock2, sizeof lock2, "%s/packed-refs.lock", f->path);
+  snprintf(lock3, sizeof lock3, "%s/refs/tags/v1.lock", f->path);
+  make_lock(lock, 60);
+  make_lock(lock2, 60);
+  make_lock(lock3, 0);
+  assert_int_equal(repo_locks_sweep(f->path, count_lock, &n), 2);
+  assert_int_equal(n, 2);
+  assert_int_equal(access(lock, F_OK), -1);
+  assert_int_equal(access(lock2, F_OK), -1);
+  assert_int_equal(access(lock3, F_OK), 0);
+  assert_int_equal(repo_locks_sweep(f->path, NULL, NULL), 0);
+  unlink(lock3);
+}
+
 static void test_path_valid(void **state) {
   (void)state;
   assert_int_equal(repo_path_valid("sub/dir/file.txt"), 0);
@@ -622,6 +734,33 @@ static void test_path_valid(void **state) {
     long_path[sizeof long_path - 1] = 0;
     assert_int_equal(repo_path_valid(long_path), HUB_EINVALID);
   }
+}
+
+/* Names NTFS or HFS+ would read as ".git" (git's verify_path): 400, never an internal error
+ * from libgit2's own tree-entry check. */
+static void test_path_dotgit_aliases(void **state) {
+  fixture *f = *state;
+  static const char *const bad[] = {"git~1/config",
+                                    "GIT~1/hooks/x",
+                                    ".git./x",
+                                    ".git /x",
+                                    ".git. . /x",
+                                    ".git:stream",
+                                    "a/.GIT./b",
+                                    "a/git~1",
+                                    ".g\xe2\x80\x8cit/config",
+                                    "\xef\xbb\xbf.git/x",
+                                    NULL};
+  char c[41];
+  for (size_t i = 0; bad[i]; i++) {
+    repo_op op = {REPO_OP_ADD, bad[i], "x", 1, NULL, 0};
+    assert_int_equal(repo_path_valid(bad[i]), HUB_EINVALID);
+    assert_int_equal(commit_ops(f->h, "refs/heads/main", &op, 1, "alias", c), HUB_EINVALID);
+  }
+  assert_int_equal(repo_path_valid(".gitx/a"), 0);
+  assert_int_equal(repo_path_valid("git~2/a"), 0);
+  assert_int_equal(repo_path_valid("a.git/b"), 0);
+  assert_int_equal(repo_path_valid(".github/x"), 0);
 }
 
 typedef struct {
@@ -870,7 +1009,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_list_stop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_parent_pin, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_concurrent_50, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stale_lock, setup, teardown),
       cmocka_unit_test(test_path_valid),
+      cmocka_unit_test_setup_teardown(test_path_dotgit_aliases, setup, teardown),
       cmocka_unit_test_setup_teardown(test_branch_tag, setup, teardown),
       cmocka_unit_test_setup_teardown(test_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_last_commit, setup, teardown),
