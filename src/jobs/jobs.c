@@ -81,9 +81,10 @@ int jobs_enqueue(const char *kind, const char *key, const char *payload) {
   if (i < 0) return hub_error_set(HUB_EINVALID, "no job kind %s", kind);
   sqlite3 *db = db_conn();
   if (!db) return HUB_ERROR;
-  if (sqlite3_txn_state(db, "main") == SQLITE_TXN_READ) {
-    /* A snapshot cannot become a write transaction once others wrote; and an event thread
-     * must not wait for the write lock. The keeper inserts it. */
+  if (!sqlite3_get_autocommit(db) && sqlite3_txn_state(db, "main") != SQLITE_TXN_WRITE) {
+    /* Inside a read snapshot (db_read_begin; its BEGIN may not have read yet): it cannot
+     * become a write transaction once others wrote, it may be rolled back, and an event
+     * thread must not wait for the write lock. The keeper inserts it. */
     if ((key && strlen(key) > DB_JOB_KEY_MAX) || (payload && strlen(payload) > DB_JOB_PAYLOAD_MAX))
       return hub_error_set(HUB_EINVALID, "job key or payload too long");
     pthread_mutex_lock(&g_mu);
