@@ -40,9 +40,11 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;      /* runners wait here */
 static pthread_cond_t g_keep_cv = PTHREAD_COND_INITIALIZER; /* the keeper waits here */
 static pthread_cond_t g_exit_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t g_claim_cv = PTHREAD_COND_INITIALIZER; /* one claim at a time */
 static kind_slot g_kinds[MAX_KINDS];
 static int g_nkinds;
 static int g_started, g_stop, g_threads; /* runner + keeper threads alive */
+static int g_claiming;                   /* a runner is claiming */
 static int64_t g_lease_ms = DEFAULT_LEASE_MS;
 static char g_node[64]; /* lease owner: host:pid:random, new at every start */
 static handoff *g_handoff;
@@ -187,6 +189,11 @@ static void *runner_main(void *unused) {
   (void)unused;
   pthread_mutex_lock(&g_mu);
   while (!g_stop) {
+    /* One claim at a time in this process: the free slots a claim is made for stay free
+     * until the claimed job is counted (a kind's concurrency holds). */
+    while (g_claiming && !g_stop)
+      pthread_cond_wait(&g_claim_cv, &g_mu);
+    if (g_stop) break;
     const char *names[MAX_KINDS];
     int n = 0;
     for (int i = 0; i < g_nkinds; i++)
@@ -195,10 +202,13 @@ static void *runner_main(void *unused) {
       timed_wait(&g_cv, POLL_MS);
       continue;
     }
+    g_claiming = 1;
     pthread_mutex_unlock(&g_mu);
     db_job job;
     int rc = db_job_claim(names, n, g_node, g_lease_ms, &job);
     pthread_mutex_lock(&g_mu);
+    g_claiming = 0;
+    pthread_cond_signal(&g_claim_cv);
     int ki = rc ? -1 : find_kind_locked(job.kind);
     if (rc || ki < 0) {
       if (rc && rc != HUB_ENOTFOUND)
@@ -351,6 +361,7 @@ void jobs_stop(void) {
   }
   g_stop = 1;
   pthread_cond_broadcast(&g_cv);
+  pthread_cond_broadcast(&g_claim_cv);
   pthread_cond_broadcast(&g_keep_cv);
   while (g_threads)
     pthread_cond_wait(&g_exit_cv, &g_mu);

@@ -182,6 +182,16 @@ static int64_t last_id(const char *kind) {
   return id;
 }
 
+static _Atomic int g_inside, g_max_inside, g_serial_runs;
+static int one_at_a_time(const db_job *job, void *ctx) {
+  int n = ++g_inside;
+  if (n > g_max_inside) g_max_inside = n;
+  usleep(30000);
+  g_inside--;
+  g_serial_runs++;
+  return 0;
+}
+
 static void test_runner_retries_then_dead(void **st) {
   jobs_kind fail = {"u.fail", always_fails, NULL, 1, 10, 3, 40};
   jobs_kind ok = {"u.ok", succeeds, NULL, 2, 10, 3, 40};
@@ -214,6 +224,16 @@ static void test_runner_retries_then_dead(void **st) {
     usleep(10000);
   assert_int_equal(g_ok_runs, 1);
   assert_true(wait_state(last_id("u.ok"), "done"));
+
+  /* A kind's concurrency holds with several runners. */
+  jobs_kind serial = {"u.serial", one_at_a_time, NULL, 1, 10, 1, 10};
+  assert_int_equal(jobs_register(&serial), 0);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(jobs_enqueue("u.serial", NULL, ""), 0);
+  for (int i = 0; i < 500 && g_serial_runs < 4; i++)
+    usleep(10000);
+  assert_int_equal(g_serial_runs, 4);
+  assert_int_equal(g_max_inside, 1);
 
   hub_buf b = HUB_BUF_INIT;
   jobs_metrics_render(&b);
