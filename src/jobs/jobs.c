@@ -18,9 +18,11 @@
 
 #define MAX_KINDS 32
 #define MAX_RUNNERS 16
-#define MAX_HANDOFF 1024             /* jobs waiting to be inserted by the keeper */
-#define POLL_MS 1000                 /* runners look for delayed / reclaimable jobs this often */
-#define DEFAULT_LEASE_MS 60000       /* MODELHUB_JOB_LEASE_MS */
+#define MAX_HANDOFF 1024       /* jobs waiting to be inserted by the keeper */
+#define POLL_MS 1000           /* runners look for delayed / reclaimable jobs this often */
+#define DEFAULT_LEASE_MS 60000 /* MODELHUB_JOB_LEASE_MS */
+/* The busy timeout of every DB connection (db/conn.c), restored after a no-wait insert. */
+#define DB_BUSY_TIMEOUT_MS 10000
 #define KEEP_DONE_MS (3600 * 1000LL) /* finished jobs stay listed this long */
 #define MAX_BACKOFF_MS (3600 * 1000LL)
 
@@ -75,6 +77,27 @@ int jobs_register(const jobs_kind *kind) {
   return 0;
 }
 
+/* Hand a job to the keeper, which inserts it (no DB write on this thread). */
+static int hand_off(int i, const char *key, const char *payload) {
+  if ((key && strlen(key) > DB_JOB_KEY_MAX) || (payload && strlen(payload) > DB_JOB_PAYLOAD_MAX))
+    return hub_error_set(HUB_EINVALID, "job key or payload too long");
+  pthread_mutex_lock(&g_mu);
+  int rc = 0;
+  for (int h = 0; h < g_nhandoff; h++)
+    if (g_handoff[h].kind == i && key && !strcmp(g_handoff[h].key, key)) rc = HUB_EEXISTS;
+  if (!rc && (!g_started || g_stop || g_nhandoff == MAX_HANDOFF))
+    rc = hub_error_set(HUB_EBUSY, "the job queue is busy");
+  if (!rc) {
+    handoff *h = &g_handoff[g_nhandoff++];
+    h->kind = i;
+    snprintf(h->key, sizeof h->key, "%s", key ? key : "");
+    snprintf(h->payload, sizeof h->payload, "%s", payload ? payload : "");
+    pthread_cond_signal(&g_keep_cv);
+  }
+  pthread_mutex_unlock(&g_mu);
+  return rc;
+}
+
 int jobs_enqueue(const char *kind, const char *key, const char *payload) {
   pthread_mutex_lock(&g_mu);
   int i = find_kind_locked(kind);
@@ -83,29 +106,19 @@ int jobs_enqueue(const char *kind, const char *key, const char *payload) {
   if (i < 0) return hub_error_set(HUB_EINVALID, "no job kind %s", kind);
   sqlite3 *db = db_conn();
   if (!db) return HUB_ERROR;
-  if (!sqlite3_get_autocommit(db) && sqlite3_txn_state(db, "main") != SQLITE_TXN_WRITE) {
-    /* Inside a read snapshot (db_read_begin; its BEGIN may not have read yet): it cannot
-     * become a write transaction once others wrote, it may be rolled back, and an event
-     * thread must not wait for the write lock. The keeper inserts it. */
-    if ((key && strlen(key) > DB_JOB_KEY_MAX) || (payload && strlen(payload) > DB_JOB_PAYLOAD_MAX))
-      return hub_error_set(HUB_EINVALID, "job key or payload too long");
-    pthread_mutex_lock(&g_mu);
-    int rc = 0;
-    for (int h = 0; h < g_nhandoff; h++)
-      if (g_handoff[h].kind == i && key && !strcmp(g_handoff[h].key, key)) rc = HUB_EEXISTS;
-    if (!rc && (!g_started || g_stop || g_nhandoff == MAX_HANDOFF))
-      rc = hub_error_set(HUB_EBUSY, "the job queue is busy");
-    if (!rc) {
-      handoff *h = &g_handoff[g_nhandoff++];
-      h->kind = i;
-      snprintf(h->key, sizeof h->key, "%s", key ? key : "");
-      snprintf(h->payload, sizeof h->payload, "%s", payload ? payload : "");
-      pthread_cond_signal(&g_keep_cv);
-    }
-    pthread_mutex_unlock(&g_mu);
-    return rc;
-  }
+  int autocommit = sqlite3_get_autocommit(db);
+  /* Inside a read snapshot (db_read_begin; its BEGIN may not have read yet) the insert
+   * cannot be made: the snapshot cannot become a write transaction once others wrote,
+   * and it may be rolled back. The keeper inserts it. */
+  if (!autocommit && sqlite3_txn_state(db, "main") != SQLITE_TXN_WRITE)
+    return hand_off(i, key, payload);
+  /* On its own, the insert must not wait for the write lock (the caller may be an event
+   * thread): when another connection holds it, the keeper inserts the job instead. */
+  if (autocommit) sqlite3_busy_timeout(db, 0);
   int rc = db_job_enqueue(k.name, key, payload, k.max_attempts, k.max_queued, 0, NULL);
+  int busy = rc == HUB_ERROR && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY;
+  if (autocommit) sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+  if (busy) return hand_off(i, key, payload);
   if (!rc) {
     pthread_mutex_lock(&g_mu);
     pthread_cond_signal(&g_cv);
