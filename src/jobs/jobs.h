@@ -35,9 +35,11 @@ int jobs_register(const jobs_kind *kind);
 
 /* Queue a job of a registered kind. key (NULL: none) deduplicates: HUB_EEXISTS while a
  * job of that kind and key is queued, running or dead (`jobs retry` revives a dead one).
- * HUB_EBUSY when the kind's queue is full. Called inside a read-only snapshot (a GET
- * handler) the insert cannot be made there: it is handed to the runner, which inserts it
- * at once (0 is returned; a full queue then drops it with a log line). */
+ * HUB_EBUSY when the kind's queue is full. Never waits for the DB write lock: called
+ * inside a read-only snapshot (a GET handler), or while another connection holds the
+ * lock, the job is handed to the keeper thread, which inserts it at once (0 is returned;
+ * a full queue then drops it with a log line). Inside the caller's write transaction the
+ * insert joins it. */
 int jobs_enqueue(const char *kind, const char *key, const char *payload);
 
 /* Start `runners` runner threads (0: MODELHUB_JOB_RUNNERS, default 2) and the lease
