@@ -175,6 +175,17 @@ static int take(const db_job *job, void *p) {
   return 0;
 }
 
+static int count_one(const db_job *job, void *p) {
+  (*(int *)p)++;
+  return 0;
+}
+
+static int count_jobs(const char *kind) {
+  int n = 0;
+  db_job_list(NULL, kind, 1000, count_one, &n);
+  return n;
+}
+
 /* The newest job of a kind. */
 static int64_t last_id(const char *kind) {
   int64_t id = 0;
@@ -211,7 +222,12 @@ static void test_runner_retries_then_dead(void **st) {
   assert_true(g_run_at[1] - g_run_at[0] >= 30);
   assert_true(g_run_at[2] - g_run_at[1] >= 60);
   /* A dead job is not queued again by key... until `jobs retry`. */
-  assert_int_equal(jobs_enqueue("u.fail", "f1", ""), HUB_EEXISTS);
+  /* (HUB_EEXISTS; or 0 when a runner held the write lock just then and the keeper made
+   * the insert, which then found the dead job.) */
+  int rc = jobs_enqueue("u.fail", "f1", "");
+  assert_true(rc == HUB_EEXISTS || rc == 0);
+  usleep(300000);
+  assert_int_equal(count_jobs("u.fail"), 1);
   assert_int_equal(db_job_retry(id), 0);
   assert_true(wait_state(id, "dead"));
   assert_int_equal(g_runs, 6);
