@@ -246,7 +246,7 @@ static void *keeper_main(void *unused) {
   int64_t last_renew = 0, last_prune = 0;
   handoff *batch = malloc(sizeof(handoff) * MAX_HANDOFF);
   pthread_mutex_lock(&g_mu);
-  while (!g_stop || g_nhandoff) {
+  while (!g_stop || (batch && g_nhandoff)) {
     int n = 0;
     if (batch && g_nhandoff) {
       n = g_nhandoff;
