@@ -15,6 +15,7 @@
 #include "git/git.h"
 #include "http/http.h"
 #include "index/index.h"
+#include "jobs/jobs.h"
 #include "repo/repo.h"
 #include "util/error.h"
 #include "xetsrv/xetsrv.h"
@@ -35,6 +36,9 @@ static int usage_main(FILE *f) {
              "  token list [USER]\n"
              "  token revoke TOKEN-ID|NAME [--user USER]\n"
              "  audit verify               check the audit log's hash chain\n"
+             "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
+             "  jobs retry ID | jobs cancel ID\n"
+             "                             background jobs (docs/jobs.md)\n"
              "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
              "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
              "                             file reconstructions\n\n"
@@ -60,8 +64,8 @@ static int mkdirs(const char *base) {
 }
 
 static int open_data(void) {
-  if (mkdirs(g_data) || db_global_init(g_data) || auth_init() || auth_gate_init() || audit_init() ||
-      repo_global_init())
+  if (mkdirs(g_data) || db_global_init(g_data) || db_jobs_init() || auth_init() ||
+      auth_gate_init() || audit_init() || repo_global_init())
     return die("data dir");
   return 0;
 }
@@ -229,11 +233,13 @@ static int cmd_serve(int argc, char **argv) {
    * the bare repository): audit and re-index them before serving. */
   if (git_refs_reconcile()) fprintf(stderr, "modelhub: start-up ref check: %s\n", hub_error_msg());
   if (git_maint_start(maint_s)) return die("maintenance");
+  if (jobs_start(0)) return die("job runner");
   /* When the grace runs out, running git children are stopped (an unfinished push then
    * moves no ref) so their requests end. */
   http_config cfg = {listen, pub, nthreads, grace_s, git_children_stop};
   int rc = http_serve(&cfg);
   git_maint_stop();
+  jobs_stop();
   if (rc) return die("serve");
   db_global_shutdown();
   return 0;
@@ -527,6 +533,102 @@ static int cmd_audit(int argc, char **argv) {
   return 0;
 }
 
+static int print_job(const db_job *j, void *payload) {
+  json_t *arr = payload;
+  if (arr) {
+    json_array_append_new(
+        arr, json_pack("{s:I, s:s, s:s, s:s, s:s, s:i, s:i, s:I, s:s, s:I, s:s, s:I, s:I}", "id",
+                       (json_int_t)j->id, "kind", j->kind, "key", j->key, "payload", j->payload,
+                       "state", j->state, "attempts", j->attempts, "max_attempts", j->max_attempts,
+                       "run_after", (json_int_t)j->run_after, "lease_owner", j->lease_owner,
+                       "lease_until", (json_int_t)j->lease_until, "last_error", j->last_error,
+                       "created", (json_int_t)j->created, "updated", (json_int_t)j->updated));
+    return 0;
+  }
+  char when[32] = "";
+  time_t t = (time_t)(j->updated / 1000);
+  struct tm tm;
+  if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  printf("%-8lld %-16s %-9s %d/%-5d %-20s %-40.40s %s\n", (long long)j->id, j->kind, j->state,
+         j->attempts, j->max_attempts, when, j->key[0] ? j->key : "-", j->last_error);
+  return 0;
+}
+
+/* Works on the data dir's DB, also while a server runs on it (the server picks the
+ * changes up on its next claim). */
+static int cmd_jobs(int argc, char **argv) {
+  const char *usage = "usage: modelhub jobs list [--state queued|running|done|dead|cancelled] "
+                      "[--kind KIND] [--limit N] [--json]\n"
+                      "       modelhub jobs retry ID    queue a dead or cancelled job again\n"
+                      "       modelhub jobs cancel ID   cancel a queued, running or dead job\n";
+  if (argc < 2 || has_help(argc, argv)) {
+    fputs(usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? EXIT_USAGE : 0;
+  }
+  const char *state = NULL, *kind = NULL, *key = NULL, *payload = "", *pos = NULL;
+  int json = 0;
+  long limit = 100;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--state") && i + 1 < argc)
+      state = argv[++i];
+    else if (!strcmp(argv[i], "--kind") && i + 1 < argc)
+      kind = argv[++i];
+    else if (!strcmp(argv[i], "--limit") && i + 1 < argc)
+      limit = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--key") && i + 1 < argc)
+      key = argv[++i];
+    else if (!strcmp(argv[i], "--payload") && i + 1 < argc)
+      payload = argv[++i];
+    else if (!strcmp(argv[i], "--json"))
+      json = 1;
+    else if (argv[i][0] != '-' && !pos)
+      pos = argv[i];
+    else {
+      fprintf(stderr, "modelhub jobs: unexpected argument '%s'\n%s", argv[i], usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (limit < 1 || limit > 100000) limit = 100;
+  if (open_data()) return 1;
+  if (!strcmp(argv[1], "list")) {
+    json_t *arr = json ? json_array() : NULL;
+    if (!json)
+      printf("%-8s %-16s %-9s %-7s %-20s %-40s %s\n", "ID", "KIND", "STATE", "TRIES", "UPDATED",
+             "KEY", "LAST ERROR");
+    int rc = db_job_list(state, kind, (int)limit, print_job, arr);
+    if (arr) {
+      char *out = json_dumps(arr, JSON_INDENT(1));
+      if (out) puts(out);
+      free(out);
+      json_decref(arr);
+    }
+    return rc ? die("jobs list") : 0;
+  }
+  if (!strcmp(argv[1], "retry") || !strcmp(argv[1], "cancel")) {
+    char *end = NULL;
+    long long id = pos ? strtoll(pos, &end, 10) : 0;
+    if (!pos || *end || id <= 0) {
+      fprintf(stderr, "modelhub jobs %s: a job ID is needed\n", argv[1]);
+      return EXIT_USAGE;
+    }
+    int rc = !strcmp(argv[1], "retry") ? db_job_retry(id) : db_job_cancel(id);
+    if (rc) return die(argv[1]);
+    printf("job %lld %s\n", id, !strcmp(argv[1], "retry") ? "queued again" : "cancelled");
+    return 0;
+  }
+  /* Test-only: queue a job of a test kind (docs/jobs.md). */
+  const char *t = getenv("MODELHUB_TEST_JOBS");
+  if (!strcmp(argv[1], "add") && t && !strcmp(t, "1") && pos && !strncmp(pos, "test.", 5)) {
+    int64_t id = 0;
+    if (db_job_enqueue(pos, key, payload, !strcmp(pos, "test.fail") ? 3 : 5, 100, 0, &id))
+      return die("add");
+    printf("%lld\n", (long long)id);
+    return 0;
+  }
+  fprintf(stderr, "modelhub jobs: unknown subcommand '%s'\n%s", argv[1], usage);
+  return EXIT_USAGE;
+}
+
 int main(int argc, char **argv) {
   g_data = getenv("MODELHUB_DATA") ? getenv("MODELHUB_DATA") : "./data";
   int i = 1;
@@ -564,6 +666,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "org")) return cmd_org(sub_argc, sub_argv);
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
   if (!strcmp(cmd, "audit")) return cmd_audit(sub_argc, sub_argv);
+  if (!strcmp(cmd, "jobs")) return cmd_jobs(sub_argc, sub_argv);
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);

@@ -7,6 +7,7 @@
 #include "git/git.h"
 #include "index/index.h"
 #include "gov/gov.h"
+#include "jobs/jobs.h"
 #include "lfs/lfs.h"
 #include "ml/card.h"
 #include "util/error.h"
@@ -49,6 +50,7 @@ static int h_metrics(hub_req *r) {
   hub_buf b = HUB_BUF_INIT;
   http_metrics_text(&b);
   auth_login_metrics(&b);
+  jobs_metrics_render(&b);
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);
   db_account_count(ACCOUNT_USER, &users);

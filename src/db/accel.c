@@ -38,6 +38,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 #define NTYPES 3
 /* Changed repos a request can test one by one; more and the SQL plan answers. */
@@ -331,15 +332,10 @@ static void *build_thread(void *arg) {
 static void request_build_locked(void) {
   time_t now = time(NULL);
   if (g_building || g_mode != 1 || (double)(now - g_last_build) < g_build_interval) return;
-  pthread_t th;
-  pthread_attr_t at;
-  pthread_attr_init(&at);
-  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-  if (!pthread_create(&th, &at, build_thread, NULL)) {
+  if (!hub_thread_start("search-index-build", build_thread, NULL, NULL)) {
     g_building = 1;
     g_last_build = now;
   }
-  pthread_attr_destroy(&at);
 }
 
 static void request_build(void) {

@@ -2,14 +2,14 @@
  *
  * Maintenance. Pushes no longer run `git gc --auto` (smart.c): its detached
  * `pack-refs --prune` raced with the server's libgit2 ref updates and brought deleted
- * branches back. Instead one background thread visits every repository each
- * MODELHUB_MAINTENANCE_INTERVAL seconds; where a cheap look at the directory says there
- * may be work (loose objects in git's sample directory objects/17, more than one pack, or
- * many loose refs), it takes the repository's ref lock exclusively (repo_ref_lock, the lock
- * every libgit2 ref update of the server holds shared) and runs `git gc --auto` (git
- * applies its own thresholds and packs refs when it collects) and, for many loose refs,
- * `git pack-refs --all --prune`. Pushes are git's own receive-pack, which locks refs the
- * way pack-refs expects, so they need not wait.
+ * branches back. Instead one background thread queues a git.maintain job (docs/jobs.md)
+ * for every repository each MODELHUB_MAINTENANCE_INTERVAL seconds; the job, where a cheap look at
+ * the directory says there may be work (loose objects in git's sample directory objects/17, more
+ * than one pack, or many loose refs), it takes the repository's ref lock exclusively
+ * (repo_ref_lock, the lock every libgit2 ref update of the server holds shared) and runs `git gc
+ * --auto` (git applies its own thresholds and packs refs when it collects) and, for many loose
+ * refs, `git pack-refs --all --prune`. Pushes are git's own receive-pack, which locks refs the way
+ * pack-refs expects, so they need not wait.
  *
  * Reconciliation. A ref can move without the server seeing it: a push whose server was
  * killed after receive-pack moved the ref, or a change made with plain git in the bare
@@ -31,8 +31,10 @@
 #include "db/search.h"
 #include "git/internal.h"
 #include "index/index.h"
+#include "jobs/jobs.h"
 #include "repo/repo.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 /* ---- maintenance ------------------------------------------------------------------- */
 
@@ -132,21 +134,28 @@ static int run_git(const char *dir, const char *const *args) {
   return 0;
 }
 
+/* A cheap look at the directory: may git gc (objects) or pack-refs (refs) have work? */
+static int maint_wanted(const char *dir, int *objects, int *refs) {
+  char sub[4400];
+  snprintf(sub, sizeof sub, "%s/objects/17", dir);
+  *objects = count_entries(sub, NULL, 1) > 0;
+  snprintf(sub, sizeof sub, "%s/objects/pack", dir);
+  *objects |= count_entries(sub, ".pack", 2) > 1;
+  snprintf(sub, sizeof sub, "%s/refs", dir);
+  *refs = count_refs(sub, 0, MAINT_LOOSE_REFS) >= MAINT_LOOSE_REFS;
+  return *objects || *refs;
+}
+
 static int maint_one(const db_repo *repo, void *payload) {
   (void)payload;
-  char dir[4200], sub[4400];
+  char dir[4200];
   pthread_mutex_lock(&g_mu);
   int stop = g_stop;
   pthread_mutex_unlock(&g_mu);
   if (stop) return 1;
+  int objects, refs;
   db_repo_dir(repo->uid, dir, sizeof dir);
-  snprintf(sub, sizeof sub, "%s/objects/17", dir);
-  int objects = count_entries(sub, NULL, 1) > 0;
-  snprintf(sub, sizeof sub, "%s/objects/pack", dir);
-  objects |= count_entries(sub, ".pack", 2) > 1;
-  snprintf(sub, sizeof sub, "%s/refs", dir);
-  int refs = count_refs(sub, 0, MAINT_LOOSE_REFS) >= MAINT_LOOSE_REFS;
-  if (!objects && !refs) return 0;
+  if (!maint_wanted(dir, &objects, &refs)) return 0;
   static const char *const gc[] = {"-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", NULL};
   static const char *const pack_refs[] = {"pack-refs", "--all", "--prune", NULL};
   repo_ref_lock(dir, 1);
@@ -156,6 +165,24 @@ static int maint_one(const db_repo *repo, void *payload) {
   if (rc)
     fprintf(stderr, "modelhub: maintenance of %s/%s: %s\n", repo->ns, repo->name, hub_error_msg());
   return 0;
+}
+
+/* The work of one repository is a job (kind git.maintain, key = the repo's uid): the
+ * runner bounds and reports it, and a repository is queued at most once at a time. */
+static int maint_job(const db_job *job, void *ctx) {
+  db_repo repo;
+  if (db_repo_by_uid(job->key, &repo)) return 0; /* deleted since */
+  maint_one(&repo, NULL);
+  return 0;
+}
+
+static int maint_queue(const db_repo *repo, void *payload) {
+  char dir[4200];
+  int objects, refs;
+  db_repo_dir(repo->uid, dir, sizeof dir);
+  if (!maint_wanted(dir, &objects, &refs)) return 0;
+  int rc = jobs_enqueue("git.maintain", repo->uid, "");
+  return rc == HUB_EBUSY ? 1 : 0; /* full: the next pass queues the rest */
 }
 
 static void *maint_main(void *unused) {
@@ -169,7 +196,7 @@ static void *maint_main(void *unused) {
       ;
     if (g_stop) break;
     pthread_mutex_unlock(&g_mu);
-    db_repo_each(maint_one, NULL);
+    db_repo_each(maint_queue, NULL);
     pthread_mutex_lock(&g_mu);
   }
   pthread_mutex_unlock(&g_mu);
@@ -178,10 +205,11 @@ static void *maint_main(void *unused) {
 
 int git_maint_start(long interval_s) {
   if (interval_s <= 0 || g_started) return 0;
+  static const jobs_kind kind = {"git.maintain", maint_job, NULL, 1, 100000, 1, 1000};
+  if (jobs_register(&kind)) return HUB_ERROR;
   g_interval_s = interval_s;
   g_stop = 0;
-  if (pthread_create(&g_thread, NULL, maint_main, NULL))
-    return hub_error_set(HUB_ERROR, "cannot start the maintenance thread");
+  if (hub_thread_start("git-maintenance", maint_main, NULL, &g_thread)) return HUB_ERROR;
   g_started = 1;
   return 0;
 }

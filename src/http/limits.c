@@ -26,6 +26,7 @@
 
 #include "http/internal.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 /* Warnings of one kind (refused address, header timeout) are printed at most this often. */
 #define LOG_EVERY_US (10 * 1000000LL)
@@ -299,8 +300,7 @@ static void *watchdog_main(void *unused) {
 }
 
 int http__watchdog_start(void) {
-  if (pthread_create(&g_watchdog, NULL, watchdog_main, NULL))
-    return hub_error_set(HUB_ERROR, "cannot start the connection watchdog");
+  if (hub_thread_start("http-watchdog", watchdog_main, NULL, &g_watchdog)) return HUB_ERROR;
   g_watchdog_running = 1;
   return 0;
 }

@@ -11,6 +11,7 @@
 #include "http/internal.h"
 #include "util/error.h"
 #include "util/limits.h"
+#include "util/thread.h"
 
 const char *const HUB_VERSION = "0.1.0";
 
@@ -84,6 +85,17 @@ struct stream {
 };
 
 static _Atomic int g_producers; /* running producer threads, for shutdown */
+static _Atomic int g_streams;   /* streamed responses alive (each may hold a producer) */
+static int g_max_streams;       /* MODELHUB_MAX_STREAMS */
+
+static int max_streams(void) {
+  if (!g_max_streams) {
+    const char *e = getenv("MODELHUB_MAX_STREAMS");
+    long v = e && *e ? strtol(e, NULL, 10) : 0;
+    g_max_streams = v > 0 && v <= 100000 ? (int)v : HUB_MAX_STREAMS;
+  }
+  return g_max_streams;
+}
 
 int http__streams_active(void) {
   return g_producers;
@@ -91,6 +103,7 @@ int http__streams_active(void) {
 
 static void stream_destroy(struct stream *s) {
   if (s->free_cb) s->free_cb(s->payload);
+  g_streams--;
   pthread_mutex_destroy(&s->mu);
   pthread_cond_destroy(&s->cv);
   free(s->ready);
@@ -156,14 +169,8 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     return failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
   }
   if (!s->started) {
-    pthread_t t;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     g_producers++;
-    int err = pthread_create(&t, &at, stream_produce, s);
-    pthread_attr_destroy(&at);
-    if (err) {
+    if (hub_thread_start("http-stream", stream_produce, s, NULL)) {
       g_producers--;
       s->done = s->failed = 1;
       pthread_mutex_unlock(&s->mu);
@@ -191,6 +198,13 @@ static void stream_free(void *cls) {
 
 int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size, http_stream_cb cb,
                       void *payload, void (*free_cb)(void *)) {
+  /* Each stream may hold a producer thread: past the cap, 503 + Retry-After instead of
+   * one more thread. */
+  if (++g_streams > max_streams()) {
+    g_streams--;
+    if (free_cb) free_cb(payload);
+    return hub_error_set(HUB_EBUSY, "Too many streamed responses in progress; try again later");
+  }
   struct stream *s = calloc(1, sizeof *s);
   if (s) {
     s->ready = malloc(HUB_STREAM_BLOCK);
@@ -202,6 +216,7 @@ int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size, 
       free(s->out);
     }
     free(s);
+    g_streams--;
     if (free_cb) free_cb(payload);
     return hub_error_set(HUB_ERROR, "out of memory");
   }

@@ -20,6 +20,7 @@
 #include "http/internal.h"
 #include "http/router.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 #define MAX_TABLES 32
 static const hub_route *g_tables[MAX_TABLES];
@@ -814,7 +815,7 @@ int http_serve(const http_config *cfg) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   pthread_t flusher;
-  int have_flusher = pthread_create(&flusher, NULL, log_flusher, NULL) == 0;
+  int have_flusher = hub_thread_start("log-flusher", log_flusher, NULL, &flusher) == 0;
   /* Connection accounting (http/limits.c): a cap per client address, header deadlines. */
   unsigned conn_limit = http__limits_init();
   int watchdog = http__watchdog_start() == 0;

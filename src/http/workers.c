@@ -9,6 +9,7 @@
 
 #include "http/internal.h"
 #include "util/error.h"
+#include "util/thread.h"
 #include "util/limits.h"
 
 typedef struct job {
@@ -66,13 +67,8 @@ int http__worker_submit(void (*fn)(void *), void *arg) {
   pthread_cond_signal(&g_cv);
   pthread_mutex_unlock(&g_mu);
   if (spawn) {
-    pthread_t t;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int failed = pthread_create(&t, &at, worker_main, NULL);
-    pthread_attr_destroy(&at);
-    if (failed) { /* the queued job still runs on an existing worker, if any */
+    if (hub_thread_start("http-worker", worker_main, NULL,
+                         NULL)) { /* the queued job still runs on an existing worker, if any */
       pthread_mutex_lock(&g_mu);
       g_threads--;
       int none = g_threads == 0;

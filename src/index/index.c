@@ -14,6 +14,7 @@
 #include "ml/derive.h"
 #include "repo/repo.h"
 #include "util/error.h"
+#include "util/thread.h"
 
 /* ---- derived metadata --------------------------------------------------------------- */
 
@@ -433,13 +434,13 @@ int index_start(void) {
     pthread_mutex_unlock(&g_mu);
     return 0;
   }
-  int rc = pthread_create(&g_thread, NULL, flusher, NULL);
+  int rc = hub_thread_start("index-flusher", flusher, NULL, &g_thread);
   if (!rc) g_started = 1;
   pthread_mutex_unlock(&g_mu);
   if (!rc) {
     pthread_mutex_lock(&g_dmu);
     g_dstop = 0;
-    if (pthread_create(&g_deriver, NULL, deriver, NULL) == 0) g_deriver_on = 1;
+    if (hub_thread_start("index-deriver", deriver, NULL, &g_deriver) == 0) g_deriver_on = 1;
     pthread_mutex_unlock(&g_dmu);
   }
   if (rc) return hub_error_set(HUB_ERROR, "cannot start the download counter thread");

@@ -95,6 +95,10 @@
 /* Worker threads for handlers that may block (commits, uploads' final fsync, git, web
  * pages): started on demand; past this, jobs queue. Bounds threads and SQLite handles. */
 #define HUB_MAX_WORKERS 64
+/* Streamed responses (git packs, Xet reconstructions) alive at once, each with a producer
+ * thread: past this, 503 + Retry-After instead of one more thread (a flood of clones must
+ * not start threads without bound). MODELHUB_MAX_STREAMS overrides it. */
+#define HUB_MAX_STREAMS 64
 /* SQLite work a RUN_INLINE_TRY handler may do on an event thread before it is moved to a
  * worker: 300,000 virtual-machine steps (≈ 1–3 ms here; a listing answered from indexes or
  * the in-memory search index needs a few tens of thousands) or 5 ms of CPU time, checked

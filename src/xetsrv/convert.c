@@ -1,75 +1,43 @@
 /* Background work: converting LFS blobs into Xet form (chunks, xorbs, a file
  * reconstruction) so Xet clients can read them, and checking the sha256 a client claimed
- * for a Xet upload (§9) by rebuilding the file once. One worker thread, an in-memory
- * queue; unverified links are re-queued at startup, conversions are re-queued whenever the
- * object is seen again (commit, resolve, listings). */
+ * for a Xet upload (§9) by rebuilding the file once. Three job kinds of the job runner
+ * (docs/jobs.md): durable, retried with backoff, dead-lettered; unverified links are
+ * re-queued at startup, conversions are queued whenever the object is seen unconverted
+ * (commit, resolve, listings). */
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "jobs/jobs.h"
 #include "util/error.h"
 #include "xetsrv/internal.h"
 
-enum { JOB_CONVERT = 1, JOB_VERIFY = 2, JOB_MATERIALIZE = 3 };
-typedef struct job {
-  struct job *next;
-  int kind;
-  char sha[65];
-  int64_t repo_id;
-  xet_hash file;
-} job;
-
-#define MAX_QUEUE 10000
-#define MAX_FAILED 1024
-static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
-static job *g_head, *g_tail;
-static size_t g_len;
-static int g_started;
-static char g_failed[MAX_FAILED][65]; /* conversions that failed: not retried until restart */
-static size_t g_nfailed;
-
-static int queued_locked(int kind, const char *sha) {
-  for (job *j = g_head; j; j = j->next)
-    if (j->kind == kind && !strcmp(j->sha, sha)) return 1;
-  return 0;
-}
-
-static void enqueue(int kind, const char *sha, int64_t repo_id, const xet_hash *file) {
-  pthread_mutex_lock(&g_mu);
-  int skip = !g_started || g_len >= MAX_QUEUE || queued_locked(kind, sha);
-  for (size_t i = 0; !skip && kind != JOB_VERIFY && i < g_nfailed; i++)
-    if (!strcmp(g_failed[i], sha)) skip = 1;
-  job *j = skip ? NULL : calloc(1, sizeof *j);
-  if (j) {
-    j->kind = kind;
-    snprintf(j->sha, sizeof j->sha, "%s", sha);
-    j->repo_id = repo_id;
-    if (file) j->file = *file;
-    if (g_tail)
-      g_tail->next = j;
-    else
-      g_head = j;
-    g_tail = j;
-    g_len++;
-    pthread_cond_signal(&g_cv);
-  }
-  pthread_mutex_unlock(&g_mu);
-}
+/* Job kinds (jobs/jobs.h): the key is the object's sha256, so one object is queued once;
+ * a conversion that keeps failing ends dead (listed by `modelhub jobs list`) and is not
+ * queued again until `modelhub jobs retry`. */
+#define KIND_CONVERT "xet.convert"         /* payload: repo id */
+#define KIND_VERIFY "xet.verify"           /* payload: Xet file hash */
+#define KIND_MATERIALIZE "xet.materialize" /* payload: Xet file hash */
+#define XET_MAX_QUEUE 10000
 
 void xs_queue_convert(const char *sha, int64_t repo_id) {
-  enqueue(JOB_CONVERT, sha, repo_id, NULL);
+  char p[24];
+  snprintf(p, sizeof p, "%lld", (long long)repo_id);
+  jobs_enqueue(KIND_CONVERT, sha, p);
 }
 
 void xs_queue_verify(const char *sha, const xet_hash *file) {
-  enqueue(JOB_VERIFY, sha, 0, file);
+  char p[65];
+  xet_hash_str(p, file);
+  jobs_enqueue(KIND_VERIFY, sha, p);
 }
 
 void xs_queue_materialize(const char *sha, const xet_hash *file) {
-  enqueue(JOB_MATERIALIZE, sha, 0, file);
+  char p[65];
+  xet_hash_str(p, file);
+  jobs_enqueue(KIND_MATERIALIZE, sha, p);
 }
 
 /* ---- conversion ------------------------------------------------------------------------ */
@@ -241,66 +209,52 @@ int xs_materialize_file(const char *sha, const xet_hash *file) {
   return blob_writer_commit(w, sha, (int64_t)size, NULL);
 }
 
-/* ---- the worker ----------------------------------------------------------------------- */
+/* ---- the job handlers ----------------------------------------------------------------- */
 
-static void *worker(void *arg) {
-  for (;;) {
-    pthread_mutex_lock(&g_mu);
-    while (!g_head)
-      pthread_cond_wait(&g_cv, &g_mu);
-    job *j = g_head;
-    g_head = j->next;
-    if (!g_head) g_tail = NULL;
-    g_len--;
-    pthread_mutex_unlock(&g_mu);
-    int rc;
-    if (j->kind == JOB_CONVERT) {
-      rc = xs_convert_blob(j->sha, j->repo_id);
-      if (rc) {
-        fprintf(stderr, "xet: converting LFS object %s failed: %s\n", j->sha, hub_error_msg());
-        pthread_mutex_lock(&g_mu);
-        if (g_nfailed < MAX_FAILED) snprintf(g_failed[g_nfailed++], 65, "%s", j->sha);
-        pthread_mutex_unlock(&g_mu);
-      }
-    } else {
-      rc = j->kind == JOB_MATERIALIZE ? xs_materialize_file(j->sha, &j->file)
-                                      : xs_verify_file(j->sha, &j->file);
-      if (rc == HUB_EINVALID) {
-        fprintf(stderr, "xet: sha256 claim %s of an upload is false (%s); link removed\n", j->sha,
-                hub_error_msg());
-        xs_sha_set_verified(j->sha, &j->file, 0);
-      } else if (rc == 0) {
-        if (xs_sha_set_verified(j->sha, &j->file, 1) == 0) xs_claims_to_objects(j->sha, &j->file);
-      } else {
-        fprintf(stderr, "xet: %s %s failed: %s\n",
-                j->kind == JOB_MATERIALIZE ? "storing as LFS" : "verifying", j->sha,
-                hub_error_msg());
-        if (j->kind == JOB_MATERIALIZE) {
-          pthread_mutex_lock(&g_mu);
-          if (g_nfailed < MAX_FAILED) snprintf(g_failed[g_nfailed++], 65, "%s", j->sha);
-          pthread_mutex_unlock(&g_mu);
-        }
-      }
-    }
-    free(j);
+static int run_convert(const db_job *j, void *ctx) {
+  int rc = xs_convert_blob(j->key, strtoll(j->payload, NULL, 10));
+  if (rc) fprintf(stderr, "xet: converting LFS object %s failed: %s\n", j->key, hub_error_msg());
+  return rc;
+}
+
+/* Verification and materialization: a false sha256 claim is an outcome (the link is
+ * removed), not a failure; other errors are retried. */
+static int run_check(const db_job *j, void *ctx) {
+  int materialize = ctx != NULL;
+  xet_hash file;
+  if (xet_hash_parse(&file, j->payload, strlen(j->payload)))
+    return hub_error_set(HUB_EINVALID, "bad file hash in job payload");
+  int rc = materialize ? xs_materialize_file(j->key, &file) : xs_verify_file(j->key, &file);
+  if (rc == HUB_EINVALID) {
+    fprintf(stderr, "xet: sha256 claim %s of an upload is false (%s); link removed\n", j->key,
+            hub_error_msg());
+    xs_sha_set_verified(j->key, &file, 0);
+    return 0;
   }
-  return NULL;
+  if (rc == 0) {
+    if (xs_sha_set_verified(j->key, &file, 1) == 0) xs_claims_to_objects(j->key, &file);
+    return 0;
+  }
+  fprintf(stderr, "xet: %s %s failed: %s\n", materialize ? "storing as LFS" : "verifying", j->key,
+          hub_error_msg());
+  return rc;
 }
 
 static void requeue(const char *sha, const xet_hash *file, int64_t repo_id, void *p) {
-  enqueue(xs_enabled(repo_id) ? JOB_VERIFY : JOB_MATERIALIZE, sha, 0, file);
+  if (xs_enabled(repo_id))
+    xs_queue_verify(sha, file);
+  else
+    xs_queue_materialize(sha, file);
 }
 
 int xs_worker_start(void) {
-  pthread_t t;
-  pthread_mutex_lock(&g_mu);
-  int already = g_started;
-  g_started = 1;
-  pthread_mutex_unlock(&g_mu);
-  if (already) return 0;
-  if (pthread_create(&t, NULL, worker, NULL))
-    return hub_error_set(HUB_ERROR, "cannot start the Xet worker");
-  pthread_detach(t);
+  static const jobs_kind kinds[] = {
+      {KIND_CONVERT, run_convert, NULL, 1, XET_MAX_QUEUE, 3, 2000},
+      {KIND_VERIFY, run_check, NULL, 1, XET_MAX_QUEUE, 5, 2000},
+      {KIND_MATERIALIZE, run_check, (void *)1, 1, XET_MAX_QUEUE, 5, 2000},
+  };
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+    if (jobs_register(&kinds[i])) return HUB_ERROR;
   xs_unverified(requeue, NULL);
   return 0;
 }

@@ -1,0 +1,312 @@
+/* SQL of the jobs table (db/jobs.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "db/internal.h"
+#include "db/jobs.h"
+#include "util/error.h"
+
+/* Module migrations (db_migrate_module "jobs"): append steps, never edit one. */
+static const char *const STEPS[] = {
+    /* 1: the queue. A live (queued/running) job is unique per kind + key. */
+    "CREATE TABLE jobs("
+    " id INTEGER PRIMARY KEY, kind TEXT NOT NULL, key TEXT, payload TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL DEFAULT 'queued', attempts INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL DEFAULT 5, run_after INTEGER NOT NULL DEFAULT 0,"
+    " lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0, last_error TEXT,"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE INDEX jobs_ready ON jobs(state, run_after);"
+    "CREATE INDEX jobs_kind ON jobs(kind, state);"
+    "CREATE UNIQUE INDEX jobs_live_key ON jobs(kind, key)"
+    " WHERE key IS NOT NULL AND state IN ('queued', 'running');",
+};
+
+int db_jobs_init(void) {
+  return db_migrate_module("jobs", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
+}
+
+#define JOB_COLS                                                                                   \
+  "id, kind, coalesce(key, ''), payload, state, attempts, max_attempts, run_after, lease_until,"   \
+  " created, updated, coalesce(lease_owner, ''), coalesce(last_error, '')"
+
+static void read_job(sqlite3_stmt *st, db_job *j) {
+  memset(j, 0, sizeof *j);
+  j->id = sqlite3_column_int64(st, 0);
+  db__copy(j->kind, sizeof j->kind, st, 1);
+  db__copy(j->key, sizeof j->key, st, 2);
+  db__copy(j->payload, sizeof j->payload, st, 3);
+  db__copy(j->state, sizeof j->state, st, 4);
+  j->attempts = sqlite3_column_int(st, 5);
+  j->max_attempts = sqlite3_column_int(st, 6);
+  j->run_after = sqlite3_column_int64(st, 7);
+  j->lease_until = sqlite3_column_int64(st, 8);
+  j->created = sqlite3_column_int64(st, 9);
+  j->updated = sqlite3_column_int64(st, 10);
+  db__copy(j->lease_owner, sizeof j->lease_owner, st, 11);
+  db__copy(j->last_error, sizeof j->last_error, st, 12);
+}
+
+/* A write transaction of its own, or a savepoint inside the caller's. */
+static int tx_begin(int *nested) {
+  sqlite3 *db = db_conn();
+  if (!db) return HUB_ERROR;
+  *nested = !sqlite3_get_autocommit(db);
+  if (sqlite3_exec(db, *nested ? "SAVEPOINT jobs" : "BEGIN IMMEDIATE", NULL, NULL, NULL))
+    return hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db));
+  return 0;
+}
+
+static int tx_end(int nested, int rc) {
+  sqlite3 *db = db_conn();
+  if (!rc && sqlite3_exec(db, nested ? "RELEASE jobs" : "COMMIT", NULL, NULL, NULL))
+    rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db));
+  if (rc) {
+    if (nested) {
+      sqlite3_exec(db, "ROLLBACK TO jobs", NULL, NULL, NULL);
+      sqlite3_exec(db, "RELEASE jobs", NULL, NULL, NULL);
+    } else {
+      sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    }
+  }
+  return rc;
+}
+
+int db_job_enqueue(const char *kind, const char *key, const char *payload, int max_attempts,
+                   int max_queued, int64_t run_after, int64_t *out_id) {
+  if (key && !*key) key = NULL;
+  if (!payload) payload = "";
+  if (!kind || !*kind || strlen(kind) > DB_JOB_KIND_MAX || (key && strlen(key) > DB_JOB_KEY_MAX) ||
+      strlen(payload) > DB_JOB_PAYLOAD_MAX)
+    return hub_error_set(HUB_EINVALID, "job kind, key or payload too long");
+  int nested, rc = tx_begin(&nested);
+  if (rc) return rc;
+  sqlite3_stmt *st;
+  if (key) {
+    st = db__stmt("SELECT id FROM jobs WHERE kind=? AND key=? AND state IN ('queued', 'running',"
+                  " 'dead') LIMIT 1");
+    if (!st) return tx_end(nested, HUB_ERROR);
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+      if (out_id) *out_id = sqlite3_column_int64(st, 0);
+      sqlite3_reset(st);
+      tx_end(nested, HUB_EEXISTS);
+      return hub_error_set(HUB_EEXISTS, "a job %s %s exists", kind, key);
+    }
+    sqlite3_reset(st);
+  }
+  if (max_queued > 0) {
+    st = db__stmt("SELECT count(*) FROM jobs WHERE kind=? AND state='queued'");
+    if (!st) return tx_end(nested, HUB_ERROR);
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (n >= max_queued) {
+      tx_end(nested, HUB_EBUSY);
+      return hub_error_set(HUB_EBUSY, "the %s queue is full (%d jobs)", kind, max_queued);
+    }
+  }
+  int64_t now = db_now_ms();
+  st = db__stmt("INSERT INTO jobs(kind, key, payload, max_attempts, run_after, created, updated)"
+                " VALUES(?, ?, ?, ?, ?, ?, ?)");
+  if (!st) return tx_end(nested, HUB_ERROR);
+  sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+  if (key)
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, 2);
+  sqlite3_bind_text(st, 3, payload, -1, SQLITE_STATIC);
+  sqlite3_bind_int(st, 4, max_attempts > 0 ? max_attempts : 1);
+  sqlite3_bind_int64(st, 5, run_after > 0 ? run_after : now);
+  sqlite3_bind_int64(st, 6, now);
+  sqlite3_bind_int64(st, 7, now);
+  rc = db__step_done(st);
+  if (!rc && out_id) *out_id = sqlite3_last_insert_rowid(db_conn());
+  return tx_end(nested, rc);
+}
+
+int db_job_claim(const char *const *kinds, int n, const char *owner, int64_t lease_ms,
+                 db_job *out) {
+  char sql[1024];
+  if (n <= 0) return HUB_ENOTFOUND;
+  if (n > 32) n = 32;
+  /* Oldest ready job first; the kind list varies with the runner's free slots. */
+  size_t o = (size_t)snprintf(sql, sizeof sql,
+                              "SELECT " JOB_COLS " FROM jobs WHERE ((state='queued' AND "
+                              "run_after<=?1) OR (state='running' AND lease_until<?1)) AND "
+                              "kind IN (");
+  for (int i = 0; i < n && o < sizeof sql; i++)
+    o += (size_t)snprintf(sql + o, sizeof sql - o, "%s?%d", i ? ", " : "", i + 2);
+  if (o < sizeof sql) snprintf(sql + o, sizeof sql - o, ") ORDER BY run_after, id LIMIT 1");
+  int nested, rc = tx_begin(&nested);
+  if (rc) return rc;
+  int64_t now = db_now_ms();
+  for (;;) {
+    sqlite3_stmt *st = db__stmt_text(sql);
+    if (!st) return tx_end(nested, HUB_ERROR);
+    sqlite3_bind_int64(st, 1, now);
+    for (int i = 0; i < n; i++)
+      sqlite3_bind_text(st, i + 2, kinds[i], -1, SQLITE_STATIC);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) read_job(st, out);
+    db__stmt_text_done(st);
+    if (s != SQLITE_ROW) {
+      rc = s == SQLITE_DONE ? HUB_ENOTFOUND
+                            : hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+      break;
+    }
+    sqlite3_stmt *up;
+    if (!strcmp(out->state, "running") && out->attempts >= out->max_attempts) {
+      /* Its node died while running it, and that was its last attempt. */
+      up = db__stmt("UPDATE jobs SET state='dead', lease_owner=NULL, updated=?2,"
+                    " last_error='lease expired on its last attempt' WHERE id=?1");
+      if (!up) return tx_end(nested, HUB_ERROR);
+      sqlite3_bind_int64(up, 1, out->id);
+      sqlite3_bind_int64(up, 2, now);
+      if ((rc = db__step_done(up))) break;
+      continue;
+    }
+    up = db__stmt("UPDATE jobs SET state='running', attempts=attempts+1, lease_owner=?2,"
+                  " lease_until=?3, updated=?4 WHERE id=?1");
+    if (!up) return tx_end(nested, HUB_ERROR);
+    sqlite3_bind_int64(up, 1, out->id);
+    sqlite3_bind_text(up, 2, owner, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(up, 3, now + lease_ms);
+    sqlite3_bind_int64(up, 4, now);
+    if (!(rc = db__step_done(up))) {
+      snprintf(out->state, sizeof out->state, "running");
+      snprintf(out->lease_owner, sizeof out->lease_owner, "%s", owner);
+      out->attempts++;
+      out->lease_until = now + lease_ms;
+    }
+    break;
+  }
+  if (rc == HUB_ENOTFOUND) {
+    tx_end(nested, 0);
+    return HUB_ENOTFOUND;
+  }
+  return tx_end(nested, rc);
+}
+
+int db_job_renew(const char *owner, int64_t lease_ms) {
+  sqlite3_stmt *st =
+      db__stmt("UPDATE jobs SET lease_until=? WHERE state='running' AND lease_owner=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, db_now_ms() + lease_ms);
+  sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+  return db__step_done(st);
+}
+
+int db_job_finish(int64_t id, const char *owner, const char *state, int64_t run_after,
+                  const char *err) {
+  sqlite3_stmt *st =
+      db__stmt("UPDATE jobs SET state=?3, run_after=?4, last_error=coalesce(?5, last_error),"
+               " lease_owner=NULL, lease_until=0, updated=?6"
+               " WHERE id=?1 AND lease_owner=?2 AND state='running'");
+  if (!st) return HUB_ERROR;
+  char e[DB_JOB_ERROR_MAX + 1];
+  if (err) snprintf(e, sizeof e, "%s", err);
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, run_after);
+  if (err)
+    sqlite3_bind_text(st, 5, e, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, 5);
+  sqlite3_bind_int64(st, 6, db_now_ms());
+  int rc = db__step_done(st);
+  if (!rc && sqlite3_changes(db_conn()) == 0)
+    return hub_error_set(HUB_ECONFLICT, "job %lld is no longer held by this node", (long long)id);
+  return rc;
+}
+
+int db_job_get(int64_t id, db_job *out) {
+  sqlite3_stmt *st = db__stmt("SELECT " JOB_COLS " FROM jobs WHERE id=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, id);
+  int s = sqlite3_step(st);
+  if (s == SQLITE_ROW) read_job(st, out);
+  sqlite3_reset(st);
+  if (s == SQLITE_ROW) return 0;
+  return hub_error_set(HUB_ENOTFOUND, "no job %lld", (long long)id);
+}
+
+int db_job_list(const char *state, const char *kind, int limit, db_job_cb cb, void *payload) {
+  sqlite3_stmt *st = db__stmt("SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state=?1)"
+                              " AND (?2 IS NULL OR kind=?2) ORDER BY id DESC LIMIT ?3");
+  if (!st) return HUB_ERROR;
+  if (state)
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, 1);
+  if (kind)
+    sqlite3_bind_text(st, 2, kind, -1, SQLITE_TRANSIENT);
+  else
+    sqlite3_bind_null(st, 2);
+  sqlite3_bind_int(st, 3, limit > 0 ? limit : 100);
+  int rc = 0, s;
+  db_job j;
+  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    read_job(st, &j);
+    if ((rc = cb(&j, payload))) break;
+  }
+  if (!rc && s != SQLITE_DONE && s != SQLITE_ROW)
+    rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+  sqlite3_reset(st);
+  return rc;
+}
+
+int db_job_retry(int64_t id) {
+  db_job j;
+  int rc = db_job_get(id, &j);
+  if (rc) return rc;
+  if (strcmp(j.state, "dead") && strcmp(j.state, "cancelled"))
+    return hub_error_set(HUB_ECONFLICT, "job %lld is %s, not dead or cancelled", (long long)id,
+                         j.state);
+  sqlite3_stmt *st = db__stmt("UPDATE jobs SET state='queued', attempts=0, run_after=?2,"
+                              " updated=?2 WHERE id=?1 AND state IN ('dead', 'cancelled')");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_int64(st, 2, db_now_ms());
+  rc = db__step_done(st);
+  if (rc == HUB_EEXISTS)
+    return hub_error_set(HUB_EEXISTS, "a live job %s %s already exists", j.kind, j.key);
+  return rc;
+}
+
+int db_job_cancel(int64_t id) {
+  db_job j;
+  int rc = db_job_get(id, &j);
+  if (rc) return rc;
+  sqlite3_stmt *st = db__stmt("UPDATE jobs SET state='cancelled', lease_owner=NULL, updated=?2"
+                              " WHERE id=?1 AND state IN ('queued', 'running', 'dead')");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, id);
+  sqlite3_bind_int64(st, 2, db_now_ms());
+  if ((rc = db__step_done(st))) return rc;
+  if (sqlite3_changes(db_conn()) == 0)
+    return hub_error_set(HUB_ECONFLICT, "job %lld is already %s", (long long)id, j.state);
+  return 0;
+}
+
+int db_job_counts(db_job_count_cb cb, void *payload) {
+  sqlite3_stmt *st = db__stmt("SELECT kind, state, count(*), min(created) FROM jobs"
+                              " GROUP BY kind, state ORDER BY kind, state");
+  if (!st) return HUB_ERROR;
+  int s;
+  while ((s = sqlite3_step(st)) == SQLITE_ROW)
+    cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+       sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), payload);
+  sqlite3_reset(st);
+  return s == SQLITE_DONE ? 0 : hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+}
+
+int db_job_prune(int64_t before) {
+  sqlite3_stmt *st =
+      db__stmt("DELETE FROM jobs WHERE state IN ('done', 'cancelled') AND updated<?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, before);
+  return db__step_done(st);
+}
