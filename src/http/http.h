@@ -200,6 +200,13 @@ int http_reply_redirect(hub_req *r, int status, const char *location);
 /* Headers on the response queued by the last http_reply_* (call after it). */
 void http_add_header(hub_req *r, const char *name, const char *value);
 
+/* Hooks set by higher layers at start-up (before http_serve), so that this layer needs no
+ * include of them (docs/architecture.md, "Layers"). */
+/* Identify the caller of a request without an Authorization header (web/: the session
+ * cookie). Leaves *out anonymous when it does not know the caller; never fails. */
+typedef int (*http_identify_fn)(hub_req *r, hub_identity *out);
+void http_set_cookie_identify(http_identify_fn fn);
+
 /* Prometheus text for the request counters and latency histogram. */
 void http_metrics_text(hub_buf *out);
 

@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "auth/sign.h"
-#include "api/api.h"
 #include "auth/auth.h"
 #include "blob/blob.h"
 #include "db/objects.h"
@@ -16,7 +15,6 @@
 #include "lfs/lfs.h"
 #include "util/error.h"
 #include "util/limits.h"
-#include "xetsrv/xetsrv.h"
 
 #define LFS_CTYPE "application/vnd.git-lfs+json"
 
@@ -178,6 +176,21 @@ unsigned lfs_part_count(int64_t size) {
 /* Whole-request error in the git-lfs shape ({"message", "request_id"}) plus the Hub's
  * {"error"} and X-Error-* headers, so git-lfs, Python and JS all show the reason. (The
  * router adds LFS-Authenticate to 401s on these NEED_GIT_CHALLENGE routes.) */
+static lfs_batch_hook g_batch_hook;
+static struct blob_store *g_blobs;
+
+void lfs_set_batch_hook(lfs_batch_hook fn) {
+  g_batch_hook = fn;
+}
+
+void lfs_init(struct blob_store *blobs) {
+  g_blobs = blobs;
+}
+
+struct blob_store *lfs__blobs(void) {
+  return g_blobs;
+}
+
 static int lfs_reply_error(hub_req *r, int code) {
   http_error_map m = http_error_lookup(code, !r->who.authenticated);
   const char *msg = hub_error_msg();
@@ -319,7 +332,7 @@ static int h_batch(hub_req *r) {
                     r->repo.name);
     return lfs_reply_error(r, hub_error_code());
   }
-  if ((rc = xetsrv_lfs_batch(r, req))) return rc < 0 ? lfs_reply_error(r, rc) : 0; /* Xet */
+  if (g_batch_hook && (rc = g_batch_hook(r, req))) return rc < 0 ? lfs_reply_error(r, rc) : 0; /* Xet */
   if (!(state = calloc(req->nobjects + 1, sizeof *state)))
     return lfs_reply_error(r, hub_error_set(HUB_ERROR, "out of memory"));
   http_cleanup_add(r, free, state);
@@ -335,7 +348,7 @@ static int h_batch(hub_req *r) {
     state[i] = ST_ERROR;
     if (!req->hash_ok || !o->valid) continue;
     rc = db_objects_get(r->repo.id, o->oid, &ref);
-    if (rc == 0 && ref == o->size) rc = blob_stat(api_blobs(), o->oid, &have);
+    if (rc == 0 && ref == o->size) rc = blob_stat(lfs__blobs(), o->oid, &have);
     if (rc && rc != HUB_ENOTFOUND) {
       json_decref(out);
       json_decref(objs);

@@ -64,6 +64,7 @@ int web__is_web_route(const hub_route *rt) {
 int web_register(void) {
   int rc = web_session_init();
   if (rc) return rc;
+  http_set_cookie_identify(web_session_identify);
   return http_routes_add(web_routes);
 }
 

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
 #include "util/error.h"
 #include "xetsrv/internal.h"
 
@@ -138,7 +137,7 @@ int xs_convert_blob(const char *sha, int64_t repo_id) {
   c.repo_id = repo_id;
   xet_xorb_builder_init(&c.b);
   uint8_t *buf = malloc(1 << 20);
-  int rc = buf ? blob_open_stream(api_blobs(), sha, &in, &size) : HUB_ERROR;
+  int rc = buf ? blob_open_stream(xs_lfs_blobs(), sha, &in, &size) : HUB_ERROR;
   if (!rc) rc = xet_file_hasher_new(&fh, on_chunk, &c);
   while (!rc) {
     size_t n = 0;
@@ -215,7 +214,7 @@ int xs_verify_file(const char *sha, const xet_hash *file) {
 
 int xs_materialize_file(const char *sha, const xet_hash *file) {
   int64_t have = 0;
-  if (blob_stat(api_blobs(), sha, &have) == 0) return xs_verify_file(sha, file); /* stored */
+  if (blob_stat(xs_lfs_blobs(), sha, &have) == 0) return xs_verify_file(sha, file); /* stored */
   xs_reader *rd = NULL;
   blob_writer *w = NULL;
   xs_file f;
@@ -225,7 +224,7 @@ int xs_materialize_file(const char *sha, const xet_hash *file) {
   xs_file_dispose(&f);
   uint8_t *buf = malloc(1 << 20);
   if (!buf) return hub_error_set(HUB_ERROR, "out of memory");
-  if (!(rc = xs_reader_open(&rd, file, 0, size))) rc = blob_writer_open(api_blobs(), &w);
+  if (!(rc = xs_reader_open(&rd, file, 0, size))) rc = blob_writer_open(xs_lfs_blobs(), &w);
   while (!rc) {
     size_t n = 0;
     if ((rc = xs_reader_read(rd, buf, 1 << 20, &n)) || !n) break;
