@@ -191,29 +191,11 @@ struct blob_store *lfs__blobs(void) {
   return g_blobs;
 }
 
+/* The batch and verify routes declare ERR_LFS: the layer renders the code as LFS JSON once
+ * the handler returns it (http_reply_error). */
 static int lfs_reply_error(hub_req *r, int code) {
-  http_error_map m = http_error_lookup(code, !r->who.authenticated);
-  const char *msg = hub_error_msg();
-  if (!msg || !*msg || hub_error_code() != code || m.status == 500) {
-    if (m.status == 500) fprintf(stderr, "error rid=%s: %s\n", r->request_id, msg ? msg : "");
-    msg = m.default_msg;
-  }
-  char safe[512];
-  size_t j = 0;
-  for (size_t i = 0; msg[i] && j < sizeof safe - 1; i++)
-    safe[j++] = (msg[i] < 0x20 || msg[i] == 0x7f) ? ' ' : msg[i];
-  safe[j] = 0;
-  json_t *body =
-      json_pack("{s:s, s:s, s:s}", "message", safe, "error", safe, "request_id", r->request_id);
-  char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-  json_decref(body);
-  if (!s) return hub_error_set(HUB_ERROR, "cannot encode JSON");
-  int rc = http_reply_data(r, m.status, LFS_CTYPE, s, strlen(s));
-  free(s);
-  if (rc) return rc;
-  if (m.error_code) http_add_header(r, "X-Error-Code", m.error_code);
-  http_add_header(r, "X-Error-Message", safe);
-  return 0;
+  (void)r;
+  return code < 0 ? code : HUB_ERROR;
 }
 
 static int reply_lfs_json(hub_req *r, int status, json_t *body) {
@@ -466,8 +448,9 @@ static int h_verify(hub_req *r) {
  * the challenge headers (added by the router when the response is queued). */
 const hub_route lfs_routes[] = {
     {"POST", "{prefix}/{repo}/info/lfs/objects/batch", h_batch,
-     NEED_REPO_FILES | NEED_GIT_CHALLENGE, BODY_JSON, NULL, 0},
-    {"POST", "{prefix}/{repo}/info/lfs/verify", h_verify, NEED_GIT_CHALLENGE, BODY_JSON, NULL, 0},
+     NEED_REPO_FILES | NEED_GIT_CHALLENGE | ERR_LFS, BODY_JSON, NULL, 0},
+    {"POST", "{prefix}/{repo}/info/lfs/verify", h_verify, NEED_GIT_CHALLENGE | ERR_LFS, BODY_JSON,
+     NULL, 0},
     {"PUT", "/lfs-put/{uid}/{oid}/{size}", lfs__h_put, NEED_NONE, BODY_STREAM, lfs__on_put_body, 0},
     {"PUT", "/lfs-part/{uid}/{oid}/{size}/{n}", lfs__h_put, NEED_NONE, BODY_STREAM,
      lfs__on_put_body, 0},
