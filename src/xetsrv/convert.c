@@ -12,7 +12,7 @@
 #include "util/error.h"
 #include "xetsrv/internal.h"
 
-enum { JOB_CONVERT = 1, JOB_VERIFY = 2, JOB_MATERIALIZE = 3 };
+enum { JOB_CONVERT = 1, JOB_VERIFY = 2, JOB_MATERIALIZE = 3, JOB_LINK = 4 };
 typedef struct job {
   struct job *next;
   int kind;
@@ -31,15 +31,16 @@ static int g_started;
 static char g_failed[MAX_FAILED][65]; /* conversions that failed: not retried until restart */
 static size_t g_nfailed;
 
-static int queued_locked(int kind, const char *sha) {
+static int queued_locked(int kind, const char *sha, int64_t repo_id) {
   for (job *j = g_head; j; j = j->next)
-    if (j->kind == kind && !strcmp(j->sha, sha)) return 1;
+    if (j->kind == kind && !strcmp(j->sha, sha) && (kind != JOB_LINK || j->repo_id == repo_id))
+      return 1;
   return 0;
 }
 
 static void enqueue(int kind, const char *sha, int64_t repo_id, const xet_hash *file) {
   pthread_mutex_lock(&g_mu);
-  int skip = !g_started || g_len >= MAX_QUEUE || queued_locked(kind, sha);
+  int skip = !g_started || g_len >= MAX_QUEUE || queued_locked(kind, sha, repo_id);
   for (size_t i = 0; !skip && kind != JOB_VERIFY && i < g_nfailed; i++)
     if (!strcmp(g_failed[i], sha)) skip = 1;
   job *j = skip ? NULL : calloc(1, sizeof *j);
@@ -69,6 +70,12 @@ void xs_queue_verify(const char *sha, const xet_hash *file) {
 
 void xs_queue_materialize(const char *sha, const xet_hash *file) {
   enqueue(JOB_MATERIALIZE, sha, 0, file);
+}
+
+void xs_queue_link(int64_t repo_id, const xet_hash *file) {
+  char name[65];
+  xet_hash_str(name, file);
+  enqueue(JOB_LINK, name, repo_id, file);
 }
 
 /* ---- conversion ------------------------------------------------------------------------ */
@@ -252,6 +259,13 @@ static void *worker(void *arg) {
     if (!g_head) g_tail = NULL;
     g_len--;
     pthread_mutex_unlock(&g_mu);
+    if (j->kind == JOB_LINK) {
+      if (xs_repo_link(j->repo_id, &j->file))
+        fprintf(stderr, "xet: recording a file of repo %lld: %s\n", (long long)j->repo_id,
+                hub_error_msg());
+      free(j);
+      continue;
+    }
     int rc;
     if (j->kind == JOB_CONVERT) {
       rc = xs_convert_blob(j->sha, j->repo_id);

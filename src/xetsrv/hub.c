@@ -140,7 +140,9 @@ int xetsrv_lookup(const db_repo *repo, const char *sha256, xetsrv_file *out) {
     return hub_error_set(HUB_ENOTFOUND, "not Xet-backed");
   }
   if (rc) return rc;
-  xs_repo_link(repo->id, &f); /* the file is in this repo: its tokens may read it */
+  /* The file is in this repo: its tokens may read it. Recorded by the worker (this may be an
+   * event thread, which never writes); xs_repo_may_read answers the same meanwhile. */
+  if (!xs_repo_has(repo->id, &f)) xs_queue_link(repo->id, &f);
   int64_t have = 0;
   if (!xs_enabled(repo->id) && xs_lfs_blobs() && blob_stat(xs_lfs_blobs(), sha256, &have))
     xs_queue_materialize(sha256, &f); /* Xet off: serve it as a plain LFS object */

@@ -136,6 +136,9 @@ void xs_queue_verify(const char *sha, const xet_hash *file);
 /* For repos with Xet off: rebuild the file into the LFS store as object `sha` (which checks
  * the sha256 claim on the way), so the repo serves it as a plain LFS object. */
 void xs_queue_materialize(const char *sha, const xet_hash *file);
+/* Record that `repo_id` holds `file` (xs_repo_link) on the worker: lookups run on event
+ * threads, which never write. */
+void xs_queue_link(int64_t repo_id, const xet_hash *file);
 int xs_materialize_file(const char *sha, const xet_hash *file);
 /* Convert a stored LFS blob into xorbs + a file now (worker and CLI). */
 int xs_convert_blob(const char *sha, int64_t repo_id);
