@@ -254,6 +254,9 @@ static int readonly_auth(void *p, int action, const char *a, const char *b, cons
   if (action != SQLITE_INSERT && action != SQLITE_UPDATE && action != SQLITE_DELETE)
     return SQLITE_OK;
   if (dbname && !strcmp(dbname, "temp")) return SQLITE_OK;
+  /* Connecting a virtual table (FTS5) parses its declaration as if it were created; the
+   * schema itself cannot change here (query_only refuses DDL). */
+  if (a && !strncmp(a, "sqlite_", 7)) return SQLITE_OK;
   fprintf(stderr, "modelhub: BUG: write on a read-only thread (%s %s)\n",
           action == SQLITE_INSERT ? "INSERT INTO" : action == SQLITE_UPDATE ? "UPDATE" : "DELETE FROM",
           a ? a : "?");
