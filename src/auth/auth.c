@@ -56,9 +56,7 @@ static int load_identity(const db_token *t, hub_identity *out) {
  * minute later at most, records it again). */
 #define TOUCH_PENDING_MAX 1024
 static pthread_mutex_t g_touch_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-  int64_t id, now_ms;
-} g_touch[TOUCH_PENDING_MAX];
+static struct { int64_t id, now_ms; } g_touch[TOUCH_PENDING_MAX];
 static size_t g_ntouch;
 
 static void touch_defer(int64_t id, int64_t now_ms) {

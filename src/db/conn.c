@@ -258,7 +258,9 @@ static int readonly_auth(void *p, int action, const char *a, const char *b, cons
    * schema itself cannot change here (query_only refuses DDL). */
   if (a && !strncmp(a, "sqlite_", 7)) return SQLITE_OK;
   fprintf(stderr, "modelhub: BUG: write on a read-only thread (%s %s)\n",
-          action == SQLITE_INSERT ? "INSERT INTO" : action == SQLITE_UPDATE ? "UPDATE" : "DELETE FROM",
+          action == SQLITE_INSERT   ? "INSERT INTO"
+          : action == SQLITE_UPDATE ? "UPDATE"
+                                    : "DELETE FROM",
           a ? a : "?");
   return SQLITE_DENY;
 }

@@ -316,8 +316,7 @@ static int h_lfs_locks_verify(hub_req *r) {
 
 const hub_route git_routes[] = {
     {"GET", "{prefix}/{repo}/info/refs", h_info_refs, GIT_READ | ERR_GIT, BODY_NONE, NULL, 0},
-    {"POST", "{prefix}/{repo}/git-upload-pack", h_rpc, GIT_READ | ERR_GIT, BODY_STREAM, on_body,
-     0},
+    {"POST", "{prefix}/{repo}/git-upload-pack", h_rpc, GIT_READ | ERR_GIT, BODY_STREAM, on_body, 0},
     {"POST", "{prefix}/{repo}/git-receive-pack", h_rpc,
      NEED_REPO_WRITE | NEED_GIT_CHALLENGE | ERR_GIT, BODY_STREAM, on_body, 0},
     {"GET", "{prefix}/{repo}/info/lfs/locks", h_lfs_locks,

@@ -229,7 +229,8 @@ void http_set_error_page(http_error_page_fn fn) {
 /* The body of an error in the route's style; 0 or an error of the reply itself. */
 static int error_body(hub_req *r, int code, const http_error_map *m, const char *safe) {
   unsigned style = r->route ? r->route->needs : 0;
-  if ((style & ERR_HTML) && g_error_page && g_error_page(r, code, m->status, m->default_msg, safe) == 0)
+  if ((style & ERR_HTML) && g_error_page &&
+      g_error_page(r, code, m->status, m->default_msg, safe) == 0)
     return 0;
   if (style & ERR_GIT) {
     char line[520];
@@ -237,8 +238,8 @@ static int error_body(hub_req *r, int code, const http_error_map *m, const char 
     return http_reply_data(r, m->status, "text/plain; charset=utf-8", line, (size_t)n);
   }
   if (style & ERR_LFS) { /* git-lfs shows "message"; "error" for Hub-style readers */
-    json_t *body = json_pack("{s:s, s:s, s:s}", "message", safe, "error", safe, "request_id",
-                             r->request_id);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "message", safe, "error", safe, "request_id", r->request_id);
     char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!s) return hub_error_set(HUB_ERROR, "cannot encode JSON");

@@ -314,7 +314,8 @@ static int h_batch(hub_req *r) {
                     r->repo.name);
     return lfs_reply_error(r, hub_error_code());
   }
-  if (g_batch_hook && (rc = g_batch_hook(r, req))) return rc < 0 ? lfs_reply_error(r, rc) : 0; /* Xet */
+  if (g_batch_hook && (rc = g_batch_hook(r, req)))
+    return rc < 0 ? lfs_reply_error(r, rc) : 0; /* Xet */
   if (!(state = calloc(req->nobjects + 1, sizeof *state)))
     return lfs_reply_error(r, hub_error_set(HUB_ERROR, "out of memory"));
   http_cleanup_add(r, free, state);

@@ -33,7 +33,7 @@
 
 int xs_store_open(void); /* migrations + xorb store; idempotent */
 blob_store *xs_blobs(void);
-blob_store *xs_lfs_blobs(void); /* the LFS object store given to xetsrv_init */
+blob_store *xs_lfs_blobs(void);  /* the LFS object store given to xetsrv_init */
 int xs_enabled(int64_t repo_id); /* MODELHUB_XET=0 turns it off everywhere */
 int xs_set_enabled(int64_t repo_id, int on);
 /* Transfer-URL lifetime: XS_XFER_TTL_S, or MODELHUB_XET_URL_TTL seconds (tests). */
