@@ -1,5 +1,6 @@
 #!/bin/sh
 # Run every test stage after `make test` has built everything:
+#   0. layers - scripts/layers.sh: includes follow the layer table of docs/architecture.md
 #   1. unit  - build/unit/test_X and build/asan/unit/test_X for every tests/unit/test_X.c
 #   2. fuzz  - replay tests/fuzz/corpus/X/* through build/fuzz/fuzz_X for every
 #              tests/fuzz/fuzz_X.c
@@ -36,6 +37,17 @@ sum_cmocka() {
     index($0, pat) == 1 { s = substr($0, length(pat) + 1); n += s + 0; seen = 1 }
     END { print n + 0; exit(seen ? 0 : 1) }' "$2"
 }
+
+# ---------------------------------------------------------------- layers
+section "layers (includes against docs/architecture.md)"
+if sh scripts/layers.sh >"$TMP/layers.out" 2>&1; then
+  PASS=$((PASS + 1))
+  printf 'ok   %-34s %s\n' "scripts/layers.sh" "$(tail -n 1 "$TMP/layers.out")"
+else
+  FAIL=$((FAIL + 1))
+  printf 'FAIL %-34s\n' "scripts/layers.sh"
+  sed 's/^/    | /' "$TMP/layers.out" | tail -n 60
+fi
 
 # ---------------------------------------------------------------- unit
 section "unit tests (cmocka; plain and ASan+UBSan)"

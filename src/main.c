@@ -11,13 +11,18 @@
 #include "api/api.h"
 #include "audit/audit.h"
 #include "auth/auth.h"
+#include "blob/blob.h"
+#include "db/search.h"
 #include "db/db.h"
 #include "git/git.h"
+#include "gov/gov.h"
 #include "http/http.h"
 #include "index/index.h"
 #include "jobs/jobs.h"
+#include "lfs/lfs.h"
 #include "repo/repo.h"
 #include "util/error.h"
+#include "web/web.h"
 #include "xetsrv/xetsrv.h"
 
 #define EXIT_USAGE 2
@@ -77,6 +82,31 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
   snprintf(actor, sizeof actor, "cli:%s", user ? user : "?");
   audit_ctx ctx = {NULL, actor, "cli"};
   audit_log(&ctx, action, ns, target, details);
+}
+
+/* The route tables, registered with the HTTP layer in match order (specific first). This
+ * is the top of the layering: main.c knows every module; no module knows who calls it. */
+static int register_routes(void) {
+  index_start();          /* download counters flush in the background */
+  db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
+  http_routes_add(api_system_routes);
+  if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
+  http_routes_add(api_account_routes);
+  http_routes_add(api_org_routes);
+  http_routes_add(api_token_routes);
+  http_routes_add(api_repo_routes);
+  http_routes_add(api_gate_routes);
+  http_routes_add(gov_routes);
+  http_routes_add(api_list_routes);
+  http_routes_add(api_info_routes);
+  http_routes_add(api_tree_routes);
+  http_routes_add(api_refs_routes);
+  http_routes_add(api_commit_routes);
+  http_routes_add(lfs_routes);
+  http_routes_add(git_routes);
+  http_routes_add(api_resolve_routes);
+  if (web_register()) return HUB_ERROR; /* last: "/{ns}/{name}" and its 404 match anything */
+  return 0;
 }
 
 static int has_help(int argc, char **argv) {
@@ -227,8 +257,12 @@ static int cmd_serve(int argc, char **argv) {
   if (open_data()) return 1;
   if (sweep_repo_locks(stderr, NULL) < 0) fprintf(stderr, "modelhub: %s\n", hub_error_msg());
   if (bootstrap_admin()) return 1;
-  if (api_init()) return die("stores");
-  if (api_register()) return die("routes");
+  /* The hub context: the stores are opened here and passed down to the modules. */
+  blob_store *blobs = NULL;
+  if (blob_store_open(&blobs, "fs", db_data_dir())) return die("stores");
+  blob_store_sweep_tmp(blobs, 24 * 3600, NULL);
+  if (api_init(blobs)) return die("stores");
+  if (register_routes()) return die("routes");
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
   if (git_refs_reconcile()) fprintf(stderr, "modelhub: start-up ref check: %s\n", hub_error_msg());

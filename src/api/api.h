@@ -32,11 +32,13 @@ extern const hub_route api_token_routes[];
 /* In-place percent-decoding of a path segment (no '+' → space); -1 if malformed. */
 int api_pct_decode_inplace(char *s);
 
-/* Process-wide stores, opened by api_init() before serving. */
-int api_init(void);
+/* Module start-up before serving, given the LFS object store that main.c opened (borrowed
+ * for the process; api_blobs() returns it to api/ and web/ handlers). Passes it on to lfs/
+ * and xetsrv/, which never reach up for it. */
+struct blob_store;
+int api_init(struct blob_store *blobs);
 /* Fill the per-repo object table from existing repos once (api/objects.c; api_init). */
 int api_objects_backfill(void);
-struct blob_store;
 struct blob_store *api_blobs(void);
 /* The blob store as the request's repo sees it: LFS objects, plus files that live only as
  * Xet chunks (read through the Xet fallback, scoped to r->repo). Freed with the request. */
@@ -62,9 +64,6 @@ int api_create_body_parse(json_t *body, api_create_body *out);
 void api_audit(hub_req *r, const char *action, const char *target, json_t *details);
 /* "model:ns/name" style target for a repo. out ≥ 2*HUB_MAX_NAME + 16. */
 void api_repo_target(const db_repo *repo, char *out, size_t cap);
-
-/* Register every API route table with the HTTP layer (order matters: specific first). */
-int api_register(void);
 
 /* The request's repo (r->repo), from this thread's small handle cache. Borrowed: valid
  * for the request. api_repo_forget drops a cached handle (repo deleted). */

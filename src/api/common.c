@@ -12,7 +12,9 @@
 #include "gov/gov.h"
 #include <openssl/rand.h>
 #include "http/internal.h"
+#include "lfs/lfs.h"
 #include "util/error.h"
+#include "util/time.h"
 #include "xetsrv/xetsrv.h"
 
 
@@ -86,18 +88,11 @@ int api_repo_open(hub_req *r, repo_handle **out) {
 }
 
 void api_iso_time(int64_t ms, char *out) {
-  time_t t = (time_t)(ms / 1000);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char b[24];
-  strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out, 32, "%s.%03dZ", b, (int)(ms % 1000));
+  hub_iso_time(ms, out);
 }
 
 json_t *api_iso_json(int64_t ms) {
-  char b[32];
-  api_iso_time(ms, b);
-  return json_string(b);
+  return hub_iso_json(ms);
 }
 
 int api_name_valid(const char *n) {
@@ -180,12 +175,11 @@ void api_audit(hub_req *r, const char *action, const char *target, json_t *detai
   audit_log(&ctx, action, r->repo.id ? r->repo.ns : "", target ? target : "", details);
 }
 
-int api_init(void) {
+int api_init(blob_store *blobs) {
   int rc = audit_init();
   if (rc) return rc;
-  rc = blob_store_open(&g_blobs, "fs", db_data_dir());
-  if (rc) return rc;
-  blob_store_sweep_tmp(g_blobs, 24 * 3600, NULL);
+  g_blobs = blobs;
+  lfs_init(blobs);
   /* The URL-signing key lives in the DB so every node and restart agrees on it. */
   unsigned char key[32];
   size_t n = 0;
@@ -194,7 +188,7 @@ int api_init(void) {
     if ((rc = db_kv_set("sign_key", key, sizeof key))) return rc;
   }
   if ((rc = gov_init())) return rc;
-  if ((rc = xetsrv_init())) return rc;
+  if ((rc = xetsrv_init(blobs))) return rc;
   if ((rc = api_objects_backfill())) return rc;
   g_read_fb = xetsrv_read_fallback();
   index_set_read_fallback(g_read_fb);

@@ -3,16 +3,9 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "db/search.h"
-#include "git/git.h"
-#include "index/index.h"
-#include "gov/gov.h"
 #include "jobs/jobs.h"
-#include "lfs/lfs.h"
 #include "ml/card.h"
 #include "util/error.h"
-#include "web/web.h"
-#include "xetsrv/xetsrv.h"
 
 static int h_health(hub_req *r) {
   return http_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", HUB_VERSION));
@@ -109,26 +102,3 @@ const hub_route api_system_routes[] = {
      NEED_REPO_READ | NEED_REPO_FILES | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };
-
-int api_register(void) {
-  index_start();          /* download counters flush in the background */
-  db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
-  http_routes_add(api_system_routes);
-  if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
-  http_routes_add(api_account_routes);
-  http_routes_add(api_org_routes);
-  http_routes_add(api_token_routes);
-  http_routes_add(api_repo_routes);
-  http_routes_add(api_gate_routes);
-  http_routes_add(gov_routes);
-  http_routes_add(api_list_routes);
-  http_routes_add(api_info_routes);
-  http_routes_add(api_tree_routes);
-  http_routes_add(api_refs_routes);
-  http_routes_add(api_commit_routes);
-  http_routes_add(lfs_routes);
-  http_routes_add(git_routes);
-  http_routes_add(api_resolve_routes);
-  if (web_register()) return HUB_ERROR; /* last: "/{ns}/{name}" and its 404 match anything */
-  return 0;
-}

@@ -39,6 +39,7 @@ static int need_full(hub_req *r, const char *what) {
 }
 
 static int h_list(hub_req *r) {
+  auth_token_touch_flush(); /* the last-use times noted by recent requests */
   int rc = need_full(r, "Listing");
   if (rc) return rc;
   json_t *arr = json_array();

@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -50,6 +51,45 @@ static int load_identity(const db_token *t, hub_identity *out) {
   return 0;
 }
 
+/* Token last-use times waiting to be written: identification runs on event threads, which
+ * never write (db_thread_readonly). Bounded: past it a use is dropped (the next one, a
+ * minute later at most, records it again). */
+#define TOUCH_PENDING_MAX 1024
+static pthread_mutex_t g_touch_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct { int64_t id, now_ms; } g_touch[TOUCH_PENDING_MAX];
+static size_t g_ntouch;
+
+static void touch_defer(int64_t id, int64_t now_ms) {
+  pthread_mutex_lock(&g_touch_mu);
+  size_t i = 0;
+  while (i < g_ntouch && g_touch[i].id != id)
+    i++;
+  if (i < TOUCH_PENDING_MAX) {
+    g_touch[i].id = id;
+    g_touch[i].now_ms = now_ms;
+    if (i == g_ntouch) g_ntouch++;
+  }
+  pthread_mutex_unlock(&g_touch_mu);
+}
+
+int auth_token_touch_flush(void) {
+  int64_t ids[64], times[64];
+  int rc = 0;
+  for (;;) { /* a few at a time, without holding the lock over the writes */
+    size_t n = 0;
+    pthread_mutex_lock(&g_touch_mu);
+    while (g_ntouch && n < 64) {
+      g_ntouch--;
+      ids[n] = g_touch[g_ntouch].id;
+      times[n++] = g_touch[g_ntouch].now_ms;
+    }
+    pthread_mutex_unlock(&g_touch_mu);
+    if (!n) return rc;
+    for (size_t i = 0; i < n; i++)
+      if (db_token_touch(ids[i], times[i])) rc = HUB_ERROR;
+  }
+}
+
 static int identify_token(const char *tok, size_t len, hub_identity *out) {
   char buf[256];
   if (len == 0 || len >= sizeof buf)
@@ -65,7 +105,9 @@ static int identify_token(const char *tok, size_t len, hub_identity *out) {
   int64_t now = db_now_ms();
   if (t.expires_ms && t.expires_ms <= now)
     return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
-  db_token_touch(t.id, now);
+  /* The last-use time is kept to the minute and written in the background
+   * (auth_token_touch_flush): identification runs on event threads, which never write. */
+  if (t.last_used_ms < now - 60000) touch_defer(t.id, now);
   return load_identity(&t, out);
 }
 

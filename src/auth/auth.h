@@ -56,6 +56,10 @@ void auth_token_hash(const char *token, char out_hex[65]);
  * anonymous (0). A header that names no valid, unexpired, unrevoked token → HUB_EAUTH.
  * Writes the token string (borrowed from the header or in tmp) to *out_token if wanted. */
 int auth_identify(const char *authorization, hub_identity *out);
+/* Write the token last-use times auth_identify noted (it runs on threads that never write;
+ * the times are kept to the minute). Called in the background and before tokens are
+ * listed. Not on an event thread. */
+int auth_token_touch_flush(void);
 /* Load an identity for a user by id (used by cookies/CLI). */
 int auth_identity_for_user(int64_t user_id, hub_identity *out);
 

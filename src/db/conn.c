@@ -243,6 +243,45 @@ int db_budget_exceeded(void) {
   return t_budget && t_over;
 }
 
+static _Thread_local int t_readonly; /* db_thread_readonly() */
+
+/* Authorizer of read-only threads: no row changes outside the connection's temp schema. */
+static int readonly_auth(void *p, int action, const char *a, const char *b, const char *dbname,
+                         const char *trigger) {
+  (void)p;
+  (void)b;
+  (void)trigger;
+  if (action != SQLITE_INSERT && action != SQLITE_UPDATE && action != SQLITE_DELETE)
+    return SQLITE_OK;
+  if (dbname && !strcmp(dbname, "temp")) return SQLITE_OK;
+  /* Connecting a virtual table (FTS5) parses its declaration as if it were created; the
+   * schema itself cannot change here (query_only refuses DDL). */
+  if (a && !strncmp(a, "sqlite_", 7)) return SQLITE_OK;
+  fprintf(stderr, "modelhub: BUG: write on a read-only thread (%s %s)\n",
+          action == SQLITE_INSERT   ? "INSERT INTO"
+          : action == SQLITE_UPDATE ? "UPDATE"
+                                    : "DELETE FROM",
+          a ? a : "?");
+  return SQLITE_DENY;
+}
+
+static void make_readonly(sqlite3 *db) {
+  sqlite3_exec(db, "PRAGMA query_only=1", NULL, NULL, NULL);
+  sqlite3_set_authorizer(db, readonly_auth, NULL);
+}
+
+int db_thread_is_readonly(void) {
+  return t_readonly;
+}
+
+void db_thread_readonly(void) {
+  if (t_readonly) return;
+  t_readonly = 1;
+  pthread_once(&g_once, make_key);
+  thread_conn *tc = pthread_getspecific(g_key);
+  if (tc) make_readonly(tc->db);
+}
+
 static int open_conn(sqlite3 **out) {
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -354,6 +393,7 @@ static thread_conn *tconn(void) {
     free(tc);
     return NULL;
   }
+  if (t_readonly) make_readonly(tc->db);
   pthread_setspecific(g_key, tc);
   return tc;
 }

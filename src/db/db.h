@@ -75,6 +75,16 @@ void db_repo_dir(const char *uid, char *out, size_t cap);
 void db_read_begin(void);
 void db_read_end(void);
 
+/* This thread only reads from now on: its connection refuses every write (PRAGMA
+ * query_only, and an authorizer that logs "write on a read-only thread" with the table to
+ * stderr), so a write that slipped onto it fails loudly instead of waiting for the write
+ * lock. The HTTP layer calls it on its event threads: the handlers they run (RUN_INLINE,
+ * RUN_INLINE_TRY) and the router's checks never write; writes go to worker threads or
+ * background queues. */
+void db_thread_readonly(void);
+/* 1 on a thread that called db_thread_readonly (writers hand their work to another thread). */
+int db_thread_is_readonly(void);
+
 /* A budget for this thread's queries from now on: `steps` SQLite virtual-machine steps
  * and `usec` microseconds of the thread's CPU time (steps == 0: no limit, the default). Past
  * either, every statement fails with SQLITE_INTERRUPT and db_budget_exceeded() is true, until the

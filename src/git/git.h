@@ -48,7 +48,7 @@
 #define GIT_CHILD_KILL_GRACE_MS 2000
 
 /* Routes: info/refs, git-upload-pack, git-receive-pack (with and without .git, models and
- * the datasets/ spaces/ prefixes) and info/lfs/locks[/verify]. Registered by api_register(). */
+ * the datasets/ spaces/ prefixes) and info/lfs/locks[/verify]. Registered by main.c. */
 extern const hub_route git_routes[];
 
 /* One ref moved by a push. Ids are 40-hex; all zeros means created (old) / deleted (new). */

@@ -315,13 +315,13 @@ static int h_lfs_locks_verify(hub_req *r) {
 #define GIT_READ (NEED_REPO_FILES | NEED_GIT_CHALLENGE)
 
 const hub_route git_routes[] = {
-    {"GET", "{prefix}/{repo}/info/refs", h_info_refs, GIT_READ, BODY_NONE, NULL, 0},
-    {"POST", "{prefix}/{repo}/git-upload-pack", h_rpc, GIT_READ, BODY_STREAM, on_body, 0},
-    {"POST", "{prefix}/{repo}/git-receive-pack", h_rpc, NEED_REPO_WRITE | NEED_GIT_CHALLENGE,
-     BODY_STREAM, on_body, 0},
-    {"GET", "{prefix}/{repo}/info/lfs/locks", h_lfs_locks, NEED_REPO_READ | NEED_GIT_CHALLENGE,
-     BODY_NONE, NULL, 0},
+    {"GET", "{prefix}/{repo}/info/refs", h_info_refs, GIT_READ | ERR_GIT, BODY_NONE, NULL, 0},
+    {"POST", "{prefix}/{repo}/git-upload-pack", h_rpc, GIT_READ | ERR_GIT, BODY_STREAM, on_body, 0},
+    {"POST", "{prefix}/{repo}/git-receive-pack", h_rpc,
+     NEED_REPO_WRITE | NEED_GIT_CHALLENGE | ERR_GIT, BODY_STREAM, on_body, 0},
+    {"GET", "{prefix}/{repo}/info/lfs/locks", h_lfs_locks,
+     NEED_REPO_READ | NEED_GIT_CHALLENGE | ERR_LFS, BODY_NONE, NULL, 0},
     {"POST", "{prefix}/{repo}/info/lfs/locks/verify", h_lfs_locks_verify,
-     NEED_REPO_READ | NEED_GIT_CHALLENGE, BODY_JSON, NULL, 0},
+     NEED_REPO_READ | NEED_GIT_CHALLENGE | ERR_LFS, BODY_JSON, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

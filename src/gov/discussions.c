@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
 #include "gov/internal.h"
 #include "index/index.h"
 #include "util/error.h"
+#include "util/time.h"
 
 typedef struct {
   int num;
@@ -107,7 +107,7 @@ static json_t *disc_json(hub_req *r, const disc_row *d) {
   char repo[HUB_MAX_NAME * 2 + 2];
   snprintf(repo, sizeof repo, "%s/%s", r->repo.ns, r->repo.name);
   return json_pack("{s:i, s:s, s:s, s:o, s:b, s:{s:s, s:s}, s:{s:s}}", "num", d->num, "title",
-                   d->title, "status", d->status, "createdAt", api_iso_json(d->created_ms),
+                   d->title, "status", d->status, "createdAt", hub_iso_json(d->created_ms),
                    "isPullRequest", d->is_pr, "repo", "name", repo, "type",
                    http_type_name(r->repo.type), "author", "name", d->author);
 }
@@ -220,7 +220,7 @@ int gov__h_discussion(hub_req *r) {
     if (d.merged_commit[0]) {
       json_object_set_new(changes, "mergeCommitId", json_string(d.merged_commit));
       json_object_set_new(o, "mergedBy", json_string(d.merged_by));
-      json_object_set_new(o, "mergedAt", api_iso_json(d.merged_ms));
+      json_object_set_new(o, "mergedAt", hub_iso_json(d.merged_ms));
     }
     json_t *pr =
         json_pack("{s:s, s:s, s:n}", "ref", pr_ref, "targetBranch", d.target, "headCommit");
@@ -375,7 +375,7 @@ int gov__h_status(hub_req *r) {
   /* Python's change_discussion_status deserializes newStatus as a discussion event. */
   json_t *ev =
       json_pack("{s:s, s:s, s:o, s:{s:s}, s:{s:s}}", "id", id, "type", "status-change", "createdAt",
-                api_iso_json(now), "author", "name", r->who.name, "data", "status", want);
+                hub_iso_json(now), "author", "name", r->who.name, "data", "status", want);
   rc = http_reply_json(r, 200, json_pack("{s:o}", "newStatus", ev));
 done:
   disc_dispose(&d);

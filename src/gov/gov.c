@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/api.h"
+#include "audit/audit.h"
 #include "gov/internal.h"
 #include "util/error.h"
 
@@ -68,7 +68,23 @@ int gov__parse_num(const char *seg, int *out) {
 }
 
 void gov__audit(hub_req *r, const char *action, json_t *details) {
-  api_audit(r, action, NULL, json_incref(details)); /* target: the repo */
+  /* Like api_audit (the caller as actor, target: the repo); gov/ sits below api/. */
+  audit_ctx ctx = {&r->who, NULL, http_client_ip(r)};
+  char t[2 * HUB_MAX_NAME + 16];
+  snprintf(t, sizeof t, "%s:%s/%s", http_type_name(r->repo.type), r->repo.ns, r->repo.name);
+  audit_log(&ctx, action, r->repo.ns, t, json_incref(details));
+}
+
+static void repo_close(void *h) {
+  repo_free(h);
+}
+
+int gov__repo_open(hub_req *r, repo_handle **out) {
+  char dir[4200];
+  db_repo_dir(r->repo.uid, dir, sizeof dir);
+  int rc = repo_open(out, dir);
+  if (!rc) http_cleanup_add(r, repo_close, *out);
+  return rc;
 }
 
 int gov__deny(hub_req *r, const char *what) {

@@ -42,7 +42,7 @@
 #define GOV_MAX_CONFLICTS 50
 
 /* Routes under /api/{type}/{repo}/: discussions[/{num}[/merge|status|comment]],
- * stages[/{name}], protections. Registered by api_register(). */
+ * stages[/{name}], protections. Registered by main.c. */
 extern const hub_route gov_routes[];
 
 /* Create the module's tables (db_migrate_module "gov"); once at startup. */

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "gov/gov.h"
+#include "repo/repo.h"
 
 /* ---- gov.c ------------------------------------------------------------------------- */
 
@@ -21,6 +22,8 @@ int gov__lock_wait(unsigned *waits, const char *ref);
 int gov__parse_num(const char *seg, int *out);
 /* Audit an event of this request on its repo. details is borrowed (may be NULL). */
 void gov__audit(hub_req *r, const char *action, json_t *details);
+/* The request's repository, opened for this request (closed when it ends). */
+int gov__repo_open(hub_req *r, repo_handle **out);
 /* 403 (or 401 for anonymous callers) with message "<msg> on ns/name". */
 int gov__deny(hub_req *r, const char *what);
 

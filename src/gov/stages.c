@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
 #include "gov/internal.h"
 #include "repo/repo.h"
 #include "util/error.h"
+#include "util/time.h"
 
 static int stage_name(hub_req *r, const char **out) {
   const char *n = r->ncap ? r->cap[0] : "";
@@ -60,7 +60,7 @@ static json_t *history(int64_t repo_id, const char *name, int limit, json_t **ou
                                          *p ? json_string(p) : json_null(), "actor",
                                          (const char *)sqlite3_column_text(st, 2), "reason",
                                          (const char *)sqlite3_column_text(st, 3), "date",
-                                         api_iso_json(sqlite3_column_int64(st, 4))));
+                                         hub_iso_json(sqlite3_column_int64(st, 4))));
   }
   sqlite3_finalize(st);
   if (out_latest) *out_latest = json_array_get(arr, 0);
@@ -207,7 +207,7 @@ int gov__h_stage_put(hub_req *r) {
   rev = json_string_value(json_object_get(b, "revision"));
   expect = json_string_value(json_object_get(b, "expectedCommit"));
   if (!rev || !*rev) return hub_error_set(HUB_EINVALID, "Missing field: revision");
-  if ((rc = api_repo_open(r, &h)) || (rc = repo_resolve(h, rev, sha, NULL))) return rc;
+  if ((rc = gov__repo_open(r, &h)) || (rc = repo_resolve(h, rev, sha, NULL))) return rc;
   if (git_oid_fromstr(&to, sha) < 0) return hub_error_set(HUB_ERROR, "bad commit id");
   if ((rc = gov__git_open(&r->repo, &g))) return rc;
   snprintf(refname, sizeof refname, "refs/stages/%s", name);

@@ -52,6 +52,13 @@ enum hub_needs {
    * event thread under a budget of SQLite work (HUB_INLINE_BUDGET); past it, whatever it
    * produced is dropped and it runs again on a worker. It must have no side effects. */
   RUN_INLINE_TRY = 1024,
+  /* Not a need either: the route's error style. A failure — the router's (auth, repo,
+   * body) or a negative HUB_E* code the handler returns — is rendered once, by
+   * http_reply_error, in this style; status, X-Error-Code and X-Error-Message are the same
+   * in every style (http/errors.c). Without a flag: Hub JSON {"error": "…"}. */
+  ERR_LFS = 2048,  /* git-LFS JSON {"message": "…"}, application/vnd.git-lfs+json */
+  ERR_GIT = 4096,  /* text/plain, which git shows the user as "remote: …" */
+  ERR_HTML = 8192, /* an HTML page, drawn by the hook web/ sets (http_set_error_page) */
 };
 
 enum hub_body { BODY_NONE = 0, BODY_JSON, BODY_LARGE, BODY_STREAM };
@@ -195,10 +202,26 @@ int http_reply_fd(hub_req *r, int status, const char *ctype, int fd, uint64_t of
 typedef ssize_t (*http_stream_cb)(void *payload, uint64_t pos, char *buf, size_t max);
 int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size_or_unknown,
                       http_stream_cb cb, void *payload, void (*free_cb)(void *));
-int http_reply_error(hub_req *r, int code); /* uses hub_error_msg() */
+/* The error response for a HUB_E* code in the route's error style (ERR_*), with the
+ * message of hub_error_msg() when it belongs to this code. The router calls it for its own
+ * refusals and for a handler that returned a negative code without replying. */
+int http_reply_error(hub_req *r, int code);
 int http_reply_redirect(hub_req *r, int status, const char *location);
 /* Headers on the response queued by the last http_reply_* (call after it). */
 void http_add_header(hub_req *r, const char *name, const char *value);
+
+/* Hooks set by higher layers at start-up (before http_serve), so that this layer needs no
+ * include of them (docs/architecture.md, "Layers"). */
+/* Identify the caller of a request without an Authorization header (web/: the session
+ * cookie). Leaves *out anonymous when it does not know the caller; never fails. */
+typedef int (*http_identify_fn)(hub_req *r, hub_identity *out);
+void http_set_cookie_identify(http_identify_fn fn);
+/* Draw the error page of an ERR_HTML route (web/): `status` and `title` come from the one
+ * code→status table (http/errors.c), `msg` is the client-safe message. Return 0 when a
+ * response was queued; anything else falls back to Hub JSON. */
+typedef int (*http_error_page_fn)(hub_req *r, int code, int status, const char *title,
+                                  const char *msg);
+void http_set_error_page(http_error_page_fn fn);
 
 /* Prometheus text for the request counters and latency histogram. */
 void http_metrics_text(hub_buf *out);

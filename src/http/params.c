@@ -6,7 +6,6 @@
 #include "http/http.h"
 #include "http/internal.h"
 #include "util/error.h"
-#include "web/web.h"
 
 static int hexval(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -85,10 +84,16 @@ int http_type_parse(const char *name, int *out) {
   return 0;
 }
 
+static http_identify_fn g_cookie_identify;
+
+void http_set_cookie_identify(http_identify_fn fn) {
+  g_cookie_identify = fn;
+}
+
 int http__authenticate(hub_req *r) {
   if (r->route && (r->route->needs & NEED_OWN_AUTH)) return 0;
   const char *authz = http_header(r, "Authorization");
   /* No header: a browser session cookie, honoured only where web/ allows it (web.h). */
-  if (!authz) return web_session_identify(r, &r->who);
+  if (!authz) return g_cookie_identify ? g_cookie_identify(r, &r->who) : 0;
   return auth_identify(authz, &r->who);
 }

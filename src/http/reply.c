@@ -235,6 +235,36 @@ int http_reply_stream(hub_req *r, int status, const char *ctype, uint64_t size, 
   return set_resp(r, status, resp, ctype);
 }
 
+static http_error_page_fn g_error_page;
+
+void http_set_error_page(http_error_page_fn fn) {
+  g_error_page = fn;
+}
+
+/* The body of an error in the route's style; 0 or an error of the reply itself. */
+static int error_body(hub_req *r, int code, const http_error_map *m, const char *safe) {
+  unsigned style = r->route ? r->route->needs : 0;
+  if ((style & ERR_HTML) && g_error_page &&
+      g_error_page(r, code, m->status, m->default_msg, safe) == 0)
+    return 0;
+  if (style & ERR_GIT) {
+    char line[520];
+    int n = snprintf(line, sizeof line, "%s\n", safe);
+    return http_reply_data(r, m->status, "text/plain; charset=utf-8", line, (size_t)n);
+  }
+  if (style & ERR_LFS) { /* git-lfs shows "message"; "error" for Hub-style readers */
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "message", safe, "error", safe, "request_id", r->request_id);
+    char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!s) return hub_error_set(HUB_ERROR, "cannot encode JSON");
+    int rc = http_reply_data(r, m->status, "application/vnd.git-lfs+json", s, strlen(s));
+    free(s);
+    return rc;
+  }
+  return http_reply_json(r, m->status, json_pack("{s:s}", "error", safe));
+}
+
 int http_reply_error(hub_req *r, int code) {
   /* A caller that turned a full disk into a plain failure still answers 507. */
   if (code == HUB_ERROR && hub_error_code() == HUB_ENOSPC) code = HUB_ENOSPC;
@@ -252,8 +282,7 @@ int http_reply_error(hub_req *r, int code) {
   for (size_t i = 0; msg[i] && j < sizeof safe - 1; i++)
     safe[j++] = (msg[i] < 0x20 || msg[i] == 0x7f) ? ' ' : msg[i];
   safe[j] = 0;
-  json_t *body = json_pack("{s:s}", "error", safe);
-  int rc = http_reply_json(r, m.status, body);
+  int rc = error_body(r, code, &m, safe);
   if (rc) return rc;
   if (m.error_code) http_add_header(r, "X-Error-Code", m.error_code);
   http_add_header(r, "X-Error-Message", safe);

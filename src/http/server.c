@@ -517,6 +517,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
   hub_req *r = *con_cls;
+  static _Thread_local int event_thread;
+  if (!event_thread) { /* what runs here never writes: inline handlers, router checks */
+    event_thread = 1;
+    db_thread_readonly();
+  }
   if (!r) {
     r = calloc(1, sizeof *r);
     if (!r) return MHD_NO;

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "auth/auth.h"
 #include "blob/blob.h"
 #include "db/search.h"
 #include "ml/derive.h"
@@ -403,6 +404,7 @@ static void *flusher(void *arg) {
     pthread_mutex_unlock(&g_mu);
     daily_refresh(&last_day);
     if (index_flush()) fprintf(stderr, "modelhub: download counts: %s\n", hub_error_msg());
+    if (auth_token_touch_flush()) fprintf(stderr, "modelhub: token use: %s\n", hub_error_msg());
     pthread_mutex_lock(&g_mu);
     if (g_stop) break;
     struct timespec ts;

@@ -112,6 +112,8 @@ int jobs_enqueue(const char *kind, const char *key, const char *payload) {
    * and it may be rolled back. The keeper inserts it. */
   if (!autocommit && sqlite3_txn_state(db, "main") != SQLITE_TXN_WRITE)
     return hand_off(i, key, payload);
+  /* An event thread's connection refuses writes (db_thread_readonly): the keeper inserts. */
+  if (db_thread_is_readonly()) return hand_off(i, key, payload);
   /* On its own, the insert must not wait for the write lock (the caller may be an event
    * thread): when another connection holds it, the keeper inserts the job instead. */
   if (autocommit) sqlite3_busy_timeout(db, 0);

@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include "auth/sign.h"
-#include "api/api.h"
 #include "auth/auth.h"
 #include "blob/blob.h"
 #include "db/objects.h"
@@ -16,7 +15,6 @@
 #include "lfs/lfs.h"
 #include "util/error.h"
 #include "util/limits.h"
-#include "xetsrv/xetsrv.h"
 
 #define LFS_CTYPE "application/vnd.git-lfs+json"
 
@@ -178,29 +176,26 @@ unsigned lfs_part_count(int64_t size) {
 /* Whole-request error in the git-lfs shape ({"message", "request_id"}) plus the Hub's
  * {"error"} and X-Error-* headers, so git-lfs, Python and JS all show the reason. (The
  * router adds LFS-Authenticate to 401s on these NEED_GIT_CHALLENGE routes.) */
+static lfs_batch_hook g_batch_hook;
+static struct blob_store *g_blobs;
+
+void lfs_set_batch_hook(lfs_batch_hook fn) {
+  g_batch_hook = fn;
+}
+
+void lfs_init(struct blob_store *blobs) {
+  g_blobs = blobs;
+}
+
+struct blob_store *lfs__blobs(void) {
+  return g_blobs;
+}
+
+/* The batch and verify routes declare ERR_LFS: the layer renders the code as LFS JSON once
+ * the handler returns it (http_reply_error). */
 static int lfs_reply_error(hub_req *r, int code) {
-  http_error_map m = http_error_lookup(code, !r->who.authenticated);
-  const char *msg = hub_error_msg();
-  if (!msg || !*msg || hub_error_code() != code || m.status == 500) {
-    if (m.status == 500) fprintf(stderr, "error rid=%s: %s\n", r->request_id, msg ? msg : "");
-    msg = m.default_msg;
-  }
-  char safe[512];
-  size_t j = 0;
-  for (size_t i = 0; msg[i] && j < sizeof safe - 1; i++)
-    safe[j++] = (msg[i] < 0x20 || msg[i] == 0x7f) ? ' ' : msg[i];
-  safe[j] = 0;
-  json_t *body =
-      json_pack("{s:s, s:s, s:s}", "message", safe, "error", safe, "request_id", r->request_id);
-  char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
-  json_decref(body);
-  if (!s) return hub_error_set(HUB_ERROR, "cannot encode JSON");
-  int rc = http_reply_data(r, m.status, LFS_CTYPE, s, strlen(s));
-  free(s);
-  if (rc) return rc;
-  if (m.error_code) http_add_header(r, "X-Error-Code", m.error_code);
-  http_add_header(r, "X-Error-Message", safe);
-  return 0;
+  (void)r;
+  return code < 0 ? code : HUB_ERROR;
 }
 
 static int reply_lfs_json(hub_req *r, int status, json_t *body) {
@@ -319,7 +314,8 @@ static int h_batch(hub_req *r) {
                     r->repo.name);
     return lfs_reply_error(r, hub_error_code());
   }
-  if ((rc = xetsrv_lfs_batch(r, req))) return rc < 0 ? lfs_reply_error(r, rc) : 0; /* Xet */
+  if (g_batch_hook && (rc = g_batch_hook(r, req)))
+    return rc < 0 ? lfs_reply_error(r, rc) : 0; /* Xet */
   if (!(state = calloc(req->nobjects + 1, sizeof *state)))
     return lfs_reply_error(r, hub_error_set(HUB_ERROR, "out of memory"));
   http_cleanup_add(r, free, state);
@@ -335,7 +331,7 @@ static int h_batch(hub_req *r) {
     state[i] = ST_ERROR;
     if (!req->hash_ok || !o->valid) continue;
     rc = db_objects_get(r->repo.id, o->oid, &ref);
-    if (rc == 0 && ref == o->size) rc = blob_stat(api_blobs(), o->oid, &have);
+    if (rc == 0 && ref == o->size) rc = blob_stat(lfs__blobs(), o->oid, &have);
     if (rc && rc != HUB_ENOTFOUND) {
       json_decref(out);
       json_decref(objs);
@@ -453,8 +449,9 @@ static int h_verify(hub_req *r) {
  * the challenge headers (added by the router when the response is queued). */
 const hub_route lfs_routes[] = {
     {"POST", "{prefix}/{repo}/info/lfs/objects/batch", h_batch,
-     NEED_REPO_FILES | NEED_GIT_CHALLENGE, BODY_JSON, NULL, 0},
-    {"POST", "{prefix}/{repo}/info/lfs/verify", h_verify, NEED_GIT_CHALLENGE, BODY_JSON, NULL, 0},
+     NEED_REPO_FILES | NEED_GIT_CHALLENGE | ERR_LFS, BODY_JSON, NULL, 0},
+    {"POST", "{prefix}/{repo}/info/lfs/verify", h_verify, NEED_GIT_CHALLENGE | ERR_LFS, BODY_JSON,
+     NULL, 0},
     {"PUT", "/lfs-put/{uid}/{oid}/{size}", lfs__h_put, NEED_NONE, BODY_STREAM, lfs__on_put_body, 0},
     {"PUT", "/lfs-part/{uid}/{oid}/{size}/{n}", lfs__h_put, NEED_NONE, BODY_STREAM,
      lfs__on_put_body, 0},

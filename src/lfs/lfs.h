@@ -29,6 +29,11 @@
 
 extern const hub_route lfs_routes[];
 
+/* The LFS object store (built in main.c and passed down; borrowed for the process). Once,
+ * before serving. */
+struct blob_store;
+void lfs_init(struct blob_store *blobs);
+
 /* Lifetime of the signed upload URLs (put, part, complete, verify) the batch API hands out
  * (24 h: a multi-GB multipart upload over a slow link must not expire half way; an upload
  * URL can only add bytes that hash to its oid, never read or commit anything). */
@@ -68,6 +73,12 @@ typedef struct {
   lfs_batch_obj objects[];
 } lfs_batch_req;
 
+/* A batch request another module may answer first (xetsrv/: Xet transfers), called after
+ * the request was parsed and authorized: 1 = reply queued, 0 = not ours (plain LFS goes
+ * on), < 0 = error. Set once at start-up; lfs/ does not include its caller. */
+typedef int (*lfs_batch_hook)(hub_req *r, const lfs_batch_req *req);
+void lfs_set_batch_hook(lfs_batch_hook fn);
+
 /* Parse a batch request body (pure: no I/O, no globals). *out is owned by the caller; free
  * it with lfs_batch_req_free(). Errors (message set): HUB_EINVALID for a body that is not
  * a JSON object; HUB_EUNPROCESSABLE for a structurally wrong request (unknown operation,
@@ -97,6 +108,7 @@ int lfs_download_url(hub_buf *out, hub_req *r, const char *purpose, const char *
 int lfs_download_target(hub_req *r, const char *purpose, db_repo *out);
 
 /* Semi-private, shared by batch.c (route table) and transfer.c (signed transfer routes). */
+struct blob_store *lfs__blobs(void); /* the store given to lfs_init */
 int lfs__h_put(hub_req *r); /* lfs-put and lfs-part */
 int lfs__on_put_body(hub_req *r, const char *data, size_t len);
 int lfs__h_complete(hub_req *r);

@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/api.h"
 #include "auth/auth.h"
 #include "auth/sign.h"
 #include "blob/blob.h"
@@ -215,8 +214,8 @@ static int put_begin(hub_req *r, struct put_state **out) {
   if (cl && parse_dec(cl) != st->want)
     return hub_error_set(HUB_EINVALID, "Content-Length %.30s does not match the %lld bytes %s", cl,
                          (long long)st->want, is_part ? "of this part" : "of this object");
-  rc = is_part ? blob_parts_writer_open(api_blobs(), st->t.upload, st->t.part, &st->w)
-               : blob_writer_open(api_blobs(), &st->w);
+  rc = is_part ? blob_parts_writer_open(lfs__blobs(), st->t.upload, st->t.part, &st->w)
+               : blob_writer_open(lfs__blobs(), &st->w);
   if (rc) return rc;
   r->state = st;
   *out = st;
@@ -321,7 +320,7 @@ int lfs__h_complete(hub_req *r) {
     /* Parts of this upload only, and no shortcut when the store already holds the object:
      * the repo gets the reference once these bytes hash to the oid. (A repeated
      * completion finds the reference and answers 200 again.) */
-    rc = blob_parts_assemble_upload(api_blobs(), t.upload, t.oid, n, t.size, NULL);
+    rc = blob_parts_assemble_upload(lfs__blobs(), t.upload, t.oid, n, t.size, NULL);
     if (rc == HUB_ENOTFOUND) return prefix_error(HUB_EINVALID, "Cannot complete upload: ");
     if (rc == HUB_EINVALID) return prefix_error(rc, "Upload rejected, nothing was stored: ");
     if (rc || (rc = db_objects_add(t.repo.id, t.oid, t.size))) return rc;
@@ -353,7 +352,7 @@ int lfs__h_get(hub_req *r) {
    * object (or is deleted / disabled, above). */
   if (db_objects_get(t.repo.id, t.oid, NULL))
     return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
-  rc = blob_open_fd(api_blobs(), t.oid, &fd, &total);
+  rc = blob_open_fd(lfs__blobs(), t.oid, &fd, &total);
   if (rc == HUB_ENOTFOUND) return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
   if (rc) return rc;
   snprintf(etag, sizeof etag, "\"%s\"", t.oid);

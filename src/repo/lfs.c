@@ -1,9 +1,9 @@
-/* git-lfs pointer files, through the one strict parser in lfs/pointer.h. */
+/* git-lfs pointer files, through the one strict parser in blob/lfs_pointer.h. */
 #include "repo/repo_internal.h"
 
 #include <string.h>
 
-#include "lfs/pointer.h"
+#include "blob/lfs_pointer.h"
 #include "util/error.h"
 
 int repo_lfs_pointer_parse(const void *data, size_t len, char out_oid[65], uint64_t *out_size) {

@@ -45,8 +45,13 @@ void web_csrf_input(web_page *p);
 /* A complete error page. `detail` may be NULL. Returns the reply's result. */
 int web_error(hub_req *r, int status, const char *title, const char *detail);
 int web_not_found(hub_req *r);
-/* Map a HUB_E* code to an error page (404 for repo/revision/entry, 403, 400, 500). */
+/* A handler's failure: returns the code, and the page is drawn once after the handler
+ * returns (web__error_page, with the status of http/errors.c). Unknown /api paths: 404
+ * NotFound in Hub JSON. */
 int web_error_code(hub_req *r, int code);
+/* The error page of web routes (ERR_HTML), set with http_set_error_page: drawn once, after
+ * the handler returned a negative code (or the router refused the request). */
+int web__error_page(hub_req *r, int code, int status, const char *title, const char *msg);
 /* CSS and JS served at /static/. */
 int web_static_css(hub_req *r);
 int web_static_js(hub_req *r);

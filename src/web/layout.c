@@ -333,15 +333,20 @@ int web_not_found(hub_req *r) {
 int web_error_code(hub_req *r, int code) {
   if (r->nsegs && !strcmp(r->segs[0], "api")) /* JSON for (unknown) API paths */
     return hub_error_set(HUB_ENOTFOUND, "Sorry, we can't find the page you are looking for.");
-  const char *msg = hub_error_msg();
+  /* Rendered once, after the handler returns: http_reply_error → web__error_page. */
+  return code < 0 ? code : hub_error_set(HUB_ERROR, "page failed without an error code");
+}
+
+int web__error_page(hub_req *r, int code, int status, const char *title, const char *msg) {
+  if (r->nsegs && !strcmp(r->segs[0], "api")) return 1; /* unknown API paths: Hub JSON */
   switch (code) {
   case HUB_EREPO:
-    return web_error(r, 404, "Repository not found",
+    return web_error(r, status, "Repository not found",
                      "It does not exist, or you do not have access to it.");
   case HUB_EREVISION:
-    return web_error(r, 404, "Revision not found", msg);
+    return web_error(r, status, "Revision not found", msg);
   case HUB_EENTRY:
-    return web_error(r, 404, "File not found", msg);
+    return web_error(r, status, "File not found", msg);
   case HUB_ENOTFOUND:
     return web_not_found(r);
   case HUB_EAUTH: {
@@ -351,18 +356,14 @@ int web_error_code(hub_req *r, int code) {
     hub_buf_dispose(&loc);
     return rc;
   }
-  case HUB_EFORBIDDEN:
-    return web_error(r, 403, "Forbidden", msg);
   case HUB_EGATED:
-    return web_error(r, 403, "This repository is gated", msg);
-  case HUB_EINVALID:
-  case HUB_EUNPROCESSABLE:
-    return web_error(r, 400, "Bad request", msg);
+    return web_error(r, status, "This repository is gated", msg);
   case HUB_EEXISTS:
-    return web_error(r, 409, "Already exists", msg);
+    return web_error(r, status, "Already exists", msg);
   default:
-    fprintf(stderr, "web error rid=%s: %s\n", r->request_id, msg);
-    return web_error(r, 500, "Something went wrong", "The error was logged. Please try again.");
+    if (status == 500) /* the details are in the log (http_reply_error) */
+      return web_error(r, 500, "Something went wrong", "The error was logged. Please try again.");
+    return web_error(r, status, title, msg);
   }
 }
 

@@ -193,6 +193,7 @@ static int tokens_page(hub_req *r, int status, const char *new_token, const char
          "<th class=\"hide-s\">Last used</th><th></th></tr></thead><tbody>",
          HUB_MAX_SHORT_TEXT);
   struct tok_list l = {&p, 0};
+  auth_token_touch_flush(); /* the last-use times noted by recent requests */
   db_token_list(r->who.user_id, token_row, &l);
   if (!l.n) html_f(&p.b, "<tr><td colspan=\"5\" class=\"muted\">No tokens yet.</td></tr>");
   html_f(&p.b, "</tbody></table></div>");

@@ -25,33 +25,39 @@ static int h_catch_all(hub_req *r) {
 /* Order matters: literal pages first, then repo sub-pages, the repo page, profiles, and the
  * catch-all 404 last. */
 static const hub_route web_routes[] = {
-    {"GET", "/static/style.css", web_static_css, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
-    {"GET", "/static/app.js", web_static_js, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
-    {"GET", "/", web_h_home, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/models", web_h_search, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/datasets", web_h_search, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/spaces", web_h_search, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/login", web_h_login, NEED_NONE, BODY_NONE, NULL, 0},
-    {"POST", "/login", web_h_login_post, NEED_NONE, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
-    {"POST", "/logout", web_h_logout_post, NEED_NONE, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
-    {"GET", "/settings/tokens", web_h_tokens, NEED_NONE, BODY_NONE, NULL, 0},
-    {"POST", "/settings/tokens", web_h_tokens_post, NEED_NONE, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
-    {"POST", "/settings/tokens/{id}/revoke", web_h_token_revoke_post, NEED_NONE, BODY_JSON, NULL,
+    {"GET", "/static/style.css", web_static_css, NEED_NONE | RUN_INLINE | ERR_HTML, BODY_NONE, NULL,
+     0},
+    {"GET", "/static/app.js", web_static_js, NEED_NONE | RUN_INLINE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/", web_h_home, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/models", web_h_search, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/datasets", web_h_search, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/spaces", web_h_search, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/login", web_h_login, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"POST", "/login", web_h_login_post, NEED_NONE | ERR_HTML, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
+    {"POST", "/logout", web_h_logout_post, NEED_NONE | ERR_HTML, BODY_JSON, NULL,
      WEB_MAX_FORM_BODY},
-    {"GET", "/new", web_h_new, NEED_NONE, BODY_NONE, NULL, 0},
-    {"POST", "/new", web_h_new_post, NEED_NONE, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
-    {"GET", "/{prefix}/{ns}/{name}/tree/{*}", web_h_tree, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/{prefix}/{ns}/{name}/blob/{*}", web_h_blob, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/{prefix}/{ns}/{name}/commits/{*}", web_h_commits, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/{prefix}/{ns}/{name}/commit/{sha}", web_h_commit, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/{prefix}/{ns}/{name}/settings", web_h_settings, NEED_NONE, BODY_NONE, NULL, 0},
-    {"POST", "/{prefix}/{ns}/{name}/settings", web_h_settings_post, NEED_NONE, BODY_JSON, NULL,
+    {"GET", "/settings/tokens", web_h_tokens, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"POST", "/settings/tokens", web_h_tokens_post, NEED_NONE | ERR_HTML, BODY_JSON, NULL,
      WEB_MAX_FORM_BODY},
-    {"POST", "/{prefix}/{ns}/{name}/delete", web_h_delete_post, NEED_NONE, BODY_JSON, NULL,
-     WEB_MAX_FORM_BODY},
-    {"GET", "/{prefix}/{ns}/{name}", web_h_repo, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/{ns}", web_h_profile, NEED_NONE, BODY_NONE, NULL, 0},
-    {"GET", "/{*}", h_catch_all, NEED_NONE, BODY_NONE, NULL, 0},
+    {"POST", "/settings/tokens/{id}/revoke", web_h_token_revoke_post, NEED_NONE | ERR_HTML,
+     BODY_JSON, NULL, WEB_MAX_FORM_BODY},
+    {"GET", "/new", web_h_new, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"POST", "/new", web_h_new_post, NEED_NONE | ERR_HTML, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
+    {"GET", "/{prefix}/{ns}/{name}/tree/{*}", web_h_tree, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/{prefix}/{ns}/{name}/blob/{*}", web_h_blob, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/{prefix}/{ns}/{name}/commits/{*}", web_h_commits, NEED_NONE | ERR_HTML, BODY_NONE,
+     NULL, 0},
+    {"GET", "/{prefix}/{ns}/{name}/commit/{sha}", web_h_commit, NEED_NONE | ERR_HTML, BODY_NONE,
+     NULL, 0},
+    {"GET", "/{prefix}/{ns}/{name}/settings", web_h_settings, NEED_NONE | ERR_HTML, BODY_NONE, NULL,
+     0},
+    {"POST", "/{prefix}/{ns}/{name}/settings", web_h_settings_post, NEED_NONE | ERR_HTML, BODY_JSON,
+     NULL, WEB_MAX_FORM_BODY},
+    {"POST", "/{prefix}/{ns}/{name}/delete", web_h_delete_post, NEED_NONE | ERR_HTML, BODY_JSON,
+     NULL, WEB_MAX_FORM_BODY},
+    {"GET", "/{prefix}/{ns}/{name}", web_h_repo, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/{ns}", web_h_profile, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/{*}", h_catch_all, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };
 
@@ -64,6 +70,8 @@ int web__is_web_route(const hub_route *rt) {
 int web_register(void) {
   int rc = web_session_init();
   if (rc) return rc;
+  http_set_cookie_identify(web_session_identify);
+  http_set_error_page(web__error_page);
   return http_routes_add(web_routes);
 }
 

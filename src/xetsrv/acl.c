@@ -58,7 +58,7 @@ int xs_repo_may_read(int64_t repo_id, const xet_hash *file) {
   sqlite3_bind_blob(st, 2, file->b, 32, SQLITE_STATIC);
   int yes = sqlite3_step(st) == SQLITE_ROW;
   sqlite3_finalize(st);
-  if (yes) xs_repo_link(repo_id, file);
+  if (yes) xs_queue_link(repo_id, file); /* may run on an event thread: written later */
   return yes;
 }
 

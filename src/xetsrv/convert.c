@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
 #include "jobs/jobs.h"
 #include "util/error.h"
 #include "xetsrv/internal.h"
@@ -20,6 +19,7 @@
 #define KIND_CONVERT "xet.convert"         /* payload: repo id */
 #define KIND_VERIFY "xet.verify"           /* payload: Xet file hash */
 #define KIND_MATERIALIZE "xet.materialize" /* payload: Xet file hash */
+#define KIND_LINK "xet.link"               /* key: repo id + file hash; payload: the same */
 #define XET_MAX_QUEUE 10000
 
 void xs_queue_convert(const char *sha, int64_t repo_id) {
@@ -38,6 +38,27 @@ void xs_queue_materialize(const char *sha, const xet_hash *file) {
   char p[65];
   xet_hash_str(p, file);
   jobs_enqueue(KIND_MATERIALIZE, sha, p);
+}
+
+/* A repo -> Xet file link found by a reader (xs_repo_may_read, xetsrv_lookup): readers may
+ * run on event threads, which never write, so the link is recorded by a job. */
+void xs_queue_link(int64_t repo_id, const xet_hash *file) {
+  char key[96];
+  snprintf(key, sizeof key, "%lld:", (long long)repo_id);
+  xet_hash_str(key + strlen(key), file);
+  jobs_enqueue(KIND_LINK, key, key);
+}
+
+static int run_link(const db_job *j, void *ctx) {
+  char *end = NULL;
+  long long repo_id = strtoll(j->payload, &end, 10);
+  xet_hash file;
+  if (!end || *end != ':' || xet_hash_parse(&file, end + 1, strlen(end + 1)))
+    return hub_error_set(HUB_EINVALID, "bad link job payload");
+  int rc = xs_repo_link((int64_t)repo_id, &file);
+  if (rc)
+    fprintf(stderr, "xet: recording a file of repo %lld: %s\n", repo_id, hub_error_msg());
+  return rc;
 }
 
 /* ---- conversion ------------------------------------------------------------------------ */
@@ -106,7 +127,7 @@ int xs_convert_blob(const char *sha, int64_t repo_id) {
   c.repo_id = repo_id;
   xet_xorb_builder_init(&c.b);
   uint8_t *buf = malloc(1 << 20);
-  int rc = buf ? blob_open_stream(api_blobs(), sha, &in, &size) : HUB_ERROR;
+  int rc = buf ? blob_open_stream(xs_lfs_blobs(), sha, &in, &size) : HUB_ERROR;
   if (!rc) rc = xet_file_hasher_new(&fh, on_chunk, &c);
   while (!rc) {
     size_t n = 0;
@@ -183,7 +204,7 @@ int xs_verify_file(const char *sha, const xet_hash *file) {
 
 int xs_materialize_file(const char *sha, const xet_hash *file) {
   int64_t have = 0;
-  if (blob_stat(api_blobs(), sha, &have) == 0) return xs_verify_file(sha, file); /* stored */
+  if (blob_stat(xs_lfs_blobs(), sha, &have) == 0) return xs_verify_file(sha, file); /* stored */
   xs_reader *rd = NULL;
   blob_writer *w = NULL;
   xs_file f;
@@ -193,7 +214,7 @@ int xs_materialize_file(const char *sha, const xet_hash *file) {
   xs_file_dispose(&f);
   uint8_t *buf = malloc(1 << 20);
   if (!buf) return hub_error_set(HUB_ERROR, "out of memory");
-  if (!(rc = xs_reader_open(&rd, file, 0, size))) rc = blob_writer_open(api_blobs(), &w);
+  if (!(rc = xs_reader_open(&rd, file, 0, size))) rc = blob_writer_open(xs_lfs_blobs(), &w);
   while (!rc) {
     size_t n = 0;
     if ((rc = xs_reader_read(rd, buf, 1 << 20, &n)) || !n) break;
@@ -252,6 +273,7 @@ int xs_worker_start(void) {
       {KIND_CONVERT, run_convert, NULL, 1, XET_MAX_QUEUE, 3, 2000},
       {KIND_VERIFY, run_check, NULL, 1, XET_MAX_QUEUE, 5, 2000},
       {KIND_MATERIALIZE, run_check, (void *)1, 1, XET_MAX_QUEUE, 5, 2000},
+      {KIND_LINK, run_link, NULL, 1, XET_MAX_QUEUE, 3, 1000},
   };
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
     if (jobs_register(&kinds[i])) return HUB_ERROR;

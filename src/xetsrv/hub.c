@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "api/api.h"
 #include "auth/sign.h"
 #include "blob/blob.h"
 #include "db/objects.h"
@@ -103,13 +102,21 @@ const hub_route xs_hub_routes[] = {
 };
 
 int xetsrv_register(void) {
+  lfs_set_batch_hook(xetsrv_lfs_batch); /* Xet transfers in git-LFS batch requests */
   int rc = http_routes_add(xs_hub_routes);
   if (!rc) rc = http_routes_add(xs_cas_routes);
   if (!rc) rc = http_routes_add(xs_xfer_routes);
   return rc;
 }
 
-int xetsrv_init(void) {
+static blob_store *g_lfs_blobs;
+
+blob_store *xs_lfs_blobs(void) {
+  return g_lfs_blobs;
+}
+
+int xetsrv_init(blob_store *lfs_blobs) {
+  g_lfs_blobs = lfs_blobs;
   int rc = xs_store_open();
   if (!rc) rc = xs_acl_open();
   if (rc) return rc;
@@ -127,15 +134,17 @@ int xetsrv_lookup(const db_repo *repo, const char *sha256, xetsrv_file *out) {
   int rc = xs_sha_find_for(sha256, repo->id, &f, &size);
   if (rc == HUB_ENOTFOUND) {
     int64_t have = 0, ref = 0;
-    if (xs_enabled(repo->id) && api_blobs() && db_objects_get(repo->id, sha256, &ref) == 0 &&
-        blob_stat(api_blobs(), sha256, &have) == 0 && have == ref)
+    if (xs_enabled(repo->id) && xs_lfs_blobs() && db_objects_get(repo->id, sha256, &ref) == 0 &&
+        blob_stat(xs_lfs_blobs(), sha256, &have) == 0 && have == ref)
       xs_queue_convert(sha256, repo->id);
     return hub_error_set(HUB_ENOTFOUND, "not Xet-backed");
   }
   if (rc) return rc;
-  xs_repo_link(repo->id, &f); /* the file is in this repo: its tokens may read it */
+  /* The file is in this repo: its tokens may read it. Recorded by the worker (this may be an
+   * event thread, which never writes); xs_repo_may_read answers the same meanwhile. */
+  if (!xs_repo_has(repo->id, &f)) xs_queue_link(repo->id, &f);
   int64_t have = 0;
-  if (!xs_enabled(repo->id) && api_blobs() && blob_stat(api_blobs(), sha256, &have))
+  if (!xs_enabled(repo->id) && xs_lfs_blobs() && blob_stat(xs_lfs_blobs(), sha256, &have))
     xs_queue_materialize(sha256, &f); /* Xet off: serve it as a plain LFS object */
   xet_hash_str(out->hash, &f);
   out->size = size;
@@ -251,7 +260,7 @@ static int reply_batch(hub_req *r, const char *transfer, json_t *objs) {
 static int where(hub_req *r, const lfs_batch_obj *o) {
   int64_t have = 0, ref = -1;
   if (db_objects_get(r->repo.id, o->oid, &ref) == 0 && ref == o->size &&
-      blob_stat(api_blobs(), o->oid, &have) == 0 && have == ref)
+      blob_stat(xs_lfs_blobs(), o->oid, &have) == 0 && have == ref)
     return 1;
   xetsrv_file f;
   if (xetsrv_lookup(&r->repo, o->oid, &f) == 0 && f.size == (uint64_t)o->size) return 2;

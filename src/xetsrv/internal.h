@@ -33,6 +33,7 @@
 
 int xs_store_open(void); /* migrations + xorb store; idempotent */
 blob_store *xs_blobs(void);
+blob_store *xs_lfs_blobs(void);  /* the LFS object store given to xetsrv_init */
 int xs_enabled(int64_t repo_id); /* MODELHUB_XET=0 turns it off everywhere */
 int xs_set_enabled(int64_t repo_id, int on);
 /* Transfer-URL lifetime: XS_XFER_TTL_S, or MODELHUB_XET_URL_TTL seconds (tests). */
@@ -135,6 +136,9 @@ void xs_queue_verify(const char *sha, const xet_hash *file);
 /* For repos with Xet off: rebuild the file into the LFS store as object `sha` (which checks
  * the sha256 claim on the way), so the repo serves it as a plain LFS object. */
 void xs_queue_materialize(const char *sha, const xet_hash *file);
+/* Record that `repo_id` holds `file` (xs_repo_link) on the worker: lookups run on event
+ * threads, which never write. */
+void xs_queue_link(int64_t repo_id, const xet_hash *file);
 int xs_materialize_file(const char *sha, const xet_hash *file);
 /* Convert a stored LFS blob into xorbs + a file now (worker and CLI). */
 int xs_convert_blob(const char *sha, int64_t repo_id);

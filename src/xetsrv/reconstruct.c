@@ -7,7 +7,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/api.h"
 #include "auth/sign.h"
 #include "http/range.h"
 #include "lfs/lfs.h"

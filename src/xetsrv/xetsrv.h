@@ -20,11 +20,12 @@
 #include "repo/repo.h"
 
 /* Migrate the module's tables, open the xorb store and start the background worker
- * (LFS -> Xet conversion, sha256 verification). Once, from api_init(). */
-int xetsrv_init(void);
+ * (LFS -> Xet conversion, sha256 verification). `lfs_blobs` is the LFS object store
+ * (built in main.c, borrowed for the process). Once, from api_init(). */
+int xetsrv_init(blob_store *lfs_blobs);
 /* Reads Xet-backed LFS objects for code that only knows the blob store (derive). */
 const blob_read_fallback *xetsrv_read_fallback(void);
-/* Register the token and CAS routes (api_register()). */
+/* Register the token and CAS routes (main.c) and the git-LFS batch hook (lfs/). */
 int xetsrv_register(void);
 
 /* A Xet-backed LFS object as seen from one repo. */

@@ -1,6 +1,6 @@
 /* libFuzzer: git-lfs pointer parser. An accepted pointer must re-format to the same bytes
  * when it uses the current version URL (the format is canonical). */
-#include "lfs/pointer.h"
+#include "blob/lfs_pointer.h"
 #include "util/buf.h"
 
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include "api/ndjson.h"
 #include "auth/sign.h"
 #include "http/range.h"
-#include "lfs/pointer.h"
+#include "blob/lfs_pointer.h"
 #include "util/error.h"
 #include "util/limits.h"
 #include "util/path.h"

@@ -23,6 +23,7 @@ export const REPO_ROOT = path.resolve(HERE, "../../..");
 const START_TIMEOUT_MS = Number(process.env.MODELHUB_E2E_START_TIMEOUT_MS || 30000);
 const STOP_TIMEOUT_MS = 15000;
 const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
+const READONLY_WRITE_RE = /BUG: write on a read-only thread/;
 
 export function binaryPath() {
   const env = process.env.MODELHUB_BIN;
@@ -247,6 +248,9 @@ export async function startServer(opts = {}) {
     if (killed) problems.push(`server did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM (killed)`);
     else if (state.code !== 0) problems.push(`server exited with code ${state.code}, signal ${state.signal}`);
     if (SANITIZER_RE.test(text)) problems.push("sanitizer report in server log");
+    // Event threads hold read-only database connections (db_thread_readonly): a write
+    // there is a bug (docs/architecture.md, "Event threads + workers").
+    if (READONLY_WRITE_RE.test(text)) problems.push("a write on an event thread (read-only connection) in server log");
 
     const testsFailed = process.exitCode !== undefined && process.exitCode !== 0;
     if (problems.length || testsFailed) {

@@ -1,4 +1,4 @@
-#include "lfs/pointer.h"
+#include "blob/lfs_pointer.h"
 
 #include "blob/blob.h"
 #include "util/error.h"

@@ -10,8 +10,8 @@
  * "https://hawser.github.com/spec/v1" is accepted too. Extension lines ("ext-N-...") are
  * not supported and make the text "not a pointer". The output of lfs_pointer_format() is
  * always accepted by lfs_pointer_parse(). */
-#ifndef HUB_LFS_POINTER_H
-#define HUB_LFS_POINTER_H
+#ifndef HUB_BLOB_LFS_POINTER_H
+#define HUB_BLOB_LFS_POINTER_H
 
 #include <stddef.h>
 #include <stdint.h>
