@@ -92,3 +92,23 @@ test("a regular 'file' whose bytes are an LFS pointer to another repo's object i
   const ok = await commit("mallory/evil", mallory, [regularFile("mine.bin", pointer(mine))]);
   assert.equal(ok.status, 200, ok.text);
 });
+
+test("a fine-grained token does not count its user's private children in childrenModelCount", async () => {
+  const scoped = server
+    .cli(["token", "create", "alice", "--name", "lineage", "--role", "fineGrained", "--scopes",
+      JSON.stringify([{ type: "repo", name: "alice/base", permission: "read" }])], { check: true })
+    .stdout.trim();
+  for (const [name, extra] of [["base", {}], ["child", { private: true }]]) {
+    const r = await call("POST", "/api/repos/create", { token: alice, json: { name, ...extra } });
+    assert.equal(r.status, 200, r.text);
+  }
+  const c = await commit("alice/child", alice, [regularFile("README.md", "---\nbase_model: alice/base\n---\n# child\n")]);
+  assert.equal(c.status, 200, c.text);
+  const count = async (token) => (await call("GET", "/api/models/alice/base?expand[]=childrenModelCount", { token })).json.childrenModelCount;
+  for (let i = 0; i < 100 && (await count(alice)) !== 1; i++) await new Promise((res) => setTimeout(res, 50));
+  assert.equal(await count(alice), 1, "the owner's write token counts the private child (indexed)");
+  assert.equal(await count(null), 0);
+  assert.equal(await count(scoped), 0, "the scoped token must not learn of a private repo outside its scopes");
+  const lineage = await call("GET", "/api/models/alice/base/lineage", { token: scoped });
+  assert.equal(lineage.json.childrenCount.finetune, 0);
+});
