@@ -54,6 +54,54 @@ function commit(repo, token, ops, summary = "review") {
 const lfsFile = (path, o) => ({ key: "lfsFile", value: { path, algo: "sha256", oid: o.oid, size: o.size } });
 const regularFile = (path, text) => ({ key: "file", value: { path, content: Buffer.from(text).toString("base64"), encoding: "base64" } });
 
+// The Xet golden upload of "hello world" (shared/docs/xet.md §10.6), as in xet.test.mjs.
+const HELLO = Buffer.from("hello world");
+const HELLO_FILE = "f15edd43b7e85cfd25e2758ffe13b99fdd09dfa817e8d9f6548722a7a126db7f";
+const HELLO_XORB_HASH = "4e39378b9d359f118190557a1f44130219a54e5fcfa07bd96cf50b466fe651b1";
+const HELLO_XORB = Buffer.concat([Buffer.from([0, 11, 0, 0, 0, 11, 0, 0]), HELLO]);
+function hashBytes(s) {
+  const out = Buffer.alloc(32);
+  for (let k = 0; k < 4; k++) Buffer.from(s.slice(16 * k, 16 * k + 16), "hex").reverse().copy(out, 8 * k);
+  return out;
+}
+function helloShard(claim = sha256(HELLO)) {
+  const e = () => Buffer.alloc(48);
+  const u32 = (b, off, v) => b.writeUInt32LE(v >>> 0, off);
+  const header = e();
+  Buffer.from([
+    0x48, 0x46, 0x52, 0x65, 0x70, 0x6f, 0x4d, 0x65, 0x74, 0x61, 0x44, 0x61, 0x74, 0x61, 0x00, 0x55, 0x69, 0x67,
+    0x45, 0x6a, 0x7b, 0x81, 0x57, 0x83, 0xa5, 0xbd, 0xd9, 0x5c, 0xcd, 0xd1, 0x4a, 0xa9,
+  ]).copy(header, 0);
+  header.writeBigUInt64LE(2n, 32);
+  const fh = e();
+  hashBytes(HELLO_FILE).copy(fh, 0);
+  u32(fh, 32, 0xc0000000);
+  u32(fh, 36, 1);
+  const term = e();
+  hashBytes(HELLO_XORB_HASH).copy(term, 0);
+  u32(term, 36, 11);
+  u32(term, 40, 0);
+  u32(term, 44, 1);
+  const ver = e();
+  hashBytes("22ef2fdcff5cea306e42ad7e15ed8a0c5e789e7d2ec34658c10d2758946847da").copy(ver, 0);
+  const ext = e();
+  hashBytes(claim).copy(ext, 0);
+  const bookend = () => {
+    const b = e();
+    b.fill(0xff, 0, 32);
+    return b;
+  };
+  const cas = e();
+  hashBytes(HELLO_XORB_HASH).copy(cas, 0);
+  u32(cas, 36, 1);
+  u32(cas, 40, 11);
+  u32(cas, 44, 19);
+  const chunk = e();
+  hashBytes(HELLO_XORB_HASH).copy(chunk, 0);
+  u32(chunk, 36, 11);
+  return Buffer.concat([header, fh, term, ver, ext, bookend(), cas, chunk, bookend()]);
+}
+
 const SECRET = randomBytes(3000);
 let secret;
 
@@ -111,4 +159,39 @@ test("a fine-grained token does not count its user's private children in childre
   assert.equal(await count(scoped), 0, "the scoped token must not learn of a private repo outside its scopes");
   const lineage = await call("GET", "/api/models/alice/base/lineage", { token: scoped });
   assert.equal(lineage.json.childrenCount.finetune, 0);
+});
+
+/** A shard whose file section repeats the golden file once per sha256 claim. */
+function claimsShard(claims) {
+  const one = helloShard(claims[0]);
+  const header = one.subarray(0, 48);
+  const rest = one.subarray(48 + 4 * 48); // bookend, CAS section, bookend
+  const files = claims.map((c) => {
+    const f = Buffer.from(one.subarray(48, 48 + 4 * 48));
+    hashBytes(c).copy(f, 3 * 48);
+    return f;
+  });
+  return Buffer.concat([header, ...files, rest]);
+}
+
+test("a Xet sha256 claim still unverified when committed cannot read another repo's LFS object with that oid", async () => {
+  // alice/priv holds 11 secret bytes through plain LFS; mallory knows their sha256 and size.
+  const VICTIM = Buffer.from("hello WORLD");
+  const victim = await lfsPut("alice/priv", alice, VICTIM);
+  assert.equal((await commit("alice/priv", alice, [lfsFile("v.bin", victim)])).status, 200);
+  // mallory uploads "hello world" through Xet; its shard makes 10,000 false claims first
+  // (the verifier's queue is busy for a while) and then claims the victim's sha256.
+  const t = await call("GET", "/api/models/mallory/evil/xet-write-token/main", { token: mallory });
+  assert.equal(t.status, 200, t.text);
+  const cas = (p, body) => call("POST", `${t.json.casUrl}${p}`, { token: t.json.accessToken, body });
+  assert.equal((await cas(`/v1/xorbs/default/${HELLO_XORB_HASH}`, HELLO_XORB)).status, 200);
+  const claims = Array.from({ length: 10000 }, () => randomBytes(32).toString("hex"));
+  const sh = await cas("/v1/shards", claimsShard([...claims, victim.oid]));
+  assert.equal(sh.status, 200, sh.text);
+  const c = await commit("mallory/evil", mallory, [lfsFile("claimed.bin", victim)]);
+  if (c.status !== 200) return assert.equal(c.status, 400, c.text);
+  // Accepted as mallory's own upload: it serves mallory's bytes, never alice's.
+  const r = await call("GET", "/mallory/evil/resolve/main/claimed.bin");
+  assert.ok(!r.buf.equals(VICTIM), "resolve served another repo's object to the claimant");
+  assert.equal(r.text, "hello world");
 });
