@@ -195,3 +195,15 @@ test("a Xet sha256 claim still unverified when committed cannot read another rep
   assert.ok(!r.buf.equals(VICTIM), "resolve served another repo's object to the claimant");
   assert.equal(r.text, "hello world");
 });
+
+test("POST /v1/telemetry needs a Xet token and has a body cap", async () => {
+  const t = await call("GET", "/api/models/mallory/evil/xet-read-token/main", { token: mallory });
+  assert.equal(t.status, 200, t.text);
+  const url = `${t.json.casUrl}/v1/telemetry`;
+  const anon = await call("POST", url, { json: { events: [] } });
+  assert.equal(anon.status, 401, anon.text);
+  const big = await call("POST", url, { token: t.json.accessToken, body: Buffer.alloc(2 * 1024 * 1024, 0x20) });
+  assert.equal(big.status, 413, big.text);
+  const ok = await call("POST", url, { token: t.json.accessToken, json: { events: [{ kind: "upload", bytes: 1 }] } });
+  assert.equal(ok.status, 204, ok.text);
+});
