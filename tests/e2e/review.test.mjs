@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { connect } from "node:net";
 import { startServer } from "./lib/server.mjs";
 
 const LFS = "application/vnd.git-lfs+json";
@@ -206,4 +207,32 @@ test("POST /v1/telemetry needs a Xet token and has a body cap", async () => {
   assert.equal(big.status, 413, big.text);
   const ok = await call("POST", url, { token: t.json.accessToken, json: { events: [{ kind: "upload", bytes: 1 }] } });
   assert.equal(ok.status, 204, ok.text);
+});
+
+test("a git-upload-pack body held in memory counts against the body memory budget", async () => {
+  const memory = async () => {
+    const m = await call("GET", "/metrics", { token: server.adminToken });
+    assert.equal(m.status, 200, m.text);
+    return Number(/^modelhub_body_memory_bytes (\d+)$/m.exec(m.text)[1]);
+  };
+  const before = await memory();
+  const { hostname, port } = new URL(server.url);
+  const sock = connect(Number(port), hostname);
+  await new Promise((res, rej) => sock.once("connect", res).once("error", rej));
+  try {
+    // An anonymous fetch negotiation on a public repo, half sent: its body waits in memory.
+    sock.write(
+      "POST /mallory/evil.git/git-upload-pack HTTP/1.1\r\nHost: x\r\n" +
+        "Content-Type: application/x-git-upload-pack-request\r\nContent-Length: 400000\r\n\r\n",
+    );
+    sock.write(Buffer.alloc(200000, "0"));
+    let held = before;
+    for (let i = 0; i < 50 && held < before + 200000; i++) {
+      await new Promise((res) => setTimeout(res, 20));
+      held = await memory();
+    }
+    assert.ok(held >= before + 200000, `body memory ${held} (was ${before}) must count the in-memory git body`);
+  } finally {
+    sock.destroy();
+  }
 });
