@@ -5,6 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { connect } from "node:net";
+import { request } from "node:http";
 import { startServer } from "./lib/server.mjs";
 
 const LFS = "application/vnd.git-lfs+json";
@@ -234,5 +235,45 @@ test("a git-upload-pack body held in memory counts against the body memory budge
     assert.ok(held >= before + 200000, `body memory ${held} (was ${before}) must count the in-memory git body`);
   } finally {
     sock.destroy();
+  }
+});
+
+test("one address announcing bodies it never sends cannot take the whole body memory budget", async () => {
+  // A server of its own with a 16 MiB budget (one address may hold half of it).
+  const small = await startServer({ env: { MODELHUB_BODY_MEMORY_MAX: String(16 * 1024 * 1024) } });
+  const socks = [];
+  try {
+    const owner = small.makeUser("owner", "write");
+    const cr = await fetch(`${small.url}/api/repos/create`, { method: "POST", headers: { Authorization: `Bearer ${owner}`, "Content-Type": "application/json" }, body: JSON.stringify({ name: "m" }) });
+    assert.equal(cr.status, 200);
+    const { hostname, port } = new URL(small.url);
+    // 127.0.0.1: sixteen anonymous 1 MiB announcements, no body byte sent.
+    for (let i = 0; i < 16; i++) {
+      const s = connect({ port: Number(port), host: hostname });
+      s.on("error", () => {});
+      s.write("POST /api/validate-yaml HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n");
+      socks.push(s);
+    }
+    await new Promise((res) => setTimeout(res, 300));
+    // 127.0.0.2: a commit with a 1 MB inline file (its line needs ~4 MB of the budget).
+    const body =
+      JSON.stringify({ key: "header", value: { summary: "x" } }) + "\n" +
+      JSON.stringify({ key: "file", value: { path: "a.bin", content: randomBytes(1000000).toString("base64"), encoding: "base64" } }) + "\n";
+    const status = await new Promise((res, rej) => {
+      const req = request(
+        { host: hostname, port: Number(port), localAddress: "127.0.0.2", method: "POST", path: "/api/models/owner/m/commit/main",
+          headers: { Authorization: `Bearer ${owner}`, "Content-Type": "application/x-ndjson", "Content-Length": Buffer.byteLength(body) } },
+        (resp) => {
+          resp.resume();
+          resp.on("end", () => res(resp.statusCode));
+        },
+      );
+      req.on("error", rej);
+      req.end(body);
+    });
+    assert.equal(status, 200, "another client's commit must not get 503 because one address holds the budget");
+  } finally {
+    for (const s of socks) s.destroy();
+    await small.stop();
   }
 });
