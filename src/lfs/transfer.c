@@ -393,6 +393,7 @@ int lfs__h_get(hub_req *r) {
   if (rc) return rc;
   http_add_header(r, "ETag", etag);
   http_add_header(r, "Accept-Ranges", "bytes");
+  http_add_header(r, "X-Content-Type-Options", "nosniff"); /* user bytes, page origin */
   if (cr[0]) http_add_header(r, "Content-Range", cr);
   return 0;
 }

@@ -274,6 +274,7 @@ static int h_xet_get(hub_req *r) {
   if (rc) return rc;
   http_add_header(r, "ETag", etag);
   http_add_header(r, "Accept-Ranges", "bytes");
+  http_add_header(r, "X-Content-Type-Options", "nosniff"); /* user bytes, page origin */
   return 0;
 }
 

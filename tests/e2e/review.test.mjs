@@ -277,3 +277,16 @@ test("one address announcing bodies it never sends cannot take the whole body me
     await small.stop();
   }
 });
+
+test("signed LFS downloads (/lfs-get) carry X-Content-Type-Options: nosniff like resolve", async () => {
+  const r = await call("POST", "/alice/priv.git/info/lfs/objects/batch", {
+    token: alice,
+    lfs: true,
+    json: { operation: "download", transfers: ["basic"], objects: [secret], hash_algo: "sha256" },
+  });
+  const href = r.json.objects[0].actions.download.href;
+  const got = await call("GET", href);
+  assert.equal(got.status, 200);
+  assert.ok(got.buf.equals(SECRET));
+  assert.equal(got.headers.get("x-content-type-options"), "nosniff");
+});
