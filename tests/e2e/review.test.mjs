@@ -290,3 +290,27 @@ test("signed LFS downloads (/lfs-get) carry X-Content-Type-Options: nosniff like
   assert.ok(got.buf.equals(SECRET));
   assert.equal(got.headers.get("x-content-type-options"), "nosniff");
 });
+
+test("a repo created after the newest repo was deleted (same id) does not inherit its Xet uploads", async () => {
+  for (const name of ["gone"]) {
+    const r = await call("POST", "/api/repos/create", { token: alice, json: { name, private: true } });
+    assert.equal(r.status, 200, r.text);
+  }
+  // alice uploads "hello world" through Xet to alice/gone (private) and commits it.
+  const t = await call("GET", "/api/models/alice/gone/xet-write-token/main", { token: alice });
+  assert.equal(t.status, 200, t.text);
+  const cas = (p, body) => call("POST", `${t.json.casUrl}${p}`, { token: t.json.accessToken, body });
+  assert.equal((await cas(`/v1/xorbs/default/${HELLO_XORB_HASH}`, HELLO_XORB)).status, 200);
+  assert.equal((await cas("/v1/shards", helloShard())).status, 200);
+  const hello = obj(HELLO);
+  assert.equal((await commit("alice/gone", alice, [lfsFile("hello.txt", hello)])).status, 200);
+  const del = await call("DELETE", "/api/repos/delete", { token: alice, json: { name: "gone" } });
+  assert.equal(del.status, 200, del.text);
+  // mallory's next repo takes the freed id; naming the sha256 must not be enough.
+  const cr = await call("POST", "/api/repos/create", { token: mallory, json: { name: "heir" } });
+  assert.equal(cr.status, 200, cr.text);
+  const c = await commit("mallory/heir", mallory, [lfsFile("hello.txt", hello)]);
+  assert.equal(c.status, 400, `inherited a deleted repo's upload: ${c.text}`);
+  const r = await call("GET", "/mallory/heir/resolve/main/hello.txt");
+  assert.notEqual(r.text, "hello world");
+});
