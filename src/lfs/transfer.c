@@ -305,6 +305,11 @@ static int check_parts(json_t *parts, unsigned n) {
   return rc;
 }
 
+int lfs__on_complete_body(hub_req *r, const char *data, size_t len) {
+  lfs_target t;
+  return len ? 0 : target_load(r, "lfs-complete", &t);
+}
+
 int lfs__h_complete(hub_req *r) {
   lfs_target t;
   int rc = target_load(r, "lfs-complete", &t);

@@ -314,3 +314,31 @@ test("a repo created after the newest repo was deleted (same id) does not inheri
   const r = await call("GET", "/mallory/heir/resolve/main/hello.txt");
   assert.notEqual(r.text, "hello world");
 });
+
+test("/lfs-complete checks its signed URL before reading the body (no anonymous 4 MB buffers)", async () => {
+  const memory = async () => {
+    const m = await call("GET", "/metrics", { token: server.adminToken });
+    return Number(/^modelhub_body_memory_bytes (\d+)$/m.exec(m.text)[1]);
+  };
+  const before = await memory();
+  const { hostname, port } = new URL(server.url);
+  const sock = connect(Number(port), hostname);
+  let answer = "";
+  sock.on("data", (d) => (answer += d.toString("latin1")));
+  await new Promise((res, rej) => sock.once("connect", res).once("error", rej));
+  try {
+    const oid = "ab".repeat(32);
+    sock.write(
+      `POST /lfs-complete/${"0".repeat(24)}/${oid}/20000000?upload=${oid}&exp=9999999999&sig=${"00".repeat(32)} HTTP/1.1\r\n` +
+        "Host: x\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n",
+    );
+    sock.write(Buffer.alloc(100000, " "));
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(await memory(), before, "a forged completion URL must not hold body memory");
+    sock.write(Buffer.alloc(2900000, " "));
+    for (let i = 0; i < 50 && !answer.includes("\r\n\r\n"); i++) await new Promise((res) => setTimeout(res, 20));
+    assert.match(answer, /^HTTP\/1\.1 403/);
+  } finally {
+    sock.destroy();
+  }
+});
