@@ -254,6 +254,36 @@ static int unspool(repo_handle *h, const struct commit_body *b, ndjson_op *op) {
   return rc;
 }
 
+/* A "file" whose bytes are a git-lfs pointer is served as that LFS object (repo/tree.c):
+ * it may only name an object this repo references, exactly as an lfsFile op — else any
+ * sha256 known to be in the store could be read back through a repo of one's own. */
+static int check_pointer_file(hub_req *r, const struct commit_body *b, const ndjson_op *op) {
+  if (op->content_len >= REPO_LFS_POINTER_MAX) return 0;
+  char small[REPO_LFS_POINTER_MAX];
+  const void *data = op->content;
+  if (!data && op->content_len) { /* spooled */
+    for (size_t off = 0; off < op->content_len;) {
+      ssize_t n =
+          pread(b->fd, small + off, op->content_len - off, (off_t)op->content_off + (off_t)off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0)
+        return hub_error_set(HUB_ERROR, "reading commit spool: %s", n ? strerror(errno) : "short");
+      off += (size_t)n;
+    }
+    data = small;
+  }
+  char oid[65];
+  uint64_t size = 0;
+  int64_t have = 0;
+  if (!data || !repo_lfs_pointer_parse(data, op->content_len, oid, &size)) return 0;
+  if (xetsrv_lfs_stat(r, oid, &have) || (uint64_t)have != size)
+    return hub_error_set(HUB_EINVALID,
+                         "'%s' is an LFS pointer to an object that was not uploaded to this "
+                         "repository; upload it first",
+                         op->path);
+  return 0;
+}
+
 static int h_commit(hub_req *r) {
   int create_pr = http_param_bool(r, "create_pr", 0);
   repo_handle *h;
@@ -306,6 +336,7 @@ static int h_commit(hub_req *r) {
       o->kind = REPO_OP_ADD;
       o->data = op->content;
       o->len = op->content_len;
+      if ((rc = check_pointer_file(r, b, op))) return rc;
       if (!op->content && op->content_len) { /* spooled: written now, one file at a time */
         if ((rc = unspool(h, b, op))) return rc;
         o->kind = REPO_OP_ADD_BLOB;

@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "blob/blob.h"
+#include "db/objects.h"
 #include "http/range.h"
 #include "index/index.h"
 #include "util/error.h"
@@ -41,6 +42,7 @@ struct dl {
   void *data; /* regular file bytes (owned by cleanup) */
   const char *path;
   const xetsrv_file *xet; /* set when the LFS object is Xet-backed */
+  int referenced;         /* the repo references the LFS object (db/objects.h) */
 };
 
 static void add_common(hub_req *r, const struct dl *d) {
@@ -87,7 +89,10 @@ static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, 
   if (d->is_lfs) {
     int fd = -1;
     int64_t sz = 0;
-    int rc = blob_open_fd(api_blobs(), d->lfs_oid, &fd, &sz);
+    /* The shared store answers only for objects this repo references: a tree may name an
+     * oid through a Xet upload whose sha256 claim is not verified yet, and the store may
+     * hold another repo's bytes under that oid. */
+    int rc = d->referenced ? blob_open_fd(api_blobs(), d->lfs_oid, &fd, &sz) : HUB_ENOTFOUND;
     if (rc == HUB_ENOTFOUND && d->xet) /* uploaded through Xet: rebuilt from its chunks */
       return xetsrv_reply_bytes(r, status, ctype, d->xet, start, len);
     if (rc == HUB_ENOTFOUND)
@@ -132,6 +137,8 @@ static int h_download(hub_req *r, int raw) {
     d.lfs_oid = e.lfs_oid;
     d.total = (int64_t)e.lfs_size;
     if (xetsrv_lookup(&r->repo, e.lfs_oid, &xf) == 0 && xf.size == e.lfs_size) d.xet = &xf;
+    int64_t ref = -1;
+    d.referenced = db_objects_get(r->repo.id, e.lfs_oid, &ref) == 0 && ref == d.total;
   } else {
     snprintf(etag, sizeof etag, "\"%s\"", e.oid);
     size_t n = 0;

@@ -157,6 +157,8 @@ int blob_open_stream(blob_store *store, const char *oid, blob_stream **out, int6
   int fd = -1, rc;
   *out = NULL;
   if ((rc = check_oid(oid)) < 0) return rc;
+  if (store->fb && store->fb->base_ok && !store->fb->base_ok(store->fb_ctx, oid))
+    return store->fb->open(store->fb_ctx, oid, out, out_size);
   rc = store->be->open_read(store->be, oid, 0, &fd, &st, out_size);
   if (rc == HUB_ENOTFOUND && store->fb) return store->fb->open(store->fb_ctx, oid, out, out_size);
   if (rc < 0) return rc;

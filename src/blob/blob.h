@@ -58,6 +58,9 @@ void blob_stream_close(blob_stream *s);
  * Free with blob_store_view_free() (the base stays open). */
 typedef struct {
   int (*open)(void *ctx, const char *oid, blob_stream **out, int64_t *out_size);
+  /* Optional: 0 when the view's owner may not read `oid` from `base` (the store is shared
+   * and deduplicated; e.g. a repo that does not reference the object): `open` is asked. */
+  int (*base_ok)(void *ctx, const char *oid);
 } blob_read_fallback;
 blob_store *blob_store_view(blob_store *base, const blob_read_fallback *fb, void *ctx);
 void blob_store_view_free(blob_store *view);

@@ -71,6 +71,10 @@ static int spill(git_body *b) {
   return 0;
 }
 
+int git_body_to_disk(git_body *b) {
+  return b->in_memory ? spill(b) : 0;
+}
+
 uint64_t git_body_upload_max(void) {
   const char *v = getenv("MODELHUB_GIT_UPLOAD_BODY_MAX");
   char *end = NULL;

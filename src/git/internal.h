@@ -58,6 +58,8 @@ uint64_t git_body_upload_max(void);
 /* Append a chunk as it arrives. Over max, or inflating more than GIT_MAX_INFLATE_RATIO
  * times → HUB_ETOOBIG, before anything more is inflated; bad gzip → HUB_EINVALID. */
 int git_body_write(git_body *b, const char *data, size_t len);
+/* Move an in-memory body to the disk spool now (no-op when it is there already). */
+int git_body_to_disk(git_body *b);
 /* The spool rewound to its start, ready to be the child's stdin (still owned by b). */
 int git_body_finish(git_body *b, int *out_fd);
 void git_body_dispose(git_body *b);

@@ -282,7 +282,16 @@ static int body_start(hub_req *r) {
 static int on_body(hub_req *r, const char *data, size_t len) {
   int rc;
   if (!r->state && (rc = body_start(r))) return rc;
-  return git_body_write(r->state, data, len);
+  git_body *b = r->state;
+  if ((rc = git_body_write(b, data, len))) return rc;
+  /* Bytes kept in the memfd are memory: they draw on the process-wide body budget like
+   * any buffered body; when it is spent the body goes to the disk spool instead. */
+  if (b->in_memory && http_body_hold(r, (size_t)b->total)) {
+    hub_error_clear();
+    if ((rc = git_body_to_disk(b))) return rc;
+  }
+  if (!b->in_memory) http_body_hold(r, 0); /* shrinking cannot fail */
+  return 0;
 }
 
 static int h_rpc(hub_req *r) {

@@ -47,36 +47,12 @@ static int64_t mono_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* ---- body memory budget --------------------------------------------------------------- */
-
-int http_body_hold(hub_req *r, size_t bytes) {
-  if (bytes <= r->body_held) {
-    atomic_fetch_sub(&g_body_used, r->body_held - bytes);
-    r->body_held = bytes;
-    return 0;
-  }
-  size_t more = bytes - r->body_held;
-  size_t cur = atomic_load(&g_body_used);
-  do {
-    if (more > g_body_max || cur > g_body_max - more)
-      return hub_error_set(HUB_EBUSY,
-                           "The server is holding as many request bodies in memory as it may "
-                           "(%zu bytes); retry in a few seconds",
-                           g_body_max);
-  } while (!atomic_compare_exchange_weak(&g_body_used, &cur, cur + more));
-  r->body_held = bytes;
-  return 0;
-}
-
-void http__body_release(hub_req *r) {
-  http_body_hold(r, 0);
-}
-
 /* ---- per-address connection counts ---------------------------------------------------- */
 
 typedef struct ip_count {
   unsigned char addr[16];
   unsigned n;
+  size_t held; /* request body bytes its requests hold in memory (http_body_hold) */
   struct ip_count *next;
 } ip_count;
 
@@ -125,6 +101,68 @@ static ip_count **ip_find(const unsigned char k[16]) {
   while (*p && memcmp((*p)->addr, k, 16))
     p = &(*p)->next;
   return p;
+}
+
+/* ---- body memory budget --------------------------------------------------------------- */
+
+/* One address may hold at most g_body_per_ip of the budget (MODELHUB_BODY_MEMORY_PER_IP;
+ * 0 = no share): announcing 1 MiB bodies on its 256 connections and sending nothing, one
+ * client could otherwise take the whole budget, and every other client's commit got 503. */
+static size_t g_body_per_ip;
+
+static conn_slot *slot_of(struct MHD_Connection *c);
+
+int http_body_hold(hub_req *r, size_t bytes) {
+  conn_slot *s = r->conn ? slot_of(r->conn) : NULL;
+  int by_addr = s && s->has_addr;
+  if (bytes <= r->body_held) {
+    size_t less = r->body_held - bytes;
+    if (less && by_addr) {
+      pthread_mutex_lock(&g_mu);
+      ip_count *e = *ip_find(s->addr);
+      if (e) e->held -= less < e->held ? less : e->held;
+      pthread_mutex_unlock(&g_mu);
+    }
+    atomic_fetch_sub(&g_body_used, less);
+    r->body_held = bytes;
+    return 0;
+  }
+  size_t more = bytes - r->body_held;
+  ip_count *e = NULL;
+  if (by_addr) {
+    pthread_mutex_lock(&g_mu);
+    e = *ip_find(s->addr);
+    if (e && g_body_per_ip && (more > g_body_per_ip || e->held > g_body_per_ip - more)) {
+      pthread_mutex_unlock(&g_mu);
+      return hub_error_set(HUB_EBUSY,
+                           "This client address holds as many request bodies in memory as one "
+                           "address may (%zu bytes); retry in a few seconds",
+                           g_body_per_ip);
+    }
+    if (e) e->held += more;
+    pthread_mutex_unlock(&g_mu);
+  }
+  size_t cur = atomic_load(&g_body_used);
+  do {
+    if (more > g_body_max || cur > g_body_max - more) {
+      if (e) {
+        pthread_mutex_lock(&g_mu);
+        ip_count *again = *ip_find(s->addr); /* still there: this connection is open */
+        if (again) again->held -= more < again->held ? more : again->held;
+        pthread_mutex_unlock(&g_mu);
+      }
+      return hub_error_set(HUB_EBUSY,
+                           "The server is holding as many request bodies in memory as it may "
+                           "(%zu bytes); retry in a few seconds",
+                           g_body_max);
+    }
+  } while (!atomic_compare_exchange_weak(&g_body_used, &cur, cur + more));
+  r->body_held = bytes;
+  return 0;
+}
+
+void http__body_release(hub_req *r) {
+  http_body_hold(r, 0);
 }
 
 /* Print at most one line per LOG_EVERY_US for a kind of event; counts the rest. */
@@ -333,6 +371,7 @@ static unsigned long long env_num(const char *name, unsigned long long dflt) {
 
 unsigned http__limits_init(void) {
   g_body_max = (size_t)env_num("MODELHUB_BODY_MEMORY_MAX", HUB_BODY_MEMORY_MAX);
+  g_body_per_ip = (size_t)env_num("MODELHUB_BODY_MEMORY_PER_IP", g_body_max / 2);
   g_per_ip = (unsigned)env_num("MODELHUB_MAX_CONNECTIONS_PER_IP", HUB_MAX_CONNECTIONS_PER_IP);
   g_header_s = (unsigned)env_num("MODELHUB_HEADER_TIMEOUT", HUB_HEADER_TIMEOUT_S);
   g_keepalive_s = (unsigned)env_num("MODELHUB_KEEPALIVE_TIMEOUT", HUB_KEEPALIVE_TIMEOUT_S);

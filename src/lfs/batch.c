@@ -455,8 +455,8 @@ const hub_route lfs_routes[] = {
     {"PUT", "/lfs-put/{uid}/{oid}/{size}", lfs__h_put, NEED_NONE, BODY_STREAM, lfs__on_put_body, 0},
     {"PUT", "/lfs-part/{uid}/{oid}/{size}/{n}", lfs__h_put, NEED_NONE, BODY_STREAM,
      lfs__on_put_body, 0},
-    {"POST", "/lfs-complete/{uid}/{oid}/{size}", lfs__h_complete, NEED_NONE, BODY_JSON, NULL,
-     LFS_MAX_COMPLETE_BODY},
+    {"POST", "/lfs-complete/{uid}/{oid}/{size}", lfs__h_complete, NEED_NONE, BODY_JSON,
+     lfs__on_complete_body, LFS_MAX_COMPLETE_BODY},
     {"GET", "/lfs-get/{uid}/{oid}", lfs__h_get, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

@@ -112,6 +112,8 @@ struct blob_store *lfs__blobs(void); /* the store given to lfs_init */
 int lfs__h_put(hub_req *r); /* lfs-put and lfs-part */
 int lfs__on_put_body(hub_req *r, const char *data, size_t len);
 int lfs__h_complete(hub_req *r);
+/* Start call of a completion: the signed URL is checked before any body byte is read. */
+int lfs__on_complete_body(hub_req *r, const char *data, size_t len);
 int lfs__h_get(hub_req *r);
 /* Check the request's exp=/sig= for (purpose, subject). 0, or HUB_EFORBIDDEN with a
  * message saying whether the URL was tampered with or expired. */

@@ -304,6 +304,11 @@ static int check_parts(json_t *parts, unsigned n) {
   return rc;
 }
 
+int lfs__on_complete_body(hub_req *r, const char *data, size_t len) {
+  lfs_target t;
+  return len ? 0 : target_load(r, "lfs-complete", &t);
+}
+
 int lfs__h_complete(hub_req *r) {
   lfs_target t;
   int rc = target_load(r, "lfs-complete", &t);
@@ -392,6 +397,7 @@ int lfs__h_get(hub_req *r) {
   if (rc) return rc;
   http_add_header(r, "ETag", etag);
   http_add_header(r, "Accept-Ranges", "bytes");
+  http_add_header(r, "X-Content-Type-Options", "nosniff"); /* user bytes, page origin */
   if (cr[0]) http_add_header(r, "Content-Range", cr);
   return 0;
 }

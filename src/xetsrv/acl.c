@@ -108,8 +108,33 @@ static const char *const STEPS[] = {
     "CREATE INDEX IF NOT EXISTS xet_repo_files_file ON xet_repo_files(file);",
 };
 
+/* Module "xetsrv-repo-delete": repo ids are reused (`id INTEGER PRIMARY KEY`: a repo
+ * created after the newest one was deleted gets its id), so Xet rows that name a repo by id
+ * without a foreign key must not outlive it, or the new repo inherits the deleted repo's
+ * uploads (xs_sha_find_for matches xet_sha.repo_id). Unverified claims go; verified
+ * sha256 links stay as global facts (repo_id 0). Rows of repos deleted earlier too. */
+static const char *const DELETE_STEPS[] = {
+    "CREATE TRIGGER xet_repo_deleted AFTER DELETE ON repos BEGIN"
+    " DELETE FROM xet_sha WHERE repo_id=old.id AND verified=0;"
+    " UPDATE OR IGNORE xet_sha SET repo_id=0 WHERE repo_id=old.id;"
+    " DELETE FROM xet_sha WHERE repo_id=old.id;"
+    " UPDATE xet_files SET repo_id=0 WHERE repo_id=old.id;"
+    " UPDATE xet_xorbs SET repo_id=0 WHERE repo_id=old.id;"
+    " END;"
+    "DELETE FROM xet_sha WHERE verified=0 AND repo_id NOT IN (SELECT id FROM repos);"
+    "UPDATE OR IGNORE xet_sha SET repo_id=0 WHERE repo_id<>0 AND"
+    " repo_id NOT IN (SELECT id FROM repos);"
+    "DELETE FROM xet_sha WHERE repo_id<>0 AND repo_id NOT IN (SELECT id FROM repos);"
+    "UPDATE xet_files SET repo_id=0 WHERE repo_id<>0 AND repo_id NOT IN (SELECT id FROM repos);"
+    "UPDATE xet_xorbs SET repo_id=0 WHERE repo_id<>0 AND repo_id NOT IN (SELECT id FROM repos);",
+};
+
 int xs_acl_open(void) {
-  return db_migrate_module("xetsrv-acl", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
+  int rc = db_migrate_module("xetsrv-acl", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
+  if (!rc)
+    rc = db_migrate_module("xetsrv-repo-delete", DELETE_STEPS,
+                           (int)(sizeof DELETE_STEPS / sizeof DELETE_STEPS[0]));
+  return rc;
 }
 
 int xetsrv_objects_migrate(void) {

@@ -256,11 +256,28 @@ static int h_shard_post_v2(hub_req *r) {
   return http_reply_data(r, 200, "application/x-ndjson", body, strlen(body));
 }
 
+/* Telemetry is dropped, but only a token holder may send it, and only so much: the start
+ * call decides before any body byte is read (an anonymous endless body cost bandwidth). */
+#define TELEMETRY_MAX_BODY (1024 * 1024)
 static int on_discard(hub_req *r, const char *data, size_t len) {
+  int rc = cas_auth(r, 0);
+  if (rc) return rc;
+  size_t *got = r->state;
+  if (!got) {
+    if (!(got = http_alloc(r, sizeof *got))) return hub_error_set(HUB_ERROR, "out of memory");
+    *got = 0;
+    r->state = got;
+  }
+  if (len > TELEMETRY_MAX_BODY - *got)
+    return hub_error_set(HUB_ETOOBIG, "Telemetry body too large (limit %d bytes)",
+                         TELEMETRY_MAX_BODY);
+  *got += len;
   return 0;
 }
 
 static int h_telemetry(hub_req *r) {
+  int rc = cas_auth(r, 0);
+  if (rc) return rc;
   return http_reply_data(r, 204, NULL, "", 0);
 }
 

@@ -13,6 +13,7 @@
 #include "blob/backend.h"
 #include "util/error.h"
 #include "blob/backend.h"
+#include "db/objects.h"
 #include "xetsrv/internal.h"
 
 /* ---- reader ------------------------------------------------------------------------------ */
@@ -272,6 +273,7 @@ static int h_xet_get(hub_req *r) {
   if (rc) return rc;
   http_add_header(r, "ETag", etag);
   http_add_header(r, "Accept-Ranges", "bytes");
+  http_add_header(r, "X-Content-Type-Options", "nosniff"); /* user bytes, page origin */
   return 0;
 }
 
@@ -316,7 +318,14 @@ static int fallback_open(void *ctx, const char *oid, blob_stream **out, int64_t 
   return 0;
 }
 
-static const blob_read_fallback g_fallback = {fallback_open};
+/* The shared store answers for an object only when the repo references it (db/objects.h):
+ * a tree may name an oid through a Xet upload whose sha256 claim is not verified yet, and
+ * the store may hold other bytes under that oid for another repo. */
+static int base_ok(void *ctx, const char *oid) {
+  return db_objects_get((int64_t)(intptr_t)ctx, oid, NULL) == 0;
+}
+
+static const blob_read_fallback g_fallback = {fallback_open, base_ok};
 
 const blob_read_fallback *xetsrv_read_fallback(void) {
   return &g_fallback;

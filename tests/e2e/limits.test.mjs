@@ -402,7 +402,7 @@ describe("connections: per-address cap, slow headers", () => {
 describe("buffered bodies share a process-wide budget", () => {
   let server;
   before(async () => {
-    server = await startWith({ MODELHUB_BODY_MEMORY_MAX: "1000000" });
+    server = await startWith({ MODELHUB_BODY_MEMORY_MAX: "1000000", MODELHUB_BODY_MEMORY_PER_IP: "0" }); // one address: no per-address share
   });
   after(() => server.stop());
 
