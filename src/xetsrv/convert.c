@@ -28,16 +28,21 @@ void xs_queue_convert(const char *sha, int64_t repo_id) {
   jobs_enqueue(KIND_CONVERT, sha, p);
 }
 
-void xs_queue_verify(const char *sha, const xet_hash *file) {
-  char p[65];
+/* Claims are checked per (sha256, file): two uploads may claim one sha256 for different
+ * files, and each claim needs its own check. key "<sha256>:<file hash>", payload the file. */
+static void queue_check(const char *kind, const char *sha, const xet_hash *file) {
+  char p[65], key[140];
   xet_hash_str(p, file);
-  jobs_enqueue(KIND_VERIFY, sha, p);
+  snprintf(key, sizeof key, "%.64s:%s", sha, p);
+  jobs_enqueue(kind, key, p);
+}
+
+void xs_queue_verify(const char *sha, const xet_hash *file) {
+  queue_check(KIND_VERIFY, sha, file);
 }
 
 void xs_queue_materialize(const char *sha, const xet_hash *file) {
-  char p[65];
-  xet_hash_str(p, file);
-  jobs_enqueue(KIND_MATERIALIZE, sha, p);
+  queue_check(KIND_MATERIALIZE, sha, file);
 }
 
 /* A repo -> Xet file link found by a reader (xs_repo_may_read, xetsrv_lookup): readers may
@@ -243,20 +248,22 @@ static int run_convert(const db_job *j, void *ctx) {
 static int run_check(const db_job *j, void *ctx) {
   int materialize = ctx != NULL;
   xet_hash file;
+  char sha[65];
+  snprintf(sha, sizeof sha, "%.64s", j->key); /* "<sha256>:<file>" (or a bare sha256) */
   if (xet_hash_parse(&file, j->payload, strlen(j->payload)))
     return hub_error_set(HUB_EINVALID, "bad file hash in job payload");
-  int rc = materialize ? xs_materialize_file(j->key, &file) : xs_verify_file(j->key, &file);
+  int rc = materialize ? xs_materialize_file(sha, &file) : xs_verify_file(sha, &file);
   if (rc == HUB_EINVALID) {
-    fprintf(stderr, "xet: sha256 claim %s of an upload is false (%s); link removed\n", j->key,
+    fprintf(stderr, "xet: sha256 claim %s of an upload is false (%s); link removed\n", sha,
             hub_error_msg());
-    xs_sha_set_verified(j->key, &file, 0);
+    xs_sha_set_verified(sha, &file, 0);
     return 0;
   }
   if (rc == 0) {
-    if (xs_sha_set_verified(j->key, &file, 1) == 0) xs_claims_to_objects(j->key, &file);
+    if (xs_sha_set_verified(sha, &file, 1) == 0) xs_claims_to_objects(sha, &file);
     return 0;
   }
-  fprintf(stderr, "xet: %s %s failed: %s\n", materialize ? "storing as LFS" : "verifying", j->key,
+  fprintf(stderr, "xet: %s %s failed: %s\n", materialize ? "storing as LFS" : "verifying", sha,
           hub_error_msg());
   return rc;
 }
