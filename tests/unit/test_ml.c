@@ -759,7 +759,7 @@ static void test_derive_same_object_once(void **state) {
   repo_op ops[51];
   json_t *m = NULL, *wm = json_object();
   counting cnt = {NULL, 0};
-  static const blob_read_fallback fb = {count_open};
+  static const blob_read_fallback fb = {count_open, NULL};
 
   snprintf(dir, sizeof dir, "%s/other", f->dir);
   assert_int_equal(mkdir(dir, 0700), 0);
