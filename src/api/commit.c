@@ -12,7 +12,7 @@
 #include "api/ndjson.h"
 #include "blob/blob.h"
 #include "gov/gov.h"
-#include "index/index.h"
+#include "events/events.h"
 #include "util/error.h"
 #include "xetsrv/xetsrv.h"
 
@@ -355,6 +355,12 @@ static int h_commit(hub_req *r) {
   req.nops = n;
   char sha[41];
   req.must_create = create_pr;
+  /* The spine records the move (event, audit entry, derived head) before we answer. */
+  json_t *det = json_pack("{s:i}", "files", (int)c->nops);
+  http_cleanup_add(r, (void (*)(void *))json_decref, det);
+  events_ctx ev = {&r->repo, {&r->who, NULL, http_client_ip(r)}, "commit", "repo.commit", det, 0, NULL, NULL};
+  repo_recorder rec = events_recorder(&ev);
+  req.record = &rec;
   rc = repo_commit(h, &req, sha);
   /* Two PRs opened at once may pick the same number: the loser takes the next one. */
   for (int tries = 0; create_pr && rc == HUB_EEXISTS && tries < 20; tries++) {
@@ -365,14 +371,9 @@ static int h_commit(hub_req *r) {
   if (rc) return rc;
   if (create_pr && (rc = gov_pr_opened(&r->repo, &r->who, pr_num, req.summary, pr_target)))
     return rc;
-  index_repo_changed(&r->repo);
-  repo_commit_info ci;
-  int have_ci = repo_commit_info_get(h, sha, &ci) == 0;
-  api_audit(r, "repo.commit", NULL,
-            json_pack("{s:s, s:s, s:s, s:i}", "ref", ref, "old",
-                      have_ci && ci.nparents ? ci.parents[0] : "", "new", sha, "files",
-                      (int)c->nops));
-  if (have_ci) repo_commit_info_dispose(&ci);
+  /* Derived metadata (card data, tags) follows on the event consumer; wait a little for
+   * it so the answer usually sees it (never for the parsing itself). */
+  if (!strcmp(ref, "refs/heads/main")) events_wait("index", ev.last_event, API_DERIVE_WAIT_MS);
 
   const char *url = api_repo_url(r, &r->repo);
   char curl[4096], prurl[4096];

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "events/events.h"
 #include "index/index.h"
 #include "audit/audit.h"
 #include "auth/sign.h"
@@ -182,6 +183,7 @@ void api_audit(hub_req *r, const char *action, const char *target, json_t *detai
 
 int api_init(void) {
   int rc = audit_init();
+  if (!rc) rc = events_init(); /* the event log and consumer cursors (events/) */
   if (rc) return rc;
   rc = blob_store_open(&g_blobs, "fs", db_data_dir());
   if (rc) return rc;
