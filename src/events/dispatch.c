@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "events/events.h"
 #include "util/error.h"
@@ -18,7 +19,14 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_work = PTHREAD_COND_INITIALIZER; /* dispatcher: events may be there */
 static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER; /* waiters: a cursor moved */
 static pthread_t g_thread;
-static int g_on, g_stop, g_pending, g_paused;
+static int g_on, g_stop, g_pending;
+static const char *g_pause; /* MODELHUB_TEST_PAUSE_CONSUMERS: "1" or a flag file's path */
+
+/* Tests: consumers are paused for "1", or while the named file exists. */
+static int paused(void) {
+  if (!g_pause) return 0;
+  return !strcmp(g_pause, "1") || access(g_pause, F_OK) == 0;
+}
 static int64_t g_cursor[16]; /* per consumer, as last seen (for events_wait) */
 
 void events_notify(void) {
@@ -83,7 +91,7 @@ static void *dispatcher(void *arg) {
     int failed = 0;
     g_pending = 0;
     pthread_mutex_unlock(&g_mu);
-    while (round_once(&failed) && !failed) {
+    while (!paused() && round_once(&failed) && !failed) {
       pthread_mutex_lock(&g_mu);
       int stop = g_stop;
       pthread_mutex_unlock(&g_mu);
@@ -106,15 +114,14 @@ static void *dispatcher(void *arg) {
 int events_start(void) {
   const char *pause = getenv("MODELHUB_TEST_PAUSE_CONSUMERS");
   pthread_mutex_lock(&g_mu);
-  if (g_on || g_paused) {
+  if (g_on) {
     pthread_mutex_unlock(&g_mu);
     return 0;
   }
-  if (pause && !strcmp(pause, "1")) {
-    g_paused = 1;
-    pthread_mutex_unlock(&g_mu);
-    fprintf(stderr, "modelhub: event consumers paused (MODELHUB_TEST_PAUSE_CONSUMERS)\n");
-    return 0;
+  if (pause && *pause && strcmp(pause, "0")) {
+    g_pause = pause;
+    fprintf(stderr, "modelhub: event consumers pausable (MODELHUB_TEST_PAUSE_CONSUMERS=%s)\n",
+            pause);
   }
   g_stop = 0;
   int rc = pthread_create(&g_thread, NULL, dispatcher, NULL);
@@ -151,6 +158,7 @@ int events_wait(const char *name, int64_t id, int ms) {
     until.tv_sec++;
     until.tv_nsec -= 1000000000L;
   }
+  if (paused()) return 1;
   pthread_mutex_lock(&g_mu);
   int rc = 0;
   while (g_cursor[i] < id) {

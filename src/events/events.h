@@ -65,8 +65,9 @@ typedef struct {
 extern const events_consumer events_consumers[];
 extern const size_t events_nconsumers;
 
-/* Start the dispatcher thread (server only). MODELHUB_TEST_PAUSE_CONSUMERS=1 keeps it from
- * consuming (tests: a crash between the ref move and the consumers). Idempotent. */
+/* Start the dispatcher thread (server only). Tests: MODELHUB_TEST_PAUSE_CONSUMERS=1 keeps it
+ * from consuming, =<path> while that file exists (a crash between the ref move and the
+ * consumers). Idempotent. */
 int events_start(void);
 void events_stop(void);
 /* Wake the dispatcher: events were appended (by this process or a git hook). */
