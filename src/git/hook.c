@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "db/db.h"
+#include "auth/auth.h"
 #include "db/objects.h"
 #include "events/events.h"
 #include "git/internal.h"
@@ -43,6 +44,7 @@ typedef struct {
   git_repository *repo;
   git_odb *odb;
   int64_t repo_id; /* the pushed repo's id in the metadata store */
+  int perm;        /* the pusher's permission (MODELHUB_REPO_PERM from the server) */
   int errors;
   char commit[13]; /* short id of the commit being checked, for messages */
 } check;
@@ -179,6 +181,11 @@ static void check_ref(check *c, git_revwalk *walk, const git_ref_update *u) {
     reject(c, "%s: only branches (refs/heads/) and tags (refs/tags/) can be pushed", u->ref);
     return;
   }
+  /* The same rule as the commit API and the LFS/Xet routes (auth_may_write_ref). */
+  if (!auth_may_write_ref(c->perm, u->ref, AUTH_REF_PUSH)) {
+    reject(c, "%s: you don't have the rights to push to this repository", u->ref);
+    return;
+  }
   if (gov_check_push(c->repo, u->ref, u->old_id, u->new_id)) reject(c, "%s", hub_error_msg());
   if (is_zero(u->new_id)) return; /* deletion: nothing new to check */
   if (git_oid_fromstr(&id, u->new_id) < 0 ||
@@ -213,6 +220,8 @@ static int pre_receive(const git_ref_update *u, size_t n) {
   const char *data = getenv("MODELHUB_DATA");
 
   memset(&c, 0, sizeof c);
+  const char *perm = getenv("MODELHUB_REPO_PERM");
+  c.perm = perm ? atoi(perm) : 0; /* unset: nothing may be pushed (fail closed) */
   if (!data || !*data) {
     fputs("error: modelhub hook: MODELHUB_DATA is not set\n", stderr);
     return 1;
@@ -283,13 +292,14 @@ static void post_receive_record(char *text) {
     snprintf(ru[i].new_, sizeof ru[i].new_, "%s", zero_to_empty(u[i].new_id));
   }
   memset(&who, 0, sizeof who);
-  snprintf(who.name, sizeof who.name, "%s", getenv("MODELHUB_ACTOR") ? getenv("MODELHUB_ACTOR") : "-");
+  snprintf(who.name, sizeof who.name, "%s",
+           getenv("MODELHUB_ACTOR") ? getenv("MODELHUB_ACTOR") : "-");
   snprintf(who.token_uid, sizeof who.token_uid, "%s",
            getenv("MODELHUB_TOKEN_ID") ? getenv("MODELHUB_TOKEN_ID") : "");
   who.authenticated = who.name[0] && strcmp(who.name, "-");
   const char *ip = getenv("MODELHUB_CLIENT_IP");
-  events_ctx c = {&repo, {&who, NULL, ip && *ip ? ip : NULL}, "push", "repo.push", NULL, 0,
-                  NULL, NULL};
+  events_ctx c = {&repo, {&who, NULL, ip && *ip ? ip : NULL}, "push", "repo.push", NULL, 0, NULL,
+                  NULL};
   /* git moved the refs: make that durable before the record names it. */
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {

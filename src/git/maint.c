@@ -31,6 +31,7 @@
 
 #include "db/search.h"
 #include "git/internal.h"
+#include "gov/gov.h"
 #include "events/events.h"
 #include "repo/repo.h"
 #include "util/error.h"
@@ -219,11 +220,61 @@ static void remove_stale_push_logs(void) {
   closedir(d);
 }
 
+/* refs/pr/N without its discussion (a PR ref that moved while no server watched, or a
+ * crash between the ref and its record before the spine) gets one, so it can be merged or
+ * closed like any other. gov_pr_opened is idempotent. */
+typedef struct {
+  db_repo *list;
+  size_t n, cap;
+} repo_vec;
+
+static int collect_repo(const db_repo *repo, void *payload) {
+  repo_vec *v = payload;
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 16;
+    db_repo *m = realloc(v->list, cap * sizeof *m);
+    if (!m) return hub_error_set(HUB_ERROR, "out of memory");
+    v->list = m;
+    v->cap = cap;
+  }
+  v->list[v->n++] = *repo;
+  return 0;
+}
+
+static int pr_discussion(const repo_ref *ref, void *payload) {
+  const db_repo *repo = payload;
+  hub_identity nobody;
+  long num;
+  char *end;
+  if (ref->kind != REPO_REF_PR) return 0;
+  num = strtol(ref->ref + strlen("refs/pr/"), &end, 10);
+  if (*end || num <= 0 || num > 100000000) return 0;
+  memset(&nobody, 0, sizeof nobody);
+  if (gov_pr_opened(repo, &nobody, (int)num, "Pull request (recovered)", "main"))
+    fprintf(stderr, "modelhub: %s/%s: discussion for %s: %s\n", repo->ns, repo->name, ref->ref,
+            hub_error_msg());
+  return 0;
+}
+
+static void reconcile_discussions(void) {
+  repo_vec v = {0};
+  db_repo_each(collect_repo, &v);
+  for (size_t i = 0; i < v.n; i++) {
+    char dir[4200];
+    repo_handle *h = NULL;
+    db_repo_dir(v.list[i].uid, dir, sizeof dir);
+    if (repo_open(&h, dir) == 0) repo_refs_list(h, pr_discussion, &v.list[i]);
+    repo_free(h);
+  }
+  free(v.list);
+}
+
 int git_refs_reconcile(void) {
   remove_stale_push_logs();
   /* Every ref (any namespace) against the value last recorded: differences get their
    * event and audit entry, and the consumers catch up from the event log. */
   int k = events_reconcile_all();
   if (k > 0) fprintf(stderr, "modelhub: recorded %d ref change(s) found at start-up\n", k);
+  reconcile_discussions();
   return k < 0 ? k : 0;
 }

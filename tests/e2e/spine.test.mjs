@@ -373,7 +373,7 @@ test("merges and stage moves survive SIGKILL right after the response", async ()
   assert.equal(d.json.status, "merged");
 });
 
-test("a ref moved while no server watched gets its event and audit entry at start-up", async () => {
+test("a ref moved while no server watched gets its event and audit entry at start-up; a PR ref its discussion", async () => {
   const repo = "admin/spine-reconcile";
   let r = await api(server, "POST", "/api/repos/create", { json: { name: "spine-reconcile" } });
   assert.equal(r.status, 200, r.text);
@@ -384,17 +384,65 @@ test("a ref moved while no server watched gets its event and audit entry at star
   const before = await lastId(server);
   await server.terminate();
   git(["--git-dir", gitdir, "update-ref", "refs/heads/side", main]);
+  git(["--git-dir", gitdir, "update-ref", "refs/pr/7", main]);
   await server.restart();
   const evs = await eventsAfter(server, before);
-  assert.equal(evs.length, 1, JSON.stringify(evs));
+  assert.equal(evs.length, 2, JSON.stringify(evs));
   assert.deepEqual(
-    { kind: evs[0].kind, ref: evs[0].ref, old: evs[0].old, new: evs[0].new },
-    { kind: "recovered", ref: "refs/heads/side", old: "", new: main },
+    evs.map((e) => ({ kind: e.kind, ref: e.ref, old: e.old, new: e.new })),
+    [
+      { kind: "recovered", ref: "refs/heads/side", old: "", new: main },
+      { kind: "recovered", ref: "refs/pr/7", old: "", new: main },
+    ],
   );
+  const audit = await api(server, "GET", "/api/admin/audit-log?limit=50");
+  const rec = audit.json.filter((a) => a.action === "repo.ref.recovered" && a.target === `model:${repo}`);
+  assert.deepEqual(rec.map((a) => a.details.ref).sort(), ["refs/heads/side", "refs/pr/7"]);
+  const d = await api(server, "GET", `/api/models/${repo}/discussions/7`);
+  assert.equal(d.status, 200, d.text);
+  assert.equal(d.json.status, "open");
   // A second restart finds nothing new.
   await server.terminate();
   await server.restart();
-  assert.equal((await eventsAfter(server, before)).length, 1);
+  assert.equal((await eventsAfter(server, before)).length, 2);
+});
+
+test("who may write which ref: contributors on refs/pr/* (commit API, LFS batch), writers elsewhere", async () => {
+  server.cli(["user", "add", "spinecontrib"], { check: true });
+  const contrib = server.makeToken("spinecontrib", "write");
+  server.cli(["org", "add", "spineorg", "--owner", "admin"], { check: true });
+  server.cli(["org", "member", "add", "spineorg", "spinecontrib", "--role", "contributor"], { check: true });
+  const repo = "spineorg/pr-rules";
+  let r = await api(server, "POST", "/api/repos/create", { json: { name: "pr-rules", organization: "spineorg" } });
+  assert.equal(r.status, 200, r.text);
+  r = await commit(server, repo, { "x.txt": "x\n" }, { token: contrib });
+  assert.equal(r.status, 403, r.text);
+  r = await commit(server, repo, { "x.txt": "x\n" }, { token: contrib, createPr: true });
+  assert.equal(r.status, 200, r.text);
+  // A contributor adds a commit to the pull request's ref.
+  r = await commit(server, repo, { "y.txt": "y\n" }, { token: contrib, rev: "refs/pr/1" });
+  assert.equal(r.status, 200, r.text);
+  const evs = (await eventsLog(server, `?repo=${repo}`)).events;
+  assert.equal(evs[0].ref, "refs/pr/1");
+  assert.equal(evs[0].actor, "spinecontrib");
+  // The LFS batch route applies the same rule to the ref it names.
+  const batch = (ref) =>
+    fetch(`${server.url}/${repo}.git/info/lfs/objects/batch`, {
+      method: "POST",
+      headers: {
+        Authorization: `Bearer ${contrib}`,
+        Accept: "application/vnd.git-lfs+json",
+        "Content-Type": "application/vnd.git-lfs+json",
+      },
+      body: JSON.stringify({
+        operation: "upload",
+        transfers: ["basic"],
+        ref: { name: ref },
+        objects: [{ oid: "a".repeat(64), size: 3 }],
+      }),
+    });
+  assert.equal((await batch("refs/pr/1")).status, 200);
+  assert.equal((await batch("refs/heads/main")).status, 403);
 });
 
 test("events are read-only and for site admins only", async () => {
