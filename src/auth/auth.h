@@ -26,8 +26,8 @@ enum { PERM_NONE = 0, PERM_READ = 1, PERM_CONTRIBUTOR = 2, PERM_WRITE = 3, PERM_
  * manages the org itself (members, audit log). A scope never grants rights the user lacks. */
 enum { SCOPE_REPO = 0, SCOPE_NAMESPACE = 1 };
 typedef struct {
-  int kind;                        /* SCOPE_REPO or SCOPE_NAMESPACE */
-  int repo_type;                   /* SCOPE_REPO only */
+  int kind;      /* SCOPE_REPO or SCOPE_NAMESPACE */
+  int repo_type; /* SCOPE_REPO only */
   char name[2 * HUB_MAX_NAME + 2]; /* "ns/name" or "ns" */
   int perm;                        /* PERM_READ, PERM_WRITE or PERM_ADMIN */
 } auth_scope;
