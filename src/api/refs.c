@@ -68,11 +68,11 @@ static int h_branch_create(hub_req *r) {
     return rc;
   }
   if (empty) rc = hub_error_set(HUB_EUNSUPPORTED, "emptyBranch is not supported by this hub");
-  else if (!(rc = repo_ref_name_valid(!strncmp(name, "refs/heads/", 11) ? name + 11 : name)))
-  {
+  else if (!(rc = repo_ref_name_valid(!strncmp(name, "refs/heads/", 11) ? name + 11 : name))) {
     json_t *det = json_pack("{s:s}", "branch", name);
-    events_ctx ev = {&r->repo, {&r->who, NULL, http_client_ip(r)}, "branch", "repo.branch.create",
-                     det, 0, NULL, NULL};
+    events_ctx ev = {
+        &r->repo, {&r->who, NULL, http_client_ip(r)}, "branch", "repo.branch.create", det, 0, NULL,
+        NULL};
     repo_recorder rec = events_recorder(&ev);
     rc = repo_branch_create(h, name, start ? start : "HEAD", overwrite, &rec);
     json_decref(det);
@@ -93,8 +93,9 @@ static int h_branch_delete(hub_req *r) {
     return hub_error_set(HUB_EFORBIDDEN, "The default branch cannot be deleted");
   if ((rc = gov_check_branch_change(&r->repo, name, 1))) return rc;
   json_t *det = json_pack("{s:s}", "branch", name);
-  events_ctx ev = {&r->repo, {&r->who, NULL, http_client_ip(r)}, "branch", "repo.branch.delete",
-                   det, 0, NULL, NULL};
+  events_ctx ev = {
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "branch", "repo.branch.delete", det, 0, NULL,
+      NULL};
   repo_recorder rec = events_recorder(&ev);
   rc = repo_branch_delete(h, name, &rec);
   json_decref(det);
@@ -117,7 +118,8 @@ static int h_tag_create(hub_req *r) {
   char email[HUB_MAX_USER_NAME + 32];
   snprintf(email, sizeof email, "%s@users.noreply.modelhub", r->who.name);
   json_t *det = json_pack("{s:s, s:s}", "tag", tag, "revision", rev);
-  events_ctx ev = {&r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.create", det, 0, NULL, NULL};
+  events_ctx ev = {
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.create", det, 0, NULL, NULL};
   repo_recorder rec = events_recorder(&ev);
   rc = repo_tag_create(h, tag, rev, msg && *msg ? msg : NULL, r->who.name, email, &rec);
   json_decref(det);
@@ -134,7 +136,8 @@ static int h_tag_delete(hub_req *r) {
   if (!tag) return hub_error_code();
   if ((rc = gov_check_tag_change(&r->repo, tag))) return rc;
   json_t *det = json_pack("{s:s}", "tag", tag);
-  events_ctx ev = {&r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.delete", det, 0, NULL, NULL};
+  events_ctx ev = {
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.delete", det, 0, NULL, NULL};
   repo_recorder rec = events_recorder(&ev);
   rc = repo_tag_delete(h, tag, &rec);
   json_decref(det);

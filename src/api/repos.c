@@ -125,8 +125,9 @@ static int h_create(hub_req *r) {
   if (!(rc = repo_init_bare(dir, r->who.name, email, sha)) && !(rc = repo_open(&h, dir))) {
     /* The first ref through the spine: event, "repo.create" audit entry, derived head. */
     json_t *det = json_pack("{s:b}", "private", repo.is_private);
-    events_ctx ev = {&repo, {&r->who, NULL, http_client_ip(r)}, "repo.create", "repo.create",
-                     det, 0, NULL, NULL};
+    events_ctx ev = {
+        &repo, {&r->who, NULL, http_client_ip(r)}, "repo.create", "repo.create", det, 0, NULL,
+        NULL};
     repo_ref_update u = {"refs/heads/main", "", ""};
     snprintf(u.new_, sizeof u.new_, "%s", sha);
     rc = events_record(h, &u, 1, &ev);
@@ -203,8 +204,8 @@ static int h_delete(hub_req *r) {
   int rc = body_repo(r, body, &repo);
   if (rc) return rc;
   r->repo = repo;
-  events_ctx ev = {&repo, {&r->who, NULL, http_client_ip(r)}, "repo.delete", "repo.delete", NULL,
-                   0, NULL, NULL};
+  events_ctx ev = {
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.delete", "repo.delete", NULL, 0, NULL, NULL};
   if ((rc = events_record_repo(&ev, delete_change, &repo))) return rc;
   api_repo_forget(repo.uid);
   /* The row is gone, so nothing can reach the directory any more: move it aside first so
@@ -246,8 +247,8 @@ static int h_move(hub_req *r) {
   r->repo = repo;
   move_args ma = {&repo, &ns, tname};
   json_t *det = json_pack("{s:s, s:s}", "from", from, "to", to);
-  events_ctx ev = {&repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0,
-                   NULL, NULL};
+  events_ctx ev = {
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0, NULL, NULL};
   rc = events_record_repo(&ev, move_change, &ma);
   json_decref(det);
   if (rc) return rc;
@@ -273,8 +274,9 @@ static int h_settings(hub_req *r) {
   if (repo.is_private != r->repo.is_private) json_object_set_new(det, "private", json_boolean(repo.is_private));
   if (strcmp(repo.gated, r->repo.gated))
     json_object_set_new(det, "gated", repo.gated[0] ? json_string(repo.gated) : json_false());
-  events_ctx ev = {&repo, {&r->who, NULL, http_client_ip(r)}, "repo.settings", "repo.settings",
-                   det, 0, NULL, NULL};
+  events_ctx ev = {
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.settings", "repo.settings", det, 0, NULL,
+      NULL};
   rc = events_record_repo(&ev, update_change, &repo);
   json_decref(det);
   if (rc) return rc;

@@ -49,11 +49,11 @@ static int metrics_access(hub_req *r) {
  * ?repo=ns/name (&type=model|dataset|space) narrows it to one repository; ?before=<id> pages
  * back; ?limit (≤ 64). With the consumers' cursors (docs/architecture.md, "The spine"). */
 static int event_json(const db_event *e, void *payload) {
-  json_array_append_new(
-      payload, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id", (json_int_t)e->id,
-                         "repoId", (json_int_t)e->repo_id, "kind", e->kind, "ref", e->ref, "old",
-                         e->old, "new", e->new_, "actor", e->actor, "tokenId", e->token, "ts",
-                         (json_int_t)e->ts_ms));
+  json_array_append_new(payload,
+                        json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id",
+                                  (json_int_t)e->id, "repoId", (json_int_t)e->repo_id, "kind",
+                                  e->kind, "ref", e->ref, "old", e->old, "new", e->new_, "actor",
+                                  e->actor, "tokenId", e->token, "ts", (json_int_t)e->ts_ms));
   return 0;
 }
 
@@ -65,14 +65,16 @@ static int h_admin_events(hub_req *r) {
     const char *slash = strchr(repo, '/');
     char ns[HUB_MAX_NAME + 1];
     db_repo row;
-    int t = !type || !strcmp(type, "model")   ? HUB_REPO_MODEL
-            : !strcmp(type, "dataset")        ? HUB_REPO_DATASET
-            : !strcmp(type, "space")          ? HUB_REPO_SPACE
-                                              : -1;
+    int t = !type || !strcmp(type, "model") ? HUB_REPO_MODEL
+            : !strcmp(type, "dataset")      ? HUB_REPO_DATASET
+            : !strcmp(type, "space")        ? HUB_REPO_SPACE
+                                            : -1;
     if (!slash || t < 0 || (size_t)(slash - repo) > HUB_MAX_NAME)
-      return hub_error_set(HUB_EINVALID, "repo must be 'namespace/name' (type model|dataset|space)");
+      return hub_error_set(HUB_EINVALID,
+                           "repo must be 'namespace/name' (type model|dataset|space)");
     snprintf(ns, sizeof ns, "%.*s", (int)(slash - repo), repo);
-    if (db_repo_get(t, ns, slash + 1, &row)) return hub_error_set(HUB_EREPO, "Repository not found");
+    if (db_repo_get(t, ns, slash + 1, &row))
+      return hub_error_set(HUB_EREPO, "Repository not found");
     repo_id = row.id;
   }
   int n = limit ? atoi(limit) : 64;
@@ -84,18 +86,19 @@ static int h_admin_events(hub_req *r) {
   for (size_t i = 0; !rc && i < events_nconsumers; i++) {
     int64_t cur = 0, done = 0;
     db_cursor_get(events_consumers[i].name, 0, &cur, &done);
-    json_array_append_new(consumers, json_pack("{s:s, s:I, s:I, s:I}", "name",
-                                               events_consumers[i].name, "cursor", (json_int_t)cur,
-                                               "processed", (json_int_t)done, "lagEvents",
-                                               (json_int_t)(last > cur ? last - cur : 0)));
+    json_array_append_new(consumers,
+                          json_pack("{s:s, s:I, s:I, s:I}", "name", events_consumers[i].name,
+                                    "cursor", (json_int_t)cur, "processed", (json_int_t)done,
+                                    "lagEvents", (json_int_t)(last > cur ? last - cur : 0)));
   }
   if (rc) {
     json_decref(events);
     json_decref(consumers);
     return rc;
   }
-  return http_reply_json(r, 200, json_pack("{s:o, s:o, s:I}", "events", events, "consumers",
-                                           consumers, "lastId", (json_int_t)last));
+  return http_reply_json(r, 200,
+                         json_pack("{s:o, s:o, s:I}", "events", events, "consumers", consumers,
+                                   "lastId", (json_int_t)last));
 }
 
 static int h_metrics(hub_req *r) {

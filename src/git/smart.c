@@ -173,7 +173,8 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
     /* Who pushes, for the post-receive hook's event and audit entry. */
     snprintf(actor_env, sizeof actor_env, "MODELHUB_ACTOR=%s", r->who.name);
     snprintf(token_env, sizeof token_env, "MODELHUB_TOKEN_ID=%s", r->who.token_uid);
-    snprintf(ip_env, sizeof ip_env, "MODELHUB_CLIENT_IP=%s", http_client_ip(r) ? http_client_ip(r) : "");
+    snprintf(ip_env, sizeof ip_env, "MODELHUB_CLIENT_IP=%s",
+             http_client_ip(r) ? http_client_ip(r) : "");
     extra[e++] = actor_env;
     extra[e++] = token_env;
     extra[e++] = ip_env;

@@ -142,8 +142,8 @@ int gov__merge(git_repository *g, repo_handle *h, const repo_recorder *rec, cons
      * branch (synced and recorded like a commit). */
     git_oid_tostr(out->new_sha, sizeof out->new_sha, &next);
     repo_txn *t = NULL;
-    if (!(rc = repo_txn_begin(&t, h)) && !(rc = repo_txn_update(t, target_ref, out->old_sha,
-                                                                  out->new_sha)))
+    if (!(rc = repo_txn_begin(&t, h)) &&
+        !(rc = repo_txn_update(t, target_ref, out->old_sha, out->new_sha)))
       rc = repo_txn_commit(t, rec, NULL, NULL);
     repo_txn_free(t);
     if (rc == HUB_ECONFLICT) { /* the branch moved: merge again on the new head */

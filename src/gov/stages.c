@@ -193,9 +193,19 @@ static int stage_move(hub_req *r, repo_handle *h, const char *name, const char *
   json_t *d = json_pack("{s:s, s:o, s:o, s:s}", "stage", name, "from",
                         *from ? json_string(from) : json_null(), "to",
                         *to ? json_string(to) : json_null(), "reason", reason);
-  stage_rec sr = {r, name, to, from, reason,
-                  {&r->repo, {&r->who, NULL, http_client_ip(r)}, "stage", "stage.move", d, 0,
-                   stage_also, NULL}};
+  stage_rec sr = {r,
+                  name,
+                  to,
+                  from,
+                  reason,
+                  {&r->repo,
+                   {&r->who, NULL, http_client_ip(r)},
+                   "stage",
+                   "stage.move",
+                   d,
+                   0,
+                   stage_also,
+                   NULL}};
   sr.ev.also_payload = &sr;
   repo_recorder rec = events_recorder(&sr.ev);
   repo_txn *t = NULL;
