@@ -83,7 +83,10 @@ void events_metrics(hub_buf *b);
  * all (data from before the spine) gets its refs recorded as a baseline, without events.
  * Returns the number of events written (≥ 0). */
 int events_reconcile_all(void);
-/* The same for one repository (after a push whose hook could not record). */
-int events_reconcile_repo(const db_repo *repo);
+/* The same for one repository (after a push whose hook could not record). `refs` (n of
+ * them) limits it to those refs (NULL: all). Each ref is compared with its record while
+ * holding its turn, so a commit of this process between its move and its record is not
+ * taken for a change made outside. */
+int events_reconcile_repo(const db_repo *repo, const char *const *refs, size_t n);
 
 #endif

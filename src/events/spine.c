@@ -145,13 +145,15 @@ static int git_side(const char *ref, const char *id, void *payload) {
 typedef struct {
   const char *ref;
   int found;
+  char id[41];
 } find_ctx;
 
 static int find_ref(const char *ref, const char *id, void *payload) {
   find_ctx *f = payload;
-  (void)id;
-  if (!strcmp(ref, f->ref)) f->found = 1;
-  return 0;
+  if (strcmp(ref, f->ref)) return 0;
+  f->found = 1;
+  snprintf(f->id, sizeof f->id, "%s", id);
+  return 1; /* stop */
 }
 
 typedef struct {
@@ -161,13 +163,50 @@ typedef struct {
 
 static int check_deleted(const char *ref, const char *sha, void *payload) {
   deleted_ctx *x = payload;
-  find_ctx f = {ref, 0};
+  find_ctx f = {ref, 0, ""};
   repo_refs_each_raw(x->h, find_ref, &f);
   if (f.found) return 0;
   return add_update(x->d, ref, sha, "");
 }
 
-int events_reconcile_repo(const db_repo *repo) {
+/* One ref, under its turn: compare git with the record again and record the difference. */
+typedef struct {
+  repo_handle *h;
+  const db_repo *repo;
+  const char *ref;
+  int written;
+} one_ref;
+
+static int reconcile_ref(void *payload) {
+  one_ref *o = payload;
+  find_ctx f = {o->ref, 0, ""};
+  repo_ref_update u;
+  int rc;
+  repo_refs_each_raw(o->h, find_ref, &f);
+  u.ref = o->ref;
+  db_event_ref_get(o->repo->id, o->ref, u.old);
+  snprintf(u.new_, sizeof u.new_, "%s", f.id);
+  if (!strcmp(u.old, u.new_)) return 0; /* recorded meanwhile */
+  fprintf(stderr, "modelhub: %s/%s: %s moved outside the server (%s -> %s); recording it\n",
+          o->repo->ns, o->repo->name, o->ref, *u.old ? u.old : "none",
+          *u.new_ ? u.new_ : "deleted");
+  json_t *why = json_pack("{s:s}", "reason", "moved while the server did not see it");
+  events_ctx c = {o->repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", why, 0,
+                  NULL, NULL};
+  rc = events_record(o->h, &u, 1, &c);
+  json_decref(why);
+  if (!rc) o->written++;
+  return rc;
+}
+
+static int wanted(const char *ref, const char *const *refs, size_t n) {
+  if (!refs) return 1;
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(refs[i], ref)) return 1;
+  return 0;
+}
+
+int events_reconcile_repo(const db_repo *repo, const char *const *refs, size_t nrefs) {
   char dir[4200];
   repo_handle *h = NULL;
   diff d = {0};
@@ -181,44 +220,38 @@ int events_reconcile_repo(const db_repo *repo) {
     deleted_ctx x = {h, &d};
     rc = db_event_refs_each(repo->id, check_deleted, &x);
   }
-  if (!rc && d.n) {
-    for (size_t i = 0; i < d.n; i++)
-      d.u[i].ref = d.names[i];
-    if (d.baseline) { /* data from before the spine: record what is there, no events */
-      if (!(rc = db_txn_begin_durable())) {
-        for (size_t i = 0; i < d.n && !rc; i++)
-          rc = db_event_ref_set(repo->id, d.u[i].ref, d.u[i].new_);
-        for (size_t i = 0; i < d.n && !rc; i++)
-          if (!strcmp(d.u[i].ref, "refs/heads/main") && strcmp(repo->head_sha, d.u[i].new_)) {
-            events_ctx c = {
-                repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", NULL, 0, NULL,
-                NULL};
-            db_event e;
-            fill_event(&e, &c);
-            snprintf(e.ref, sizeof e.ref, "%s", d.u[i].ref);
-            snprintf(e.old, sizeof e.old, "%s", repo->head_sha);
-            snprintf(e.new_, sizeof e.new_, "%s", d.u[i].new_);
-            if (!(rc = db_event_append(&e))) rc = audit_one(&c, e.ref, e.old, e.new_);
-            if (!rc) rc = set_head(h, &c, e.new_);
-            written++;
-          }
-        if (rc)
-          db_txn_rollback();
-        else
-          rc = db_txn_commit_durable();
-      }
-    } else {
-      json_t *why =
-          json_pack("{s:s}", "reason", "moved while the server did not see it (found at start-up)");
-      events_ctx c = {
-          repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", why, 0, NULL, NULL};
-      for (size_t i = 0; i < d.n; i++)
-        fprintf(stderr, "modelhub: %s/%s: %s moved outside the server (%s -> %s); recording it\n",
-                repo->ns, repo->name, d.u[i].ref, *d.u[i].old ? d.u[i].old : "none",
-                *d.u[i].new_ ? d.u[i].new_ : "deleted");
-      rc = events_record(h, d.u, d.n, &c);
-      json_decref(why);
-      if (!rc) written = (int)d.n;
+  for (size_t i = 0; i < d.n; i++)
+    d.u[i].ref = d.names[i];
+  if (!rc && d.n && d.baseline) {
+    /* Data from before the spine: record what is there, no events — except that a main
+     * the derived head does not know yet is recorded as moved. */
+    if (!(rc = db_txn_begin_durable())) {
+      for (size_t i = 0; i < d.n && !rc; i++)
+        rc = db_event_ref_set(repo->id, d.u[i].ref, d.u[i].new_);
+      for (size_t i = 0; i < d.n && !rc; i++)
+        if (!strcmp(d.u[i].ref, "refs/heads/main") && strcmp(repo->head_sha, d.u[i].new_)) {
+          events_ctx c = {repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered",
+                          NULL, 0, NULL, NULL};
+          db_event e;
+          fill_event(&e, &c);
+          snprintf(e.ref, sizeof e.ref, "%s", d.u[i].ref);
+          snprintf(e.old, sizeof e.old, "%s", repo->head_sha);
+          snprintf(e.new_, sizeof e.new_, "%s", d.u[i].new_);
+          if (!(rc = db_event_append(&e))) rc = audit_one(&c, e.ref, e.old, e.new_);
+          if (!rc) rc = set_head(h, &c, e.new_);
+          written++;
+        }
+      if (rc)
+        db_txn_rollback();
+      else
+        rc = db_txn_commit_durable();
+    }
+  } else if (!rc) {
+    for (size_t i = 0; i < d.n && !rc; i++) {
+      one_ref o = {h, repo, d.u[i].ref, 0};
+      if (!wanted(o.ref, refs, nrefs)) continue;
+      rc = repo_ref_with_turn(h, o.ref, reconcile_ref, &o);
+      written += o.written;
     }
   }
   free(d.u);
@@ -251,7 +284,7 @@ int events_reconcile_all(void) {
   /* Collected first: the DB is written only after the listing is done. */
   int rc = db_repo_each(collect, &l);
   for (size_t i = 0; !rc && i < l.n; i++) {
-    int k = events_reconcile_repo(&l.list[i]);
+    int k = events_reconcile_repo(&l.list[i], NULL, 0);
     if (k < 0)
       fprintf(stderr, "modelhub: reconcile %s/%s: %s\n", l.list[i].ns, l.list[i].name,
               hub_error_msg());

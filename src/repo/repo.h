@@ -226,6 +226,12 @@ typedef struct {
 
 typedef struct repo_txn repo_txn;
 
+/* Run fn(payload) holding `ref`'s turn in this process: no commit or transaction of this
+ * process moves or records the ref meanwhile (start-up and post-push reconciliation compare
+ * a ref with its record under it). Returns fn's value, or HUB_ERETRY after
+ * REPO_REF_WAIT_SECS. */
+int repo_ref_with_turn(repo_handle *h, const char *ref, int (*fn)(void *payload), void *payload);
+
 int repo_txn_begin(repo_txn **out, repo_handle *h);
 /* Queue a move of `ref` (full name) to object `new_id` (40 hex; "" or NULL deletes it).
  * `expected`: NULL = whatever it is at commit time (a missing ref is then created, and a

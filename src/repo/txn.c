@@ -215,3 +215,12 @@ done:
   memset(t->turns, 0, sizeof t->turns);
   return rc;
 }
+
+int repo_ref_with_turn(repo_handle *h, const char *ref, int (*fn)(void *payload), void *payload) {
+  repo__refq *turn = NULL;
+  int rc = repo__ref_lock(h, ref, &turn);
+  if (rc < 0) return rc;
+  rc = fn(payload);
+  repo__ref_unlock(turn);
+  return rc;
+}
