@@ -143,6 +143,10 @@ static char *extend_attributes(hub_req *r, repo_handle *h, const char *sha, cons
   return s;
 }
 
+static void json_release(void *j) {
+  json_decref(j);
+}
+
 static void free_commit(void *c) {
   ndjson_commit_free(c);
 }
@@ -377,7 +381,7 @@ static int h_commit(hub_req *r) {
   req.must_create = create_pr;
   /* The spine records the move (event, audit entry, derived head) before we answer. */
   json_t *det = json_pack("{s:i}", "files", (int)c->nops);
-  http_cleanup_add(r, (void (*)(void *))json_decref, det);
+  http_cleanup_add(r, json_release, det);
   events_ctx ev = {
       &r->repo, {&r->who, NULL, http_client_ip(r)}, "commit", "repo.commit", det, 0, NULL, NULL};
   /* A new pull request's discussion is written with its ref's event: no PR ref without it. */
