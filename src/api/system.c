@@ -85,7 +85,7 @@ static int h_admin_events(hub_req *r) {
   db_events_last(&last, NULL);
   for (size_t i = 0; !rc && i < events_nconsumers; i++) {
     int64_t cur = 0, done = 0;
-    db_cursor_get(events_consumers[i].name, 0, &cur, &done);
+    db_cursor_peek(events_consumers[i].name, &cur, &done);
     json_array_append_new(consumers,
                           json_pack("{s:s, s:I, s:I, s:I}", "name", events_consumers[i].name,
                                     "cursor", (json_int_t)cur, "processed", (json_int_t)done,

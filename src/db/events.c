@@ -199,6 +199,20 @@ int db_cursor_get(const char *consumer, int start_at_end, int64_t *out_last,
   return db__step_done(st);
 }
 
+int db_cursor_peek(const char *consumer, int64_t *out_last, int64_t *out_processed) {
+  sqlite3_stmt *st = db__stmt("SELECT last_id, processed FROM event_cursors WHERE consumer=?");
+  *out_last = 0;
+  if (out_processed) *out_processed = 0;
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, consumer, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *out_last = sqlite3_column_int64(st, 0);
+    if (out_processed) *out_processed = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return 0;
+}
+
 int db_cursor_set(const char *consumer, int64_t last, int64_t n) {
   sqlite3_stmt *st = db__stmt("UPDATE event_cursors SET last_id=max(last_id, ?),"
                               " processed=processed+?, updated_ms=? WHERE consumer=?");

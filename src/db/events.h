@@ -57,6 +57,8 @@ int db_event_refs_any(int64_t repo_id);
  * newest event when `start_at_end` — existing history is not replayed). */
 int db_cursor_get(const char *consumer, int start_at_end, int64_t *out_last,
                   int64_t *out_processed);
+/* Read a cursor without creating it (0, 0 when the consumer has none yet): for readers. */
+int db_cursor_peek(const char *consumer, int64_t *out_last, int64_t *out_processed);
 /* Advance: last = id, processed += n. */
 int db_cursor_set(const char *consumer, int64_t last, int64_t n);
 

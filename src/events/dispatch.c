@@ -181,7 +181,7 @@ void events_metrics(hub_buf *b) {
                   "# TYPE modelhub_consumer_lag_events gauge\n");
   for (size_t i = 0; i < events_nconsumers; i++) {
     int64_t cur = 0, done = 0;
-    db_cursor_get(events_consumers[i].name, 0, &cur, &done);
+    db_cursor_peek(events_consumers[i].name, &cur, &done);
     hub_buf_printf(b, "modelhub_consumer_lag_events{consumer=\"%s\"} %lld\n",
                    events_consumers[i].name, (long long)(last > cur ? last - cur : 0));
   }
@@ -189,7 +189,7 @@ void events_metrics(hub_buf *b) {
                   "not finished.\n# TYPE modelhub_consumer_lag_seconds gauge\n");
   for (size_t i = 0; i < events_nconsumers; i++) {
     int64_t cur = 0, done = 0, ts = 0;
-    db_cursor_get(events_consumers[i].name, 0, &cur, &done);
+    db_cursor_peek(events_consumers[i].name, &cur, &done);
     if (cur < last) ts = db_event_ts(cur + 1);
     hub_buf_printf(b, "modelhub_consumer_lag_seconds{consumer=\"%s\"} %.3f\n",
                    events_consumers[i].name, ts && now > ts ? (double)(now - ts) / 1000.0 : 0.0);
@@ -198,7 +198,7 @@ void events_metrics(hub_buf *b) {
                   "# TYPE modelhub_consumer_processed_total counter\n");
   for (size_t i = 0; i < events_nconsumers; i++) {
     int64_t cur = 0, done = 0;
-    db_cursor_get(events_consumers[i].name, 0, &cur, &done);
+    db_cursor_peek(events_consumers[i].name, &cur, &done);
     hub_buf_printf(b, "modelhub_consumer_processed_total{consumer=\"%s\"} %lld\n",
                    events_consumers[i].name, (long long)done);
   }
