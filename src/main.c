@@ -14,6 +14,7 @@
 #include "blob/blob.h"
 #include "db/search.h"
 #include "db/db.h"
+#include "events/events.h"
 #include "git/git.h"
 #include "gov/gov.h"
 #include "http/http.h"
@@ -88,6 +89,7 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
   index_start();          /* download counters flush in the background */
+  if (events_start()) return HUB_ERROR; /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */

@@ -9,6 +9,10 @@
 #include "http/http.h"
 #include "repo/repo.h"
 
+/* Longest a ref change waits for the "index" event consumer before answering, so derived
+ * metadata is usually there (docs/architecture.md, "The spine"). */
+#define API_DERIVE_WAIT_MS 2000
+
 extern const hub_route api_account_routes[];
 extern const hub_route api_repo_routes[];
 extern const hub_route api_system_routes[];

@@ -12,18 +12,22 @@
 #include "api/ndjson.h"
 #include "blob/blob.h"
 #include "gov/gov.h"
-#include "index/index.h"
+#include "events/events.h"
 #include "util/error.h"
 #include "xetsrv/xetsrv.h"
 
 /* Files at least this big go to LFS even when no .gitattributes rule names them. */
 #define PREUPLOAD_LFS_MIN (10 * 1024 * 1024)
 
-/* Callers below write permission may still open pull requests when they are
- * contributors; everything else needs write. */
-static int require_write(hub_req *r, int create_pr) {
-  int want = create_pr ? PERM_CONTRIBUTOR : PERM_WRITE;
-  if (r->repo_perm >= want) return 0;
+/* Callers below write permission may still open pull requests (or add to one) when they
+ * are contributors; everything else needs write: the one rule, auth_may_write_ref. `rev`
+ * is the revision written ("main", "refs/pr/3"), ignored for a new pull request. */
+static int require_write(hub_req *r, int create_pr, const char *rev) {
+  char full[HUB_MAX_PATH + 16];
+  if (!create_pr && rev)
+    snprintf(full, sizeof full, "%s%s", strncmp(rev, "refs/", 5) ? "refs/heads/" : "", rev);
+  if (auth_may_write_ref(r->repo_perm, create_pr ? NULL : rev ? full : "refs/heads/", AUTH_REF_API))
+    return 0;
   if (!r->who.authenticated)
     return hub_error_set(HUB_EAUTH, "You must be authenticated to write to %s/%s", r->repo.ns,
                          r->repo.name);
@@ -34,10 +38,10 @@ static int require_write(hub_req *r, int create_pr) {
 
 /* Shared start of preupload and commit: authorize, open the repo, decode {rev}. */
 static int write_prologue(hub_req *r, int create_pr, repo_handle **h, const char **rev) {
-  int rc = require_write(r, create_pr);
-  if (rc || (rc = api_repo_open(r, h))) return rc;
-  *rev = api_join_rest(r, 0, r->nrest);
-  return *rev ? 0 : hub_error_code();
+  int rc;
+  if (!(*rev = api_join_rest(r, 0, r->nrest))) return hub_error_code();
+  if ((rc = require_write(r, create_pr, *rev)) || (rc = api_repo_open(r, h))) return rc;
+  return 0;
 }
 
 /* Text of a file at a commit, or NULL (absent / error). Owned by the request. */
@@ -139,6 +143,10 @@ static char *extend_attributes(hub_req *r, repo_handle *h, const char *sha, cons
   return s;
 }
 
+static void json_release(void *j) {
+  json_decref(j);
+}
+
 static void free_commit(void *c) {
   ndjson_commit_free(c);
 }
@@ -147,7 +155,8 @@ static void free_commit(void *c) {
  * call of on_body): the router only knows they need read access, since contributors may
  * upload into a pull request (?create_pr=1). */
 static int on_preupload_body(hub_req *r, const char *data, size_t len) {
-  return len ? 0 : require_write(r, http_param_bool(r, "create_pr", 0));
+  return len ? 0
+             : require_write(r, http_param_bool(r, "create_pr", 0), api_join_rest(r, 0, r->nrest));
 }
 
 /* ---- streamed commit bodies --------------------------------------------------------------
@@ -215,7 +224,8 @@ static int on_commit_body(hub_req *r, const char *data, size_t len) {
   struct commit_body *b = r->state;
   int rc;
   if (!b) { /* the start call, before any body byte is read */
-    if ((rc = require_write(r, http_param_bool(r, "create_pr", 0)))) return rc;
+    if ((rc = require_write(r, http_param_bool(r, "create_pr", 0), api_join_rest(r, 0, r->nrest))))
+      return rc;
     if (!(b = calloc(1, sizeof *b))) return hub_error_set(HUB_ERROR, "out of memory");
     b->fd = -1;
     http_cleanup_add(r, commit_body_free, b);
@@ -284,6 +294,18 @@ static int check_pointer_file(hub_req *r, const struct commit_body *b, const ndj
   return 0;
 }
 
+typedef struct {
+  hub_req *r;
+  const char *ref; /* "refs/pr/N": the number may change when two PRs race for it */
+  const char *title, *target;
+} pr_open;
+
+static int pr_open_record(void *payload) {
+  pr_open *p = payload;
+  return gov_pr_opened(&p->r->repo, &p->r->who, atoi(p->ref + strlen("refs/pr/")), p->title,
+                       p->target);
+}
+
 static int h_commit(hub_req *r) {
   int create_pr = http_param_bool(r, "create_pr", 0);
   repo_handle *h;
@@ -321,6 +343,8 @@ static int h_commit(hub_req *r) {
     snprintf(ref, sizeof ref, "%s", refname);
   }
   free(refname);
+  /* The resolved ref (a tag name could shadow "refs/pr/…" text): the rule again. */
+  if (!create_pr && (rc = require_write(r, 0, ref))) return rc;
   if (!create_pr && (rc = gov_check_commit(&r->repo, ref))) return rc;
 
   repo_op *ops = calloc(c->nops + 1, sizeof *ops);
@@ -386,6 +410,19 @@ static int h_commit(hub_req *r) {
   req.nops = n;
   char sha[41];
   req.must_create = create_pr;
+  /* The spine records the move (event, audit entry, derived head) before we answer. */
+  json_t *det = json_pack("{s:i}", "files", (int)c->nops);
+  http_cleanup_add(r, json_release, det);
+  events_ctx ev = {
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "commit", "repo.commit", det, 0, NULL, NULL};
+  /* A new pull request's discussion is written with its ref's event: no PR ref without it. */
+  pr_open po = {r, ref, req.summary, pr_target};
+  if (create_pr) {
+    ev.also = pr_open_record;
+    ev.also_payload = &po;
+  }
+  repo_recorder rec = events_recorder(&ev);
+  req.record = &rec;
   rc = repo_commit(h, &req, sha);
   /* Two PRs opened at once may pick the same number: the loser takes the next one. */
   for (int tries = 0; create_pr && rc == HUB_EEXISTS && tries < 20; tries++) {
@@ -394,16 +431,9 @@ static int h_commit(hub_req *r) {
     rc = repo_commit(h, &req, sha);
   }
   if (rc) return rc;
-  if (create_pr && (rc = gov_pr_opened(&r->repo, &r->who, pr_num, req.summary, pr_target)))
-    return rc;
-  index_repo_changed(&r->repo);
-  repo_commit_info ci;
-  int have_ci = repo_commit_info_get(h, sha, &ci) == 0;
-  api_audit(r, "repo.commit", NULL,
-            json_pack("{s:s, s:s, s:s, s:i}", "ref", ref, "old",
-                      have_ci && ci.nparents ? ci.parents[0] : "", "new", sha, "files",
-                      (int)c->nops));
-  if (have_ci) repo_commit_info_dispose(&ci);
+  /* Derived metadata (card data, tags) follows on the event consumer; wait a little for
+   * it so the answer usually sees it (never for the parsing itself). */
+  if (!strcmp(ref, "refs/heads/main")) events_wait("index", ev.last_event, API_DERIVE_WAIT_MS);
 
   const char *url = api_repo_url(r, &r->repo);
   char curl[4096], prurl[4096];

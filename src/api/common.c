@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "events/events.h"
 #include "index/index.h"
 #include "audit/audit.h"
 #include "auth/sign.h"
@@ -177,6 +178,7 @@ void api_audit(hub_req *r, const char *action, const char *target, json_t *detai
 
 int api_init(blob_store *blobs) {
   int rc = audit_init();
+  if (!rc) rc = events_init(); /* the event log and consumer cursors (events/) */
   if (rc) return rc;
   g_blobs = blobs;
   lfs_init(blobs);

@@ -6,7 +6,7 @@
 
 #include "api/api.h"
 #include "gov/gov.h"
-#include "index/index.h"
+#include "events/events.h"
 #include "util/error.h"
 
 struct refs_ctx {
@@ -68,13 +68,18 @@ static int h_branch_create(hub_req *r) {
     return rc;
   }
   if (empty) rc = hub_error_set(HUB_EUNSUPPORTED, "emptyBranch is not supported by this hub");
-  else if (!(rc = repo_ref_name_valid(!strncmp(name, "refs/heads/", 11) ? name + 11 : name)))
-    rc = repo_branch_create(h, name, start ? start : "HEAD", overwrite);
+  else if (!(rc = repo_ref_name_valid(!strncmp(name, "refs/heads/", 11) ? name + 11 : name))) {
+    json_t *det = json_pack("{s:s}", "branch", name);
+    events_ctx ev = {
+        &r->repo, {&r->who, NULL, http_client_ip(r)}, "branch", "repo.branch.create", det, 0, NULL,
+        NULL};
+    repo_recorder rec = events_recorder(&ev);
+    rc = repo_branch_create(h, name, start ? start : "HEAD", overwrite, &rec);
+    json_decref(det);
+  }
   json_decref(b);
   if (rc == HUB_EEXISTS) return hub_error_set(rc, "Reference already exists: %s", name);
   if (rc) return rc;
-  index_repo_changed(&r->repo);
-  api_audit(r, "repo.branch.create", NULL, json_pack("{s:s}", "branch", name));
   return http_reply_json(r, 200, json_object());
 }
 
@@ -87,8 +92,14 @@ static int h_branch_delete(hub_req *r) {
   if (!strcmp(name, "main") || !strcmp(name, "refs/heads/main"))
     return hub_error_set(HUB_EFORBIDDEN, "The default branch cannot be deleted");
   if ((rc = gov_check_branch_change(&r->repo, name, 1))) return rc;
-  if ((rc = repo_branch_delete(h, name))) return rc;
-  api_audit(r, "repo.branch.delete", NULL, json_pack("{s:s}", "branch", name));
+  json_t *det = json_pack("{s:s}", "branch", name);
+  events_ctx ev = {
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "branch", "repo.branch.delete", det, 0, NULL,
+      NULL};
+  repo_recorder rec = events_recorder(&ev);
+  rc = repo_branch_delete(h, name, &rec);
+  json_decref(det);
+  if (rc) return rc;
   return http_reply_json(r, 200, json_object());
 }
 
@@ -106,10 +117,14 @@ static int h_tag_create(hub_req *r) {
   if ((rc = repo_ref_name_valid(tag))) return rc;
   char email[HUB_MAX_USER_NAME + 32];
   snprintf(email, sizeof email, "%s@users.noreply.modelhub", r->who.name);
-  rc = repo_tag_create(h, tag, rev, msg && *msg ? msg : NULL, r->who.name, email);
+  json_t *det = json_pack("{s:s, s:s}", "tag", tag, "revision", rev);
+  events_ctx ev = {
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.create", det, 0, NULL, NULL};
+  repo_recorder rec = events_recorder(&ev);
+  rc = repo_tag_create(h, tag, rev, msg && *msg ? msg : NULL, r->who.name, email, &rec);
+  json_decref(det);
   if (rc == HUB_EEXISTS) return hub_error_set(rc, "Tag already exists: %s", tag);
   if (rc) return rc;
-  api_audit(r, "repo.tag.create", NULL, json_pack("{s:s, s:s}", "tag", tag, "revision", rev));
   return http_reply_json(r, 200, json_object());
 }
 
@@ -120,8 +135,13 @@ static int h_tag_delete(hub_req *r) {
   const char *tag = api_join_rest(r, 0, r->nrest);
   if (!tag) return hub_error_code();
   if ((rc = gov_check_tag_change(&r->repo, tag))) return rc;
-  if ((rc = repo_tag_delete(h, tag))) return rc;
-  api_audit(r, "repo.tag.delete", NULL, json_pack("{s:s}", "tag", tag));
+  json_t *det = json_pack("{s:s}", "tag", tag);
+  events_ctx ev = {
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.delete", det, 0, NULL, NULL};
+  repo_recorder rec = events_recorder(&ev);
+  rc = repo_tag_delete(h, tag, &rec);
+  json_decref(det);
+  if (rc) return rc;
   return http_reply_json(r, 200, json_object());
 }
 

@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "index/index.h"
+#include "events/events.h"
 #include "util/error.h"
 
 static const char *jstr(json_t *o, const char *k) {
@@ -120,16 +120,29 @@ static int h_create(hub_req *r) {
   db_repo_dir(repo.uid, dir, sizeof dir);
   char email[HUB_MAX_USER_NAME + 32];
   snprintf(email, sizeof email, "%s@users.noreply.modelhub", r->who.name);
-  if ((rc = repo_init_bare(dir, r->who.name, email, NULL))) {
+  char sha[41];
+  repo_handle *h = NULL;
+  if (!(rc = repo_init_bare(dir, r->who.name, email, sha)) && !(rc = repo_open(&h, dir))) {
+    /* The first ref through the spine: event, "repo.create" audit entry, derived head. */
+    json_t *det = json_pack("{s:b}", "private", repo.is_private);
+    events_ctx ev = {
+        &repo, {&r->who, NULL, http_client_ip(r)}, "repo.create", "repo.create", det, 0, NULL,
+        NULL};
+    repo_ref_update u = {"refs/heads/main", "", ""};
+    snprintf(u.new_, sizeof u.new_, "%s", sha);
+    rc = events_record(h, &u, 1, &ev);
+    json_decref(det);
+  }
+  repo_free(h);
+  if (rc) {
     char msg[512];
     snprintf(msg, sizeof msg, "%s", hub_error_msg());
     db_repo_delete(repo.id);
     remove_tree(dir);
-    return hub_error_set(HUB_ERROR, "creating git repository failed: %s", msg);
+    return hub_error_set(rc == HUB_ENOSPC ? rc : HUB_ERROR, "creating repository failed: %s", msg);
   }
-  index_repo_changed(&repo);
+  db_repo_by_id(repo.id, &repo);
   r->repo = repo;
-  api_audit(r, "repo.create", NULL, json_pack("{s:b}", "private", repo.is_private));
   char full[2 * HUB_MAX_NAME + 2];
   snprintf(full, sizeof full, "%s/%s", repo.ns, repo.name);
   return http_reply_json(
@@ -161,16 +174,40 @@ static int body_repo(hub_req *r, json_t *body, db_repo *out) {
   return 0;
 }
 
+/* Repository changes without a ref move: the DB change runs inside the spine's
+ * transaction with its event and audit entry (events_record_repo). */
+static int delete_change(void *payload) {
+  const db_repo *repo = payload;
+  int rc = db_repo_delete(repo->id);
+  return rc ? rc : db_event_refs_clear(repo->id);
+}
+
+typedef struct {
+  const db_repo *repo;
+  const db_account *ns;
+  const char *name;
+} move_args;
+
+static int move_change(void *payload) {
+  move_args *m = payload;
+  return db_repo_move(m->repo->id, m->ns->id, m->ns->kind == ACCOUNT_ORG, m->ns->name, m->name);
+}
+
+static int update_change(void *payload) {
+  return db_repo_update(payload);
+}
+
 static int h_delete(hub_req *r) {
   json_t *body = http_body_json(r);
   if (!body) return HUB_EINVALID;
   db_repo repo;
   int rc = body_repo(r, body, &repo);
   if (rc) return rc;
-  if ((rc = db_repo_delete(repo.id))) return rc;
-  api_repo_forget(repo.uid);
   r->repo = repo;
-  api_audit(r, "repo.delete", NULL, NULL);
+  events_ctx ev = {
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.delete", "repo.delete", NULL, 0, NULL, NULL};
+  if ((rc = events_record_repo(&ev, delete_change, &repo))) return rc;
+  api_repo_forget(repo.uid);
   /* The row is gone, so nothing can reach the directory any more: move it aside first so
    * a crash mid-delete leaves no half-removed repo under a live id. */
   char dir[4200], trash[4300];
@@ -207,9 +244,14 @@ static int h_move(hub_req *r) {
   if (auth_ns_perm(&r->who, &ns) < PERM_WRITE)
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to create repos under '%s'",
                          tns);
-  if ((rc = db_repo_move(repo.id, ns.id, ns.kind == ACCOUNT_ORG, ns.name, tname))) return rc;
   r->repo = repo;
-  api_audit(r, "repo.move", NULL, json_pack("{s:s, s:s}", "from", from, "to", to));
+  move_args ma = {&repo, &ns, tname};
+  json_t *det = json_pack("{s:s, s:s}", "from", from, "to", to);
+  events_ctx ev = {
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0, NULL, NULL};
+  rc = events_record_repo(&ev, move_change, &ma);
+  json_decref(det);
+  if (rc) return rc;
   return http_reply_json(r, 200, json_object());
 }
 
@@ -228,13 +270,17 @@ static int h_settings(hub_req *r) {
       snprintf(repo.gated, sizeof repo.gated, "%s", json_string_value(g));
     else return hub_error_set(HUB_EINVALID, "gated must be \"auto\", \"manual\" or false");
   }
-  if ((rc = db_repo_update(&repo))) return rc;
   json_t *det = json_object();
   if (repo.is_private != r->repo.is_private) json_object_set_new(det, "private", json_boolean(repo.is_private));
   if (strcmp(repo.gated, r->repo.gated))
     json_object_set_new(det, "gated", repo.gated[0] ? json_string(repo.gated) : json_false());
+  events_ctx ev = {
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.settings", "repo.settings", det, 0, NULL,
+      NULL};
+  rc = events_record_repo(&ev, update_change, &repo);
+  json_decref(det);
+  if (rc) return rc;
   r->repo = repo;
-  api_audit(r, "repo.settings", NULL, det);
   return http_reply_json(r, 200,
                          json_pack("{s:b, s:o}", "private", repo.is_private, "gated",
                                    repo.gated[0] ? json_string(repo.gated) : json_false()));

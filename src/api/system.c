@@ -1,8 +1,10 @@
 /* Health, metrics, YAML validation and the small endpoints clients probe. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/api.h"
+#include "events/events.h"
 #include "jobs/jobs.h"
 #include "ml/card.h"
 #include "util/error.h"
@@ -37,6 +39,62 @@ static int metrics_access(hub_req *r) {
   return hub_error_set(HUB_EFORBIDDEN, "Metrics need a site administrator's write token");
 }
 
+/* ---- GET /api/admin/events: the event log, read-only, for site admins ----
+ * ?repo=ns/name (&type=model|dataset|space) narrows it to one repository; ?before=<id> pages
+ * back; ?limit (≤ 64). With the consumers' cursors (docs/architecture.md, "The spine"). */
+static int event_json(const db_event *e, void *payload) {
+  json_array_append_new(payload,
+                        json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id",
+                                  (json_int_t)e->id, "repoId", (json_int_t)e->repo_id, "kind",
+                                  e->kind, "ref", e->ref, "old", e->old, "new", e->new_, "actor",
+                                  e->actor, "tokenId", e->token, "ts", (json_int_t)e->ts_ms));
+  return 0;
+}
+
+static int h_admin_events(hub_req *r) {
+  const char *repo = http_param(r, "repo"), *type = http_param(r, "type");
+  const char *before = http_param(r, "before"), *limit = http_param(r, "limit");
+  int64_t repo_id = 0;
+  if (repo) {
+    const char *slash = strchr(repo, '/');
+    char ns[HUB_MAX_NAME + 1];
+    db_repo row;
+    int t = !type || !strcmp(type, "model") ? HUB_REPO_MODEL
+            : !strcmp(type, "dataset")      ? HUB_REPO_DATASET
+            : !strcmp(type, "space")        ? HUB_REPO_SPACE
+                                            : -1;
+    if (!slash || t < 0 || (size_t)(slash - repo) > HUB_MAX_NAME)
+      return hub_error_set(HUB_EINVALID,
+                           "repo must be 'namespace/name' (type model|dataset|space)");
+    snprintf(ns, sizeof ns, "%.*s", (int)(slash - repo), repo);
+    if (db_repo_get(t, ns, slash + 1, &row))
+      return hub_error_set(HUB_EREPO, "Repository not found");
+    repo_id = row.id;
+  }
+  int n = limit ? atoi(limit) : 64;
+  if (n <= 0 || n > 64) n = 64;
+  json_t *events = json_array(), *consumers = json_array();
+  int rc = db_events_list(repo_id, before ? strtoll(before, NULL, 10) : 0, n, event_json, events);
+  int64_t last = 0;
+  db_events_last(&last, NULL);
+  for (size_t i = 0; !rc && i < events_nconsumers; i++) {
+    int64_t cur = 0, done = 0;
+    db_cursor_peek(events_consumers[i].name, &cur, &done);
+    json_array_append_new(consumers,
+                          json_pack("{s:s, s:I, s:I, s:I}", "name", events_consumers[i].name,
+                                    "cursor", (json_int_t)cur, "processed", (json_int_t)done,
+                                    "lagEvents", (json_int_t)(last > cur ? last - cur : 0)));
+  }
+  if (rc) {
+    json_decref(events);
+    json_decref(consumers);
+    return rc;
+  }
+  return http_reply_json(r, 200,
+                         json_pack("{s:o, s:o, s:I}", "events", events, "consumers", consumers,
+                                   "lastId", (json_int_t)last));
+}
+
 static int h_metrics(hub_req *r) {
   int rc = metrics_access(r);
   if (rc) return rc;
@@ -44,6 +102,7 @@ static int h_metrics(hub_req *r) {
   http_metrics_text(&b);
   auth_login_metrics(&b);
   jobs_metrics_render(&b);
+  events_metrics(&b); /* event log: consumer lag in events and seconds */
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);
   db_account_count(ACCOUNT_USER, &users);
@@ -100,5 +159,6 @@ const hub_route api_system_routes[] = {
      * GatedRepo (401/403), as huggingface_hub's auth_check expects (hf-api.md §7.6). */
     {"GET", "/api/{type}/{repo}/auth-check", h_auth_check,
      NEED_REPO_READ | NEED_REPO_FILES | RUN_INLINE, BODY_NONE, NULL, 0},
+    {"GET", "/api/admin/events", h_admin_events, NEED_SITE_ADMIN, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

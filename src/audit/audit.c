@@ -69,9 +69,17 @@ int audit_log(const audit_ctx *ctx, const char *action, const char *ns, const ch
     return hub_error_set(HUB_ERROR, "out of memory");
   }
   int rc = HUB_ERROR;
+  /* Inside the caller's transaction (the ref spine's): the entry commits or rolls back
+   * with the change it records. */
+  int outer = !sqlite3_get_autocommit(db);
+  const char *fail = getenv("MODELHUB_TEST_AUDIT_FAIL");
+  if (fail && *fail && !strncmp(action, fail, strlen(fail))) { /* tests: a full/busy DB */
+    rc = hub_error_set(HUB_ERROR, "audit append failed: MODELHUB_TEST_AUDIT_FAIL");
+    goto out;
+  }
   /* BEGIN IMMEDIATE serialises appenders across threads and processes: the chain has
    * exactly one head at any time. */
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto out;
+  if (!outer && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) goto out;
   int64_t last;
   char prev[65], hash[65];
   head(&last, prev);
@@ -102,6 +110,10 @@ int audit_log(const audit_ctx *ctx, const char *action, const char *ns, const ch
     char headv[100];
     int n = snprintf(headv, sizeof headv, "%lld:%s", (long long)id, hash);
     rc = db_kv_set("audit_head", headv, (size_t)n);
+  }
+  if (outer) {
+    if (rc) rc = hub_error_set(HUB_ERROR, "audit append failed: %s", sqlite3_errmsg(db));
+    goto out;
   }
   if (!rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) goto out;
   rc = hub_error_set(HUB_ERROR, "audit append failed: %s", sqlite3_errmsg(db));

@@ -22,8 +22,10 @@ int audit_init(void); /* creates the tables (module migrations); once at startup
 
 /* Append one event. `ns` is the namespace it concerns (org or user; "" for site-wide),
  * `target` what it acted on (e.g. "model:acme/bert", "token:<id>", "user:bob"),
- * `details` an object (stolen: released here; may be NULL). Failures are logged, never fatal to the
- * action that was already done — but the caller may check the result. */
+ * `details` an object (stolen: released here; may be NULL). Outside a transaction the entry
+ * is appended in one of its own. Inside one (the ref spine, events/) it is part of it: a
+ * failure is returned and the caller rolls back the change it records (fail closed).
+ * Tests: MODELHUB_TEST_AUDIT_FAIL=<action prefix> makes those appends fail. */
 int audit_log(const audit_ctx *ctx, const char *action, const char *ns, const char *target,
               json_t *details);
 

@@ -249,6 +249,14 @@ static int base_perm(const hub_identity *who, int64_t owner_id, int owner_is_org
   return role;
 }
 
+int auth_may_write_ref(int perm, const char *ref, int via) {
+  if (via == AUTH_REF_PUSH)
+    return perm >= PERM_WRITE && ref &&
+           (!strncmp(ref, "refs/heads/", 11) || !strncmp(ref, "refs/tags/", 10));
+  if (perm >= PERM_WRITE) return 1;
+  return perm >= PERM_CONTRIBUTOR && (!ref || !strncmp(ref, "refs/pr/", 8));
+}
+
 int auth_repo_perm(const hub_identity *who, const db_repo *repo) {
   int p = base_perm(who, repo->owner_id, repo->owner_is_org);
   if (who->token_role == PERM_FINE_GRAINED) {

@@ -65,6 +65,16 @@ int auth_identity_for_user(int64_t user_id, hub_identity *out);
 
 /* The caller's permission on a repo, capped by the token's role and scopes. */
 int auth_repo_perm(const hub_identity *who, const db_repo *repo);
+/* Who may write which ref: the one rule, used by the commit API, the LFS batch and Xet
+ * token routes and the git pre-receive hook. `perm` is the caller's auth_repo_perm();
+ * `ref` the full ref written, or NULL for a new pull request (create_pr).
+ * - AUTH_REF_API (commit API, LFS/Xet uploads): write on any ref; a contributor on a new
+ *   pull request or an existing refs/pr/ *.
+ * - AUTH_REF_PUSH (git push): write, and only on refs/heads/ and refs/tags/ (refs/pr/ belongs
+ *   to the Hub's pull requests, refs/convert/ and refs/stages/ to the server).
+ * Returns 1 when allowed, 0 when not. */
+enum { AUTH_REF_API = 0, AUTH_REF_PUSH = 1 };
+int auth_may_write_ref(int perm, const char *ref, int via);
 /* 1 when a fine-grained token's scopes do not cover this repo at all (→ a clear 403). */
 int auth_out_of_scope(const hub_identity *who, const db_repo *repo);
 /* Parse scopes JSON ([{"type":"repo","repoType":"model","name":"ns/n","permission":"read"},

@@ -106,7 +106,9 @@ int db_repo_move(int64_t id, int64_t new_owner_id, int new_owner_is_org, const c
   db_repo old;
   int rc = db_repo_by_id(id, &old);
   if (rc) return rc;
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+  /* Inside the caller's transaction (the spine's, with the move's event) or in its own. */
+  int outer = !sqlite3_get_autocommit(db);
+  if (!outer && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
     return hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db));
   sqlite3_stmt *st = db__stmt("UPDATE repos SET ns=?, name=?, owner_id=?, owner_is_org=?, "
                               "updated_ms=? WHERE id=?");
@@ -132,10 +134,10 @@ int db_repo_move(int64_t id, int64_t new_owner_id, int new_owner_is_org, const c
   sqlite3_bind_text(ins, 3, old.name, -1, SQLITE_STATIC);
   sqlite3_bind_int64(ins, 4, id);
   if ((rc = db__step_done(ins))) goto fail;
-  if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto fail;
+  if (!outer && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) goto fail;
   return 0;
 fail:
-  sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  if (!outer) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   if (rc == HUB_EEXISTS) return hub_error_set(rc, "Repository %s/%s already exists", new_ns, new_name);
   return rc ? rc : hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db));
 }

@@ -42,6 +42,8 @@
 /* Bytes of ref-update lines one hook reads from git ("<old> <new> <ref>\n" per ref): bounds
  * hook memory for a push of very many refs. */
 #define GIT_MAX_HOOK_INPUT (64 * 1024 * 1024)
+/* Longest the server waits after a push of main for derived metadata (event consumer). */
+#define GIT_DERIVE_WAIT_MS 2000
 /* Rejection messages one pre-receive run prints before it stops looking. */
 #define GIT_MAX_HOOK_ERRORS 10
 /* Milliseconds a child gets to exit after SIGTERM (client gone) before SIGKILL. */
@@ -60,8 +62,9 @@ typedef struct {
 
 /* Called in the server after a receive-pack that moved at least one ref, before the push
  * response ends (so `git push` returning means derived data is current), with the updates
- * in the order git applied them. Updates derived data the way an API commit does
- * (index_repo_changed). Returns 0 or a HUB_E* code (logged, the push stands). */
+ * in the order git applied them. The hook recorded them (events/); this records whatever it
+ * could not (events_reconcile_repo), wakes the consumers and waits (bounded) for derived
+ * metadata of main. Returns 0 or a HUB_E* code (logged, the push stands). */
 int git_after_push(const db_repo *repo, const audit_ctx *actx, const git_ref_update *updates,
                    size_t n);
 

@@ -15,7 +15,12 @@
  * quarantine environment (GIT_OBJECT_DIRECTORY + GIT_ALTERNATE_OBJECT_DIRECTORIES), which
  * only git_repository_open_ext(GIT_REPOSITORY_OPEN_FROM_ENV) honours.
  *
- * post-receive copies the ref updates to $MODELHUB_PUSH_LOG for the server (push.c). */
+ * post-receive records the ref updates the push made — their events, "repo.push" audit
+ * entries and the derived head — in one durable database transaction (events/, the same
+ * recorder as every other ref move; actor from MODELHUB_ACTOR / MODELHUB_TOKEN_ID /
+ * MODELHUB_CLIENT_IP), then copies them to $MODELHUB_PUSH_LOG for the server (push.c),
+ * which wakes the consumers. If recording fails the refs have moved anyway (git moved them):
+ * the server's reconciliation records them right after the push, or at the next start. */
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
@@ -26,7 +31,9 @@
 #include <unistd.h>
 
 #include "db/db.h"
+#include "auth/auth.h"
 #include "db/objects.h"
+#include "events/events.h"
 #include "git/internal.h"
 #include "gov/gov.h"
 #include "repo/repo.h"
@@ -37,6 +44,7 @@ typedef struct {
   git_repository *repo;
   git_odb *odb;
   int64_t repo_id; /* the pushed repo's id in the metadata store */
+  int perm;        /* the pusher's permission (MODELHUB_REPO_PERM from the server) */
   int errors;
   char commit[13]; /* short id of the commit being checked, for messages */
 } check;
@@ -173,6 +181,11 @@ static void check_ref(check *c, git_revwalk *walk, const git_ref_update *u) {
     reject(c, "%s: only branches (refs/heads/) and tags (refs/tags/) can be pushed", u->ref);
     return;
   }
+  /* The same rule as the commit API and the LFS/Xet routes (auth_may_write_ref). */
+  if (!auth_may_write_ref(c->perm, u->ref, AUTH_REF_PUSH)) {
+    reject(c, "%s: you don't have the rights to push to this repository", u->ref);
+    return;
+  }
   if (gov_check_push(c->repo, u->ref, u->old_id, u->new_id)) reject(c, "%s", hub_error_msg());
   if (is_zero(u->new_id)) return; /* deletion: nothing new to check */
   if (git_oid_fromstr(&id, u->new_id) < 0 ||
@@ -207,6 +220,8 @@ static int pre_receive(const git_ref_update *u, size_t n) {
   const char *data = getenv("MODELHUB_DATA");
 
   memset(&c, 0, sizeof c);
+  const char *perm = getenv("MODELHUB_REPO_PERM");
+  c.perm = perm ? atoi(perm) : 0; /* unset: nothing may be pushed (fail closed) */
   if (!data || !*data) {
     fputs("error: modelhub hook: MODELHUB_DATA is not set\n", stderr);
     return 1;
@@ -247,8 +262,66 @@ done:
   return c.errors ? 1 : 0;
 }
 
+static const char *zero_to_empty(const char *id) {
+  return is_zero(id) ? "" : id;
+}
+
+/* Record the pushed updates (events, audit, derived head): one transaction. */
+static void post_receive_record(char *text) {
+  const char *data = getenv("MODELHUB_DATA");
+  git_ref_update *u = NULL;
+  repo_ref_update *ru = NULL;
+  repo_handle *h = NULL;
+  git_repository *g = NULL;
+  size_t n = 0;
+  int64_t repo_id = 0;
+  db_repo repo;
+  hub_identity who;
+  char dir[4200];
+
+  if (!data || !*data || !text || !*text) return;
+  if (repo_global_init() || git_ref_updates_parse(text, &u, &n) || !n) goto done;
+  if (git_repository_open_ext(&g, NULL, GIT_REPOSITORY_OPEN_FROM_ENV, NULL) < 0 ||
+      hook_repo_id(g, data, &repo_id) || db_repo_by_id(repo_id, &repo))
+    goto done;
+  db_repo_dir(repo.uid, dir, sizeof dir);
+  if (repo_open(&h, dir) || !(ru = calloc(n, sizeof *ru))) goto done;
+  for (size_t i = 0; i < n; i++) {
+    ru[i].ref = u[i].ref;
+    snprintf(ru[i].old, sizeof ru[i].old, "%s", zero_to_empty(u[i].old_id));
+    snprintf(ru[i].new_, sizeof ru[i].new_, "%s", zero_to_empty(u[i].new_id));
+  }
+  memset(&who, 0, sizeof who);
+  snprintf(who.name, sizeof who.name, "%s",
+           getenv("MODELHUB_ACTOR") ? getenv("MODELHUB_ACTOR") : "-");
+  snprintf(who.token_uid, sizeof who.token_uid, "%s",
+           getenv("MODELHUB_TOKEN_ID") ? getenv("MODELHUB_TOKEN_ID") : "");
+  who.authenticated = who.name[0] && strcmp(who.name, "-");
+  const char *ip = getenv("MODELHUB_CLIENT_IP");
+  events_ctx c = {&repo, {&who, NULL, ip && *ip ? ip : NULL}, "push", "repo.push", NULL, 0, NULL,
+                  NULL};
+  /* git moved the refs: make that durable before the record names it. */
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    syncfs(fd);
+    close(fd);
+  }
+  if (events_record(h, ru, n, &c))
+    fprintf(stderr, "warning: modelhub hook: the push was not recorded yet: %s\n", hub_error_msg());
+done:
+  free(ru);
+  free(u);
+  repo_free(h);
+  git_repository_free(g);
+  db_global_shutdown();
+  repo_global_shutdown();
+}
+
 static int post_receive(const char *text, size_t len) {
   const char *path = getenv("MODELHUB_PUSH_LOG");
+  char *copy = strndup(text, len);
+  post_receive_record(copy);
+  free(copy);
   if (!path || !*path) return 0;
   int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
   if (fd < 0) {

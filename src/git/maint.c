@@ -13,9 +13,10 @@
  *
  * Reconciliation. A ref can move without the server seeing it: a push whose server was
  * killed after receive-pack moved the ref, or a change made with plain git in the bare
- * repository. At start-up git_refs_reconcile() compares each repository's refs/heads/main
- * (the branch derived data comes from) with the head the DB recorded and, where they
- * differ, records an audit entry and refreshes the derived data (index_repo_changed). */
+ * repository. At start-up git_refs_reconcile() compares every ref of each repository with
+ * the value the event log last recorded (events_reconcile_all): each difference gets its
+ * event ("recovered") and audit entry ("repo.ref.recovered") in one transaction, the
+ * derived head is updated with it, and the consumers catch up from the log. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,8 @@
 
 #include "db/search.h"
 #include "git/internal.h"
+#include "events/events.h"
+#include "gov/gov.h"
 #include "index/index.h"
 #include "jobs/jobs.h"
 #include "repo/repo.h"
@@ -227,63 +230,6 @@ void git_maint_stop(void) {
 
 /* ---- start-up reconciliation ---------------------------------------------------------- */
 
-/* refs/heads/main of the bare repo at dir, read the way git stores it (a loose file, else
- * a packed-refs line) without opening the repository. 1 found, 0 no such branch, -1 no
- * repository there. */
-static int read_main(const char *dir, char sha[41]) {
-  char path[4300], buf[128];
-  sha[0] = 0;
-  snprintf(path, sizeof path, "%s/refs/heads/main", dir);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n >= 40 && strspn(buf, "0123456789abcdef") >= 40) {
-      memcpy(sha, buf, 40);
-      sha[40] = 0;
-      return 1;
-    }
-    return 0;
-  }
-  snprintf(path, sizeof path, "%s/packed-refs", dir);
-  FILE *f = fopen(path, "re");
-  if (!f) return access(dir, F_OK) ? -1 : 0;
-  char line[1024];
-  int found = 0;
-  while (!found && fgets(line, sizeof line, f))
-    if (strlen(line) > 41 && line[40] == ' ' && !strcmp(line + 41, "refs/heads/main\n") &&
-        strspn(line, "0123456789abcdef") == 40) {
-      memcpy(sha, line, 40);
-      sha[40] = 0;
-      found = 1;
-    }
-  fclose(f);
-  return found;
-}
-
-typedef struct {
-  db_repo *moved;
-  size_t n, cap;
-} moved_list;
-
-static int reconcile_one(const db_repo *repo, void *payload) {
-  moved_list *l = payload;
-  char dir[4200], sha[41];
-  db_repo_dir(repo->uid, dir, sizeof dir);
-  if (read_main(dir, sha) < 0 || !strcmp(sha, repo->head_sha)) return 0;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 16;
-    db_repo *m = realloc(l->moved, cap * sizeof *m);
-    if (!m) return hub_error_set(HUB_ERROR, "out of memory");
-    l->moved = m;
-    l->cap = cap;
-  }
-  l->moved[l->n] = *repo;
-  snprintf(l->moved[l->n].head_sha, sizeof l->moved[l->n].head_sha, "%s", sha);
-  l->n++;
-  return 0;
-}
-
 /* Push logs (push.c) are named files; a server killed during a push leaves its log in
  * <data>/tmp. Remove those of pushes that cannot still be running. */
 static void remove_stale_push_logs(void) {
@@ -303,28 +249,61 @@ static void remove_stale_push_logs(void) {
   closedir(d);
 }
 
-int git_refs_reconcile(void) {
-  moved_list l = {NULL, 0, 0};
-  remove_stale_push_logs();
-  /* Collected first: the DB is written only after the listing is done. */
-  int rc = db_repo_each(reconcile_one, &l);
-  audit_ctx actx = {NULL, "modelhub", NULL};
-  for (size_t i = 0; i < l.n; i++) {
-    const db_repo *now = &l.moved[i];
-    db_repo before;
-    char target[2 * HUB_MAX_NAME + 16];
-    if (db_repo_get(now->type, now->ns, now->name, &before)) continue;
-    snprintf(target, sizeof target, "%s:%s/%s", http_type_name(now->type), now->ns, now->name);
-    fprintf(stderr, "modelhub: %s: main moved outside the server (%s -> %s); re-indexing\n", target,
-            before.head_sha[0] ? before.head_sha : "none",
-            now->head_sha[0] ? now->head_sha : "deleted");
-    audit_log(&actx, "repo.ref.recovered", now->ns, target,
-              json_pack("{s:s, s:s, s:s, s:s}", "ref", "refs/heads/main", "old",
-                        before.head_sha[0] ? before.head_sha : "", "new", now->head_sha, "reason",
-                        "moved while the server did not see it (found at start-up)"));
-    if (index_repo_changed(&before))
-      fprintf(stderr, "modelhub: re-indexing %s: %s\n", target, hub_error_msg());
+/* refs/pr/N without its discussion (a PR ref that moved while no server watched, or a
+ * crash between the ref and its record before the spine) gets one, so it can be merged or
+ * closed like any other. gov_pr_opened is idempotent. */
+typedef struct {
+  db_repo *list;
+  size_t n, cap;
+} repo_vec;
+
+static int collect_repo(const db_repo *repo, void *payload) {
+  repo_vec *v = payload;
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 16;
+    db_repo *m = realloc(v->list, cap * sizeof *m);
+    if (!m) return hub_error_set(HUB_ERROR, "out of memory");
+    v->list = m;
+    v->cap = cap;
   }
-  free(l.moved);
-  return rc;
+  v->list[v->n++] = *repo;
+  return 0;
+}
+
+static int pr_discussion(const repo_ref *ref, void *payload) {
+  const db_repo *repo = payload;
+  hub_identity nobody;
+  long num;
+  char *end;
+  if (ref->kind != REPO_REF_PR) return 0;
+  num = strtol(ref->ref + strlen("refs/pr/"), &end, 10);
+  if (*end || num <= 0 || num > 100000000) return 0;
+  memset(&nobody, 0, sizeof nobody);
+  if (gov_pr_opened(repo, &nobody, (int)num, "Pull request (recovered)", "main"))
+    fprintf(stderr, "modelhub: %s/%s: discussion for %s: %s\n", repo->ns, repo->name, ref->ref,
+            hub_error_msg());
+  return 0;
+}
+
+static void reconcile_discussions(void) {
+  repo_vec v = {0};
+  db_repo_each(collect_repo, &v);
+  for (size_t i = 0; i < v.n; i++) {
+    char dir[4200];
+    repo_handle *h = NULL;
+    db_repo_dir(v.list[i].uid, dir, sizeof dir);
+    if (repo_open(&h, dir) == 0) repo_refs_list(h, pr_discussion, &v.list[i]);
+    repo_free(h);
+  }
+  free(v.list);
+}
+
+int git_refs_reconcile(void) {
+  remove_stale_push_logs();
+  /* Every ref (any namespace) against the value last recorded: differences get their
+   * event and audit entry, and the consumers catch up from the event log. */
+  int k = events_reconcile_all();
+  if (k > 0) fprintf(stderr, "modelhub: recorded %d ref change(s) found at start-up\n", k);
+  reconcile_discussions();
+  return k < 0 ? k : 0;
 }

@@ -12,7 +12,7 @@
 
 #include "git/internal.h"
 #include "audit/audit.h"
-#include "index/index.h"
+#include "events/events.h"
 #include "util/buf.h"
 #include "util/error.h"
 
@@ -161,16 +161,22 @@ done:
 
 int git_after_push(const db_repo *repo, const audit_ctx *actx, const git_ref_update *updates,
                    size_t n) {
-  char target[2 * HUB_MAX_NAME + 16];
-  snprintf(target, sizeof target, "%s:%s/%s", http_type_name(repo->type), repo->ns, repo->name);
+  /* The post-receive hook recorded the updates (events, audit, head) in its own process.
+   * Whatever it could not record (a busy or full database) is found here, by comparing the
+   * refs with the ones recorded, and recorded now. */
+  const char **refs = calloc(n ? n : 1, sizeof *refs);
+  if (!refs) return hub_error_set(HUB_ERROR, "out of memory");
   for (size_t i = 0; i < n; i++)
-    audit_log(actx, "repo.push", repo->ns, target,
-              json_pack("{s:s, s:s, s:s}", "ref", updates[i].ref, "old", updates[i].old_id,
-                        "new", updates[i].new_id));
-  /* The same derived-data refresh as after an API commit (head, last-modified, updated
-   * time). Attach more here (card metadata, file list, search index...); `updates` says
-   * which refs moved from where to where. */
-  (void)updates;
-  (void)n;
-  return index_repo_changed(repo);
+    refs[i] = updates[i].ref;
+  int rc = events_reconcile_repo(repo, refs, n);
+  free(refs);
+  int64_t last = 0;
+  (void)actx;
+  events_notify();
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(updates[i].ref, "refs/heads/main") && db_events_last(&last, NULL) == 0) {
+      events_wait("index", last, GIT_DERIVE_WAIT_MS);
+      break;
+    }
+  return rc < 0 ? rc : 0;
 }

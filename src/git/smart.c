@@ -102,7 +102,8 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
   char dir[4200], hooks_cfg[4400], proto[GIT_MAX_PROTOCOL_HEADER + 16], bin[4400], data[4400];
   char repo_env[2 * HUB_MAX_NAME + 32], log_env[4500], name_env[HUB_MAX_USER_NAME + 32];
   char email_env[HUB_MAX_USER_NAME + 64], ctype[64];
-  const char *argv[24], *extra[12];
+  const char *argv[24], *extra[16];
+  char actor_env[HUB_MAX_USER_NAME + 32], token_env[64], ip_env[96], perm_env[32];
   char **envp = NULL;
   size_t a = 0, e = 0;
   int push = svc == SVC_RECEIVE && !advertise, rc;
@@ -169,6 +170,17 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
     extra[e++] = log_env;
     extra[e++] = name_env;
     extra[e++] = email_env;
+    /* Who pushes, for the post-receive hook's event and audit entry. */
+    snprintf(actor_env, sizeof actor_env, "MODELHUB_ACTOR=%s", r->who.name);
+    snprintf(token_env, sizeof token_env, "MODELHUB_TOKEN_ID=%s", r->who.token_uid);
+    snprintf(ip_env, sizeof ip_env, "MODELHUB_CLIENT_IP=%s",
+             http_client_ip(r) ? http_client_ip(r) : "");
+    extra[e++] = actor_env;
+    extra[e++] = token_env;
+    extra[e++] = ip_env;
+    /* The pusher's permission: the hook applies auth_may_write_ref() to every ref. */
+    snprintf(perm_env, sizeof perm_env, "MODELHUB_REPO_PERM=%d", r->repo_perm);
+    extra[e++] = perm_env;
   }
   argv[a++] = svc_names[svc];
   argv[a++] = "--stateless-rpc";

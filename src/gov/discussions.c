@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gov/internal.h"
-#include "index/index.h"
+#include "events/events.h"
 #include "util/error.h"
 #include "util/time.h"
 
@@ -245,6 +245,59 @@ int gov__h_discussion(hub_req *r) {
 
 /* ---- POST /discussions/{num}/merge --------------------------------------------------- */
 
+/* The discussion marked merged (in the caller's transaction when there is one). */
+static int mark_merged(hub_req *r, int num, const char *sha, int *changed) {
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  if (!db || sqlite3_prepare_v2(db,
+                                "UPDATE gov_discussions SET status='merged', merged_commit=?,"
+                                " merged_by=?, merged_ms=?, updated_ms=? WHERE repo_id=? AND num=?"
+                                " AND status != 'merged'",
+                                -1, &st, NULL) != SQLITE_OK)
+    return hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
+  int64_t now = db_now_ms();
+  sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 2, r->who.name, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 3, now);
+  sqlite3_bind_int64(st, 4, now);
+  sqlite3_bind_int64(st, 5, r->repo.id);
+  sqlite3_bind_int(st, 6, num);
+  int s = sqlite3_step(st);
+  *changed = sqlite3_changes(db);
+  sqlite3_finalize(st);
+  if (s != SQLITE_DONE) return hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
+  return 0;
+}
+
+typedef struct {
+  hub_req *r;
+  const disc_row *d;
+  int num;
+  const gov_merge_result *m;
+  int changed;
+  events_ctx ev;
+} merge_rec;
+
+static int merge_also(void *payload) {
+  merge_rec *mr = payload;
+  return mark_merged(mr->r, mr->num, mr->m->new_sha, &mr->changed);
+}
+
+/* The merge's record: event + "pr.merge" audit entry + derived head + the PR marked merged,
+ * one transaction (events/). */
+static int merge_record(repo_handle *h, const repo_ref_update *u, size_t n, void *payload) {
+  merge_rec *mr = payload;
+  json_t *details = json_pack("{s:i, s:s, s:s, s:s, s:s, s:b}", "num", mr->num, "target",
+                              mr->d->target, "from", mr->m->old_sha, "to", mr->m->new_sha, "head",
+                              mr->m->head_sha, "fastForward", mr->m->fast_forward);
+  mr->ev.details = details;
+  mr->ev.also = merge_also;
+  mr->ev.also_payload = mr;
+  int rc = events_record(h, u, n, &mr->ev);
+  json_decref(details);
+  return rc;
+}
+
 int gov__h_merge(hub_req *r) {
   disc_row d = {0};
   git_repository *g = NULL;
@@ -274,48 +327,33 @@ int gov__h_merge(hub_req *r) {
     rc = hub_error_set(HUB_ERROR, "out of memory");
     goto done;
   }
-  if ((rc = gov__git_open(&r->repo, &g))) goto done;
-  rc = gov__merge(g, target_ref, pr_ref, r->who.name, email, msg.ptr, &m);
+  repo_handle *h;
+  if ((rc = api_repo_open(r, &h)) || (rc = gov__git_open(&r->repo, &g))) goto done;
+  merge_rec mr = {
+      r,
+      &d,
+      num,
+      &m,
+      0,
+      {&r->repo, {&r->who, NULL, http_client_ip(r)}, "merge", "pr.merge", NULL, 0, NULL, NULL}};
+  repo_recorder rec = {merge_record, &mr};
+  rc = gov__merge(g, h, &rec, target_ref, pr_ref, r->who.name, email, msg.ptr, &m);
   if (rc == HUB_EREVISION) {
     char why[256];
     snprintf(why, sizeof why, "%s", hub_error_msg());
     rc = hub_error_set(rc, "Cannot merge pull request #%d: %s", num, why);
   }
   if (rc) goto done;
-
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  if (!db || sqlite3_prepare_v2(db,
-                                "UPDATE gov_discussions SET status='merged', merged_commit=?,"
-                                " merged_by=?, merged_ms=?, updated_ms=? WHERE repo_id=? AND num=?"
-                                " AND status != 'merged'",
-                                -1, &st, NULL) != SQLITE_OK) {
-    rc = hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
-    goto done;
+  if (m.noop) { /* nothing moved: only the discussion's status (no event) */
+    int changed = 0;
+    if ((rc = mark_merged(r, num, m.new_sha, &changed))) goto done;
+    if (!changed) {
+      rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is already merged", num);
+      goto done;
+    }
+  } else if (!strcmp(d.target, "main")) {
+    events_wait("index", mr.ev.last_event, API_DERIVE_WAIT_MS);
   }
-  int64_t now = db_now_ms();
-  sqlite3_bind_text(st, 1, m.new_sha, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, r->who.name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 3, now);
-  sqlite3_bind_int64(st, 4, now);
-  sqlite3_bind_int64(st, 5, r->repo.id);
-  sqlite3_bind_int(st, 6, num);
-  int s = sqlite3_step(st), changed = sqlite3_changes(db);
-  sqlite3_finalize(st);
-  if (s != SQLITE_DONE) {
-    rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
-    goto done;
-  }
-  if (!changed && m.noop) {
-    rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is already merged", num);
-    goto done;
-  }
-  json_t *details =
-      json_pack("{s:i, s:s, s:s, s:s, s:s, s:b}", "num", num, "target", d.target, "from", m.old_sha,
-                "to", m.new_sha, "head", m.head_sha, "fastForward", m.fast_forward);
-  gov__audit(r, "pr.merge", details);
-  json_decref(details);
-  if (!m.noop && !strcmp(d.target, "main")) index_repo_changed(&r->repo);
   rc = http_reply_json(r, 200,
                        json_pack("{s:i, s:s, s:s, s:s, s:b}", "num", num, "status", "merged",
                                  "mergeCommitId", m.new_sha, "previousCommit", m.old_sha,

@@ -50,11 +50,13 @@ typedef struct {
 } gov_merge_result;
 
 /* Merge `pr_ref` into `target_ref` by CAS on target_ref: fast-forward when possible, else a
- * merge commit (author/email, message). Retries lost races up to GOV_MAX_RETRIES times
+ * merge commit (author/email, message), through the ref transaction (h, recorded by
+ * `rec`; out is filled before the recorder runs). Retries lost races up to GOV_MAX_RETRIES times
  * (then HUB_ERETRY). Conflicts → HUB_EEXISTS naming the files; a missing ref →
  * HUB_EREVISION. */
-int gov__merge(git_repository *g, const char *target_ref, const char *pr_ref, const char *author,
-               const char *email, const char *message, gov_merge_result *out);
+int gov__merge(git_repository *g, repo_handle *h, const repo_recorder *rec, const char *target_ref,
+               const char *pr_ref, const char *author, const char *email, const char *message,
+               gov_merge_result *out);
 /* Paths that would conflict merging pr_ref into target_ref (nothing is written), appended to
  * `files` as strings, at most GOV_MAX_CONFLICTS. */
 int gov__conflicts(git_repository *g, const char *target_ref, const char *pr_ref, json_t *files);

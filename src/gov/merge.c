@@ -101,14 +101,13 @@ done:
   return rc;
 }
 
-int gov__merge(git_repository *g, const char *target_ref, const char *pr_ref, const char *author,
-               const char *email, const char *message, gov_merge_result *out) {
-  unsigned waits = 0;
+int gov__merge(git_repository *g, repo_handle *h, const repo_recorder *rec, const char *target_ref,
+               const char *pr_ref, const char *author, const char *email, const char *message,
+               gov_merge_result *out) {
   memset(out, 0, sizeof *out);
   for (int attempt = 0; attempt < GOV_MAX_RETRIES;) {
     git_oid target, head, next;
     git_index *idx = NULL;
-    git_reference *moved = NULL;
     int rc;
     if ((rc = ref_commit(g, target_ref, &target)) || (rc = ref_commit(g, pr_ref, &head))) return rc;
     git_oid_tostr(out->old_sha, sizeof out->old_sha, &target);
@@ -139,23 +138,19 @@ int gov__merge(git_repository *g, const char *target_ref, const char *pr_ref, co
       git_index_free(idx);
       if (rc) return rc;
     }
-    /* The one moment the merge becomes visible: CAS on the target branch. */
-    repo_ref_lock(git_repository_path(g), 0);
-    int err = git_reference_create_matching(&moved, g, target_ref, &next, 1, &target,
-                                            out->fast_forward ? "merge: fast-forward" : "merge");
-    repo_ref_unlock(git_repository_path(g));
-    git_reference_free(moved);
-    if (err == GIT_ELOCKED) { /* another writer holds the lock: wait, then start over */
-      if ((rc = gov__lock_wait(&waits, target_ref))) return rc;
-      continue;
-    }
-    if (err == GIT_EMODIFIED) { /* the branch moved: merge again on the new head */
+    /* The one moment the merge becomes visible: the ref transaction's CAS on the target
+     * branch (synced and recorded like a commit). */
+    git_oid_tostr(out->new_sha, sizeof out->new_sha, &next);
+    repo_txn *t = NULL;
+    if (!(rc = repo_txn_begin(&t, h)) &&
+        !(rc = repo_txn_update(t, target_ref, out->old_sha, out->new_sha)))
+      rc = repo_txn_commit(t, rec, NULL, NULL);
+    repo_txn_free(t);
+    if (rc == HUB_ECONFLICT) { /* the branch moved: merge again on the new head */
       attempt++;
       continue;
     }
-    if (err < 0) return gov__git_error("update target branch");
-    git_oid_tostr(out->new_sha, sizeof out->new_sha, &next);
-    return 0;
+    return rc;
   }
   return hub_error_set(HUB_ERETRY, "%s kept moving during the merge; try again", target_ref);
 }

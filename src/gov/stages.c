@@ -7,6 +7,7 @@
 
 #include "gov/internal.h"
 #include "repo/repo.h"
+#include "events/events.h"
 #include "util/error.h"
 #include "util/time.h"
 
@@ -174,6 +175,48 @@ static int record(hub_req *r, const char *name, const char *to, const char *from
   return rc;
 }
 
+typedef struct {
+  hub_req *r;
+  const char *name, *to, *from, *reason;
+  events_ctx ev;
+} stage_rec;
+
+static int stage_also(void *payload) {
+  stage_rec *sr = payload;
+  return record(sr->r, sr->name, sr->to, sr->from, sr->reason);
+}
+
+/* A stage move through the ref transaction: the move, its event, the "stage.move" audit
+ * entry and the history row, or none of them. */
+static int stage_move(hub_req *r, repo_handle *h, const char *name, const char *refname,
+                      const char *from, const char *to, const char *reason) {
+  json_t *d = json_pack("{s:s, s:o, s:o, s:s}", "stage", name, "from",
+                        *from ? json_string(from) : json_null(), "to",
+                        *to ? json_string(to) : json_null(), "reason", reason);
+  stage_rec sr = {r,
+                  name,
+                  to,
+                  from,
+                  reason,
+                  {&r->repo,
+                   {&r->who, NULL, http_client_ip(r)},
+                   "stage",
+                   "stage.move",
+                   d,
+                   0,
+                   stage_also,
+                   NULL}};
+  sr.ev.also_payload = &sr;
+  repo_recorder rec = events_recorder(&sr.ev);
+  repo_txn *t = NULL;
+  int rc = repo_txn_begin(&t, h);
+  if (!rc) rc = repo_txn_update(t, refname, from, to);
+  if (!rc) rc = repo_txn_commit(t, &rec, NULL, NULL);
+  repo_txn_free(t);
+  json_decref(d);
+  return rc;
+}
+
 /* Optional JSON body fields: NULL body (empty) is fine. */
 static json_t *opt_body(hub_req *r) {
   return r->body.len ? http_body_json(r) : NULL;
@@ -192,13 +235,11 @@ static int reason_of(json_t *b, const char **out) {
 
 int gov__h_stage_put(hub_req *r) {
   git_repository *g = NULL;
-  git_reference *ref = NULL;
   repo_handle *h;
   const char *name, *reason, *rev, *expect;
   char refname[GOV_MAX_STAGE + 16], sha[41], from[41] = "";
   git_oid to, cur;
   int rc, found = 1, attempt = 0;
-  unsigned waits = 0;
   json_t *b;
 
   if ((rc = stage_name(r, &name)) || (rc = may_move(r))) return rc;
@@ -228,30 +269,12 @@ int gov__h_stage_put(hub_req *r) {
       goto done;
     }
     if (found == 0 && git_oid_equal(&cur, &to)) break; /* already there */
-    repo_ref_lock(git_repository_path(g), 0);
-    int err = found == 0
-                  ? git_reference_create_matching(&ref, g, refname, &to, 1, &cur, "stage: move")
-                  : git_reference_create(&ref, g, refname, &to, 0, "stage: create");
-    repo_ref_unlock(git_repository_path(g));
-    git_reference_free(ref);
-    ref = NULL;
-    if (err == GIT_ELOCKED) {
-      if ((rc = gov__lock_wait(&waits, refname))) goto done;
-      continue;
-    }
-    if (err == GIT_EMODIFIED || err == GIT_EEXISTS) { /* lost a race: re-read */
+    rc = stage_move(r, h, name, refname, from, sha, reason);
+    if (rc == HUB_ECONFLICT || rc == HUB_EEXISTS) { /* lost a race: re-read */
       attempt++;
       continue;
     }
-    if (err < 0) {
-      rc = gov__git_error("move stage");
-      goto done;
-    }
-    if ((rc = record(r, name, sha, from, reason))) goto done;
-    json_t *d = json_pack("{s:s, s:o, s:s, s:s}", "stage", name, "from",
-                          *from ? json_string(from) : json_null(), "to", sha, "reason", reason);
-    gov__audit(r, "stage.move", d);
-    json_decref(d);
+    if (rc) goto done;
     break;
   }
   json_t *o = stage_json(r->repo.id, name, &to, 1, NULL);
@@ -287,21 +310,12 @@ int gov__h_stage_delete(hub_req *r) {
     goto done;
   }
   git_oid_tostr(from, sizeof from, git_reference_target(ref));
-  /* libgit2 deletes only if the ref still has the value just read (CAS). */
-  repo_ref_lock(git_repository_path(g), 0);
-  err = git_reference_delete(ref);
-  repo_ref_unlock(git_repository_path(g));
-  if (err < 0) {
-    rc = err == GIT_EMODIFIED || err == GIT_ELOCKED
-             ? hub_error_set(HUB_ERETRY, "Stage '%s' is moving; try again", name)
-             : gov__git_error("delete stage");
-    goto done;
-  }
-  if ((rc = record(r, name, "", from, reason))) goto done;
-  json_t *d =
-      json_pack("{s:s, s:s, s:n, s:s}", "stage", name, "from", from, "to", "reason", reason);
-  gov__audit(r, "stage.move", d);
-  json_decref(d);
+  repo_handle *h;
+  if ((rc = api_repo_open(r, &h))) goto done;
+  rc = stage_move(r, h, name, refname, from, "", reason);
+  if (rc == HUB_ECONFLICT || rc == HUB_EREVISION)
+    rc = hub_error_set(HUB_ERETRY, "Stage '%s' is moving; try again", name);
+  if (rc) goto done;
   rc = http_reply_json(r, 200, json_object());
 done:
   git_reference_free(ref);

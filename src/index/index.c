@@ -19,9 +19,6 @@
 
 /* ---- derived metadata --------------------------------------------------------------- */
 
-/* Longest a ref change waits for its derive in the server (docs/search.md). */
-#define INDEX_DERIVE_WAIT_MS 2000
-
 static blob_store *g_blobs;
 static const blob_read_fallback *g_fallback;
 
@@ -125,122 +122,28 @@ static void derive_now(const db_repo *repo, repo_handle *h) {
   if (drc) fprintf(stderr, "modelhub: index %s/%s: %s\n", repo->ns, repo->name, hub_error_msg());
 }
 
-/* ---- background derive ---------------------------------------------------------------
- * In the server, metadata is derived by one background thread: a commit waits for it at
- * most INDEX_DERIVE_WAIT_MS (card data and tags are usually there when it answers), a slow
- * derive (large safetensors headers) finishes after the answer. Requests for a repo whose
- * derive is queued or running coalesce: 50 concurrent commits cost two derives, not 50. */
+/* ---- the event consumer ---------------------------------------------------------------
+ * In the server, metadata is derived by the "index" consumer of the event log (events/):
+ * a batch of events costs one derive per repo whose default branch moved in it (50
+ * concurrent commits cost a few derives, not 50). A crash replays the batch: derive is
+ * idempotent. */
 
-typedef struct derive_job {
-  struct derive_job *next;
-  db_repo repo;
-  uint64_t requested, done; /* generations: done >= requested means up to date */
-  int running, waiters;
-} derive_job;
-
-static pthread_mutex_t g_dmu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t g_dcv = PTHREAD_COND_INITIALIZER;   /* deriver: work arrived */
-static pthread_cond_t g_ddone = PTHREAD_COND_INITIALIZER; /* waiters: a derive finished */
-static derive_job *g_jobs;
-static pthread_t g_deriver;
-static int g_deriver_on, g_dstop;
-
-/* Under g_dmu: drop a job nobody needs any more. */
-static void job_maybe_free(derive_job *j) {
-  if (j->running || j->waiters || j->done < j->requested) return;
-  for (derive_job **pp = &g_jobs; *pp; pp = &(*pp)->next)
-    if (*pp == j) {
-      *pp = j->next;
-      free(j);
-      return;
-    }
-}
-
-static void *deriver(void *arg) {
-  (void)arg;
-  pthread_mutex_lock(&g_dmu);
-  for (;;) {
-    derive_job *j = g_jobs;
-    while (j && (j->running || j->done >= j->requested))
-      j = j->next;
-    if (!j) {
-      if (g_dstop) break; /* queue drained */
-      pthread_cond_wait(&g_dcv, &g_dmu);
-      continue;
-    }
-    j->running = 1;
-    uint64_t gen = j->requested;
-    db_repo repo = j->repo;
-    pthread_mutex_unlock(&g_dmu);
+int index_consume(const db_event *ev, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    size_t j;
+    if (strcmp(ev[i].ref, "refs/heads/main")) continue;
+    for (j = i + 1; j < n; j++) /* a later event of the same repo derives it */
+      if (ev[j].repo_id == ev[i].repo_id && !strcmp(ev[j].ref, "refs/heads/main")) break;
+    if (j < n) continue;
+    db_repo repo;
+    if (db_repo_by_id(ev[i].repo_id, &repo)) continue; /* deleted since */
     char dir[4200];
     repo_handle *h = NULL;
     db_repo_dir(repo.uid, dir, sizeof dir);
     if (repo_open(&h, dir) == 0) derive_now(&repo, h);
     repo_free(h);
-    pthread_mutex_lock(&g_dmu);
-    j->running = 0;
-    j->done = gen;
-    pthread_cond_broadcast(&g_ddone);
-    job_maybe_free(j);
   }
-  pthread_mutex_unlock(&g_dmu);
-  return NULL;
-}
-
-/* Queue a derive of `repo` and wait for it (bounded). 0, or -1 when no deriver runs. */
-static int derive_soon(const db_repo *repo) {
-  pthread_mutex_lock(&g_dmu);
-  if (!g_deriver_on || g_dstop) {
-    pthread_mutex_unlock(&g_dmu);
-    return -1;
-  }
-  derive_job *j = g_jobs;
-  while (j && j->repo.id != repo->id)
-    j = j->next;
-  if (!j) {
-    if (!(j = calloc(1, sizeof *j))) {
-      pthread_mutex_unlock(&g_dmu);
-      return -1;
-    }
-    j->next = g_jobs;
-    g_jobs = j;
-  }
-  j->repo = *repo;
-  uint64_t mine = ++j->requested;
-  j->waiters++;
-  pthread_cond_signal(&g_dcv);
-  struct timespec until;
-  clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += INDEX_DERIVE_WAIT_MS / 1000;
-  until.tv_nsec += (long)(INDEX_DERIVE_WAIT_MS % 1000) * 1000000L;
-  if (until.tv_nsec >= 1000000000L) {
-    until.tv_sec++;
-    until.tv_nsec -= 1000000000L;
-  }
-  while (j->done < mine && !g_dstop)
-    if (pthread_cond_timedwait(&g_ddone, &g_dmu, &until)) break;
-  j->waiters--;
-  job_maybe_free(j);
-  pthread_mutex_unlock(&g_dmu);
   return 0;
-}
-
-static void deriver_stop(void) {
-  pthread_mutex_lock(&g_dmu);
-  int on = g_deriver_on;
-  g_dstop = 1;
-  pthread_cond_broadcast(&g_dcv);
-  pthread_cond_broadcast(&g_ddone);
-  pthread_mutex_unlock(&g_dmu);
-  if (on) pthread_join(g_deriver, NULL); /* finishes what is queued */
-  pthread_mutex_lock(&g_dmu);
-  g_deriver_on = 0;
-  while (g_jobs) {
-    derive_job *j = g_jobs;
-    g_jobs = j->next;
-    free(j);
-  }
-  pthread_mutex_unlock(&g_dmu);
 }
 
 int index_repo_changed(const db_repo *repo) {
@@ -261,7 +164,7 @@ int index_repo_changed(const db_repo *repo) {
   }
   /* The head (sha, lastModified, siblings) is stored before answering: read-your-writes. */
   if (!rc) rc = db_repo_set_head(repo->id, sha, when);
-  if (!rc && derive_soon(repo)) derive_now(repo, h); /* no deriver: CLI, git hook */
+  if (!rc) derive_now(repo, h);
   repo_free(h);
   return rc;
 }
@@ -417,7 +320,6 @@ static void *flusher(void *arg) {
 }
 
 static void index_stop(void) {
-  deriver_stop();
   pthread_mutex_lock(&g_mu);
   int started = g_started;
   g_stop = 1;
@@ -439,12 +341,6 @@ int index_start(void) {
   int rc = hub_thread_start("index-flusher", flusher, NULL, &g_thread);
   if (!rc) g_started = 1;
   pthread_mutex_unlock(&g_mu);
-  if (!rc) {
-    pthread_mutex_lock(&g_dmu);
-    g_dstop = 0;
-    if (hub_thread_start("index-deriver", deriver, NULL, &g_deriver) == 0) g_deriver_on = 1;
-    pthread_mutex_unlock(&g_dmu);
-  }
   if (rc) return hub_error_set(HUB_ERROR, "cannot start the download counter thread");
   atexit(index_stop);
   return 0;

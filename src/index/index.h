@@ -6,11 +6,16 @@
 
 #include "db/db.h"
 
-/* Refresh the derived data of `repo` from its git directory: head of refs/heads/main,
+/* Refresh the derived data of `repo` from its git directory now: head of refs/heads/main,
  * last-modified time, and the metadata ml_derive() finds at that head (card data, tags,
- * search text, base-model edges). Call after any ref update. A derive problem is logged
- * and never fails the caller. */
+ * search text, base-model edges). For `modelhub reindex`; the server's ref moves go
+ * through the spine (events/), whose "index" consumer is index_consume. A derive problem
+ * is logged and never fails the caller. */
 int index_repo_changed(const db_repo *repo);
+/* The "index" consumer of the event log (events/consumers.c): derive the metadata of every
+ * repo whose refs/heads/main moved in the batch. Idempotent. */
+#include "db/events.h"
+int index_consume(const db_event *ev, size_t n);
 
 /* Count a download of `path` if it is the repo's "query file" (config.json of a model,
  * any .gguf file, any dataset file but README.md/.gitattributes). Only bumps an

@@ -292,9 +292,12 @@ static void free_req(void *p) {
 }
 
 static int may_upload(hub_req *r, const lfs_batch_req *req) {
-  if (r->repo_perm >= PERM_WRITE) return 1;
-  /* Contributors may upload objects for pull requests (ref absent = create_pr, or a PR ref). */
-  return r->repo_perm >= PERM_CONTRIBUTOR && (!req->has_ref || !strncmp(req->ref, "refs/pr/", 8));
+  /* Contributors may upload objects for pull requests (ref absent = create_pr, or a PR
+   * ref): the one rule of who may write which ref (auth_may_write_ref). */
+  if (!req->has_ref) return auth_may_write_ref(r->repo_perm, NULL, AUTH_REF_API);
+  char full[HUB_MAX_PATH + 16];
+  snprintf(full, sizeof full, "%s%s", strncmp(req->ref, "refs/", 5) ? "refs/heads/" : "", req->ref);
+  return auth_may_write_ref(r->repo_perm, full, AUTH_REF_API);
 }
 
 static int h_batch(hub_req *r) {

@@ -204,6 +204,58 @@ static void pending_fail(repo__pending *w, int rc) {
   snprintf(w->errmsg, sizeof w->errmsg, "%s", hub_error_msg());
 }
 
+/* After the CAS: make the move durable, then record each commit of the batch in order
+ * (events, audit, derived head: the caller's recorder). A record that fails puts the ref
+ * back to the commit before it and fails it and every later commit of the batch, so no
+ * visible commit lacks its record. */
+static void record_batch(repo_handle *h, const char *refname, repo__pending *batch,
+                         const git_oid *old_head, const git_oid *tip) {
+  repo_ref_update u;
+  char prev[41] = "", tiphex[41];
+  repo__pending *w;
+  int rc;
+
+  if ((rc = repo__sync(h)) < 0) {
+    for (w = batch; w; w = w->next)
+      if (!w->failed) pending_fail(w, rc);
+    return;
+  }
+  if (old_head) repo__oid_hex(prev, old_head);
+  repo__oid_hex(tiphex, tip);
+  for (w = batch; w; w = w->next) {
+    if (w->failed) continue;
+    u.ref = refname;
+    snprintf(u.old, sizeof u.old, "%s", prev);
+    repo__oid_hex(u.new_, &w->new_id);
+    if (w->req->record && w->req->record->fn &&
+        (rc = w->req->record->fn(h, &u, 1, w->req->record->payload)) != 0)
+      break;
+    snprintf(prev, sizeof prev, "%s", u.new_);
+  }
+  if (!w) return;
+  /* w's record failed: the ref goes back to `prev` (the last recorded commit). */
+  pending_fail(w, rc < 0 ? rc : HUB_ERROR);
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", w->errmsg);
+  for (repo__pending *l = w->next; l; l = l->next)
+    if (!l->failed) pending_fail(l, hub_error_set(HUB_ERETRY, "%s", msg));
+  git_reference *ref = NULL;
+  git_oid want, cur;
+  int err;
+  git_oid_fromstr(&cur, tiphex);
+  repo_ref_lock(git_repository_path(h->git), 0);
+  if (*prev) {
+    git_oid_fromstr(&want, prev);
+    err = git_reference_create_matching(&ref, h->git, refname, &want, 1, &cur, "commit: undone");
+  } else if ((err = git_reference_lookup(&ref, h->git, refname)) == 0) {
+    err = git_oid_equal(git_reference_target(ref), &cur) ? git_reference_delete(ref) : -1;
+  }
+  repo_ref_unlock(git_repository_path(h->git));
+  git_reference_free(ref);
+  if (err < 0) fprintf(stderr, "modelhub: cannot undo unrecorded commit on %s\n", refname);
+  repo__sync(h);
+}
+
 /* The leader's work: build every commit of the batch on the ref's head, each on the one
  * before (so all of them stay in the history), make the objects durable with one sync and
  * publish the last with one CAS. A commit whose pin, ops or ref state do not fit fails
@@ -292,7 +344,10 @@ static void publish_batch(repo_handle *h, const char *refname, repo__pending *ba
     repo_ref_unlock(git_repository_path(h->git));
     git_reference_free(newref);
     newref = NULL;
-    if (err == 0) goto out;
+    if (err == 0) {
+      record_batch(h, refname, batch, exists ? &head_id : NULL, &tip);
+      goto out;
+    }
     if (err == GIT_ELOCKED) {
       /* Another process (git receive-pack) holds the ref lock, or a dead one left it:
        * remove it if stale, else wait and rebuild. */
@@ -387,10 +442,7 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
     rc = hub_error_set(me.rc, "%s", me.errmsg);
     goto done;
   }
-  /* Make the moved ref durable before answering (outside the queue: the next leader is
-   * already building). Should it fail, the commit is already visible: reporting an error
-   * would only make the client commit twice. */
-  repo__sync(h);
+  /* The leader made the moved ref durable and recorded it (record_batch). */
   if (out_sha) repo__oid_hex(out_sha, &me.new_id);
   rc = 0;
 

@@ -80,58 +80,39 @@ static int full_name(char *full, size_t cap, const char *prefix, const char *nam
   return 0;
 }
 
-int repo_branch_create(repo_handle *h, const char *name, const char *start, int overwrite) {
+/* One ref move through the transaction. */
+static int move_one(repo_handle *h, const char *ref, const char *expected, const char *new_id,
+                    const repo_recorder *rec) {
+  repo_txn *t = NULL;
+  int rc = repo_txn_begin(&t, h);
+  if (!rc) rc = repo_txn_update(t, ref, expected, new_id);
+  if (!rc) rc = repo_txn_commit(t, rec, NULL, NULL);
+  repo_txn_free(t);
+  return rc;
+}
+
+int repo_branch_create(repo_handle *h, const char *name, const char *start, int overwrite,
+                       const repo_recorder *rec) {
   char full[HUB_MAX_PATH + 16], sha[41];
-  git_reference *ref = NULL;
-  git_oid id;
-  int rc, err;
+  int rc;
 
   if ((rc = full_name(full, sizeof full, "refs/heads/", name)) < 0) return rc;
   if ((rc = repo_resolve(h, start ? start : "HEAD", sha, NULL)) < 0) return rc;
-  git_oid_fromstr(&id, sha);
-  repo__refq *turn = NULL;
-  if ((rc = repo__ref_lock(h, full, &turn)) < 0) return rc;
-  repo_ref_lock(git_repository_path(h->git), 0); /* not during maintenance */
-  err = git_reference_create(&ref, h->git, full, &id, overwrite, "branch: created");
-  if (err == GIT_ELOCKED && repo__ref_lock_clear_stale(h, full))
-    err = git_reference_create(&ref, h->git, full, &id, overwrite, "branch: created");
-  repo_ref_unlock(git_repository_path(h->git));
-  repo__ref_unlock(turn);
-  git_reference_free(ref);
-  if (err == GIT_EEXISTS) return hub_error_set(HUB_EEXISTS, "Reference already exists: %s", full);
-  if (err < 0) return repo__git_error(err, HUB_ERROR, "create branch");
-  return repo__sync(h);
+  return move_one(h, full, overwrite ? NULL : "", sha, rec);
 }
 
-int repo_ref_delete(repo_handle *h, const char *refname) {
-  git_reference *ref = NULL;
-  int err;
-
-  err = git_reference_lookup(&ref, h->git, refname);
-  if (err == GIT_ENOTFOUND || err == GIT_EINVALIDSPEC)
+int repo_ref_delete(repo_handle *h, const char *refname, const repo_recorder *rec) {
+  int valid = 0;
+  if (git_reference_name_is_valid(&valid, refname) < 0 || !valid)
     return hub_error_set(HUB_EREVISION, "Invalid rev id: %.200s", refname);
-  if (err < 0) return repo__git_error(err, HUB_ERROR, "look up ref");
-  repo__refq *turn = NULL;
-  if ((err = repo__ref_lock(h, refname, &turn)) < 0) {
-    git_reference_free(ref);
-    return err;
-  }
-  repo_ref_lock(git_repository_path(h->git), 0); /* not during maintenance */
-  err = git_reference_delete(ref);
-  if (err == GIT_ELOCKED && repo__ref_lock_clear_stale(h, refname)) err = git_reference_delete(ref);
-  repo_ref_unlock(git_repository_path(h->git));
-  repo__ref_unlock(turn);
-  git_reference_free(ref);
-  if (err == GIT_ENOTFOUND) return hub_error_set(HUB_EREVISION, "Invalid rev id: %s", refname);
-  if (err < 0) return repo__git_error(err, HUB_ERROR, "delete ref");
-  return repo__sync(h);
+  return move_one(h, refname, NULL, "", rec);
 }
 
-int repo_branch_delete(repo_handle *h, const char *name) {
+int repo_branch_delete(repo_handle *h, const char *name, const repo_recorder *rec) {
   char full[HUB_MAX_PATH + 16];
   int rc;
   if ((rc = full_name(full, sizeof full, "refs/heads/", name)) < 0) return rc;
-  return repo_ref_delete(h, full);
+  return repo_ref_delete(h, full, rec);
 }
 
 int repo_branch_exists(repo_handle *h, const char *name) {
@@ -148,8 +129,8 @@ int repo_branch_exists(repo_handle *h, const char *name) {
 }
 
 int repo_tag_create(repo_handle *h, const char *name, const char *target, const char *message,
-                    const char *tagger_name, const char *tagger_email) {
-  char full[HUB_MAX_PATH + 16], sha[41];
+                    const char *tagger_name, const char *tagger_email, const repo_recorder *rec) {
+  char full[HUB_MAX_PATH + 16], sha[41], hex[41];
   const char *short_name;
   git_object *obj = NULL;
   git_signature *sig = NULL;
@@ -163,36 +144,52 @@ int repo_tag_create(repo_handle *h, const char *name, const char *target, const 
   if ((err = git_object_lookup(&obj, h->git, &id, GIT_OBJECT_COMMIT)) < 0)
     return repo__git_error(err, HUB_EREVISION, "look up commit");
   if (message) {
+    /* The tag object first (not yet named by any ref), then the ref by the transaction. */
     if (!tagger_name || !*tagger_name || !tagger_email ||
         git_signature_now(&sig, tagger_name, tagger_email) < 0) {
       rc = hub_error_set(HUB_EINVALID, "an annotated tag needs a valid tagger");
       goto done;
     }
-    repo_ref_lock(git_repository_path(h->git), 0);
-    err = git_tag_create(&id, h->git, short_name, obj, sig, message, 0);
-    repo_ref_unlock(git_repository_path(h->git));
-  } else {
-    repo_ref_lock(git_repository_path(h->git), 0);
-    err = git_tag_create_lightweight(&id, h->git, short_name, obj, 0);
-    repo_ref_unlock(git_repository_path(h->git));
+    if ((err = git_tag_annotation_create(&id, h->git, short_name, obj, sig, message)) < 0) {
+      rc = repo__git_error(err, HUB_ERROR, "create tag");
+      goto done;
+    }
   }
-  if (err == GIT_EEXISTS)
-    rc = hub_error_set(HUB_EEXISTS, "Tag already exists: %s", short_name);
-  else if (err < 0)
-    rc = repo__git_error(err, HUB_ERROR, "create tag");
-  else
-    rc = repo__sync(h);
+  repo__oid_hex(hex, &id);
+  rc = move_one(h, full, "", hex, rec);
+  if (rc == HUB_EEXISTS) rc = hub_error_set(HUB_EEXISTS, "Tag already exists: %s", short_name);
 done:
   git_signature_free(sig);
   git_object_free(obj);
   return rc;
 }
 
-int repo_tag_delete(repo_handle *h, const char *name) {
+int repo_tag_delete(repo_handle *h, const char *name, const repo_recorder *rec) {
   char full[HUB_MAX_PATH + 16];
   int rc;
   if ((rc = full_name(full, sizeof full, "refs/tags/", name)) < 0) return rc;
-  return repo_ref_delete(h, full);
+  return repo_ref_delete(h, full, rec);
+}
+
+int repo_refs_each_raw(repo_handle *h, repo_ref_raw_cb cb, void *payload) {
+  git_strarray names = {0};
+  int rc = 0, err;
+  if ((err = git_reference_list(&names, h->git)) < 0)
+    return repo__git_error(err, HUB_ERROR, "list refs");
+  qsort(names.strings, names.count, sizeof *names.strings, cmp_str);
+  for (size_t i = 0; i < names.count && rc == 0; i++) {
+    git_reference *ref = NULL;
+    char hex[41];
+    if (strncmp(names.strings[i], "refs/", 5)) continue;
+    if (git_reference_lookup(&ref, h->git, names.strings[i]) < 0) continue;
+    if (git_reference_type(ref) == GIT_REFERENCE_DIRECT) {
+      repo__oid_hex(hex, git_reference_target(ref));
+      rc = cb(names.strings[i], hex, payload);
+    }
+    git_reference_free(ref);
+  }
+  git_strarray_dispose(&names);
+  return rc;
 }
 
 static int max_pr(const char *name, void *payload) {

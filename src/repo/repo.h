@@ -200,6 +200,54 @@ int repo_log(repo_handle *h, const char *commit_sha, size_t skip, size_t limit, 
 int repo_last_commit_for_path(repo_handle *h, const char *commit_sha, const char *path,
                               repo_commit_info *out);
 
+/* ---- ref transactions (txn.c) ----------------------------------------------------- */
+
+/* Every ref the server moves goes through one transaction (docs/repo.md, "The ref
+ * transaction"): begin → queue updates with expected old values → commit, which takes each
+ * ref's turn in this process, checks and moves every ref by compare-and-swap (all or none),
+ * makes the moves durable (syncfs), and then hands them to the recorder — the layer above
+ * (events/) that writes the event, audit entry and derived head in one durable DB
+ * transaction. A recorder that fails puts the refs back: nothing is acknowledged without
+ * its record. repo/ never includes the layers above; they give it the recorder. */
+
+typedef struct {
+  const char *ref; /* full name */
+  char old[41];    /* value before, "" when the ref did not exist */
+  char new_[41];   /* value after, "" when the ref was deleted */
+} repo_ref_update;
+
+/* Record the moved refs (all of one transaction, in order). Non-zero → the refs are put
+ * back and the transaction fails with that code. Runs with the refs' turns held. */
+typedef int (*repo_record_fn)(repo_handle *h, const repo_ref_update *u, size_t n, void *payload);
+typedef struct {
+  repo_record_fn fn;
+  void *payload;
+} repo_recorder;
+
+typedef struct repo_txn repo_txn;
+
+/* Run fn(payload) holding `ref`'s turn in this process: no commit or transaction of this
+ * process moves or records the ref meanwhile (start-up and post-push reconciliation compare
+ * a ref with its record under it). Returns fn's value, or HUB_ERETRY after
+ * REPO_REF_WAIT_SECS. */
+int repo_ref_with_turn(repo_handle *h, const char *ref, int (*fn)(void *payload), void *payload);
+
+int repo_txn_begin(repo_txn **out, repo_handle *h);
+/* Queue a move of `ref` (full name) to object `new_id` (40 hex; "" or NULL deletes it).
+ * `expected`: NULL = whatever it is at commit time (a missing ref is then created, and a
+ * delete of a missing ref fails with HUB_EREVISION); "" = must not exist (else
+ * HUB_EEXISTS); 40 hex = must be exactly that (else HUB_ECONFLICT). At most
+ * REPO_TXN_MAX_UPDATES updates, each ref once. */
+#define REPO_TXN_MAX_UPDATES 64
+int repo_txn_update(repo_txn *t, const char *ref, const char *expected, const char *new_id);
+/* Apply every queued update or none, then record them with `rec` (may be NULL: nothing
+ * recorded — tests and tools only). A ref whose git lock another process holds is waited
+ * for up to REPO_LOCK_WAIT_MS (stale locks removed). out_updates (may be NULL) gets the
+ * applied updates (borrowed until repo_txn_free). */
+int repo_txn_commit(repo_txn *t, const repo_recorder *rec, const repo_ref_update **out_updates,
+                    size_t *out_n);
+void repo_txn_free(repo_txn *t);
+
 /* ---- commits (commit.c, treeedit.c) ----------------------------------------------- */
 
 typedef enum {
@@ -234,6 +282,10 @@ typedef struct {
   const char *description; /* NULL/"" = none; else message = summary "\n\n" description */
   const repo_op *ops;      /* applied in order */
   size_t nops;
+  /* Records the move (events/ spine) before the commit is acknowledged; NULL = none. A
+   * failing recorder fails this commit (and the ones queued behind it) and the ref is put
+   * back to where it was before it. */
+  const repo_recorder *record;
 } repo_commit_req;
 
 /* Build a commit from req->ops on top of the ref's head and publish it by CAS on the ref.
@@ -279,9 +331,10 @@ int repo_ref_name_valid(const char *name);
 
 /* Branch `name` (short, or "refs/heads/name") at revision `start` (any repo_resolve
  * revision). Exists → HUB_EEXISTS unless overwrite. */
-int repo_branch_create(repo_handle *h, const char *name, const char *start, int overwrite);
+int repo_branch_create(repo_handle *h, const char *name, const char *start, int overwrite,
+                       const repo_recorder *rec);
 /* Missing → HUB_EREVISION. */
-int repo_branch_delete(repo_handle *h, const char *name);
+int repo_branch_delete(repo_handle *h, const char *name, const repo_recorder *rec);
 /* 1 if the branch exists, 0 if not, <0 on error. */
 int repo_branch_exists(repo_handle *h, const char *name);
 
@@ -289,12 +342,17 @@ int repo_branch_exists(repo_handle *h, const char *name);
  * non-NULL (tagger = name/email, which are then required), else lightweight.
  * Exists → HUB_EEXISTS. */
 int repo_tag_create(repo_handle *h, const char *name, const char *target, const char *message,
-                    const char *tagger_name, const char *tagger_email);
+                    const char *tagger_name, const char *tagger_email, const repo_recorder *rec);
 /* Missing → HUB_EREVISION. */
-int repo_tag_delete(repo_handle *h, const char *name);
+int repo_tag_delete(repo_handle *h, const char *name, const repo_recorder *rec);
 
 /* Delete any full ref name (e.g. "refs/pr/3"). Missing → HUB_EREVISION. */
-int repo_ref_delete(repo_handle *h, const char *refname);
+int repo_ref_delete(repo_handle *h, const char *refname, const repo_recorder *rec);
+
+/* Every ref of the repository (any namespace, HEAD excluded) with its direct target
+ * (annotated tags not peeled), sorted by name: cb(ref, id) (non-zero stops). */
+typedef int (*repo_ref_raw_cb)(const char *ref, const char *id, void *payload);
+int repo_refs_each_raw(repo_handle *h, repo_ref_raw_cb cb, void *payload);
 
 /* Next free pull-request number: max N over refs/pr/N, plus 1 (1 when there are none). */
 int repo_next_pr_number(repo_handle *h, int *out);

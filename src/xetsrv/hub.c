@@ -47,11 +47,13 @@ static void token_url(hub_req *r, hub_buf *out, const char *kind, const char *re
   if (pr) hub_buf_puts(out, "?create_pr=1");
 }
 
+/* The one rule of who may write which ref (auth_may_write_ref); rev is the raw segment. */
 static int may_write(hub_req *r, const char *rev, int create_pr) {
-  if (r->repo_perm >= PERM_WRITE) return 1;
-  return r->repo_perm >= PERM_CONTRIBUTOR &&
-         (create_pr || !strcmp(rev, "None") || !strncmp(rev, "refs%2Fpr%2F", 12) ||
-          !strncmp(rev, "refs/pr/", 8));
+  if (create_pr || !strcmp(rev, "None"))
+    return auth_may_write_ref(r->repo_perm, NULL, AUTH_REF_API);
+  if (!strncmp(rev, "refs%2Fpr%2F", 12) || !strncmp(rev, "refs/pr/", 8))
+    return auth_may_write_ref(r->repo_perm, "refs/pr/", AUTH_REF_API);
+  return auth_may_write_ref(r->repo_perm, "refs/heads/", AUTH_REF_API);
 }
 
 static int h_token(hub_req *r, int write) {

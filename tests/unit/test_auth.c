@@ -184,6 +184,26 @@ static void test_org_role_and_token_powers(void **s) {
 
 /* Login limits: N failures per account lock it (not others), a success clears the
  * account's count; with every hashing slot taken a login is refused, not queued forever. */
+/* Who may write which ref: one rule for the commit API, LFS/Xet routes and git pushes. */
+static void test_may_write_ref(void **s) {
+  (void)s;
+  /* API: writers anywhere; contributors on a new PR or an existing refs/pr/ ref. */
+  assert_true(auth_may_write_ref(PERM_WRITE, "refs/heads/main", AUTH_REF_API));
+  assert_true(auth_may_write_ref(PERM_CONTRIBUTOR, NULL, AUTH_REF_API));
+  assert_true(auth_may_write_ref(PERM_CONTRIBUTOR, "refs/pr/3", AUTH_REF_API));
+  assert_false(auth_may_write_ref(PERM_CONTRIBUTOR, "refs/heads/main", AUTH_REF_API));
+  assert_false(auth_may_write_ref(PERM_CONTRIBUTOR, "refs/heads/refs/pr/3", AUTH_REF_API));
+  assert_false(auth_may_write_ref(PERM_READ, "refs/pr/3", AUTH_REF_API));
+  assert_false(auth_may_write_ref(PERM_READ, NULL, AUTH_REF_API));
+  /* Push: write, branches and tags only. */
+  assert_true(auth_may_write_ref(PERM_WRITE, "refs/heads/dev", AUTH_REF_PUSH));
+  assert_true(auth_may_write_ref(PERM_ADMIN, "refs/tags/v1", AUTH_REF_PUSH));
+  assert_false(auth_may_write_ref(PERM_ADMIN, "refs/pr/1", AUTH_REF_PUSH));
+  assert_false(auth_may_write_ref(PERM_ADMIN, "refs/stages/prod", AUTH_REF_PUSH));
+  assert_false(auth_may_write_ref(PERM_CONTRIBUTOR, "refs/heads/dev", AUTH_REF_PUSH));
+  assert_false(auth_may_write_ref(PERM_WRITE, NULL, AUTH_REF_PUSH));
+}
+
 static void test_login_limits(void **s) {
   assert_int_equal(auth_login_throttled("10.0.0.1", "Mallory"), 0);
   for (int i = 0; i < 3; i++)
@@ -248,6 +268,7 @@ int main(void) {
       cmocka_unit_test(test_identify_bearer_basic_and_bad),
       cmocka_unit_test(test_repo_permissions),
       cmocka_unit_test(test_org_role_and_token_powers),
+      cmocka_unit_test(test_may_write_ref),
       cmocka_unit_test(test_login_limits),
       cmocka_unit_test(test_login_hashing_bound),
   };

@@ -145,8 +145,8 @@ static void test_resolve(void **state) {
   repo_commit_req req = {0};
 
   assert_int_equal(add_file(f->h, "a.txt", "hello", c1), 0);
-  assert_int_equal(repo_tag_create(f->h, "v1", "main", "release 1", "alice", "a@x"), 0);
-  assert_int_equal(repo_tag_create(f->h, "light", f->init_sha, NULL, NULL, NULL), 0);
+  assert_int_equal(repo_tag_create(f->h, "v1", "main", "release 1", "alice", "a@x", NULL), 0);
+  assert_int_equal(repo_tag_create(f->h, "light", f->init_sha, NULL, NULL, NULL, NULL), 0);
 
   req.ref = "refs/pr/1";
   req.create_from = "main";
@@ -216,7 +216,7 @@ static void test_resolve_segments(void **state) {
   req.ops = &op;
   req.nops = 1;
   assert_int_equal(repo_commit(f->h, &req, pr), 0);
-  assert_int_equal(repo_branch_create(f->h, "feature/x", "main", 0), 0);
+  assert_int_equal(repo_branch_create(f->h, "feature/x", "main", 0, NULL), 0);
   assert_int_equal(add_file(f->h, "f.txt", "f", NULL), 0);
   req.ref = "refs/heads/feature/x";
   req.create_from = NULL;
@@ -555,6 +555,108 @@ static void test_parent_pin(void **state) {
   assert_int_equal(repo_commit(f->h, &req, NULL), HUB_EINVALID);
 }
 
+/* ---- the ref transaction (txn.c) ---- */
+
+typedef struct {
+  int calls, fail;
+  size_t n;
+  repo_ref_update u[4];
+  char refs[4][64];
+} recorder_log;
+
+static int record_cb(repo_handle *h, const repo_ref_update *u, size_t n, void *payload) {
+  recorder_log *l = payload;
+  (void)h;
+  l->calls++;
+  l->n = n;
+  for (size_t i = 0; i < n && i < 4; i++) {
+    l->u[i] = u[i];
+    snprintf(l->refs[i], sizeof l->refs[i], "%s", u[i].ref);
+  }
+  return l->fail ? hub_error_set(HUB_ERROR, "record failed") : 0;
+}
+
+static int ref_exists(repo_handle *h, const char *ref) {
+  char sha[41];
+  return repo_resolve(h, ref, sha, NULL) == 0;
+}
+
+static void test_txn(void **state) {
+  fixture *f = *state;
+  char c1[41], main_now[41];
+  recorder_log log = {0};
+  repo_recorder rec = {record_cb, &log};
+  repo_txn *t = NULL;
+
+  assert_int_equal(add_file(f->h, "a.txt", "a", c1), 0);
+  /* A wrong expectation moves nothing and records nothing. */
+  assert_int_equal(repo_txn_begin(&t, f->h), 0);
+  assert_int_equal(repo_txn_update(t, "refs/heads/x", "", c1), 0);
+  assert_int_equal(repo_txn_update(t, "refs/heads/main", f->init_sha, f->init_sha), 0);
+  assert_int_equal(repo_txn_commit(t, &rec, NULL, NULL), HUB_ECONFLICT);
+  repo_txn_free(t);
+  assert_int_equal(log.calls, 0);
+  assert_false(ref_exists(f->h, "refs/heads/x"));
+  /* A failing recorder puts every ref back: all or nothing. */
+  log.fail = 1;
+  assert_int_equal(repo_txn_begin(&t, f->h), 0);
+  assert_int_equal(repo_txn_update(t, "refs/heads/x", "", c1), 0);
+  assert_int_equal(repo_txn_update(t, "refs/heads/main", c1, f->init_sha), 0);
+  assert_int_equal(repo_txn_commit(t, &rec, NULL, NULL), HUB_ERROR);
+  repo_txn_free(t);
+  assert_int_equal(log.calls, 1);
+  assert_false(ref_exists(f->h, "refs/heads/x"));
+  head(f->h, main_now);
+  assert_string_equal(main_now, c1);
+  /* Applied: the recorder sees each move with its old and new value. */
+  log.fail = 0;
+  assert_int_equal(repo_txn_begin(&t, f->h), 0);
+  assert_int_equal(repo_txn_update(t, "refs/heads/main", NULL, f->init_sha), 0);
+  assert_int_equal(repo_txn_update(t, "refs/heads/x", "", c1), 0);
+  assert_int_equal(repo_txn_update(t, "refs/heads/x", "", c1), HUB_EINVALID); /* twice */
+  assert_int_equal(repo_txn_commit(t, &rec, NULL, NULL), 0);
+  repo_txn_free(t);
+  assert_int_equal(log.n, 2);
+  assert_string_equal(log.refs[0], "refs/heads/main"); /* name order */
+  assert_string_equal(log.u[0].old, c1);
+  assert_string_equal(log.u[0].new_, f->init_sha);
+  assert_string_equal(log.refs[1], "refs/heads/x");
+  assert_string_equal(log.u[1].old, "");
+  /* Delete: "" new value; a missing ref → HUB_EREVISION. */
+  assert_int_equal(repo_ref_delete(f->h, "refs/heads/x", &rec), 0);
+  assert_string_equal(log.u[0].new_, "");
+  assert_string_equal(log.u[0].old, c1);
+  assert_int_equal(repo_ref_delete(f->h, "refs/heads/x", &rec), HUB_EREVISION);
+}
+
+/* A commit whose record fails is not visible: the ref goes back. */
+static void test_commit_record_fails(void **state) {
+  fixture *f = *state;
+  char before[41], after[41];
+  recorder_log log = {0};
+  repo_recorder rec = {record_cb, &log};
+  repo_op op = {REPO_OP_ADD, "r.txt", "r", 1, NULL, 0};
+  repo_commit_req req = {0};
+
+  head(f->h, before);
+  req.ref = "refs/heads/main";
+  req.author_name = "alice";
+  req.author_email = "a@x";
+  req.summary = "recorded";
+  req.ops = &op;
+  req.nops = 1;
+  req.record = &rec;
+  log.fail = 1;
+  assert_int_equal(repo_commit(f->h, &req, NULL), HUB_ERROR);
+  head(f->h, after);
+  assert_string_equal(after, before);
+  log.fail = 0;
+  assert_int_equal(repo_commit(f->h, &req, after), 0);
+  assert_int_equal(log.calls, 2);
+  assert_string_equal(log.u[0].old, before);
+  assert_string_equal(log.u[0].new_, after);
+}
+
 typedef struct {
   const char *path;
   int idx;
@@ -795,24 +897,24 @@ static void test_branch_tag(void **state) {
   repo_commit_req req = {0};
 
   assert_int_equal(add_file(f->h, "a.txt", "a", c1), 0);
-  assert_int_equal(repo_branch_create(f->h, "dev", f->init_sha, 0), 0);
+  assert_int_equal(repo_branch_create(f->h, "dev", f->init_sha, 0, NULL), 0);
   assert_int_equal(repo_branch_exists(f->h, "dev"), 1);
   assert_int_equal(repo_branch_exists(f->h, "nope"), 0);
-  assert_int_equal(repo_branch_create(f->h, "dev", "main", 0), HUB_EEXISTS);
+  assert_int_equal(repo_branch_create(f->h, "dev", "main", 0, NULL), HUB_EEXISTS);
   assert_int_equal(repo_resolve(f->h, "dev", sha, NULL), 0);
   assert_string_equal(sha, f->init_sha);
-  assert_int_equal(repo_branch_create(f->h, "refs/heads/dev", "main", 1), 0);
+  assert_int_equal(repo_branch_create(f->h, "refs/heads/dev", "main", 1, NULL), 0);
   assert_int_equal(repo_resolve(f->h, "dev", sha, NULL), 0);
   assert_string_equal(sha, c1);
-  assert_int_equal(repo_branch_create(f->h, "bad name", "main", 0), HUB_EINVALID);
-  assert_int_equal(repo_branch_create(f->h, "a..b", "main", 0), HUB_EINVALID);
-  assert_int_equal(repo_branch_create(f->h, "HEAD", "main", 0), HUB_EINVALID);
-  assert_int_equal(repo_branch_create(f->h, "x", "nope", 0), HUB_EREVISION);
+  assert_int_equal(repo_branch_create(f->h, "bad name", "main", 0, NULL), HUB_EINVALID);
+  assert_int_equal(repo_branch_create(f->h, "a..b", "main", 0, NULL), HUB_EINVALID);
+  assert_int_equal(repo_branch_create(f->h, "HEAD", "main", 0, NULL), HUB_EINVALID);
+  assert_int_equal(repo_branch_create(f->h, "x", "nope", 0, NULL), HUB_EREVISION);
 
-  assert_int_equal(repo_tag_create(f->h, "v1", "main", "Release", "alice", "a@x"), 0);
-  assert_int_equal(repo_tag_create(f->h, "v0", f->init_sha, NULL, NULL, NULL), 0);
-  assert_int_equal(repo_tag_create(f->h, "v1", "main", NULL, NULL, NULL), HUB_EEXISTS);
-  assert_int_equal(repo_tag_create(f->h, "v2", "main", "msg", NULL, NULL), HUB_EINVALID);
+  assert_int_equal(repo_tag_create(f->h, "v1", "main", "Release", "alice", "a@x", NULL), 0);
+  assert_int_equal(repo_tag_create(f->h, "v0", f->init_sha, NULL, NULL, NULL, NULL), 0);
+  assert_int_equal(repo_tag_create(f->h, "v1", "main", NULL, NULL, NULL, NULL), HUB_EEXISTS);
+  assert_int_equal(repo_tag_create(f->h, "v2", "main", "msg", NULL, NULL, NULL), HUB_EINVALID);
 
   req.ref = "refs/pr/1";
   req.create_from = "main";
@@ -847,13 +949,13 @@ static void test_branch_tag(void **state) {
   assert_true(i >= 0);
   assert_int_equal(s.kinds[i], REPO_REF_PR);
 
-  assert_int_equal(repo_branch_delete(f->h, "dev"), 0);
+  assert_int_equal(repo_branch_delete(f->h, "dev", NULL), 0);
   assert_int_equal(repo_branch_exists(f->h, "dev"), 0);
-  assert_int_equal(repo_branch_delete(f->h, "dev"), HUB_EREVISION);
-  assert_int_equal(repo_tag_delete(f->h, "v1"), 0);
-  assert_int_equal(repo_tag_delete(f->h, "v1"), HUB_EREVISION);
+  assert_int_equal(repo_branch_delete(f->h, "dev", NULL), HUB_EREVISION);
+  assert_int_equal(repo_tag_delete(f->h, "v1", NULL), 0);
+  assert_int_equal(repo_tag_delete(f->h, "v1", NULL), HUB_EREVISION);
   assert_int_equal(repo_resolve(f->h, "v1", sha, NULL), HUB_EREVISION);
-  assert_int_equal(repo_ref_delete(f->h, "refs/pr/7"), 0);
+  assert_int_equal(repo_ref_delete(f->h, "refs/pr/7", NULL), 0);
   assert_int_equal(repo_next_pr_number(f->h, &pr), 0);
   assert_int_equal(pr, 2);
 }
@@ -1008,6 +1110,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_stop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_parent_pin, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_txn, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_commit_record_fails, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_50, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stale_lock, setup, teardown),

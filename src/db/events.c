@@ -1,0 +1,259 @@
+/* SQL of the event log and consumer cursors (db/events.h). */
+#include "db/events.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "db/internal.h"
+#include "util/error.h"
+
+/* Module migrations (db_migrate_module "events"): append steps, never edit one. */
+static const char *const STEPS[] = {
+    /* 1: the event log, the refs as last recorded, the consumers' cursors */
+    "CREATE TABLE events(id INTEGER PRIMARY KEY, repo_id INTEGER NOT NULL,"
+    " repo_uid TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, old TEXT NOT NULL,"
+    " new TEXT NOT NULL, actor TEXT NOT NULL, token TEXT NOT NULL, ts_ms INTEGER NOT NULL);"
+    "CREATE INDEX events_repo ON events(repo_id, id);"
+    "CREATE TABLE event_refs(repo_id INTEGER NOT NULL, ref TEXT NOT NULL, sha TEXT NOT NULL,"
+    " PRIMARY KEY(repo_id, ref));"
+    "CREATE TABLE event_cursors(consumer TEXT PRIMARY KEY, last_id INTEGER NOT NULL,"
+    " processed INTEGER NOT NULL DEFAULT 0, updated_ms INTEGER NOT NULL);",
+};
+
+int db_events_init(void) {
+  return db_migrate_module("events", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
+}
+
+int db_event_append(db_event *e) {
+  sqlite3_stmt *st = db__stmt("INSERT INTO events(repo_id, repo_uid, kind, ref, old, new, actor,"
+                              " token, ts_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+  int rc;
+  if (!st) return HUB_ERROR;
+  e->ts_ms = db_now_ms();
+  sqlite3_bind_int64(st, 1, e->repo_id);
+  sqlite3_bind_text(st, 2, e->repo_uid, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, e->kind, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 4, e->ref, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, e->old, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 6, e->new_, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 7, e->actor[0] ? e->actor : "-", -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 8, e->token[0] ? e->token : "-", -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 9, e->ts_ms);
+  if ((rc = db__step_done(st))) return rc;
+  e->id = sqlite3_last_insert_rowid(db_conn());
+  if (!e->ref[0]) return 0;
+  if (e->new_[0]) return db_event_ref_set(e->repo_id, e->ref, e->new_);
+  st = db__stmt("DELETE FROM event_refs WHERE repo_id=? AND ref=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, e->repo_id);
+  sqlite3_bind_text(st, 2, e->ref, -1, SQLITE_STATIC);
+  return db__step_done(st);
+}
+
+static void read_event(sqlite3_stmt *st, db_event *e) {
+  memset(e, 0, sizeof *e);
+  e->id = sqlite3_column_int64(st, 0);
+  e->repo_id = sqlite3_column_int64(st, 1);
+  db__copy(e->repo_uid, sizeof e->repo_uid, st, 2);
+  db__copy(e->kind, sizeof e->kind, st, 3);
+  db__copy(e->ref, sizeof e->ref, st, 4);
+  db__copy(e->old, sizeof e->old, st, 5);
+  db__copy(e->new_, sizeof e->new_, st, 6);
+  db__copy(e->actor, sizeof e->actor, st, 7);
+  db__copy(e->token, sizeof e->token, st, 8);
+  e->ts_ms = sqlite3_column_int64(st, 9);
+}
+
+#define EVENT_COLS "id, repo_id, repo_uid, kind, ref, old, new, actor, token, ts_ms"
+
+/* Rows are copied out first: a callback may run statements of its own. */
+static int each_row(sqlite3_stmt *st, int limit, db_event_cb cb, void *payload) {
+  db_event buf[64];
+  int n = 0, rc = 0, s;
+  if (limit > 64) limit = 64;
+  while (n < limit && (s = sqlite3_step(st)) == SQLITE_ROW)
+    read_event(st, &buf[n++]);
+  sqlite3_reset(st);
+  for (int i = 0; i < n && !rc; i++)
+    rc = cb(&buf[i], payload);
+  return rc;
+}
+
+int db_events_after(int64_t after, int limit, db_event_cb cb, void *payload) {
+  sqlite3_stmt *st = db__stmt("SELECT " EVENT_COLS " FROM events WHERE id>? ORDER BY id LIMIT ?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, after);
+  sqlite3_bind_int(st, 2, limit);
+  return each_row(st, limit, cb, payload);
+}
+
+int db_events_list(int64_t repo_id, int64_t before, int limit, db_event_cb cb, void *payload) {
+  sqlite3_stmt *st = db__stmt("SELECT " EVENT_COLS " FROM events WHERE (?1=0 OR repo_id=?1)"
+                              " AND (?2=0 OR id<?2) ORDER BY id DESC LIMIT ?3");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_int64(st, 2, before);
+  sqlite3_bind_int(st, 3, limit);
+  return each_row(st, limit, cb, payload);
+}
+
+int db_events_last(int64_t *out_id, int64_t *out_ts_ms) {
+  sqlite3_stmt *st = db__stmt("SELECT id, ts_ms FROM events ORDER BY id DESC LIMIT 1");
+  *out_id = 0;
+  if (out_ts_ms) *out_ts_ms = 0;
+  if (!st) return HUB_ERROR;
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *out_id = sqlite3_column_int64(st, 0);
+    if (out_ts_ms) *out_ts_ms = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return 0;
+}
+
+int64_t db_event_ts(int64_t id) {
+  sqlite3_stmt *st = db__stmt("SELECT ts_ms FROM events WHERE id=?");
+  int64_t ts = 0;
+  if (!st) return 0;
+  sqlite3_bind_int64(st, 1, id);
+  if (sqlite3_step(st) == SQLITE_ROW) ts = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return ts;
+}
+
+int db_event_ref_get(int64_t repo_id, const char *ref, char out[41]) {
+  sqlite3_stmt *st = db__stmt("SELECT sha FROM event_refs WHERE repo_id=? AND ref=?");
+  int found = 0;
+  out[0] = 0;
+  if (!st) return 0;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    db__copy(out, 41, st, 0);
+    found = 1;
+  }
+  sqlite3_reset(st);
+  return found;
+}
+
+int db_event_refs_each(int64_t repo_id, db_event_ref_cb cb, void *payload) {
+  sqlite3_stmt *st = db__stmt("SELECT ref, sha FROM event_refs WHERE repo_id=? ORDER BY ref");
+  int rc = 0;
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, repo_id);
+  while (!rc && sqlite3_step(st) == SQLITE_ROW)
+    rc = cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+            payload);
+  sqlite3_reset(st);
+  return rc;
+}
+
+int db_event_ref_set(int64_t repo_id, const char *ref, const char *sha) {
+  sqlite3_stmt *st = db__stmt("INSERT OR REPLACE INTO event_refs(repo_id, ref, sha) VALUES(?,?,?)");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, sha, -1, SQLITE_STATIC);
+  return db__step_done(st);
+}
+
+int db_event_refs_clear(int64_t repo_id) {
+  sqlite3_stmt *st = db__stmt("DELETE FROM event_refs WHERE repo_id=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, repo_id);
+  return db__step_done(st);
+}
+
+int db_event_refs_any(int64_t repo_id) {
+  sqlite3_stmt *st = db__stmt("SELECT 1 FROM event_refs WHERE repo_id=? LIMIT 1");
+  int any;
+  if (!st) return 0;
+  sqlite3_bind_int64(st, 1, repo_id);
+  any = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_reset(st);
+  return any;
+}
+
+int db_cursor_get(const char *consumer, int start_at_end, int64_t *out_last,
+                  int64_t *out_processed) {
+  sqlite3_stmt *st = db__stmt("SELECT last_id, processed FROM event_cursors WHERE consumer=?");
+  int found = 0;
+  *out_last = 0;
+  if (out_processed) *out_processed = 0;
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, consumer, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *out_last = sqlite3_column_int64(st, 0);
+    if (out_processed) *out_processed = sqlite3_column_int64(st, 1);
+    found = 1;
+  }
+  sqlite3_reset(st);
+  if (found) return 0;
+  if (start_at_end && db_events_last(out_last, NULL)) return HUB_ERROR;
+  st = db__stmt("INSERT OR IGNORE INTO event_cursors(consumer, last_id, processed, updated_ms)"
+                " VALUES(?,?,0,?)");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, consumer, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, *out_last);
+  sqlite3_bind_int64(st, 3, db_now_ms());
+  return db__step_done(st);
+}
+
+int db_cursor_peek(const char *consumer, int64_t *out_last, int64_t *out_processed) {
+  sqlite3_stmt *st = db__stmt("SELECT last_id, processed FROM event_cursors WHERE consumer=?");
+  *out_last = 0;
+  if (out_processed) *out_processed = 0;
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_text(st, 1, consumer, -1, SQLITE_STATIC);
+  if (sqlite3_step(st) == SQLITE_ROW) {
+    *out_last = sqlite3_column_int64(st, 0);
+    if (out_processed) *out_processed = sqlite3_column_int64(st, 1);
+  }
+  sqlite3_reset(st);
+  return 0;
+}
+
+int db_cursor_set(const char *consumer, int64_t last, int64_t n) {
+  sqlite3_stmt *st = db__stmt("UPDATE event_cursors SET last_id=max(last_id, ?),"
+                              " processed=processed+?, updated_ms=? WHERE consumer=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, last);
+  sqlite3_bind_int64(st, 2, n);
+  sqlite3_bind_int64(st, 3, db_now_ms());
+  sqlite3_bind_text(st, 4, consumer, -1, SQLITE_STATIC);
+  return db__step_done(st);
+}
+
+int db_txn_begin_durable(void) {
+  sqlite3 *db = db_conn();
+  if (!db) return HUB_ERROR;
+  /* synchronous=FULL in WAL mode: the WAL is fsynced at each COMMIT (NORMAL only at
+   * checkpoints, so a power cut could lose a transaction already acknowledged). */
+  if (sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
+      sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+    int rc = hub_error_set(sqlite3_errcode(db) == SQLITE_FULL ? HUB_ENOSPC : HUB_ERROR,
+                           "database: %s", sqlite3_errmsg(db));
+    sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+    return rc;
+  }
+  return 0;
+}
+
+int db_txn_commit_durable(void) {
+  sqlite3 *db = db_conn();
+  int rc = 0;
+  if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+    rc = hub_error_set(sqlite3_errcode(db) == SQLITE_FULL ? HUB_ENOSPC : HUB_ERROR,
+                       "database commit: %s", sqlite3_errmsg(db));
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  }
+  sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+  return rc;
+}
+
+void db_txn_rollback(void) {
+  sqlite3 *db = db_conn();
+  if (!db) return;
+  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+  sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+}
