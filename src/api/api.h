@@ -11,7 +11,7 @@
 
 /* Longest a ref change waits for the "index" event consumer before answering, so derived
  * metadata is usually there (docs/architecture.md, "The spine"). */
-#define API_DERIVE_WAIT_MS 2000
+#define API_DERIVE_WAIT_MS HUB_DERIVE_WAIT_MS
 
 extern const hub_route api_account_routes[];
 extern const hub_route api_repo_routes[];

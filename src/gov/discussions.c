@@ -328,7 +328,7 @@ int gov__h_merge(hub_req *r) {
     goto done;
   }
   repo_handle *h;
-  if ((rc = api_repo_open(r, &h)) || (rc = gov__git_open(&r->repo, &g))) goto done;
+  if ((rc = gov__repo_open(r, &h)) || (rc = gov__git_open(&r->repo, &g))) goto done;
   merge_rec mr = {
       r,
       &d,
@@ -352,7 +352,7 @@ int gov__h_merge(hub_req *r) {
       goto done;
     }
   } else if (!strcmp(d.target, "main")) {
-    events_wait("index", mr.ev.last_event, API_DERIVE_WAIT_MS);
+    events_wait("index", mr.ev.last_event, HUB_DERIVE_WAIT_MS);
   }
   rc = http_reply_json(r, 200,
                        json_pack("{s:i, s:s, s:s, s:s, s:b}", "num", num, "status", "merged",

@@ -311,7 +311,7 @@ int gov__h_stage_delete(hub_req *r) {
   }
   git_oid_tostr(from, sizeof from, git_reference_target(ref));
   repo_handle *h;
-  if ((rc = api_repo_open(r, &h))) goto done;
+  if ((rc = gov__repo_open(r, &h))) goto done;
   rc = stage_move(r, h, name, refname, from, "", reason);
   if (rc == HUB_ECONFLICT || rc == HUB_EREVISION)
     rc = hub_error_set(HUB_ERETRY, "Stage '%s' is moving; try again", name);

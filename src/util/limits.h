@@ -150,4 +150,9 @@
  * chunks covers a 50 GB file even at the 8 KiB minimum chunk size. */
 #define HUB_MAX_SHARD_CHUNK_REFS (8L * 1024 * 1024)
 
+/* How long a ref change to main (API commit, merge, push) waits for the indexer consumer
+ * before answering, so card data and search usually follow at once; past it they follow in
+ * the background (the lag is in /metrics). */
+#define HUB_DERIVE_WAIT_MS 2000
+
 #endif
