@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "db/db.h"
+#include "db/gate.h"
 #include "util/buf.h"
 
 enum { PERM_NONE = 0, PERM_READ = 1, PERM_CONTRIBUTOR = 2, PERM_WRITE = 3, PERM_ADMIN = 4 };
@@ -26,8 +27,8 @@ enum { PERM_NONE = 0, PERM_READ = 1, PERM_CONTRIBUTOR = 2, PERM_WRITE = 3, PERM_
  * manages the org itself (members, audit log). A scope never grants rights the user lacks. */
 enum { SCOPE_REPO = 0, SCOPE_NAMESPACE = 1 };
 typedef struct {
-  int kind;      /* SCOPE_REPO or SCOPE_NAMESPACE */
-  int repo_type; /* SCOPE_REPO only */
+  int kind;                        /* SCOPE_REPO or SCOPE_NAMESPACE */
+  int repo_type;                   /* SCOPE_REPO only */
   char name[2 * HUB_MAX_NAME + 2]; /* "ns/name" or "ns" */
   int perm;                        /* PERM_READ, PERM_WRITE or PERM_ADMIN */
 } auth_scope;
@@ -113,11 +114,8 @@ int auth_gate_allows(const hub_identity *who, const db_repo *repo, int perm);
 int auth_gate_status(int64_t repo_id, int64_t user_id, char out[16]); /* "" = none */
 int auth_gate_set(int64_t repo_id, int64_t user_id, const char *status, const char *fields_json,
                   const char *decided_by, const char *reason);
-typedef struct {
-  const char *user, *fullname, *email, *status, *fields, *decided_by, *reason;
-  int64_t created_ms;
-} auth_gate_request;
-typedef void (*auth_gate_cb)(const auth_gate_request *req, void *payload);
+typedef db_gate_request auth_gate_request;
+typedef db_gate_cb auth_gate_cb;
 int auth_gate_list(int64_t repo_id, const char *status, auth_gate_cb cb, void *payload);
 
 /* libsodium argon2id password hashes. */

@@ -3,30 +3,15 @@
 #include <string.h>
 
 #include "auth/auth.h"
-#include "db/internal.h"
+#include "db/gate.h"
 #include "util/error.h"
 
-static const char *const GATE_STEPS[] = {
-    "CREATE TABLE gate_requests(repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
-    " user_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
-    " status TEXT NOT NULL, fields TEXT NOT NULL DEFAULT '{}', created_ms INTEGER NOT NULL,"
-    " decided_ms INTEGER NOT NULL DEFAULT 0, decided_by TEXT NOT NULL DEFAULT '',"
-    " reason TEXT NOT NULL DEFAULT '', PRIMARY KEY(repo_id, user_id));",
-};
-
 int auth_gate_init(void) {
-  return db_migrate_module("gate", GATE_STEPS, (int)(sizeof GATE_STEPS / sizeof GATE_STEPS[0]));
+  return db_gate_init();
 }
 
 int auth_gate_status(int64_t repo_id, int64_t user_id, char out[16]) {
-  sqlite3_stmt *st = db__stmt("SELECT status FROM gate_requests WHERE repo_id=? AND user_id=?");
-  out[0] = 0;
-  if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int64(st, 2, user_id);
-  if (sqlite3_step(st) == SQLITE_ROW) db__copy(out, 16, st, 0);
-  sqlite3_reset(st);
-  return 0;
+  return db_gate_status(repo_id, user_id, out);
 }
 
 int auth_gate_allows(const hub_identity *who, const db_repo *repo, int perm) {
@@ -40,46 +25,9 @@ int auth_gate_allows(const hub_identity *who, const db_repo *repo, int perm) {
 
 int auth_gate_set(int64_t repo_id, int64_t user_id, const char *status, const char *fields,
                   const char *decided_by, const char *reason) {
-  sqlite3_stmt *st = db__stmt(
-      "INSERT INTO gate_requests(repo_id, user_id, status, fields, created_ms, decided_ms,"
-      " decided_by, reason) VALUES(?1,?2,?3,coalesce(?4,'{}'),?5,?6,?7,?8)"
-      " ON CONFLICT(repo_id, user_id) DO UPDATE SET status=?3, fields=coalesce(?4, fields),"
-      " decided_ms=?6, decided_by=?7, reason=?8");
-  if (!st) return HUB_ERROR;
-  int64_t now = db_now_ms();
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int64(st, 2, user_id);
-  sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC);
-  if (fields) sqlite3_bind_text(st, 4, fields, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, now);
-  sqlite3_bind_int64(st, 6, decided_by && *decided_by ? now : 0);
-  sqlite3_bind_text(st, 7, decided_by ? decided_by : "", -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 8, reason ? reason : "", -1, SQLITE_STATIC);
-  return db__step_done(st);
+  return db_gate_set(repo_id, user_id, status, fields, decided_by, reason);
 }
 
 int auth_gate_list(int64_t repo_id, const char *status, auth_gate_cb cb, void *payload) {
-  sqlite3_stmt *st = db__stmt(
-      "SELECT a.name, a.fullname, a.email, g.created_ms, g.status, g.fields, g.decided_by, "
-      "g.reason FROM gate_requests g JOIN accounts a ON a.id=g.user_id "
-      "WHERE g.repo_id=? AND g.status=? ORDER BY g.created_ms");
-  if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    auth_gate_request g;
-#define S(i) ((const char *)sqlite3_column_text(st, i))
-    g.user = S(0);
-    g.fullname = S(1);
-    g.email = S(2);
-    g.created_ms = sqlite3_column_int64(st, 3);
-    g.status = S(4);
-    g.fields = S(5);
-    g.decided_by = S(6);
-    g.reason = S(7);
-#undef S
-    cb(&g, payload);
-  }
-  sqlite3_reset(st);
-  return 0;
+  return db_gate_list(repo_id, status, cb, payload);
 }

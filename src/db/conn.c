@@ -213,6 +213,8 @@ static const char *const MIGRATIONS[] = {
  * BUDGET_TICK virtual-machine steps of any statement on the connection. Work inside an
  * extension (an FTS5 doclist merge) is not counted in steps, hence CPU time as well. */
 #define BUDGET_TICK 1000
+/* Every connection waits this long for a lock (db_try_without_waiting: not at all). */
+#define DB_BUSY_TIMEOUT_MS 10000
 static _Thread_local long t_budget, t_spent;
 static _Thread_local int64_t t_deadline_us;
 static _Thread_local int t_over;
@@ -290,7 +292,7 @@ static int open_conn(sqlite3 **out) {
     sqlite3_close(db);
     return HUB_ERROR;
   }
-  sqlite3_busy_timeout(db, 10000);
+  sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
   sqlite3_progress_handler(db, BUDGET_TICK, budget_tick, NULL);
   sqlite3_exec(db,
                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
@@ -506,6 +508,48 @@ void db_read_end(void) {
   if (db && !sqlite3_get_autocommit(db) &&
       sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_begin_immediate(void) {
+  sqlite3 *db = db_conn();
+  return db && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : HUB_ERROR;
+}
+
+int db_commit(void) {
+  sqlite3 *db = db_conn();
+  return db && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : HUB_ERROR;
+}
+
+void db_rollback(void) {
+  sqlite3 *db = db_conn();
+  if (db) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_in_transaction(void) {
+  sqlite3 *db = db_conn();
+  return db && !sqlite3_get_autocommit(db);
+}
+
+int db_in_read_snapshot(void) {
+  sqlite3 *db = db_conn();
+  return db && !sqlite3_get_autocommit(db) && sqlite3_txn_state(db, "main") != SQLITE_TXN_WRITE;
+}
+
+int db_try_without_waiting(int (*fn)(void *arg), void *arg, int *busy) {
+  sqlite3 *db = db_conn();
+  *busy = 0;
+  if (!db) return HUB_ERROR;
+  int autocommit = sqlite3_get_autocommit(db);
+  if (autocommit) sqlite3_busy_timeout(db, 0);
+  int rc = fn(arg);
+  *busy = rc == HUB_ERROR && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY;
+  if (autocommit) sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+  return rc;
+}
+
+const char *db_errmsg(void) {
+  sqlite3 *db = db_conn();
+  return db ? sqlite3_errmsg(db) : "no database";
 }
 
 void db_new_uid(char out[25]) {

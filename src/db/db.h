@@ -75,6 +75,23 @@ void db_repo_dir(const char *uid, char *out, size_t cap);
 void db_read_begin(void);
 void db_read_end(void);
 
+/* Transactions on this thread's connection (no error message is set on failure; read it
+ * with db_errmsg). db_begin_immediate takes the write lock at once. */
+int db_begin_immediate(void);
+int db_commit(void);
+void db_rollback(void);
+/* 1 inside a transaction (a caller's, or a read snapshot), 0 in autocommit mode. */
+int db_in_transaction(void);
+/* 1 inside a transaction that has not written (a read snapshot, db_read_begin): it cannot
+ * be relied on to become a write transaction. */
+int db_in_read_snapshot(void);
+/* Run fn(arg) without waiting for the write lock when outside a transaction (busy timeout 0
+ * for the call, then back to the default). *busy says whether it failed because another
+ * connection held the lock. Returns fn's result. */
+int db_try_without_waiting(int (*fn)(void *arg), void *arg, int *busy);
+/* The last SQLite error message of this thread's connection. */
+const char *db_errmsg(void);
+
 /* This thread only reads from now on: its connection refuses every write (PRAGMA
  * query_only, and an authorizer that logs "write on a read-only thread" with the table to
  * stderr), so a write that slipped onto it fails loudly instead of waiting for the write

@@ -18,11 +18,9 @@
 
 #define MAX_KINDS 32
 #define MAX_RUNNERS 16
-#define MAX_HANDOFF 1024       /* jobs waiting to be inserted by the keeper */
-#define POLL_MS 1000           /* runners look for delayed / reclaimable jobs this often */
-#define DEFAULT_LEASE_MS 60000 /* MODELHUB_JOB_LEASE_MS */
-/* The busy timeout of every DB connection (db/conn.c), restored after a no-wait insert. */
-#define DB_BUSY_TIMEOUT_MS 10000
+#define MAX_HANDOFF 1024             /* jobs waiting to be inserted by the keeper */
+#define POLL_MS 1000                 /* runners look for delayed / reclaimable jobs this often */
+#define DEFAULT_LEASE_MS 60000       /* MODELHUB_JOB_LEASE_MS */
 #define KEEP_DONE_MS (3600 * 1000LL) /* finished jobs stay listed this long */
 #define MAX_BACKOFF_MS (3600 * 1000LL)
 
@@ -98,28 +96,35 @@ static int hand_off(int i, const char *key, const char *payload) {
   return rc;
 }
 
+typedef struct {
+  const jobs_kind *k;
+  const char *key, *payload;
+} enqueue_args;
+
+static int enqueue_now(void *arg) {
+  const enqueue_args *a = arg;
+  return db_job_enqueue(a->k->name, a->key, a->payload, a->k->max_attempts, a->k->max_queued, 0,
+                        NULL);
+}
+
 int jobs_enqueue(const char *kind, const char *key, const char *payload) {
   pthread_mutex_lock(&g_mu);
   int i = find_kind_locked(kind);
   jobs_kind k = i >= 0 ? g_kinds[i].k : (jobs_kind){0};
   pthread_mutex_unlock(&g_mu);
   if (i < 0) return hub_error_set(HUB_EINVALID, "no job kind %s", kind);
-  sqlite3 *db = db_conn();
-  if (!db) return HUB_ERROR;
-  int autocommit = sqlite3_get_autocommit(db);
+  if (!db_conn()) return HUB_ERROR;
   /* Inside a read snapshot (db_read_begin; its BEGIN may not have read yet) the insert
    * cannot be made: the snapshot cannot become a write transaction once others wrote,
    * and it may be rolled back. The keeper inserts it. */
-  if (!autocommit && sqlite3_txn_state(db, "main") != SQLITE_TXN_WRITE)
-    return hand_off(i, key, payload);
+  if (db_in_read_snapshot()) return hand_off(i, key, payload);
   /* An event thread's connection refuses writes (db_thread_readonly): the keeper inserts. */
   if (db_thread_is_readonly()) return hand_off(i, key, payload);
   /* On its own, the insert must not wait for the write lock (the caller may be an event
    * thread): when another connection holds it, the keeper inserts the job instead. */
-  if (autocommit) sqlite3_busy_timeout(db, 0);
-  int rc = db_job_enqueue(k.name, key, payload, k.max_attempts, k.max_queued, 0, NULL);
-  int busy = rc == HUB_ERROR && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY;
-  if (autocommit) sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+  enqueue_args a = {&k, key, payload};
+  int busy;
+  int rc = db_try_without_waiting(enqueue_now, &a, &busy);
   if (busy) return hand_off(i, key, payload);
   if (!rc) {
     pthread_mutex_lock(&g_mu);

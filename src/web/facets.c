@@ -6,11 +6,11 @@
  * for WEB_FACET_TTL_MS: group-bys over a million repos cost far more than one page may. While
  * one thread refreshes an expired entry, others keep answering with the previous counts. */
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "db/db.h"
+#include "db/facets.h"
 #include "util/error.h"
 #include "web/internal.h"
 
@@ -28,57 +28,35 @@ const web_param_bucket web_param_buckets[6] = {
     {"gt128b", "> 128B", 128000000000LL, -1},
 };
 
-static const char *const SQL[WEB_FACET_N] = {
-    "SELECT m.pipeline_tag, count(*) FROM repo_meta m JOIN repos r ON r.id=m.repo_id"
-    " WHERE r.type=? AND r.private=0 AND m.pipeline_tag<>'' GROUP BY 1 ORDER BY 2 DESC, 1"
-    " LIMIT 16",
-    "SELECT m.library_name, count(*) FROM repo_meta m JOIN repos r ON r.id=m.repo_id"
-    " WHERE r.type=? AND r.private=0 AND m.library_name<>'' GROUP BY 1 ORDER BY 2 DESC, 1"
-    " LIMIT 16",
-    "SELECT substr(t.tag, 9), count(*) FROM repo_tags t JOIN repos r ON r.id=t.repo_id"
-    " WHERE t.tag>='license:' AND t.tag<'license;' AND r.type=? AND r.private=0"
-    " GROUP BY t.tag ORDER BY 2 DESC, 1 LIMIT 16",
-    "SELECT j.value, count(*) FROM repo_meta m JOIN repos r ON r.id=m.repo_id,"
-    " json_each(CASE WHEN json_valid(m.meta) THEN m.meta ELSE '{}' END, '$.languages') j"
-    " WHERE r.type=? AND r.private=0 AND j.type='text' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 16",
-};
+_Static_assert((int)WEB_FACET_N == (int)DB_FACET_N && (int)WEB_FACET_TASK == (int)DB_FACET_TASK &&
+                   (int)WEB_FACET_LANGUAGE == (int)DB_FACET_LANGUAGE,
+               "web facets follow db/facets.h");
 
-static const char PARAMS_SQL[] =
-    "SELECT sum(m.num_params>0 AND m.num_params<1000000000),"
-    " sum(m.num_params>=1000000000 AND m.num_params<6000000000),"
-    " sum(m.num_params>=6000000000 AND m.num_params<12000000000),"
-    " sum(m.num_params>=12000000000 AND m.num_params<32000000000),"
-    " sum(m.num_params>=32000000000 AND m.num_params<128000000000),"
-    " sum(m.num_params>=128000000000)"
-    " FROM repo_meta m JOIN repos r ON r.id=m.repo_id WHERE r.type=? AND r.private=0";
+typedef struct {
+  web_facets *out;
+  int f;
+} facet_fill;
+
+static int add_facet(const char *v, int64_t count, void *payload) {
+  facet_fill *c = payload;
+  web_facets *out = c->out;
+  int f = c->f;
+  if (out->n[f] >= WEB_FACET_MAX) return 1;
+  if (!v || !*v || strlen(v) >= sizeof out->f[f][0].value) return 0;
+  web_facet *x = &out->f[f][out->n[f]++];
+  snprintf(x->value, sizeof x->value, "%s", v);
+  x->count = count;
+  return 0;
+}
 
 static int compute(int type, web_facets *out) {
-  sqlite3 *db = db_conn();
-  if (!db) return HUB_ERROR;
   memset(out, 0, sizeof *out);
   for (int f = 0; f < WEB_FACET_N; f++) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, SQL[f], -1, &st, NULL) != SQLITE_OK)
-      return hub_error_set(HUB_ERROR, "facets: %s", sqlite3_errmsg(db));
-    sqlite3_bind_int(st, 1, type);
-    while (sqlite3_step(st) == SQLITE_ROW && out->n[f] < WEB_FACET_MAX) {
-      const char *v = (const char *)sqlite3_column_text(st, 0);
-      if (!v || !*v || strlen(v) >= sizeof out->f[f][0].value) continue;
-      web_facet *x = &out->f[f][out->n[f]++];
-      snprintf(x->value, sizeof x->value, "%s", v);
-      x->count = sqlite3_column_int64(st, 1);
-    }
-    sqlite3_finalize(st);
+    facet_fill c = {out, f};
+    int rc = db_facet_top(type, f, add_facet, &c);
+    if (rc) return rc;
   }
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, PARAMS_SQL, -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "facets: %s", sqlite3_errmsg(db));
-  sqlite3_bind_int(st, 1, type);
-  if (sqlite3_step(st) == SQLITE_ROW)
-    for (int i = 0; i < 6; i++)
-      out->params[i] = sqlite3_column_int64(st, i);
-  sqlite3_finalize(st);
-  return 0;
+  return db_facet_params(type, out->params);
 }
 
 static struct {

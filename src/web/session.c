@@ -4,25 +4,18 @@
  * double-submit cookie. */
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "db/db.h"
+#include "db/sessions.h"
 #include "util/error.h"
 #include "web/internal.h"
 
-static const char *const MIGRATIONS[] = {
-    "CREATE TABLE web_sessions(id_hash TEXT PRIMARY KEY,"
-    " user_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
-    " csrf TEXT NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);"
-    "CREATE INDEX web_sessions_user ON web_sessions(user_id);",
-};
-
 int web_session_init(void) {
-  return db_migrate_module("web", MIGRATIONS, (int)(sizeof MIGRATIONS / sizeof *MIGRATIONS));
+  return db_sessions_init();
 }
 
 void web_random_hex(char out[65]) {
@@ -57,26 +50,11 @@ const char *web_cookie(hub_req *r, const char *name, char *buf, size_t cap) {
 }
 
 static int lookup(const char *id_hash, web_session *out) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  int rc = HUB_ENOTFOUND;
-  if (!db || sqlite3_prepare_v2(db,
-                                "SELECT user_id, csrf FROM web_sessions WHERE id_hash=?"
-                                " AND expires_ms>?",
-                                -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "sessions: %s", db ? sqlite3_errmsg(db) : "no db");
-  sqlite3_bind_text(st, 1, id_hash, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, db_now_ms());
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    out->valid = 1;
-    out->user_id = sqlite3_column_int64(st, 0);
-    snprintf(out->id_hash, sizeof out->id_hash, "%s", id_hash);
-    const char *c = (const char *)sqlite3_column_text(st, 1);
-    snprintf(out->csrf, sizeof out->csrf, "%s", c ? c : "");
-    rc = 0;
-  }
-  sqlite3_finalize(st);
-  return rc;
+  int rc = db_session_lookup(id_hash, &out->user_id, out->csrf);
+  if (rc) return rc;
+  out->valid = 1;
+  snprintf(out->id_hash, sizeof out->id_hash, "%s", id_hash);
+  return 0;
 }
 
 int web_session_get(hub_req *r, web_session *out) {
@@ -122,45 +100,14 @@ int web_session_start(hub_req *r, int64_t user_id, char id[65]) {
   web_random_hex(id);
   web_random_hex(csrf);
   auth_token_hash(id, h);
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
   int64_t now = db_now_ms();
-  if (!db) return HUB_ERROR;
-  sqlite3_stmt *gc = NULL;
-  if (sqlite3_prepare_v2(db, "DELETE FROM web_sessions WHERE expires_ms<=?", -1, &gc, NULL) ==
-      SQLITE_OK) {
-    sqlite3_bind_int64(gc, 1, now);
-    sqlite3_step(gc);
-  }
-  sqlite3_finalize(gc);
-  if (sqlite3_prepare_v2(db,
-                         "INSERT INTO web_sessions(id_hash, user_id, csrf, created_ms, expires_ms)"
-                         " VALUES(?,?,?,?,?)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "sessions: %s", sqlite3_errmsg(db));
-  sqlite3_bind_text(st, 1, h, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, user_id);
-  sqlite3_bind_text(st, 3, csrf, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, now);
-  sqlite3_bind_int64(st, 5, now + (int64_t)WEB_SESSION_DAYS * 86400000);
-  int ok = sqlite3_step(st) == SQLITE_DONE;
-  sqlite3_finalize(st);
-  if (!ok) return hub_error_set(HUB_ERROR, "sessions: %s", sqlite3_errmsg(db));
-  return 0;
+  return db_session_create(h, user_id, csrf, now, now + (int64_t)WEB_SESSION_DAYS * 86400000);
 }
 
 int web_session_end(hub_req *r) {
   web_session s;
   if (web_session_get(r, &s)) return 0;
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  if (!db || sqlite3_prepare_v2(db, "DELETE FROM web_sessions WHERE id_hash=?", -1, &st, NULL) !=
-                 SQLITE_OK)
-    return HUB_ERROR;
-  sqlite3_bind_text(st, 1, s.id_hash, -1, SQLITE_STATIC);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
-  return 0;
+  return db_session_delete(s.id_hash);
 }
 
 const char *web_form(hub_req *r, const char *key) {
