@@ -10,96 +10,21 @@
 #include "util/error.h"
 #include "util/time.h"
 
-typedef struct {
-  int num;
-  char *title;
-  char status[16];
-  int is_pr;
-  int64_t author_id;
-  char author[HUB_MAX_USER_NAME + 1];
-  int64_t created_ms;
-  char target[HUB_MAX_PATH + 1];
-  char merged_commit[41];
-  char merged_by[HUB_MAX_USER_NAME + 1];
-  int64_t merged_ms;
-} disc_row;
+typedef db_gov_discussion disc_row;
 
 static void disc_dispose(disc_row *d) {
   free(d->title);
   d->title = NULL;
 }
 
-static void copy_col(char *dst, size_t cap, sqlite3_stmt *st, int col) {
-  const unsigned char *s = sqlite3_column_text(st, col);
-  snprintf(dst, cap, "%s", s ? (const char *)s : "");
-}
-
 int gov_pr_opened(const db_repo *repo, const hub_identity *who, int num, const char *title,
                   const char *target_branch) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  int rc = 0;
-  int64_t now = db_now_ms();
-  if (!db || sqlite3_prepare_v2(db,
-                                "INSERT INTO gov_discussions(repo_id, num, title, status, is_pr,"
-                                " author_id, created_ms, updated_ms, target_branch)"
-                                " VALUES(?,?,?,'open',1,?,?,?,?) ON CONFLICT DO NOTHING",
-                                -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
-  sqlite3_bind_int64(st, 1, repo->id);
-  sqlite3_bind_int(st, 2, num);
-  sqlite3_bind_text(st, 3, title && *title ? title : "Upload files", -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 4, who->user_id);
-  sqlite3_bind_int64(st, 5, now);
-  sqlite3_bind_int64(st, 6, now);
-  sqlite3_bind_text(st, 7, target_branch && *target_branch ? target_branch : "main", -1,
-                    SQLITE_TRANSIENT);
-  if (sqlite3_step(st) != SQLITE_DONE)
-    rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
-  sqlite3_finalize(st);
-  return rc;
-}
-
-#define DISC_COLS                                                                                  \
-  "d.num, d.title, d.status, d.is_pr, d.author_id, COALESCE(a.name, 'deleted'), d.created_ms,"     \
-  " d.target_branch, d.merged_commit, d.merged_by, d.merged_ms"
-
-static int disc_fill(disc_row *d, sqlite3_stmt *st) {
-  memset(d, 0, sizeof *d);
-  d->num = sqlite3_column_int(st, 0);
-  d->title = strdup((const char *)sqlite3_column_text(st, 1));
-  copy_col(d->status, sizeof d->status, st, 2);
-  d->is_pr = sqlite3_column_int(st, 3);
-  d->author_id = sqlite3_column_int64(st, 4);
-  copy_col(d->author, sizeof d->author, st, 5);
-  d->created_ms = sqlite3_column_int64(st, 6);
-  copy_col(d->target, sizeof d->target, st, 7);
-  copy_col(d->merged_commit, sizeof d->merged_commit, st, 8);
-  copy_col(d->merged_by, sizeof d->merged_by, st, 9);
-  d->merged_ms = sqlite3_column_int64(st, 10);
-  return d->title ? 0 : hub_error_set(HUB_ERROR, "out of memory");
+  return db_gov_pr_opened(repo->id, num, title && *title ? title : "Upload files", who->user_id,
+                          target_branch && *target_branch ? target_branch : "main", db_now_ms());
 }
 
 static int disc_load(int64_t repo_id, int num, disc_row *out) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  int rc;
-  if (!db || sqlite3_prepare_v2(db,
-                                "SELECT " DISC_COLS " FROM gov_discussions d LEFT JOIN accounts a"
-                                " ON a.id = d.author_id WHERE d.repo_id=? AND d.num=?",
-                                -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int(st, 2, num);
-  int s = sqlite3_step(st);
-  if (s == SQLITE_ROW)
-    rc = disc_fill(out, st);
-  else if (s == SQLITE_DONE)
-    rc = hub_error_set(HUB_ENOTFOUND, "Discussion #%d not found", num);
-  else
-    rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
-  sqlite3_finalize(st);
-  return rc;
+  return db_gov_discussion_get(repo_id, num, out);
 }
 
 /* The §7.2 list item. */
@@ -114,28 +39,20 @@ static json_t *disc_json(hub_req *r, const disc_row *d) {
 
 /* ---- GET /discussions ------------------------------------------------------------------ */
 
-#define LIST_WHERE                                                                                 \
-  " FROM gov_discussions d LEFT JOIN accounts a ON a.id = d.author_id WHERE d.repo_id=?1"          \
-  " AND (?2 < 0 OR d.is_pr = ?2) AND (?3 = 'all' OR d.status = ?3"                                 \
-  " OR (?3 = 'open' AND d.status = 'draft') OR (?3 = 'closed' AND d.status = 'merged'))"           \
-  " AND (?4 IS NULL OR a.name = ?4 COLLATE NOCASE)"
+typedef struct {
+  hub_req *r;
+  json_t *arr;
+} list_ctx;
 
-static void bind_filters(sqlite3_stmt *st, int64_t repo_id, int is_pr, const char *status,
-                         const char *author) {
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int(st, 2, is_pr);
-  sqlite3_bind_text(st, 3, status, -1, SQLITE_TRANSIENT);
-  if (author)
-    sqlite3_bind_text(st, 4, author, -1, SQLITE_TRANSIENT);
-  else
-    sqlite3_bind_null(st, 4);
+static int list_row(const disc_row *d, void *payload) {
+  list_ctx *c = payload;
+  json_array_append_new(c->arr, disc_json(c->r, d));
+  return 0;
 }
 
 int gov__h_discussions(hub_req *r) {
   const char *type = http_param(r, "type"), *status = http_param(r, "status");
   const char *author = http_param(r, "author"), *p = http_param(r, "p");
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
   json_t *arr = NULL;
   int64_t count = 0;
   int is_pr = -1, rc = 0;
@@ -159,32 +76,13 @@ int gov__h_discussions(hub_req *r) {
     page = strtol(p, &end, 10);
     if (*end || page < 0 || page > 1000000) return hub_error_set(HUB_EINVALID, "bad page: p");
   }
-  if (!db) return HUB_ERROR;
+  if (!db_conn()) return HUB_ERROR;
 
-  if (sqlite3_prepare_v2(db, "SELECT COUNT(*)" LIST_WHERE, -1, &st, NULL) != SQLITE_OK) goto sql;
-  bind_filters(st, r->repo.id, is_pr, status, author);
-  if (sqlite3_step(st) != SQLITE_ROW) goto sql;
-  count = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  st = NULL;
-
-  if (sqlite3_prepare_v2(db,
-                         "SELECT " DISC_COLS LIST_WHERE " ORDER BY d.num DESC LIMIT ?5"
-                         " OFFSET ?6",
-                         -1, &st, NULL) != SQLITE_OK)
-    goto sql;
-  bind_filters(st, r->repo.id, is_pr, status, author);
-  sqlite3_bind_int(st, 5, GOV_PAGE);
-  sqlite3_bind_int64(st, 6, (int64_t)page * GOV_PAGE);
+  if ((rc = db_gov_discussion_count(r->repo.id, is_pr, status, author, &count))) return rc;
   arr = json_array();
-  int s;
-  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-    disc_row d;
-    if ((rc = disc_fill(&d, st))) break;
-    json_array_append_new(arr, disc_json(r, &d));
-    disc_dispose(&d);
-  }
-  sqlite3_finalize(st);
+  list_ctx c = {r, arr};
+  rc = db_gov_discussion_list(r->repo.id, is_pr, status, author, GOV_PAGE, (int64_t)page * GOV_PAGE,
+                              list_row, &c);
   if (rc) {
     json_decref(arr);
     return rc;
@@ -192,10 +90,6 @@ int gov__h_discussions(hub_req *r) {
   return http_reply_json(r, 200,
                          json_pack("{s:o, s:I, s:I}", "discussions", arr, "count",
                                    (json_int_t)count, "start", (json_int_t)page * GOV_PAGE));
-sql:
-  rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
-  sqlite3_finalize(st);
-  return rc;
 }
 
 /* ---- GET /discussions/{num} ------------------------------------------------------------ */
@@ -247,26 +141,7 @@ int gov__h_discussion(hub_req *r) {
 
 /* The discussion marked merged (in the caller's transaction when there is one). */
 static int mark_merged(hub_req *r, int num, const char *sha, int *changed) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  if (!db || sqlite3_prepare_v2(db,
-                                "UPDATE gov_discussions SET status='merged', merged_commit=?,"
-                                " merged_by=?, merged_ms=?, updated_ms=? WHERE repo_id=? AND num=?"
-                                " AND status != 'merged'",
-                                -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
-  int64_t now = db_now_ms();
-  sqlite3_bind_text(st, 1, sha, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 2, r->who.name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 3, now);
-  sqlite3_bind_int64(st, 4, now);
-  sqlite3_bind_int64(st, 5, r->repo.id);
-  sqlite3_bind_int(st, 6, num);
-  int s = sqlite3_step(st);
-  *changed = sqlite3_changes(db);
-  sqlite3_finalize(st);
-  if (s != SQLITE_DONE) return hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
-  return 0;
+  return db_gov_mark_merged(r->repo.id, num, sha, r->who.name, db_now_ms(), changed);
 }
 
 typedef struct {
@@ -385,26 +260,8 @@ int gov__h_status(hub_req *r) {
     rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is merged; its status cannot change", num);
     goto done;
   }
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  if (!db || sqlite3_prepare_v2(db,
-                                "UPDATE gov_discussions SET status=?, updated_ms=? WHERE "
-                                "repo_id=? AND num=? AND status != 'merged'",
-                                -1, &st, NULL) != SQLITE_OK) {
-    rc = hub_error_set(HUB_ERROR, "discussions: %s", db ? sqlite3_errmsg(db) : "no db");
-    goto done;
-  }
   int64_t now = db_now_ms();
-  sqlite3_bind_text(st, 1, want, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, now);
-  sqlite3_bind_int64(st, 3, r->repo.id);
-  sqlite3_bind_int(st, 4, num);
-  int s = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (s != SQLITE_DONE) {
-    rc = hub_error_set(HUB_ERROR, "discussions: %s", sqlite3_errmsg(db));
-    goto done;
-  }
+  if ((rc = db_gov_set_status(r->repo.id, num, want, now))) goto done;
   json_t *details = json_pack("{s:i, s:s, s:s}", "num", num, "from", d.status, "to", want);
   gov__audit(r, "discussion.status", details);
   json_decref(details);

@@ -8,34 +8,8 @@
 #include "gov/internal.h"
 #include "util/error.h"
 
-/* Module migrations (db_migrate_module "gov"): append steps, never edit one. */
-static const char *const STEPS[] = {
-    /* 1: pull requests (and, later, plain discussions), stage history, protections */
-    "CREATE TABLE gov_discussions("
-    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
-    " num INTEGER NOT NULL, title TEXT NOT NULL, status TEXT NOT NULL,"
-    " is_pr INTEGER NOT NULL, author_id INTEGER NOT NULL, created_ms INTEGER NOT NULL,"
-    " updated_ms INTEGER NOT NULL, target_branch TEXT NOT NULL DEFAULT '',"
-    " merged_commit TEXT NOT NULL DEFAULT '', merged_by TEXT NOT NULL DEFAULT '',"
-    " merged_ms INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(repo_id, num));"
-    "CREATE TABLE gov_stage_history("
-    " id INTEGER PRIMARY KEY,"
-    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
-    " stage TEXT NOT NULL, commit_sha TEXT NOT NULL, prev_sha TEXT NOT NULL,"
-    " actor TEXT NOT NULL, reason TEXT NOT NULL, ts_ms INTEGER NOT NULL);"
-    "CREATE INDEX gov_stage_history_repo ON gov_stage_history(repo_id, stage, id);"
-    "CREATE TABLE gov_protections("
-    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
-    " pos INTEGER NOT NULL, pattern TEXT NOT NULL, no_force_push INTEGER NOT NULL,"
-    " no_deletion INTEGER NOT NULL, require_pr INTEGER NOT NULL, PRIMARY KEY(repo_id, pos));"
-    "CREATE TABLE gov_settings("
-    " repo_id INTEGER PRIMARY KEY REFERENCES repos(id) ON DELETE CASCADE,"
-    " immutable_tags INTEGER NOT NULL DEFAULT 0,"
-    " stage_approver INTEGER NOT NULL DEFAULT 4);",
-};
-
 int gov_init(void) {
-  return db_migrate_module("gov", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
+  return db_gov_init();
 }
 
 int gov__git_open(const db_repo *repo, git_repository **out) {

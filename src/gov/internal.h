@@ -5,6 +5,7 @@
 #include <git2.h>
 #include <jansson.h>
 
+#include "db/gov.h"
 #include "gov/gov.h"
 #include "repo/repo.h"
 
@@ -29,10 +30,8 @@ int gov__deny(hub_req *r, const char *what);
 
 /* ---- protect.c ---------------------------------------------------------------------- */
 
-typedef struct {
-  char pattern[GOV_MAX_PATTERN + 1];
-  int no_force_push, no_deletion, require_pr;
-} gov_rule;
+typedef db_gov_rule gov_rule;
+_Static_assert(GOV_MAX_PATTERN == DB_GOV_MAX_PATTERN, "gov rules are stored by db/gov.h");
 
 /* The union of every rule matching `branch` (short name): *out_matched = 0 when none. */
 int gov__branch_policy(int64_t repo_id, const char *branch, gov_rule *out, int *out_matched);

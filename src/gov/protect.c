@@ -15,51 +15,14 @@ static const char *short_name(const char *name, const char *prefix) {
 
 /* Rules in their stored order; *out_n ≤ GOV_MAX_RULES. */
 static int rules_load(int64_t repo_id, gov_rule *out, size_t *out_n) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  int rc = 0, s;
-  *out_n = 0;
-  if (!db) return HUB_ERROR;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT pattern, no_force_push, no_deletion, require_pr FROM "
-                         "gov_protections WHERE repo_id=? ORDER BY pos LIMIT ?",
-                         -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "protections: %s", sqlite3_errmsg(db));
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int(st, 2, GOV_MAX_RULES);
-  while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-    gov_rule *g = &out[(*out_n)++];
-    snprintf(g->pattern, sizeof g->pattern, "%s", (const char *)sqlite3_column_text(st, 0));
-    g->no_force_push = sqlite3_column_int(st, 1);
-    g->no_deletion = sqlite3_column_int(st, 2);
-    g->require_pr = sqlite3_column_int(st, 3);
-  }
-  if (s != SQLITE_DONE) rc = hub_error_set(HUB_ERROR, "protections: %s", sqlite3_errmsg(db));
-  sqlite3_finalize(st);
-  return rc;
+  return db_gov_rules(repo_id, out, GOV_MAX_RULES, out_n);
 }
 
 /* (immutable_tags, stage_approver) of a repo; defaults when it has no row. */
 static int settings_load(int64_t repo_id, int *immutable_tags, int *stage_approver) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
   *immutable_tags = 0;
   *stage_approver = PERM_ADMIN;
-  if (!db) return HUB_ERROR;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT immutable_tags, stage_approver FROM gov_settings WHERE repo_id=?",
-                         -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "repo settings: %s", sqlite3_errmsg(db));
-  sqlite3_bind_int64(st, 1, repo_id);
-  int s = sqlite3_step(st);
-  if (s == SQLITE_ROW) {
-    *immutable_tags = sqlite3_column_int(st, 0);
-    *stage_approver = sqlite3_column_int(st, 1);
-  }
-  sqlite3_finalize(st);
-  if (s != SQLITE_ROW && s != SQLITE_DONE)
-    return hub_error_set(HUB_ERROR, "repo settings: %s", sqlite3_errmsg(db));
-  return 0;
+  return db_gov_settings(repo_id, immutable_tags, stage_approver);
 }
 
 int gov__branch_policy(int64_t repo_id, const char *branch, gov_rule *out, int *out_matched) {
@@ -251,11 +214,10 @@ static int bool_field(json_t *o, const char *key, int dflt) {
 
 int gov__h_protections_put(hub_req *r) {
   json_t *b = http_body_json(r), *rules, *it, *before = NULL, *after = NULL;
-  sqlite3 *db = db_conn();
   size_t i;
   int rc = 0, imm, approver, changed_rules;
   if (!b) return HUB_EINVALID;
-  if (!db) return HUB_ERROR;
+  if (!db_conn()) return HUB_ERROR;
   if ((rc = settings_load(r->repo.id, &imm, &approver))) return rc;
   rules = json_object_get(b, "rules");
   changed_rules = rules != NULL;
@@ -288,62 +250,22 @@ int gov__h_protections_put(hub_req *r) {
   }
 
   if (!(before = rules_json(r->repo.id))) return hub_error_code();
-  if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-    rc = hub_error_set(HUB_ERROR, "protections: %s", sqlite3_errmsg(db));
+  gov_rule *list = calloc(json_array_size(rules) + 1, sizeof *list);
+  if (!list) {
+    rc = hub_error_set(HUB_ERROR, "out of memory");
     goto done;
   }
-  sqlite3_stmt *st = NULL;
-  if (changed_rules) {
-    if (sqlite3_prepare_v2(db, "DELETE FROM gov_protections WHERE repo_id=?", -1, &st, NULL) ||
-        sqlite3_bind_int64(st, 1, r->repo.id) || sqlite3_step(st) != SQLITE_DONE)
-      rc = HUB_ERROR;
-    sqlite3_finalize(st);
-    st = NULL;
-    json_array_foreach(rules, i, it) {
-      if (rc) break;
-      if (sqlite3_prepare_v2(db, "INSERT INTO gov_protections VALUES(?,?,?,?,?,?)", -1, &st,
-                             NULL) != SQLITE_OK) {
-        rc = HUB_ERROR;
-        break;
-      }
-      sqlite3_bind_int64(st, 1, r->repo.id);
-      sqlite3_bind_int(st, 2, (int)i);
-      sqlite3_bind_text(st, 3, json_string_value(json_object_get(it, "pattern")), -1,
-                        SQLITE_TRANSIENT);
-      sqlite3_bind_int(st, 4, bool_field(it, "noForcePush", 1));
-      sqlite3_bind_int(st, 5, bool_field(it, "noDeletion", 1));
-      sqlite3_bind_int(st, 6, bool_field(it, "requirePullRequest", 0));
-      if (sqlite3_step(st) != SQLITE_DONE) rc = HUB_ERROR;
-      sqlite3_finalize(st);
-      st = NULL;
-    }
+  json_array_foreach(rules, i, it) {
+    snprintf(list[i].pattern, sizeof list[i].pattern, "%s",
+             json_string_value(json_object_get(it, "pattern")));
+    list[i].no_force_push = bool_field(it, "noForcePush", 1);
+    list[i].no_deletion = bool_field(it, "noDeletion", 1);
+    list[i].require_pr = bool_field(it, "requirePullRequest", 0);
   }
-  if (!rc) {
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO gov_settings(repo_id, immutable_tags, stage_approver) "
-                           "VALUES(?,?,?) ON CONFLICT(repo_id) DO UPDATE SET "
-                           "immutable_tags=excluded.immutable_tags, "
-                           "stage_approver=excluded.stage_approver",
-                           -1, &st, NULL) != SQLITE_OK)
-      rc = HUB_ERROR;
-    else {
-      sqlite3_bind_int64(st, 1, r->repo.id);
-      sqlite3_bind_int(st, 2, new_imm);
-      sqlite3_bind_int(st, 3, new_approver);
-      if (sqlite3_step(st) != SQLITE_DONE) rc = HUB_ERROR;
-    }
-    sqlite3_finalize(st);
-  }
-  if (rc) {
-    hub_error_set(HUB_ERROR, "protections: %s", sqlite3_errmsg(db));
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    goto done;
-  }
-  if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    rc = hub_error_set(HUB_ERROR, "protections: %s", sqlite3_errmsg(db));
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    goto done;
-  }
+  rc = db_gov_protections_save(r->repo.id, changed_rules, list, json_array_size(rules), new_imm,
+                               new_approver);
+  free(list);
+  if (rc) goto done;
   if (!(after = rules_json(r->repo.id))) {
     rc = hub_error_code();
     goto done;

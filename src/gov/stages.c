@@ -36,34 +36,26 @@ static int stage_get(git_repository *g, const char *name, git_oid *out) {
 
 /* History rows of a stage, newest first, as JSON (limit rows); *out_latest (may be NULL)
  * gets the newest row (borrowed from the array) or NULL. */
+static void history_row(const char *c, const char *p, const char *actor, const char *reason,
+                        int64_t ts_ms, void *payload) {
+  json_array_append_new((json_t *)payload,
+                        json_pack("{s:o, s:o, s:s, s:s, s:o}", "commit",
+                                  *c ? json_string(c) : json_null(), "previousCommit",
+                                  *p ? json_string(p) : json_null(), "actor", actor, "reason",
+                                  reason, "date", hub_iso_json(ts_ms)));
+}
+
 static json_t *history(int64_t repo_id, const char *name, int limit, json_t **out_latest) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
   json_t *arr = json_array();
   if (out_latest) *out_latest = NULL;
-  if (!db || !arr ||
-      sqlite3_prepare_v2(db,
-                         "SELECT commit_sha, prev_sha, actor, reason, ts_ms FROM "
-                         "gov_stage_history WHERE repo_id=? AND stage=? ORDER BY id DESC LIMIT ?",
-                         -1, &st, NULL) != SQLITE_OK) {
-    hub_error_set(HUB_ERROR, "stage history: %s", db ? sqlite3_errmsg(db) : "no database");
+  if (!arr) {
+    hub_error_set(HUB_ERROR, "stage history: out of memory");
+    return NULL;
+  }
+  if (db_gov_stage_history(repo_id, name, limit, history_row, arr)) {
     json_decref(arr);
     return NULL;
   }
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 3, limit);
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    const char *c = (const char *)sqlite3_column_text(st, 0);
-    const char *p = (const char *)sqlite3_column_text(st, 1);
-    json_array_append_new(arr, json_pack("{s:o, s:o, s:s, s:s, s:o}", "commit",
-                                         *c ? json_string(c) : json_null(), "previousCommit",
-                                         *p ? json_string(p) : json_null(), "actor",
-                                         (const char *)sqlite3_column_text(st, 2), "reason",
-                                         (const char *)sqlite3_column_text(st, 3), "date",
-                                         hub_iso_json(sqlite3_column_int64(st, 4))));
-  }
-  sqlite3_finalize(st);
   if (out_latest) *out_latest = json_array_get(arr, 0);
   return arr;
 }
@@ -154,25 +146,7 @@ static int may_move(hub_req *r) {
 
 static int record(hub_req *r, const char *name, const char *to, const char *from,
                   const char *reason) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  int rc = 0;
-  if (!db || sqlite3_prepare_v2(db,
-                                "INSERT INTO gov_stage_history(repo_id, stage, commit_sha, "
-                                "prev_sha, actor, reason, ts_ms) VALUES(?,?,?,?,?,?,?)",
-                                -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "stage history: %s", db ? sqlite3_errmsg(db) : "no db");
-  sqlite3_bind_int64(st, 1, r->repo.id);
-  sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 3, to, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 4, from, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 5, r->who.name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(st, 6, reason, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 7, db_now_ms());
-  if (sqlite3_step(st) != SQLITE_DONE)
-    rc = hub_error_set(HUB_ERROR, "stage history: %s", sqlite3_errmsg(db));
-  sqlite3_finalize(st);
-  return rc;
+  return db_gov_stage_record(r->repo.id, name, to, from, r->who.name, reason, db_now_ms());
 }
 
 typedef struct {
