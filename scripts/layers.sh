@@ -1,5 +1,6 @@
 #!/bin/sh
-# Check the include layering of src/ against the table in docs/architecture.md ("Layers").
+# Check the include layering of src/ against the table in docs/architecture.md ("Layers"),
+# and that all SQL lives behind src/db/ (no sqlite3 outside it).
 #
 # Every folder under src/ must have a row "| <layer> | `folder` | `peer`, … |" in that
 # table. An `#include "X/…"` in src/F/ is allowed when X is F, when X sits in a lower
@@ -33,6 +34,7 @@ edges=$(for d in src/*/; do
 done)
 
 folders=$(for d in src/*/; do basename "$d"; done)
+status=0
 
 printf '%s\n' "$rules" | awk -v folders="$folders" -v edges="$edges" '
   { layer[$1] = $2 + 0; for (i = 3; i <= NF; i++) peer[$1 " " $i] = 1; known[$1] = 1 }
@@ -65,4 +67,16 @@ printf '%s\n' "$rules" | awk -v folders="$folders" -v edges="$edges" '
     if (bad) { printf "layers: %d violation(s)\n", bad; exit 1 }
     n = 0; for (a in node) n++
     printf "layers: %d folders, no cycle, every include goes down the layers\n", n
-  }'
+  }' || status=1
+
+# All SQL lives behind src/db/: nothing else includes <sqlite3.h> or calls sqlite3_* or db/'s
+# private statement helpers (db__stmt…). src/xetsrv/ is still being moved (exception).
+sql=$(grep -rnE '#[[:space:]]*include[[:space:]]*<sqlite3\.h>|sqlite3_[a-z_]+|\bdb__[a-z_]+\(|"db/internal\.h"' \
+  src --include='*.c' --include='*.h' | grep -v '^src/db/' | grep -v '^src/xetsrv/')
+if [ -n "$sql" ]; then
+  printf '%s\n' "$sql" | sed 's/^/layers: SQL outside src\/db\/: /'
+  status=1
+else
+  echo "layers: no SQL outside src/db/ (src/xetsrv/ excepted)"
+fi
+exit $status

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run every test stage after `make test` has built everything:
-#   0. layers - scripts/layers.sh: includes follow the layer table of docs/architecture.md
+#   0. layers - scripts/layers.sh: includes follow the layer table of docs/architecture.md; no SQL outside src/db/
 #   1. unit  - build/unit/test_X and build/asan/unit/test_X for every tests/unit/test_X.c
 #   2. fuzz  - replay tests/fuzz/corpus/X/* through build/fuzz/fuzz_X for every
 #              tests/fuzz/fuzz_X.c
