@@ -246,7 +246,7 @@ json_t *api_entry_json(hub_req *r, repo_handle *h, const char *commit, const rep
                         json_pack("{s:s, s:I, s:I}", "oid", e->lfs_oid, "size",
                                   (json_int_t)e->lfs_size, "pointerSize",
                                   (json_int_t)e->pointer_size));
-  xetsrv_entry_json(r, o, e);
+  xetsrv_entry_json(&r->repo, o, e);
   if (expand) {
     repo_commit_info ci;
     if (repo_last_commit_for_path(h, commit, e->path, &ci) == 0) {
