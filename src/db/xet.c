@@ -439,3 +439,48 @@ int db_xet_xorb_files(const uint8_t *xorb32, int limit, db_xet_hash_cb cb, void 
   sqlite3_bind_int(st, 2, limit);
   return hash_rows(st, cb, p);
 }
+
+/* ---- storage stats and fsck ----------------------------------------------------------- */
+
+static int64_t q1(const char *sql) {
+  sqlite3_stmt *st = NULL;
+  int64_t v = 0;
+  if (sqlite3_prepare_v2(db_conn(), sql, -1, &st, NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+void db_xet_stats_get(db_xet_stats *t) {
+  t->xorbs = q1("SELECT count(*) FROM xet_xorbs");
+  t->stored = q1("SELECT coalesce(sum(size), 0) FROM xet_xorbs");
+  t->unpacked = q1("SELECT coalesce(sum(unpacked), 0) FROM xet_xorbs");
+  t->files = q1("SELECT count(*) FROM xet_files");
+  t->unique_bytes = q1("SELECT coalesce(sum(size), 0) FROM xet_files");
+  t->logical = q1("SELECT coalesce(sum(f.size), 0) FROM xet_repo_files rf"
+                  " JOIN xet_files f ON f.hash = rf.file");
+  t->verified_files = q1("SELECT count(DISTINCT file) FROM xet_sha WHERE verified = 1");
+  t->unverified = q1("SELECT count(*) FROM xet_sha WHERE verified = 0");
+}
+
+int db_xet_each_xorb(db_xet_hash_cb cb, void *p) {
+  sqlite3_stmt *st = prep("SELECT hash FROM xet_xorbs");
+  return st ? hash_rows(st, cb, p) : HUB_ERROR;
+}
+
+int db_xet_each_file(db_xet_hash_cb cb, void *p) {
+  sqlite3_stmt *st = prep("SELECT hash FROM xet_files");
+  return st ? hash_rows(st, cb, p) : HUB_ERROR;
+}
+
+int db_xet_each_sha_link(void (*cb)(const char *sha, const uint8_t *file32, void *p), void *p) {
+  sqlite3_stmt *st = prep("SELECT DISTINCT sha256, file FROM xet_sha");
+  if (!st) return HUB_ERROR;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    if (sqlite3_column_bytes(st, 1) != 32) continue;
+    cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1), p);
+  }
+  sqlite3_finalize(st);
+  return 0;
+}

@@ -72,4 +72,17 @@ typedef int (*db_xet_hash_cb)(const uint8_t *h32, void *p);
 int db_xet_dedup_xorbs(const uint8_t *chunk32, int limit, db_xet_hash_cb cb, void *p);
 int db_xet_xorb_files(const uint8_t *xorb32, int limit, db_xet_hash_cb cb, void *p);
 
+/* ---- `modelhub storage stats` and `modelhub fsck` ---- */
+typedef struct {
+  int64_t xorbs, stored, unpacked;    /* xorb rows, their bytes, chunk bytes before compression */
+  int64_t files, unique_bytes;        /* distinct files and their bytes */
+  int64_t logical;                    /* file bytes as repos hold them (xet_repo_files) */
+  int64_t verified_files, unverified; /* files with a verified sha256; unverified links */
+} db_xet_stats;
+void db_xet_stats_get(db_xet_stats *out); /* 0 for what cannot be read */
+/* Every xorb / file hash (cb as for the hash lists), every distinct (sha256, file) link. */
+int db_xet_each_xorb(db_xet_hash_cb cb, void *p);
+int db_xet_each_file(db_xet_hash_cb cb, void *p);
+int db_xet_each_sha_link(void (*cb)(const char *sha, const uint8_t *file32, void *p), void *p);
+
 #endif
