@@ -235,7 +235,7 @@ static int set_xet(int argc, char **argv) {
 }
 
 int xetsrv_main(int argc, char **argv) {
-  if (xs_store_open()) {
+  if (xs_store_open(db_data_dir())) {
     fprintf(stderr, "modelhub: xet store: %s\n", hub_error_msg());
     return 1;
   }

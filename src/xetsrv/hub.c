@@ -117,9 +117,10 @@ blob_store *xs_lfs_blobs(void) {
   return g_lfs_blobs;
 }
 
-int xetsrv_init(blob_store *lfs_blobs) {
-  g_lfs_blobs = lfs_blobs;
-  int rc = xs_store_open();
+int xetsrv_init(const hub_ctx *ctx) {
+  g_lfs_blobs = ctx->blobs;
+  xs_set_global(ctx->xet_enabled);
+  int rc = xs_store_open(ctx->data_dir);
   if (!rc) rc = xs_acl_open();
   if (rc) return rc;
   return xs_worker_start();

@@ -39,12 +39,12 @@ int xs_dedup_key(xet_hash *out, uint64_t now) {
   return 0;
 }
 
-int xs_store_open(void) {
+int xs_store_open(const char *data_dir) {
   int rc = 0;
   pthread_mutex_lock(&g_open_mu);
   if (!g_xorbs) {
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/xet", db_data_dir());
+    snprintf(dir, sizeof dir, "%s/xet", data_dir);
     rc = db_xet_migrate();
     if (!rc) rc = load_dedup_secret();
     if (!rc) rc = blob_store_open(&g_xorbs, "fs", dir);
@@ -58,8 +58,15 @@ blob_store *xs_blobs(void) {
   return g_xorbs;
 }
 
+static int g_global = -1; /* -1: not given (CLI), read MODELHUB_XET */
+
+void xs_set_global(int on) {
+  g_global = on ? 1 : 0;
+}
+
 int xs_enabled(int64_t repo_id) {
-  const char *env = getenv("MODELHUB_XET");
+  if (g_global == 0) return 0;
+  const char *env = g_global < 0 ? getenv("MODELHUB_XET") : NULL;
   if (env && (!strcmp(env, "0") || !strcmp(env, "off") || !strcmp(env, "false"))) return 0;
   return db_xet_enabled(repo_id);
 }

@@ -18,11 +18,13 @@
 #include "http/http.h"
 #include "lfs/lfs.h"
 #include "repo/repo.h"
+#include "util/hub.h"
 
-/* Migrate the module's tables, open the xorb store and start the background worker
- * (LFS -> Xet conversion, sha256 verification). `lfs_blobs` is the LFS object store
- * (built in main.c, borrowed for the process). Once, from api_init(). */
-int xetsrv_init(blob_store *lfs_blobs);
+/* Migrate the module's tables, open the xorb store (<ctx->data_dir>/xet) and start the
+ * background worker (LFS -> Xet conversion, sha256 verification). Keeps ctx->blobs (the
+ * LFS object store built in main.c, borrowed for the process) and ctx->xet_enabled (the
+ * MODELHUB_XET switch). Once, from api_init(). */
+int xetsrv_init(const hub_ctx *ctx);
 /* Reads Xet-backed LFS objects for code that only knows the blob store (derive). */
 const blob_read_fallback *xetsrv_read_fallback(void);
 /* Register the token and CAS routes (main.c) and the git-LFS batch hook (lfs/). */
