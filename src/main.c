@@ -1,6 +1,7 @@
 /* modelhub: one binary, subcommands (like git). */
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "lfs/lfs.h"
 #include "repo/repo.h"
 #include "util/error.h"
+#include "util/hub.h"
 #include "web/web.h"
 #include "xetsrv/xetsrv.h"
 
@@ -109,6 +111,19 @@ static int register_routes(void) {
   http_routes_add(api_resolve_routes);
   if (web_register()) return HUB_ERROR; /* last: "/{ns}/{name}" and its 404 match anything */
   return 0;
+}
+
+/* The URL-signing key lives in the DB so every node and restart agrees on it. */
+static int load_sign_key(unsigned char *key, size_t len) {
+  size_t n = 0;
+  if (db_kv_get("sign_key", key, len, &n) == 0 && n == len) return 0;
+  if (RAND_bytes(key, (int)len) != 1) return hub_error_set(HUB_ERROR, "no randomness");
+  return db_kv_set("sign_key", key, len);
+}
+
+static int env_off(const char *name) {
+  const char *v = getenv(name);
+  return v && (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "false"));
 }
 
 static int has_help(int argc, char **argv) {
@@ -259,11 +274,13 @@ static int cmd_serve(int argc, char **argv) {
   if (open_data()) return 1;
   if (sweep_repo_locks(stderr, NULL) < 0) fprintf(stderr, "modelhub: %s\n", hub_error_msg());
   if (bootstrap_admin()) return 1;
-  /* The hub context: the stores are opened here and passed down to the modules. */
-  blob_store *blobs = NULL;
-  if (blob_store_open(&blobs, "fs", db_data_dir())) return die("stores");
-  blob_store_sweep_tmp(blobs, 24 * 3600, NULL);
-  if (api_init(blobs)) return die("stores");
+  /* The hub context (util/hub.h): built once here and passed down to the modules. */
+  static unsigned char sign_key[32];
+  hub_ctx ctx = {db_data_dir(), NULL, pub, sign_key, sizeof sign_key, !env_off("MODELHUB_XET")};
+  if (blob_store_open(&ctx.blobs, "fs", ctx.data_dir)) return die("stores");
+  blob_store_sweep_tmp(ctx.blobs, 24 * 3600, NULL);
+  if (load_sign_key(sign_key, sizeof sign_key)) return die("signing key");
+  if (api_init(&ctx)) return die("stores");
   if (register_routes()) return die("routes");
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
@@ -272,7 +289,7 @@ static int cmd_serve(int argc, char **argv) {
   if (jobs_start(0)) return die("job runner");
   /* When the grace runs out, running git children are stopped (an unfinished push then
    * moves no ref) so their requests end. */
-  http_config cfg = {listen, pub, nthreads, grace_s, git_children_stop};
+  http_config cfg = {listen, ctx.public_url, nthreads, grace_s, git_children_stop};
   int rc = http_serve(&cfg);
   git_maint_stop();
   jobs_stop();

@@ -36,11 +36,13 @@ extern const hub_route api_token_routes[];
 /* In-place percent-decoding of a path segment (no '+' → space); -1 if malformed. */
 int api_pct_decode_inplace(char *s);
 
-/* Module start-up before serving, given the LFS object store that main.c opened (borrowed
- * for the process; api_blobs() returns it to api/ and web/ handlers). Passes it on to lfs/
- * and xetsrv/, which never reach up for it. */
+/* Module start-up before serving, given the hub context main.c built (util/hub.h: the LFS
+ * object store, borrowed for the process, which api_blobs() returns to api/ and web/
+ * handlers; the signing key; the data dir). Passes it on to lfs/ and xetsrv/, which never
+ * reach up for it. */
 struct blob_store;
-int api_init(struct blob_store *blobs);
+struct hub_ctx;
+int api_init(const struct hub_ctx *ctx);
 /* Fill the per-repo object table from existing repos once (api/objects.c; api_init). */
 int api_objects_backfill(void);
 struct blob_store *api_blobs(void);

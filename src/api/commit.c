@@ -286,7 +286,7 @@ static int check_pointer_file(hub_req *r, const struct commit_body *b, const ndj
   uint64_t size = 0;
   int64_t have = 0;
   if (!data || !repo_lfs_pointer_parse(data, op->content_len, oid, &size)) return 0;
-  if (xetsrv_lfs_stat(r, oid, &have) || (uint64_t)have != size)
+  if (xetsrv_lfs_stat(&r->repo, oid, &have) || (uint64_t)have != size)
     return hub_error_set(HUB_EINVALID,
                          "'%s' is an LFS pointer to an object that was not uploaded to this "
                          "repository; upload it first",
@@ -371,7 +371,7 @@ static int h_commit(hub_req *r) {
       int64_t have = 0;
       /* Only objects this repo references (uploaded to it, or already in it): an oid
        * stored for another repo is not enough (db/objects.h). */
-      if (xetsrv_lfs_stat(r, op->oid, &have))
+      if (xetsrv_lfs_stat(&r->repo, op->oid, &have))
         return hub_error_set(HUB_EINVALID,
                              "LFS object %s for '%s' was not uploaded to this repository; "
                              "upload it first",

@@ -15,6 +15,7 @@
 #include "http/internal.h"
 #include "lfs/lfs.h"
 #include "util/error.h"
+#include "util/hub.h"
 #include "util/time.h"
 #include "xetsrv/xetsrv.h"
 
@@ -176,25 +177,18 @@ void api_audit(hub_req *r, const char *action, const char *target, json_t *detai
   audit_log(&ctx, action, r->repo.id ? r->repo.ns : "", target ? target : "", details);
 }
 
-int api_init(blob_store *blobs) {
+int api_init(const hub_ctx *ctx) {
   int rc = audit_init();
   if (!rc) rc = events_init(); /* the event log and consumer cursors (events/) */
   if (rc) return rc;
-  g_blobs = blobs;
-  lfs_init(blobs);
-  /* The URL-signing key lives in the DB so every node and restart agrees on it. */
-  unsigned char key[32];
-  size_t n = 0;
-  if (db_kv_get("sign_key", key, sizeof key, &n) || n != sizeof key) {
-    if (RAND_bytes(key, sizeof key) != 1) return hub_error_set(HUB_ERROR, "no randomness");
-    if ((rc = db_kv_set("sign_key", key, sizeof key))) return rc;
-  }
+  g_blobs = ctx->blobs;
+  lfs_init(ctx->blobs);
   if ((rc = gov_init())) return rc;
-  if ((rc = xetsrv_init(blobs))) return rc;
+  if ((rc = xetsrv_init(ctx))) return rc;
   if ((rc = api_objects_backfill())) return rc;
   g_read_fb = xetsrv_read_fallback();
   index_set_read_fallback(g_read_fb);
-  return sign_init(key, sizeof key);
+  return sign_init(ctx->sign_key, ctx->sign_key_len);
 }
 
 blob_store *api_blobs(void) {
@@ -246,7 +240,7 @@ json_t *api_entry_json(hub_req *r, repo_handle *h, const char *commit, const rep
                         json_pack("{s:s, s:I, s:I}", "oid", e->lfs_oid, "size",
                                   (json_int_t)e->lfs_size, "pointerSize",
                                   (json_int_t)e->pointer_size));
-  xetsrv_entry_json(r, o, e);
+  xetsrv_entry_json(&r->repo, o, e);
   if (expand) {
     repo_commit_info ci;
     if (repo_last_commit_for_path(h, commit, e->path, &ci) == 0) {

@@ -30,7 +30,7 @@ static int add_sibling(const repo_entry *e, void *payload) {
                           json_pack("{s:s, s:I, s:I}", "sha256", e->lfs_oid, "size",
                                     (json_int_t)e->lfs_size, "pointerSize",
                                     (json_int_t)e->pointer_size));
-    xetsrv_entry_json(c->r, s, e);
+    xetsrv_entry_json(&c->r->repo, s, e);
   }
   json_array_append_new(c->arr, s);
   return 0;

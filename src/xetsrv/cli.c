@@ -6,30 +6,17 @@
 #include <time.h>
 
 #include "db/db.h"
+#include "db/xet.h"
 #include "util/error.h"
 #include "xetsrv/internal.h"
 
-static int64_t q1(const char *sql) {
-  sqlite3_stmt *st = NULL;
-  int64_t v = 0;
-  if (sqlite3_prepare_v2(db_conn(), sql, -1, &st, NULL) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
-    v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
-  return v;
-}
-
 static int stats(int argc, char **argv) {
   int as_json = argc > 2 && !strcmp(argv[2], "--json");
-  int64_t xorbs = q1("SELECT count(*) FROM xet_xorbs");
-  int64_t stored = q1("SELECT coalesce(sum(size), 0) FROM xet_xorbs");
-  int64_t unpacked = q1("SELECT coalesce(sum(unpacked), 0) FROM xet_xorbs");
-  int64_t files = q1("SELECT count(*) FROM xet_files");
-  int64_t unique_bytes = q1("SELECT coalesce(sum(size), 0) FROM xet_files");
-  int64_t logical = q1("SELECT coalesce(sum(f.size), 0) FROM xet_repo_files rf"
-                       " JOIN xet_files f ON f.hash = rf.file");
-  int64_t converted = q1("SELECT count(DISTINCT file) FROM xet_sha WHERE verified = 1");
-  int64_t unverified = q1("SELECT count(*) FROM xet_sha WHERE verified = 0");
+  db_xet_stats t;
+  db_xet_stats_get(&t);
+  int64_t xorbs = t.xorbs, stored = t.stored, unpacked = t.unpacked, files = t.files;
+  int64_t unique_bytes = t.unique_bytes, logical = t.logical, converted = t.verified_files;
+  int64_t unverified = t.unverified;
   double ratio = stored ? (double)logical / (double)stored : 0;
   if (as_json) {
     json_t *o =
@@ -56,123 +43,127 @@ static int stats(int argc, char **argv) {
   return 0;
 }
 
+typedef struct {
+  int64_t bad, nx, nf, nv;
+} fsck_ctx;
+
+static int fsck_xorb(const uint8_t *h32, void *p) {
+  fsck_ctx *c = p;
+  xet_hash h;
+  char hs[65];
+  memcpy(h.b, h32, 32);
+  xet_hash_str(hs, &h);
+  c->nx++;
+  xs_xorb x;
+  blob_stream *in = NULL;
+  int64_t size = 0;
+  uint8_t *data = NULL;
+  int rc = xs_xorb_get(&h, &x);
+  if (!rc) rc = blob_open_stream(xs_blobs(), x.blob_oid, &in, &size);
+  if (!rc && (size < 0 || (uint64_t)size != x.size))
+    rc = hub_error_set(HUB_EINVALID, "object has %lld bytes, table says %llu", (long long)size,
+                       (unsigned long long)x.size);
+  if (!rc && !(data = malloc((size_t)size + 1))) rc = hub_error_set(HUB_ERROR, "out of memory");
+  size_t got = 0;
+  while (!rc && got < (size_t)size) {
+    size_t n = 0;
+    if ((rc = blob_stream_read(in, data + got, (size_t)size - got, &n))) break;
+    if (!n) rc = hub_error_set(HUB_EINVALID, "object is short");
+    got += n;
+  }
+  xet_xorb px;
+  if (!rc && !(rc = xet_xorb_parse(&px, data, got, &h))) {
+    if (px.n_chunks != x.n) rc = hub_error_set(HUB_EINVALID, "chunk count differs from table");
+    for (size_t i = 0; !rc && i < x.n; i++)
+      if (!xet_hash_eq(&px.chunks[i].hash, &x.chunks[i].hash) ||
+          px.chunks[i].offset != x.chunks[i].offset || px.chunks[i].len != x.chunks[i].len ||
+          px.chunks[i].stored_len != x.chunks[i].stored_len ||
+          px.chunks[i].unpacked_start != x.chunks[i].unpacked_start)
+        rc = hub_error_set(HUB_EINVALID, "chunk %zu differs from the table", i);
+    xet_xorb_dispose(&px);
+  }
+  if (rc) {
+    printf("BAD xorb %s: %s\n", hs, hub_error_msg());
+    c->bad++;
+  }
+  if (in) blob_stream_close(in);
+  free(data);
+  xs_xorb_dispose(&x);
+  return 0;
+}
+
+static int fsck_file(const uint8_t *h32, void *p) {
+  fsck_ctx *c = p;
+  xet_hash h, got;
+  char hs[65];
+  memcpy(h.b, h32, 32);
+  xet_hash_str(hs, &h);
+  c->nf++;
+  xs_file f;
+  xs_cache cache = {0};
+  int rc = xs_file_get(&h, &f);
+  xet_merkle m;
+  xet_merkle_init(&m);
+  uint64_t total = 0;
+  for (size_t i = 0; !rc && i < f.n; i++) {
+    xs_xorb *x = xs_cache_get(&cache, &f.terms[i].xorb);
+    if (!x) {
+      rc = hub_error_code();
+      break;
+    }
+    uint64_t bytes = 0;
+    if (f.terms[i].chunk_start >= f.terms[i].chunk_end || f.terms[i].chunk_end > x->n) {
+      rc = hub_error_set(HUB_EINVALID, "term %zu outside its xorb", i);
+      break;
+    }
+    for (uint32_t k = f.terms[i].chunk_start; k < f.terms[i].chunk_end; k++) {
+      xet_merkle_add(&m, &x->chunks[k].hash, x->chunks[k].len);
+      bytes += x->chunks[k].len;
+    }
+    if (bytes != f.terms[i].unpacked_bytes)
+      rc = hub_error_set(HUB_EINVALID, "term %zu has %llu bytes, not %u", i,
+                         (unsigned long long)bytes, f.terms[i].unpacked_bytes);
+    total += bytes;
+  }
+  if (!rc) {
+    xet_merkle_final_file(&m, &got);
+    if (!xet_hash_eq(&got, &h))
+      rc = hub_error_set(HUB_EINVALID, "file hash mismatch");
+    else if (total != f.size)
+      rc = hub_error_set(HUB_EINVALID, "size mismatch");
+  }
+  if (rc) {
+    printf("BAD file %s: %s\n", hs, hub_error_msg());
+    c->bad++;
+  }
+  xs_cache_dispose(&cache);
+  xs_file_dispose(&f);
+  return 0;
+}
+
+static void fsck_sha(const char *sha_db, const uint8_t *file32, void *p) {
+  fsck_ctx *c = p;
+  xet_hash h;
+  memcpy(h.b, file32, 32);
+  char sha[65];
+  snprintf(sha, sizeof sha, "%s", sha_db);
+  c->nv++;
+  if (xs_verify_file(sha, &h)) {
+    printf("BAD sha256 link %s: %s\n", sha, hub_error_msg());
+    c->bad++;
+  }
+}
+
 /* Re-read every xorb (format, chunk hashes, xorb hash, stored chunk table) and check every
  * file's terms and file hash against the stored chunk tables; --full also rebuilds each
  * file with a sha256 link and compares the digest. */
 static int fsck(int argc, char **argv) {
   int full = argc > 1 && !strcmp(argv[1], "--full");
-  int64_t bad = 0, nx = 0, nf = 0;
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db_conn(), "SELECT hash FROM xet_xorbs", -1, &st, NULL) != SQLITE_OK)
-    return 1;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    xet_hash h;
-    char hs[65];
-    memcpy(h.b, sqlite3_column_blob(st, 0), 32);
-    xet_hash_str(hs, &h);
-    nx++;
-    xs_xorb x;
-    blob_stream *in = NULL;
-    int64_t size = 0;
-    uint8_t *data = NULL;
-    int rc = xs_xorb_get(&h, &x);
-    if (!rc) rc = blob_open_stream(xs_blobs(), x.blob_oid, &in, &size);
-    if (!rc && (size < 0 || (uint64_t)size != x.size))
-      rc = hub_error_set(HUB_EINVALID, "object has %lld bytes, table says %llu", (long long)size,
-                         (unsigned long long)x.size);
-    if (!rc && !(data = malloc((size_t)size + 1))) rc = hub_error_set(HUB_ERROR, "out of memory");
-    size_t got = 0;
-    while (!rc && got < (size_t)size) {
-      size_t n = 0;
-      if ((rc = blob_stream_read(in, data + got, (size_t)size - got, &n))) break;
-      if (!n) rc = hub_error_set(HUB_EINVALID, "object is short");
-      got += n;
-    }
-    xet_xorb px;
-    if (!rc && !(rc = xet_xorb_parse(&px, data, got, &h))) {
-      if (px.n_chunks != x.n) rc = hub_error_set(HUB_EINVALID, "chunk count differs from table");
-      for (size_t i = 0; !rc && i < x.n; i++)
-        if (!xet_hash_eq(&px.chunks[i].hash, &x.chunks[i].hash) ||
-            px.chunks[i].offset != x.chunks[i].offset || px.chunks[i].len != x.chunks[i].len ||
-            px.chunks[i].stored_len != x.chunks[i].stored_len ||
-            px.chunks[i].unpacked_start != x.chunks[i].unpacked_start)
-          rc = hub_error_set(HUB_EINVALID, "chunk %zu differs from the table", i);
-      xet_xorb_dispose(&px);
-    }
-    if (rc) {
-      printf("BAD xorb %s: %s\n", hs, hub_error_msg());
-      bad++;
-    }
-    if (in) blob_stream_close(in);
-    free(data);
-    xs_xorb_dispose(&x);
-  }
-  sqlite3_finalize(st);
-  if (sqlite3_prepare_v2(db_conn(), "SELECT hash FROM xet_files", -1, &st, NULL) != SQLITE_OK)
-    return 1;
-  while (sqlite3_step(st) == SQLITE_ROW) {
-    xet_hash h, got;
-    char hs[65];
-    memcpy(h.b, sqlite3_column_blob(st, 0), 32);
-    xet_hash_str(hs, &h);
-    nf++;
-    xs_file f;
-    xs_cache cache = {0};
-    int rc = xs_file_get(&h, &f);
-    xet_merkle m;
-    xet_merkle_init(&m);
-    uint64_t total = 0;
-    for (size_t i = 0; !rc && i < f.n; i++) {
-      xs_xorb *x = xs_cache_get(&cache, &f.terms[i].xorb);
-      if (!x) {
-        rc = hub_error_code();
-        break;
-      }
-      uint64_t bytes = 0;
-      if (f.terms[i].chunk_start >= f.terms[i].chunk_end || f.terms[i].chunk_end > x->n) {
-        rc = hub_error_set(HUB_EINVALID, "term %zu outside its xorb", i);
-        break;
-      }
-      for (uint32_t k = f.terms[i].chunk_start; k < f.terms[i].chunk_end; k++) {
-        xet_merkle_add(&m, &x->chunks[k].hash, x->chunks[k].len);
-        bytes += x->chunks[k].len;
-      }
-      if (bytes != f.terms[i].unpacked_bytes)
-        rc = hub_error_set(HUB_EINVALID, "term %zu has %llu bytes, not %u", i,
-                           (unsigned long long)bytes, f.terms[i].unpacked_bytes);
-      total += bytes;
-    }
-    if (!rc) {
-      xet_merkle_final_file(&m, &got);
-      if (!xet_hash_eq(&got, &h))
-        rc = hub_error_set(HUB_EINVALID, "file hash mismatch");
-      else if (total != f.size)
-        rc = hub_error_set(HUB_EINVALID, "size mismatch");
-    }
-    if (rc) {
-      printf("BAD file %s: %s\n", hs, hub_error_msg());
-      bad++;
-    }
-    xs_cache_dispose(&cache);
-    xs_file_dispose(&f);
-  }
-  sqlite3_finalize(st);
-  int64_t nv = 0;
-  if (full && sqlite3_prepare_v2(db_conn(), "SELECT DISTINCT sha256, file FROM xet_sha", -1, &st,
-                                 NULL) == SQLITE_OK) {
-    while (sqlite3_step(st) == SQLITE_ROW) {
-      xet_hash h;
-      memcpy(h.b, sqlite3_column_blob(st, 1), 32);
-      char sha[65];
-      snprintf(sha, sizeof sha, "%s", (const char *)sqlite3_column_text(st, 0));
-      nv++;
-      if (xs_verify_file(sha, &h)) {
-        printf("BAD sha256 link %s: %s\n", sha, hub_error_msg());
-        bad++;
-      }
-    }
-    sqlite3_finalize(st);
-  }
+  fsck_ctx c = {0};
+  if (db_xet_each_xorb(fsck_xorb, &c) < 0) return 1;
+  if (db_xet_each_file(fsck_file, &c) < 0) return 1;
+  if (full) db_xet_each_sha_link(fsck_sha, &c);
+  int64_t bad = c.bad, nx = c.nx, nf = c.nf, nv = c.nv;
   printf("checked %lld xorbs, %lld files", (long long)nx, (long long)nf);
   if (full) printf(", %lld sha256 links", (long long)nv);
   printf("; %lld problems\n", (long long)bad);
@@ -244,7 +235,7 @@ static int set_xet(int argc, char **argv) {
 }
 
 int xetsrv_main(int argc, char **argv) {
-  if (xs_store_open()) {
+  if (xs_store_open(db_data_dir())) {
     fprintf(stderr, "modelhub: xet store: %s\n", hub_error_msg());
     return 1;
   }

@@ -117,9 +117,10 @@ blob_store *xs_lfs_blobs(void) {
   return g_lfs_blobs;
 }
 
-int xetsrv_init(blob_store *lfs_blobs) {
-  g_lfs_blobs = lfs_blobs;
-  int rc = xs_store_open();
+int xetsrv_init(const hub_ctx *ctx) {
+  g_lfs_blobs = ctx->blobs;
+  xs_set_global(ctx->xet_enabled);
+  int rc = xs_store_open(ctx->data_dir);
   if (!rc) rc = xs_acl_open();
   if (rc) return rc;
   return xs_worker_start();
@@ -153,22 +154,22 @@ int xetsrv_lookup(const db_repo *repo, const char *sha256, xetsrv_file *out) {
   return 0;
 }
 
-int xetsrv_lfs_stat(hub_req *r, const char *oid, int64_t *out_size) {
+int xetsrv_lfs_stat(const db_repo *repo, const char *oid, int64_t *out_size) {
   xetsrv_file f;
-  if (db_objects_get(r->repo.id, oid, out_size) == 0) {
-    xetsrv_lookup(&r->repo, oid, &f); /* queues the conversion when needed */
+  if (db_objects_get(repo->id, oid, out_size) == 0) {
+    xetsrv_lookup(repo, oid, &f); /* queues the conversion when needed */
     return 0;
   }
   /* Uploaded through this repo's Xet token, sha256 not verified yet. */
-  if (xetsrv_lookup(&r->repo, oid, &f)) return hub_error_set(HUB_ENOTFOUND, "unknown object");
+  if (xetsrv_lookup(repo, oid, &f)) return hub_error_set(HUB_ENOTFOUND, "unknown object");
   *out_size = (int64_t)f.size;
   return 0;
 }
 
-void xetsrv_entry_json(hub_req *r, json_t *o, const repo_entry *e) {
+void xetsrv_entry_json(const db_repo *repo, json_t *o, const repo_entry *e) {
   xetsrv_file f;
-  if (!o || !e->is_lfs || !r->repo.id || !xs_enabled(r->repo.id)) return;
-  if (xetsrv_lookup(&r->repo, e->lfs_oid, &f) == 0 && f.size == e->lfs_size)
+  if (!o || !e->is_lfs || !repo || !repo->id || !xs_enabled(repo->id)) return;
+  if (xetsrv_lookup(repo, e->lfs_oid, &f) == 0 && f.size == e->lfs_size)
     json_object_set_new(o, "xetHash", json_string(f.hash));
 }
 

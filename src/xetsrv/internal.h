@@ -31,7 +31,9 @@
 
 /* ---- store.c ---------------------------------------------------------------------- */
 
-int xs_store_open(void); /* migrations + xorb store; idempotent */
+int xs_store_open(const char *data_dir); /* migrations + xorb store <data>/xet; idempotent */
+/* The hub-wide switch (hub_ctx.xet_enabled), from xetsrv_init; before it (CLI), MODELHUB_XET. */
+void xs_set_global(int on);
 blob_store *xs_blobs(void);
 blob_store *xs_lfs_blobs(void);  /* the LFS object store given to xetsrv_init */
 int xs_enabled(int64_t repo_id); /* MODELHUB_XET=0 turns it off everywhere */

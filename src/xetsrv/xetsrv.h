@@ -18,11 +18,13 @@
 #include "http/http.h"
 #include "lfs/lfs.h"
 #include "repo/repo.h"
+#include "util/hub.h"
 
-/* Migrate the module's tables, open the xorb store and start the background worker
- * (LFS -> Xet conversion, sha256 verification). `lfs_blobs` is the LFS object store
- * (built in main.c, borrowed for the process). Once, from api_init(). */
-int xetsrv_init(blob_store *lfs_blobs);
+/* Migrate the module's tables, open the xorb store (<ctx->data_dir>/xet) and start the
+ * background worker (LFS -> Xet conversion, sha256 verification). Keeps ctx->blobs (the
+ * LFS object store built in main.c, borrowed for the process) and ctx->xet_enabled (the
+ * MODELHUB_XET switch). Once, from api_init(). */
+int xetsrv_init(const hub_ctx *ctx);
 /* Reads Xet-backed LFS objects for code that only knows the blob store (derive). */
 const blob_read_fallback *xetsrv_read_fallback(void);
 /* Register the token and CAS routes (main.c) and the git-LFS batch hook (lfs/). */
@@ -41,15 +43,15 @@ int xetsrv_lookup(const db_repo *repo, const char *sha256, xetsrv_file *out);
 
 /* Commit check for an lfsFile: 0 and the size if `oid` is a stored LFS blob or known
  * through Xet for this repo; HUB_ENOTFOUND otherwise. */
-int xetsrv_lfs_stat(hub_req *r, const char *oid, int64_t *out_size);
+int xetsrv_lfs_stat(const db_repo *repo, const char *oid, int64_t *out_size);
 
 /* git-LFS batch hook, called after the request was parsed and authorized: answers
  * `transfer: "xet"` uploads, and downloads of objects that exist only as Xet files.
  * 1 = reply queued, 0 = not ours (plain LFS goes on), < 0 = error. */
 int xetsrv_lfs_batch(hub_req *r, const lfs_batch_req *req);
 
-/* Add "xetHash" to a tree / paths-info / siblings entry of `r->repo` when Xet-backed. */
-void xetsrv_entry_json(hub_req *r, json_t *o, const repo_entry *e);
+/* Add "xetHash" to a tree / paths-info / siblings entry of `repo` when Xet-backed. */
+void xetsrv_entry_json(const db_repo *repo, json_t *o, const repo_entry *e);
 
 /* Resolve signals (§7.2): X-Xet-Hash, Link (xet-auth, xet-reconstruction-info),
  * X-Xet-Refresh-Route, on the response already queued. `commit` is the resolved sha. */
