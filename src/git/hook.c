@@ -87,9 +87,10 @@ static void check_lfs(check *c, const char *path, const git_oid *id) {
     return;
   }
   if (repo_lfs_pointer_parse(git_odb_object_data(obj), git_odb_object_size(obj), oid, &size)) {
-    int rc = db_objects_get(c->repo_id, oid, &have);
-    /* A wrong size reads like a missing object: no size oracle for other repos' objects. */
-    if (rc == HUB_ENOTFOUND || (rc == 0 && (uint64_t)have != size))
+    /* The one rule, shared with the commit API (db/objects.h); a wrong size reads like a
+     * missing object. */
+    int rc = db_objects_may_reference(c->repo_id, oid, (int64_t)size, &have);
+    if (rc == HUB_ENOTFOUND)
       reject(c,
              "%s (commit %s) is an LFS pointer to sha256:%s (%llu bytes), but that object was "
              "never uploaded to this repository. Install git-lfs and push again (git lfs "

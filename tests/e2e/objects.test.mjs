@@ -435,3 +435,58 @@ test("migration: an existing data dir gets its references from git history and X
   await server.crashAndRestart();
   assert.equal(sql(`SELECT count(*) FROM repo_objects WHERE repo_id=${bobId}`), "0");
 });
+
+test("the commit API and a git push apply one rule to LFS pointers: referenced, another repo's, wrong size, own unverified Xet upload", async () => {
+  const repo = "bob/same-rule";
+  assert.equal((await call("POST", "/api/repos/create", { token: bob, json: { name: "same-rule" } })).status, 200);
+  const mine = await lfsPut(repo, bob, randomBytes(900));
+  // bob's own Xet upload of "hello world", its sha256 not verified (yet): no repo_objects row.
+  await xetHello(repo, bob);
+  const hello = obj(HELLO);
+  const rid = sql(`SELECT id FROM repos WHERE ns='bob' AND name='same-rule'`);
+  for (let i = 0; i < 30 && sql(`SELECT count(*) FROM jobs WHERE state IN ('queued','running')`) !== "0"; i++)
+    await new Promise((res) => setTimeout(res, 100));
+  sql(`UPDATE xet_sha SET verified=0 WHERE repo_id=${rid} AND sha256='${hello.oid}'`);
+  sql(`DELETE FROM repo_objects WHERE repo_id=${rid} AND oid='${hello.oid}'`);
+
+  const host = server.url.replace(/^http:\/\//, "");
+  const dir = path.join(work, "same-rule");
+  const git = (args, cwd = dir) => spawnSync("git", args, { cwd, env: gitEnv, encoding: "utf8", timeout: 60000 });
+  assert.equal(git(["clone", "-q", `http://hf_user:${bob}@${host}/${repo}`, dir], work).status, 0);
+  git(["config", "user.email", "bob@example.com"]);
+  git(["config", "user.name", "bob"]);
+  const pointer = (o) => `version https://git-lfs.github.com/spec/v1\noid sha256:${o.oid}\nsize ${o.size}\n`;
+  const cases = [
+    ["referenced", mine, true],
+    ["another repo's", secret, false],
+    ["wrong size", { oid: mine.oid, size: mine.size + 1 }, false],
+    ["own unverified Xet upload", hello, true],
+  ];
+  for (const [name, o, want] of cases) {
+    const file = `${name.toLowerCase().replace(/[^a-z]+/g, "-")}.bin`;
+    const api = await commitLfs(repo, bob, `api-${file}`, o);
+    // A regular file whose bytes are the pointer (check_pointer_file).
+    const body =
+      JSON.stringify({ key: "header", value: { summary: `add ${file}` } }) + "\n" +
+      JSON.stringify({ key: "file", value: { path: `raw-${file}`, content: Buffer.from(pointer(o)).toString("base64"), encoding: "base64" } }) + "\n";
+    const raw = await call("POST", `/api/models/${repo}/commit/main`, { token: bob, body, headers: { "Content-Type": "application/x-ndjson" } });
+    assert.equal(git(["pull", "-q", "--rebase", "origin", "main"]).status, 0);
+    writeFileSync(path.join(dir, `git-${file}`), pointer(o));
+    git(["add", `git-${file}`]);
+    git(["commit", "-q", "-m", `add ${file}`]);
+    const push = git(["push", "-q", "origin", "main"]);
+    const got = { api: api.status === 200, raw: raw.status === 200, push: push.status === 0 };
+    assert.deepEqual(got, { api: want, raw: want, push: want }, `${name}: ${api.text} ${raw.text} ${push.stderr}`);
+    if (!want) {
+      assert.equal(api.status, 400);
+      assert.match(push.stderr, /never uploaded to this repository/);
+      git(["reset", "-q", "--hard", "HEAD~1"]);
+    }
+  }
+  // What was accepted is served: the unverified Xet upload from the repo's own Xet file.
+  for (const f of ["api", "raw", "git"]) {
+    const dl = await call("GET", `/${repo}/resolve/main/${f}-own-unverified-xet-upload.bin`);
+    assert.equal(dl.status, 200, `${f}: ${dl.text}`);
+    assert.ok(dl.buf.equals(HELLO), f);
+  }
+});
