@@ -5,7 +5,7 @@
 // crash, and report their lag in /metrics; a failing audit append fails the change.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -473,4 +473,76 @@ test("audit fail-closed: a commit whose audit entry cannot be written is not ack
   } finally {
     await srv.stop();
   }
+});
+
+test("concurrent pushes to one repo: each ref move gets exactly one event, none a 'recovered' duplicate", async () => {
+  const name = "spine-race";
+  const repo = `admin/${name}`;
+  assert.equal((await api(server, "POST", "/api/repos/create", { json: { name } })).status, 200);
+  const start = await lastId(server);
+  const gitAsync = (args, cwd) =>
+    new Promise((resolve) => {
+      const p = spawn("git", args, { cwd, env: gitEnv, stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      p.stderr.on("data", (d) => (err += d));
+      p.on("close", (code) => resolve({ code, err }));
+    });
+  const clones = [1, 2, 3].map((i) => path.join(work, `race-${i}`));
+  for (const c of clones) {
+    git(["clone", "-q", remote(server, repo), c]);
+    git(["config", "user.email", "a@example.com"], { cwd: c });
+    git(["config", "user.name", "a"], { cwd: c });
+  }
+  const mk = (c, file, text) => {
+    writeFileSync(path.join(c, file), text);
+    git(["add", file], { cwd: c });
+    git(["commit", "-q", "-m", text], { cwd: c });
+  };
+  // A push lost to another one's ref lock ("cannot lock ref") moved nothing: push again.
+  const pushHard = async (ref, c) => {
+    for (let i = 0; i < 20; i++) {
+      const r = await gitAsync(["push", "-q", "--force", "origin", `HEAD:${ref}`], c);
+      if (r.code === 0) return 1;
+      assert.match(r.err, /cannot lock ref|failed to update ref|rejected/, r.err);
+    }
+    return 0;
+  };
+  let mainMoves = 0;
+  for (let round = 0; round < 10; round++) {
+    // Different branches at once, then the same branch at once (forced, so every push
+    // lands; each push's post-push check runs while another may have moved the ref).
+    clones.forEach((c, i) => mk(c, `f${i}.txt`, `${i} ${round}\n`));
+    const diff = await Promise.all(clones.map((c, i) => pushHard(`refs/heads/b${i}`, c)));
+    assert.deepEqual(diff, [1, 1, 1]);
+    const same = await Promise.all(clones.map((c) => pushHard("refs/heads/main", c)));
+    mainMoves += same.reduce((a, b) => a + b, 0);
+  }
+  const tips = {};
+  for (const line of git(["ls-remote", remote(server, repo)]).stdout.trim().split("\n")) {
+    const [sha, ref] = line.split("\t");
+    if (ref.startsWith("refs/heads/")) tips[ref] = sha;
+  }
+  const all = (await eventsLog(server, `?repo=${repo}&limit=500`)).events.filter((e) => e.id > start);
+  assert.deepEqual(all.filter((e) => e.kind !== "push"), [], "only push events, no 'recovered' duplicates");
+  for (const ref of Object.keys(tips)) {
+    // The events of one ref chain from its first value to git's tip, each move once.
+    const evs = all.filter((e) => e.ref === ref);
+    const byOld = new Map();
+    for (const e of evs) {
+      assert.ok(!byOld.has(e.old), `${ref}: two events move it from ${e.old}: ${JSON.stringify(evs)}`);
+      byOld.set(e.old, e);
+    }
+    const news = new Set(evs.map((e) => e.new));
+    const firsts = evs.filter((e) => !news.has(e.old));
+    assert.equal(firsts.length, 1, `${ref}: one start: ${JSON.stringify(evs)}`);
+    let v = firsts[0].old;
+    let n = 0;
+    while (byOld.has(v)) {
+      v = byOld.get(v).new;
+      n++;
+    }
+    assert.equal(n, evs.length, `${ref}: every event on the chain`);
+    assert.equal(v, tips[ref], `${ref}: the chain ends at git's tip`);
+  }
+  assert.equal(all.filter((e) => e.ref === "refs/heads/main").length, mainMoves, "one event per move of main");
 });
