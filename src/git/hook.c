@@ -301,6 +301,10 @@ static void post_receive_record(char *text) {
   const char *ip = getenv("MODELHUB_CLIENT_IP");
   events_ctx c = {&repo, {&who, NULL, ip && *ip ? ip : NULL}, "push", "repo.push", NULL, 0, NULL,
                   NULL};
+  /* Tests: a hook slow to record (another push moves the ref meanwhile). */
+  const char *delay = getenv("MODELHUB_TEST_HOOK_DELAY_MS");
+  if (delay && atoi(delay) > 0)
+    usleep((useconds_t)(atoi(delay) > 5000 ? 5000 : atoi(delay)) * 1000);
   /* git moved the refs: make that durable before the record names it. */
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
