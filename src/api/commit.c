@@ -298,7 +298,8 @@ static int check_pointer_file(hub_req *r, const struct commit_body *b, const ndj
   uint64_t size = 0;
   int64_t have = 0;
   if (!data || !repo_lfs_pointer_parse(data, op->content_len, oid, &size)) return 0;
-  int rc = lfs_may_reference(r, oid, (int64_t)size, &have);
+  /* A size past INT64_MAX matches nothing (it must not read as "any size"). */
+  int rc = lfs_may_reference(r, oid, size > INT64_MAX ? INT64_MAX : (int64_t)size, &have);
   if (rc && rc != HUB_ENOTFOUND) return rc;
   if (rc)
     return hub_error_set(HUB_EINVALID,

@@ -89,7 +89,8 @@ static void check_lfs(check *c, const char *path, const git_oid *id) {
   if (repo_lfs_pointer_parse(git_odb_object_data(obj), git_odb_object_size(obj), oid, &size)) {
     /* The one rule, shared with the commit API (db/objects.h); a wrong size reads like a
      * missing object. */
-    int rc = db_objects_may_reference(c->repo_id, oid, (int64_t)size, &have);
+    int rc = db_objects_may_reference(c->repo_id, oid, size > INT64_MAX ? INT64_MAX : (int64_t)size,
+                                      &have);
     if (rc == HUB_ENOTFOUND)
       reject(c,
              "%s (commit %s) is an LFS pointer to sha256:%s (%llu bytes), but that object was "
