@@ -63,6 +63,9 @@ typedef struct {
 } events_consumer;
 
 extern const events_consumer events_consumers[];
+/* The "xet" consumer's work (xetsrv_consume), handed down by main.c before events_start;
+ * unset, the consumer does nothing. */
+void events_set_xet_consumer(int (*consume)(const db_event *ev, size_t n));
 extern const size_t events_nconsumers;
 
 /* Start the dispatcher thread (server only). Tests: MODELHUB_TEST_PAUSE_CONSUMERS=1 keeps it

@@ -490,3 +490,30 @@ test("the commit API and a git push apply one rule to LFS pointers: referenced, 
     assert.ok(dl.buf.equals(HELLO), f);
   }
 });
+
+test("a git push naming an LFS object queues its Xet conversion (events consumer 'xet'), without any read", async () => {
+  const name = "pushed-conv";
+  assert.equal((await call("POST", "/api/repos/create", { token: bob, json: { name } })).status, 200);
+  const o = await lfsPut(`bob/${name}`, bob, randomBytes(2000));
+  const queued = () =>
+    sql(`SELECT (SELECT count(*) FROM jobs WHERE kind='xet.convert' AND key='${o.oid}') +` +
+      ` (SELECT count(*) FROM xet_sha WHERE sha256='${o.oid}')`);
+  assert.equal(queued(), "0", "nothing converts an object no commit names");
+  const host = server.url.replace(/^http:\/\//, "");
+  const dir = path.join(work, name);
+  const git = (args, cwd = dir) => spawnSync("git", args, { cwd, env: gitEnv, encoding: "utf8", timeout: 60000 });
+  assert.equal(git(["clone", "-q", `http://hf_user:${bob}@${host}/bob/${name}`, dir], work).status, 0);
+  git(["config", "user.email", "bob@example.com"]);
+  git(["config", "user.name", "bob"]);
+  writeFileSync(path.join(dir, "w.bin"), `version https://git-lfs.github.com/spec/v1\noid sha256:${o.oid}\nsize ${o.size}\n`);
+  git(["add", "w.bin"]);
+  git(["commit", "-q", "-m", "add w.bin"]);
+  const r = git(["push", "-q", "origin", "main"]);
+  assert.equal(r.status, 0, r.stderr);
+  let n = "0";
+  for (let i = 0; i < 50 && n === "0"; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    n = queued();
+  }
+  assert.notEqual(n, "0", "the push's event queued the conversion");
+});
