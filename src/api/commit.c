@@ -11,6 +11,7 @@
 #include "api/attrs.h"
 #include "api/ndjson.h"
 #include "blob/blob.h"
+#include "db/objects.h"
 #include "gov/gov.h"
 #include "events/events.h"
 #include "util/error.h"
@@ -264,6 +265,17 @@ static int unspool(repo_handle *h, const struct commit_body *b, ndjson_op *op) {
   return rc;
 }
 
+/* May this commit name LFS object (oid, size)? The one rule the pre-receive hook applies
+ * too (db_objects_may_reference, docs/lfs.md); size < 0: any. On yes, xetsrv queues the
+ * object's Xet conversion when the repo has Xet on (its answer is not the rule). */
+static int lfs_may_reference(hub_req *r, const char *oid, int64_t size, int64_t *have) {
+  int rc = db_objects_may_reference(r->repo.id, oid, size, have);
+  int64_t unused;
+  if (rc) return rc;
+  xetsrv_lfs_stat(&r->repo, oid, &unused);
+  return 0;
+}
+
 /* A "file" whose bytes are a git-lfs pointer is served as that LFS object (repo/tree.c):
  * it may only name an object this repo references, exactly as an lfsFile op — else any
  * sha256 known to be in the store could be read back through a repo of one's own. */
@@ -286,7 +298,10 @@ static int check_pointer_file(hub_req *r, const struct commit_body *b, const ndj
   uint64_t size = 0;
   int64_t have = 0;
   if (!data || !repo_lfs_pointer_parse(data, op->content_len, oid, &size)) return 0;
-  if (xetsrv_lfs_stat(&r->repo, oid, &have) || (uint64_t)have != size)
+  /* A size past INT64_MAX matches nothing (it must not read as "any size"). */
+  int rc = lfs_may_reference(r, oid, size > INT64_MAX ? INT64_MAX : (int64_t)size, &have);
+  if (rc && rc != HUB_ENOTFOUND) return rc;
+  if (rc)
     return hub_error_set(HUB_EINVALID,
                          "'%s' is an LFS pointer to an object that was not uploaded to this "
                          "repository; upload it first",
@@ -370,15 +385,14 @@ static int h_commit(hub_req *r) {
     case NDJSON_OP_LFS_FILE: {
       int64_t have = 0;
       /* Only objects this repo references (uploaded to it, or already in it): an oid
-       * stored for another repo is not enough (db/objects.h). */
-      if (xetsrv_lfs_stat(&r->repo, op->oid, &have))
+       * stored for another repo is not enough; a wrong size reads the same. */
+      rc = lfs_may_reference(r, op->oid, op->size >= 0 ? op->size : -1, &have);
+      if (rc && rc != HUB_ENOTFOUND) return rc;
+      if (rc)
         return hub_error_set(HUB_EINVALID,
-                             "LFS object %s for '%s' was not uploaded to this repository; "
-                             "upload it first",
+                             "LFS object %s for '%s' was not uploaded to this repository "
+                             "with that size; upload it first",
                              op->oid, op->path);
-      if (op->size >= 0 && op->size != have)
-        return hub_error_set(HUB_EINVALID, "LFS object %s for '%s' has size %lld, not %lld",
-                             op->oid, op->path, (long long)have, (long long)op->size);
       o->kind = REPO_OP_ADD_LFS;
       o->lfs_oid = op->oid;
       o->lfs_size = (uint64_t)have;

@@ -157,6 +157,28 @@ int db_event_ref_set(int64_t repo_id, const char *ref, const char *sha) {
   return db__step_done(st);
 }
 
+int db_event_ref_put(int64_t repo_id, const char *ref, const char *sha) {
+  if (sha[0]) return db_event_ref_set(repo_id, ref, sha);
+  sqlite3_stmt *st = db__stmt("DELETE FROM event_refs WHERE repo_id=? AND ref=?");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+  return db__step_done(st);
+}
+
+int db_event_moved_from(int64_t repo_id, const char *ref, const char *sha) {
+  sqlite3_stmt *st =
+      db__stmt("SELECT 1 FROM events WHERE repo_id=? AND ref=? AND old=? AND kind!='repo.delete'"
+               " LIMIT 1");
+  if (!st) return 0;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 3, sha, -1, SQLITE_STATIC);
+  int yes = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_reset(st);
+  return yes;
+}
+
 int db_event_refs_clear(int64_t repo_id) {
   sqlite3_stmt *st = db__stmt("DELETE FROM event_refs WHERE repo_id=?");
   if (!st) return HUB_ERROR;

@@ -48,6 +48,10 @@ typedef int (*db_event_ref_cb)(const char *ref, const char *sha, void *payload);
 int db_event_refs_each(int64_t repo_id, db_event_ref_cb cb, void *payload);
 /* Record a ref value without an event (the one-time baseline of existing repositories). */
 int db_event_ref_set(int64_t repo_id, const char *ref, const char *sha);
+/* Put back a ref's recorded value ("" = none recorded). */
+int db_event_ref_put(int64_t repo_id, const char *ref, const char *sha);
+/* 1 if an event of the repo moved `ref` away from `sha` (a later move already recorded). */
+int db_event_moved_from(int64_t repo_id, const char *ref, const char *sha);
 /* Forget every recorded ref of a repo (it is deleted; its id may be reused). */
 int db_event_refs_clear(int64_t repo_id);
 /* 1 if the repo has any recorded ref. */

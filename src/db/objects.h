@@ -16,6 +16,17 @@
 int db_objects_add(int64_t repo_id, const char *oid, int64_t size);
 /* 0 and *out_size (may be NULL) when the repo references `oid`; HUB_ENOTFOUND if not. */
 int db_objects_get(int64_t repo_id, const char *oid, int64_t *out_size);
+/* THE rule for "repo `repo_id` may name LFS object (oid, size)" in a commit — the commit
+ * API (lfsFile ops, pointer-shaped files) and the pre-receive hook both ask this, nothing
+ * else (docs/lfs.md, "Which objects a commit may name"). Yes when
+ *   - the repo references the object with that size (repo_objects), or
+ *   - the object was uploaded through this repo's own Xet token with that size (a xet_sha
+ *     row of this repo, verified or not): resolve serves it from that Xet file.
+ * An object stored only for another repo, or a size that differs, is a no — and both read
+ * alike (no size oracle for other repos' objects). `size` < 0: any size (an lfsFile op
+ * without one). 0 and *out_size (may be NULL; the referenced size), HUB_ENOTFOUND, or
+ * HUB_ERROR when the database could not answer. */
+int db_objects_may_reference(int64_t repo_id, const char *oid, int64_t size, int64_t *out_size);
 /* Number of objects `repo_id` references (tests, stats). */
 int db_objects_count(int64_t repo_id, int64_t *out);
 

@@ -63,6 +63,9 @@ typedef struct {
 } events_consumer;
 
 extern const events_consumer events_consumers[];
+/* The "xet" consumer's work (xetsrv_consume), handed down by main.c before events_start;
+ * unset, the consumer does nothing. */
+void events_set_xet_consumer(int (*consume)(const db_event *ev, size_t n));
 extern const size_t events_nconsumers;
 
 /* Start the dispatcher thread (server only). Tests: MODELHUB_TEST_PAUSE_CONSUMERS=1 keeps it
@@ -88,5 +91,12 @@ int events_reconcile_all(void);
  * holding its turn, so a commit of this process between its move and its record is not
  * taken for a change made outside. */
 int events_reconcile_repo(const db_repo *repo, const char *const *refs, size_t n);
+/* After a push: the same, but a ref is recorded only while git still has the value this
+ * push moved it to (`news[i]` for `refs[i]`; "" = deleted). A ref another push moved on
+ * meanwhile is left to that push's hook, which records it as a "push" — so a ref move gets
+ * one event, never a "push" and a "recovered" one (events_record compares with event_refs
+ * in its transaction, too). */
+int events_reconcile_push(const db_repo *repo, const char *const *refs, const char *const *news,
+                          size_t n);
 
 #endif

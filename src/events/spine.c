@@ -60,13 +60,27 @@ int events_record(repo_handle *h, const repo_ref_update *u, size_t n, void *payl
   if ((rc = db_txn_begin_durable())) return rc;
   for (size_t i = 0; i < n && !rc; i++) {
     db_event e;
+    char cur[41];
+    /* Compare-and-insert on event_refs, inside the transaction: a move already recorded
+     * (a push's hook after the server's post-push check took it for a move outside) gets
+     * no second event; a "recovered" record stands only while the record it compared
+     * with is still the last one (another push's hook may have recorded meanwhile). */
+    db_event_ref_get(c->repo->id, u[i].ref, cur);
+    if (!strcmp(cur, u[i].new_)) continue;
+    if (!strcmp(c->kind, "recovered") && strcmp(cur, u[i].old)) continue;
+    /* Two pushes' hooks may record out of order (git moved the ref twice before the first
+     * hook ran): the earlier move gets its event, the record keeps the later value. */
+    int later = strcmp(cur, u[i].old) && *u[i].new_ &&
+                db_event_moved_from(c->repo->id, u[i].ref, u[i].new_);
     fill_event(&e, c);
     snprintf(e.ref, sizeof e.ref, "%s", u[i].ref);
     snprintf(e.old, sizeof e.old, "%s", u[i].old);
     snprintf(e.new_, sizeof e.new_, "%s", u[i].new_);
     if (!(rc = db_event_append(&e))) c->last_event = e.id;
+    if (!rc && later) rc = db_event_ref_put(c->repo->id, u[i].ref, cur);
     if (!rc) rc = audit_one(c, u[i].ref, u[i].old, u[i].new_);
-    if (!rc && !strcmp(u[i].ref, "refs/heads/main")) rc = set_head(h, c, u[i].new_);
+    /* The head follows the later move, already recorded. */
+    if (!rc && !later && !strcmp(u[i].ref, "refs/heads/main")) rc = set_head(h, c, u[i].new_);
   }
   if (!rc && c->also) rc = c->also(c->also_payload);
   if (rc) {
@@ -174,6 +188,7 @@ typedef struct {
   repo_handle *h;
   const db_repo *repo;
   const char *ref;
+  const char *expect; /* only when git has this value (a push's new tip; "" = deleted) */
   int written;
 } one_ref;
 
@@ -187,26 +202,30 @@ static int reconcile_ref(void *payload) {
   db_event_ref_get(o->repo->id, o->ref, u.old);
   snprintf(u.new_, sizeof u.new_, "%s", f.id);
   if (!strcmp(u.old, u.new_)) return 0; /* recorded meanwhile */
+  /* Moved on by another push: that push's hook (or its own check) records it. */
+  if (o->expect && strcmp(o->expect, u.new_)) return 0;
   fprintf(stderr, "modelhub: %s/%s: %s moved outside the server (%s -> %s); recording it\n",
           o->repo->ns, o->repo->name, o->ref, *u.old ? u.old : "none",
           *u.new_ ? u.new_ : "deleted");
   json_t *why = json_pack("{s:s}", "reason", "moved while the server did not see it");
-  events_ctx c = {o->repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", why, 0,
-                  NULL, NULL};
+  events_ctx c = {
+      o->repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", why, 0, NULL, NULL};
   rc = events_record(o->h, &u, 1, &c);
   json_decref(why);
   if (!rc) o->written++;
   return rc;
 }
 
+/* 0 = not wanted; else 1 + its index in refs (1 when refs is NULL). */
 static int wanted(const char *ref, const char *const *refs, size_t n) {
   if (!refs) return 1;
   for (size_t i = 0; i < n; i++)
-    if (!strcmp(refs[i], ref)) return 1;
+    if (!strcmp(refs[i], ref)) return (int)i + 1;
   return 0;
 }
 
-int events_reconcile_repo(const db_repo *repo, const char *const *refs, size_t nrefs) {
+static int reconcile(const db_repo *repo, const char *const *refs, const char *const *expect,
+                     size_t nrefs) {
   char dir[4200];
   repo_handle *h = NULL;
   diff d = {0};
@@ -230,8 +249,9 @@ int events_reconcile_repo(const db_repo *repo, const char *const *refs, size_t n
         rc = db_event_ref_set(repo->id, d.u[i].ref, d.u[i].new_);
       for (size_t i = 0; i < d.n && !rc; i++)
         if (!strcmp(d.u[i].ref, "refs/heads/main") && strcmp(repo->head_sha, d.u[i].new_)) {
-          events_ctx c = {repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered",
-                          NULL, 0, NULL, NULL};
+          events_ctx c = {
+              repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", NULL, 0, NULL,
+              NULL};
           db_event e;
           fill_event(&e, &c);
           snprintf(e.ref, sizeof e.ref, "%s", d.u[i].ref);
@@ -248,8 +268,10 @@ int events_reconcile_repo(const db_repo *repo, const char *const *refs, size_t n
     }
   } else if (!rc) {
     for (size_t i = 0; i < d.n && !rc; i++) {
-      one_ref o = {h, repo, d.u[i].ref, 0};
-      if (!wanted(o.ref, refs, nrefs)) continue;
+      one_ref o = {h, repo, d.u[i].ref, NULL, 0};
+      int k = wanted(o.ref, refs, nrefs);
+      if (!k) continue;
+      if (expect) o.expect = expect[k - 1];
       rc = repo_ref_with_turn(h, o.ref, reconcile_ref, &o);
       written += o.written;
     }
@@ -258,6 +280,15 @@ int events_reconcile_repo(const db_repo *repo, const char *const *refs, size_t n
   free(d.names);
   repo_free(h);
   return rc ? rc : written;
+}
+
+int events_reconcile_repo(const db_repo *repo, const char *const *refs, size_t n) {
+  return reconcile(repo, refs, NULL, n);
+}
+
+int events_reconcile_push(const db_repo *repo, const char *const *refs, const char *const *news,
+                          size_t n) {
+  return reconcile(repo, refs, news, n);
 }
 
 typedef struct {

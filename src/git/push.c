@@ -164,11 +164,15 @@ int git_after_push(const db_repo *repo, const audit_ctx *actx, const git_ref_upd
   /* The post-receive hook recorded the updates (events, audit, head) in its own process.
    * Whatever it could not record (a busy or full database) is found here, by comparing the
    * refs with the ones recorded, and recorded now. */
-  const char **refs = calloc(n ? n : 1, sizeof *refs);
+  const char **refs = calloc(n ? 2 * n : 1, sizeof *refs);
   if (!refs) return hub_error_set(HUB_ERROR, "out of memory");
-  for (size_t i = 0; i < n; i++)
+  const char **news = refs + n;
+  for (size_t i = 0; i < n; i++) {
     refs[i] = updates[i].ref;
-  int rc = events_reconcile_repo(repo, refs, n);
+    news[i] = strspn(updates[i].new_id, "0") == 40 ? "" : updates[i].new_id;
+  }
+  /* Only refs still at this push's values: one another push moved on is its hook's. */
+  int rc = events_reconcile_push(repo, refs, news, n);
   free(refs);
   int64_t last = 0;
   (void)actx;

@@ -103,7 +103,7 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
   char repo_env[2 * HUB_MAX_NAME + 32], log_env[4500], name_env[HUB_MAX_USER_NAME + 32];
   char email_env[HUB_MAX_USER_NAME + 64], ctype[64];
   const char *argv[24], *extra[16];
-  char actor_env[HUB_MAX_USER_NAME + 32], token_env[64], ip_env[96], perm_env[32];
+  char actor_env[HUB_MAX_USER_NAME + 32], token_env[64], ip_env[96], perm_env[32], delay_env[64];
   char **envp = NULL;
   size_t a = 0, e = 0;
   int push = svc == SVC_RECEIVE && !advertise, rc;
@@ -181,6 +181,11 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
     /* The pusher's permission: the hook applies auth_may_write_ref() to every ref. */
     snprintf(perm_env, sizeof perm_env, "MODELHUB_REPO_PERM=%d", r->repo_perm);
     extra[e++] = perm_env;
+    const char *delay = getenv("MODELHUB_TEST_HOOK_DELAY_MS"); /* tests: a slow hook */
+    if (delay && *delay) {
+      snprintf(delay_env, sizeof delay_env, "MODELHUB_TEST_HOOK_DELAY_MS=%.20s", delay);
+      extra[e++] = delay_env;
+    }
   }
   argv[a++] = svc_names[svc];
   argv[a++] = "--stateless-rpc";

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/objects.h"
 #include "jobs/jobs.h"
+#include "repo/repo.h"
 #include "util/error.h"
 #include "xetsrv/internal.h"
 
@@ -61,8 +63,7 @@ static int run_link(const db_job *j, void *ctx) {
   if (!end || *end != ':' || xet_hash_parse(&file, end + 1, strlen(end + 1)))
     return hub_error_set(HUB_EINVALID, "bad link job payload");
   int rc = xs_repo_link((int64_t)repo_id, &file);
-  if (rc)
-    fprintf(stderr, "xet: recording a file of repo %lld: %s\n", repo_id, hub_error_msg());
+  if (rc) fprintf(stderr, "xet: recording a file of repo %lld: %s\n", repo_id, hub_error_msg());
   return rc;
 }
 
@@ -285,5 +286,35 @@ int xs_worker_start(void) {
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
     if (jobs_register(&kinds[i])) return HUB_ERROR;
   xs_unverified(requeue, NULL);
+  return 0;
+}
+
+/* ---- events consumer "xet" (xetsrv.h) -------------------------------------------------- */
+
+static int convert_pointer(const char *oid, uint64_t size, void *payload) {
+  const db_repo *repo = payload;
+  xetsrv_file f;
+  int64_t ref = 0;
+  /* Only what the repo references with that size; lookup queues the conversion. */
+  if (db_objects_get(repo->id, oid, &ref) == 0 && (uint64_t)ref == size)
+    xetsrv_lookup(repo, oid, &f);
+  return 0;
+}
+
+int xetsrv_consume(const db_event *ev, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int seen = 0;
+    if (!ev[i].ref[0] || !ev[i].new_[0] || !xs_enabled(ev[i].repo_id)) continue;
+    for (size_t j = 0; j < i && !seen; j++) /* one walk per repo and batch */
+      seen = ev[j].repo_id == ev[i].repo_id && ev[j].ref[0] && ev[j].new_[0];
+    db_repo repo;
+    repo_handle *h = NULL;
+    char dir[4200];
+    if (seen || db_repo_by_id(ev[i].repo_id, &repo)) continue;
+    db_repo_dir(repo.uid, dir, sizeof dir);
+    if (repo_open(&h, dir)) continue;
+    repo_lfs_pointers_each(h, convert_pointer, &repo);
+    repo_free(h);
+  }
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "blob/blob.h"
+#include "db/events.h"
 #include "http/http.h"
 #include "lfs/lfs.h"
 #include "repo/repo.h"
@@ -71,6 +72,12 @@ int xetsrv_verified_size(const char *sha, int64_t *out_size);
  * uploads become references of their uploader repos, and read links no reference
  * justifies are dropped. Run after the git pointers were recorded. */
 int xetsrv_objects_migrate(void);
+
+/* Events consumer "xet" (events_set_xet_consumer, set by main.c): for every event that
+ * moves a ref of a repo with Xet on, queues the Xet conversion of the LFS objects the repo
+ * references and its git objects name (xetsrv_lookup), so pushed objects convert without
+ * waiting for a first read. Always 0 (conversion is best effort; reads queue it too). */
+int xetsrv_consume(const db_event *ev, size_t n);
 
 /* `modelhub storage stats [--json]` and `modelhub fsck [--full]` (after open_data()). */
 int xetsrv_main(int argc, char **argv);

@@ -435,3 +435,85 @@ test("migration: an existing data dir gets its references from git history and X
   await server.crashAndRestart();
   assert.equal(sql(`SELECT count(*) FROM repo_objects WHERE repo_id=${bobId}`), "0");
 });
+
+test("the commit API and a git push apply one rule to LFS pointers: referenced, another repo's, wrong size, own unverified Xet upload", async () => {
+  const repo = "bob/same-rule";
+  assert.equal((await call("POST", "/api/repos/create", { token: bob, json: { name: "same-rule" } })).status, 200);
+  const mine = await lfsPut(repo, bob, randomBytes(900));
+  // bob's own Xet upload of "hello world", its sha256 not verified (yet): no repo_objects row.
+  await xetHello(repo, bob);
+  const hello = obj(HELLO);
+  const rid = sql(`SELECT id FROM repos WHERE ns='bob' AND name='same-rule'`);
+  for (let i = 0; i < 30 && sql(`SELECT count(*) FROM jobs WHERE state IN ('queued','running')`) !== "0"; i++)
+    await new Promise((res) => setTimeout(res, 100));
+  sql(`UPDATE xet_sha SET verified=0 WHERE repo_id=${rid} AND sha256='${hello.oid}'`);
+  sql(`DELETE FROM repo_objects WHERE repo_id=${rid} AND oid='${hello.oid}'`);
+
+  const host = server.url.replace(/^http:\/\//, "");
+  const dir = path.join(work, "same-rule");
+  const git = (args, cwd = dir) => spawnSync("git", args, { cwd, env: gitEnv, encoding: "utf8", timeout: 60000 });
+  assert.equal(git(["clone", "-q", `http://hf_user:${bob}@${host}/${repo}`, dir], work).status, 0);
+  git(["config", "user.email", "bob@example.com"]);
+  git(["config", "user.name", "bob"]);
+  const pointer = (o) => `version https://git-lfs.github.com/spec/v1\noid sha256:${o.oid}\nsize ${o.size}\n`;
+  const cases = [
+    ["referenced", mine, true],
+    ["another repo's", secret, false],
+    ["wrong size", { oid: mine.oid, size: mine.size + 1 }, false],
+    ["own unverified Xet upload", hello, true],
+  ];
+  for (const [name, o, want] of cases) {
+    const file = `${name.toLowerCase().replace(/[^a-z]+/g, "-")}.bin`;
+    const api = await commitLfs(repo, bob, `api-${file}`, o);
+    // A regular file whose bytes are the pointer (check_pointer_file).
+    const body =
+      JSON.stringify({ key: "header", value: { summary: `add ${file}` } }) + "\n" +
+      JSON.stringify({ key: "file", value: { path: `raw-${file}`, content: Buffer.from(pointer(o)).toString("base64"), encoding: "base64" } }) + "\n";
+    const raw = await call("POST", `/api/models/${repo}/commit/main`, { token: bob, body, headers: { "Content-Type": "application/x-ndjson" } });
+    assert.equal(git(["pull", "-q", "--rebase", "origin", "main"]).status, 0);
+    writeFileSync(path.join(dir, `git-${file}`), pointer(o));
+    git(["add", `git-${file}`]);
+    git(["commit", "-q", "-m", `add ${file}`]);
+    const push = git(["push", "-q", "origin", "main"]);
+    const got = { api: api.status === 200, raw: raw.status === 200, push: push.status === 0 };
+    assert.deepEqual(got, { api: want, raw: want, push: want }, `${name}: ${api.text} ${raw.text} ${push.stderr}`);
+    if (!want) {
+      assert.equal(api.status, 400);
+      assert.match(push.stderr, /never uploaded to this repository/);
+      git(["reset", "-q", "--hard", "HEAD~1"]);
+    }
+  }
+  // What was accepted is served: the unverified Xet upload from the repo's own Xet file.
+  for (const f of ["api", "raw", "git"]) {
+    const dl = await call("GET", `/${repo}/resolve/main/${f}-own-unverified-xet-upload.bin`);
+    assert.equal(dl.status, 200, `${f}: ${dl.text}`);
+    assert.ok(dl.buf.equals(HELLO), f);
+  }
+});
+
+test("a git push naming an LFS object queues its Xet conversion (events consumer 'xet'), without any read", async () => {
+  const name = "pushed-conv";
+  assert.equal((await call("POST", "/api/repos/create", { token: bob, json: { name } })).status, 200);
+  const o = await lfsPut(`bob/${name}`, bob, randomBytes(2000));
+  const queued = () =>
+    sql(`SELECT (SELECT count(*) FROM jobs WHERE kind='xet.convert' AND key='${o.oid}') +` +
+      ` (SELECT count(*) FROM xet_sha WHERE sha256='${o.oid}')`);
+  assert.equal(queued(), "0", "nothing converts an object no commit names");
+  const host = server.url.replace(/^http:\/\//, "");
+  const dir = path.join(work, name);
+  const git = (args, cwd = dir) => spawnSync("git", args, { cwd, env: gitEnv, encoding: "utf8", timeout: 60000 });
+  assert.equal(git(["clone", "-q", `http://hf_user:${bob}@${host}/bob/${name}`, dir], work).status, 0);
+  git(["config", "user.email", "bob@example.com"]);
+  git(["config", "user.name", "bob"]);
+  writeFileSync(path.join(dir, "w.bin"), `version https://git-lfs.github.com/spec/v1\noid sha256:${o.oid}\nsize ${o.size}\n`);
+  git(["add", "w.bin"]);
+  git(["commit", "-q", "-m", "add w.bin"]);
+  const r = git(["push", "-q", "origin", "main"]);
+  assert.equal(r.status, 0, r.stderr);
+  let n = "0";
+  for (let i = 0; i < 50 && n === "0"; i++) {
+    await new Promise((res) => setTimeout(res, 100));
+    n = queued();
+  }
+  assert.notEqual(n, "0", "the push's event queued the conversion");
+});

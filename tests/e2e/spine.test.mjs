@@ -5,7 +5,7 @@
 // crash, and report their lag in /metrics; a failing audit append fails the change.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -471,6 +471,95 @@ test("audit fail-closed: a commit whose audit entry cannot be written is not ack
     const ev = (await api(srv, "GET", "/api/admin/events", { token: tok })).json;
     assert.equal(ev.lastId, before, "an event for a change that did not happen");
   } finally {
+    if (process.env.KEEPLOG) spawnSync("cp", [path.join(srv.dataDir, "server.log"), process.env.KEEPLOG]);
+    await srv.stop();
+  }
+});
+
+test("concurrent pushes to one repo: each ref move gets exactly one event, none a 'recovered' duplicate", async () => {
+  // Hooks slow to record (600 ms): a second push moves the ref while the first one's hook
+  // waits, so the first push's post-push check runs while the second one's hook has not
+  // recorded yet — the check must leave that move to the hook.
+  const srv = await startServer({ env: { MODELHUB_TEST_HOOK_DELAY_MS: "600" } });
+  try {
+    const tok = srv.adminToken;
+    const name = "spine-race";
+    const repo = `admin/${name}`;
+    assert.equal((await api(srv, "POST", "/api/repos/create", { token: tok, json: { name } })).status, 200);
+    const start = (await api(srv, "GET", "/api/admin/events", { token: tok })).json.lastId;
+    const url = `http://hf_user:${tok}@${new URL(srv.url).host}/${repo}`;
+    const gitAsync = (args, cwd) =>
+      new Promise((resolve) => {
+        const p = spawn("git", args, { cwd, env: gitEnv, stdio: ["ignore", "ignore", "pipe"] });
+        let err = "";
+        p.stderr.on("data", (d) => (err += d));
+        p.on("close", (code) => resolve({ code, err }));
+      });
+    const clones = [1, 2, 3].map((i) => path.join(work, `race-${i}`));
+    for (const c of clones) {
+      git(["clone", "-q", url, c]);
+      git(["config", "user.email", "a@example.com"], { cwd: c });
+      git(["config", "user.name", "a"], { cwd: c });
+    }
+    const mk = (c, file, text) => {
+      writeFileSync(path.join(c, file), text);
+      git(["add", file], { cwd: c });
+      git(["commit", "-q", "-m", text], { cwd: c });
+    };
+    // A push that lost the ref lock to another one ("cannot lock ref") moved nothing: again.
+    const pushHard = async (ref, c, delay = 0) => {
+      await sleep(delay);
+      for (let i = 0; i < 20; i++) {
+        const r = await gitAsync(["push", "-q", "--force", "origin", `HEAD:${ref}`], c);
+        if (r.code === 0) return 1;
+        assert.match(r.err, /cannot lock ref|failed to update ref|rejected/, r.err);
+      }
+      return 0;
+    };
+    let mainMoves = 0;
+    for (let round = 0; round < 3; round++) {
+      clones.forEach((c, i) => mk(c, `f${i}.txt`, `${i} ${round}\n`));
+      // Different branches at once.
+      assert.deepEqual(await Promise.all(clones.map((c, i) => pushHard(`refs/heads/b${i}`, c))), [1, 1, 1]);
+      // The same branch: forced, so every push lands; each starts while the previous one's
+      // hook is still waiting.
+      const same = await Promise.all(clones.map((c, i) => pushHard("refs/heads/main", c, 250 * i)));
+      mainMoves += same.reduce((a, b) => a + b, 0);
+    }
+    const tips = {};
+    for (const line of git(["ls-remote", url]).stdout.trim().split("\n")) {
+      const [sha, ref] = line.split("\t");
+      if (ref.startsWith("refs/heads/")) tips[ref] = sha;
+    }
+    const log = await api(srv, "GET", `/api/admin/events?repo=${repo}&limit=500`, { token: tok });
+    const all = log.json.events.filter((e) => e.id > start);
+    assert.deepEqual(all.filter((e) => e.kind !== "push"), [], "only push events, no 'recovered' duplicates");
+    for (const ref of Object.keys(tips)) {
+      // The events of one ref chain from its first value to git's tip, each move once.
+      const evs = all.filter((e) => e.ref === ref);
+      const byOld = new Map();
+      for (const e of evs) {
+        assert.ok(!byOld.has(e.old), `${ref}: two events move it from ${e.old}: ${JSON.stringify(evs)}`);
+        byOld.set(e.old, e);
+      }
+      const news = new Set(evs.map((e) => e.new));
+      const firsts = evs.filter((e) => !news.has(e.old));
+      assert.equal(firsts.length, 1, `${ref}: one start: ${JSON.stringify(evs)}`);
+      let v = firsts[0].old;
+      let n = 0;
+      while (byOld.has(v)) {
+        v = byOld.get(v).new;
+        n++;
+      }
+      assert.equal(n, evs.length, `${ref}: every event on the chain`);
+      assert.equal(v, tips[ref], `${ref}: the chain ends at git's tip`);
+    }
+    assert.equal(all.filter((e) => e.ref === "refs/heads/main").length, mainMoves, "one event per move of main");
+    // Nothing left for a check to find later: the recorded refs are git's.
+    const head = await api(srv, "GET", `/api/models/${repo}/revision/main`, { token: tok });
+    assert.equal(head.json.sha, tips["refs/heads/main"]);
+  } finally {
+    if (process.env.KEEPLOG) spawnSync("cp", [path.join(srv.dataDir, "server.log"), process.env.KEEPLOG]);
     await srv.stop();
   }
 });
