@@ -91,7 +91,7 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
   index_start();                           /* download counters flush in the background */
-  events_set_xet_consumer(xetsrv_consume); /* LFS -> Xet conversion after ref moves */
+  events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
   if (events_start()) return HUB_ERROR;    /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);

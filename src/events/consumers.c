@@ -6,24 +6,30 @@
  *   default branch moved (index_consume). The head itself (sha, siblings) is not here: the
  *   ref transaction writes it synchronously (read-your-writes).
  * - xet: LFS -> Xet conversion of the objects a repo with Xet on references, after its
- *   refs moved (xetsrv_consume, handed down by main.c with events_set_xet_consumer).
+ *   refs moved (xetsrv_consume, handed down by main.c with events_set_consumer).
  * Next: scanning, webhooks, mirroring — add a row. */
 #include "events/events.h"
 #include "index/index.h"
 
-/* Set by main.c (events/ never includes xetsrv/, a peer above it in the table). */
-static int (*g_xet_consume)(const db_event *ev, size_t n);
+#include <string.h>
 
-void events_set_xet_consumer(int (*consume)(const db_event *ev, size_t n)) {
-  g_xet_consume = consume;
-}
+#include "util/error.h"
 
-static int xet_consume(const db_event *ev, size_t n) {
-  return g_xet_consume ? g_xet_consume(ev, n) : 0;
-}
-
-const events_consumer events_consumers[] = {
+/* Rows whose work lives above events/ (xetsrv/, and next scanning, webhooks) start empty and
+ * are filled by main.c with events_set_consumer before events_start: events/ never includes
+ * a peer above it in the layer table. A row left empty is skipped without moving its cursor,
+ * so no event is lost to a consumer that was not wired in. */
+events_consumer events_consumers[] = {
     {"index", index_consume},
-    {"xet", xet_consume},
+    {"xet", NULL},
 };
 const size_t events_nconsumers = sizeof events_consumers / sizeof events_consumers[0];
+
+int events_set_consumer(const char *name, int (*consume)(const db_event *ev, size_t n)) {
+  for (size_t i = 0; i < events_nconsumers; i++)
+    if (strcmp(events_consumers[i].name, name) == 0) {
+      events_consumers[i].consume = consume;
+      return 0;
+    }
+  return hub_error_set(HUB_ENOTFOUND, "no event consumer named %s", name);
+}

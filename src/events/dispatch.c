@@ -55,7 +55,8 @@ static int round_once(int *failed) {
   for (size_t i = 0; i < events_nconsumers; i++) {
     const events_consumer *c = &events_consumers[i];
     int64_t last = 0;
-    static batch b; /* dispatcher thread only */
+    static batch b;            /* dispatcher thread only */
+    if (!c->consume) continue; /* not wired in (events_set_consumer): keep its events */
     b.n = 0;
     if (db_cursor_get(c->name, 0, &last, NULL) || db_events_after(last, EVENTS_BATCH, take, &b)) {
       *failed = 1;

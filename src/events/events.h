@@ -62,10 +62,11 @@ typedef struct {
   int (*consume)(const db_event *ev, size_t n);
 } events_consumer;
 
-extern const events_consumer events_consumers[];
-/* The "xet" consumer's work (xetsrv_consume), handed down by main.c before events_start;
- * unset, the consumer does nothing. */
-void events_set_xet_consumer(int (*consume)(const db_event *ev, size_t n));
+extern events_consumer events_consumers[];
+/* The work of a consumer row that lives above events/ (e.g. "xet": xetsrv_consume), handed
+ * down by main.c before events_start. A row with no work is skipped (its cursor stays).
+ * HUB_ENOTFOUND if consumers.c has no row of that name. */
+int events_set_consumer(const char *name, int (*consume)(const db_event *ev, size_t n));
 extern const size_t events_nconsumers;
 
 /* Start the dispatcher thread (server only). Tests: MODELHUB_TEST_PAUSE_CONSUMERS=1 keeps it

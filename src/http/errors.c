@@ -46,6 +46,16 @@ http_error_map http_error_lookup(int code, int anonymous) {
                             "The hub is restarting; try again in a moment."};
   case HUB_EBUSY:
     return (http_error_map){503, "ServiceUnavailable", "Server busy, retry later"};
+  case HUB_EBLOCKED:
+    return (http_error_map){403, "BlockedByScan",
+                            "This file was flagged by the security scan and is blocked"};
+  case HUB_EUPSTREAM:
+    return (http_error_map){502, "UpstreamError", "The upstream hub failed to answer"};
+  case HUB_EOFFLINE:
+    return (http_error_map){503, "Offline",
+                            "The hub is offline and this content is not cached"};
+  case HUB_ERATELIMIT:
+    return (http_error_map){429, "TooManyRequests", "Too many requests, retry later"};
   default:
     return (http_error_map){500, "InternalError", "Internal server error"};
   }

@@ -29,6 +29,10 @@ enum {
   HUB_ENOSPC = -18,     /* out of disk space (ENOSPC, EDQUOT, SQLITE_FULL): 507 */
   HUB_EUNAVAILABLE = -19, /* shutting down: 503 */
   HUB_EBUSY = -20,      /* over a shared capacity (body memory): 503 + Retry-After */
+  HUB_EBLOCKED = -21,   /* file withheld by the security-scan policy: 403 BlockedByScan */
+  HUB_EUPSTREAM = -22,  /* an upstream hub failed (5xx, timeout, DNS, cut): 502 UpstreamError */
+  HUB_EOFFLINE = -23,   /* offline mode, or upstream unreachable, and not cached: 503 */
+  HUB_ERATELIMIT = -24, /* rate limited (here or upstream): 429 + Retry-After */
 };
 
 /* Record code + printf-style message for this thread; returns code so callers can

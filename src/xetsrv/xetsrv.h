@@ -73,7 +73,7 @@ int xetsrv_verified_size(const char *sha, int64_t *out_size);
  * justifies are dropped. Run after the git pointers were recorded. */
 int xetsrv_objects_migrate(void);
 
-/* Events consumer "xet" (events_set_xet_consumer, set by main.c): for every event that
+/* Events consumer "xet" (events_set_consumer("xet", …), set by main.c): for every event that
  * moves a ref of a repo with Xet on, queues the Xet conversion of the LFS objects the repo
  * references and its git objects name (xetsrv_lookup), so pushed objects convert without
  * waiting for a first read. Always 0 (conversion is best effort; reads queue it too). */
