@@ -428,7 +428,8 @@ static int h_commit(hub_req *r) {
   json_t *det = json_pack("{s:i}", "files", (int)c->nops);
   http_cleanup_add(r, json_release, det);
   events_ctx ev = {
-      &r->repo, {&r->who, NULL, http_client_ip(r)}, "commit", "repo.commit", det, 0, NULL, NULL};
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "commit", "repo.commit", det, 0, NULL, NULL,
+      NULL};
   /* A new pull request's discussion is written with its ref's event: no PR ref without it. */
   pr_open po = {r, ref, req.summary, pr_target};
   if (create_pr) {

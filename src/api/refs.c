@@ -15,10 +15,10 @@ struct refs_ctx {
 
 static int add_ref(const repo_ref *ref, void *payload) {
   struct refs_ctx *c = payload;
-  json_t *arr = ref->kind == REPO_REF_BRANCH ? c->branches
-                : ref->kind == REPO_REF_TAG  ? c->tags
+  json_t *arr = ref->kind == REPO_REF_BRANCH    ? c->branches
+                : ref->kind == REPO_REF_TAG     ? c->tags
                 : ref->kind == REPO_REF_CONVERT ? c->converts
-                                               : c->prs;
+                                                : c->prs;
   if (arr)
     json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "name", ref->name, "ref", ref->ref,
                                          "targetCommit", ref->target));
@@ -31,8 +31,8 @@ static int h_refs(hub_req *r) {
   if (rc) return rc;
   int prs = http_param_bool(r, "include_prs", 0);
   struct refs_ctx c = {json_array(), json_array(), json_array(), prs ? json_array() : NULL};
-  json_t *o = json_pack("{s:o, s:o, s:o}", "branches", c.branches, "tags", c.tags, "converts",
-                        c.converts);
+  json_t *o =
+      json_pack("{s:o, s:o, s:o}", "branches", c.branches, "tags", c.tags, "converts", c.converts);
   if (prs) json_object_set_new(o, "pullRequests", c.prs);
   if ((rc = repo_refs_list(h, add_ref, &c))) {
     json_decref(o);
@@ -67,12 +67,15 @@ static int h_branch_create(hub_req *r) {
     json_decref(b);
     return rc;
   }
-  if (empty) rc = hub_error_set(HUB_EUNSUPPORTED, "emptyBranch is not supported by this hub");
+  if (empty)
+    rc = hub_error_set(HUB_EUNSUPPORTED, "emptyBranch is not supported by this hub");
   else if (!(rc = repo_ref_name_valid(!strncmp(name, "refs/heads/", 11) ? name + 11 : name))) {
     json_t *det = json_pack("{s:s}", "branch", name);
-    events_ctx ev = {
-        &r->repo, {&r->who, NULL, http_client_ip(r)}, "branch", "repo.branch.create", det, 0, NULL,
-        NULL};
+    events_ctx ev = {&r->repo, {&r->who, NULL, http_client_ip(r)},
+                     "branch", "repo.branch.create",
+                     det,      0,
+                     NULL,     NULL,
+                     NULL};
     repo_recorder rec = events_recorder(&ev);
     rc = repo_branch_create(h, name, start ? start : "HEAD", overwrite, &rec);
     json_decref(det);
@@ -93,9 +96,11 @@ static int h_branch_delete(hub_req *r) {
     return hub_error_set(HUB_EFORBIDDEN, "The default branch cannot be deleted");
   if ((rc = gov_check_branch_change(&r->repo, name, 1))) return rc;
   json_t *det = json_pack("{s:s}", "branch", name);
-  events_ctx ev = {
-      &r->repo, {&r->who, NULL, http_client_ip(r)}, "branch", "repo.branch.delete", det, 0, NULL,
-      NULL};
+  events_ctx ev = {&r->repo, {&r->who, NULL, http_client_ip(r)},
+                   "branch", "repo.branch.delete",
+                   det,      0,
+                   NULL,     NULL,
+                   NULL};
   repo_recorder rec = events_recorder(&ev);
   rc = repo_branch_delete(h, name, &rec);
   json_decref(det);
@@ -119,7 +124,8 @@ static int h_tag_create(hub_req *r) {
   snprintf(email, sizeof email, "%s@users.noreply.modelhub", r->who.name);
   json_t *det = json_pack("{s:s, s:s}", "tag", tag, "revision", rev);
   events_ctx ev = {
-      &r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.create", det, 0, NULL, NULL};
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.create", det, 0, NULL, NULL,
+      NULL};
   repo_recorder rec = events_recorder(&ev);
   rc = repo_tag_create(h, tag, rev, msg && *msg ? msg : NULL, r->who.name, email, &rec);
   json_decref(det);
@@ -137,7 +143,8 @@ static int h_tag_delete(hub_req *r) {
   if ((rc = gov_check_tag_change(&r->repo, tag))) return rc;
   json_t *det = json_pack("{s:s}", "tag", tag);
   events_ctx ev = {
-      &r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.delete", det, 0, NULL, NULL};
+      &r->repo, {&r->who, NULL, http_client_ip(r)}, "tag", "repo.tag.delete", det, 0, NULL, NULL,
+      NULL};
   repo_recorder rec = events_recorder(&ev);
   rc = repo_tag_delete(h, tag, &rec);
   json_decref(det);
@@ -154,12 +161,11 @@ static int add_commit(const repo_commit_info *c, void *payload) {
   struct log_ctx *l = payload;
   json_t *o = json_pack("{s:s, s:s, s:s, s:[{s:s}], s:o}", "id", c->id, "title", c->title,
                         "message", c->message, "authors", "user",
-                        c->author_name ? c->author_name : "", "date",
-                        api_iso_json(c->date * 1000));
+                        c->author_name ? c->author_name : "", "date", api_iso_json(c->date * 1000));
   if (!o) return HUB_ERROR;
   if (l->formatted) /* plain text is valid HTML-escaped only if we escape; keep it simple */
-    json_object_set_new(o, "formatted", json_pack("{s:s, s:s}", "title", c->title, "message",
-                                                  c->message));
+    json_object_set_new(o, "formatted",
+                        json_pack("{s:s, s:s}", "title", c->title, "message", c->message));
   json_array_append_new(l->arr, o);
   return 0;
 }
@@ -181,7 +187,8 @@ static int h_commits(hub_req *r) {
   const char *ex[4];
   size_t nex = http_params(r, "expand", ex, 4);
   struct log_ctx l = {json_array(), 0};
-  for (size_t i = 0; i < nex; i++) l.formatted |= !strcmp(ex[i], "formatted");
+  for (size_t i = 0; i < nex; i++)
+    l.formatted |= !strcmp(ex[i], "formatted");
   size_t total = 0;
   if ((rc = repo_log(h, sha, skip, (size_t)limit, add_commit, &l, &total))) {
     json_decref(l.arr);

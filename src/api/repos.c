@@ -22,9 +22,12 @@ static int parse_private(json_t *body, int *out) {
   *out = -1;
   if (json_is_string(vis)) {
     const char *v = json_string_value(vis);
-    if (!strcmp(v, "public")) *out = 0;
-    else if (!strcmp(v, "private") || !strcmp(v, "protected")) *out = 1;
-    else return hub_error_set(HUB_EINVALID, "visibility must be public, private or protected");
+    if (!strcmp(v, "public"))
+      *out = 0;
+    else if (!strcmp(v, "private") || !strcmp(v, "protected"))
+      *out = 1;
+    else
+      return hub_error_set(HUB_EINVALID, "visibility must be public, private or protected");
   } else if (json_is_boolean(priv)) {
     *out = json_is_true(priv);
   } else if (priv && !json_is_null(priv)) {
@@ -74,7 +77,8 @@ int api_create_body_parse(json_t *body, api_create_body *out) {
   if (org && !json_is_null(org) && !json_is_string(org))
     return hub_error_set(HUB_EINVALID, "organization must be a string or null");
   int rc;
-  if ((rc = parse_type(body, &out->type)) || (rc = parse_private(body, &out->is_private))) return rc;
+  if ((rc = parse_type(body, &out->type)) || (rc = parse_private(body, &out->is_private)))
+    return rc;
   return 0;
 }
 
@@ -126,7 +130,7 @@ static int h_create(hub_req *r) {
     /* The first ref through the spine: event, "repo.create" audit entry, derived head. */
     json_t *det = json_pack("{s:b}", "private", repo.is_private);
     events_ctx ev = {
-        &repo, {&r->who, NULL, http_client_ip(r)}, "repo.create", "repo.create", det, 0, NULL,
+        &repo, {&r->who, NULL, http_client_ip(r)}, "repo.create", "repo.create", det, 0, NULL, NULL,
         NULL};
     repo_ref_update u = {"refs/heads/main", "", ""};
     snprintf(u.new_, sizeof u.new_, "%s", sha);
@@ -146,7 +150,8 @@ static int h_create(hub_req *r) {
   char full[2 * HUB_MAX_NAME + 2];
   snprintf(full, sizeof full, "%s/%s", repo.ns, repo.name);
   return http_reply_json(
-      r, 200, json_pack("{s:s, s:s, s:s}", "url", api_repo_url(r, &repo), "name", full, "id", repo.uid));
+      r, 200,
+      json_pack("{s:s, s:s, s:s}", "url", api_repo_url(r, &repo), "name", full, "id", repo.uid));
 }
 
 /* Body {name, organization, type} → the repo, authorized for admin. */
@@ -169,8 +174,8 @@ static int body_repo(hub_req *r, json_t *body, db_repo *out) {
   int perm = auth_repo_perm(&r->who, out);
   if (perm < PERM_READ) return hub_error_set(HUB_EREPO, "Repository not found");
   if (perm < PERM_ADMIN)
-    return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to administer %s/%s",
-                         out->ns, out->name);
+    return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to administer %s/%s", out->ns,
+                         out->name);
   return 0;
 }
 
@@ -205,7 +210,8 @@ static int h_delete(hub_req *r) {
   if (rc) return rc;
   r->repo = repo;
   events_ctx ev = {
-      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.delete", "repo.delete", NULL, 0, NULL, NULL};
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.delete", "repo.delete", NULL, 0, NULL, NULL,
+      NULL};
   if ((rc = events_record_repo(&ev, delete_change, &repo))) return rc;
   api_repo_forget(repo.uid);
   /* The row is gone, so nothing can reach the directory any more: move it aside first so
@@ -213,8 +219,10 @@ static int h_delete(hub_req *r) {
   char dir[4200], trash[4300];
   db_repo_dir(repo.uid, dir, sizeof dir);
   snprintf(trash, sizeof trash, "%s/tmp/deleted-%s.git", db_data_dir(), repo.uid);
-  if (rename(dir, trash) == 0) remove_tree(trash);
-  else remove_tree(dir);
+  if (rename(dir, trash) == 0)
+    remove_tree(trash);
+  else
+    remove_tree(dir);
   return http_reply_json(r, 200, json_object());
 }
 
@@ -234,13 +242,15 @@ static int h_move(hub_req *r) {
   const char *tname = ts + 1;
   if (!api_name_valid(tname)) return hub_error_set(HUB_EINVALID, "Invalid repo name '%s'", tname);
   db_repo repo;
-  if (db_repo_get(type, fns, fs + 1, &repo)) return hub_error_set(HUB_EREPO, "Repository not found");
+  if (db_repo_get(type, fns, fs + 1, &repo))
+    return hub_error_set(HUB_EREPO, "Repository not found");
   int perm = auth_repo_perm(&r->who, &repo);
   if (perm < PERM_READ) return hub_error_set(HUB_EREPO, "Repository not found");
   if (perm < PERM_ADMIN)
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to move %s", from);
   db_account ns;
-  if (db_account_by_name(tns, &ns)) return hub_error_set(HUB_ENOTFOUND, "Namespace '%s' not found", tns);
+  if (db_account_by_name(tns, &ns))
+    return hub_error_set(HUB_ENOTFOUND, "Namespace '%s' not found", tns);
   if (auth_ns_perm(&r->who, &ns) < PERM_WRITE)
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to create repos under '%s'",
                          tns);
@@ -248,7 +258,8 @@ static int h_move(hub_req *r) {
   move_args ma = {&repo, &ns, tname};
   json_t *det = json_pack("{s:s, s:s}", "from", from, "to", to);
   events_ctx ev = {
-      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0, NULL, NULL};
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0, NULL, NULL,
+      NULL};
   rc = events_record_repo(&ev, move_change, &ma);
   json_decref(det);
   if (rc) return rc;
@@ -264,19 +275,28 @@ static int h_settings(hub_req *r) {
   if (priv >= 0) repo.is_private = priv;
   json_t *g = json_object_get(body, "gated");
   if (g) {
-    if (json_is_false(g) || json_is_null(g)) repo.gated[0] = 0;
-    else if (json_is_string(g) && (!strcmp(json_string_value(g), "auto") ||
-                                   !strcmp(json_string_value(g), "manual")))
+    if (json_is_false(g) || json_is_null(g))
+      repo.gated[0] = 0;
+    else if (json_is_string(g) &&
+             (!strcmp(json_string_value(g), "auto") || !strcmp(json_string_value(g), "manual")))
       snprintf(repo.gated, sizeof repo.gated, "%s", json_string_value(g));
-    else return hub_error_set(HUB_EINVALID, "gated must be \"auto\", \"manual\" or false");
+    else
+      return hub_error_set(HUB_EINVALID, "gated must be \"auto\", \"manual\" or false");
   }
   json_t *det = json_object();
-  if (repo.is_private != r->repo.is_private) json_object_set_new(det, "private", json_boolean(repo.is_private));
+  if (repo.is_private != r->repo.is_private)
+    json_object_set_new(det, "private", json_boolean(repo.is_private));
   if (strcmp(repo.gated, r->repo.gated))
     json_object_set_new(det, "gated", repo.gated[0] ? json_string(repo.gated) : json_false());
-  events_ctx ev = {
-      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.settings", "repo.settings", det, 0, NULL,
-      NULL};
+  events_ctx ev = {&repo,
+                   {&r->who, NULL, http_client_ip(r)},
+                   "repo.settings",
+                   "repo.settings",
+                   det,
+                   0,
+                   NULL,
+                   NULL,
+                   NULL};
   rc = events_record_repo(&ev, update_change, &repo);
   json_decref(det);
   if (rc) return rc;

@@ -19,6 +19,8 @@ static const char *const STEPS[] = {
     " PRIMARY KEY(repo_id, ref));"
     "CREATE TABLE event_cursors(consumer TEXT PRIMARY KEY, last_id INTEGER NOT NULL,"
     " processed INTEGER NOT NULL DEFAULT 0, updated_ms INTEGER NOT NULL);",
+    /* 2: what changed beyond the ref (discussion number, comment id, new visibility...). */
+    "ALTER TABLE events ADD COLUMN details TEXT NOT NULL DEFAULT '';",
 };
 
 int db_events_init(void) {
@@ -27,7 +29,7 @@ int db_events_init(void) {
 
 int db_event_append(db_event *e) {
   sqlite3_stmt *st = db__stmt("INSERT INTO events(repo_id, repo_uid, kind, ref, old, new, actor,"
-                              " token, ts_ms) VALUES(?,?,?,?,?,?,?,?,?)");
+                              " token, ts_ms, details) VALUES(?,?,?,?,?,?,?,?,?,?)");
   int rc;
   if (!st) return HUB_ERROR;
   e->ts_ms = db_now_ms();
@@ -40,6 +42,7 @@ int db_event_append(db_event *e) {
   sqlite3_bind_text(st, 7, e->actor[0] ? e->actor : "-", -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 8, e->token[0] ? e->token : "-", -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 9, e->ts_ms);
+  sqlite3_bind_text(st, 10, e->details, -1, SQLITE_STATIC);
   if ((rc = db__step_done(st))) return rc;
   e->id = sqlite3_last_insert_rowid(db_conn());
   if (!e->ref[0]) return 0;
@@ -63,9 +66,10 @@ static void read_event(sqlite3_stmt *st, db_event *e) {
   db__copy(e->actor, sizeof e->actor, st, 7);
   db__copy(e->token, sizeof e->token, st, 8);
   e->ts_ms = sqlite3_column_int64(st, 9);
+  db__copy(e->details, sizeof e->details, st, 10);
 }
 
-#define EVENT_COLS "id, repo_id, repo_uid, kind, ref, old, new, actor, token, ts_ms"
+#define EVENT_COLS "id, repo_id, repo_uid, kind, ref, old, new, actor, token, ts_ms, details"
 
 /* Rows are copied out first: a callback may run statements of its own. */
 static int each_row(sqlite3_stmt *st, int limit, db_event_cb cb, void *payload) {

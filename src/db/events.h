@@ -14,6 +14,8 @@
 
 #include "util/limits.h"
 
+#define DB_EVENT_DETAILS_MAX 512
+
 typedef struct {
   int64_t id;
   int64_t repo_id;
@@ -25,6 +27,11 @@ typedef struct {
   char actor[HUB_MAX_USER_NAME + 1]; /* account name, "-" for the server itself */
   char token[25];                    /* token uid, "-" when none */
   int64_t ts_ms;
+  /* Compact JSON object of what changed beyond the ref, "" when nothing: e.g.
+   * {"num": 3} for a discussion, {"num": 3, "comment": "<id>"} for a comment,
+   * {"private": true} for a visibility change, {"from": "a/b", "to": "c/d"} for a move.
+   * Set through events_ctx.event_details; at most DB_EVENT_DETAILS_MAX - 1 bytes. */
+  char details[DB_EVENT_DETAILS_MAX];
 } db_event;
 
 int db_events_init(void); /* module migrations ("events"); once at start-up */

@@ -37,6 +37,10 @@ typedef struct {
    * inside the same transaction after the events; non-zero fails the whole change. */
   int (*also)(void *payload);
   void *also_payload;
+  /* Stored with the event for its consumers (db_event.details), borrowed, may be NULL: a
+   * small object of ids and flags (consumers look the rest up). Over DB_EVENT_DETAILS_MAX
+   * once serialized, the change fails (HUB_ERROR): keep it small. */
+  const json_t *event_details;
 } events_ctx;
 
 int events_init(void); /* tables (db_migrate_module "events"); once at start-up */

@@ -17,9 +17,19 @@ int events_init(void) {
   return db_events_init();
 }
 
-static void fill_event(db_event *e, const events_ctx *c) {
+static int fill_event(db_event *e, const events_ctx *c) {
   const hub_identity *w = c->audit.who;
   memset(e, 0, sizeof *e);
+  if (c->event_details) {
+    char *js = json_dumps(c->event_details, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t n = js ? strlen(js) : 0;
+    if (!js || n >= sizeof e->details) {
+      free(js);
+      return hub_error_set(HUB_ERROR, "event details too large (%zu bytes)", n);
+    }
+    memcpy(e->details, js, n + 1);
+    free(js);
+  }
   e->repo_id = c->repo->id;
   snprintf(e->repo_uid, sizeof e->repo_uid, "%s", c->repo->uid);
   snprintf(e->kind, sizeof e->kind, "%s", c->kind ? c->kind : "");
@@ -28,6 +38,7 @@ static void fill_event(db_event *e, const events_ctx *c) {
            : w && w->authenticated ? w->name
                                    : "-");
   snprintf(e->token, sizeof e->token, "%s", w && w->token_uid[0] ? w->token_uid : "-");
+  return 0;
 }
 
 static int audit_one(const events_ctx *c, const char *ref, const char *old, const char *new_) {
@@ -72,7 +83,7 @@ int events_record(repo_handle *h, const repo_ref_update *u, size_t n, void *payl
      * hook ran): the earlier move gets its event, the record keeps the later value. */
     int later = strcmp(cur, u[i].old) && *u[i].new_ &&
                 db_event_moved_from(c->repo->id, u[i].ref, u[i].new_);
-    fill_event(&e, c);
+    if ((rc = fill_event(&e, c))) break;
     snprintf(e.ref, sizeof e.ref, "%s", u[i].ref);
     snprintf(e.old, sizeof e.old, "%s", u[i].old);
     snprintf(e.new_, sizeof e.new_, "%s", u[i].new_);
@@ -103,8 +114,8 @@ int events_record_repo(events_ctx *c, int (*change)(void *payload), void *payloa
   db_event e;
   int rc;
   if ((rc = db_txn_begin_durable())) return rc;
-  fill_event(&e, c);
-  if (change) rc = change(payload);
+  rc = fill_event(&e, c);
+  if (!rc && change) rc = change(payload);
   if (!rc && !(rc = db_event_append(&e))) c->last_event = e.id;
   if (!rc) rc = audit_one(c, NULL, NULL, NULL);
   if (rc) {
@@ -209,7 +220,8 @@ static int reconcile_ref(void *payload) {
           *u.new_ ? u.new_ : "deleted");
   json_t *why = json_pack("{s:s}", "reason", "moved while the server did not see it");
   events_ctx c = {
-      o->repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", why, 0, NULL, NULL};
+      o->repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", why, 0, NULL, NULL,
+      NULL};
   rc = events_record(o->h, &u, 1, &c);
   json_decref(why);
   if (!rc) o->written++;
@@ -249,11 +261,13 @@ static int reconcile(const db_repo *repo, const char *const *refs, const char *c
         rc = db_event_ref_set(repo->id, d.u[i].ref, d.u[i].new_);
       for (size_t i = 0; i < d.n && !rc; i++)
         if (!strcmp(d.u[i].ref, "refs/heads/main") && strcmp(repo->head_sha, d.u[i].new_)) {
-          events_ctx c = {
-              repo, {NULL, "modelhub", NULL}, "recovered", "repo.ref.recovered", NULL, 0, NULL,
-              NULL};
+          events_ctx c = {repo,        {NULL, "modelhub", NULL},
+                          "recovered", "repo.ref.recovered",
+                          NULL,        0,
+                          NULL,        NULL,
+                          NULL};
           db_event e;
-          fill_event(&e, &c);
+          (void)fill_event(&e, &c);
           snprintf(e.ref, sizeof e.ref, "%s", d.u[i].ref);
           snprintf(e.old, sizeof e.old, "%s", repo->head_sha);
           snprintf(e.new_, sizeof e.new_, "%s", d.u[i].new_);

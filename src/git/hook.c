@@ -300,8 +300,8 @@ static void post_receive_record(char *text) {
            getenv("MODELHUB_TOKEN_ID") ? getenv("MODELHUB_TOKEN_ID") : "");
   who.authenticated = who.name[0] && strcmp(who.name, "-");
   const char *ip = getenv("MODELHUB_CLIENT_IP");
-  events_ctx c = {&repo, {&who, NULL, ip && *ip ? ip : NULL}, "push", "repo.push", NULL, 0, NULL,
-                  NULL};
+  events_ctx c = {
+      &repo, {&who, NULL, ip && *ip ? ip : NULL}, "push", "repo.push", NULL, 0, NULL, NULL, NULL};
   /* Tests: a hook slow to record (another push moves the ref meanwhile). */
   const char *delay = getenv("MODELHUB_TEST_HOOK_DELAY_MS");
   if (delay && atoi(delay) > 0)

@@ -204,13 +204,20 @@ int gov__h_merge(hub_req *r) {
   }
   repo_handle *h;
   if ((rc = gov__repo_open(r, &h)) || (rc = gov__git_open(&r->repo, &g))) goto done;
-  merge_rec mr = {
-      r,
-      &d,
-      num,
-      &m,
-      0,
-      {&r->repo, {&r->who, NULL, http_client_ip(r)}, "merge", "pr.merge", NULL, 0, NULL, NULL}};
+  merge_rec mr = {r,
+                  &d,
+                  num,
+                  &m,
+                  0,
+                  {&r->repo,
+                   {&r->who, NULL, http_client_ip(r)},
+                   "merge",
+                   "pr.merge",
+                   NULL,
+                   0,
+                   NULL,
+                   NULL,
+                   NULL}};
   repo_recorder rec = {merge_record, &mr};
   rc = gov__merge(g, h, &rec, target_ref, pr_ref, r->who.name, email, msg.ptr, &m);
   if (rc == HUB_EREVISION) {

@@ -179,6 +179,7 @@ static int stage_move(hub_req *r, repo_handle *h, const char *name, const char *
                    d,
                    0,
                    stage_also,
+                   NULL,
                    NULL}};
   sr.ev.also_payload = &sr;
   repo_recorder rec = events_recorder(&sr.ev);
