@@ -23,6 +23,7 @@
 #include "jobs/jobs.h"
 #include "lfs/lfs.h"
 #include "repo/repo.h"
+#include "security/security.h"
 #include "util/error.h"
 #include "util/hub.h"
 #include "web/web.h"
@@ -46,6 +47,7 @@ static int usage_main(FILE *f) {
              "  audit verify               check the audit log's hash chain\n"
              "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
              "  jobs retry ID | jobs cancel ID\n"
+             "  scan --rescan [--all|--av]  re-queue security scans (docs/scanning.md)\n"
              "                             background jobs (docs/jobs.md)\n"
              "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
              "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
@@ -92,12 +94,14 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 static int register_routes(void) {
   index_start();                           /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
+  events_set_consumer("scan", security_consume); /* security scans of new objects */
   if (events_start()) return HUB_ERROR;    /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
   http_routes_add(api_account_routes);
   http_routes_add(api_org_routes);
+  http_routes_add(api_scan_routes);
   http_routes_add(api_token_routes);
   http_routes_add(api_repo_routes);
   http_routes_add(api_gate_routes);
@@ -282,18 +286,22 @@ static int cmd_serve(int argc, char **argv) {
   blob_store_sweep_tmp(ctx.blobs, 24 * 3600, NULL);
   if (load_sign_key(sign_key, sizeof sign_key)) return die("signing key");
   if (api_init(&ctx)) return die("stores");
+  if (security_init(ctx.blobs)) return die("scan service");
+  security_set_read_fallback(xetsrv_read_fallback()); /* Xet-only files are scanned too */
   if (register_routes()) return die("routes");
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
   if (git_refs_reconcile()) fprintf(stderr, "modelhub: start-up ref check: %s\n", hub_error_msg());
   if (git_maint_start(maint_s)) return die("maintenance");
   if (jobs_start(0)) return die("job runner");
+  security_resume(); /* objects queued for a scan whose job was lost get one */
   /* When the grace runs out, running git children are stopped (an unfinished push then
    * moves no ref) so their requests end. */
   http_config cfg = {listen, ctx.public_url, nthreads, grace_s, git_children_stop};
   int rc = http_serve(&cfg);
   git_maint_stop();
   jobs_stop();
+  security_shutdown();
   if (rc) return die("serve");
   db_global_shutdown();
   return 0;
@@ -721,6 +729,9 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
   if (!strcmp(cmd, "audit")) return cmd_audit(sub_argc, sub_argv);
   if (!strcmp(cmd, "jobs")) return cmd_jobs(sub_argc, sub_argv);
+  if (!strcmp(cmd, "scan") && sub_argc > 1 && !strcmp(sub_argv[1], "--rescan"))
+    return open_data() || security_init(NULL) ? die("scan service")
+                                              : security_rescan_main(sub_argc - 1, sub_argv + 1);
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
