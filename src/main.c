@@ -23,6 +23,7 @@
 #include "jobs/jobs.h"
 #include "lfs/lfs.h"
 #include "repo/repo.h"
+#include "scan/scan.h"
 #include "security/security.h"
 #include "util/error.h"
 #include "util/hub.h"
@@ -47,8 +48,10 @@ static int usage_main(FILE *f) {
              "  audit verify               check the audit log's hash chain\n"
              "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
              "  jobs retry ID | jobs cancel ID\n"
-             "  scan --rescan [--all|--av]  re-queue security scans (docs/scanning.md)\n"
              "                             background jobs (docs/jobs.md)\n"
+             "  scan --rescan [--all|--av]  re-queue security scans (docs/scanning.md)\n"
+             "  scan [--json] [--clamav-db DIR] FILE...\n"
+             "                             security-scan local files (docs/scanning.md)\n"
              "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
              "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
              "                             file reconstructions\n\n"
@@ -92,10 +95,10 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                           /* download counters flush in the background */
+  index_start();                              /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
   events_set_consumer("scan", security_consume); /* security scans of new objects */
-  if (events_start()) return HUB_ERROR;    /* the event consumers (events/dispatch.c) */
+  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
@@ -733,6 +736,7 @@ int main(int argc, char **argv) {
     return open_data() || security_init(NULL) ? die("scan service")
                                               : security_rescan_main(sub_argc - 1, sub_argv + 1);
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
+  if (!strcmp(cmd, "scan")) return scan_cli_main(sub_argc, sub_argv); /* docs/scanning.md */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
