@@ -214,6 +214,28 @@ test("each upload is scanned in the background; results in the Hub's shapes", as
   assert.ok(audit.json.some((e) => JSON.stringify(e).includes("evil.pkl")), JSON.stringify(audit.json).slice(0, 500));
 });
 
+test("web: a badge per file with the imports on hover, a banner on the repo page, the admin list", async () => {
+  await waitScanned("acme/fixtures", Object.keys(FIX));
+  const page = async (p, token = admin) => {
+    const r = await fetch(server.url + p, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    return { status: r.status, text: await r.text() };
+  };
+  const tree = await page("/acme/fixtures/tree/main");
+  assert.equal(tree.status, 200);
+  const row = (name) => tree.text.split("<tr>").find((t) => t.includes(`>${name}</a>`)) || "";
+  assert.match(row("evil.pkl"), /class="badge badge-scan-unsafe" title="[^"]*os\.system \(dangerous\)[^"]*">unsafe</);
+  assert.match(row("model.pt"), /class="badge badge-scan-safe" title="[^"]*Pickle imports:[^"]*torch/);
+  const blob = await page("/acme/fixtures/blob/main/evil.pkl");
+  assert.match(blob.text, /badge-scan-unsafe/);
+  const card = await page("/acme/fixtures");
+  assert.match(card.text, /id="scan-banner"[^<]*<b>Security scan:<\/b> \d+ files with issues: [^<]*evil\.pkl \(unsafe\)/);
+  const adm = await page("/admin/scans");
+  assert.equal(adm.status, 200);
+  assert.match(adm.text, /id="flagged"/);
+  assert.match(adm.text, /evil\.pkl/);
+  assert.equal((await page("/admin/scans", null)).status, 404, "admin only");
+});
+
 test("block: the unsafe file is refused over resolve, LFS batch + GET, Xet and git-lfs; safe files download", async () => {
   await waitScanned("acme/fixtures", Object.keys(FIX));
   const evilOid = sha256(EVIL_PICKLE);
