@@ -268,7 +268,7 @@ static json_t *scan_safetensors(int fd, uint64_t size) {
     }
     idx++;
   }
-  qsort(rs, nr, sizeof *rs, range_cmp);
+  if (nr) qsort(rs, nr, sizeof *rs, range_cmp);
   uint64_t expect = 0;
   int gap = 0;
   for (size_t i = 0; i < nr; i++) {
@@ -417,10 +417,13 @@ static int g_chk(gctx *g, int rc, const char *what) {
   return rc;
 }
 
-static int g_string(gctx *g, const char *what, char *keep, size_t keep_cap, uint64_t max_len) {
+/* A string: its first keep_cap - 1 bytes in keep (NUL-terminated), its length in *len. */
+static int g_string(gctx *g, const char *what, char *keep, size_t keep_cap, uint64_t max_len,
+                    uint64_t *len) {
   uint64_t n = 0;
   int rc;
   if ((rc = g_chk(g, r_len(g->r, g->v1, &n), what))) return rc;
+  if (len) *len = n;
   if (n > max_len) {
     flag(g->v, SCAN_SUSPICIOUS, "%s of %llu bytes is over the limit", what, (unsigned long long)n);
     return 1;
@@ -440,7 +443,7 @@ static int g_value(gctx *g, uint32_t type, uint64_t *u32_out) {
     flag(g->v, SCAN_CAUTION, "unknown metadata value type %u", type);
     return 1;
   }
-  if (type == G_STRING) return g_string(g, "string value", NULL, 0, UINT64_MAX);
+  if (type == G_STRING) return g_string(g, "string value", NULL, 0, UINT64_MAX, NULL);
   if (type == G_ARRAY) {
     uint32_t et = 0;
     uint64_t count = 0, bytes;
@@ -462,7 +465,7 @@ static int g_value(gctx *g, uint32_t type, uint64_t *u32_out) {
       return g_chk(g, r_skip(g->r, bytes), "array");
     }
     for (uint64_t i = 0; i < count; i++)
-      if ((rc = g_string(g, "array string", NULL, 0, UINT64_MAX))) return rc;
+      if ((rc = g_string(g, "array string", NULL, 0, UINT64_MAX, NULL))) return rc;
     return 0;
   }
   if (type == G_U32 && u32_out) {
@@ -514,11 +517,11 @@ static json_t *scan_gguf(int fd, uint64_t size) {
   for (uint64_t i = 0; i < nkv; i++) {
     char key[32];
     uint32_t type = 0;
-    uint64_t u = UINT64_MAX;
-    if (g_string(&g, "metadata key", key, sizeof key, GGUF_MAX_KEY) ||
+    uint64_t u = UINT64_MAX, klen = 0;
+    if (g_string(&g, "metadata key", key, sizeof key, GGUF_MAX_KEY, &klen) ||
         g_chk(&g, r_u32(r, &type), "value type"))
       goto parsed;
-    int is_align = !strcmp(key, "general.alignment");
+    int is_align = klen == 17 && !memcmp(key, "general.alignment", 17);
     if (g_value(&g, type, is_align ? &u : NULL)) goto parsed;
     if (is_align) {
       if (type != G_U32 || u == 0 || (u & (u - 1))) {
@@ -532,7 +535,8 @@ static json_t *scan_gguf(int fd, uint64_t size) {
     char name[48];
     uint32_t ndims = 0, type = 0;
     uint64_t ne[GGUF_MAX_DIMS], n = 1, off = 0;
-    if (g_string(&g, "tensor name", name, sizeof name, GGUF_MAX_KEY)) goto parsed;
+    uint64_t nlen = 0;
+    if (g_string(&g, "tensor name", name, sizeof name, GGUF_MAX_KEY, &nlen)) goto parsed;
     if (g_chk(&g, r_u32(r, &ndims), "tensor dimensions")) goto parsed;
     if (ndims > GGUF_MAX_DIMS) {
       flag(&v, SCAN_UNSAFE, "tensor %llu has %u dimensions (loaders hold at most %d)",
@@ -548,6 +552,8 @@ static json_t *scan_gguf(int fd, uint64_t size) {
       goto parsed;
     char nb[48];
     const char *pn = printable(name, strlen(name), nb);
+    if (nlen > GGUF_MAX_NAME)
+      flag(&v, SCAN_CAUTION, "tensor '%s' has a name longer than %d bytes", pn, GGUF_MAX_NAME);
     if (overflow) {
       flag(&v, SCAN_UNSAFE, "tensor '%s' has a shape whose size overflows", pn);
       continue;
@@ -603,7 +609,7 @@ static json_t *scan_gguf(int fd, uint64_t size) {
     rs[nr].end = ts[i].offset + len;
     rs[nr++].idx = i;
   }
-  qsort(rs, nr, sizeof *rs, range_cmp);
+  if (nr) qsort(rs, nr, sizeof *rs, range_cmp);
   uint64_t end = 0;
   for (size_t i = 0; i < nr; i++) {
     if (rs[i].begin < end && rs[i].end > rs[i].begin) {

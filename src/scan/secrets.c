@@ -24,6 +24,8 @@
 #define GENERIC_MAX_LEN 512
 #define GENERIC_MIN_ENTROPY 4.0
 #define PEM_MIN_BASE64 40
+#define RUN_CAP 600      /* longest token or value looked at (> GENERIC_MAX_LEN) */
+#define ASSIGN_BUDGET 64 /* secret-like names whose values are checked, per window */
 
 typedef enum {
   R_HF,
@@ -118,9 +120,11 @@ static int is_word(unsigned char c) {
   return isalnum(c) || c == '_';
 }
 
-/* Length of the run from p of bytes accepted by `ok`. */
+/* Length of the run from p of bytes accepted by `ok`, at most RUN_CAP: runs can start at
+ * every '-' of "sk-sk-sk-…", so an uncapped run would make a window quadratic. */
 static size_t run(const unsigned char *p, size_t n, int (*ok)(unsigned char)) {
   size_t k = 0;
+  if (n > RUN_CAP) n = RUN_CAP;
   while (k < n && ok(p[k]))
     k++;
   return k;
@@ -170,11 +174,16 @@ static int starts(const unsigned char *p, size_t n, const char *lit) {
 }
 
 /* Tokens with a fixed prefix, at a word start. */
+/* Runs without '-' cannot contain another word start, so they are disjoint; a run with '-'
+ * can ("sk-sk-sk-…"), and positions inside the last such run are skipped: a token starting
+ * there would be a suffix of a run that was already checked. */
 static void token_rules(sstate *s, const unsigned char *l, size_t n) {
+  size_t dash_end = 0;
   for (size_t i = 0; i < n; i++) {
     if (i && is_word(l[i - 1])) continue;
     const unsigned char *p = l + i;
     size_t left = n - i, k;
+    int dashed = i < dash_end;
     switch (p[0]) {
     case 'h': /* hf_ + 34 letters, mixed case */
       if (starts(p, left, "hf_") && (k = run(p + 3, left - 3, c_alpha)) == 34 &&
@@ -194,18 +203,24 @@ static void token_rules(sstate *s, const unsigned char *l, size_t n) {
         report_finding(s, R_GITHUB, s->line, NULL);
       else if (starts(p, left, "github_pat_") && run(p + 11, left - 11, c_word) >= 50)
         report_finding(s, R_GITHUB, s->line, NULL);
-      else if (starts(p, left, "glpat-") && run(p + 6, left - 6, c_wordash) >= 20)
-        report_finding(s, R_GITLAB, s->line, NULL);
+      else if (!dashed && starts(p, left, "glpat-")) {
+        dash_end = i + 6 + (k = run(p + 6, left - 6, c_wordash));
+        if (k >= 20) report_finding(s, R_GITLAB, s->line, NULL);
+      }
       break;
     case 'x': /* xox[baprs]- + at least 10 of [A-Za-z0-9-] with a digit */
-      if (left > 5 && starts(p, left, "xox") && strchr("baprs", p[3]) && p[3] && p[4] == '-' &&
-          (k = run(p + 5, left - 5, c_alnumdash)) >= 10 && has(p + 5, k, isdigit))
-        report_finding(s, R_SLACK, s->line, NULL);
+      if (!dashed && left > 5 && starts(p, left, "xox") && p[3] && strchr("baprs", p[3]) &&
+          p[4] == '-') {
+        dash_end = i + 5 + (k = run(p + 5, left - 5, c_alnumdash));
+        if (k >= 10 && has(p + 5, k, isdigit)) report_finding(s, R_SLACK, s->line, NULL);
+      }
       break;
     case 's': /* sk- + at least 32 of [A-Za-z0-9_-] with upper, lower and digits */
-      if (starts(p, left, "sk-") && (k = run(p + 3, left - 3, c_wordash)) >= 32 &&
-          has(p + 3, k, isupper) && has(p + 3, k, islower) && has(p + 3, k, isdigit))
-        report_finding(s, R_OPENAI, s->line, NULL);
+      if (!dashed && starts(p, left, "sk-")) {
+        dash_end = i + 3 + (k = run(p + 3, left - 3, c_wordash));
+        if (k >= 32 && has(p + 3, k, isupper) && has(p + 3, k, islower) && has(p + 3, k, isdigit))
+          report_finding(s, R_OPENAI, s->line, NULL);
+      }
       break;
     }
   }
@@ -261,7 +276,8 @@ static void pem_rules(sstate *s, const unsigned char *l, size_t n) {
              (m >= 17 && !memcmp(w + m - 17, "PRIVATE KEY BLOCK", 17));
     if (!pk || !starts(l + k, n - k, "-----")) continue;
     /* GCP service account JSON: "private_key": "-----BEGIN PRIVATE KEY-----\n..." */
-    int gcp = contains_ci(l, i, "\"private_key\"");
+    size_t back = i < 64 ? i : 64;
+    int gcp = contains_ci(l + i - back, back, "\"private_key\"");
     if (pem_body_follows(l + k + 5, n - k - 5)) {
       report_finding(s, gcp ? R_GCP : R_PEM, s->line, NULL);
     } else {
@@ -318,7 +334,8 @@ static int value_char(unsigned char c) {
 }
 
 static void assignment_rules(sstate *s, const unsigned char *l, size_t n) {
-  for (size_t j = 0; j < n; j++) {
+  int budget = ASSIGN_BUDGET;
+  for (size_t j = 0; j < n && budget > 0; j++) {
     if (l[j] != '=' && l[j] != ':') continue;
     size_t v = j + 1;
     if (l[j] == '=' && ((j && strchr("=!<>", l[j - 1])) || (v < n && l[v] == '='))) continue;
@@ -336,7 +353,7 @@ static void assignment_rules(sstate *s, const unsigned char *l, size_t n) {
     size_t e = k;
     while (k && (is_word(l[k - 1]) || l[k - 1] == '-' || l[k - 1] == '.') && e - k < 64)
       k--;
-    if (k == e) continue;
+    if (e - k < 5) continue; /* shorter than any secret-like name ("token") */
     char id[72], norm[72];
     size_t il = 0, nl = 0;
     for (size_t i = k; i < e; i++) {
@@ -345,6 +362,9 @@ static void assignment_rules(sstate *s, const unsigned char *l, size_t n) {
       if (c != '_' && c != '-' && c != '.') norm[nl++] = c;
     }
     id[il] = norm[nl] = 0;
+    int aws = strstr(norm, "secretaccesskey") || strstr(norm, "awssecret");
+    if (!aws && !generic_name(id)) continue;
+    budget--;
     /* the value after: blanks [\][quote] value [quote] */
     while (v < n && (l[v] == ' ' || l[v] == '\t'))
       v++;
@@ -358,8 +378,7 @@ static void assignment_rules(sstate *s, const unsigned char *l, size_t n) {
         continue; /* not the whole quoted string: spaces or odd characters inside */
     }
     const unsigned char *val = l + v;
-    if ((strstr(norm, "secretaccesskey") || strstr(norm, "awssecret")) && vl == 40 &&
-        run(val, vl, c_b64) == 40 && !contains_ci(val, vl, "EXAMPLE")) {
+    if (aws && vl == 40 && run(val, vl, c_b64) == 40 && !contains_ci(val, vl, "EXAMPLE")) {
       report_finding(s, R_AWS_SECRET, s->line, NULL);
       continue;
     }

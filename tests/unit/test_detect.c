@@ -4,6 +4,7 @@
 #include "unit.h"
 
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -591,6 +592,53 @@ static void test_av_reload(void **state) {
   scan_av_close(av);
 }
 
+/* Scans running while the engine is swapped: each finishes on the engine it started with,
+ * and every engine (old or new) has the EICAR signature. */
+typedef struct {
+  struct scan_av *av;
+  int unsafe, runs;
+} scanner_arg;
+
+static void *scanner(void *p) {
+  scanner_arg *a = p;
+  char e[80];
+  eicar(e);
+  for (int i = 0; i < 30; i++) {
+    int fd = mkfd(e, strlen(e));
+    json_t *r = scan_av_scan(a->av, fd, strlen(e));
+    close(fd);
+    a->runs++;
+    if (r && !strcmp(status(r), "unsafe")) a->unsafe++;
+    json_decref(r);
+  }
+  return NULL;
+}
+
+static void test_av_reload_concurrent(void **state) {
+  (void)state;
+  char e[80];
+  eicar(e);
+  write_sig("eicar.ndb", "Eicar-Test-Signature", e);
+  struct scan_av *av = scan_av_open(tmpdir);
+  scanner_arg args[2] = {{av, 0, 0}, {av, 0, 0}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, scanner, &args[i]), 0);
+  for (int i = 0; i < 4; i++) {
+    char file[32], text[32];
+    snprintf(file, sizeof file, "extra%d.ndb", i);
+    snprintf(text, sizeof text, "modelhub payload %d", i);
+    write_sig(file, "Modelhub-Extra", text);
+    assert_int_equal(scan_av_reload_if_changed(av), 1);
+  }
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(args[i].unsafe, args[i].runs);
+  assert_int_equal(scan_av_signatures(av), 5);
+  scan_av_close(av);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_st_valid),
@@ -607,6 +655,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_av_eicar, av_setup, av_teardown),
       cmocka_unit_test_setup_teardown(test_av_no_database, av_setup, av_teardown),
       cmocka_unit_test_setup_teardown(test_av_reload, av_setup, av_teardown),
+      cmocka_unit_test_setup_teardown(test_av_reload_concurrent, av_setup, av_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
