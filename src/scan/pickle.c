@@ -32,7 +32,8 @@ typedef struct {
   uint32_t *marks;
   uint32_t nmarks, mcap;
   val *memo;
-  uint32_t memo_len, memo_cap; /* memo_len: MEMOIZE's next index */
+  uint32_t memo_len, memo_cap; /* slots in use (highest index + 1) */
+  uint64_t memo_count;         /* distinct keys stored: MEMOIZE's next index, as in Python */
   char *arena;
   uint32_t alen, acap;
   const char *err; /* malformed: why */
@@ -200,13 +201,17 @@ static int text_value(walker *w, int quoted) {
 
 static int memo_put(walker *w, uint64_t idx) {
   if (!w->sp || w->sp <= base(w)) return fail(w, "memo put on an empty stack");
-  if (idx >= SCAN_MEMO_MAX) return 0; /* not kept: a GET of it is opaque */
+  if (idx >= SCAN_MEMO_MAX) { /* not kept: a GET of it is opaque */
+    w->memo_count++;
+    return 0;
+  }
   if (grow((void **)&w->memo, &w->memo_cap, (uint32_t)idx + 1, sizeof(val), SCAN_MEMO_MAX))
     return fail(w, "out of memory");
   if (idx >= w->memo_len) {
     memset(w->memo + w->memo_len, 0, (size_t)(idx + 1 - w->memo_len) * sizeof(val));
     w->memo_len = (uint32_t)idx + 1;
   }
+  if (w->memo[idx].kind == V_UNSET) w->memo_count++;
   w->memo[idx] = w->stack[w->sp - 1];
   return 0;
 }
@@ -426,9 +431,9 @@ static int walk_one(walker *w) {
     case 'r':
       rc = le(w, 4, &a) || memo_put(w, a);
       break;
-    case 0x94:
-      rc = memo_put(w, w->memo_len);
-      break;   /* MEMOIZE */
+    case 0x94: /* MEMOIZE */
+      rc = memo_put(w, w->memo_count);
+      break;
     case 0x80: /* PROTO */
       if (le(w, 1, &a)) return -1;
       if (a > 5) return fail(w, "unsupported pickle protocol");
@@ -445,6 +450,7 @@ static int walk_one(walker *w) {
 
 static void walker_reset(walker *w) {
   w->sp = w->nmarks = w->memo_len = w->alen = 0;
+  w->memo_count = 0;
   w->err = NULL;
 }
 

@@ -321,6 +321,17 @@ static void test_stack_global_memo(void **state) {
   assert_string_equal(import_safety(r, "os", "system"), "dangerous");
   json_decref(r);
   free(b.b);
+  /* MEMOIZE's index is the number of keys stored (as in Python), not the highest + 1 */
+  memset(&b, 0, sizeof b);
+  op(&b, 0x80), op(&b, 4);
+  short_unicode(&b, "builtins"), op(&b, 'q'), op(&b, 5); /* BINPUT 5 */
+  short_unicode(&b, "eval"), op(&b, 0x94);               /* MEMOIZE: key 1 */
+  op(&b, '0'), op(&b, '0'), op(&b, 'h'), op(&b, 5), op(&b, 'h'), op(&b, 1), op(&b, 0x93),
+      op(&b, '.');
+  r = scan_bytes("sparse.pkl", b.b, b.n);
+  assert_string_equal(import_safety(r, "builtins", "eval"), "dangerous");
+  json_decref(r);
+  free(b.b);
   /* operands that are not string constants: unresolved, dangerous */
   memset(&b, 0, sizeof b);
   op(&b, 0x80), op(&b, 4);
