@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev git git-lfs curl ca-ce
 libmicrohttpd-dev libgit2-dev libsqlite3-dev sqlite3 libjansson-dev libssl-dev openssl libsodium-dev
 libcmark-gfm-dev libcmark-gfm-extensions-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev
 librust-blake3-dev liblz4-dev libclamav-dev
-nodejs chromium"
+nodejs chromium python3-torch"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -90,10 +90,15 @@ int security_may_download(const db_repo *repo, const char *oid, const char *path
   char msg[400], level[16];
   security_finding(oid, msg, sizeof msg, level);
   int unsafe = !strcmp(level, "unsafe");
-  int unscanned = !level[0];
+  int unscanned = !level[0] || !strcmp(level, "error"); /* a failed scan is no scan */
   if (!unsafe && !(unscanned && p == SECURITY_POLICY_BLOCK_UNSCANNED)) return 0;
   if (db_scan_override_get(repo->id, oid, NULL) == 0) return 0; /* a writer let it through */
   const char *what = path && *path ? path : oid;
+  if (unscanned && level[0])
+    return hub_error_set(HUB_EBLOCKED,
+                         "%s could not be security-scanned (%s); downloads need a successful "
+                         "scan (policy block-unscanned)",
+                         what, msg[0] ? msg : "scanner error");
   if (unscanned)
     return hub_error_set(HUB_EBLOCKED,
                          "%s has not been security-scanned yet; downloads wait for the scan "

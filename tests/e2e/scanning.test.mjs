@@ -430,3 +430,53 @@ test("crash mid-backlog: after SIGKILL and restart every object is scanned exact
   for (const o of (await api("GET", "/api/admin/scans?objects=1")).json.objects.filter((x) => oids.includes(x.oid)))
     assert.equal(o.scans, 1);
 });
+
+test("site policy MODELHUB_SCAN_POLICY=block (Xet off: plain LFS objects); an org cannot weaken it", async () => {
+  const site = await startServer({ env: { MODELHUB_SCAN_POLICY: "block", MODELHUB_XET: "0" } });
+  try {
+    const tok = site.adminToken;
+    const call = (method, p, json) =>
+      fetch(site.url + p, {
+        method,
+        headers: { Authorization: `Bearer ${tok}`, ...(json ? { "Content-Type": "application/json" } : {}) },
+        body: json ? JSON.stringify(json) : undefined,
+      });
+    site.cli(["org", "add", "lax", "--owner", "admin"], { check: true });
+    assert.equal((await call("POST", "/api/repos/create", { name: "m", organization: "lax", type: "model" })).status, 200);
+    const set = await (await call("PUT", "/api/organizations/lax/settings/scan-policy", { policy: "warn" })).json();
+    assert.deepEqual(set, { policy: "warn", effective: "block" });
+    await uploadFiles({
+      repo: "lax/m",
+      files: [
+        { path: "evil.pkl", content: new Blob([EVIL_PICKLE]) },
+        { path: "ok.txt", content: new Blob(["fine\n"]) },
+      ],
+      accessToken: tok,
+      hubUrl: site.url,
+    });
+    const t0 = Date.now();
+    for (;;) {
+      const [pi] = await pathsInfo({ repo: "lax/m", paths: ["evil.pkl"], expand: true, hubUrl: site.url, accessToken: tok });
+      if (pi.securityFileStatus.status === "unsafe") break;
+      assert.ok(Date.now() - t0 < 30000, JSON.stringify(pi));
+      await sleep(200);
+    }
+    const r = await call("GET", "/lax/m/resolve/main/evil.pkl");
+    assert.equal(r.status, 403);
+    assert.equal(r.headers.get("x-error-code"), "BlockedByScan");
+    await r.arrayBuffer();
+    const ok = await call("GET", "/lax/m/resolve/main/ok.txt");
+    assert.equal(ok.status, 200);
+    await ok.arrayBuffer();
+  } finally {
+    await site.stop();
+  }
+  // a bad value is refused at start-up
+  const bad = spawnSync(server.bin, ["--data", path.join(work, "bad-policy"), "serve", "--listen", "127.0.0.1:1"], {
+    env: { ...process.env, MODELHUB_SCAN_POLICY: "maybe" },
+    encoding: "utf8",
+    timeout: 20000,
+  });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /MODELHUB_SCAN_POLICY must be warn, block or block-unscanned/);
+});
