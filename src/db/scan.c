@@ -64,7 +64,7 @@ int db_scan_note(int64_t repo_id, const char *oid, int64_t size, const char *pat
   sqlite3_stmt *st = NULL;
   int64_t now = db_now_ms();
   int rc = prep(&st, "INSERT INTO scan_paths(repo_id, oid, path, seen_ms) VALUES(?,?,?,?)"
-                     " ON CONFLICT DO UPDATE SET seen_ms=excluded.seen_ms");
+                     " ON CONFLICT DO NOTHING");
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, repo_id);
   sqlite3_bind_text(st, 2, oid, -1, SQLITE_STATIC);

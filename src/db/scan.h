@@ -40,7 +40,7 @@ void db_scan_object_dispose(db_scan_object *o);
 /* Store a finished scan: state done, scans + 1. */
 int db_scan_object_done(const char *oid, int64_t size, const char *level, const char *report,
                         const char *av_status, int64_t av_sigs);
-/* Some repo naming the object and one of its paths (the most recent hint). HUB_ENOTFOUND. */
+/* Some repo naming the object and one of its paths (the latest new hint). HUB_ENOTFOUND. */
 int db_scan_hint(const char *oid, int64_t *out_repo_id, char *path, size_t cap);
 /* Repos and paths that name an object: cb per row (non-zero stops). */
 typedef int (*db_scan_path_cb)(int64_t repo_id, const char *path, void *payload);

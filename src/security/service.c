@@ -234,14 +234,14 @@ static int audit_finding(int64_t repo_id, const char *path, void *payload) {
 }
 
 /* Record a finished scan (a report, or an error report when the object cannot be read). */
-static int record(const char *oid, int64_t size, json_t *report, uint64_t usec) {
+static int record(const char *oid, int64_t size, json_t *report, uint64_t usec,
+                  const struct scan_av *eng) {
   char *text = json_dumps(report, JSON_COMPACT);
   if (!text) return hub_error_set(HUB_ERROR, "out of memory");
   scan_level lvl = scan_report_level(report);
   const char *level = scan_level_name(lvl);
   json_t *av = json_object_get(json_object_get(report, "scanners"), "av");
   const char *av_status = json_string_value(json_object_get(av, "status"));
-  struct scan_av *eng = g_av;
   int64_t sigs = eng ? (int64_t)scan_av_signatures(eng) : 0;
   int rc = db_scan_object_done(oid, size, level, text, av_status ? av_status : "unscanned", sigs);
   free(text);
@@ -272,7 +272,7 @@ static int run_scan(const db_job *j, void *ctx) {
   char path[DB_SCAN_PATH_MAX + 1];
   if (db_scan_hint(oid, &repo_id, path, sizeof path)) {
     json_t *rep = json_pack("{s:s, s:{}}", "level", "error", "scanners");
-    int rc = record(oid, 0, rep, 0); /* no repo names it any more */
+    int rc = record(oid, 0, rep, 0, NULL); /* no repo names it any more */
     json_decref(rep);
     return rc;
   }
@@ -287,7 +287,7 @@ static int run_scan(const db_job *j, void *ctx) {
     if (j->attempts < j->max_attempts) return rc; /* retried */
     json_t *rep = json_pack("{s:s, s:{s:{s:s, s:s}}}", "level", "error", "scanners", "read",
                             "status", "error", "message", hub_error_msg());
-    rc = record(oid, 0, rep, 0);
+    rc = record(oid, 0, rep, 0, NULL);
     json_decref(rep);
     return rc;
   }
@@ -299,7 +299,7 @@ static int run_scan(const db_job *j, void *ctx) {
   close(fd);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   uint64_t usec = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
-  if (!rc) rc = record(oid, size, report, usec);
+  if (!rc) rc = record(oid, size, report, usec, cfg.av);
   json_decref(report);
   return rc;
 }
