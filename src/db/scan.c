@@ -30,6 +30,10 @@ static const char *const STEPS[] = {
     "CREATE TABLE scan_org_policy("
     " account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,"
     " policy TEXT NOT NULL, actor TEXT NOT NULL, updated_ms INTEGER NOT NULL);",
+    /* 2: git trees of a repo whose files have all been noted (the walk skips them) */
+    "CREATE TABLE scan_trees("
+    " repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " oid TEXT NOT NULL, PRIMARY KEY(repo_id, oid)) WITHOUT ROWID;",
 };
 
 int db_scan_init(void) {
@@ -368,4 +372,23 @@ int db_scan_objects_each(int limit, db_scan_object_cb cb, void *payload) {
             (const char *)sqlite3_column_text(st, 2), sqlite3_column_int64(st, 3), payload);
   sqlite3_finalize(st);
   return rc;
+}
+
+int db_scan_tree_seen(int64_t repo_id, const char *tree_oid) {
+  sqlite3_stmt *st = NULL;
+  if (prep(&st, "SELECT 1 FROM scan_trees WHERE repo_id=? AND oid=?")) return 0;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_text(st, 2, tree_oid, -1, SQLITE_STATIC);
+  int seen = sqlite3_step(st) == SQLITE_ROW;
+  sqlite3_finalize(st);
+  return seen;
+}
+
+int db_scan_tree_mark(int64_t repo_id, const char *tree_oid) {
+  sqlite3_stmt *st = NULL;
+  int rc = prep(&st, "INSERT OR IGNORE INTO scan_trees(repo_id, oid) VALUES(?,?)");
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, repo_id);
+  sqlite3_bind_text(st, 2, tree_oid, -1, SQLITE_STATIC);
+  return exec_done(st);
 }

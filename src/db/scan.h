@@ -9,7 +9,8 @@
  *   status).
  * - scan_overrides: per repo and object, a writer's audited decision to let a blocked
  *   file through.
- * - scan_org_policy: an organization's download policy (warn | block | block-unscanned). */
+ * - scan_org_policy: an organization's download policy (warn | block | block-unscanned).
+ * - scan_trees: per repo, git trees already walked (the consumer's diff). */
 #ifndef HUB_DB_SCAN_H
 #define HUB_DB_SCAN_H
 
@@ -34,6 +35,10 @@ int db_scan_init(void); /* module "scan" migrations; once at start-up */
  * "queued"). *out_state gets "queued" or "done" (the object's state after the call). */
 int db_scan_note(int64_t repo_id, const char *oid, int64_t size, const char *path,
                  char out_state[8]);
+/* Trees (git tree sha1) of a repo whose every file was noted: a later walk skips them. A
+ * tree is immutable by oid, so an unchanged directory costs one lookup. 1 if marked. */
+int db_scan_tree_seen(int64_t repo_id, const char *tree_oid);
+int db_scan_tree_mark(int64_t repo_id, const char *tree_oid);
 /* HUB_ENOTFOUND when the object was never seen. */
 int db_scan_object_get(const char *oid, db_scan_object *out);
 void db_scan_object_dispose(db_scan_object *o);

@@ -23,7 +23,7 @@
 #include "util/error.h"
 
 #define KIND "scan.object"       /* key: the oid; payload: a repo id that names it */
-#define WALK_MAX 100000          /* tree entries walked per ref move (hostile trees) */
+#define WALK_MAX 100000          /* tree entries listed per ref move (hostile trees) */
 #define GIT_BLOB_MAX (64 << 20)  /* a git blob read into memory to be scanned */
 #define AV_RELOAD_EVERY_MS 10000 /* signature database change check, at most this often */
 
@@ -75,9 +75,18 @@ static struct scan_av *av_engine(void) {
 /* ---- the consumer --------------------------------------------------------------------- */
 
 typedef struct {
+  char *path;
+  char oid[41];
+} dir_item;
+
+typedef struct {
   int64_t repo_id;
   size_t seen;
   int rc;
+  dir_item *stack; /* directories still to list */
+  size_t n, cap;
+  char (*walked)[41]; /* trees listed: marked once the whole walk succeeded */
+  size_t nwalked, capwalked;
 } walk_ctx;
 
 static int queue_object(const char *oid, int64_t repo_id) {
@@ -87,14 +96,34 @@ static int queue_object(const char *oid, int64_t repo_id) {
   return rc == HUB_EEXISTS ? 0 : rc;
 }
 
+static int push_dir(walk_ctx *w, const char *path, const char *oid) {
+  if (w->n == w->cap) {
+    size_t nc = w->cap ? w->cap * 2 : 64;
+    dir_item *v = realloc(w->stack, nc * sizeof *v);
+    if (!v) return hub_error_set(HUB_ERROR, "out of memory");
+    w->stack = v;
+    w->cap = nc;
+  }
+  w->stack[w->n].path = strdup(path);
+  if (!w->stack[w->n].path) return hub_error_set(HUB_ERROR, "out of memory");
+  snprintf(w->stack[w->n++].oid, 41, "%s", oid);
+  return 0;
+}
+
 static int note_entry(const repo_entry *e, void *payload) {
   walk_ctx *w = payload;
   if (++w->seen > WALK_MAX) return 1;
-  if (e->type != REPO_ENTRY_FILE) return 0;
+  int rc = 0;
+  if (e->type == REPO_ENTRY_DIR) {
+    /* a directory whose tree was walked before holds only noted files */
+    if (!db_scan_tree_seen(w->repo_id, e->oid)) rc = push_dir(w, e->path, e->oid);
+    if (rc) w->rc = rc;
+    return rc;
+  }
   const char *oid = e->is_lfs ? e->lfs_oid : e->oid;
   int64_t size = (int64_t)(e->is_lfs ? e->lfs_size : e->size);
   char state[8];
-  int rc = db_scan_note(w->repo_id, oid, size, e->path, state);
+  rc = db_scan_note(w->repo_id, oid, size, e->path, state);
   if (!rc && !strcmp(state, "queued")) rc = queue_object(oid, w->repo_id);
   if (rc == HUB_EBUSY) {
     /* the kind's queue is full: the object stays "queued" and security_resume offers it
@@ -106,6 +135,47 @@ static int note_entry(const repo_entry *e, void *payload) {
   return rc;
 }
 
+/* List the commit's directories depth-first, skipping trees walked before; then mark the
+ * ones listed. Bounded by WALK_MAX entries. 0, or the first error. */
+static int walk_tree(walk_ctx *w, repo_handle *h, const char *commit) {
+  repo_entry root;
+  int rc = repo_stat(h, commit, "", &root);
+  if (rc) return 1; /* not a commit (a tag object): nothing to scan */
+  if (!db_scan_tree_seen(w->repo_id, root.oid)) rc = push_dir(w, "", root.oid);
+  repo_entry_dispose(&root);
+  while (!rc && w->n && !w->rc && w->seen <= WALK_MAX) {
+    dir_item d = w->stack[--w->n];
+    if (w->nwalked == w->capwalked) {
+      size_t nc = w->capwalked ? w->capwalked * 2 : 64;
+      void *v = realloc(w->walked, nc * sizeof *w->walked);
+      if (!v)
+        rc = hub_error_set(HUB_ERROR, "out of memory");
+      else {
+        w->walked = v;
+        w->capwalked = nc;
+      }
+    }
+    if (!rc) {
+      snprintf(w->walked[w->nwalked++], 41, "%s", d.oid);
+      int lr = repo_list(h, commit, d.path, 0, note_entry, w);
+      if (lr && lr != 1 && !w->rc) rc = lr;
+    }
+    free(d.path);
+  }
+  if (!rc) rc = w->rc;
+  /* a walk cut short by WALK_MAX marks nothing: the next ref move tries again */
+  for (size_t i = 0; !rc && w->seen <= WALK_MAX && i < w->nwalked; i++)
+    rc = db_scan_tree_mark(w->repo_id, w->walked[i]);
+  return rc;
+}
+
+static void walk_dispose(walk_ctx *w) {
+  for (size_t i = 0; i < w->n; i++)
+    free(w->stack[i].path);
+  free(w->stack);
+  free(w->walked);
+}
+
 static int walk_event(const db_event *e) {
   db_repo repo;
   repo_handle *h = NULL;
@@ -113,22 +183,23 @@ static int walk_event(const db_event *e) {
   if (db_repo_by_id(e->repo_id, &repo)) return 0; /* deleted since */
   db_repo_dir(repo.uid, dir, sizeof dir);
   if (repo_open(&h, dir)) return 0;
-  walk_ctx w = {repo.id, 0, 0};
+  walk_ctx w;
+  memset(&w, 0, sizeof w);
+  w.repo_id = repo.id;
   int rc = db_begin_immediate();
   if (!rc) {
-    int lr = repo_list(h, e->new_, "", 1, note_entry, &w);
-    if (w.rc) {
-      rc = w.rc;
+    int wr = walk_tree(&w, h, e->new_);
+    if (wr && wr != 1) {
+      rc = wr;
       db_rollback();
     } else {
-      if (lr && lr != 1) /* not a commit (a tag object, a deleted tree): nothing to scan */
-        fprintf(stderr, "scan: %s/%s %s: %s\n", repo.ns, repo.name, e->ref, hub_error_msg());
       if (w.seen > WALK_MAX)
         fprintf(stderr, "scan: %s/%s %s: tree larger than %d entries, the rest not scanned\n",
                 repo.ns, repo.name, e->ref, WALK_MAX);
       rc = db_commit();
     }
   }
+  walk_dispose(&w);
   repo_free(h);
   return rc;
 }

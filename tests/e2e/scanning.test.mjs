@@ -392,6 +392,34 @@ test("modelhub scan --rescan --all queues every object again; each is scanned on
   assert.match(av.stdout, /object\(s\) queued for a malware rescan/);
 });
 
+test("the walk skips unchanged directories but finds files added deep in them, on any ref", async () => {
+  const c = await api("POST", "/api/repos/create", { json: { name: "nested", type: "model" } });
+  assert.equal(c.status, 200);
+  const put = (p, text, revision = "main") =>
+    uploadFiles({ repo: "admin/nested", files: [{ path: p, content: new Blob([text]) }], accessToken: admin, hubUrl: server.url, branch: revision });
+  const objects = async () => Object.fromEntries((await api("GET", "/api/admin/scans?objects=1")).json.objects.map((o) => [o.oid, o]));
+  const waitDone = async (oid) => {
+    const t0 = Date.now();
+    while (!((await objects())[oid]?.state === "done")) {
+      assert.ok(Date.now() - t0 < 30000, `object ${oid} never scanned`);
+      await sleep(150);
+    }
+  };
+  const a = Buffer.from(`deep a ${Date.now()}\n`);
+  const b = Buffer.from(`deep b ${Date.now()}\n`);
+  const k = Buffer.from("token = ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8" + "\n");
+  await put("x/y/z/a.txt", a);
+  await waitDone(gitOid(a));
+  await put("other/b.txt", b); // x/ is unchanged: skipped
+  await waitDone(gitOid(b));
+  assert.equal((await api("POST", "/api/models/admin/nested/branch/dev", { json: {} })).status, 200);
+  await put("x/y/z/k.py", k, "dev"); // deep in x/, on another branch
+  await waitDone(gitOid(k));
+  const [pi] = await pathsInfo({ repo: "admin/nested", revision: "dev", paths: ["x/y/z/k.py"], expand: true, hubUrl: server.url, accessToken: admin });
+  assert.equal(pi.securityFileStatus.status, "unsafe", JSON.stringify(pi.securityFileStatus));
+  assert.equal((await objects())[gitOid(a)].scans, 1);
+});
+
 test("crash mid-backlog: after SIGKILL and restart every object is scanned exactly once", async () => {
   const c = await api("POST", "/api/repos/create", { json: { name: "backlog", type: "model" } });
   assert.equal(c.status, 200);
