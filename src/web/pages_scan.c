@@ -1,7 +1,7 @@
 /* Security scan results on pages (docs/scanning.md, "The scan service and policy"): a badge
  * per file in the tree and on the file page (the finding and the pickle imports in its
  * title), a banner on the repo page when files have issues, and the site admin's list of
- * flagged files across repos (/admin/scans). */
+ * flagged files across repos (/admin/-/scans). */
 #include <stdio.h>
 #include <string.h>
 

@@ -42,7 +42,7 @@ static const hub_route web_routes[] = {
     {"POST", "/settings/tokens/{id}/revoke", web_h_token_revoke_post, NEED_NONE | ERR_HTML,
      BODY_JSON, NULL, WEB_MAX_FORM_BODY},
     {"GET", "/new", web_h_new, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
-    {"GET", "/admin/scans", web_h_admin_scans, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/admin/-/scans", web_h_admin_scans, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
     {"POST", "/new", web_h_new_post, NEED_NONE | ERR_HTML, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
     {"GET", "/{prefix}/{ns}/{name}/tree/{*}", web_h_tree, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
     {"GET", "/{prefix}/{ns}/{name}/blob/{*}", web_h_blob, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},

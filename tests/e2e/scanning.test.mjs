@@ -229,11 +229,11 @@ test("web: a badge per file with the imports on hover, a banner on the repo page
   assert.match(blob.text, /badge-scan-unsafe/);
   const card = await page("/acme/fixtures");
   assert.match(card.text, /id="scan-banner"[^<]*<b>Security scan:<\/b> \d+ files with issues: [^<]*evil\.pkl \(unsafe\)/);
-  const adm = await page("/admin/scans");
+  const adm = await page("/admin/-/scans");
   assert.equal(adm.status, 200);
   assert.match(adm.text, /id="flagged"/);
   assert.match(adm.text, /evil\.pkl/);
-  assert.equal((await page("/admin/scans", null)).status, 404, "admin only");
+  assert.equal((await page("/admin/-/scans", null)).status, 404, "admin only");
 });
 
 test("block: the unsafe file is refused over resolve, LFS batch + GET, Xet and git-lfs; safe files download", async () => {
