@@ -392,3 +392,12 @@ int db_scan_tree_mark(int64_t repo_id, const char *tree_oid) {
   sqlite3_bind_text(st, 2, tree_oid, -1, SQLITE_STATIC);
   return exec_done(st);
 }
+
+int db_scan_object_forget(const char *oid) {
+  sqlite3_stmt *st = NULL;
+  int rc = prep(&st, "DELETE FROM scan_objects WHERE oid=? AND state='queued' AND"
+                     " NOT EXISTS(SELECT 1 FROM scan_paths WHERE oid=?1)");
+  if (rc) return rc;
+  sqlite3_bind_text(st, 1, oid, -1, SQLITE_STATIC);
+  return exec_done(st);
+}

@@ -45,6 +45,9 @@ void db_scan_object_dispose(db_scan_object *o);
 /* Store a finished scan: state done, scans + 1. */
 int db_scan_object_done(const char *oid, int64_t size, const char *level, const char *report,
                         const char *av_status, int64_t av_sigs);
+/* Drop a queued object no repo names any more (its repos were deleted): a repo that names it
+ * later queues it afresh. */
+int db_scan_object_forget(const char *oid);
 /* Some repo naming the object and one of its paths (the latest new hint). HUB_ENOTFOUND. */
 int db_scan_hint(const char *oid, int64_t *out_repo_id, char *path, size_t cap);
 /* Repos and paths that name an object: cb per row (non-zero stops). */

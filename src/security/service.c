@@ -341,12 +341,8 @@ static int run_scan(const db_job *j, void *ctx) {
   }
   int64_t repo_id = 0;
   char path[DB_SCAN_PATH_MAX + 1];
-  if (db_scan_hint(oid, &repo_id, path, sizeof path)) {
-    json_t *rep = json_pack("{s:s, s:{}}", "level", "error", "scanners");
-    int rc = record(oid, 0, rep, 0, NULL); /* no repo names it any more */
-    json_decref(rep);
-    return rc;
-  }
+  if (db_scan_hint(oid, &repo_id, path, sizeof path))
+    return db_scan_object_forget(oid); /* no repo names it any more */
   int rc = test_pause();
   if (rc) return rc;
   int fd = -1;

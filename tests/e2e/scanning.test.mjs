@@ -209,6 +209,9 @@ test("each upload is scanned in the background; results in the Hub's shapes", as
   assert.equal(issues["evil.pkl"], "unsafe");
   assert.equal(issues["eicar.bin"], "unsafe");
   assert.ok(!("model.pt" in issues), JSON.stringify(rs));
+  const ex = await api("GET", "/api/models/acme/fixtures?expand[]=securityRepoStatus");
+  assert.deepEqual(ex.json.securityRepoStatus, rs);
+  assert.equal((await api("GET", "/api/models/acme/fixtures")).json.securityRepoStatus, undefined);
   // findings are audited (actor: the server)
   const audit = await api("GET", "/api/admin/audit-log?action=scan.finding");
   assert.ok(audit.json.some((e) => JSON.stringify(e).includes("evil.pkl")), JSON.stringify(audit.json).slice(0, 500));
