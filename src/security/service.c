@@ -24,6 +24,7 @@
 
 #define KIND "scan.object"       /* key: the oid; payload: a repo id that names it */
 #define WALK_MAX 100000          /* tree entries listed per ref move (hostile trees) */
+#define WALK_TXN_FILES 2000      /* files noted per write transaction of the walk */
 #define GIT_BLOB_MAX (64 << 20)  /* a git blob read into memory to be scanned */
 #define AV_RELOAD_EVERY_MS 10000 /* signature database change check, at most this often */
 
@@ -81,7 +82,7 @@ typedef struct {
 
 typedef struct {
   int64_t repo_id;
-  size_t seen;
+  size_t seen, pending; /* entries listed; files noted since the last commit */
   int rc;
   dir_item *stack; /* directories still to list */
   size_t n, cap;
@@ -130,6 +131,12 @@ static int note_entry(const repo_entry *e, void *payload) {
      * again at the next start; keep walking */
     fprintf(stderr, "scan: queue full, %s left for later\n", oid);
     rc = 0;
+  }
+  /* a large first walk does not hold the write lock throughout: notes are idempotent, and
+   * trees are marked only at the end */
+  if (!rc && ++w->pending >= WALK_TXN_FILES) {
+    w->pending = 0;
+    if (!(rc = db_commit())) rc = db_begin_immediate();
   }
   if (rc) w->rc = rc;
   return rc;
@@ -191,7 +198,7 @@ static int walk_event(const db_event *e) {
     int wr = walk_tree(&w, h, e->new_);
     if (wr && wr != 1) {
       rc = wr;
-      db_rollback();
+      if (db_in_transaction()) db_rollback();
     } else {
       if (w.seen > WALK_MAX)
         fprintf(stderr, "scan: %s/%s %s: tree larger than %d entries, the rest not scanned\n",
