@@ -148,6 +148,8 @@ json_t *security_file_status(const char *oid) {
                     "pickleImportScan", pickle_status(sc), "headerScan", scanner_copy(sc, "header"),
                     "secretsScan", scanner_copy(sc, "secrets"), "archiveScan",
                     scanner_copy(sc, "archive"));
+    json_t *with = json_object_get(rep, "scannedWith");
+    if (out && with) json_object_set(out, "scannedWith", with);
     if (out && !strcmp(o.state, "queued")) json_object_set_new(out, "rescanQueued", json_true());
     json_decref(rep);
   }

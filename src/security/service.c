@@ -22,6 +22,8 @@
 #include "security/internal.h"
 #include "util/error.h"
 
+/* Bump when the engine's results change meaning (stored with each result). */
+#define SECURITY_ENGINE_VERSION "modelhub-scan/1"
 #define KIND "scan.object"       /* key: the oid; payload: a repo id that names it */
 #define WALK_MAX 100000          /* tree entries listed per ref move (hostile trees) */
 #define WALK_TXN_FILES 2000      /* files noted per write transaction of the walk */
@@ -314,13 +316,17 @@ static int audit_finding(int64_t repo_id, const char *path, void *payload) {
 /* Record a finished scan (a report, or an error report when the object cannot be read). */
 static int record(const char *oid, int64_t size, json_t *report, uint64_t usec,
                   const struct scan_av *eng) {
+  int64_t sigs = eng ? (int64_t)scan_av_signatures(eng) : 0;
+  /* what made the result: a newer engine or AV database is a reason to rescan */
+  json_object_set_new(
+      report, "scannedWith",
+      json_pack("{s:s, s:I}", "engine", SECURITY_ENGINE_VERSION, "avSignatures", (json_int_t)sigs));
   char *text = json_dumps(report, JSON_COMPACT);
   if (!text) return hub_error_set(HUB_ERROR, "out of memory");
   scan_level lvl = scan_report_level(report);
   const char *level = scan_level_name(lvl);
   json_t *av = json_object_get(json_object_get(report, "scanners"), "av");
   const char *av_status = json_string_value(json_object_get(av, "status"));
-  int64_t sigs = eng ? (int64_t)scan_av_signatures(eng) : 0;
   int rc = db_scan_object_done(oid, size, level, text, av_status ? av_status : "unscanned", sigs);
   free(text);
   if (rc) return rc;

@@ -191,6 +191,8 @@ test("each upload is scanned in the background; results in the Hub's shapes", as
   assert.doesNotMatch(JSON.stringify(st["README.md"]), /wJ8lrXUtnFEMIK7MDENG/, "never echo a secret");
   assert.notEqual(st["slip.zip"].archiveScan?.status ?? "safe", "safe", JSON.stringify(st["slip.zip"]));
   assert.equal(st["eicar.bin"].avScan.status, "unsafe", JSON.stringify(st["eicar.bin"]));
+  assert.ok(st["eicar.bin"].scannedWith.avSignatures >= 1, JSON.stringify(st["eicar.bin"].scannedWith));
+  assert.match(st["eicar.bin"].scannedWith.engine, /^modelhub-scan\//);
   assert.equal(st["eicar.bin"].status, "unsafe");
   assert.notEqual(st["bad.safetensors"].headerScan?.status ?? "safe", "safe", JSON.stringify(st["bad.safetensors"]));
 
