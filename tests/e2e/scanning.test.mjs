@@ -425,6 +425,27 @@ test("the walk skips unchanged directories but finds files added deep in them, o
   assert.equal((await objects())[gitOid(a)].scans, 1);
 });
 
+test("a git push is scanned like an upload (the hook's event reaches the consumer)", async () => {
+  const c = await api("POST", "/api/repos/create", { json: { name: "pushed", type: "model" } });
+  assert.equal(c.status, 200);
+  const url = server.url.replace("http://", `http://hf_user:${admin}@`) + "/admin/pushed";
+  const dir = path.join(work, "pushed");
+  const git = (args, cwd = work) => {
+    const r = spawnSync("git", args, { cwd, env: gitEnv, encoding: "utf8", timeout: 60000 });
+    assert.equal(r.status, 0, `git ${args.join(" ")}: ${r.stderr}`);
+    return r;
+  };
+  git(["clone", url, dir]);
+  const cfg = Buffer.from('{"hf_token": "hf_' + "aBcDeFgHiJkLmNoPqRsTuVwXyZaBcDeFgH" + '"}\n');
+  writeFileSync(path.join(dir, "config.json"), cfg);
+  git(["add", "config.json"], dir);
+  git(["commit", "-q", "-m", "config"], dir);
+  git(["push", "-q", url, "main"], dir);
+  const st = await waitScanned("admin/pushed", ["config.json"]);
+  assert.equal(st["config.json"].status, "unsafe", JSON.stringify(st["config.json"]));
+  assert.equal(st["config.json"].secretsScan.findings[0].rule, "hf-token");
+});
+
 test("crash mid-backlog: after SIGKILL and restart every object is scanned exactly once", async () => {
   const c = await api("POST", "/api/repos/create", { json: { name: "backlog", type: "model" } });
   assert.equal(c.status, 200);
