@@ -556,6 +556,20 @@ static void test_av_no_database(void **state) {
   assert_string_equal(status(r), "unscanned");
   json_decref(r);
   scan_av_close(av);
+  /* a malformed signature file: still "unscanned", and the message says the load failed */
+  char bad[128];
+  snprintf(bad, sizeof bad, "%s/broken.ndb", tmpdir);
+  FILE *f = fopen(bad, "w");
+  assert_non_null(f);
+  fputs("not a signature\n", f);
+  assert_int_equal(fclose(f), 0);
+  av = scan_av_open(tmpdir);
+  assert_non_null(av);
+  r = av_of(av, e);
+  assert_string_equal(status(r), "unscanned");
+  assert_non_null(strstr(message(r), "failed to load"));
+  json_decref(r);
+  scan_av_close(av);
   av = scan_av_open("/nonexistent/modelhub-clamav");
   assert_non_null(av);
   r = av_of(av, e);
