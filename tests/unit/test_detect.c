@@ -156,6 +156,14 @@ static void test_st_inconsistent(void **state) {
       fail_msg("case %zu: %s: %s", i, status(r), message(r));
     json_decref(r);
   }
+  /* text (an LFS pointer under the model's name): not safetensors, nothing points anywhere */
+  o.n = 0;
+  const char *ptr = "version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12\n";
+  put(&o, ptr, strlen(ptr));
+  json_t *t = header_of(&o, o.n, "m.safetensors");
+  assert_string_equal(status(t), "caution");
+  assert_non_null(strstr(message(t), "starts with text"));
+  json_decref(t);
   /* shorter than 8 bytes */
   o.n = 0;
   put(&o, "abc", 3);
