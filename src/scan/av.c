@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ClamAV's own limits (CL_ENGINE_MAX_FILESIZE is capped by libclamav below 4 GiB). */
+/* ClamAV's own limits. libclamav silently caps CL_ENGINE_MAX_FILESIZE at 2 GiB - 3 and
+ * reports larger files clean without scanning them, so a larger limit is capped here too
+ * (and such files are "unscanned"). */
+#define AV_MAX_FILESIZE_CAP 2147483645ull
 #define AV_DEFAULT_MAX_FILESIZE (1024ull * 1024 * 1024)
 #define AV_MAX_RECURSION 16
 #define AV_MAX_FILES 10000
@@ -110,7 +113,7 @@ struct scan_av *scan_av_open_limits(const char *dbdir, uint64_t max_filesize) {
   struct scan_av *av = calloc(1, sizeof *av);
   if (!av) return NULL;
   av->max_filesize = max_filesize ? max_filesize : AV_DEFAULT_MAX_FILESIZE;
-  if (av->max_filesize > 0xFFFFFFFFull - 1) av->max_filesize = 0xFFFFFFFFull - 1;
+  if (av->max_filesize > AV_MAX_FILESIZE_CAP) av->max_filesize = AV_MAX_FILESIZE_CAP;
   pthread_mutex_init(&av->mu, NULL);
   pthread_mutex_init(&av->reload_mu, NULL);
   if (dbdir && av_init_rc == CL_SUCCESS) {
