@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ClamAV's own limits (CL_ENGINE_MAX_FILESIZE is capped by libclamav below 4 GiB). */
+/* ClamAV's own limits. libclamav silently caps CL_ENGINE_MAX_FILESIZE at 2 GiB - 3 and
+ * reports larger files clean without scanning them, so a larger limit is capped here too
+ * (and such files are "unscanned"). */
+#define AV_MAX_FILESIZE_CAP 2147483645ull
 #define AV_DEFAULT_MAX_FILESIZE (1024ull * 1024 * 1024)
 #define AV_MAX_RECURSION 16
 #define AV_MAX_FILES 10000
@@ -32,6 +35,7 @@ struct scan_av {
   uint64_t max_filesize;     /* larger files are "unscanned" */
   pthread_mutex_t mu;        /* guards cur */
   av_engine *cur;            /* NULL: no signatures loaded */
+  char load_err[200];        /* why the last load failed ("" if it did not); guarded by mu */
   pthread_mutex_t reload_mu; /* one reload at a time; guards st, have_st */
   struct cl_stat st;
   int have_st;
@@ -58,9 +62,11 @@ static void engine_unref(av_engine *e) {
 }
 
 /* Load and compile the databases of dir: 0 and *out (NULL when the directory has no
- * signatures), or <0 when loading or compiling failed. */
-static int engine_load(const char *dir, uint64_t max_filesize, av_engine **out) {
+ * signatures), or <0 when loading or compiling failed, with the reason in err. */
+static int engine_load(const char *dir, uint64_t max_filesize, av_engine **out, char *err,
+                       size_t errlen) {
   *out = NULL;
+  *err = 0;
   if (!dir) return 0;
   struct cl_engine *cl = cl_engine_new();
   unsigned sigs = 0;
@@ -74,10 +80,13 @@ static int engine_load(const char *dir, uint64_t max_filesize, av_engine **out) 
     cl_engine_free(cl);
     /* a directory without database files (or a missing one) is "no database", not an
      * error: the hub runs without AV until signatures appear */
-    return rc == CL_SUCCESS || rc == CL_EOPEN ? 0 : -1;
+    if (rc == CL_SUCCESS || rc == CL_EOPEN) return 0;
+    snprintf(err, errlen, "the malware signature database failed to load: %s", cl_strerror(rc));
+    return -1;
   }
-  if (cl_engine_compile(cl) != CL_SUCCESS) {
+  if ((rc = cl_engine_compile(cl)) != CL_SUCCESS) {
     cl_engine_free(cl);
+    snprintf(err, errlen, "the malware signature database failed to compile: %s", cl_strerror(rc));
     return -1;
   }
   av_engine *e = calloc(1, sizeof *e);
@@ -104,7 +113,7 @@ struct scan_av *scan_av_open_limits(const char *dbdir, uint64_t max_filesize) {
   struct scan_av *av = calloc(1, sizeof *av);
   if (!av) return NULL;
   av->max_filesize = max_filesize ? max_filesize : AV_DEFAULT_MAX_FILESIZE;
-  if (av->max_filesize > 0xFFFFFFFFull - 1) av->max_filesize = 0xFFFFFFFFull - 1;
+  if (av->max_filesize > AV_MAX_FILESIZE_CAP) av->max_filesize = AV_MAX_FILESIZE_CAP;
   pthread_mutex_init(&av->mu, NULL);
   pthread_mutex_init(&av->reload_mu, NULL);
   if (dbdir && av_init_rc == CL_SUCCESS) {
@@ -114,7 +123,7 @@ struct scan_av *scan_av_open_limits(const char *dbdir, uint64_t max_filesize) {
     }
     stat_reset(av);
     /* a failed load leaves no engine: "unscanned" until a reload succeeds */
-    engine_load(av->dir, av->max_filesize, &av->cur);
+    engine_load(av->dir, av->max_filesize, &av->cur, av->load_err, sizeof av->load_err);
   }
   return av;
 }
@@ -131,7 +140,12 @@ int scan_av_reload_if_changed(struct scan_av *av) {
   int changed = av->have_st ? cl_statchkdir(&av->st) == 1 : (stat_reset(av), av->have_st);
   if (changed) {
     av_engine *e = NULL;
-    if (engine_load(av->dir, av->max_filesize, &e)) {
+    char err[sizeof av->load_err];
+    int failed = engine_load(av->dir, av->max_filesize, &e, err, sizeof err);
+    pthread_mutex_lock(&av->mu);
+    memcpy(av->load_err, err, sizeof err);
+    pthread_mutex_unlock(&av->mu);
+    if (failed) {
       rc = -1; /* the previous engine stays; retried when the files change again */
     } else {
       pthread_mutex_lock(&av->mu);
@@ -147,17 +161,20 @@ int scan_av_reload_if_changed(struct scan_av *av) {
   return rc;
 }
 
-static av_engine *engine_get(struct scan_av *av) {
+/* The current engine, referenced (engine_unref it); NULL with the reason in err (may be
+ * NULL) when none is loaded. */
+static av_engine *engine_get(struct scan_av *av, char *err, size_t errlen) {
   pthread_mutex_lock(&av->mu);
   av_engine *e = av->cur;
   if (e) atomic_fetch_add(&e->refs, 1);
+  if (!e && err) snprintf(err, errlen, "%s", av->load_err);
   pthread_mutex_unlock(&av->mu);
   return e;
 }
 
 unsigned scan_av_signatures(const struct scan_av *av) {
   if (!av) return 0;
-  av_engine *e = engine_get((struct scan_av *)av);
+  av_engine *e = engine_get((struct scan_av *)av, NULL, 0);
   unsigned n = e ? e->sigs : 0;
   engine_unref(e);
   return n;
@@ -174,11 +191,12 @@ void scan_av_close(struct scan_av *av) {
 }
 
 json_t *scan_av_scan(struct scan_av *av, int fd, uint64_t size) {
-  av_engine *e = av ? engine_get(av) : NULL;
+  char err[200] = "";
+  av_engine *e = av ? engine_get(av, err, sizeof err) : NULL;
   json_t *out = NULL;
   if (!e) {
     return json_pack("{s:s, s:s}", "status", "unscanned", "message",
-                     "no malware signature database is loaded");
+                     err[0] ? err : "no malware signature database is loaded");
   }
   if (size > av->max_filesize) {
     char msg[160];

@@ -28,7 +28,7 @@ json_t *scan_secrets(int fd, uint64_t size, const char *path, const scan_limits 
  * Signatures are whatever libclamav loads from the directory (.cvd/.cld from freshclam, or
  * .ndb/.hdb/... written by hand). Files over 1 GiB are reported "unscanned". */
 struct scan_av *scan_av_open(const char *dbdir);
-/* The same with another size limit (0: 1 GiB; at most 4 GiB - 2, libclamav's own cap): a
+/* The same with another size limit (0: 1 GiB; at most 2 GiB - 3, libclamav's own cap): a
  * larger file is "unscanned" for AV, with a message saying so. */
 struct scan_av *scan_av_open_limits(const char *dbdir, uint64_t max_filesize);
 /* Reload the databases if database files in the directory were added or changed since the

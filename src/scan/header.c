@@ -228,6 +228,15 @@ static json_t *scan_safetensors(int fd, uint64_t size) {
     flag(&v, SCAN_CAUTION, "empty header");
     goto done;
   }
+  /* Text where the length should be (an LFS pointer, a README under the wrong name): a
+   * loader fails on it like on any non-safetensors file; the length means nothing. */
+  int text = 1;
+  for (int i = 0; i < 8; i++)
+    text &= (first8[i] >= 0x20 && first8[i] < 0x7f) || first8[i] == '\n' || first8[i] == '\t';
+  if (text) {
+    flag(&v, SCAN_CAUTION, "not a safetensors file: it starts with text");
+    goto done;
+  }
   if (n > ST_MAX_HEADER) {
     flag(&v, SCAN_SUSPICIOUS, "header length %llu is over the 100 MB limit", (unsigned long long)n);
     goto done;

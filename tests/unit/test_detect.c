@@ -156,6 +156,14 @@ static void test_st_inconsistent(void **state) {
       fail_msg("case %zu: %s: %s", i, status(r), message(r));
     json_decref(r);
   }
+  /* text (an LFS pointer under the model's name): not safetensors, nothing points anywhere */
+  o.n = 0;
+  const char *ptr = "version https://git-lfs.github.com/spec/v1\noid sha256:00\nsize 12\n";
+  put(&o, ptr, strlen(ptr));
+  json_t *t = header_of(&o, o.n, "m.safetensors");
+  assert_string_equal(status(t), "caution");
+  assert_non_null(strstr(message(t), "starts with text"));
+  json_decref(t);
   /* shorter than 8 bytes */
   o.n = 0;
   put(&o, "abc", 3);
@@ -532,6 +540,15 @@ static void test_av_eicar(void **state) {
   assert_non_null(strstr(message(r), "limit"));
   json_decref(r);
   scan_av_close(av);
+  /* a limit over libclamav's own cap (2 GiB - 3, past which it calls files clean unread)
+   * is capped: a 3 GiB file is "unscanned", not "safe" */
+  av = scan_av_open_limits(tmpdir, 1ull << 40);
+  int fd = mkfd(e, strlen(e));
+  r = scan_av_scan(av, fd, 3ull << 30);
+  close(fd);
+  assert_string_equal(status(r), "unscanned");
+  json_decref(r);
+  scan_av_close(av);
 }
 
 static void test_av_no_database(void **state) {
@@ -554,6 +571,20 @@ static void test_av_no_database(void **state) {
   assert_int_equal(scan_av_signatures(av), 0);
   r = av_of(av, e);
   assert_string_equal(status(r), "unscanned");
+  json_decref(r);
+  scan_av_close(av);
+  /* a malformed signature file: still "unscanned", and the message says the load failed */
+  char bad[128];
+  snprintf(bad, sizeof bad, "%s/broken.ndb", tmpdir);
+  FILE *f = fopen(bad, "w");
+  assert_non_null(f);
+  fputs("not a signature\n", f);
+  assert_int_equal(fclose(f), 0);
+  av = scan_av_open(tmpdir);
+  assert_non_null(av);
+  r = av_of(av, e);
+  assert_string_equal(status(r), "unscanned");
+  assert_non_null(strstr(message(r), "failed to load"));
   json_decref(r);
   scan_av_close(av);
   av = scan_av_open("/nonexistent/modelhub-clamav");
