@@ -88,6 +88,10 @@ typedef struct {
   int oom;
 } scan_ctx;
 
+/* Replace every byte of s that is not part of valid UTF-8 with '?', in place: names from
+ * files go into JSON, which must be UTF-8. */
+void scan_utf8_fix(char *s);
+
 int scan_ctx_init(scan_ctx *c, const scan_limits *lim);
 void scan_ctx_dispose(scan_ctx *c);
 /* Raise a scanner's level and keep its first message at that level. */

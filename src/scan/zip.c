@@ -148,7 +148,9 @@ void scan_zip(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
       break;
     }
     name[nlen] = '\0';
-    if (memchr(name, '\0', nlen)) name[strlen(name)] = '?', name[nlen] = '\0';
+    for (uint32_t k = 0; k < nlen; k++)
+      if (!name[k]) name[k] = '?';
+    scan_utf8_fix(name);
     /* zip64 extra: the 0xffffffff fields, in order usize, csize, offset */
     for (uint32_t p = 0; p + 4 <= xlen;) {
       uint32_t id = u16(x + p), sz = u16(x + p + 2);
@@ -261,6 +263,7 @@ void scan_tar(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
       snprintf(name, sizeof name, "%s%s%s", pre, *pre ? "/" : "", base);
     }
     longname = 0;
+    scan_utf8_fix(name);
     off = next;
     if (type == 'x' || type == 'g') continue; /* pax headers */
     if (++n > c->lim.zip_max_members) {

@@ -586,6 +586,23 @@ static void test_torch_save(void **state) {
   }
 }
 
+static void test_non_utf8_names(void **state) {
+  (void)state;
+  /* names that are not UTF-8 are reported with '?' (JSON is UTF-8), not an error */
+  static const char P[] = "c\xff\xfeos\nsy\xc3stem\n.";
+  json_t *r = scan_bytes("u.pkl", P, sizeof P - 1);
+  assert_string_equal(import_safety(r, "??os", "sy?stem"), "suspicious");
+  json_decref(r);
+  zipw z = {0};
+  zip_add(&z, "\xff/../data.pkl", OS_SYSTEM_P0, sizeof OS_SYSTEM_P0 - 1, 0, 0, 0);
+  bytes zb = zip_end(&z);
+  r = scan_bytes("u.zip", zb.b, zb.n);
+  assert_true(has_finding(r, "?/../data.pkl", "escapes"));
+  assert_true(has_member(r, "?/../data.pkl"));
+  json_decref(r);
+  free(zb.b);
+}
+
 static int setup(void **state) {
   (void)state;
   return mkdtemp(g_dir) ? 0 : -1;
@@ -609,6 +626,7 @@ int main(void) {
       cmocka_unit_test(test_zip_bomb),
       cmocka_unit_test(test_zip_encrypted),
       cmocka_unit_test(test_zip_nested),
+      cmocka_unit_test(test_non_utf8_names),
       cmocka_unit_test(test_torch_save),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
