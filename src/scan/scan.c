@@ -180,6 +180,9 @@ static void archive(scan_ctx *c, const char *name, scan_rd *r, const scan_src *s
 }
 
 void scan_member(scan_ctx *c, const char *name, scan_rd *r, const scan_src *stored, int depth) {
+  if (!ext_is(name, EXT_PICKLE) && !ext_is(name, EXT_DAT) && !ext_is(name, EXT_TORCH) &&
+      !ext_is(name, EXT_NPY) && !ext_is(name, EXT_ZIP) && !ext_is(name, EXT_TAR))
+    return; /* not a kind of file these scanners read: not even its first bytes */
   size_t got;
   const unsigned char *p = scan_rd_peek(r, 512, &got);
   int zip = got >= 4 && (!memcmp(p, "PK\3\4", 4) || !memcmp(p, "PK\5\6", 4));
