@@ -109,11 +109,16 @@ static void zip_add(zipw *z, const char *name, const void *p, size_t n, int meth
   free(comp);
 }
 
-/* The finished zip (owned by the caller); z is reset. */
-static bytes zip_end(zipw *z) {
+/* The finished zip (owned by the caller); z is reset. With dup > 1 its central directory
+ * lists every member dup times, all pointing at the same data (overlapping entries). */
+static bytes zip_end_dup(zipw *z, unsigned dup) {
   bytes out = z->data;
   size_t cd_off = out.n;
-  put(&out, z->cd.b, z->cd.n);
+  for (unsigned i = 1; i < dup; i++)
+    put(&out, z->cd.b, z->cd.n);
+  z->count *= dup ? dup : 1;
+  z->cd.n *= dup ? dup : 1;
+  put(&out, z->cd.b, z->cd.n / (dup ? dup : 1));
   put_le(&out, 0x06054b50, 4);
   put_le(&out, 0, 4);
   put_le(&out, z->count, 2);
@@ -129,6 +134,10 @@ static bytes zip_end(zipw *z) {
 /* ---- running scans ---------------------------------------------------------------- */
 
 static char g_dir[] = "/tmp/test_scan.XXXXXX";
+
+static bytes zip_end(zipw *z) {
+  return zip_end_dup(z, 1);
+}
 
 static json_t *scan_bytes_lim(const char *name, const void *p, size_t n, const scan_limits *lim) {
   char path[512];
@@ -513,6 +522,23 @@ static void test_zip_bomb(void **state) {
   free(zeros);
 }
 
+static void test_zip_overlapping_nested(void **state) {
+  (void)state;
+  /* 300 central-directory entries of one stored nested zip, itself 300 entries of one
+   * pickle: 90,000 member reads unless members are bounded across nesting levels. */
+  zipw z = {0};
+  zip_add(&z, "a.pkl", SAFE_P2, sizeof SAFE_P2 - 1, 0, 0, 0);
+  bytes inner = zip_end_dup(&z, 300);
+  memset(&z, 0, sizeof z);
+  zip_add(&z, "inner.zip", inner.b, inner.n, 0, 0, 0);
+  bytes outer = zip_end_dup(&z, 300);
+  json_t *r = scan_bytes("overlap.zip", outer.b, outer.n);
+  assert_true(has_finding(r, NULL, "nested archives included"));
+  assert_string_equal(level(r), "suspicious");
+  json_decref(r);
+  free(inner.b), free(outer.b);
+}
+
 static void test_zip_encrypted(void **state) {
   (void)state;
   zipw z = {0};
@@ -624,6 +650,7 @@ int main(void) {
       cmocka_unit_test(test_npy_object),
       cmocka_unit_test(test_zip_traversal_and_pickle),
       cmocka_unit_test(test_zip_bomb),
+      cmocka_unit_test(test_zip_overlapping_nested),
       cmocka_unit_test(test_zip_encrypted),
       cmocka_unit_test(test_zip_nested),
       cmocka_unit_test(test_non_utf8_names),
