@@ -539,6 +539,46 @@ static void test_zip_overlapping_nested(void **state) {
   free(inner.b), free(outer.b);
 }
 
+/* A zip64 archive of one stored member: saturated 32-bit fields everywhere, the real sizes
+ * and offset in zip64 extra fields, a zip64 end record and its locator. */
+static bytes zip64_one(const char *name, const void *p, size_t n) {
+  bytes o = {0};
+  size_t nl = strlen(name);
+  put_le(&o, 0x04034b50, 4), put_le(&o, 45, 2), put_le(&o, 0, 2), put_le(&o, 0, 2);
+  put_le(&o, 0, 4), put_le(&o, crc32(0, p, (uInt)n), 4);
+  put_le(&o, 0xffffffff, 4), put_le(&o, 0xffffffff, 4), put_le(&o, nl, 2), put_le(&o, 20, 2);
+  put(&o, name, nl);
+  put_le(&o, 1, 2), put_le(&o, 16, 2), put_le(&o, n, 8), put_le(&o, n, 8);
+  put(&o, p, n);
+  size_t cd = o.n;
+  put_le(&o, 0x02014b50, 4), put_le(&o, 45, 2), put_le(&o, 45, 2), put_le(&o, 0, 2);
+  put_le(&o, 0, 2), put_le(&o, 0, 4), put_le(&o, crc32(0, p, (uInt)n), 4);
+  put_le(&o, 0xffffffff, 4), put_le(&o, 0xffffffff, 4), put_le(&o, nl, 2), put_le(&o, 28, 2);
+  put_le(&o, 0, 2), put_le(&o, 0, 2), put_le(&o, 0, 2), put_le(&o, 0, 4);
+  put_le(&o, 0xffffffff, 4);
+  put(&o, name, nl);
+  put_le(&o, 1, 2), put_le(&o, 24, 2), put_le(&o, n, 8), put_le(&o, n, 8), put_le(&o, 0, 8);
+  size_t cd_size = o.n - cd, e64 = o.n;
+  put_le(&o, 0x06064b50, 4), put_le(&o, 44, 8), put_le(&o, 45, 2), put_le(&o, 45, 2);
+  put_le(&o, 0, 4), put_le(&o, 0, 4), put_le(&o, 1, 8), put_le(&o, 1, 8);
+  put_le(&o, cd_size, 8), put_le(&o, cd, 8);
+  put_le(&o, 0x07064b50, 4), put_le(&o, 0, 4), put_le(&o, e64, 8), put_le(&o, 1, 4);
+  put_le(&o, 0x06054b50, 4), put_le(&o, 0, 4), put_le(&o, 0xffff, 2), put_le(&o, 0xffff, 2);
+  put_le(&o, 0xffffffff, 4), put_le(&o, 0xffffffff, 4), put_le(&o, 0, 2);
+  return o;
+}
+
+static void test_zip64(void **state) {
+  (void)state;
+  bytes zb = zip64_one("archive/data.pkl", OS_SYSTEM_P0, sizeof OS_SYSTEM_P0 - 1);
+  json_t *r = scan_bytes("model.ckpt", zb.b, zb.n);
+  assert_string_equal(scanner_status(r, "archive"), "safe");
+  assert_true(has_member(r, "archive/data.pkl"));
+  assert_string_equal(import_safety(r, "os", "system"), "dangerous");
+  json_decref(r);
+  free(zb.b);
+}
+
 static void test_zip_encrypted(void **state) {
   (void)state;
   zipw z = {0};
@@ -651,6 +691,7 @@ int main(void) {
       cmocka_unit_test(test_zip_traversal_and_pickle),
       cmocka_unit_test(test_zip_bomb),
       cmocka_unit_test(test_zip_overlapping_nested),
+      cmocka_unit_test(test_zip64),
       cmocka_unit_test(test_zip_encrypted),
       cmocka_unit_test(test_zip_nested),
       cmocka_unit_test(test_non_utf8_names),
