@@ -85,8 +85,17 @@ typedef struct {
   int pickle_applied, archive_applied;
   char pickle_msg[256], archive_msg[256]; /* first notable message of each scanner */
   uint64_t pickles;                       /* pickles walked */
+  /* Bounds over the whole file, nested archives included (overlapping zip entries can make
+   * one member be read many times): members listed ≤ zip_max_members, bytes read through
+   * member streams ≤ pickle_max_bytes. */
+  uint64_t members_total, stream_used;
+  int members_reported, budget_reported;
   int oom;
 } scan_ctx;
+
+/* Replace every byte of s that is not part of valid UTF-8 with '?', in place: names from
+ * files go into JSON, which must be UTF-8. */
+void scan_utf8_fix(char *s);
 
 int scan_ctx_init(scan_ctx *c, const scan_limits *lim);
 void scan_ctx_dispose(scan_ctx *c);

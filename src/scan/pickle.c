@@ -119,6 +119,12 @@ static val str_val(walker *w, const char *s, size_t n) {
 static void record(walker *w, const char *module, const char *name, pickle_safety forced) {
   scan_ctx *c = w->c;
   pickle_safety s = forced ? forced : pickle_classify(module, name);
+  char m[SCAN_NAME_MAX], n[SCAN_NAME_MAX]; /* as JSON can carry them */
+  snprintf(m, sizeof m, "%s", module);
+  snprintf(n, sizeof n, "%s", name);
+  scan_utf8_fix(m);
+  scan_utf8_fix(n);
+  module = m, name = n;
   scan_level l = s == PICKLE_DANGEROUS    ? SCAN_UNSAFE
                  : s == PICKLE_SUSPICIOUS ? SCAN_SUSPICIOUS
                                           : SCAN_SAFE;

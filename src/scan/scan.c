@@ -33,6 +33,29 @@ scan_level scan_report_level(const json_t *report) {
 
 /* ---- context ---------------------------------------------------------------------- */
 
+void scan_utf8_fix(char *s) {
+  unsigned char *p = (unsigned char *)s;
+  while (*p) {
+    unsigned c = *p;
+    size_t n = c < 0x80                   ? 1
+               : (c >= 0xc2 && c <= 0xdf) ? 2
+               : (c >= 0xe0 && c <= 0xef) ? 3
+               : (c >= 0xf0 && c <= 0xf4) ? 4
+                                          : 0;
+    size_t i = 1;
+    for (; n && i < n; i++)
+      if ((p[i] & 0xc0) != 0x80) break;
+    /* overlong 3/4-byte forms, surrogates and code points past U+10FFFF */
+    if (n == 3 && i == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0))) n = 0;
+    if (n == 4 && i == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))) n = 0;
+    if (!n || i < n) {
+      *p++ = '?';
+      continue;
+    }
+    p += n;
+  }
+}
+
 int scan_ctx_init(scan_ctx *c, const scan_limits *lim) {
   memset(c, 0, sizeof *c);
   if (lim) c->lim = *lim;
@@ -157,6 +180,9 @@ static void archive(scan_ctx *c, const char *name, scan_rd *r, const scan_src *s
 }
 
 void scan_member(scan_ctx *c, const char *name, scan_rd *r, const scan_src *stored, int depth) {
+  if (!ext_is(name, EXT_PICKLE) && !ext_is(name, EXT_DAT) && !ext_is(name, EXT_TORCH) &&
+      !ext_is(name, EXT_NPY) && !ext_is(name, EXT_ZIP) && !ext_is(name, EXT_TAR))
+    return; /* not a kind of file these scanners read: not even its first bytes */
   size_t got;
   const unsigned char *p = scan_rd_peek(r, 512, &got);
   int zip = got >= 4 && (!memcmp(p, "PK\3\4", 4) || !memcmp(p, "PK\5\6", 4));
@@ -201,7 +227,15 @@ static int engine(const scan_limits *lim, const scan_src *src, const char *path,
     scan_ctx_dispose(&c);
     return hub_error_set(HUB_ERROR, "out of memory");
   }
-  scan_member(&c, path ? path : "", &r, src, 0);
+  char *name = strdup(path ? path : "");
+  if (!name) {
+    scan_rd_dispose(&r);
+    scan_ctx_dispose(&c);
+    return hub_error_set(HUB_ERROR, "out of memory");
+  }
+  scan_utf8_fix(name);
+  scan_member(&c, name, &r, src, 0);
+  free(name);
   int ioerr = r.ioerr;
   scan_rd_dispose(&r);
   if (ioerr && !c.pickle_applied && !c.archive_applied) {

@@ -40,18 +40,41 @@ static void join(char *out, size_t cap, const char *prefix, const char *name) {
     snprintf(out, cap, "%s", name);
 }
 
+/* One more member across the file's archives: 0, or -1 past the limit (reported once). */
+static int count_member(scan_ctx *c, const char *where) {
+  if (++c->members_total <= c->lim.zip_max_members) return 0;
+  if (!c->members_reported)
+    scan_ctx_archive(c, SCAN_SUSPICIOUS, where,
+                     "more members than the limit (%llu), nested archives included",
+                     (unsigned long long)c->lim.zip_max_members);
+  c->members_reported = 1;
+  return -1;
+}
+
+/* Bytes member streams may still produce in this scan; 0 when used up (reported once). */
+static uint64_t budget(scan_ctx *c, const char *member) {
+  if (c->stream_used < c->lim.pickle_max_bytes) return c->lim.pickle_max_bytes - c->stream_used;
+  if (!c->budget_reported)
+    scan_ctx_archive(c, SCAN_CAUTION, member, "read budget of %llu bytes used up: not scanned",
+                     (unsigned long long)c->lim.pickle_max_bytes);
+  c->budget_reported = 1;
+  return 0;
+}
+
 /* Hand a member to scan_member. A deflated member that must be read at random (a nested
  * archive) is inflated into memory first, bounded. */
 static void member(scan_ctx *c, const scan_src *src, const char *full, uint64_t off, uint64_t csize,
                    uint64_t usize, int method, int depth) {
   scan_rd r;
   scan_src sub = {src->fd, src->mem, src->base + off, method == 0 ? csize : 0};
-  if (scan_rd_open(&r, src, off, csize, method, usize, c->lim.zip_max_ratio,
-                   c->lim.pickle_max_bytes)) {
+  uint64_t left = budget(c, full);
+  if (!left) return;
+  if (scan_rd_open(&r, src, off, csize, method, usize, c->lim.zip_max_ratio, left)) {
     c->oom = 1;
     return;
   }
   scan_member(c, full, &r, method == 0 ? &sub : NULL, depth + 1);
+  c->stream_used += r.produced;
   if (r.bomb == 1)
     scan_ctx_archive(c, SCAN_UNSAFE, full, "member inflates beyond its declared size");
   else if (r.bomb == 2)
@@ -118,7 +141,7 @@ void scan_zip(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
     if (!c->oom) scan_ctx_archive(c, SCAN_SUSPICIOUS, where, "no valid zip central directory");
     return;
   }
-  if (count > c->lim.zip_max_members)
+  if (count > c->lim.zip_max_members && !c->members_reported++)
     scan_ctx_archive(c, SCAN_SUSPICIOUS, where, "%llu members, more than the limit (%llu)",
                      (unsigned long long)count, (unsigned long long)c->lim.zip_max_members);
   scan_rd cd;
@@ -134,7 +157,8 @@ void scan_zip(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
     c->oom = 1;
     goto out;
   }
-  for (uint64_t i = 0; i < count && i < c->lim.zip_max_members; i++) {
+  for (uint64_t i = 0; i < count; i++) {
+    if (count_member(c, where)) break;
     unsigned char h[46];
     if (scan_rd_read(&cd, h, 46) || u32(h) != 0x02014b50) {
       scan_ctx_archive(c, SCAN_SUSPICIOUS, where, "truncated central directory");
@@ -148,7 +172,9 @@ void scan_zip(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
       break;
     }
     name[nlen] = '\0';
-    if (memchr(name, '\0', nlen)) name[strlen(name)] = '?', name[nlen] = '\0';
+    for (uint32_t k = 0; k < nlen; k++)
+      if (!name[k]) name[k] = '?';
+    scan_utf8_fix(name);
     /* zip64 extra: the 0xffffffff fields, in order usize, csize, offset */
     for (uint32_t p = 0; p + 4 <= xlen;) {
       uint32_t id = u16(x + p), sz = u16(x + p + 2);
@@ -229,7 +255,7 @@ void scan_tar(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
   c->archive_applied = 1;
   char name[4096], full[4096 + 1024];
   int longname = 0;
-  uint64_t off = 0, n = 0, total = 0;
+  uint64_t off = 0, total = 0;
   while (off + 512 <= src->size) {
     unsigned char h[512];
     if (scan_src_read(src, off, h, 512)) break;
@@ -261,13 +287,10 @@ void scan_tar(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
       snprintf(name, sizeof name, "%s%s%s", pre, *pre ? "/" : "", base);
     }
     longname = 0;
+    scan_utf8_fix(name);
     off = next;
     if (type == 'x' || type == 'g') continue; /* pax headers */
-    if (++n > c->lim.zip_max_members) {
-      scan_ctx_archive(c, SCAN_SUSPICIOUS, prefix, "more members than the limit (%llu)",
-                       (unsigned long long)c->lim.zip_max_members);
-      break;
-    }
+    if (count_member(c, prefix)) break;
     join(full, sizeof full, prefix, name);
     if (path_escapes(name)) scan_ctx_archive(c, SCAN_UNSAFE, full, "path escapes the archive");
     if (type != '0' && type != '\0' && type != '7') continue;
@@ -280,7 +303,9 @@ void scan_tar(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
     if (!legacy_torch(name) && !wanted(name)) continue;
     scan_rd r;
     scan_src sub = {src->fd, src->mem, src->base + data, size};
-    if (scan_rd_open(&r, src, data, size, 0, size, 0, c->lim.pickle_max_bytes)) {
+    uint64_t left = budget(c, full);
+    if (!left) return;
+    if (scan_rd_open(&r, src, data, size, 0, size, 0, left)) {
       c->oom = 1;
       return;
     }
@@ -288,6 +313,7 @@ void scan_tar(scan_ctx *c, const scan_src *src, const char *prefix, int depth) {
       scan_pickle_stream(c, &r, full);
     else
       scan_member(c, full, &r, &sub, depth + 1);
+    c->stream_used += r.produced;
     scan_rd_dispose(&r);
     if (c->oom) return;
   }

@@ -109,11 +109,16 @@ static void zip_add(zipw *z, const char *name, const void *p, size_t n, int meth
   free(comp);
 }
 
-/* The finished zip (owned by the caller); z is reset. */
-static bytes zip_end(zipw *z) {
+/* The finished zip (owned by the caller); z is reset. With dup > 1 its central directory
+ * lists every member dup times, all pointing at the same data (overlapping entries). */
+static bytes zip_end_dup(zipw *z, unsigned dup) {
   bytes out = z->data;
   size_t cd_off = out.n;
-  put(&out, z->cd.b, z->cd.n);
+  for (unsigned i = 1; i < dup; i++)
+    put(&out, z->cd.b, z->cd.n);
+  z->count *= dup ? dup : 1;
+  z->cd.n *= dup ? dup : 1;
+  put(&out, z->cd.b, z->cd.n / (dup ? dup : 1));
   put_le(&out, 0x06054b50, 4);
   put_le(&out, 0, 4);
   put_le(&out, z->count, 2);
@@ -129,6 +134,10 @@ static bytes zip_end(zipw *z) {
 /* ---- running scans ---------------------------------------------------------------- */
 
 static char g_dir[] = "/tmp/test_scan.XXXXXX";
+
+static bytes zip_end(zipw *z) {
+  return zip_end_dup(z, 1);
+}
 
 static json_t *scan_bytes_lim(const char *name, const void *p, size_t n, const scan_limits *lim) {
   char path[512];
@@ -513,6 +522,63 @@ static void test_zip_bomb(void **state) {
   free(zeros);
 }
 
+static void test_zip_overlapping_nested(void **state) {
+  (void)state;
+  /* 300 central-directory entries of one stored nested zip, itself 300 entries of one
+   * pickle: 90,000 member reads unless members are bounded across nesting levels. */
+  zipw z = {0};
+  zip_add(&z, "a.pkl", SAFE_P2, sizeof SAFE_P2 - 1, 0, 0, 0);
+  bytes inner = zip_end_dup(&z, 300);
+  memset(&z, 0, sizeof z);
+  zip_add(&z, "inner.zip", inner.b, inner.n, 0, 0, 0);
+  bytes outer = zip_end_dup(&z, 300);
+  json_t *r = scan_bytes("overlap.zip", outer.b, outer.n);
+  assert_true(has_finding(r, NULL, "nested archives included"));
+  assert_string_equal(level(r), "suspicious");
+  json_decref(r);
+  free(inner.b), free(outer.b);
+}
+
+/* A zip64 archive of one stored member: saturated 32-bit fields everywhere, the real sizes
+ * and offset in zip64 extra fields, a zip64 end record and its locator. */
+static bytes zip64_one(const char *name, const void *p, size_t n) {
+  bytes o = {0};
+  size_t nl = strlen(name);
+  put_le(&o, 0x04034b50, 4), put_le(&o, 45, 2), put_le(&o, 0, 2), put_le(&o, 0, 2);
+  put_le(&o, 0, 4), put_le(&o, crc32(0, p, (uInt)n), 4);
+  put_le(&o, 0xffffffff, 4), put_le(&o, 0xffffffff, 4), put_le(&o, nl, 2), put_le(&o, 20, 2);
+  put(&o, name, nl);
+  put_le(&o, 1, 2), put_le(&o, 16, 2), put_le(&o, n, 8), put_le(&o, n, 8);
+  put(&o, p, n);
+  size_t cd = o.n;
+  put_le(&o, 0x02014b50, 4), put_le(&o, 45, 2), put_le(&o, 45, 2), put_le(&o, 0, 2);
+  put_le(&o, 0, 2), put_le(&o, 0, 4), put_le(&o, crc32(0, p, (uInt)n), 4);
+  put_le(&o, 0xffffffff, 4), put_le(&o, 0xffffffff, 4), put_le(&o, nl, 2), put_le(&o, 28, 2);
+  put_le(&o, 0, 2), put_le(&o, 0, 2), put_le(&o, 0, 2), put_le(&o, 0, 4);
+  put_le(&o, 0xffffffff, 4);
+  put(&o, name, nl);
+  put_le(&o, 1, 2), put_le(&o, 24, 2), put_le(&o, n, 8), put_le(&o, n, 8), put_le(&o, 0, 8);
+  size_t cd_size = o.n - cd, e64 = o.n;
+  put_le(&o, 0x06064b50, 4), put_le(&o, 44, 8), put_le(&o, 45, 2), put_le(&o, 45, 2);
+  put_le(&o, 0, 4), put_le(&o, 0, 4), put_le(&o, 1, 8), put_le(&o, 1, 8);
+  put_le(&o, cd_size, 8), put_le(&o, cd, 8);
+  put_le(&o, 0x07064b50, 4), put_le(&o, 0, 4), put_le(&o, e64, 8), put_le(&o, 1, 4);
+  put_le(&o, 0x06054b50, 4), put_le(&o, 0, 4), put_le(&o, 0xffff, 2), put_le(&o, 0xffff, 2);
+  put_le(&o, 0xffffffff, 4), put_le(&o, 0xffffffff, 4), put_le(&o, 0, 2);
+  return o;
+}
+
+static void test_zip64(void **state) {
+  (void)state;
+  bytes zb = zip64_one("archive/data.pkl", OS_SYSTEM_P0, sizeof OS_SYSTEM_P0 - 1);
+  json_t *r = scan_bytes("model.ckpt", zb.b, zb.n);
+  assert_string_equal(scanner_status(r, "archive"), "safe");
+  assert_true(has_member(r, "archive/data.pkl"));
+  assert_string_equal(import_safety(r, "os", "system"), "dangerous");
+  json_decref(r);
+  free(zb.b);
+}
+
 static void test_zip_encrypted(void **state) {
   (void)state;
   zipw z = {0};
@@ -586,6 +652,23 @@ static void test_torch_save(void **state) {
   }
 }
 
+static void test_non_utf8_names(void **state) {
+  (void)state;
+  /* names that are not UTF-8 are reported with '?' (JSON is UTF-8), not an error */
+  static const char P[] = "c\xff\xfeos\nsy\xc3stem\n.";
+  json_t *r = scan_bytes("u.pkl", P, sizeof P - 1);
+  assert_string_equal(import_safety(r, "??os", "sy?stem"), "suspicious");
+  json_decref(r);
+  zipw z = {0};
+  zip_add(&z, "\xff/../data.pkl", OS_SYSTEM_P0, sizeof OS_SYSTEM_P0 - 1, 0, 0, 0);
+  bytes zb = zip_end(&z);
+  r = scan_bytes("u.zip", zb.b, zb.n);
+  assert_true(has_finding(r, "?/../data.pkl", "escapes"));
+  assert_true(has_member(r, "?/../data.pkl"));
+  json_decref(r);
+  free(zb.b);
+}
+
 static int setup(void **state) {
   (void)state;
   return mkdtemp(g_dir) ? 0 : -1;
@@ -607,8 +690,11 @@ int main(void) {
       cmocka_unit_test(test_npy_object),
       cmocka_unit_test(test_zip_traversal_and_pickle),
       cmocka_unit_test(test_zip_bomb),
+      cmocka_unit_test(test_zip_overlapping_nested),
+      cmocka_unit_test(test_zip64),
       cmocka_unit_test(test_zip_encrypted),
       cmocka_unit_test(test_zip_nested),
+      cmocka_unit_test(test_non_utf8_names),
       cmocka_unit_test(test_torch_save),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
