@@ -262,6 +262,9 @@ test("block: the unsafe file is refused over resolve, LFS batch + GET, Xet and g
   assert.equal(r.headers.get("x-error-code"), "BlockedByScan");
   assert.match(r.headers.get("x-error-message"), /pickle import os\.system \(dangerous\)/);
   assert.equal((await api("GET", "/acme/fixtures/resolve/main/eicar.bin")).status, 403);
+  const head = await api("HEAD", "/acme/fixtures/resolve/main/evil.pkl"); // hf_hub_download's first call
+  assert.equal(head.status, 403);
+  assert.equal(head.headers.get("x-error-code"), "BlockedByScan");
   const ok = await api("GET", "/acme/fixtures/resolve/main/model.pt");
   assert.equal(ok.status, 200);
   assert.ok(ok.buf.equals(FIX["model.pt"]));
