@@ -13,6 +13,7 @@
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "blob/blob.h"
+#include "bundle/bundle.h"
 #include "db/search.h"
 #include "db/db.h"
 #include "events/events.h"
@@ -49,7 +50,10 @@ static int usage_main(FILE *f) {
              "                             background jobs (docs/jobs.md)\n"
              "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
              "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
-             "                             file reconstructions\n\n"
+             "                             file reconstructions\n"
+             "  export NS/NAME[@REV] [--type T] > FILE\n"
+             "                             write a self-verifying bundle of a repository\n"
+             "  import FILE [--force]      load a bundle (verified whole first)\n\n"
              "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
              "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
@@ -90,9 +94,9 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                           /* download counters flush in the background */
+  index_start();                              /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
-  if (events_start()) return HUB_ERROR;    /* the event consumers (events/dispatch.c) */
+  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
@@ -726,6 +730,14 @@ int main(int argc, char **argv) {
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
   if (!strcmp(cmd, "storage")) return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "export"))
+    return has_help(sub_argc, sub_argv) ? bundle_export_main(sub_argc, sub_argv)
+           : open_data()                ? 1
+                                        : bundle_export_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "import"))
+    return has_help(sub_argc, sub_argv) ? bundle_import_main(sub_argc, sub_argv)
+           : open_data()                ? 1
+                                        : bundle_import_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);
