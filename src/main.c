@@ -27,6 +27,7 @@
 #include "util/error.h"
 #include "util/hub.h"
 #include "web/web.h"
+#include "xetsrv/pull.h"
 #include "xetsrv/xetsrv.h"
 
 #define EXIT_USAGE 2
@@ -53,7 +54,8 @@ static int usage_main(FILE *f) {
              "                             file reconstructions\n"
              "  export NS/NAME[@REV] [--type T] > FILE\n"
              "                             write a self-verifying bundle of a repository\n"
-             "  import FILE [--force]      load a bundle (verified whole first)\n\n"
+             "  import FILE [--force]      load a bundle (verified whole first)\n"
+             "  xet-pull --upstream URL …  store one Xet file of an upstream hub here\n\n"
              "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
              "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
@@ -738,6 +740,10 @@ int main(int argc, char **argv) {
     return has_help(sub_argc, sub_argv) ? bundle_import_main(sub_argc, sub_argv)
            : open_data()                ? 1
                                         : bundle_import_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "xet-pull"))
+    return has_help(sub_argc, sub_argv) ? xetsrv_pull_main(sub_argc, sub_argv)
+           : open_data()                ? 1
+                                        : xetsrv_pull_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);
