@@ -233,6 +233,14 @@ test("import onto a hub with no upstream: same commits, refs, bytes (hub client,
   const kinds = ev.json.events.map((e) => `${e.kind} ${e.ref}`).sort();
   assert.deepEqual(kinds, ["import refs/heads/dev", "import refs/heads/main", "import refs/tags/v1"]);
   assert.equal(dst.cli(["audit", "verify"]).status, 0);
+  // Listed and searchable once the running server's consumers took the events.
+  let listed = false;
+  for (let i = 0; i < 100 && !listed; i++) {
+    const l = await api(dst, "GET", `/api/models?search=air`);
+    listed = l.json.some((m) => m.id === REPO);
+    if (!listed) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(listed, "imported repo is listed");
   // The killed imports' temp dirs and the git dir one had moved into repos/ are gone.
   assert.deepEqual(tmpLeft(dst), []);
   assert.equal(gitDirs(dst).length, 1, `one git dir: ${gitDirs(dst)}`);
@@ -261,4 +269,28 @@ test("re-import is idempotent; other refs are refused unless --force", async () 
   const man = JSON.parse(b.subarray(16, 16 + Number(b.readBigUInt64BE(8))).toString());
   assert.deepEqual(man.refs.map((x) => x[0]), ["refs/heads/dev"]);
   assert.equal(man.objects.length, 2, "the LFS and the Xet object of dev's history");
+});
+
+test("import into a stopped hub; the server picks the repo up when it starts", async () => {
+  await createRepo({ repo: "admin/air2", accessToken: src.adminToken, hubUrl: src.url });
+  await commit({
+    repo: "admin/air2",
+    accessToken: src.adminToken,
+    hubUrl: src.url,
+    title: "w",
+    operations: [{ operation: "addOrUpdate", path: "w.bin", content: new Blob([LFSBIN]) }],
+  });
+  const file = path.join(work, "air2.bundle");
+  const e = exportTo(src, ["admin/air2"], file);
+  assert.equal(e.status, 0, e.stderr);
+  await dst.terminate();
+  const r = dst.cli(["import", file]);
+  assert.equal(r.status, 0, r.stderr);
+  await dst.restart();
+  const info = await api(dst, "GET", "/api/models/admin/air2");
+  assert.equal(info.status, 200);
+  const srcInfo = await api(src, "GET", "/api/models/admin/air2");
+  assert.equal(info.json.sha, srcInfo.json.sha);
+  const got = await downloadFile({ repo: "admin/air2", path: "w.bin", accessToken: dst.adminToken, hubUrl: dst.url });
+  assert.ok(Buffer.from(await got.arrayBuffer()).equals(LFSBIN));
 });
