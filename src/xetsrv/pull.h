@@ -33,6 +33,8 @@ typedef struct {
 } xetsrv_pull_req;
 
 /* Fetch, verify and store one file (needs xetsrv_init: server, or a CLI that ran it).
+ * Blocks on the network and writes the DB: call it from a worker thread or a job, never
+ * from an HTTP event thread (their connections are read-only).
  * Idempotent: an object already stored and converted is only linked to local_repo_id.
  * HUB_EUPSTREAM when the upstream fails or answers something unusable, HUB_EINVALID when
  * the bytes do not verify (nothing is stored then), HUB_EFORBIDDEN for a refused target. */
