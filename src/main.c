@@ -13,6 +13,7 @@
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "blob/blob.h"
+#include "collections/collections.h"
 #include "db/search.h"
 #include "db/db.h"
 #include "events/events.h"
@@ -90,9 +91,9 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                           /* download counters flush in the background */
+  index_start();                              /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
-  if (events_start()) return HUB_ERROR;    /* the event consumers (events/dispatch.c) */
+  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
@@ -102,6 +103,8 @@ static int register_routes(void) {
   http_routes_add(api_repo_routes);
   http_routes_add(api_gate_routes);
   http_routes_add(gov_routes);
+  if (collections_init()) return HUB_ERROR; /* the module's tables (db/collections.c) */
+  http_routes_add(collections_routes);
   http_routes_add(api_list_routes);
   http_routes_add(api_info_routes);
   http_routes_add(api_tree_routes);
