@@ -91,9 +91,9 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                              /* download counters flush in the background */
+  index_start();                           /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
-  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
+  if (events_start()) return HUB_ERROR;    /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
