@@ -54,6 +54,13 @@ json_t *collections_json(hub_req *r, const db_collection *c, const db_account *o
 void collections_slug(const db_collection *c, const db_account *owner, char *out, size_t cap);
 #define COLLECTIONS_SLUG_MAX (HUB_MAX_USER_NAME + DB_COLL_TITLE_BYTES + 32)
 
+/* Create a collection as POST /api/collections does (checks, audit); slug gets its slug, or
+ * with HUB_EEXISTS the slug of the owner's collection with the same title. */
+int collections_create(hub_req *r, const char *ns, const char *title, const char *desc, int priv,
+                       char slug[COLLECTIONS_SLUG_MAX]);
+/* Collections holding `item` ("models/ns/name", …) that the caller may see, newest first, at
+ * most max, as the listing answers them. */
+int collections_containing(hub_req *r, const char *item, int max, json_t **out);
 /* Collections of `owner` the caller may see, by position: an array as the listing answers
  * it (COLLECTIONS_LIST_ITEMS items each). */
 int collections_list_owner(hub_req *r, const db_account *owner, json_t **out);

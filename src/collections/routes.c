@@ -63,28 +63,26 @@ static int reply_collection(hub_req *r, const db_collection *c, const db_account
 }
 
 /* Read it again after a write (positions, updated time, item count). */
-static int reply_fresh(hub_req *r, const char *oid, const db_account *owner, int wrapped) {
+static int reply_fresh(hub_req *r, const char *oid, int wrapped) {
   db_collection c;
+  db_account owner;
   int rc = db_collection_get(oid, &c);
-  return rc ? rc : reply_collection(r, &c, owner, wrapped);
+  if (!rc) rc = db_account_by_id(c.owner_id, &owner);
+  return rc ? rc : reply_collection(r, &c, &owner, wrapped);
 }
 
 /* ---- collections ---- */
 
-static int h_create(hub_req *r) {
-  json_t *body = http_body_json(r);
-  if (!body) return HUB_EINVALID;
-  const char *title, *ns, *desc;
-  int priv;
+int collections_create(hub_req *r, const char *ns, const char *title, const char *desc, int priv,
+                       char slug[COLLECTIONS_SLUG_MAX]) {
   int rc;
-  if ((rc = opt_string(body, "title", &title)) || (rc = opt_string(body, "namespace", &ns)) ||
-      (rc = opt_string(body, "description", &desc)) || (rc = opt_bool(body, "private", &priv)) ||
-      (rc = check_title(title)) ||
+  slug[0] = 0;
+  if ((rc = check_title(title)) ||
       (rc = check_text("Description", desc, COLLECTIONS_MAX_DESCRIPTION)))
     return rc;
   db_account owner;
-  if (db_account_by_name(ns ? ns : r->who.name, &owner))
-    return hub_error_set(HUB_ENOTFOUND, "Namespace %s not found", ns ? ns : r->who.name);
+  if (db_account_by_name(ns, &owner))
+    return hub_error_set(HUB_ENOTFOUND, "Namespace %s not found", ns);
   if (!collections_may_write(r, &owner)) return deny(r, &owner);
   db_collection c;
   memset(&c, 0, sizeof c);
@@ -93,18 +91,39 @@ static int h_create(hub_req *r) {
   snprintf(c.title, sizeof c.title, "%s", title);
   coll__slugify(title, c.slug_title, sizeof c.slug_title);
   snprintf(c.description, sizeof c.description, "%s", desc ? desc : "");
-  c.is_private = priv == 1;
+  c.is_private = priv;
   snprintf(c.theme, sizeof c.theme, "%s", coll__themes[(unsigned char)c.oid[23] % 6]);
   c.created_ms = db_now_ms();
   char existing[25] = "";
   rc = db_collection_create(&c, existing);
   if (rc == HUB_EEXISTS) {
-    /* huggingface_hub's exists_ok reads the existing slug from the 409 body. */
     db_collection old;
-    if (db_collection_get(existing, &old)) return rc;
-    char slug[COLLECTIONS_SLUG_MAX], msg[COLLECTIONS_SLUG_MAX + 64];
-    collections_slug(&old, &owner, slug, sizeof slug);
-    snprintf(msg, sizeof msg, "Collection already exists: %s", slug);
+    if (!db_collection_get(existing, &old))
+      collections_slug(&old, &owner, slug, COLLECTIONS_SLUG_MAX);
+    return hub_error_set(HUB_EEXISTS, "Collection already exists: %s", slug);
+  }
+  if (rc) return rc;
+  collections_slug(&c, &owner, slug, COLLECTIONS_SLUG_MAX);
+  coll__audit(r, "collection.create", &c, &owner,
+              json_pack("{s:s, s:b}", "title", c.title, "private", c.is_private));
+  return 0;
+}
+
+static int h_create(hub_req *r) {
+  json_t *body = http_body_json(r);
+  if (!body) return HUB_EINVALID;
+  const char *title, *ns, *desc;
+  int priv;
+  int rc;
+  char slug[COLLECTIONS_SLUG_MAX];
+  if ((rc = opt_string(body, "title", &title)) || (rc = opt_string(body, "namespace", &ns)) ||
+      (rc = opt_string(body, "description", &desc)) || (rc = opt_bool(body, "private", &priv)))
+    return rc;
+  rc = collections_create(r, ns ? ns : r->who.name, title, desc, priv == 1, slug);
+  if (rc == HUB_EEXISTS && slug[0]) {
+    /* huggingface_hub's exists_ok reads the existing slug from the 409 body. */
+    char msg[COLLECTIONS_SLUG_MAX + 64];
+    snprintf(msg, sizeof msg, "%s", hub_error_msg());
     rc = http_reply_json(r, 409, json_pack("{s:s, s:s}", "error", msg, "slug", slug));
     if (!rc) {
       http_add_header(r, "X-Error-Code", "Conflict");
@@ -113,9 +132,7 @@ static int h_create(hub_req *r) {
     return rc;
   }
   if (rc) return rc;
-  coll__audit(r, "collection.create", &c, &owner,
-              json_pack("{s:s, s:b}", "title", c.title, "private", c.is_private));
-  return reply_fresh(r, c.oid, &owner, 0);
+  return reply_fresh(r, slug + strlen(slug) - 24, 0);
 }
 
 static int h_get(hub_req *r) {
@@ -174,7 +191,7 @@ static int h_update(hub_req *r) {
     return rc;
   }
   coll__audit(r, "collection.update", &c, &owner, changed);
-  return reply_fresh(r, c.oid, &owner, 1);
+  return reply_fresh(r, c.oid, 1);
 }
 
 static int h_delete(hub_req *r) {
@@ -270,7 +287,7 @@ static int h_item_add(hub_req *r) {
       (rc = opt_string(body, "note", &note)) ||
       (rc = coll__add_item(r, &c, &owner, type, id, note)))
     return rc;
-  return reply_fresh(r, c.oid, &owner, 0);
+  return reply_fresh(r, c.oid, 0);
 }
 
 static int h_item_update(hub_req *r) {
@@ -296,7 +313,7 @@ static int h_item_update(hub_req *r) {
   if (note) json_object_set_new(d, "note", json_true());
   if (pos >= 0) json_object_set_new(d, "position", json_integer(pos));
   coll__audit(r, "collection.item.update", &c, &owner, d);
-  return reply_fresh(r, c.oid, &owner, 1);
+  return reply_fresh(r, c.oid, 1);
 }
 
 static int h_item_delete(hub_req *r) {
@@ -357,6 +374,19 @@ static int item_filter(hub_req *r, const char *item, db_collection_filter *f, in
                        "Invalid item filter '%s' (models/…, datasets/…, spaces/… or "
                        "collections/…)",
                        item);
+}
+
+int collections_containing(hub_req *r, const char *item, int max, json_t **out) {
+  db_collection_filter f;
+  int none = 0, rc;
+  memset(&f, 0, sizeof f);
+  coll__viewer(r, &f);
+  f.sort = DB_COLL_SORT_LAST_MODIFIED;
+  f.limit = max;
+  *out = json_array();
+  if (!*out) return hub_error_set(HUB_ERROR, "out of memory");
+  if ((rc = item_filter(r, item, &f, &none)) || none) return rc;
+  return coll__list(r, &f, *out, NULL);
 }
 
 static int h_list(hub_req *r) {

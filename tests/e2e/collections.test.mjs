@@ -4,7 +4,12 @@
 // collections, hidden items, positions, bad input, audit, and the web pages.
 import { test, before, after, describe } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { createCollection, deleteCollection, listCollections } from "@huggingface/hub";
+import { chromium } from "playwright-core";
 import { startServer } from "./lib/server.mjs";
 
 let server;
@@ -429,5 +434,84 @@ describe("collections API", () => {
     const e = r.json.find((x) => x.action === "collection.create");
     assert.match(e.target, /^collection:[0-9a-f]{24}$/);
     assert.ok(e.details.slug);
+  });
+});
+
+describe("collection web pages (chromium)", () => {
+  const PASSWORD = "correct horse battery staple";
+  let ctx, page, profileDir, wendy;
+
+  before(async () => {
+    const r = spawnSync(server.bin, ["--data", server.dataDir, "user", "add", "wendy", "--password-stdin"], {
+      input: PASSWORD + "\n",
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stderr);
+    wendy = server.makeToken("wendy", "write");
+    await createRepo(wendy, "pic");
+    profileDir = mkdtempSync(path.join(tmpdir(), "modelhub-chromium-"));
+    ctx = await chromium.launchPersistentContext(profileDir, {
+      executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+    });
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+    await page.goto(server.url + "/login");
+    await page.fill("#username", "wendy");
+    await page.fill("#password", PASSWORD);
+    await Promise.all([page.waitForURL(server.url + "/"), page.click("main button[type=submit]")]);
+  });
+
+  after(async () => {
+    await ctx?.close();
+    if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+  });
+
+  test("create a collection, add a repo from its page with a note, see it, remove it", async () => {
+    await page.goto(server.url + "/wendy");
+    await page.getByRole("link", { name: "Collections" }).click();
+    await page.fill("#title", "Web <picks>");
+    await page.fill("#description", "chosen in a browser");
+    await Promise.all([page.waitForURL(/\/collections\/wendy\/web-picks-[0-9a-f]{24}$/), page.click("main button[type=submit]")]);
+    const slug = new URL(page.url()).pathname.replace("/collections/", "");
+    await page.getByRole("heading", { name: "Web <picks>" }).waitFor();
+    await page.getByText("This collection is empty.").waitFor();
+
+    await page.goto(server.url + "/wendy/pic");
+    await page.selectOption("#collection", slug);
+    await page.fill("input[name=note]", "a <b>note</b>");
+    await Promise.all([page.waitForURL(server.url + "/wendy/pic"), page.getByRole("button", { name: "Add to collection" }).click()]);
+    await page.locator(".in-collections").getByRole("link", { name: "Web <picks>" }).click();
+    await page.waitForURL(server.url + "/collections/" + slug);
+    await page.getByRole("link", { name: "wendy/pic" }).waitFor();
+    await page.getByText("a <b>note</b>").waitFor();
+    const api = (await (await fetch(`${server.url}/api/collections/${slug}`)).json());
+    assert.deepEqual(api.items.map((i) => [i.id, i.note.text]), [["wendy/pic", "a <b>note</b>"]]);
+
+    await Promise.all([page.waitForURL(server.url + "/collections/" + slug), page.getByRole("button", { name: "Remove" }).click()]);
+    await page.getByText("This collection is empty.").waitFor();
+
+    // Forms need the session's CSRF token.
+    const forged = await page.request.post(`${server.url}/wendy/pic/add-to-collection`, { form: { collection: slug } });
+    assert.equal(forged.status(), 403);
+    assert.equal((await (await fetch(`${server.url}/api/collections/${slug}`)).json()).items.length, 0);
+  });
+
+  test("a private collection is a 404 page for others; the owner's list shows it", async () => {
+    const r = await api("POST", "/api/collections", { token: wendy, json: { title: "Secret web", namespace: "wendy", private: true } });
+    const slug = r.json.slug;
+    await page.goto(server.url + "/collections/wendy");
+    await page.getByRole("link", { name: /Secret web/ }).waitFor();
+    const other = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium", headless: true, args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+    try {
+      const anon = await other.newPage();
+      const res = await anon.goto(`${server.url}/collections/${slug}`);
+      assert.equal(res.status(), 404);
+      assert.match(res.headers()["content-type"], /text\/html/);
+      await anon.goto(server.url + "/collections/wendy");
+      assert.equal(await anon.getByText("Secret web").count(), 0);
+    } finally {
+      await other.close();
+    }
   });
 });
