@@ -197,7 +197,14 @@ void web_collections_panel(web_page *p, const db_repo *repo) {
   snprintf(item, sizeof item, "%s/%s/%s", http_type_api(repo->type), repo->ns, repo->name);
   collections_containing(r, item, 10, &in);
   if (r->who.authenticated) collections_writable(r, 100, &mine);
-  if (!json_array_size(in) && !json_array_size(mine)) goto done;
+  if (!json_array_size(in) && !json_array_size(mine)) {
+    if (r->who.authenticated)
+      html_f(b,
+             "<section><h3>Collections</h3><p><a href=\"/collections/%u\">Create a collection"
+             "</a> to add this repository to it.</p></section>",
+             r->who.name);
+    goto done;
+  }
   html_f(b, "<section><h3>Collections</h3>");
   size_t i;
   json_t *c;

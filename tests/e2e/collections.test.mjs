@@ -468,8 +468,13 @@ describe("collection web pages (chromium)", () => {
   });
 
   test("create a collection, add a repo from its page with a note, see it, remove it", async () => {
+    // Without a collection, the repo page points to where one is made; so does the profile.
+    await page.goto(server.url + "/wendy/pic");
+    await page.getByRole("link", { name: "Create a collection" }).click();
+    await page.waitForURL(server.url + "/collections/wendy");
     await page.goto(server.url + "/wendy");
-    await page.getByRole("link", { name: "Collections" }).click();
+    await page.getByRole("link", { name: "Collections", exact: true }).click();
+    await page.waitForURL(server.url + "/collections/wendy");
     await page.fill("#title", "Web <picks>");
     await page.fill("#description", "chosen in a browser");
     await Promise.all([page.waitForURL(/\/collections\/wendy\/web-picks-[0-9a-f]{24}$/), page.click("main button[type=submit]")]);
