@@ -136,12 +136,12 @@ static json_t *repo_item(hub_req *r, const db_collection_item *it) {
   char id[2 * HUB_MAX_NAME + 2];
   snprintf(id, sizeof id, "%s/%s", repo.ns, repo.name);
   int64_t lm = repo.last_modified_ms ? repo.last_modified_ms : repo.updated_ms;
-  return json_pack("{s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:I, s:I, s:b}", "id", id, "author",
-                   repo.ns, "repoType", http_type_name(repo.type), "private", repo.is_private,
-                   "type", http_type_name(repo.type), "gated",
-                   repo.gated[0] ? json_string(repo.gated) : json_false(), "lastModified",
-                   hub_iso_json(lm), "likes", (json_int_t)it->likes, "downloads",
-                   (json_int_t)it->downloads, "isLikedByUser", 0);
+  return json_pack(
+      "{s:s, s:s, s:s, s:b, s:s, s:o, s:o, s:I, s:I, s:b, s:o}", "id", id, "author", repo.ns,
+      "repoType", http_type_name(repo.type), "private", repo.is_private, "type",
+      http_type_name(repo.type), "gated", repo.gated[0] ? json_string(repo.gated) : json_false(),
+      "lastModified", hub_iso_json(lm), "likes", (json_int_t)it->likes, "downloads",
+      (json_int_t)it->downloads, "isLikedByUser", 0, "createdAt", hub_iso_json(repo.created_ms));
 }
 
 /* A collection as an item of another, or as a row of the listing (without items). */

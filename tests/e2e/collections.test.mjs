@@ -176,6 +176,9 @@ describe("collections API", () => {
     assert.equal(model.author, "alice");
     assert.equal(model.repoType, "model");
     assert.equal(model.private, false);
+    assert.equal(model.gated, false);
+    assert.match(model.createdAt, /Z$/);
+    assert.equal(typeof model.likes, "number");
     assert.equal(c.items[1].note, undefined);
     assert.match(c.items[3].id, /^[0-9a-f]{24}$/);
     assert.equal(c.items[3].numberItems, 0);
