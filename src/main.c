@@ -14,6 +14,7 @@
 #include "auth/auth.h"
 #include "blob/blob.h"
 #include "bundle/bundle.h"
+#include "collections/collections.h"
 #include "db/search.h"
 #include "db/db.h"
 #include "events/events.h"
@@ -108,6 +109,8 @@ static int register_routes(void) {
   http_routes_add(api_repo_routes);
   http_routes_add(api_gate_routes);
   http_routes_add(gov_routes);
+  if (collections_init()) return HUB_ERROR; /* the module's tables (db/collections.c) */
+  http_routes_add(collections_routes);
   http_routes_add(api_list_routes);
   http_routes_add(api_info_routes);
   http_routes_add(api_tree_routes);

@@ -131,6 +131,13 @@ int web_h_token_revoke_post(hub_req *r);
 int web_h_profile(hub_req *r); /* pages_profile.c */
 int web_h_new(hub_req *r);
 int web_h_new_post(hub_req *r);
+int web_h_collections(hub_req *r); /* pages_collections.c */
+int web_h_collections_post(hub_req *r);
+int web_h_collection(hub_req *r);
+int web_h_collection_remove_post(hub_req *r);
+int web_h_add_to_collection_post(hub_req *r);
+/* The "Collections" section of a repo page's side panel (and its add form). */
+void web_collections_panel(web_page *p, const db_repo *repo);
 
 /* One repo as a card in a listing grid (pages_home.c); row is a db_search_row. */
 void web_repo_card(web_page *p, const void *row);

@@ -244,8 +244,10 @@ static void side_panel(web_page *p, const db_repo *repo, json_t *info) {
   }
   html_f(b,
          "<section><h3>Use it</h3><div class=\"mono brk\">"
-         "git clone %t/%s%t</div></section></aside>",
+         "git clone %t/%s%t</div></section>",
          http_base_url(r), http_type_prefix(repo->type), id);
+  web_collections_panel(p, repo);
+  html_f(b, "</aside>");
 }
 
 /* Rendered cards by README blob id: the same bytes always render the same HTML, so a
