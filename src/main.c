@@ -78,7 +78,14 @@ static int mkdirs(const char *base) {
   return 0;
 }
 
+/* Where LFS objects and Xet xorbs live: the data dir, or s3://BUCKET[/PREFIX]
+ * (--blob-store / MODELHUB_BLOB_STORE; docs/blob.md). */
+static const char *g_blob_store;
+
 static int open_data(void) {
+  if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
+  if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
+    return die("blob store");
   if (mkdirs(g_data) || db_global_init(g_data) || db_jobs_init() || auth_init() ||
       auth_gate_init() || audit_init() || repo_global_init())
     return die("data dir");
@@ -97,9 +104,9 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                           /* download counters flush in the background */
+  index_start();                              /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
-  if (events_start()) return HUB_ERROR;    /* the event consumers (events/dispatch.c) */
+  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
@@ -203,6 +210,7 @@ static int cmd_serve(int argc, char **argv) {
                                  {"public-url", required_argument, 0, 'p'},
                                  {"help", no_argument, 0, 'h'},
                                  {"grace", required_argument, 0, 'g'},
+                                 {"blob-store", required_argument, 0, 'b'},
                                  {0, 0, 0, 0}};
   int c;
   optind = 1;
@@ -223,9 +231,12 @@ static int cmd_serve(int argc, char **argv) {
     case 'g':
       grace = optarg;
       break;
+    case 'b':
+      g_blob_store = optarg;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
-             "[--threads N] [--grace SECONDS]\n"
+             "[--threads N] [--grace SECONDS] [--blob-store LOCATION]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
@@ -233,7 +244,9 @@ static int cmd_serve(int argc, char **argv) {
              "  --threads     HTTP event threads (MODELHUB_THREADS; default two per CPU, at "
              "least 4)\n"
              "  --grace       seconds requests in flight get to finish after SIGTERM "
-             "(MODELHUB_SHUTDOWN_GRACE; default %d)\n",
+             "(MODELHUB_SHUTDOWN_GRACE; default %d)\n"
+             "  --blob-store  where LFS objects and Xet xorbs live: s3://BUCKET[/PREFIX] "
+             "(MODELHUB_BLOB_STORE; default the data directory)\n",
              HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
@@ -287,7 +300,7 @@ static int cmd_serve(int argc, char **argv) {
   /* The hub context (util/hub.h): built once here and passed down to the modules. */
   static unsigned char sign_key[32];
   hub_ctx ctx = {db_data_dir(), NULL, pub, sign_key, sizeof sign_key, !env_off("MODELHUB_XET")};
-  if (blob_store_open(&ctx.blobs, "fs", ctx.data_dir)) return die("stores");
+  if (blob_store_open_at(&ctx.blobs, "")) return die("stores");
   blob_store_sweep_tmp(ctx.blobs, 24 * 3600, NULL);
   if (load_sign_key(sign_key, sizeof sign_key)) return die("signing key");
   if (api_init(&ctx)) return die("stores");
