@@ -359,12 +359,10 @@ static int create_also(void *payload) {
 
 /* A PR opened without changes: refs/pr/N created at the target's head, with its
  * discussion, by the ref transaction (one event, kind "discussion"). */
-static int create_pr_ref(hub_req *r, create_ctx *c, json_t *audit, json_t *evd) {
-  repo_handle *h;
+static int create_pr_ref(hub_req *r, repo_handle *h, create_ctx *c, json_t *audit, json_t *evd) {
   repo_txn *t = NULL;
   char sha[41], ref[32];
   int rc;
-  if ((rc = gov__repo_open(r, &h))) return rc;
   if (repo_resolve(h, "refs/heads/main", sha, NULL))
     return hub_error_set(HUB_EINVALID, "%s/%s has no main branch to open a pull request against",
                          r->repo.ns, r->repo.name);
@@ -398,13 +396,13 @@ int gov_disc_create(hub_req *r, const char *title_in, const char *desc_in, int p
     goto done;
   }
   create_ctx c = {r, 0, title, desc, pull_request ? "main" : "", pull_request, db_now_ms()};
+  repo_handle *h;
+  if ((rc = gov__repo_open(r, &h))) goto done;
   rc = HUB_EEXISTS;
   /* Two discussions opened at once may pick the same number: the loser takes the next. */
   for (int tries = 0; rc == HUB_EEXISTS && tries < 20; tries++) {
-    repo_handle *h;
     int pr_next = 1;
-    if ((rc = gov_next_num(&r->repo, &c.num))) goto done;
-    if ((rc = gov__repo_open(r, &h)) || (rc = repo_next_pr_number(h, &pr_next))) goto done;
+    if ((rc = gov_next_num(&r->repo, &c.num)) || (rc = repo_next_pr_number(h, &pr_next))) goto done;
     if (pr_next > c.num) c.num = pr_next;
     json_t *audit =
         json_pack("{s:i, s:s, s:b}", "num", c.num, "title", title, "isPullRequest", pull_request);
