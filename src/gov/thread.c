@@ -409,7 +409,7 @@ int gov_disc_create(hub_req *r, const char *title_in, const char *desc_in, int p
     json_t *evd = json_pack("{s:i, s:s, s:b}", "num", c.num, "action", "create", "isPullRequest",
                             pull_request);
     rc = pull_request
-             ? create_pr_ref(r, &c, audit, evd)
+             ? create_pr_ref(r, h, &c, audit, evd)
              : gov__record(r, "discussion", "discussion.create", audit, evd, create_rows, &c);
     json_decref(audit);
     json_decref(evd);
