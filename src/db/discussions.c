@@ -269,19 +269,20 @@ int db_disc_events_each(int64_t repo_id, int num, db_disc_event_cb cb, void *pay
   return rc;
 }
 
-int db_disc_ref_moves(int64_t repo_id, const char *ref, int limit, db_disc_ref_cb cb,
-                      void *payload) {
+int db_disc_ref_moves(int64_t repo_id, const char *repo_uid, const char *ref, int limit,
+                      db_disc_ref_cb cb, void *payload) {
   sqlite3 *db;
   sqlite3_stmt *st;
   int rc, s;
   if ((rc =
            prepare(&db, &st,
                    "SELECT id, kind, COALESCE(old, ''), COALESCE(new, ''), actor, ts_ms FROM events"
-                   " WHERE repo_id=? AND ref=? ORDER BY id LIMIT ?")))
+                   " WHERE repo_id=? AND repo_uid=? AND ref=? ORDER BY id LIMIT ?")))
     return rc;
   sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, ref, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 3, limit);
+  sqlite3_bind_text(st, 2, repo_uid, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(st, 3, ref, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, 4, limit);
   while ((s = sqlite3_step(st)) == SQLITE_ROW) {
     db_disc_ref_move m;
     memset(&m, 0, sizeof m);

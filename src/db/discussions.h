@@ -58,7 +58,8 @@ int db_disc_comment_hide(int64_t repo_id, int num, const char *uid, int64_t by_i
 typedef int (*db_disc_event_cb)(const db_disc_event *e, void *payload);
 int db_disc_events_each(int64_t repo_id, int num, db_disc_event_cb cb, void *payload);
 
-/* Spine events that moved `ref` of a repo, oldest first (at most limit). */
+/* Spine events that moved `ref` of a repo, oldest first (at most limit). The uid as well as
+ * the id: a deleted repo's id may be reused, its events stay. */
 typedef struct {
   int64_t id;
   char kind[32];
@@ -67,7 +68,7 @@ typedef struct {
   int64_t ts_ms;
 } db_disc_ref_move;
 typedef int (*db_disc_ref_cb)(const db_disc_ref_move *m, void *payload);
-int db_disc_ref_moves(int64_t repo_id, const char *ref, int limit, db_disc_ref_cb cb,
-                      void *payload);
+int db_disc_ref_moves(int64_t repo_id, const char *repo_uid, const char *ref, int limit,
+                      db_disc_ref_cb cb, void *payload);
 
 #endif

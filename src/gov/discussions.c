@@ -241,8 +241,8 @@ int gov_disc_merge(hub_req *r, int num, const char *comment, json_t **out) {
     goto done;
   }
   if (strcmp(d.status, "open")) {
-    rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is %s; reopen it before merging", num,
-                       d.status);
+    rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is %s; set its status to open before merging",
+                       num, !strcmp(d.status, "draft") ? "a draft" : d.status);
     goto done;
   }
   snprintf(pr_ref, sizeof pr_ref, "refs/pr/%d", num);

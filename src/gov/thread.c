@@ -231,7 +231,7 @@ int gov__thread(const db_repo *repo, const gov_disc *d, git_repository *g, json_
   if (!rc && d->is_pr && g) {
     char ref[32];
     snprintf(ref, sizeof ref, "refs/pr/%d", d->num);
-    rc = db_disc_ref_moves(repo->id, ref, GOV_MAX_THREAD, ref_move, &t);
+    rc = db_disc_ref_moves(repo->id, repo->uid, ref, GOV_MAX_THREAD, ref_move, &t);
   }
   /* Stable by (seq, order): insertion order breaks the remaining ties. */
   for (size_t i = 1; i < t.n; i++)

@@ -287,6 +287,34 @@ test("discussions and draft PRs opened by the API; edit and hide comments; statu
   // PATCH aliases for title and status.
   const r = await api("PATCH", D(REPO, `/${pn}/title`), { token: contrib, json: { title: "Draft work 2" } });
   assert.equal(r.status, 200, r.text);
+
+  // A draft cannot be merged; a commit to it joins its thread; its author publishes it.
+  const dm = await api("POST", D(REPO, `/${pn}/merge`), { token: writer });
+  assert.equal(dm.status, 409, dm.text);
+  assert.match(dm.json.error, /draft/);
+  const dc = await hubCommit({
+    repo: REPO,
+    accessToken: contrib,
+    hubUrl: server.url,
+    title: "Draft file",
+    branch: `refs/pr/${pn}`,
+    operations: [{ operation: "addOrUpdate", path: "draft.txt", content: new Blob(["draft\n"]) }],
+  });
+  const pub = await api("PATCH", D(REPO, `/${pn}/status`), { token: contrib, json: { status: "open" } });
+  assert.equal(pub.status, 200, pub.text);
+  const merged = await api("POST", D(REPO, `/${pn}/merge`), { token: writer });
+  assert.equal(merged.status, 200, merged.text);
+  const pd = await api("GET", D(REPO, `/${pn}`), { token: reader });
+  assert.deepEqual(
+    pd.json.events.map((x) => [x.type, x.data.status ?? x.data.oid ?? x.data.to ?? x.data.latest?.raw]),
+    [
+      ["comment", "WIP"],
+      ["title-change", "Draft work 2"],
+      ["commit", dc.commit.oid],
+      ["status-change", "open"],
+      ["status-change", "merged"],
+    ],
+  );
 });
 
 test("private repos: outsiders get 404 on every discussion route; members may post", async () => {
