@@ -13,6 +13,8 @@
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "blob/blob.h"
+#include "bundle/bundle.h"
+#include "collections/collections.h"
 #include "db/search.h"
 #include "db/db.h"
 #include "events/events.h"
@@ -28,6 +30,7 @@
 #include "util/error.h"
 #include "util/hub.h"
 #include "web/web.h"
+#include "xetsrv/pull.h"
 #include "xetsrv/xetsrv.h"
 
 #define EXIT_USAGE 2
@@ -54,7 +57,11 @@ static int usage_main(FILE *f) {
              "                             security-scan local files (docs/scanning.md)\n"
              "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
              "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
-             "                             file reconstructions\n\n"
+             "                             file reconstructions\n"
+             "  export NS/NAME[@REV] [--type T] > FILE\n"
+             "                             write a self-verifying bundle of a repository\n"
+             "  import FILE [--force]      load a bundle (verified whole first)\n"
+             "  xet-pull --upstream URL …  store one Xet file of an upstream hub here\n\n"
              "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
              "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
@@ -76,7 +83,14 @@ static int mkdirs(const char *base) {
   return 0;
 }
 
+/* Where LFS objects and Xet xorbs live: the data dir, or s3://BUCKET[/PREFIX]
+ * (--blob-store / MODELHUB_BLOB_STORE; docs/blob.md). */
+static const char *g_blob_store;
+
 static int open_data(void) {
+  if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
+  if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
+    return die("blob store");
   if (mkdirs(g_data) || db_global_init(g_data) || db_jobs_init() || auth_init() ||
       auth_gate_init() || audit_init() || repo_global_init())
     return die("data dir");
@@ -109,6 +123,8 @@ static int register_routes(void) {
   http_routes_add(api_repo_routes);
   http_routes_add(api_gate_routes);
   http_routes_add(gov_routes);
+  if (collections_init()) return HUB_ERROR; /* the module's tables (db/collections.c) */
+  http_routes_add(collections_routes);
   http_routes_add(api_list_routes);
   http_routes_add(api_info_routes);
   http_routes_add(api_tree_routes);
@@ -201,6 +217,7 @@ static int cmd_serve(int argc, char **argv) {
                                  {"public-url", required_argument, 0, 'p'},
                                  {"help", no_argument, 0, 'h'},
                                  {"grace", required_argument, 0, 'g'},
+                                 {"blob-store", required_argument, 0, 'b'},
                                  {0, 0, 0, 0}};
   int c;
   optind = 1;
@@ -221,9 +238,12 @@ static int cmd_serve(int argc, char **argv) {
     case 'g':
       grace = optarg;
       break;
+    case 'b':
+      g_blob_store = optarg;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
-             "[--threads N] [--grace SECONDS]\n"
+             "[--threads N] [--grace SECONDS] [--blob-store LOCATION]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
@@ -231,7 +251,9 @@ static int cmd_serve(int argc, char **argv) {
              "  --threads     HTTP event threads (MODELHUB_THREADS; default two per CPU, at "
              "least 4)\n"
              "  --grace       seconds requests in flight get to finish after SIGTERM "
-             "(MODELHUB_SHUTDOWN_GRACE; default %d)\n",
+             "(MODELHUB_SHUTDOWN_GRACE; default %d)\n"
+             "  --blob-store  where LFS objects and Xet xorbs live: s3://BUCKET[/PREFIX] "
+             "(MODELHUB_BLOB_STORE; default the data directory)\n",
              HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
@@ -285,7 +307,7 @@ static int cmd_serve(int argc, char **argv) {
   /* The hub context (util/hub.h): built once here and passed down to the modules. */
   static unsigned char sign_key[32];
   hub_ctx ctx = {db_data_dir(), NULL, pub, sign_key, sizeof sign_key, !env_off("MODELHUB_XET")};
-  if (blob_store_open(&ctx.blobs, "fs", ctx.data_dir)) return die("stores");
+  if (blob_store_open_at(&ctx.blobs, "")) return die("stores");
   blob_store_sweep_tmp(ctx.blobs, 24 * 3600, NULL);
   if (load_sign_key(sign_key, sizeof sign_key)) return die("signing key");
   if (api_init(&ctx)) return die("stores");
@@ -741,6 +763,18 @@ int main(int argc, char **argv) {
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
   if (!strcmp(cmd, "storage")) return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "export"))
+    return has_help(sub_argc, sub_argv) ? bundle_export_main(sub_argc, sub_argv)
+           : open_data()                ? 1
+                                        : bundle_export_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "import"))
+    return has_help(sub_argc, sub_argv) ? bundle_import_main(sub_argc, sub_argv)
+           : open_data()                ? 1
+                                        : bundle_import_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "xet-pull"))
+    return has_help(sub_argc, sub_argv) ? xetsrv_pull_main(sub_argc, sub_argv)
+           : open_data()                ? 1
+                                        : xetsrv_pull_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

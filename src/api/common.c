@@ -185,6 +185,7 @@ int api_init(const hub_ctx *ctx) {
   g_blobs = ctx->blobs;
   lfs_init(ctx->blobs);
   if ((rc = gov_init())) return rc;
+  gov_set_public_url(ctx->public_url);
   if ((rc = xetsrv_init(ctx))) return rc;
   if ((rc = api_objects_backfill())) return rc;
   g_read_fb = xetsrv_read_fallback();

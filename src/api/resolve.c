@@ -88,26 +88,20 @@ static void add_common(hub_req *r, const struct dl *d) {
 static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, int64_t len,
                      const char *ctype) {
   if (d->is_lfs) {
-    int fd = -1;
     int64_t sz = 0;
     /* The shared store answers only for objects this repo references: a tree may name an
      * oid through a Xet upload whose sha256 claim is not verified yet, and the store may
      * hold another repo's bytes under that oid. */
-    int rc = d->referenced ? blob_open_fd(api_blobs(), d->lfs_oid, &fd, &sz) : HUB_ENOTFOUND;
+    int rc = d->referenced ? blob_stat(api_blobs(), d->lfs_oid, &sz) : HUB_ENOTFOUND;
     if (rc == HUB_ENOTFOUND && d->xet) /* uploaded through Xet: rebuilt from its chunks */
       return xetsrv_reply_bytes(r, status, ctype, d->xet, start, len);
     if (rc == HUB_ENOTFOUND)
       return hub_error_set(HUB_EENTRY, "The LFS object for %s is missing from storage", d->path);
     if (rc) return rc;
-    if (sz != d->total) {
-      close(fd);
-      return hub_error_set(HUB_ERROR, "stored object size differs from pointer");
-    }
-    if (r->is_head) { /* no need to hold the file open to answer a HEAD */
-      close(fd);
-      return http_reply_data_len(r, status, ctype, (uint64_t)len);
-    }
-    return http_reply_fd(r, status, ctype, fd, (uint64_t)start, (uint64_t)len);
+    if (sz != d->total) return hub_error_set(HUB_ERROR, "stored object size differs from pointer");
+    if (r->is_head) return http_reply_data_len(r, status, ctype, (uint64_t)len);
+    return http_reply_blob(r, status, ctype, api_blobs(), d->lfs_oid, (uint64_t)start,
+                           (uint64_t)len);
   }
   return http_reply_data(r, status, ctype, (const char *)d->data + start, (size_t)len);
 }

@@ -252,7 +252,8 @@ static int base_perm(const hub_identity *who, int64_t owner_id, int owner_is_org
 int auth_may_write_ref(int perm, const char *ref, int via) {
   if (via == AUTH_REF_PUSH)
     return perm >= PERM_WRITE && ref &&
-           (!strncmp(ref, "refs/heads/", 11) || !strncmp(ref, "refs/tags/", 10));
+           (!strncmp(ref, "refs/heads/", 11) || !strncmp(ref, "refs/tags/", 10) ||
+            !strncmp(ref, "refs/pr/", 8));
   if (perm >= PERM_WRITE) return 1;
   return perm >= PERM_CONTRIBUTOR && (!ref || !strncmp(ref, "refs/pr/", 8));
 }

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BLOB_BACKEND_VERSION 1
+#define BLOB_BACKEND_VERSION 2
 
 typedef struct blob_backend blob_backend;
 typedef struct blob_backend_writer blob_backend_writer;
@@ -41,6 +41,10 @@ struct blob_backend {
    * caller prefers an fd (sendfile); a backend without fds may return a stream anyway. */
   int (*open_read)(blob_backend *be, const char *oid, int want_fd, int *out_fd,
                    struct blob_stream **out_stream, int64_t *out_size);
+  /* Optional (NULL for backends whose open_read gives fds): a stream of bytes
+   * [off, off + len) of an object, *out_total its whole size. */
+  int (*open_range)(blob_backend *be, const char *oid, int64_t off, int64_t len,
+                    struct blob_stream **out, int64_t *out_total);
   /* Start writing temporary data. */
   int (*writer_open)(blob_backend *be, blob_backend_writer **out);
   int (*writer_write)(blob_backend_writer *w, const void *data, size_t len);
@@ -69,5 +73,8 @@ struct blob_backend {
 
 /* Backend constructors, looked up by name in blob.c. */
 int blob_fs_backend_new(blob_backend **out, const char *root_dir);
+/* root: "s3://BUCKET[/PREFIX]"; endpoint, addressing and credentials from the environment
+ * (blob_s3.c). */
+int blob_s3_backend_new(blob_backend **out, const char *root);
 
 #endif

@@ -37,6 +37,7 @@ static const struct {
   int (*create)(blob_backend **out, const char *root_dir);
 } backends[] = {
     {"fs", blob_fs_backend_new},
+    {"s3", blob_s3_backend_new},
 };
 
 int blob_oid_valid(const char *oid) {
@@ -81,6 +82,35 @@ int blob_store_open(blob_store **out, const char *kind, const char *root_dir) {
 done:
   if (be) be->free(be);
   return rc;
+}
+
+static char *g_location;
+
+int blob_set_location(const char *location) {
+  char *l = location ? strdup(location) : NULL;
+  if (location && !l) return hub_error_set(HUB_ERROR, "out of memory");
+  free(g_location);
+  g_location = l;
+  return 0;
+}
+
+const char *blob_location(void) {
+  return g_location;
+}
+
+int blob_store_open_at(blob_store **out, const char *sub) {
+  char root[4200];
+  *out = NULL;
+  if (!g_location || !*g_location)
+    return hub_error_set(HUB_EINVALID, "no blob store location configured");
+  int s3 = strncmp(g_location, "s3://", 5) == 0;
+  size_t n = strlen(g_location);
+  while (n > (s3 ? 5u : 1u) && g_location[n - 1] == '/')
+    n--;
+  if ((size_t)snprintf(root, sizeof root, "%.*s%s%s", (int)n, g_location, sub && *sub ? "/" : "",
+                       sub ? sub : "") >= sizeof root)
+    return hub_error_set(HUB_EINVALID, "blob store location too long");
+  return blob_store_open(out, s3 ? "s3" : "fs", root);
 }
 
 blob_store *blob_store_view(blob_store *base, const blob_read_fallback *fb, void *ctx) {
@@ -174,6 +204,88 @@ int blob_open_stream(blob_store *store, const char *oid, blob_stream **out, int6
     st = &f->base;
   }
   *out = st;
+  return 0;
+}
+
+/* At most `left` bytes of another stream. */
+struct lim_stream {
+  struct blob_stream base;
+  struct blob_stream *in;
+  int64_t left;
+};
+
+static int lim_stream_read(struct blob_stream *s, void *buf, size_t cap, size_t *out_n) {
+  struct lim_stream *l = (struct lim_stream *)s;
+  *out_n = 0;
+  if (l->left <= 0) return 0;
+  if ((int64_t)cap > l->left) cap = (size_t)l->left;
+  int rc = l->in->read(l->in, buf, cap, out_n);
+  if (!rc && *out_n == 0)
+    return hub_error_set(HUB_ERROR, "blob read: object ended %lld bytes early", (long long)l->left);
+  if (!rc) l->left -= (int64_t)*out_n;
+  return rc;
+}
+
+static void lim_stream_close(struct blob_stream *s) {
+  struct lim_stream *l = (struct lim_stream *)s;
+  l->in->close(l->in);
+  free(l);
+}
+
+int blob_open_range(blob_store *store, const char *oid, int64_t off, int64_t len, blob_stream **out,
+                    int64_t *out_total) {
+  struct blob_stream *st = NULL;
+  int64_t total = 0;
+  int fd = -1, rc;
+  *out = NULL;
+  if ((rc = check_oid(oid)) < 0) return rc;
+  if (off < 0 || len < 0) return hub_error_set(HUB_ERANGE, "negative range");
+  if (store->be->open_range && len > 0) {
+    if ((rc = store->be->open_range(store->be, oid, off, len, out, &total)) < 0) return rc;
+    if (out_total) *out_total = total;
+    return 0;
+  }
+  if ((rc = store->be->open_read(store->be, oid, 1, &fd, &st, &total)) < 0) return rc;
+  if (off + len > total) {
+    if (fd >= 0) close(fd);
+    if (st) st->close(st);
+    return hub_error_set(HUB_ERANGE, "range past the end of object %s", oid);
+  }
+  if (fd >= 0) {
+    struct fd_stream *f = malloc(sizeof *f);
+    if (!f || lseek(fd, (off_t)off, SEEK_SET) < 0) {
+      free(f);
+      close(fd);
+      return hub_error_set(HUB_ERROR, "blob read: cannot seek");
+    }
+    f->base.read = fd_stream_read;
+    f->base.close = fd_stream_close;
+    f->fd = fd;
+    st = &f->base;
+  } else { /* a plain stream: skip to off */
+    char skip[65536];
+    for (int64_t left = off; left > 0;) {
+      size_t n = 0;
+      rc = st->read(st, skip, left < (int64_t)sizeof skip ? (size_t)left : sizeof skip, &n);
+      if (!rc && !n) rc = hub_error_set(HUB_ERROR, "blob read: object ended early");
+      if (rc) {
+        st->close(st);
+        return rc;
+      }
+      left -= (int64_t)n;
+    }
+  }
+  struct lim_stream *l = malloc(sizeof *l);
+  if (!l) {
+    st->close(st);
+    return hub_error_set(HUB_ERROR, "out of memory");
+  }
+  l->base.read = lim_stream_read;
+  l->base.close = lim_stream_close;
+  l->in = st;
+  l->left = len;
+  *out = &l->base;
+  if (out_total) *out_total = total;
   return 0;
 }
 

@@ -34,6 +34,16 @@ int blob_oid_valid(const char *oid);
  * unknown kind. */
 int blob_store_open(blob_store **out, const char *kind, const char *root_dir);
 void blob_store_free(blob_store *store);
+
+/* The process's store location, set once at start-up (main.c): a data directory (backend
+ * "fs") or "s3://BUCKET[/PREFIX]" (backend "s3", configured by the environment, blob_s3.c).
+ * Copied. */
+int blob_set_location(const char *location);
+const char *blob_location(void);
+/* Open the store at `sub` below the location ("" for the LFS store itself, "xet" for
+ * xorbs): <dir>/<sub> on disk, s3://BUCKET/PREFIX/<sub> in a bucket. HUB_EINVALID when no
+ * location was set. */
+int blob_store_open_at(blob_store **out, const char *sub);
 /* Backend name ("fs"). Borrowed for the store's lifetime. */
 const char *blob_store_kind(const blob_store *store);
 
@@ -47,6 +57,11 @@ int blob_open_fd(blob_store *store, const char *oid, int *out_fd, int64_t *out_s
 /* Open `oid` as a read stream (works on every backend). *out is owned by the caller;
  * close it with blob_stream_close(). */
 int blob_open_stream(blob_store *store, const char *oid, blob_stream **out, int64_t *out_size);
+/* Bytes [off, off + len) of `oid` as a stream, on every backend (a ranged GET on S3, a
+ * seek on disk); *out_total (may be NULL) is the object's whole size. A range past the end
+ * is HUB_ERANGE. Like blob_open_fd, it reads the store itself, never a view's fallback. */
+int blob_open_range(blob_store *store, const char *oid, int64_t off, int64_t len, blob_stream **out,
+                    int64_t *out_total);
 /* Read up to `cap` bytes; *out_n = 0 means end of object. */
 int blob_stream_read(blob_stream *s, void *buf, size_t cap, size_t *out_n);
 void blob_stream_close(blob_stream *s);

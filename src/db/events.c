@@ -250,9 +250,18 @@ int db_cursor_set(const char *consumer, int64_t last, int64_t n) {
   return db__step_done(st);
 }
 
+static __thread int t_outer;  /* db_txn_outer_begin is open on this thread */
+static __thread int t_nested; /* savepoints open inside it */
+
 int db_txn_begin_durable(void) {
   sqlite3 *db = db_conn();
   if (!db) return HUB_ERROR;
+  if (t_outer) {
+    if (sqlite3_exec(db, "SAVEPOINT durable_inner", NULL, NULL, NULL) != SQLITE_OK)
+      return hub_error_set(HUB_ERROR, "database: %s", sqlite3_errmsg(db));
+    t_nested++;
+    return 0;
+  }
   /* synchronous=FULL in WAL mode: the WAL is fsynced at each COMMIT (NORMAL only at
    * checkpoints, so a power cut could lose a transaction already acknowledged). */
   if (sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
@@ -268,6 +277,12 @@ int db_txn_begin_durable(void) {
 int db_txn_commit_durable(void) {
   sqlite3 *db = db_conn();
   int rc = 0;
+  if (t_outer && t_nested) {
+    t_nested--;
+    if (sqlite3_exec(db, "RELEASE durable_inner", NULL, NULL, NULL) != SQLITE_OK)
+      return hub_error_set(HUB_ERROR, "database: %s", sqlite3_errmsg(db));
+    return 0;
+  }
   if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
     rc = hub_error_set(sqlite3_errcode(db) == SQLITE_FULL ? HUB_ENOSPC : HUB_ERROR,
                        "database commit: %s", sqlite3_errmsg(db));
@@ -280,6 +295,29 @@ int db_txn_commit_durable(void) {
 void db_txn_rollback(void) {
   sqlite3 *db = db_conn();
   if (!db) return;
+  if (t_outer && t_nested) {
+    t_nested--;
+    sqlite3_exec(db, "ROLLBACK TO durable_inner", NULL, NULL, NULL);
+    sqlite3_exec(db, "RELEASE durable_inner", NULL, NULL, NULL);
+    return;
+  }
   if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
   sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+}
+
+int db_txn_outer_begin(void) {
+  int rc = db_txn_begin_durable();
+  if (!rc) {
+    t_outer = 1;
+    t_nested = 0;
+  }
+  return rc;
+}
+
+int db_txn_outer_end(int commit) {
+  t_outer = 0;
+  t_nested = 0;
+  if (commit) return db_txn_commit_durable();
+  db_txn_rollback();
+  return 0;
 }

@@ -78,5 +78,11 @@ int db_cursor_set(const char *consumer, int64_t last, int64_t n);
 int db_txn_begin_durable(void);
 int db_txn_commit_durable(void); /* COMMIT; synchronous back to NORMAL */
 void db_txn_rollback(void);
+/* An outer durable transaction around several changes that each record through the spine
+ * (bundle import: the repo row, its objects and its refs' events appear together or not at
+ * all). While it is open on this thread, db_txn_begin_durable/_commit_durable/_rollback
+ * work on a SAVEPOINT inside it; nothing is on disk before db_txn_outer_end(1). */
+int db_txn_outer_begin(void);
+int db_txn_outer_end(int commit); /* COMMIT (durable) or ROLLBACK */
 
 #endif

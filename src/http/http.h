@@ -197,6 +197,12 @@ int http_reply_data(hub_req *r, int status, const char *ctype, const void *data,
 /* A body-less response that still announces Content-Length: len (HEAD answers). */
 int http_reply_data_len(hub_req *r, int status, const char *ctype, uint64_t len);
 int http_reply_fd(hub_req *r, int status, const char *ctype, int fd, uint64_t off, uint64_t len);
+/* Bytes [off, off + len) of blob `oid`: sendfile from a file descriptor where the store has
+ * one (disk), else a stream of a ranged read (S3). The caller has checked the range against
+ * the object's size (blob_stat). */
+struct blob_store;
+int http_reply_blob(hub_req *r, int status, const char *ctype, struct blob_store *store,
+                    const char *oid, uint64_t off, uint64_t len);
 /* A body produced by cb (n > 0 bytes, 0 at the end, < 0 on error). cb runs on a thread of
  * its own and may block; payload is freed with free_cb once the response is done. */
 typedef ssize_t (*http_stream_cb)(void *payload, uint64_t pos, char *buf, size_t max);

@@ -8,6 +8,7 @@
 
 #include "http/errors.h"
 #include "http/http.h"
+#include "blob/blob.h"
 #include "http/internal.h"
 #include "util/error.h"
 #include "util/limits.h"
@@ -329,4 +330,30 @@ json_t *http_body_json(hub_req *r) {
   }
   http_cleanup_add(r, jdecref, j);
   return j;
+}
+
+/* ---- blobs -------------------------------------------------------------------------- */
+
+static ssize_t blob_stream_cb(void *payload, uint64_t pos, char *buf, size_t max) {
+  size_t n = 0;
+  (void)pos; /* sequential */
+  if (blob_stream_read(payload, buf, max, &n)) return -1;
+  return (ssize_t)n;
+}
+
+static void blob_stream_free(void *payload) {
+  blob_stream_close(payload);
+}
+
+int http_reply_blob(hub_req *r, int status, const char *ctype, struct blob_store *store,
+                    const char *oid, uint64_t off, uint64_t len) {
+  int fd = -1;
+  int64_t total = 0;
+  int rc = blob_open_fd(store, oid, &fd, &total);
+  if (rc == 0) return http_reply_fd(r, status, ctype, fd, off, len);
+  if (rc != HUB_EUNSUPPORTED) return rc;
+  if (len == 0) return http_reply_data(r, status, ctype, "", 0);
+  blob_stream *st = NULL;
+  if ((rc = blob_open_range(store, oid, (int64_t)off, (int64_t)len, &st, NULL))) return rc;
+  return http_reply_stream(r, status, ctype, len, blob_stream_cb, st, blob_stream_free);
 }

@@ -28,7 +28,7 @@ void index_set_read_fallback(const void *fb) {
 static pthread_once_t g_blobs_once = PTHREAD_ONCE_INIT;
 
 static void blobs_open(void) {
-  if (blob_store_open(&g_blobs, "fs", db_data_dir())) g_blobs = NULL;
+  if (blob_store_open_at(&g_blobs, "")) g_blobs = NULL;
 }
 
 static const char *str_of(json_t *o, const char *key) {

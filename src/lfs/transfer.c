@@ -348,7 +348,6 @@ int lfs__h_complete(hub_req *r) {
 
 int lfs__h_get(hub_req *r) {
   lfs_target t;
-  int fd = -1;
   int64_t total = 0, s = 0, e = 0;
   char etag[70], cr[96];
   const char *ct = "application/octet-stream";
@@ -359,7 +358,7 @@ int lfs__h_get(hub_req *r) {
   if (db_objects_get(t.repo.id, t.oid, NULL))
     return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
   if ((rc = security_may_download(&t.repo, t.oid, NULL))) return rc; /* URL signed before */
-  rc = blob_open_fd(lfs__blobs(), t.oid, &fd, &total);
+  rc = blob_stat(lfs__blobs(), t.oid, &total);
   if (rc == HUB_ENOTFOUND) return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
   if (rc) return rc;
   snprintf(etag, sizeof etag, "\"%s\"", t.oid);
@@ -370,14 +369,11 @@ int lfs__h_get(hub_req *r) {
   uint64_t off = 0, len = (uint64_t)total;
   cr[0] = 0;
   if (inm && (strstr(inm, etag) || strstr(inm, "*"))) {
-    close(fd);
     rc = http_reply_data(r, 304, NULL, "", 0);
   } else if (range && total == 0 && pr != RANGE_IGNORE) {
-    close(fd);
     rc = http_reply_data(r, 200, ct, "", 0);
     snprintf(cr, sizeof cr, "bytes */0");
   } else if (pr == HUB_ERANGE) {
-    close(fd);
     hub_error_set(HUB_ERANGE, "Requested range not satisfiable: %.100s (size %lld)", range,
                   (long long)total);
     rc = http_reply_error(r, HUB_ERANGE);
@@ -390,10 +386,9 @@ int lfs__h_get(hub_req *r) {
       snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)s, (long long)e, (long long)total);
     }
     if (r->is_head) {
-      close(fd);
       rc = http_reply_data_len(r, status, ct, len);
     } else {
-      rc = http_reply_fd(r, status, ct, fd, off, len); /* owns fd */
+      rc = http_reply_blob(r, status, ct, lfs__blobs(), t.oid, off, len);
     }
   }
   if (rc) return rc;

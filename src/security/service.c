@@ -239,35 +239,42 @@ static int test_pause(void) {
   return 0;
 }
 
+/* Copy a blob stream into an unlinked temporary file under <data>/tmp: *out_fd. */
+static int stream_to_tmp(blob_store *store, const char *oid, int *out_fd, int64_t *out_size) {
+  blob_stream *s = NULL;
+  int rc = blob_open_stream(store, oid, &s, out_size);
+  if (rc) return rc;
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s/tmp", db_data_dir());
+  int fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) rc = hub_error_set(HUB_ERROR, "temporary file in %s: %s", tmp, strerror(errno));
+  char *buf = rc ? NULL : malloc(1 << 16);
+  if (!rc && !buf) rc = hub_error_set(HUB_ERROR, "out of memory");
+  size_t got = 0;
+  while (!rc && !(rc = blob_stream_read(s, buf, 1 << 16, &got)) && got)
+    if (write(fd, buf, got) != (ssize_t)got)
+      rc = hub_error_set(HUB_ERROR, "temporary file: %s", strerror(errno));
+  free(buf);
+  blob_stream_close(s);
+  if (rc && fd >= 0) close(fd);
+  if (!rc) *out_fd = fd;
+  return rc;
+}
+
 /* A file descriptor with the bytes of the object; *out_size its size. */
 static int open_object(const char *oid, int64_t repo_id, int *out_fd, int64_t *out_size) {
   int rc;
   *out_fd = -1;
   if (strlen(oid) == 64) {
-    rc = g_blobs ? blob_open_fd(g_blobs, oid, out_fd, out_size) : HUB_ENOTFOUND;
-    if (rc != HUB_ENOTFOUND || !g_fb || !g_blobs) return rc;
-    /* Xet-only: rebuilt from its chunks into an unlinked temporary file */
+    if (!g_blobs) return hub_error_set(HUB_ENOTFOUND, "no object store");
+    rc = blob_open_fd(g_blobs, oid, out_fd, out_size);
+    if (rc == HUB_EUNSUPPORTED) /* a store without descriptors (S3): copy it here */
+      rc = stream_to_tmp(g_blobs, oid, out_fd, out_size);
+    if (rc != HUB_ENOTFOUND || !g_fb) return rc;
+    /* Xet-only: rebuilt from its chunks */
     blob_store *view = blob_store_view(g_blobs, g_fb, (void *)(intptr_t)repo_id);
-    blob_stream *s = NULL;
     if (!view) return hub_error_set(HUB_ERROR, "out of memory");
-    rc = blob_open_stream(view, oid, &s, out_size);
-    if (!rc) {
-      char tmp[4200];
-      snprintf(tmp, sizeof tmp, "%s/tmp", db_data_dir());
-      int fd = open(tmp, O_TMPFILE | O_RDWR, 0600);
-      if (fd < 0) rc = hub_error_set(HUB_ERROR, "temporary file in %s: %s", tmp, strerror(errno));
-      static char buf[1 << 16];
-      static pthread_mutex_t buf_lock = PTHREAD_MUTEX_INITIALIZER;
-      pthread_mutex_lock(&buf_lock);
-      size_t got = 0;
-      while (!rc && !(rc = blob_stream_read(s, buf, sizeof buf, &got)) && got)
-        if (write(fd, buf, got) != (ssize_t)got)
-          rc = hub_error_set(HUB_ERROR, "temporary file: %s", strerror(errno));
-      pthread_mutex_unlock(&buf_lock);
-      blob_stream_close(s);
-      if (rc && fd >= 0) close(fd);
-      if (!rc) *out_fd = fd;
-    }
+    rc = stream_to_tmp(view, oid, out_fd, out_size);
     blob_store_view_free(view);
     return rc;
   }

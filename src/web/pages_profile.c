@@ -66,6 +66,7 @@ int web_h_profile(hub_req *r) {
          initial, a.fullname[0] ? a.fullname : a.name);
   html_f(&p.b, "<p class=\"muted\">%s%t · %s</p></div></div>", a.fullname[0] ? "@" : "",
          a.fullname[0] ? a.name : "", a.kind == ACCOUNT_ORG ? "Organization" : "User");
+  html_f(&p.b, "<p><a href=\"/collections/%u\">Collections</a></p>", a.name);
   size_t before = p.b.len;
   repo_section(&p, HUB_REPO_MODEL, a.name, "Models");
   repo_section(&p, HUB_REPO_DATASET, a.name, "Datasets");

@@ -40,6 +40,9 @@ void web_repo_header(web_page *p, const db_repo *repo, const char *tab, const ch
   html_f(b, "<a href=\"");
   web_repo_href(b, repo);
   html_f(b, "/commits/%u\"%s>History</a>", r, !strcmp(tab, "commits") ? " class=\"on\"" : "");
+  html_f(b, "<a href=\"");
+  web_repo_href(b, repo);
+  html_f(b, "/discussions\"%s>Community</a>", !strcmp(tab, "community") ? " class=\"on\"" : "");
   if (p->r->repo_perm >= PERM_ADMIN) {
     html_f(b, "<a href=\"");
     web_repo_href(b, repo);
@@ -244,8 +247,10 @@ static void side_panel(web_page *p, const db_repo *repo, json_t *info) {
   }
   html_f(b,
          "<section><h3>Use it</h3><div class=\"mono brk\">"
-         "git clone %t/%s%t</div></section></aside>",
+         "git clone %t/%s%t</div></section>",
          http_base_url(r), http_type_prefix(repo->type), id);
+  web_collections_panel(p, repo);
+  html_f(b, "</aside>");
 }
 
 /* Rendered cards by README blob id: the same bytes always render the same HTML, so a

@@ -32,6 +32,11 @@ struct xs_reader {
   uint8_t *rec; /* one serialized chunk record */
   int fd;
   xet_hash fd_xorb;
+  /* Stores without file descriptors (S3): a ranged stream from one chunk to the end of its
+   * xorb, kept while the chunks read are consecutive (the common, sequential case). */
+  blob_stream *st;
+  uint64_t st_pos; /* xorb offset the stream reads next */
+  int no_fd;
 };
 
 int xs_reader_open(xs_reader **out, const xet_hash *file, uint64_t start, uint64_t len) {
@@ -64,6 +69,7 @@ fail:
 void xs_reader_free(xs_reader *rd) {
   if (!rd) return;
   if (rd->fd >= 0) close(rd->fd);
+  blob_stream_close(rd->st);
   xet_decoder_free(rd->dec);
   xs_cache_dispose(&rd->cache);
   xs_file_dispose(&rd->f);
@@ -74,21 +80,55 @@ void xs_reader_free(xs_reader *rd) {
 
 static int decode_current(xs_reader *rd, const xs_xorb *x) {
   const xet_xorb_chunk *ch = &x->chunks[rd->ci];
-  if (rd->fd < 0 || !xet_hash_eq(&rd->fd_xorb, &x->hash)) {
+  if (ch->stored_len > XET_CHUNK_HEADER + HUB_MAX_XORB_CHUNK_STORED)
+    return hub_error_set(HUB_ERROR, "stored chunk record too large");
+  int same = (rd->fd >= 0 || rd->st) && xet_hash_eq(&rd->fd_xorb, &x->hash);
+  if (!rd->no_fd && !same) {
     int64_t size = 0;
     if (rd->fd >= 0) close(rd->fd);
     rd->fd = -1;
     int rc = blob_open_fd(xs_blobs(), x->blob_oid, &rd->fd, &size);
-    if (rc) return rc;
+    if (rc == HUB_EUNSUPPORTED)
+      rd->no_fd = 1;
+    else if (rc)
+      return rc;
     rd->fd_xorb = x->hash;
   }
-  if (ch->stored_len > XET_CHUNK_HEADER + HUB_MAX_XORB_CHUNK_STORED)
-    return hub_error_set(HUB_ERROR, "stored chunk record too large");
   size_t got = 0;
-  while (got < ch->stored_len) {
-    ssize_t n = pread(rd->fd, rd->rec + got, ch->stored_len - got, (off_t)ch->offset + (off_t)got);
-    if (n <= 0) return hub_error_set(HUB_ERROR, "xorb object %s is truncated", x->blob_oid);
-    got += (size_t)n;
+  if (rd->no_fd) {
+    if (!same || !rd->st || rd->st_pos != ch->offset) {
+      int64_t total = 0;
+      int rc = blob_stat(xs_blobs(), x->blob_oid, &total);
+      blob_stream_close(rd->st);
+      rd->st = NULL;
+      if (!rc && (uint64_t)total < ch->offset + ch->stored_len)
+        rc = hub_error_set(HUB_ERROR, "xorb object %s is truncated", x->blob_oid);
+      if (!rc)
+        rc = blob_open_range(xs_blobs(), x->blob_oid, (int64_t)ch->offset,
+                             total - (int64_t)ch->offset, &rd->st, NULL);
+      if (rc) return rc;
+      rd->st_pos = ch->offset;
+      rd->fd_xorb = x->hash;
+    }
+    while (got < ch->stored_len) {
+      size_t n = 0;
+      int rc = blob_stream_read(rd->st, rd->rec + got, ch->stored_len - got, &n);
+      if (!rc && !n) rc = hub_error_set(HUB_ERROR, "xorb object %s is truncated", x->blob_oid);
+      if (rc) {
+        blob_stream_close(rd->st);
+        rd->st = NULL;
+        return rc;
+      }
+      got += n;
+    }
+    rd->st_pos += got;
+  } else {
+    while (got < ch->stored_len) {
+      ssize_t n =
+          pread(rd->fd, rd->rec + got, ch->stored_len - got, (off_t)ch->offset + (off_t)got);
+      if (n <= 0) return hub_error_set(HUB_ERROR, "xorb object %s is truncated", x->blob_oid);
+      got += (size_t)n;
+    }
   }
   size_t olen = 0, rlen = 0;
   int rc = xet_record_decode(rd->dec, rd->rec, got, rd->out, &olen, &rlen);
@@ -212,9 +252,10 @@ static int h_xfer(hub_req *r) {
   if (rc) return rc;
   xs_xorb x;
   if ((rc = xs_xorb_get(&h, &x))) return rc;
-  int fd = -1;
   int64_t total = 0;
-  rc = blob_open_fd(xs_blobs(), x.blob_oid, &fd, &total);
+  char oid[65];
+  snprintf(oid, sizeof oid, "%s", x.blob_oid);
+  rc = blob_stat(xs_blobs(), oid, &total);
   xs_xorb_dispose(&x);
   if (rc) return rc;
   int64_t a = (int64_t)s, b = (int64_t)e;
@@ -222,23 +263,21 @@ static int h_xfer(hub_req *r) {
   if (hdr) {
     int pr = range_parse(hdr, total, &a, &b);
     if (pr == HUB_ERANGE || (pr == RANGE_IGNORE && strchr(hdr, ','))) {
-      close(fd);
       return hub_error_set(pr == HUB_ERANGE ? HUB_ERANGE : HUB_EFORBIDDEN,
                            "Range not allowed by this URL");
     }
     if (pr == RANGE_IGNORE) a = (int64_t)s, b = (int64_t)e;
   }
   if (a < (int64_t)s || b > (int64_t)e || b >= total) {
-    close(fd);
     return hub_error_set(HUB_EFORBIDDEN, "Range outside the signed range of this URL");
   }
   char cr[96];
   snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)a, (long long)b, (long long)total);
   if (r->is_head) {
-    close(fd);
     rc = http_reply_data_len(r, 206, "application/octet-stream", (uint64_t)(b - a + 1));
   } else {
-    rc = http_reply_fd(r, 206, "application/octet-stream", fd, (uint64_t)a, (uint64_t)(b - a + 1));
+    rc = http_reply_blob(r, 206, "application/octet-stream", xs_blobs(), oid, (uint64_t)a,
+                         (uint64_t)(b - a + 1));
   }
   if (rc) return rc;
   http_add_header(r, "Content-Range", cr);

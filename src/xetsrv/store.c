@@ -43,11 +43,10 @@ int xs_store_open(const char *data_dir) {
   int rc = 0;
   pthread_mutex_lock(&g_open_mu);
   if (!g_xorbs) {
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/xet", data_dir);
+    (void)data_dir; /* the store's location is the process's (blob_set_location) */
     rc = db_xet_migrate();
     if (!rc) rc = load_dedup_secret();
-    if (!rc) rc = blob_store_open(&g_xorbs, "fs", dir);
+    if (!rc) rc = blob_store_open_at(&g_xorbs, "xet");
     if (!rc) blob_store_sweep_tmp(g_xorbs, 24 * 3600, NULL);
   }
   pthread_mutex_unlock(&g_open_mu);
