@@ -401,6 +401,14 @@ int security_init(blob_store *blobs) {
                            "MODELHUB_SCAN_POLICY must be warn, block or block-unscanned");
     sec__site_policy = v;
   }
+  if (blobs && !(getenv("MODELHUB_CLAMAV_DB") && *getenv("MODELHUB_CLAMAV_DB"))) {
+    /* the default database directory exists, so freshclam (or an operator) can fill it and
+     * the running server picks the databases up */
+    char dir[4200];
+    av_dir(dir, sizeof dir);
+    if (mkdir(dir, 0750) && errno != EEXIST)
+      fprintf(stderr, "scan: cannot create %s: %s\n", dir, strerror(errno));
+  }
   static const jobs_kind kind = {KIND, run_scan, NULL, 1, 100000, 3, 2000};
   if (db_scan_init() || jobs_register(&kind)) return HUB_ERROR;
   return 0;
