@@ -89,6 +89,7 @@ static void raise_level(scan_level *lvl, char *msg, size_t cap, scan_level l, co
   if (l < *lvl || (l == *lvl && *msg)) return;
   *lvl = l;
   vsnprintf(msg, cap, fmt, ap);
+  scan_utf8_fix(msg); /* truncation may have cut a character */
 }
 
 void scan_ctx_pickle(scan_ctx *c, scan_level l, const char *fmt, ...) {
@@ -104,12 +105,14 @@ void scan_ctx_archive(scan_ctx *c, scan_level l, const char *member, const char 
   va_start(ap, fmt);
   vsnprintf(m, sizeof m, fmt, ap);
   va_end(ap);
+  scan_utf8_fix(m);
   c->archive_applied = 1;
   if (l > c->archive_level || !*c->archive_msg) {
     if (l >= c->archive_level) {
       c->archive_level = l;
       snprintf(c->archive_msg, sizeof c->archive_msg, "%.120s%s%.120s",
                member && *member ? member : "", member && *member ? ": " : "", m);
+      scan_utf8_fix(c->archive_msg);
     }
   }
   if (json_array_size(c->findings) >= SCAN_FINDINGS_MAX) return;

@@ -15,7 +15,8 @@
  *                  "imports": [{"module": "os", "name": "system", "safety": "dangerous"}, ...],
  *                  "members": ["archive/data.pkl", ...]},         pickles found and walked
  *      "archive": {"status": LEVEL, "message": "...",
- *                  "findings": [{"member": "../x", "message": "path escapes the archive"}]},
+ *                  "findings": [{"member": "../x", "message": "path escapes the archive",
+ *                                "level": "unsafe"}]},
  *      "header":  {"status": LEVEL, "message": "...", "format": "safetensors" | "gguf"},
  *      "secrets": {"status": LEVEL, "message": "...",
  *                  "findings": [{"rule": "aws-access-key", "line": 3, "message": "..."}]},

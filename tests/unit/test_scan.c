@@ -659,6 +659,16 @@ static void test_non_utf8_names(void **state) {
   json_t *r = scan_bytes("u.pkl", P, sizeof P - 1);
   assert_string_equal(import_safety(r, "??os", "sy?stem"), "suspicious");
   json_decref(r);
+  /* a message truncated in the middle of a character (module of 200 'é') */
+  bytes l = {0};
+  op(&l, 'c');
+  for (int i = 0; i < 200; i++)
+    puts_(&l, "\xc3\xa9");
+  puts_(&l, "\nx\n.");
+  r = scan_bytes("long.pkl", l.b, l.n);
+  assert_string_equal(level(r), "suspicious");
+  json_decref(r);
+  free(l.b);
   zipw z = {0};
   zip_add(&z, "\xff/../data.pkl", OS_SYSTEM_P0, sizeof OS_SYSTEM_P0 - 1, 0, 0, 0);
   bytes zb = zip_end(&z);
