@@ -251,21 +251,22 @@ int db_webhook_set_disabled(int64_t id, int disabled, const char *reason) {
 }
 
 int db_webhook_match(int repo_type, const char *ns, const char *full, const char *domain,
-                     int64_t *out, size_t max, size_t *n) {
+                     int64_t at_ms, int64_t *out, size_t max, size_t *n) {
   *n = 0;
   sqlite3_stmt *st =
       db__stmt("SELECT DISTINCT w.id FROM webhook_watch x JOIN webhooks w ON w.id=x.webhook_id"
-               " WHERE w.disabled=0 AND instr(w.domains, ?) > 0 AND"
+               " WHERE w.disabled=0 AND w.created_ms<=? AND instr(w.domains, ?) > 0 AND"
                " ((x.kind=0 AND x.repo_type=? AND x.name=?) OR (x.kind=1 AND x.name=?))"
                " ORDER BY w.id LIMIT ?");
   if (!st) return HUB_ERROR;
   char quoted[32];
   snprintf(quoted, sizeof quoted, "\"%s\"", domain);
-  sqlite3_bind_text(st, 1, quoted, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 2, repo_type);
-  sqlite3_bind_text(st, 3, full, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, ns, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, (int64_t)max);
+  sqlite3_bind_int64(st, 1, at_ms);
+  sqlite3_bind_text(st, 2, quoted, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int(st, 3, repo_type);
+  sqlite3_bind_text(st, 4, full, -1, SQLITE_STATIC);
+  sqlite3_bind_text(st, 5, ns, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 6, (int64_t)max);
   int s;
   while ((s = sqlite3_step(st)) == SQLITE_ROW)
     out[(*n)++] = sqlite3_column_int64(st, 0);

@@ -75,9 +75,10 @@ int db_webhook_delete(int64_t id);
 /* Disable (reason "manual" or "failures") or enable (failures back to 0). */
 int db_webhook_set_disabled(int64_t id, int disabled, const char *reason);
 /* Enabled webhooks watching a repo (by type + "ns/name") or its namespace: ids in out
- * (at most max), wanting `domain` ("repo" or "discussion"). */
+ * (at most max), wanting `domain` ("repo" or "discussion"), created at or before `at_ms`
+ * (the event's time: a new webhook is not sent the backlog). */
 int db_webhook_match(int repo_type, const char *ns, const char *full, const char *domain,
-                     int64_t *out, size_t max, size_t *n);
+                     int64_t at_ms, int64_t *out, size_t max, size_t *n);
 
 /* Append a delivery: "pending" (*out_pending = 1) when the webhook has none pending, else
  * "waiting". replay_of 0: at most one per (webhook, event): HUB_EEXISTS for a second. */

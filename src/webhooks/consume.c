@@ -184,14 +184,16 @@ static int consume_one(const db_event *e, pending_add **adds, size_t *nadds, siz
   char ns[HUB_MAX_NAME + 1];
   const char *nm;
   split_full(full, ns, sizeof ns, &nm);
-  if ((rc = db_webhook_match(repo.type, ns, full, k.domain, ids, MATCH_MAX, &n))) goto done;
+  if ((rc = db_webhook_match(repo.type, ns, full, k.domain, e->ts_ms, ids, MATCH_MAX, &n)))
+    goto done;
   /* A move is seen by the watchers of the new name as well. */
   const char *to =
       !strcmp(e->kind, "repo.move") ? json_string_value(json_object_get(det, "to")) : NULL;
   if (to && n < MATCH_MAX) {
     char tns[HUB_MAX_NAME + 1];
     split_full(to, tns, sizeof tns, &nm);
-    if ((rc = db_webhook_match(repo.type, tns, to, k.domain, ids + n, MATCH_MAX - n, &n2)))
+    if ((rc =
+             db_webhook_match(repo.type, tns, to, k.domain, e->ts_ms, ids + n, MATCH_MAX - n, &n2)))
       goto done;
     for (size_t i = n; i < n + n2; i++) { /* drop the ones already matched */
       int dup = 0;

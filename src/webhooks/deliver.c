@@ -43,7 +43,7 @@ int webhooks_init(const hub_ctx *ctx, const char *fallback_base) {
   c->attempts = (int)env_long("MODELHUB_WEBHOOK_ATTEMPTS", 10, 1, 100);
   c->backoff_ms = (int)env_long("MODELHUB_WEBHOOK_BACKOFF_MS", 1000, 10, 3600000);
   c->disable_after = (int)env_long("MODELHUB_WEBHOOK_DISABLE_AFTER", 20, 0, 1000000);
-  c->concurrency = (int)env_long("MODELHUB_WEBHOOK_CONCURRENCY", 4, 1, 64);
+  c->concurrency = (int)env_long("MODELHUB_WEBHOOK_CONCURRENCY", 1, 1, 64);
   jobs_kind kind = {WEBHOOKS_JOB_KIND, webhooks__deliver, NULL, c->concurrency, 100000,
                     c->attempts,       c->backoff_ms};
   return jobs_register(&kind);
