@@ -33,8 +33,8 @@ static const char *const STEPS[] = {
     " status INTEGER NOT NULL DEFAULT 0, latency_ms INTEGER NOT NULL DEFAULT 0,"
     " error TEXT NOT NULL DEFAULT '', response TEXT NOT NULL DEFAULT '',"
     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
-    "CREATE UNIQUE INDEX webhook_deliveries_event ON webhook_deliveries(webhook_id, event_id)"
-    " WHERE replay_of=0;"
+    "CREATE UNIQUE INDEX webhook_deliveries_event ON webhook_deliveries(webhook_id, event_id,"
+    " scope) WHERE replay_of=0;"
     "CREATE INDEX webhook_deliveries_state ON webhook_deliveries(webhook_id, state, id);",
 };
 

@@ -5,7 +5,7 @@
  *   consecutive give-ups that disables it automatically).
  * - webhook_watch: one row per watched item: a repo (type + "ns/name") or a namespace
  *   (user or org name), so an event finds its webhooks by index.
- * - webhook_deliveries: one row per (webhook, event) and per replay. A webhook's deliveries
+ * - webhook_deliveries: one row per (webhook, event, scope) and per replay. A webhook's deliveries
  *   go out one at a time in id order: at most one is "pending" (its job exists), later ones
  *   are "waiting"; finishing one (ok, failed = given up, skipped) makes the next pending.
  *   The caller queues the job of a delivery made pending in the same transaction. */
@@ -81,7 +81,8 @@ int db_webhook_match(int repo_type, const char *ns, const char *full, const char
                      int64_t at_ms, int64_t *out, size_t max, size_t *n);
 
 /* Append a delivery: "pending" (*out_pending = 1) when the webhook has none pending, else
- * "waiting". replay_of 0: at most one per (webhook, event): HUB_EEXISTS for a second. */
+ * "waiting". replay_of 0: at most one per (webhook, event, scope): HUB_EEXISTS for a
+ * second. */
 int db_webhook_delivery_add(int64_t webhook_id, int64_t event_id, int64_t replay_of,
                             int64_t repo_id, const char *scope, const char *action,
                             const char *payload, int64_t *out_id, int *out_pending);

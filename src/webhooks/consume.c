@@ -24,29 +24,35 @@ typedef struct {
   const char *action; /* "create" | "update" | "delete" | "move" */
 } ev_kind;
 
-static int classify(const db_event *e, json_t *det, ev_kind *k) {
-  k->domain = "repo";
-  k->action = "update";
+static const char *disc_action(json_t *det) {
+  const char *a = json_string_value(json_object_get(det, "action"));
+  return a && (!strcmp(a, "create") || !strcmp(a, "update") || !strcmp(a, "delete")) ? a : "update";
+}
+
+/* An event is one or two webhook events: a ref move that opened or merged a pull request
+ * (details carry its number) is also a discussion event. Returns how many (0: none). */
+static int classify(const db_event *e, json_t *det, ev_kind k[2]) {
+  k[0] = (ev_kind){"repo", NULL, "update"};
   if (!strcmp(e->kind, "repo.create")) {
-    k->scope = "repo";
-    k->action = "create";
+    k[0].scope = "repo";
+    k[0].action = "create";
   } else if (!strcmp(e->kind, "repo.delete")) {
-    k->scope = "repo";
-    k->action = "delete";
+    k[0].scope = "repo";
+    k[0].action = "delete";
   } else if (!strcmp(e->kind, "repo.move")) {
-    k->scope = "repo";
-    k->action = "move";
+    k[0].scope = "repo";
+    k[0].action = "move";
   } else if (!strcmp(e->kind, "repo.settings")) {
-    k->scope = "repo.config";
+    k[0].scope = "repo.config";
   } else if (!strcmp(e->kind, "discussion") || !strcmp(e->kind, "comment")) {
     int comment = !strcmp(e->kind, "comment");
-    k->domain = "discussion";
-    k->scope = comment ? "discussion.comment" : "discussion";
-    const char *a = json_string_value(json_object_get(det, "action"));
-    k->action =
-        a && (!strcmp(a, "create") || !strcmp(a, "update") || !strcmp(a, "delete")) ? a : "update";
+    k[0] = (ev_kind){"discussion", comment ? "discussion.comment" : "discussion", disc_action(det)};
   } else if (e->ref[0]) {
-    k->scope = "repo.content"; /* commit, push, merge, branch, tag, stage, recovered */
+    k[0].scope = "repo.content"; /* commit, push, merge, branch, tag, stage, recovered */
+    if (json_integer_value(json_object_get(det, "num")) > 0) {
+      k[1] = (ev_kind){"discussion", "discussion", disc_action(det)};
+      return 2;
+    }
   } else {
     return 0; /* nothing webhooks know */
   }
@@ -167,14 +173,12 @@ typedef struct {
   char *payload;
 } pending_add;
 
-static int consume_one(const db_event *e, pending_add **adds, size_t *nadds, size_t *cap) {
-  json_t *det = e->details[0] ? json_loads(e->details, 0, NULL) : NULL;
-  ev_kind k;
-  db_repo repo;
-  char full[2 * HUB_MAX_NAME + 2];
+static int consume_kind(const db_event *e, json_t *det, const ev_kind *kp, const db_repo *rp,
+                        const char *full, pending_add **adds, size_t *nadds, size_t *cap) {
+  const ev_kind k = *kp;
+  const db_repo repo = *rp;
   int64_t *ids = NULL;
   int rc = 0;
-  if (!classify(e, det, &k) || event_repo(e, det, &repo, full, sizeof full)) goto done;
   ids = malloc(sizeof *ids * MATCH_MAX);
   if (!ids) {
     rc = hub_error_set(HUB_ERROR, "out of memory");
@@ -236,6 +240,18 @@ static int consume_one(const db_event *e, pending_add **adds, size_t *nadds, siz
   json_decref(p);
 done:
   free(ids);
+  return rc;
+}
+
+static int consume_one(const db_event *e, pending_add **adds, size_t *nadds, size_t *cap) {
+  json_t *det = e->details[0] ? json_loads(e->details, 0, NULL) : NULL;
+  ev_kind k[2];
+  db_repo repo;
+  char full[2 * HUB_MAX_NAME + 2];
+  int nk = classify(e, det, k), rc = 0;
+  if (nk && !event_repo(e, det, &repo, full, sizeof full))
+    for (int i = 0; i < nk && !rc; i++)
+      rc = consume_kind(e, det, &k[i], &repo, full, adds, nadds, cap);
   json_decref(det);
   return rc;
 }
