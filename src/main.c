@@ -94,7 +94,8 @@ static int register_routes(void) {
   index_start();                                     /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume);        /* LFS -> Xet conversion after ref moves */
   events_set_consumer("webhooks", webhooks_consume); /* deliveries (webhooks/) */
-  if (events_start()) return HUB_ERROR;              /* the event consumers (events/dispatch.c) */
+  webhooks_set_discussion_source(gov_discussion_json); /* payloads' discussion objects */
+  if (events_start()) return HUB_ERROR;                /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */

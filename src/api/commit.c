@@ -321,6 +321,14 @@ static int pr_open_record(void *payload) {
                        p->target);
 }
 
+/* PR and discussion numbers are shared: past both the refs/pr/ refs and the discussions. */
+static int next_pr_number(hub_req *r, repo_handle *h, int *out) {
+  int n = 0, rc = repo_next_pr_number(h, out);
+  if (!rc) rc = gov_next_num(&r->repo, &n);
+  if (!rc && n > *out) *out = n;
+  return rc;
+}
+
 static int h_commit(hub_req *r) {
   int create_pr = http_param_bool(r, "create_pr", 0);
   repo_handle *h;
@@ -346,7 +354,7 @@ static int h_commit(hub_req *r) {
   }
   int pr_num = 0;
   if (create_pr) {
-    if ((rc = repo_next_pr_number(h, &pr_num))) {
+    if ((rc = next_pr_number(r, h, &pr_num))) {
       free(refname);
       return rc;
     }
@@ -432,17 +440,23 @@ static int h_commit(hub_req *r) {
       NULL};
   /* A new pull request's discussion is written with its ref's event: no PR ref without it. */
   pr_open po = {r, ref, req.summary, pr_target};
+  /* For the spine's consumers (webhooks): a pull request opened (docs/governance.md). */
+  json_t *evd = NULL;
   if (create_pr) {
     ev.also = pr_open_record;
     ev.also_payload = &po;
+    evd = json_pack("{s:i, s:s, s:b}", "num", pr_num, "action", "create", "isPullRequest", 1);
+    http_cleanup_add(r, json_release, evd);
+    ev.event_details = evd;
   }
   repo_recorder rec = events_recorder(&ev);
   req.record = &rec;
   rc = repo_commit(h, &req, sha);
   /* Two PRs opened at once may pick the same number: the loser takes the next one. */
   for (int tries = 0; create_pr && rc == HUB_EEXISTS && tries < 20; tries++) {
-    if ((rc = repo_next_pr_number(h, &pr_num))) return rc;
+    if ((rc = next_pr_number(r, h, &pr_num))) return rc;
     snprintf(ref, sizeof ref, "refs/pr/%d", pr_num);
+    json_object_set_new(evd, "num", json_integer(pr_num));
     rc = repo_commit(h, &req, sha);
   }
   if (rc) return rc;

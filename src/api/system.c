@@ -43,11 +43,13 @@ static int metrics_access(hub_req *r) {
  * ?repo=ns/name (&type=model|dataset|space) narrows it to one repository; ?before=<id> pages
  * back; ?limit (≤ 64). With the consumers' cursors (docs/architecture.md, "The spine"). */
 static int event_json(const db_event *e, void *payload) {
+  json_t *details = e->details[0] ? json_loads(e->details, 0, NULL) : NULL;
   json_array_append_new(payload,
-                        json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "id",
+                        json_pack("{s:I, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "id",
                                   (json_int_t)e->id, "repoId", (json_int_t)e->repo_id, "kind",
                                   e->kind, "ref", e->ref, "old", e->old, "new", e->new_, "actor",
-                                  e->actor, "tokenId", e->token, "ts", (json_int_t)e->ts_ms));
+                                  e->actor, "tokenId", e->token, "ts", (json_int_t)e->ts_ms,
+                                  "details", details ? details : json_null()));
   return 0;
 }
 

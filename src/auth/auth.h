@@ -71,8 +71,9 @@ int auth_repo_perm(const hub_identity *who, const db_repo *repo);
  * `ref` the full ref written, or NULL for a new pull request (create_pr).
  * - AUTH_REF_API (commit API, LFS/Xet uploads): write on any ref; a contributor on a new
  *   pull request or an existing refs/pr/ *.
- * - AUTH_REF_PUSH (git push): write, and only on refs/heads/ and refs/tags/ (refs/pr/ belongs
- *   to the Hub's pull requests, refs/convert/ and refs/stages/ to the server).
+ * - AUTH_REF_PUSH (git push): write, and only on refs/heads/, refs/tags/ and refs/pr/ (an
+ *   open pull request's ref: gov_check_push refuses the rest; refs/convert/ and
+ *   refs/stages/ belong to the server).
  * Returns 1 when allowed, 0 when not. */
 enum { AUTH_REF_API = 0, AUTH_REF_PUSH = 1 };
 int auth_may_write_ref(int perm, const char *ref, int via);

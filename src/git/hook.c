@@ -2,8 +2,9 @@
  * process, with the pushed objects still in git's quarantine directory.
  *
  * pre-receive enforces on pushes what the commit API enforces on commits:
- * - only branches (refs/heads/) and tags (refs/tags/) are writable; refs/pr/ belongs to the
- *   Hub's pull requests and refs/convert/ to its conversion bots;
+ * - only branches (refs/heads/), tags (refs/tags/) and the refs of open pull requests
+ *   (refs/pr/N, moved, never created or deleted: gov_check_push) are writable; refs/convert/
+ *   belongs to the Hub's conversion bots;
  * - every path a new commit adds or changes passes repo_path_valid();
  * - every new blob that is a git-lfs pointer names an object this repo references, with that
  *   size (db/objects.h: uploaded to this repo, or already in it). An object stored for another
@@ -172,15 +173,13 @@ static int is_zero(const char *id) {
 static void check_ref(check *c, git_revwalk *walk, const git_ref_update *u) {
   git_oid id;
   git_object *obj = NULL, *peeled = NULL;
-  if (!strncmp(u->ref, "refs/pr/", 8)) {
+  /* refs/pr/N: an open pull request's ref only (gov_check_push), never created or deleted. */
+  if (strncmp(u->ref, "refs/heads/", 11) && strncmp(u->ref, "refs/tags/", 10) &&
+      strncmp(u->ref, "refs/pr/", 8)) {
     reject(c,
-           "%s: refs/pr/ refs are the Hub's pull requests and cannot be pushed to; push a "
-           "branch instead",
+           "%s: only branches (refs/heads/), tags (refs/tags/) and open pull requests "
+           "(refs/pr/N) can be pushed",
            u->ref);
-    return;
-  }
-  if (strncmp(u->ref, "refs/heads/", 11) && strncmp(u->ref, "refs/tags/", 10)) {
-    reject(c, "%s: only branches (refs/heads/) and tags (refs/tags/) can be pushed", u->ref);
     return;
   }
   /* The same rule as the commit API and the LFS/Xet routes (auth_may_write_ref). */

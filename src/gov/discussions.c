@@ -19,6 +19,15 @@ static void disc_dispose(disc_row *d) {
 
 int gov_pr_opened(const db_repo *repo, const hub_identity *who, int num, const char *title,
                   const char *target_branch) {
+  disc_row d;
+  /* The number is taken by a plain discussion (opened at the same time): the caller
+   * retries with the next one. */
+  if (db_gov_discussion_get(repo->id, num, &d) == 0) {
+    int is_pr = d.is_pr;
+    disc_dispose(&d);
+    if (!is_pr) return hub_error_set(HUB_EEXISTS, "Discussion #%d exists", num);
+  }
+  hub_error_clear();
   return db_gov_pr_opened(repo->id, num, title && *title ? title : "Upload files", who->user_id,
                           target_branch && *target_branch ? target_branch : "main", db_now_ms());
 }
@@ -28,13 +37,13 @@ static int disc_load(int64_t repo_id, int num, disc_row *out) {
 }
 
 /* The §7.2 list item. */
-static json_t *disc_json(hub_req *r, const disc_row *d) {
+json_t *gov__disc_json(const db_repo *r, const disc_row *d) {
   char repo[HUB_MAX_NAME * 2 + 2];
-  snprintf(repo, sizeof repo, "%s/%s", r->repo.ns, r->repo.name);
+  snprintf(repo, sizeof repo, "%s/%s", r->ns, r->name);
   return json_pack("{s:i, s:s, s:s, s:o, s:b, s:{s:s, s:s}, s:{s:s}}", "num", d->num, "title",
                    d->title, "status", d->status, "createdAt", hub_iso_json(d->created_ms),
-                   "isPullRequest", d->is_pr, "repo", "name", repo, "type",
-                   http_type_name(r->repo.type), "author", "name", d->author);
+                   "isPullRequest", d->is_pr, "repo", "name", repo, "type", http_type_name(r->type),
+                   "author", "name", d->author);
 }
 
 /* ---- GET /discussions ------------------------------------------------------------------ */
@@ -46,18 +55,16 @@ typedef struct {
 
 static int list_row(const disc_row *d, void *payload) {
   list_ctx *c = payload;
-  json_array_append_new(c->arr, disc_json(c->r, d));
+  json_array_append_new(c->arr, gov__disc_json(&c->r->repo, d));
   return 0;
 }
 
-int gov__h_discussions(hub_req *r) {
-  const char *type = http_param(r, "type"), *status = http_param(r, "status");
-  const char *author = http_param(r, "author"), *p = http_param(r, "p");
+int gov_disc_list(hub_req *r, const char *type, const char *status, const char *author, long page,
+                  json_t **out) {
   json_t *arr = NULL;
-  int64_t count = 0;
+  int64_t count = 0, closed = 0;
   int is_pr = -1, rc = 0;
-  long page = 0;
-
+  *out = NULL;
   if (!type || !*type || !strcmp(type, "all"))
     is_pr = -1;
   else if (!strcmp(type, "pull_request"))
@@ -71,14 +78,12 @@ int gov__h_discussions(hub_req *r) {
       strcmp(status, "merged") && strcmp(status, "draft"))
     return hub_error_set(HUB_EINVALID, "status must be all, open, closed, merged or draft");
   if (author && !*author) author = NULL;
-  if (p && *p) {
-    char *end;
-    page = strtol(p, &end, 10);
-    if (*end || page < 0 || page > 1000000) return hub_error_set(HUB_EINVALID, "bad page: p");
-  }
+  if (page < 0 || page > 1000000) return hub_error_set(HUB_EINVALID, "bad page: p");
   if (!db_conn()) return HUB_ERROR;
 
-  if ((rc = db_gov_discussion_count(r->repo.id, is_pr, status, author, &count))) return rc;
+  if ((rc = db_gov_discussion_count(r->repo.id, is_pr, status, author, &count)) ||
+      (rc = db_gov_discussion_count(r->repo.id, is_pr, "closed", author, &closed)))
+    return rc;
   arr = json_array();
   list_ctx c = {r, arr};
   rc = db_gov_discussion_list(r->repo.id, is_pr, status, author, GOV_PAGE, (int64_t)page * GOV_PAGE,
@@ -87,25 +92,44 @@ int gov__h_discussions(hub_req *r) {
     json_decref(arr);
     return rc;
   }
-  return http_reply_json(r, 200,
-                         json_pack("{s:o, s:I, s:I}", "discussions", arr, "count",
-                                   (json_int_t)count, "start", (json_int_t)page * GOV_PAGE));
+  *out = json_pack("{s:o, s:I, s:I, s:I}", "discussions", arr, "count", (json_int_t)count, "start",
+                   (json_int_t)page * GOV_PAGE, "numClosedDiscussions", (json_int_t)closed);
+  return *out ? 0 : hub_error_set(HUB_ERROR, "out of memory");
+}
+
+int gov__h_discussions(hub_req *r) {
+  const char *p = http_param(r, "p");
+  long page = 0;
+  json_t *out = NULL;
+  if (p && *p) {
+    char *end;
+    page = strtol(p, &end, 10);
+    if (*end || page < 0 || page > 1000000) return hub_error_set(HUB_EINVALID, "bad page: p");
+  }
+  int rc = gov_disc_list(r, http_param(r, "type"), http_param(r, "status"), http_param(r, "author"),
+                         page, &out);
+  return rc ? rc : http_reply_json(r, 200, out);
 }
 
 /* ---- GET /discussions/{num} ------------------------------------------------------------ */
 
-int gov__h_discussion(hub_req *r) {
+int gov_disc_details(hub_req *r, int num, int with_diff, json_t **out) {
   disc_row d = {0};
   git_repository *g = NULL;
   char pr_ref[32], target_ref[HUB_MAX_PATH + 16];
-  int num, rc;
-  if ((rc = gov__parse_num(r->cap[0], &num)) || (rc = disc_load(r->repo.id, num, &d))) return rc;
-  json_t *o = disc_json(r, &d);
-  if (!o) {
+  int rc;
+  *out = NULL;
+  if ((rc = disc_load(r->repo.id, num, &d))) return rc;
+  json_t *o = gov__disc_json(&r->repo, &d), *events = json_array();
+  if (!o || !events) {
+    json_decref(o);
+    json_decref(events);
     disc_dispose(&d);
     return hub_error_set(HUB_ERROR, "cannot encode discussion #%d", num);
   }
-  json_object_set_new(o, "events", json_array());
+  json_object_set_new(o, "events", events);
+  if (gov__git_open(&r->repo, &g)) g = NULL;
+  if ((rc = gov__thread(&r->repo, &d, g, events))) goto done;
   if (d.is_pr) {
     json_t *files = json_array(), *changes = json_object();
     snprintf(pr_ref, sizeof pr_ref, "refs/pr/%d", num);
@@ -118,7 +142,7 @@ int gov__h_discussion(hub_req *r) {
     }
     json_t *pr =
         json_pack("{s:s, s:s, s:n}", "ref", pr_ref, "targetBranch", d.target, "headCommit");
-    if (gov__git_open(&r->repo, &g) == 0) {
+    if (g) {
       git_oid head;
       char hex[41];
       if (git_reference_name_to_id(&head, g, pr_ref) == 0)
@@ -126,23 +150,38 @@ int gov__h_discussion(hub_req *r) {
       /* Only an open PR can still conflict; a vanished target just lists nothing. */
       if (!strcmp(d.status, "open") || !strcmp(d.status, "draft"))
         gov__conflicts(g, target_ref, pr_ref, files);
-      git_repository_free(g);
+      if (with_diff) {
+        char *diff = NULL;
+        if ((rc = gov__pr_diff(&r->repo, &d, g, &diff))) goto done;
+        json_object_set_new(o, "diff", json_string(diff ? diff : ""));
+        free(diff);
+      }
     }
     json_object_set_new(o, "changes", changes);
     json_object_set_new(o, "filesWithConflicts", files);
     json_object_set_new(o, "pullRequest", pr);
   }
+done:
+  git_repository_free(g);
   disc_dispose(&d);
+  if (rc) {
+    json_decref(o);
+    return rc;
+  }
   hub_error_clear();
-  return http_reply_json(r, 200, o);
+  *out = o;
+  return 0;
+}
+
+int gov__h_discussion(hub_req *r) {
+  json_t *out = NULL;
+  int num, rc;
+  if ((rc = gov__parse_num(r->cap[0], &num))) return rc;
+  rc = gov_disc_details(r, num, http_param_bool(r, "diff", 0), &out);
+  return rc ? rc : http_reply_json(r, 200, out);
 }
 
 /* ---- POST /discussions/{num}/merge --------------------------------------------------- */
-
-/* The discussion marked merged (in the caller's transaction when there is one). */
-static int mark_merged(hub_req *r, int num, const char *sha, int *changed) {
-  return db_gov_mark_merged(r->repo.id, num, sha, r->who.name, db_now_ms(), changed);
-}
 
 typedef struct {
   hub_req *r;
@@ -153,9 +192,18 @@ typedef struct {
   events_ctx ev;
 } merge_rec;
 
+/* The discussion marked merged, the target's commit before the merge kept (for the diff)
+ * and the thread's "merged" status change: in the merge's transaction. */
 static int merge_also(void *payload) {
   merge_rec *mr = payload;
-  return mark_merged(mr->r, mr->num, mr->m->new_sha, &mr->changed);
+  hub_req *r = mr->r;
+  int64_t now = db_now_ms();
+  int rc = db_gov_mark_merged(r->repo.id, mr->num, mr->m->new_sha, r->who.name, now, &mr->changed);
+  if (!rc && !mr->changed)
+    rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is already merged", mr->num);
+  if (!rc) rc = db_disc_set_merge_prev(r->repo.id, mr->num, mr->m->old_sha);
+  if (!rc) rc = gov__status_row(r->repo.id, mr->num, r->who.user_id, "merged", now);
+  return rc;
 }
 
 /* The merge's record: event + "pr.merge" audit entry + derived head + the PR marked merged,
@@ -173,14 +221,17 @@ static int merge_record(repo_handle *h, const repo_ref_update *u, size_t n, void
   return rc;
 }
 
-int gov__h_merge(hub_req *r) {
+int gov_disc_merge(hub_req *r, int num, const char *comment, json_t **out) {
   disc_row d = {0};
   git_repository *g = NULL;
   gov_merge_result m;
   char pr_ref[32], target_ref[HUB_MAX_PATH + 16], email[HUB_MAX_USER_NAME + 32];
   hub_buf msg = HUB_BUF_INIT;
-  int num, rc;
-  if ((rc = gov__parse_num(r->cap[0], &num)) || (rc = disc_load(r->repo.id, num, &d))) return rc;
+  json_t *evd = NULL;
+  int rc;
+  *out = NULL;
+  if (r->repo_perm < PERM_WRITE) return gov__deny(r, "Merging a pull request needs write access");
+  if ((rc = disc_load(r->repo.id, num, &d))) return rc;
   if (!d.is_pr) {
     rc = hub_error_set(HUB_EINVALID, "Discussion #%d is not a pull request", num);
     goto done;
@@ -198,26 +249,21 @@ int gov__h_merge(hub_req *r) {
   snprintf(target_ref, sizeof target_ref, "refs/heads/%s", d.target);
   snprintf(email, sizeof email, "%s@users.noreply.modelhub", r->who.name);
   hub_buf_printf(&msg, "Merge pull request #%d: %s\n", num, d.title);
-  if (msg.failed) {
+  evd = json_pack("{s:i, s:s, s:s, s:b}", "num", num, "action", "update", "status", "merged",
+                  "isPullRequest", 1);
+  if (msg.failed || !evd) {
     rc = hub_error_set(HUB_ERROR, "out of memory");
     goto done;
   }
   repo_handle *h;
   if ((rc = gov__repo_open(r, &h)) || (rc = gov__git_open(&r->repo, &g))) goto done;
-  merge_rec mr = {r,
-                  &d,
-                  num,
-                  &m,
-                  0,
-                  {&r->repo,
-                   {&r->who, NULL, http_client_ip(r)},
-                   "merge",
-                   "pr.merge",
-                   NULL,
-                   0,
-                   NULL,
-                   NULL,
-                   NULL}};
+  merge_rec mr = {
+      r,
+      &d,
+      num,
+      &m,
+      0,
+      {&r->repo, {&r->who, NULL, http_client_ip(r)}, "merge", "pr.merge", NULL, 0, NULL, NULL, evd}};
   repo_recorder rec = {merge_record, &mr};
   rc = gov__merge(g, h, &rec, target_ref, pr_ref, r->who.name, email, msg.ptr, &m);
   if (rc == HUB_EREVISION) {
@@ -226,40 +272,77 @@ int gov__h_merge(hub_req *r) {
     rc = hub_error_set(rc, "Cannot merge pull request #%d: %s", num, why);
   }
   if (rc) goto done;
-  if (m.noop) { /* nothing moved: only the discussion's status (no event) */
-    int changed = 0;
-    if ((rc = mark_merged(r, num, m.new_sha, &changed))) goto done;
-    if (!changed) {
-      rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is already merged", num);
-      goto done;
-    }
+  if (m.noop) { /* nothing moved: only the discussion's status, with its own event */
+    json_t *audit = json_pack("{s:i, s:s, s:s, s:s, s:b}", "num", num, "target", d.target, "from",
+                              m.old_sha, "to", m.new_sha, "fastForward", 0);
+    rc = gov__record(r, "discussion", "pr.merge", audit, evd, merge_also, &mr);
+    json_decref(audit);
+    if (rc) goto done;
   } else if (!strcmp(d.target, "main")) {
     events_wait("index", mr.ev.last_event, HUB_DERIVE_WAIT_MS);
   }
-  rc = http_reply_json(r, 200,
-                       json_pack("{s:i, s:s, s:s, s:s, s:b}", "num", num, "status", "merged",
-                                 "mergeCommitId", m.new_sha, "previousCommit", m.old_sha,
-                                 "fastForward", m.fast_forward));
+  if (comment && *comment) {
+    json_t *c = NULL;
+    if ((rc = gov_disc_comment(r, num, comment, &c))) goto done;
+    json_decref(c);
+  }
+  *out = json_pack("{s:i, s:s, s:s, s:s, s:b}", "num", num, "status", "merged", "mergeCommitId",
+                   m.new_sha, "previousCommit", m.old_sha, "fastForward", m.fast_forward);
 done:
+  json_decref(evd);
   hub_buf_dispose(&msg);
   git_repository_free(g);
   disc_dispose(&d);
   return rc;
 }
 
-/* ---- POST /discussions/{num}/status -------------------------------------------------- */
-
-int gov__h_status(hub_req *r) {
-  disc_row d = {0};
-  int num, rc;
+/* An optional {comment} body (huggingface_hub sends none without a comment). */
+static int optional_comment(hub_req *r, const char **out) {
+  *out = NULL;
+  if (!r->body.len) return 0;
   json_t *b = http_body_json(r);
   if (!b) return HUB_EINVALID;
-  const char *want = json_string_value(json_object_get(b, "status"));
+  json_t *c = json_object_get(b, "comment");
+  if (c && !json_is_string(c) && !json_is_null(c))
+    return hub_error_set(HUB_EINVALID, "comment must be a string");
+  *out = json_string_value(c);
+  return 0;
+}
+
+int gov__h_merge(hub_req *r) {
+  const char *comment;
+  json_t *out = NULL;
+  int num, rc;
+  if ((rc = gov__parse_num(r->cap[0], &num)) || (rc = optional_comment(r, &comment))) return rc;
+  rc = gov_disc_merge(r, num, comment, &out);
+  return rc ? rc : http_reply_json(r, 200, out);
+}
+
+/* ---- POST /discussions/{num}/status -------------------------------------------------- */
+
+typedef struct {
+  hub_req *r;
+  int num;
+  const char *status;
+  int64_t now;
+} status_ctx;
+
+static int status_change(void *payload) {
+  status_ctx *c = payload;
+  int rc = db_gov_set_status(c->r->repo.id, c->num, c->status, c->now);
+  if (!rc) rc = gov__status_row(c->r->repo.id, c->num, c->r->who.user_id, c->status, c->now);
+  return rc;
+}
+
+int gov_disc_set_status(hub_req *r, int num, const char *want, const char *comment, json_t **out) {
+  disc_row d = {0};
+  int rc;
+  *out = NULL;
   if (!want || (strcmp(want, "open") && strcmp(want, "closed")))
     return hub_error_set(HUB_EINVALID, "status must be \"open\" or \"closed\"");
-  if ((rc = gov__parse_num(r->cap[0], &num)) || (rc = disc_load(r->repo.id, num, &d))) return rc;
-  int is_author = r->who.authenticated && r->who.user_id == d.author_id;
-  if (!(r->repo_perm >= PERM_WRITE || (is_author && r->repo_perm >= PERM_CONTRIBUTOR))) {
+  if ((rc = gov__may_post(r)) || (rc = disc_load(r->repo.id, num, &d))) return rc;
+  int is_author = r->who.user_id == d.author_id;
+  if (!(r->repo_perm >= PERM_WRITE || is_author)) {
     rc = gov__deny(r, "Only its author or writers can change the status of a discussion");
     goto done;
   }
@@ -267,19 +350,54 @@ int gov__h_status(hub_req *r) {
     rc = hub_error_set(HUB_EEXISTS, "Pull request #%d is merged; its status cannot change", num);
     goto done;
   }
-  int64_t now = db_now_ms();
-  if ((rc = db_gov_set_status(r->repo.id, num, want, now))) goto done;
-  json_t *details = json_pack("{s:i, s:s, s:s}", "num", num, "from", d.status, "to", want);
-  gov__audit(r, "discussion.status", details);
-  json_decref(details);
-  char id[25];
-  db_new_uid(id);
+  status_ctx c = {r, num, want, db_now_ms()};
+  json_t *audit = json_pack("{s:i, s:s, s:s}", "num", num, "from", d.status, "to", want);
+  json_t *evd = json_pack("{s:i, s:s, s:s, s:b}", "num", num, "action", "update", "status", want,
+                          "isPullRequest", d.is_pr);
+  rc = gov__record(r, "discussion", "discussion.status", audit, evd, status_change, &c);
+  json_decref(audit);
+  json_decref(evd);
+  if (rc) goto done;
+  json_t *ev = NULL;
+  /* The status change is the newest stored status-change of the thread. */
+  json_t *arr = json_array();
+  if (!(rc = gov__thread(&r->repo, &d, NULL, arr))) {
+    size_t i = json_array_size(arr);
+    while (i-- > 0) {
+      json_t *e = json_array_get(arr, i);
+      if (!strcmp(json_string_value(json_object_get(e, "type")), "status-change")) {
+        ev = json_incref(e);
+        break;
+      }
+    }
+  }
+  json_decref(arr);
+  if (rc) goto done;
+  if (comment && *comment) {
+    json_t *cm = NULL;
+    if ((rc = gov_disc_comment(r, num, comment, &cm))) {
+      json_decref(ev);
+      goto done;
+    }
+    json_decref(cm);
+  }
   /* Python's change_discussion_status deserializes newStatus as a discussion event. */
-  json_t *ev =
-      json_pack("{s:s, s:s, s:o, s:{s:s}, s:{s:s}}", "id", id, "type", "status-change", "createdAt",
-                hub_iso_json(now), "author", "name", r->who.name, "data", "status", want);
-  rc = http_reply_json(r, 200, json_pack("{s:o}", "newStatus", ev));
+  *out = json_pack("{s:o}", "newStatus", ev ? ev : json_object());
 done:
   disc_dispose(&d);
   return rc;
+}
+
+int gov__h_status(hub_req *r) {
+  json_t *out = NULL;
+  int num, rc;
+  json_t *b = http_body_json(r);
+  if (!b) return HUB_EINVALID;
+  json_t *c = json_object_get(b, "comment");
+  if (c && !json_is_string(c) && !json_is_null(c))
+    return hub_error_set(HUB_EINVALID, "comment must be a string");
+  if ((rc = gov__parse_num(r->cap[0], &num))) return rc;
+  rc = gov_disc_set_status(r, num, json_string_value(json_object_get(b, "status")),
+                           json_string_value(c), &out);
+  return rc ? rc : http_reply_json(r, 200, out);
 }

@@ -9,7 +9,8 @@
 #include "util/error.h"
 
 int gov_init(void) {
-  return db_gov_init();
+  int rc = db_gov_init();
+  return rc ? rc : db_disc_init();
 }
 
 int gov__git_open(const db_repo *repo, git_repository **out) {
@@ -71,10 +72,25 @@ const hub_route gov_routes[] = {
      0},
     {"GET", "/api/{type}/{repo}/discussions/{num}", gov__h_discussion, NEED_REPO_READ, BODY_NONE,
      NULL, 0},
+    {"POST", "/api/{type}/{repo}/discussions", gov__h_create, NEED_REPO_READ, BODY_JSON, NULL, 0},
     {"POST", "/api/{type}/{repo}/discussions/{num}/merge", gov__h_merge, NEED_REPO_WRITE, BODY_JSON,
      NULL, 0},
     {"POST", "/api/{type}/{repo}/discussions/{num}/status", gov__h_status, NEED_REPO_READ,
      BODY_JSON, NULL, 0},
+    {"PATCH", "/api/{type}/{repo}/discussions/{num}/status", gov__h_status, NEED_REPO_READ,
+     BODY_JSON, NULL, 0},
+    {"POST", "/api/{type}/{repo}/discussions/{num}/title", gov__h_title, NEED_REPO_READ, BODY_JSON,
+     NULL, 0},
+    {"PATCH", "/api/{type}/{repo}/discussions/{num}/title", gov__h_title, NEED_REPO_READ, BODY_JSON,
+     NULL, 0},
+    {"POST", "/api/{type}/{repo}/discussions/{num}/comment", gov__h_comment, NEED_REPO_READ,
+     BODY_JSON, NULL, 0},
+    {"POST", "/api/{type}/{repo}/discussions/{num}/comment/{id}/edit", gov__h_comment_edit,
+     NEED_REPO_READ, BODY_JSON, NULL, 0},
+    {"POST", "/api/{type}/{repo}/discussions/{num}/comment/{id}/hide", gov__h_comment_hide,
+     NEED_REPO_READ, BODY_JSON, NULL, 0},
+    {"PUT", "/api/{type}/{repo}/discussions/{num}/comment/{id}/hide", gov__h_comment_hide,
+     NEED_REPO_READ, BODY_JSON, NULL, 0},
     {"GET", "/api/{type}/{repo}/stages", gov__h_stages, NEED_REPO_READ, BODY_NONE, NULL, 0},
     {"GET", "/api/{type}/{repo}/stages/{name}", gov__h_stage, NEED_REPO_READ, BODY_NONE, NULL, 0},
     {"PUT", "/api/{type}/{repo}/stages/{name}", gov__h_stage_put, NEED_REPO_READ, BODY_JSON, NULL,

@@ -18,9 +18,12 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "auth/auth.h"
 #include "db/db.h"
 #include "http/http.h"
+#include "util/buf.h"
 
 /* Discussions per page of GET /discussions (hf-api.md §7.2 clients paginate by `p`). */
 #define GOV_PAGE 50
@@ -40,13 +43,50 @@
 #define GOV_MAX_LOCK_WAITS 1000
 /* Conflicting paths named in a merge-conflict message / filesWithConflicts. */
 #define GOV_MAX_CONFLICTS 50
+/* Discussion title, bytes. */
+#define GOV_MAX_TITLE 300
+/* Comment (and description) text, bytes: bounds rows and rendering. */
+#define GOV_MAX_COMMENT (64 * 1024)
+/* Events of one thread returned by GET /discussions/{num} (comments, changes, commits). */
+#define GOV_MAX_THREAD 2000
+/* Commits listed per move of a PR ref (a push of a long history shows its newest ones). */
+#define GOV_MAX_PR_COMMITS 100
+/* Bytes of a PR's diff returned by GET /discussions/{num}?diff=1 (cut beyond). */
+#define GOV_MAX_DIFF (1024 * 1024)
 
-/* Routes under /api/{type}/{repo}/: discussions[/{num}[/merge|status|comment]],
- * stages[/{name}], protections. Registered by main.c. */
+/* Routes under /api/{type}/{repo}/: discussions[/{num}[/merge|status|title|comment[/{id}/
+ * edit|hide]]], stages[/{name}], protections. Registered by main.c. */
 extern const hub_route gov_routes[];
 
-/* Create the module's tables (db_migrate_module "gov"); once at startup. */
+/* Create the module's tables (db_migrate_module "gov" and "discussions"); once at startup. */
 int gov_init(void);
+/* Base URL for the links of gov_discussion_json (NULL: links are paths). Borrowed. */
+void gov_set_public_url(const char *url);
+/* The Markdown renderer of comments (web/ hands down its safe one; without it comments
+ * render as escaped text). Appends HTML to out. */
+typedef int (*gov_markdown_fn)(hub_buf *out, const char *md, size_t len);
+void gov_set_markdown(gov_markdown_fn fn);
+
+/* ---- discussions and pull requests (docs/governance.md) ---- */
+/* The next free discussion / PR number of a repo (numbers are shared by both). */
+int gov_next_num(const db_repo *repo, int *out);
+/* The webhook shapes of discussion `num` of `repo` (*disc: {id, num, title, url {web, api},
+ * status, author {id, name}, isPullRequest, changes {base}?}) and, when comment_id is
+ * given, of that comment (*comment: {id, author {id, name}, hidden, content, url {web}});
+ * either out may be NULL. Owned by the caller. HUB_ENOTFOUND when either is missing. */
+int gov_discussion_json(const db_repo *repo, int num, const char *comment_id, json_t **disc,
+                        json_t **comment);
+/* The request-level operations behind the API routes, for callers with their own routes
+ * (web/): the request's r->repo, r->repo_perm and r->who are used and permissions are
+ * checked here; *out gets the API's JSON answer (owned). */
+int gov_disc_list(hub_req *r, const char *type, const char *status, const char *author, long page,
+                  json_t **out);
+int gov_disc_details(hub_req *r, int num, int with_diff, json_t **out);
+int gov_disc_create(hub_req *r, const char *title, const char *description, int pull_request,
+                    json_t **out);
+int gov_disc_comment(hub_req *r, int num, const char *text, json_t **out);
+int gov_disc_set_status(hub_req *r, int num, const char *status, const char *comment, json_t **out);
+int gov_disc_merge(hub_req *r, int num, const char *comment, json_t **out);
 
 /* Record pull request `num` just opened on `repo` by `who` (title = commit summary;
  * target_branch = short branch name it started from). Idempotent per (repo, num). */

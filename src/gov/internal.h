@@ -5,6 +5,7 @@
 #include <git2.h>
 #include <jansson.h>
 
+#include "db/discussions.h"
 #include "db/gov.h"
 #include "gov/gov.h"
 #include "repo/repo.h"
@@ -60,12 +61,36 @@ int gov__merge(git_repository *g, repo_handle *h, const repo_recorder *rec, cons
  * `files` as strings, at most GOV_MAX_CONFLICTS. */
 int gov__conflicts(git_repository *g, const char *target_ref, const char *pr_ref, json_t *files);
 
+/* ---- discussions.c / thread.c ------------------------------------------------------- */
+
+typedef db_gov_discussion gov_disc;
+/* The hf-api §7.2 list item of a discussion. */
+json_t *gov__disc_json(const db_repo *repo, const gov_disc *d);
+/* Append the thread of d (stored events and the commits of its PR ref, in order) to arr. */
+int gov__thread(const db_repo *repo, const gov_disc *d, git_repository *g, json_t *arr);
+/* The PR's diff as git prints it (base: merge-base with the target, or with the target's
+ * commit before the merge once merged), at most GOV_MAX_DIFF bytes. *out owned. */
+int gov__pr_diff(const db_repo *repo, const gov_disc *d, git_repository *g, char **out);
+/* May the caller post (comment, open, rename)? Signed in, not with a read-only token. */
+int gov__may_post(hub_req *r);
+/* Record a discussion change on the spine: event kind/details, audit action/details and
+ * change(payload) in one durable transaction. */
+int gov__record(hub_req *r, const char *kind, const char *action, json_t *audit_details,
+                json_t *event_details, int (*change)(void *payload), void *payload);
+/* A stored status-change event (inside a transaction). */
+int gov__status_row(int64_t repo_id, int num, int64_t author_id, const char *status, int64_t now);
+
 /* ---- route handlers ----------------------------------------------------------------- */
 
 int gov__h_discussions(hub_req *r);
 int gov__h_discussion(hub_req *r);
 int gov__h_merge(hub_req *r);
 int gov__h_status(hub_req *r);
+int gov__h_create(hub_req *r);
+int gov__h_comment(hub_req *r);
+int gov__h_comment_edit(hub_req *r);
+int gov__h_comment_hide(hub_req *r);
+int gov__h_title(hub_req *r);
 int gov__h_stages(hub_req *r);
 int gov__h_stage(hub_req *r);
 int gov__h_stage_put(hub_req *r);

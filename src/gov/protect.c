@@ -128,6 +128,24 @@ int gov_check_push(struct git_repository *git, const char *refname, const char *
     return hub_error_set(rc, "%s: cannot check branch protections: repository unknown", refname);
   int creating = is_zero(old_id), deleting = is_zero(new_id);
 
+  if (!strncmp(refname, "refs/pr/", 8)) { /* a pull request's ref: the PR must be open */
+    db_gov_discussion d;
+    int num;
+    if (creating || deleting)
+      return hub_error_set(HUB_EFORBIDDEN,
+                           "%s: pull request refs are created by opening a pull request and "
+                           "cannot be %s by a push",
+                           refname, creating ? "created" : "deleted");
+    if (gov__parse_num(refname + 8, &num) || db_gov_discussion_get(repo.id, num, &d))
+      return hub_error_set(HUB_EFORBIDDEN, "%s: no such pull request", refname);
+    int ok = d.is_pr && (!strcmp(d.status, "open") || !strcmp(d.status, "draft"));
+    char st[16];
+    snprintf(st, sizeof st, "%s", d.status);
+    free(d.title);
+    if (!ok) return hub_error_set(HUB_EFORBIDDEN, "%s: pull request #%d is %s", refname, num, st);
+    return 0;
+  }
+
   if (!strncmp(refname, "refs/tags/", 10)) {
     if (creating) return 0;
     if ((rc = gov_check_tag_change(&repo, refname)) == HUB_EFORBIDDEN)

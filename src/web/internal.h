@@ -135,11 +135,16 @@ int web_h_webhook_replay_post(hub_req *r);
 int web_h_profile(hub_req *r); /* pages_profile.c */
 int web_h_new(hub_req *r);
 int web_h_new_post(hub_req *r);
+int web_h_discussions(hub_req *r); /* pages_discussions.c: the Community tab */
+int web_h_discussion(hub_req *r);
+int web_h_discussion_new_post(hub_req *r);
+int web_h_discussion_post(hub_req *r); /* …/discussions/{num}/{comment|status|merge} */
 
 /* One repo as a card in a listing grid (pages_home.c); row is a db_search_row. */
 void web_repo_card(web_page *p, const void *row);
 
-/* Shared repo page header: title, badges, tabs ("card", "files", "commits", "settings"). */
+/* Shared repo page header: title, badges, tabs ("card", "files", "commits", "community",
+ * "settings"). */
 void web_repo_header(web_page *p, const db_repo *repo, const char *tab, const char *rev);
 /* <select>-free branch/tag switcher (a <details> menu) for `view` ("tree", "commits"). */
 void web_ref_switcher(web_page *p, repo_handle *h, const db_repo *repo, const char *view,

@@ -40,6 +40,9 @@ void web_repo_header(web_page *p, const db_repo *repo, const char *tab, const ch
   html_f(b, "<a href=\"");
   web_repo_href(b, repo);
   html_f(b, "/commits/%u\"%s>History</a>", r, !strcmp(tab, "commits") ? " class=\"on\"" : "");
+  html_f(b, "<a href=\"");
+  web_repo_href(b, repo);
+  html_f(b, "/discussions\"%s>Community</a>", !strcmp(tab, "community") ? " class=\"on\"" : "");
   if (p->r->repo_perm >= PERM_ADMIN) {
     html_f(b, "<a href=\"");
     web_repo_href(b, repo);

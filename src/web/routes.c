@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "gov/gov.h"
 #include "util/error.h"
 #include "web/internal.h"
 
@@ -56,6 +57,14 @@ static const hub_route web_routes[] = {
      NULL, 0},
     {"GET", "/{prefix}/{ns}/{name}/commit/{sha}", web_h_commit, NEED_NONE | ERR_HTML, BODY_NONE,
      NULL, 0},
+    {"GET", "/{prefix}/{ns}/{name}/discussions", web_h_discussions, NEED_NONE | ERR_HTML, BODY_NONE,
+     NULL, 0},
+    {"POST", "/{prefix}/{ns}/{name}/discussions", web_h_discussion_new_post, NEED_NONE | ERR_HTML,
+     BODY_JSON, NULL, WEB_MAX_FORM_BODY},
+    {"GET", "/{prefix}/{ns}/{name}/discussions/{num}", web_h_discussion, NEED_NONE | ERR_HTML,
+     BODY_NONE, NULL, 0},
+    {"POST", "/{prefix}/{ns}/{name}/discussions/{num}/{action}", web_h_discussion_post,
+     NEED_NONE | ERR_HTML, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
     {"GET", "/{prefix}/{ns}/{name}/settings", web_h_settings, NEED_NONE | ERR_HTML, BODY_NONE, NULL,
      0},
     {"POST", "/{prefix}/{ns}/{name}/settings", web_h_settings_post, NEED_NONE | ERR_HTML, BODY_JSON,
@@ -79,6 +88,7 @@ int web_register(void) {
   if (rc) return rc;
   http_set_cookie_identify(web_session_identify);
   http_set_error_page(web__error_page);
+  gov_set_markdown(web_markdown); /* comments render like cards */
   return http_routes_add(web_routes);
 }
 

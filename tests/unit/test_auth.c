@@ -195,10 +195,11 @@ static void test_may_write_ref(void **s) {
   assert_false(auth_may_write_ref(PERM_CONTRIBUTOR, "refs/heads/refs/pr/3", AUTH_REF_API));
   assert_false(auth_may_write_ref(PERM_READ, "refs/pr/3", AUTH_REF_API));
   assert_false(auth_may_write_ref(PERM_READ, NULL, AUTH_REF_API));
-  /* Push: write, branches and tags only. */
+  /* Push: write, branches, tags and pull request refs (open PRs only: gov_check_push). */
   assert_true(auth_may_write_ref(PERM_WRITE, "refs/heads/dev", AUTH_REF_PUSH));
   assert_true(auth_may_write_ref(PERM_ADMIN, "refs/tags/v1", AUTH_REF_PUSH));
-  assert_false(auth_may_write_ref(PERM_ADMIN, "refs/pr/1", AUTH_REF_PUSH));
+  assert_true(auth_may_write_ref(PERM_WRITE, "refs/pr/1", AUTH_REF_PUSH));
+  assert_false(auth_may_write_ref(PERM_CONTRIBUTOR, "refs/pr/1", AUTH_REF_PUSH));
   assert_false(auth_may_write_ref(PERM_ADMIN, "refs/stages/prod", AUTH_REF_PUSH));
   assert_false(auth_may_write_ref(PERM_CONTRIBUTOR, "refs/heads/dev", AUTH_REF_PUSH));
   assert_false(auth_may_write_ref(PERM_WRITE, NULL, AUTH_REF_PUSH));
