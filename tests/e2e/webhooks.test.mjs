@@ -1,6 +1,6 @@
 // Webhooks (docs/webhooks.md): the Hub's /api/settings/webhooks API as huggingface_hub
 // calls it, payloads (version 3) for commits, pushes, merges, branches, visibility
-// changes, delivery in order per webhook with retries through receiver failures (500,
+// changes, moves, discussions and comments, delivery in order per webhook with retries through receiver failures (500,
 // timeout, connection refused) and across a SIGKILL, replay, the delivery log, no
 // redirects followed, private targets refused without MODELHUB_WEBHOOK_ALLOW_PRIVATE,
 // automatic disabling, and no events of a repo its watcher can no longer read.
@@ -360,6 +360,51 @@ test("commits, pushes, branches, a PR merge and a visibility change each deliver
   }
   await api(server, "DELETE", `/api/settings/webhooks/${ns.id}`);
   await api(server, "DELETE", `/api/settings/webhooks/${hook.id}`);
+});
+
+test("discussions, comments, a PR opened by commit and its merge deliver discussion payloads", async () => {
+  const repo = "admin/talk";
+  await createRepo(server, "talk");
+  const hook = await createHook(server, { watched: [{ type: "model", name: repo }], url: recv.url("/talk"), domains: ["discussion"], secret: "d" });
+  const repoOnly = await createHook(server, { watched: [{ type: "model", name: repo }], url: recv.url("/talk-repo"), domains: ["repo"] });
+  let r = await api(server, "POST", `/api/models/${repo}/discussions`, { json: { title: "Hello there", description: "first" } });
+  assert.equal(r.status, 200, r.text);
+  const num = r.json.num;
+  r = await api(server, "POST", `/api/models/${repo}/discussions/${num}/comment`, { json: { comment: "a comment" } });
+  assert.equal(r.status, 200, r.text);
+  const pr = await commit(server, repo, { "pr.txt": "pr\n" }, { createPr: true });
+  r = await api(server, "GET", `/api/models/${repo}/discussions`);
+  const prNum = r.json.discussions.find((d) => d.isPullRequest).num;
+  r = await api(server, "POST", `/api/models/${repo}/discussions/${prNum}/merge`, { json: {} });
+  assert.equal(r.status, 200, r.text);
+  const got = await waitFor(() => recv.unique("/talk").length >= 4 && recv.unique("/talk"), 15000, "discussion payloads");
+  assert.equal(got.length, 4);
+  const [open, comment, prOpen, merged] = got.map((g) => g.json);
+  assert.equal(got[0].headers["x-webhook-secret"], "d");
+  assert.deepEqual(open.event, { action: "create", scope: "discussion" });
+  assert.equal(open.discussion.num, num);
+  assert.equal(open.discussion.title, "Hello there");
+  assert.equal(open.discussion.isPullRequest, false);
+  assert.equal(open.discussion.author.name, "admin");
+  assert.equal(open.repo.name, repo);
+  assert.deepEqual(comment.event, { action: "create", scope: "discussion.comment" });
+  assert.equal(comment.discussion.num, num);
+  assert.equal(comment.comment.content, "a comment");
+  assert.match(comment.comment.id, /^[0-9a-f]{24}$/);
+  assert.deepEqual(prOpen.event, { action: "create", scope: "discussion" });
+  assert.equal(prOpen.discussion.num, prNum);
+  assert.equal(prOpen.discussion.isPullRequest, true);
+  assert.deepEqual(merged.event, { action: "update", scope: "discussion" });
+  assert.equal(merged.discussion.status, "merged");
+  assert.ok(!open.updatedRefs && !merged.updatedRefs);
+  // The repo-domain webhook got the ref moves only (refs/pr/N, then main), not the threads.
+  const refs = await waitFor(() => recv.unique("/talk-repo").length >= 2 && recv.unique("/talk-repo"), 10000, "ref moves");
+  assert.deepEqual(refs.map((g) => g.json.event.scope), ["repo.content", "repo.content"]);
+  assert.equal(refs[0].json.updatedRefs[0].newSha, pr);
+  await sleep(200);
+  assert.equal(recv.unique("/talk-repo").length, 2);
+  await api(server, "DELETE", `/api/settings/webhooks/${hook.id}`);
+  await api(server, "DELETE", `/api/settings/webhooks/${repoOnly.id}`);
 });
 
 test("a repo move delivers movedTo; a watcher who loses read access gets nothing more", async () => {
