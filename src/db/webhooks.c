@@ -35,7 +35,8 @@ static const char *const STEPS[] = {
     " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX webhook_deliveries_event ON webhook_deliveries(webhook_id, event_id,"
     " scope) WHERE replay_of=0;"
-    "CREATE INDEX webhook_deliveries_state ON webhook_deliveries(webhook_id, state, id);",
+    "CREATE INDEX webhook_deliveries_state ON webhook_deliveries(webhook_id, state, id);"
+    "CREATE INDEX webhook_deliveries_log ON webhook_deliveries(webhook_id, id);",
 };
 
 int db_webhooks_init(void) {
