@@ -24,9 +24,12 @@ typedef struct {
   const char *action; /* "create" | "update" | "delete" | "move" */
 } ev_kind;
 
+/* The action of a discussion event, as a static string (the batch outlives the details). */
 static const char *disc_action(json_t *det) {
   const char *a = json_string_value(json_object_get(det, "action"));
-  return a && (!strcmp(a, "create") || !strcmp(a, "update") || !strcmp(a, "delete")) ? a : "update";
+  if (a && !strcmp(a, "create")) return "create";
+  if (a && !strcmp(a, "delete")) return "delete";
+  return "update";
 }
 
 /* An event is one or two webhook events: a ref move that opened or merged a pull request
