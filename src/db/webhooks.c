@@ -32,7 +32,7 @@ static const char *const STEPS[] = {
     " payload TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
     " status INTEGER NOT NULL DEFAULT 0, latency_ms INTEGER NOT NULL DEFAULT 0,"
     " error TEXT NOT NULL DEFAULT '', response TEXT NOT NULL DEFAULT '',"
-    " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    " owner TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
     "CREATE UNIQUE INDEX webhook_deliveries_event ON webhook_deliveries(webhook_id, event_id,"
     " scope) WHERE replay_of=0;"
     "CREATE INDEX webhook_deliveries_state ON webhook_deliveries(webhook_id, state, id);"
@@ -303,14 +303,21 @@ int db_webhook_delivery_add(int64_t webhook_id, int64_t event_id, int64_t replay
   sqlite3_bind_int64(st, 10, now);
   int rc = db__step_done(st);
   if (rc) return rc;
-  if (out_id) *out_id = sqlite3_last_insert_rowid(db_conn());
+  int64_t id = sqlite3_last_insert_rowid(db_conn());
+  if (out_id) *out_id = id;
+  if (!busy) {
+    st = db__stmt("UPDATE webhook_deliveries SET owner='d'||id WHERE id=?");
+    if (!st) return HUB_ERROR;
+    sqlite3_bind_int64(st, 1, id);
+    if ((rc = db__step_done(st))) return rc;
+  }
   *out_pending = !busy;
   return 0;
 }
 
 #define DELIVERY_COLS                                                                              \
   "id, webhook_id, event_id, replay_of, repo_id, scope, action, state, attempts, status,"          \
-  " latency_ms, error, response, created_ms, updated_ms, payload"
+  " latency_ms, error, response, created_ms, updated_ms, payload, owner"
 
 static int read_delivery(sqlite3_stmt *st, db_webhook_delivery *d) {
   memset(d, 0, sizeof *d);
@@ -329,6 +336,7 @@ static int read_delivery(sqlite3_stmt *st, db_webhook_delivery *d) {
   db__copy(d->response, sizeof d->response, st, 12);
   d->created_ms = sqlite3_column_int64(st, 13);
   d->updated_ms = sqlite3_column_int64(st, 14);
+  db__copy(d->owner, sizeof d->owner, st, 16);
   const char *p = (const char *)sqlite3_column_text(st, 15);
   d->payload = strdup(p ? p : "{}");
   return d->payload ? 0 : hub_error_set(HUB_ERROR, "out of memory");
@@ -368,10 +376,23 @@ int db_webhook_delivery_attempt(const db_webhook_delivery *d) {
   return put_attempt(d, "pending");
 }
 
-int db_webhook_delivery_finish(const db_webhook_delivery *d, int disable_after, int *out_disabled,
-                               int64_t *out_next) {
+int db_webhook_delivery_owned(int64_t webhook_id, const char *owner, db_webhook_delivery *out) {
+  sqlite3_stmt *st = db__stmt("SELECT " DELIVERY_COLS " FROM webhook_deliveries WHERE"
+                              " webhook_id=? AND state='pending' AND owner=? ORDER BY id LIMIT 1");
+  if (!st) return HUB_ERROR;
+  sqlite3_bind_int64(st, 1, webhook_id);
+  sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
+  int rc = HUB_ENOTFOUND;
+  if (sqlite3_step(st) == SQLITE_ROW) rc = read_delivery(st, out);
+  sqlite3_reset(st);
+  return rc == HUB_ENOTFOUND ? hub_error_set(rc, "Delivery not found") : rc;
+}
+
+int db_webhook_delivery_finish(const db_webhook_delivery *d, int disable_after, int keep_owner,
+                               int *out_disabled, int64_t *out_next, int *out_new_owner) {
   *out_disabled = 0;
   *out_next = 0;
+  *out_new_owner = 0;
   int rc = put_attempt(d, d->state);
   if (rc) return rc;
   sqlite3_stmt *st;
@@ -405,12 +426,16 @@ int db_webhook_delivery_finish(const db_webhook_delivery *d, int disable_after, 
   int64_t next = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
   sqlite3_reset(st);
   if (!next) return 0;
-  st = db__stmt("UPDATE webhook_deliveries SET state='pending', updated_ms=? WHERE id=?");
+  st = db__stmt("UPDATE webhook_deliveries SET state='pending', updated_ms=?,"
+                " owner=CASE WHEN ? THEN ? ELSE 'd'||id END WHERE id=?");
   if (!st) return HUB_ERROR;
   sqlite3_bind_int64(st, 1, now);
-  sqlite3_bind_int64(st, 2, next);
+  sqlite3_bind_int(st, 2, keep_owner && d->owner[0]);
+  sqlite3_bind_text(st, 3, d->owner, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 4, next);
   if ((rc = db__step_done(st))) return rc;
   *out_next = next;
+  *out_new_owner = !(keep_owner && d->owner[0]);
   return 0;
 }
 

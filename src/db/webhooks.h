@@ -6,9 +6,11 @@
  * - webhook_watch: one row per watched item: a repo (type + "ns/name") or a namespace
  *   (user or org name), so an event finds its webhooks by index.
  * - webhook_deliveries: one row per (webhook, event, scope) and per replay. A webhook's deliveries
- *   go out one at a time in id order: at most one is "pending" (its job exists), later ones
- *   are "waiting"; finishing one (ok, failed = given up, skipped) makes the next pending.
- *   The caller queues the job of a delivery made pending in the same transaction. */
+ *   go out one at a time in id order: at most one is "pending", later ones are "waiting";
+ *   finishing one (ok, failed = given up, skipped) makes the next pending. A pending
+ *   delivery names its owner, the job key that sends it ("d<id>" of the delivery that started
+ *   the job); the next one is handed to the same owner or to a new one ("d<its id>"), whose
+ *   job the caller queues in the same transaction. */
 #ifndef HUB_DB_WEBHOOKS_H
 #define HUB_DB_WEBHOOKS_H
 
@@ -49,6 +51,7 @@ typedef struct {
   int64_t id, webhook_id, event_id, replay_of, repo_id;
   char scope[32], action[16];
   char state[12]; /* waiting | pending | ok | failed | skipped */
+  char owner[24]; /* pending: the key of the job that sends it */
   int attempts;
   int status;         /* last HTTP status, 0 when none arrived */
   int64_t latency_ms; /* last attempt */
@@ -80,9 +83,9 @@ int db_webhook_set_disabled(int64_t id, int disabled, const char *reason);
 int db_webhook_match(int repo_type, const char *ns, const char *full, const char *domain,
                      int64_t at_ms, int64_t *out, size_t max, size_t *n);
 
-/* Append a delivery: "pending" (*out_pending = 1) when the webhook has none pending, else
- * "waiting". replay_of 0: at most one per (webhook, event, scope): HUB_EEXISTS for a
- * second. */
+/* Append a delivery: "pending" (*out_pending = 1, owner "d<its id>": queue that job) when
+ * the webhook has none pending, else "waiting". replay_of 0: at most one per (webhook, event,
+ * scope): HUB_EEXISTS for a second. */
 int db_webhook_delivery_add(int64_t webhook_id, int64_t event_id, int64_t replay_of,
                             int64_t repo_id, const char *scope, const char *action,
                             const char *payload, int64_t *out_id, int *out_pending);
@@ -94,9 +97,14 @@ int db_webhook_delivery_attempt(const db_webhook_delivery *d);
 /* End a delivery (d->state: ok | failed | skipped) with its last attempt's record; the
  * webhook's run of give-ups is reset (ok) or grows (failed) and past disable_after (> 0)
  * the webhook is disabled ("failures", *out_disabled = 1). The next waiting delivery of the
- * webhook becomes pending (*out_next, 0 when none). Run inside the caller's transaction. */
-int db_webhook_delivery_finish(const db_webhook_delivery *d, int disable_after, int *out_disabled,
-                               int64_t *out_next);
+ * webhook becomes pending (*out_next, 0 when none), owned by d's owner when `keep_owner`,
+ * else by "d<next>" (*out_new_owner = 1: the caller queues that job). Run inside the
+ * caller's transaction. */
+int db_webhook_delivery_finish(const db_webhook_delivery *d, int disable_after, int keep_owner,
+                               int *out_disabled, int64_t *out_next, int *out_new_owner);
+/* The pending delivery of a webhook owned by `owner` (with its payload). HUB_ENOTFOUND when
+ * none: the job's chain ended or passed to another job. */
+int db_webhook_delivery_owned(int64_t webhook_id, const char *owner, db_webhook_delivery *out);
 /* Newest first, id < before (0: from the newest), at most limit; with payloads. */
 typedef int (*db_webhook_delivery_cb)(const db_webhook_delivery *d, void *payload);
 int db_webhook_deliveries(int64_t webhook_id, int64_t before, int limit, db_webhook_delivery_cb cb,

@@ -281,7 +281,7 @@ int webhooks_consume(const db_event *ev, size_t n) {
           rc = 0;
           continue;
         }
-        if (!rc && now) rc = webhooks__queue(did);
+        if (!rc && now) rc = webhooks__queue(did, adds[i].webhook_id);
       }
       if (rc || db_commit()) {
         db_rollback();

@@ -7,6 +7,7 @@
 
 #define WEBHOOKS_JOB_KIND "webhooks.deliver"
 #define WEBHOOKS_KEEP_DELIVERIES 500 /* finished deliveries kept per webhook */
+#define WEBHOOKS_INLINE_MAX 64       /* deliveries one job sends before it hands over */
 
 /* Settings read once at start-up (docs/webhooks.md, "Environment"). */
 typedef struct {
@@ -22,8 +23,9 @@ extern webhooks__config webhooks__cfg;
 
 /* Base URL of the payloads' links ("http://host:port", no trailing slash). */
 const char *webhooks__base(void);
-/* Queue the job of a delivery that became pending (inside the caller's transaction). */
-int webhooks__queue(int64_t delivery_id);
+/* Queue the job "d<delivery_id>" that sends a webhook's deliveries from that one on (inside
+ * the caller's transaction). */
+int webhooks__queue(int64_t delivery_id, int64_t webhook_id);
 /* The job handler (deliver.c). */
 int webhooks__deliver(const db_job *job, void *ctx);
 

@@ -371,7 +371,7 @@ int webhooks_replay(hub_req *r, const char *uid, int64_t delivery_id, int64_t *o
   } else {
     rc = db_webhook_delivery_add(w.id, d.event_id, d.id, d.repo_id, d.scope, d.action, d.payload,
                                  out_id, &pending);
-    if (!rc && pending) rc = webhooks__queue(*out_id);
+    if (!rc && pending) rc = webhooks__queue(*out_id, w.id);
     if (rc || db_commit()) {
       db_rollback();
       if (!rc) rc = hub_error_set(HUB_ERROR, "webhooks: commit: %s", db_errmsg());

@@ -73,15 +73,56 @@ static void test_match(void **st) {
   assert_int_equal(db_webhook_by_id(c, &w), HUB_ENOTFOUND);
 }
 
-static void end(int64_t id, const char *state, int disable_after, int *disabled, int64_t *next) {
+/* End delivery id; its next is handed to the same owner when keep (else to "d<next>"). */
+static void end_keep(int64_t id, const char *state, int disable_after, int keep, int *disabled,
+                     int64_t *next) {
   db_webhook_delivery d;
+  int new_owner;
   assert_int_equal(db_webhook_delivery_get(id, &d), 0);
   snprintf(d.state, sizeof d.state, "%s", state);
   d.attempts = 1;
   assert_int_equal(db_begin_immediate(), 0);
-  assert_int_equal(db_webhook_delivery_finish(&d, disable_after, disabled, next), 0);
+  assert_int_equal(db_webhook_delivery_finish(&d, disable_after, keep, disabled, next, &new_owner),
+                   0);
   assert_int_equal(db_commit(), 0);
+  if (*next) assert_int_equal(new_owner, !keep);
   db_webhook_delivery_dispose(&d);
+}
+
+static void end(int64_t id, const char *state, int disable_after, int *disabled, int64_t *next) {
+  end_keep(id, state, disable_after, 0, disabled, next);
+}
+
+static void test_owner_chain(void **st) {
+  int64_t h = make_hook("alice/owned", NULL, "[\"repo\"]");
+  int64_t d[3];
+  int pending, disabled;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(
+        db_webhook_delivery_add(h, 300 + i, 0, 1, "repo.content", "update", "{}", &d[i], &pending),
+        0);
+  char k0[24], k2[24];
+  snprintf(k0, sizeof k0, "d%lld", (long long)d[0]);
+  snprintf(k2, sizeof k2, "d%lld", (long long)d[2]);
+  db_webhook_delivery x;
+  assert_int_equal(db_webhook_delivery_owned(h, k0, &x), 0);
+  assert_int_equal(x.id, d[0]);
+  db_webhook_delivery_dispose(&x);
+  int64_t next;
+  end_keep(d[0], "ok", 0, 1, &disabled, &next); /* the job keeps the chain */
+  assert_int_equal(next, d[1]);
+  assert_int_equal(db_webhook_delivery_owned(h, k0, &x), 0);
+  assert_int_equal(x.id, d[1]);
+  db_webhook_delivery_dispose(&x);
+  end_keep(d[1], "ok", 0, 0, &disabled, &next); /* handed to a new job */
+  assert_int_equal(next, d[2]);
+  assert_int_equal(db_webhook_delivery_owned(h, k0, &x), HUB_ENOTFOUND);
+  assert_int_equal(db_webhook_delivery_owned(h, k2, &x), 0);
+  assert_int_equal(x.id, d[2]);
+  db_webhook_delivery_dispose(&x);
+  end_keep(d[2], "ok", 0, 1, &disabled, &next);
+  assert_int_equal(next, 0);
+  assert_int_equal(db_webhook_delivery_owned(h, k2, &x), HUB_ENOTFOUND);
 }
 
 static void test_in_order_chain(void **st) {
@@ -169,6 +210,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_match),
       cmocka_unit_test(test_in_order_chain),
+      cmocka_unit_test(test_owner_chain),
       cmocka_unit_test(test_disable_after_give_ups),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
