@@ -29,6 +29,7 @@
 #include "util/hub.h"
 #include "web/web.h"
 #include "xetsrv/pull.h"
+#include "webhooks/webhooks.h"
 #include "xetsrv/xetsrv.h"
 
 #define EXIT_USAGE 2
@@ -104,15 +105,18 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                              /* download counters flush in the background */
-  events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
-  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
+  index_start();                                     /* download counters flush in the background */
+  events_set_consumer("xet", xetsrv_consume);        /* LFS -> Xet conversion after ref moves */
+  events_set_consumer("webhooks", webhooks_consume); /* deliveries (webhooks/) */
+  webhooks_set_discussion_source(gov_discussion_json); /* payloads' discussion objects */
+  if (events_start()) return HUB_ERROR;                /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
   http_routes_add(api_account_routes);
   http_routes_add(api_org_routes);
   http_routes_add(api_token_routes);
+  http_routes_add(webhooks_routes);
   http_routes_add(api_repo_routes);
   http_routes_add(api_gate_routes);
   http_routes_add(gov_routes);
@@ -304,6 +308,9 @@ static int cmd_serve(int argc, char **argv) {
   blob_store_sweep_tmp(ctx.blobs, 24 * 3600, NULL);
   if (load_sign_key(sign_key, sizeof sign_key)) return die("signing key");
   if (api_init(&ctx)) return die("stores");
+  char hook_base[300];
+  snprintf(hook_base, sizeof hook_base, "http://%s", listen);
+  if (webhooks_init(&ctx, hook_base)) return die("webhooks");
   if (register_routes()) return die("routes");
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
