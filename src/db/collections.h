@@ -56,6 +56,11 @@ typedef struct {
   int limit;
 } db_collection_filter;
 enum { DB_COLL_SORT_POSITION = 0, DB_COLL_SORT_LAST_MODIFIED, DB_COLL_SORT_UPVOTES };
+/* Items of collection_id whose target viewer_id (0: anonymous) may see by identity: public
+ * repos and collections, the viewer's own, those of orgs the viewer belongs to; every item
+ * when viewer_admin. */
+int db_collection_count_visible(int64_t collection_id, int64_t viewer_id, int viewer_admin,
+                                int64_t *out);
 /* Calls cb per row in order; a nonzero return stops and is returned. */
 typedef int (*db_collection_cb)(const db_collection *c, void *payload);
 int db_collection_list(const db_collection_filter *f, db_collection_cb cb, void *payload);

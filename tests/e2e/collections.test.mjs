@@ -389,6 +389,27 @@ describe("collections API", () => {
     );
   });
 
+  test("a collection as an item counts only the items the reader can see (numberItems)", async () => {
+    const inner = (await create(alice, "Inner count", "alice")).json.slug;
+    for (const id of ["alice/secret", "alice/bert"]) {
+      const r = await api("POST", `/api/collections/${inner}/items`, { token: alice, json: { item: { id, type: "model" } } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const outer = (await create(alice, "Outer count", "alice")).json.slug;
+    const r = await api("POST", `/api/collections/${outer}/items`, {
+      token: alice,
+      json: { item: { id: inner, type: "collection" } },
+    });
+    assert.equal(r.status, 200, r.text);
+    const count = async (token) => (await api("GET", `/api/collections/${outer}`, { token })).json.items[0].numberItems;
+    assert.equal(await count(alice), 2);
+    // bob and anonymous callers do not learn that a private repo is in there.
+    assert.equal(await count(bob), 1);
+    assert.equal(await count(undefined), 1);
+    const listed = (await api("GET", "/api/collections?owner=alice&q=outer%20count")).json;
+    assert.equal(listed[0].items[0].numberItems, 1);
+  });
+
   test("bad input: item types, missing repos, themes, fields → 400/404 with X-Error-Code", async () => {
     const slug = (await create(alice, "Bad input", "alice")).json.slug;
     const add = (json) => api("POST", `/api/collections/${slug}/items`, { token: alice, json });
