@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,6 +160,27 @@ static int manifest_parse(manifest *m, const char *text, size_t len) {
   return 0;
 }
 
+/* The declared sizes must fit the temp dir's free space: a bundle that lies about them (or
+ * is simply too big) is refused before it fills the disk a running server writes to. */
+static int check_space(const char *tmp, const manifest *m) {
+  uint64_t need = m->git_size;
+  for (size_t i = 0; i < json_array_size(m->objects); i++) {
+    uint64_t s =
+        (uint64_t)json_integer_value(json_object_get(json_array_get(m->objects, i), "size"));
+    if (need > UINT64_MAX - s) return bad("the declared sizes need more temp space than exists");
+    need += s;
+  }
+  struct statvfs fs;
+  if (statvfs(tmp, &fs)) return hub_error_set(HUB_ERROR, "statvfs %s: %s", tmp, strerror(errno));
+  uint64_t avail = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+  if (need > avail)
+    return hub_error_set(HUB_EINVALID,
+                         "bundle refused: it declares %llu bytes and the temp space of %s "
+                         "has %llu free",
+                         (unsigned long long)need, tmp, (unsigned long long)avail);
+  return 0;
+}
+
 /* Step 1: header, manifest, git bundle and objects into `tmp`, each checked. */
 static int receive(int fd, const char *tmp, manifest *m) {
   unsigned char hdr[16], want[32], got[32];
@@ -184,6 +206,7 @@ static int receive(int fd, const char *tmp, manifest *m) {
     rc = manifest_parse(m, text, ml);
   }
   free(text);
+  if (!rc) rc = check_space(tmp, m);
   /* The git bundle, then each object, into files of the temp dir. */
   for (size_t i = 0; !rc && i <= json_array_size(m->objects); i++) {
     char path[4400], hex[65];

@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -150,6 +150,37 @@ test("a bundle with one flipped byte (manifest, git part, object) is refused who
   writeFileSync(longer, Buffer.concat([b, Buffer.from([0])]));
   assert.notEqual(dst.cli(["import", longer]).status, 0);
   assert.equal((await api(dst, "GET", `/api/models/${REPO}`)).status, 404);
+});
+
+/** The bundle with its manifest replaced by `man` (and signed again), the rest unchanged. */
+function resigned(man, name) {
+  const b = readFileSync(bundle);
+  const ml = Number(b.readBigUInt64BE(8));
+  const text = Buffer.from(JSON.stringify(man));
+  const hdr = Buffer.alloc(16);
+  Buffer.from("MHBUNDL1").copy(hdr);
+  hdr.writeBigUInt64BE(BigInt(text.length), 8);
+  const sha = createHash("sha256").update(hdr).update(text).digest();
+  const p = path.join(work, name);
+  writeFileSync(p, Buffer.concat([hdr, text, sha, b.subarray(16 + ml + 32)]));
+  return p;
+}
+
+test("a manifest declaring more bytes than the temp space holds is refused before any is written", async () => {
+  const b = readFileSync(bundle);
+  const man = JSON.parse(b.subarray(16, 16 + Number(b.readBigUInt64BE(8))).toString());
+  man.repo.id = "admin/too-big";
+  man.objects[man.objects.length - 1].size = 2 ** 52; // 4 PiB: no disk here has that free
+  const r = dst.cli(["import", resigned(man, "too-big.bundle")]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /bundle refused: .*temp space/, r.stderr);
+  assert.equal((await api(dst, "GET", "/api/models/admin/too-big")).status, 404);
+  assert.deepEqual(tmpLeft(dst), [], "temp space cleaned");
+  // Sizes whose sum overflows 64 bits are refused the same way, not wrapped around.
+  man.objects = [man.objects[0], man.objects[0], man.objects[0]].map((o, i) => ({ ...o, oid: String(i).repeat(64), size: 2 ** 62 * 1.5 }));
+  const o = dst.cli(["import", resigned(man, "overflow.bundle")]);
+  assert.equal(o.status, 1, o.stderr);
+  assert.match(o.stderr, /bundle refused: .*(temp space|bad object entry)/, o.stderr);
 });
 
 test("kill -9 during import leaves nothing half-imported; importing again completes it", async () => {
