@@ -526,6 +526,34 @@ describe("collection web pages (chromium)", () => {
     assert.equal((await (await fetch(`${server.url}/api/collections/${slug}`)).json()).items.length, 0);
   });
 
+  test("a form title or note that is not UTF-8 is refused, and never breaks the listings", async () => {
+    await page.goto(server.url + "/collections/wendy");
+    const csrf = await page.locator("input[name=csrf]").first().inputValue();
+    // Raw bytes: 0x80 is a lone continuation byte (counted as no character at all).
+    const bad = "%80".repeat(300);
+    const post = (url, body) =>
+      page.request.post(server.url + url, {
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        data: Buffer.from(`csrf=${csrf}&${body}`),
+        maxRedirects: 0,
+      });
+    let res = await post("/collections/wendy", `title=${bad}`);
+    assert.equal(res.status(), 400);
+    res = await post("/collections/wendy", `title=ok%20title&description=${bad}`);
+    assert.equal(res.status(), 400);
+    // The global listing and the owner's page still answer.
+    const all = await fetch(`${server.url}/api/collections?limit=100`);
+    assert.equal(all.status, 200, await all.text());
+    assert.equal((await fetch(`${server.url}/api/collections?owner=wendy`)).status, 200);
+    assert.equal((await fetch(`${server.url}/collections/wendy`)).status, 200);
+    // A note of bad bytes from the repo page's form: refused too.
+    const r = await api("POST", "/api/collections", { token: wendy, json: { title: "Bytes", namespace: "wendy", private: false } });
+    assert.equal(r.status, 200, r.text);
+    res = await post("/wendy/pic/add-to-collection", `collection=${encodeURIComponent(r.json.slug)}&note=${bad}`);
+    assert.equal(res.status(), 400);
+    assert.equal((await (await fetch(`${server.url}/api/collections/${r.json.slug}`)).json()).items.length, 0);
+  });
+
   test("a private collection is a 404 page for others; the owner's list shows it", async () => {
     const r = await api("POST", "/api/collections", { token: wendy, json: { title: "Secret web", namespace: "wendy", private: true } });
     const slug = r.json.slug;
