@@ -256,17 +256,26 @@ static int check_heads(const char *path, const manifest *m) {
   char line[1200];
   size_t n = 0;
   int rc = 0;
+  /* Each manifest ref once: a bundle listing one ref twice and another not at all would
+   * otherwise count as equal. */
   if (!f) return hub_error_set(HUB_ERROR, "open %s: %s", path, strerror(errno));
+  unsigned char *seen = calloc(m->nrefs, 1);
+  if (!seen) {
+    fclose(f);
+    return hub_error_set(HUB_ERROR, "out of memory");
+  }
   while (!rc && fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = 0;
     if (strlen(line) < 42 || line[40] != ' ') continue;
     line[40] = 0;
     ref_pair key = {line + 41, NULL};
     ref_pair *p = bsearch(&key, m->refs, m->nrefs, sizeof *m->refs, cmp_ref);
-    if (!p || strcmp(p->id, line)) rc = bad("the git bundle's refs differ from the manifest");
+    if (!p || strcmp(p->id, line) || seen[p - m->refs]++)
+      rc = bad("the git bundle's refs differ from the manifest");
     n++;
   }
   fclose(f);
+  free(seen);
   if (!rc && n != m->nrefs) rc = bad("the git bundle's refs differ from the manifest");
   return rc;
 }

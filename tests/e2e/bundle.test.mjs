@@ -183,6 +183,34 @@ test("a manifest declaring more bytes than the temp space holds is refused befor
   assert.match(o.stderr, /bundle refused: .*(temp space|bad object entry)/, o.stderr);
 });
 
+test("a git bundle listing one ref twice instead of a manifest ref is refused", async () => {
+  const b = readFileSync(bundle);
+  const ml = Number(b.readBigUInt64BE(8));
+  const man = JSON.parse(b.subarray(16, 16 + ml).toString());
+  const gitStart = 16 + ml + 32;
+  const git = b.subarray(gitStart, gitStart + man.git.size);
+  const sep = git.indexOf("\n\n");
+  const lines = git.subarray(0, sep).toString().split("\n");
+  const refLines = lines.filter((l) => /^[0-9a-f]{40} refs\//.test(l));
+  assert.ok(refLines.length >= 2, lines.join("|"));
+  // The last ref's line replaced by a copy of the first: as many lines as manifest refs.
+  const dup = lines.map((l) => (l === refLines[refLines.length - 1] ? refLines[0] : l));
+  const newGit = Buffer.concat([Buffer.from(dup.join("\n")), git.subarray(sep)]);
+  man.repo.id = "admin/dupref";
+  man.git = { size: newGit.length, sha256: createHash("sha256").update(newGit).digest("hex") };
+  const text = Buffer.from(JSON.stringify(man));
+  const hdr = Buffer.alloc(16);
+  Buffer.from("MHBUNDL1").copy(hdr);
+  hdr.writeBigUInt64BE(BigInt(text.length), 8);
+  const p = path.join(work, "dupref.bundle");
+  writeFileSync(p, Buffer.concat([hdr, text, createHash("sha256").update(hdr).update(text).digest(), newGit, b.subarray(gitStart + git.length)]));
+  const r = dst.cli(["import", p]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /bundle refused: the git bundle's refs differ from the manifest/);
+  assert.equal((await api(dst, "GET", "/api/models/admin/dupref")).status, 404);
+  assert.deepEqual(tmpLeft(dst), []);
+});
+
 test("kill -9 during import leaves nothing half-imported; importing again completes it", async () => {
   for (const stage of ["objects", "commit"]) {
     const child = spawn(dst.bin, ["--data", dst.dataDir, "import", bundle], {
