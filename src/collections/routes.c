@@ -100,7 +100,7 @@ int collections_create(hub_req *r, const char *ns, const char *title, const char
   snprintf(c.theme, sizeof c.theme, "%s", coll__themes[(unsigned char)c.oid[23] % 6]);
   c.created_ms = db_now_ms();
   char existing[25] = "";
-  rc = db_collection_create(&c, existing);
+  rc = db_collection_create(&c, COLLECTIONS_MAX_PER_OWNER, existing);
   if (rc == HUB_EEXISTS) {
     db_collection old;
     if (!db_collection_get(existing, &old))

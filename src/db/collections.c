@@ -142,7 +142,7 @@ static int reorder(sqlite3 *db, const char *sel, int64_t scope, const char *upd,
   return rc;
 }
 
-int db_collection_create(db_collection *c, char existing_oid[25]) {
+int db_collection_create(db_collection *c, int max_per_owner, char existing_oid[25]) {
   sqlite3 *db = db_conn();
   sqlite3_stmt *st = NULL;
   if (!db) return HUB_ERROR;
@@ -155,6 +155,14 @@ int db_collection_create(db_collection *c, char existing_oid[25]) {
       copy_col(existing_oid, 25, st, 0);
       rc = hub_error_set(HUB_EEXISTS, "You already have a collection with this title");
     }
+    sqlite3_finalize(st);
+  }
+  if (!rc && !(rc = prep(db, "SELECT count(*) FROM collections WHERE owner_id=?", &st))) {
+    sqlite3_bind_int64(st, 1, c->owner_id);
+    if (sqlite3_step(st) != SQLITE_ROW)
+      rc = sql_err(db, "collections");
+    else if (sqlite3_column_int64(st, 0) >= max_per_owner)
+      rc = hub_error_set(HUB_ETOOBIG, "An owner has at most %d collections", max_per_owner);
     sqlite3_finalize(st);
   }
   if (!rc &&

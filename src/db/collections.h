@@ -30,8 +30,9 @@ typedef struct {
 } db_collection;
 
 /* Insert c (fills id, position = last of the owner's list). HUB_EEXISTS when the owner has a
- * collection with the same slug_title: *existing_oid (25 bytes) names it. */
-int db_collection_create(db_collection *c, char existing_oid[25]);
+ * collection with the same slug_title: *existing_oid (25 bytes) names it; HUB_ETOOBIG when
+ * the owner already has max_per_owner collections. */
+int db_collection_create(db_collection *c, int max_per_owner, char existing_oid[25]);
 /* By public id; HUB_ENOTFOUND ("Collection not found"). */
 int db_collection_get(const char *oid, db_collection *out);
 /* By row id (items that name a collection); HUB_ENOTFOUND. */
