@@ -353,3 +353,36 @@ test("import into a stopped hub; the server picks the repo up when it starts", a
   const got = await downloadFile({ repo: "admin/air2", path: "w.bin", accessToken: dst.adminToken, hubUrl: dst.url });
   assert.ok(Buffer.from(await got.arrayBuffer()).equals(LFSBIN));
 });
+
+test("a bundle naming an object it does not carry is refused, even when this hub holds it privately", async () => {
+  // dst already holds every object of admin/air (a private repo): a bundle that drops one
+  // from its manifest and its bytes must not get a new repo linked to it.
+  assert.equal((await api(dst, "GET", `/api/models/${REPO}`)).status, 200);
+  const b = readFileSync(bundle);
+  const ml = Number(b.readBigUInt64BE(8));
+  const man = JSON.parse(b.subarray(16, 16 + ml).toString());
+  const objStart = 16 + ml + 32 + man.git.size;
+  const dropped = man.objects[0];
+  man.repo.id = "admin/steal";
+  man.repo.private = false;
+  man.objects = man.objects.slice(1);
+  const text = Buffer.from(JSON.stringify(man));
+  const hdr = Buffer.alloc(16);
+  Buffer.from("MHBUNDL1").copy(hdr);
+  hdr.writeBigUInt64BE(BigInt(text.length), 8);
+  const p = path.join(work, "steal.bundle");
+  writeFileSync(
+    p,
+    Buffer.concat([
+      hdr,
+      text,
+      createHash("sha256").update(hdr).update(text).digest(),
+      b.subarray(16 + ml + 32, objStart),
+      b.subarray(objStart + dropped.size),
+    ]),
+  );
+  const r = dst.cli(["import", p]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, new RegExp(`bundle refused: LFS object ${dropped.oid} .* is not in it`));
+  assert.equal((await api(dst, "GET", "/api/models/admin/steal")).status, 404);
+});
