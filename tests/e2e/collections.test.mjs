@@ -434,6 +434,36 @@ describe("collections API", () => {
     assert.equal((await create(h, "one too many", "hoarder")).status, 200);
   });
 
+  test("fine-grained tokens: a repo scope or a read scope neither writes collections nor reads private ones it does not cover", async () => {
+    const priv = (await create(alice, "Scoped secret", "alice", { private: true })).json.slug;
+    const pub = (await create(alice, "Scoped public", "alice")).json.slug;
+    const token = async (scopes) => {
+      const r = await api("POST", "/api/settings/tokens", { token: alice, json: { name: `fg-${Math.random()}`, role: "fineGrained", scopes } });
+      assert.equal(r.status, 200, r.text);
+      return r.json.token;
+    };
+    const repoScoped = await token([{ type: "repo", name: "alice/bert", permission: "write" }]);
+    const nsRead = await token([{ type: "namespace", name: "alice", permission: "read" }]);
+    const nsWrite = await token([{ type: "namespace", name: "alice", permission: "write" }]);
+    for (const t of [repoScoped, nsRead]) {
+      assertHubError(await create(t, "Scoped new", "alice"), 403, "Forbidden");
+      assertHubError(await api("PATCH", `/api/collections/${pub}`, { token: t, json: { title: "x" } }), 403, "Forbidden");
+      assertHubError(await api("DELETE", `/api/collections/${pub}`, { token: t }), 403, "Forbidden");
+      assertHubError(
+        await api("POST", `/api/collections/${pub}/items`, { token: t, json: { item: { id: "alice/bert", type: "model" } } }),
+        403,
+        "Forbidden",
+      );
+    }
+    // Outside every scope: the private collection does not exist, in reads and listings.
+    assertHubError(await api("GET", `/api/collections/${priv}`, { token: repoScoped }), 404, "NotFound");
+    const listed = (await api("GET", "/api/collections?owner=alice&limit=100", { token: repoScoped })).json;
+    assert.equal(listed.some((c) => c.slug === priv), false);
+    // A namespace read scope reads it; a namespace write scope writes.
+    assert.equal((await api("GET", `/api/collections/${priv}`, { token: nsRead })).status, 200);
+    assert.equal((await create(nsWrite, "Scoped new", "alice")).status, 200);
+  });
+
   test("bad input: item types, missing repos, themes, fields → 400/404 with X-Error-Code", async () => {
     const slug = (await create(alice, "Bad input", "alice")).json.slug;
     const add = (json) => api("POST", `/api/collections/${slug}/items`, { token: alice, json });
