@@ -174,8 +174,9 @@ test("host confusion: casUrl, fetch URLs and redirects pointing elsewhere on loo
   const run = () =>
     new Promise((resolve) => {
       const args = ["--data", down.dataDir, "xet-pull", "--upstream", `http://127.0.0.1:${fake.address().port}`];
-      args.push("--token", "user-secret", "--repo", "admin/up", "--xet-hash", xetHash, "--sha256", sha256(DATA));
-      args.push("--size", String(DATA.length), "--into", "admin/down", "--allow-private");
+      // A file not stored here yet (a known one is only linked, with no upstream call).
+      args.push("--token", "user-secret", "--repo", "admin/up", "--xet-hash", "b".repeat(64));
+      args.push("--sha256", sha256(Buffer.from("not here")), "--size", "10", "--into", "admin/down", "--allow-private");
       const p = spawn(down.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
       let err = "";
       p.stderr.on("data", (d) => (err += d));
