@@ -1,6 +1,7 @@
 /* The statement layer both database engines implement: SQLite (embedded, the default) and
- * PostgreSQL through libpq (--db postgres://… / MODELHUB_DB). Shared by the db module's .c
- * files only; docs/scale-out.md ("Database engines") has the portable-SQL rules and the plan
+ * PostgreSQL through libpq (--db postgres://… / MODELHUB_DB). The engine choice
+ * (db_engine_select) is for main.c; the rest is shared by the db module's .c files only.
+ * docs/scale-out.md ("Database engines") has the portable-SQL rules and the plan
  * that moves every db file from sqlite3_* calls onto this header.
  *
  * Connections are per thread on both engines (opened on first use, closed at thread exit).
