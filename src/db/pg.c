@@ -1,6 +1,7 @@
 /* The PostgreSQL engine of the statement layer (stmt.h) through libpq: one connection per
  * thread, statements rewritten once (dialect.c) and prepared server-side per connection,
  * reconnection after the server went away (HUB_EUNAVAILABLE until it is back). */
+#include <ctype.h>
 #include <libpq-fe.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -51,6 +52,8 @@ typedef struct {
   unsigned gen;
   unsigned long names, clock;
   int64_t changes;
+  int tx_open; /* the connection was inside a transaction after the last command */
+  int lost_tx; /* a connection was lost inside a transaction its owner has not ended */
   pg_stmt *cache[PG_CACHE];
   int n;
   pg_stmt *text[DB_TEXT_CACHE];
@@ -136,14 +139,36 @@ static pg_thread *thread_state(void) {
 
 /* Forget a connection that failed: every statement is prepared again on the next one. */
 static void drop_conn(pg_thread *t) {
+  if (t->tx_open) t->lost_tx = 1; /* until the owner's COMMIT (an error) or ROLLBACK */
+  t->tx_open = 0;
   if (t->conn) PQfinish(t->conn);
   t->conn = NULL;
   t->gen++;
 }
 
+/* The connection is still usable: the server may have ended the session while it was idle
+ * (a restart: it sends a FATAL message and closes), which libpq notices only when it reads.
+ * Reading what is pending (without blocking) finds that out before a statement is sent, so
+ * the statement runs on a new connection instead of failing. */
+static int alive(PGconn *c) {
+  for (int i = 0; i < 2 && PQstatus(c) == CONNECTION_OK; i++)
+    if (!PQconsumeInput(c)) return 0;
+  return PQstatus(c) == CONNECTION_OK;
+}
+
+/* After a command: whether the connection is inside a transaction now. */
+static void note_tx(pg_thread *t) {
+  if (t->conn && PQstatus(t->conn) == CONNECTION_OK)
+    t->tx_open = PQtransactionStatus(t->conn) != PQTRANS_IDLE;
+}
+
 static PGconn *thread_conn(pg_thread *t) {
-  if (t->conn && PQstatus(t->conn) == CONNECTION_OK) return t->conn;
+  if (t->conn && alive(t->conn)) return t->conn;
   drop_conn(t);
+  if (t->lost_tx) {
+    hub_error_set(HUB_EUNAVAILABLE, "database unavailable: connection lost in a transaction");
+    return NULL;
+  }
   const char *keys[] = {"connect_timeout", "dbname", NULL};
   const char *vals[] = {"5", g_url, NULL};
   PGconn *c = PQconnectdbParams(keys, vals, 1);
@@ -339,12 +364,34 @@ static int pg_bind(db_stmt *s, int idx, const db_value *v) {
   return 0;
 }
 
-static int run(pg_thread *t, pg_stmt *st) {
+/* The server ended this session before our statement ran (a restart, pg_terminate_backend):
+ * on an idle connection the statement can run again on a new one, nothing was lost. */
+static int session_ended(PGconn *c, const PGresult *r, int was_idle) {
+  const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  return was_idle && PQstatus(c) != CONNECTION_OK && state &&
+         (!strcmp(state, "57P01") || !strcmp(state, "57P02") || !strcmp(state, "57P03"));
+}
+
+static int run_on(pg_thread *t, PGconn *c, pg_stmt *st, int retried);
+
+static int run(pg_thread *t, pg_stmt *st, int retried) {
   PGconn *c = thread_conn(t);
   if (!c) return HUB_EUNAVAILABLE;
+  int rc = run_on(t, c, st, retried);
+  note_tx(t);
+  return rc;
+}
+
+static int run_on(pg_thread *t, PGconn *c, pg_stmt *st, int retried) {
+  int idle = !retried && PQtransactionStatus(c) == PQTRANS_IDLE;
   if (st->gen != t->gen) {
     PGresult *r = PQprepare(c, st->name, st->sql, st->nparams, st->types);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+      if (session_ended(c, r, idle)) {
+        PQclear(r);
+        drop_conn(t);
+        return run(t, st, 1);
+      }
       int rc = pg_err(t, r);
       PQclear(r);
       return rc;
@@ -368,6 +415,11 @@ static int run(pg_thread *t, pg_stmt *st) {
                     : PQexecParams(c, st->sql, st->nparams, st->types, vals, st->lens, st->fmts, 0);
   ExecStatusType es = PQresultStatus(r);
   if (es != PGRES_TUPLES_OK && es != PGRES_COMMAND_OK) {
+    if (session_ended(c, r, idle)) {
+      PQclear(r);
+      drop_conn(t);
+      return run(t, st, 1);
+    }
     int rc = pg_err(t, r);
     PQclear(r);
     return rc;
@@ -385,7 +437,7 @@ static int pg_step(db_stmt *s) {
   pg_thread *t = thread_state();
   if (!t) return HUB_ERROR;
   if (!st->res) {
-    int rc = run(t, st);
+    int rc = run(t, st, 0);
     if (rc) return rc;
   }
   clear_row(st);
@@ -508,27 +560,62 @@ static int64_t pg_last_id(void) {
   return id;
 }
 
+/* sql starts with keyword kw (not followed by more of an identifier). */
+static int starts(const char *sql, const char *kw) {
+  while (*sql == ' ' || *sql == '\n' || *sql == '\t')
+    sql++;
+  size_t n = strlen(kw);
+  return !strncasecmp(sql, kw, n) && !(isalnum((unsigned char)sql[n]) || sql[n] == '_');
+}
+
 static int pg_exec(const char *sql) {
   pg_thread *t = thread_state();
-  PGconn *c = t ? thread_conn(t) : NULL;
-  if (!c) return t ? HUB_EUNAVAILABLE : HUB_ERROR;
+  if (!t) return HUB_ERROR;
+  if (t->lost_tx && !t->conn) {
+    /* The owner of a transaction lost with its connection ends it: COMMIT cannot succeed,
+     * ROLLBACK has nothing left to do; nothing else runs until then (it would run outside
+     * the transaction its owner believes open). */
+    int ends = starts(sql, "ROLLBACK") && !strstr(sql, " TO ");
+    if (ends || starts(sql, "COMMIT") || starts(sql, "END")) {
+      t->lost_tx = 0;
+      return ends ? 0
+                  : hub_error_set(HUB_EUNAVAILABLE,
+                                  "database unavailable: connection lost in a transaction");
+    }
+    if (!starts(sql, "BEGIN"))
+      return hub_error_set(HUB_EUNAVAILABLE,
+                           "database unavailable: connection lost in a transaction");
+    t->lost_tx = 0;
+  }
+  PGconn *c = thread_conn(t);
+  if (!c) return HUB_EUNAVAILABLE;
   char *q = db__pg_rewrite(sql, NULL);
   if (!q) return hub_error_set(HUB_ERROR, "out of memory");
+  int idle = PQtransactionStatus(c) == PQTRANS_IDLE;
   PGresult *r = PQexec(c, q);
+  if (PQresultStatus(r) == PGRES_FATAL_ERROR && session_ended(c, r, idle)) {
+    PQclear(r);
+    drop_conn(t);
+    c = thread_conn(t);
+    r = c ? PQexec(c, q) : NULL;
+  }
   free(q);
+  if (!c) return HUB_EUNAVAILABLE;
   ExecStatusType es = PQresultStatus(r);
   int rc = 0;
   if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK && es != PGRES_EMPTY_QUERY)
     rc = pg_err(t, r);
-  else if (!strcmp(PQcmdStatus(r), "ROLLBACK") && strncasecmp(sql, "ROLLBACK", 8))
+  else if (!strcmp(PQcmdStatus(r), "ROLLBACK") && !starts(sql, "ROLLBACK"))
     /* COMMIT of a transaction a failed statement aborted rolls back instead */
     rc = hub_error_set(HUB_ERROR, "transaction aborted by an earlier error; rolled back");
   PQclear(r);
+  note_tx(t);
   return rc;
 }
 
 static int pg_tx_active(void) {
   pg_thread *t = thread_state();
+  if (t && t->lost_tx) return 1; /* still the owner's until it ends it */
   if (!t || !t->conn) return 0;
   PGTransactionStatusType s = PQtransactionStatus(t->conn);
   return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;

@@ -461,6 +461,35 @@ static void test_pg_reconnect(void **state) {
   db_reset(st);
   assert_int_equal(db_tx_begin(DB_TX_WRITE), 0);
   assert_int_equal(db_tx_commit(), 0);
+  /* A restart between two statements of an idle connection: the server ended the session
+   * before the next statement was sent, so it runs on a new connection without an error. */
+  assert_int_equal(pg_script("stop", NULL, 0), 0);
+  assert_int_equal(pg_script("start", NULL, 0), 0);
+  st = db_prep(q);
+  db_bind_int64(st, 1, 1);
+  assert_int_equal(db_step(st), DB_ROW);
+  db_reset(st);
+  assert_int_equal(pg_script("stop", NULL, 0), 0);
+  assert_int_equal(pg_script("start", NULL, 0), 0);
+  assert_int_equal(db_tx_begin(DB_TX_READ), 0);
+  assert_int_equal(db_tx_commit(), 0);
+  /* Lost inside a transaction: an error (503), never a silent new connection. */
+  assert_int_equal(db_tx_begin(DB_TX_WRITE), 0);
+  assert_int_equal(pg_script("stop", NULL, 0), 0);
+  assert_int_equal(pg_script("start", NULL, 0), 0);
+  st = db_prep(q);
+  db_bind_int64(st, 1, 1);
+  assert_int_equal(db_step(st), HUB_EUNAVAILABLE);
+  assert_int_equal(db_tx_active(), 1); /* the owner still has to end it */
+  st = db_prep(q); /* nothing runs outside the transaction its owner believes open */
+  db_bind_int64(st, 1, 1);
+  assert_int_equal(db_step(st), HUB_EUNAVAILABLE);
+  assert_int_equal(db_tx_commit(), HUB_EUNAVAILABLE);
+  assert_int_equal(db_tx_active(), 0);
+  st = db_prep(q);
+  db_bind_int64(st, 1, 1);
+  assert_int_equal(db_step(st), DB_ROW);
+  db_reset(st);
 }
 
 static void test_engine_select(void **state) {
