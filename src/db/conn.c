@@ -347,6 +347,15 @@ int db_global_init(const char *data_dir) {
 }
 
 int db_migrate_module(const char *module, const char *const *steps, int nsteps) {
+  if (db_engine() == DB_ENGINE_POSTGRES) { /* portable steps, through the statement layer */
+    db_migration *m = calloc(nsteps > 0 ? (size_t)nsteps : 1, sizeof *m);
+    if (!m) return hub_error_set(HUB_ERROR, "out of memory");
+    for (int i = 0; i < nsteps; i++)
+      m[i].sql = steps[i];
+    int rc = db_migrate(module, m, nsteps);
+    free(m);
+    return rc;
+  }
   sqlite3 *db = db_conn();
   if (!db) return HUB_ERROR;
   char *err = NULL;

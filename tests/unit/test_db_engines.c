@@ -119,6 +119,14 @@ static void test_migrate(void **state) {
   assert_non_null(strstr(hub_error_msg(), "engbad step 2"));
   assert_int_equal(count_rows("SELECT version FROM schema_modules WHERE module='engbad'"), 1);
   assert_int_equal(db_tx_active(), 0);
+  /* db_migrate_module (plain step texts) runs portable steps on either engine, in the
+   * same schema_modules numbering. */
+  static const char *const OLD[] = {"CREATE TABLE eng_old(a INTEGER NOT NULL, b BLOB)",
+                                    "INSERT INTO eng_old VALUES(5000000000, NULL)"};
+  assert_int_equal(db_migrate_module("engold", OLD, 2), 0);
+  assert_int_equal(db_migrate_module("engold", OLD, 2), 0);
+  assert_int_equal(count_rows("SELECT version FROM schema_modules WHERE module='engold'"), 2);
+  assert_int_equal(count_rows("SELECT a FROM eng_old"), 5000000000);
 }
 
 static void test_types(void **state) {
