@@ -37,7 +37,9 @@ enum { DB_T_NULL = 0, DB_T_INT = 1, DB_T_FLOAT = 2, DB_T_TEXT = 3, DB_T_BLOB = 4
 
 /* The cached statement for a static SQL string (keyed by the pointer), reset and unbound.
  * Borrowed: never freed by the caller, valid on this thread until the next db_prep of the
- * same text. NULL with an error set on failure. The role of db__stmt (internal.h). */
+ * same text. NULL with an error set on failure. The role of db__stmt (internal.h). An SQL
+ * error shows at db_prep on SQLite, at the first db_step on PostgreSQL (prepared then,
+ * with the bound values' types). At most 256 parameters on PostgreSQL. */
 db_stmt *db_prep(const char *sql);
 /* A statement for SQL text built at run time (listings), cached per thread by its text.
  * Release it with db_prep_text_done. */
