@@ -17,6 +17,7 @@
 #include "collections/collections.h"
 #include "db/search.h"
 #include "db/db.h"
+#include "db/stmt.h"
 #include "events/events.h"
 #include "git/git.h"
 #include "gov/gov.h"
@@ -35,6 +36,8 @@
 #define EXIT_USAGE 2
 
 static const char *g_data;
+/* --db: sqlite (default) or a postgres:// URL (MODELHUB_DB; docs/scale-out.md). */
+static const char *g_db;
 
 static int usage_main(FILE *f) {
   fprintf(f, "usage: modelhub [--data DIR] <command> [args]\n\n"
@@ -58,7 +61,8 @@ static int usage_main(FILE *f) {
              "                             write a self-verifying bundle of a repository\n"
              "  import FILE [--force]      load a bundle (verified whole first)\n"
              "  xet-pull --upstream URL …  store one Xet file of an upstream hub here\n\n"
-             "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
+             "Global options: --data DIR (or MODELHUB_DATA; default ./data),\n"
+             "  --db sqlite|postgres://URL (or MODELHUB_DB; default sqlite in the data dir).\n"
              "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
 }
@@ -87,6 +91,7 @@ static int open_data(void) {
   if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
   if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
     return die("blob store");
+  if (db_engine_select(g_db)) return die("--db");
   if (mkdirs(g_data) || db_global_init(g_data) || db_jobs_init() || auth_init() ||
       auth_gate_init() || audit_init() || repo_global_init())
     return die("data dir");
@@ -215,6 +220,7 @@ static int cmd_serve(int argc, char **argv) {
                                  {"help", no_argument, 0, 'h'},
                                  {"grace", required_argument, 0, 'g'},
                                  {"blob-store", required_argument, 0, 'b'},
+                                 {"db", required_argument, 0, 'D'},
                                  {0, 0, 0, 0}};
   int c;
   optind = 1;
@@ -238,9 +244,12 @@ static int cmd_serve(int argc, char **argv) {
     case 'b':
       g_blob_store = optarg;
       break;
+    case 'D':
+      g_db = optarg;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
-             "[--threads N] [--grace SECONDS] [--blob-store LOCATION]\n"
+             "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--db URL]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
@@ -250,7 +259,9 @@ static int cmd_serve(int argc, char **argv) {
              "  --grace       seconds requests in flight get to finish after SIGTERM "
              "(MODELHUB_SHUTDOWN_GRACE; default %d)\n"
              "  --blob-store  where LFS objects and Xet xorbs live: s3://BUCKET[/PREFIX] "
-             "(MODELHUB_BLOB_STORE; default the data directory)\n",
+             "(MODELHUB_BLOB_STORE; default the data directory)\n"
+             "  --db          sqlite or postgres://… (MODELHUB_DB; default sqlite in the data "
+             "directory; PostgreSQL is not usable yet, docs/scale-out.md)\n",
              HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
@@ -721,6 +732,12 @@ int main(int argc, char **argv) {
       i += 2;
     } else if (!strncmp(argv[i], "--data=", 7)) {
       g_data = argv[i] + 7;
+      i++;
+    } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+      g_db = argv[i + 1];
+      i += 2;
+    } else if (!strncmp(argv[i], "--db=", 5)) {
+      g_db = argv[i] + 5;
       i++;
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       return usage_main(stdout);
