@@ -17,6 +17,7 @@
 #include "collections/collections.h"
 #include "db/search.h"
 #include "db/db.h"
+#include "db/stmt.h"
 #include "events/events.h"
 #include "git/git.h"
 #include "gov/gov.h"
@@ -31,11 +32,14 @@
 #include "util/hub.h"
 #include "web/web.h"
 #include "xetsrv/pull.h"
+#include "webhooks/webhooks.h"
 #include "xetsrv/xetsrv.h"
 
 #define EXIT_USAGE 2
 
 static const char *g_data;
+/* --db: sqlite (default) or a postgres:// URL (MODELHUB_DB; docs/scale-out.md). */
+static const char *g_db;
 
 static int usage_main(FILE *f) {
   fprintf(f, "usage: modelhub [--data DIR] <command> [args]\n\n"
@@ -62,7 +66,8 @@ static int usage_main(FILE *f) {
              "                             write a self-verifying bundle of a repository\n"
              "  import FILE [--force]      load a bundle (verified whole first)\n"
              "  xet-pull --upstream URL …  store one Xet file of an upstream hub here\n\n"
-             "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
+             "Global options: --data DIR (or MODELHUB_DATA; default ./data),\n"
+             "  --db sqlite|postgres://URL (or MODELHUB_DB; default sqlite in the data dir).\n"
              "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
 }
@@ -91,6 +96,7 @@ static int open_data(void) {
   if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
   if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
     return die("blob store");
+  if (db_engine_select(g_db)) return die("--db");
   if (mkdirs(g_data) || db_global_init(g_data) || db_jobs_init() || auth_init() ||
       auth_gate_init() || audit_init() || repo_global_init())
     return die("data dir");
@@ -109,10 +115,12 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                              /* download counters flush in the background */
-  events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
-  events_set_consumer("scan", security_consume); /* security scans of new objects */
-  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
+  index_start();                                     /* download counters flush in the background */
+  events_set_consumer("xet", xetsrv_consume);        /* LFS -> Xet conversion after ref moves */
+  events_set_consumer("scan", security_consume);     /* security scans of new objects */
+  events_set_consumer("webhooks", webhooks_consume); /* deliveries (webhooks/) */
+  webhooks_set_discussion_source(gov_discussion_json); /* payloads' discussion objects */
+  if (events_start()) return HUB_ERROR;                /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
@@ -120,6 +128,7 @@ static int register_routes(void) {
   http_routes_add(api_org_routes);
   http_routes_add(api_scan_routes);
   http_routes_add(api_token_routes);
+  http_routes_add(webhooks_routes);
   http_routes_add(api_repo_routes);
   http_routes_add(api_gate_routes);
   http_routes_add(gov_routes);
@@ -218,6 +227,7 @@ static int cmd_serve(int argc, char **argv) {
                                  {"help", no_argument, 0, 'h'},
                                  {"grace", required_argument, 0, 'g'},
                                  {"blob-store", required_argument, 0, 'b'},
+                                 {"db", required_argument, 0, 'D'},
                                  {0, 0, 0, 0}};
   int c;
   optind = 1;
@@ -241,9 +251,12 @@ static int cmd_serve(int argc, char **argv) {
     case 'b':
       g_blob_store = optarg;
       break;
+    case 'D':
+      g_db = optarg;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
-             "[--threads N] [--grace SECONDS] [--blob-store LOCATION]\n"
+             "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--db URL]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
@@ -253,7 +266,9 @@ static int cmd_serve(int argc, char **argv) {
              "  --grace       seconds requests in flight get to finish after SIGTERM "
              "(MODELHUB_SHUTDOWN_GRACE; default %d)\n"
              "  --blob-store  where LFS objects and Xet xorbs live: s3://BUCKET[/PREFIX] "
-             "(MODELHUB_BLOB_STORE; default the data directory)\n",
+             "(MODELHUB_BLOB_STORE; default the data directory)\n"
+             "  --db          sqlite or postgres://… (MODELHUB_DB; default sqlite in the data "
+             "directory; PostgreSQL is not usable yet, docs/scale-out.md)\n",
              HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
@@ -313,6 +328,9 @@ static int cmd_serve(int argc, char **argv) {
   if (api_init(&ctx)) return die("stores");
   if (security_init(ctx.blobs)) return die("scan service");
   security_set_read_fallback(xetsrv_read_fallback()); /* Xet-only files are scanned too */
+  char hook_base[300];
+  snprintf(hook_base, sizeof hook_base, "http://%s", listen);
+  if (webhooks_init(&ctx, hook_base)) return die("webhooks");
   if (register_routes()) return die("routes");
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
@@ -725,6 +743,12 @@ int main(int argc, char **argv) {
       i += 2;
     } else if (!strncmp(argv[i], "--data=", 7)) {
       g_data = argv[i] + 7;
+      i++;
+    } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+      g_db = argv[i + 1];
+      i += 2;
+    } else if (!strncmp(argv[i], "--db=", 5)) {
+      g_db = argv[i] + 5;
       i++;
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       return usage_main(stdout);

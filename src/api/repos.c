@@ -209,10 +209,18 @@ static int h_delete(hub_req *r) {
   int rc = body_repo(r, body, &repo);
   if (rc) return rc;
   r->repo = repo;
+  /* What webhooks need of a repo whose row is gone (webhooks/). */
+  char full[2 * HUB_MAX_NAME + 2];
+  snprintf(full, sizeof full, "%s/%s", repo.ns, repo.name);
+  json_t *det =
+      json_pack("{s:s, s:i, s:b, s:I, s:b}", "name", full, "type", repo.type, "private",
+                repo.is_private, "ownerId", (json_int_t)repo.owner_id, "org", repo.owner_is_org);
   events_ctx ev = {
       &repo, {&r->who, NULL, http_client_ip(r)}, "repo.delete", "repo.delete", NULL, 0, NULL, NULL,
-      NULL};
-  if ((rc = events_record_repo(&ev, delete_change, &repo))) return rc;
+      det};
+  rc = events_record_repo(&ev, delete_change, &repo);
+  json_decref(det);
+  if (rc) return rc;
   api_repo_forget(repo.uid);
   /* The row is gone, so nothing can reach the directory any more: move it aside first so
    * a crash mid-delete leaves no half-removed repo under a live id. */
@@ -258,8 +266,7 @@ static int h_move(hub_req *r) {
   move_args ma = {&repo, &ns, tname};
   json_t *det = json_pack("{s:s, s:s}", "from", from, "to", to);
   events_ctx ev = {
-      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0, NULL, NULL,
-      NULL};
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0, NULL, NULL, det};
   rc = events_record_repo(&ev, move_change, &ma);
   json_decref(det);
   if (rc) return rc;
@@ -296,7 +303,7 @@ static int h_settings(hub_req *r) {
                    0,
                    NULL,
                    NULL,
-                   NULL};
+                   det};
   rc = events_record_repo(&ev, update_change, &repo);
   json_decref(det);
   if (rc) return rc;

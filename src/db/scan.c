@@ -129,10 +129,11 @@ void db_scan_object_dispose(db_scan_object *o) {
 int db_scan_object_done(const char *oid, int64_t size, const char *level, const char *report,
                         const char *av_status, int64_t av_sigs) {
   sqlite3_stmt *st = NULL;
-  int rc = prep(&st, "INSERT INTO scan_objects(oid, state, level, report, av_status, av_sigs,"
-                     " size, scans, queued_ms, scanned_ms) VALUES(?1,'done',?2,?3,?4,?5,?6,1,?7,?7)"
-                     " ON CONFLICT DO UPDATE SET state='done', level=?2, report=?3, av_status=?4,"
-                     " av_sigs=?5, size=?6, scans=scans+1, scanned_ms=?7");
+  int rc =
+      prep(&st, "INSERT INTO scan_objects(oid, state, level, report, av_status, av_sigs,"
+                " size, scans, queued_ms, scanned_ms) VALUES(?1,'done',?2,?3,?4,?5,?6,1,?7,?7)"
+                " ON CONFLICT(oid) DO UPDATE SET state='done', level=?2, report=?3, av_status=?4,"
+                " av_sigs=?5, size=?6, scans=scans+1, scanned_ms=?7");
   if (rc) return rc;
   sqlite3_bind_text(st, 1, oid, -1, SQLITE_STATIC);
   sqlite3_bind_text(st, 2, level, -1, SQLITE_STATIC);
@@ -298,8 +299,10 @@ int db_scan_override_get(int64_t repo_id, const char *oid, db_scan_override *out
 int db_scan_override_set(int64_t repo_id, const char *oid, const char *path, const char *actor,
                          const char *reason) {
   sqlite3_stmt *st = NULL;
-  int rc = prep(&st, "INSERT OR REPLACE INTO scan_overrides(repo_id, oid, path, actor, reason,"
-                     " created_ms) VALUES(?,?,?,?,?,?)");
+  int rc = prep(&st, "INSERT INTO scan_overrides(repo_id, oid, path, actor, reason, created_ms)"
+                     " VALUES(?,?,?,?,?,?) ON CONFLICT(repo_id, oid) DO UPDATE SET"
+                     " path=excluded.path, actor=excluded.actor, reason=excluded.reason,"
+                     " created_ms=excluded.created_ms");
   if (rc) return rc;
   sqlite3_bind_int64(st, 1, repo_id);
   sqlite3_bind_text(st, 2, oid, -1, SQLITE_STATIC);
@@ -339,8 +342,10 @@ int db_scan_org_policy_set(int64_t account_id, const char *policy, const char *a
     sqlite3_bind_int64(st, 1, account_id);
     return exec_done(st);
   }
-  if ((rc = prep(&st, "INSERT OR REPLACE INTO scan_org_policy(account_id, policy, actor,"
-                      " updated_ms) VALUES(?,?,?,?)")))
+  if ((rc = prep(&st, "INSERT INTO scan_org_policy(account_id, policy, actor, updated_ms)"
+                      " VALUES(?,?,?,?) ON CONFLICT(account_id) DO UPDATE SET"
+                      " policy=excluded.policy, actor=excluded.actor,"
+                      " updated_ms=excluded.updated_ms")))
     return rc;
   sqlite3_bind_int64(st, 1, account_id);
   sqlite3_bind_text(st, 2, policy, -1, SQLITE_STATIC);
