@@ -22,6 +22,7 @@
 #include "index/index.h"
 #include "jobs/jobs.h"
 #include "lfs/lfs.h"
+#include "mirror/mirror.h"
 #include "repo/repo.h"
 #include "util/error.h"
 #include "util/hub.h"
@@ -33,25 +34,28 @@
 static const char *g_data;
 
 static int usage_main(FILE *f) {
-  fprintf(f, "usage: modelhub [--data DIR] <command> [args]\n\n"
-             "commands:\n"
-             "  serve                      run the hub (HTTP API, git, LFS, web)\n"
-             "  user add NAME              create a user\n"
-             "  org add NAME --owner USER  create an organization\n"
-             "  org member add ORG USER --role read|contributor|write|admin\n"
-             "  org member remove ORG USER\n"
-             "  token create USER --name N --role read|write\n"
-             "  token list [USER]\n"
-             "  token revoke TOKEN-ID|NAME [--user USER]\n"
-             "  audit verify               check the audit log's hash chain\n"
-             "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
-             "  jobs retry ID | jobs cancel ID\n"
-             "                             background jobs (docs/jobs.md)\n"
-             "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
-             "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
-             "                             file reconstructions\n\n"
-             "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
-             "Run 'modelhub <command> --help' for a command's options.\n");
+  fprintf(f,
+          "usage: modelhub [--data DIR] <command> [args]\n\n"
+          "commands:\n"
+          "  serve                      run the hub (HTTP API, git, LFS, web)\n"
+          "  user add NAME              create a user\n"
+          "  org add NAME --owner USER  create an organization\n"
+          "  org member add ORG USER --role read|contributor|write|admin\n"
+          "  org member remove ORG USER\n"
+          "  token create USER --name N --role read|write\n"
+          "  token list [USER]\n"
+          "  token revoke TOKEN-ID|NAME [--user USER]\n"
+          "  audit verify               check the audit log's hash chain\n"
+          "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
+          "  jobs retry ID | jobs cancel ID\n"
+          "                             background jobs (docs/jobs.md)\n"
+          "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
+          "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
+          "                             file reconstructions\n"
+          "  mirror pull NS/NAME[@REV] [--include GLOB] [--type model|dataset|space]\n"
+          "                             fill the mirror's cache ahead of time (docs/mirror.md)\n\n"
+          "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
+          "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
 }
 
@@ -90,9 +94,9 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                           /* download counters flush in the background */
+  index_start();                              /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
-  if (events_start()) return HUB_ERROR;    /* the event consumers (events/dispatch.c) */
+  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
@@ -110,6 +114,10 @@ static int register_routes(void) {
   http_routes_add(lfs_routes);
   http_routes_add(git_routes);
   http_routes_add(api_resolve_routes);
+  if (mirror_enabled()) { /* repos not here may come from an upstream (mirror/) */
+    http_set_repo_source(&mirror_repo_source);
+    lfs_set_fetch_hook(mirror_lfs_fetch);
+  }
   if (web_register()) return HUB_ERROR; /* last: "/{ns}/{name}" and its 404 match anything */
   return 0;
 }
@@ -188,13 +196,15 @@ static int cmd_serve(int argc, char **argv) {
   const char *threads = getenv("MODELHUB_THREADS");
   const char *grace = getenv("MODELHUB_SHUTDOWN_GRACE");
   const char *maint = getenv("MODELHUB_MAINTENANCE_INTERVAL");
-  static struct option opts[] = {{"listen", required_argument, 0, 'l'},
-                                 {"threads", required_argument, 0, 't'},
-                                 {"data", required_argument, 0, 'd'},
-                                 {"public-url", required_argument, 0, 'p'},
-                                 {"help", no_argument, 0, 'h'},
-                                 {"grace", required_argument, 0, 'g'},
-                                 {0, 0, 0, 0}};
+  static struct option opts[] = {
+      {"listen", required_argument, 0, 'l'},   {"threads", required_argument, 0, 't'},
+      {"data", required_argument, 0, 'd'},     {"public-url", required_argument, 0, 'p'},
+      {"help", no_argument, 0, 'h'},           {"grace", required_argument, 0, 'g'},
+      {"upstream", required_argument, 0, 'u'}, {"mirror-config", required_argument, 0, 'm'},
+      {"offline", no_argument, 0, 'o'},        {0, 0, 0, 0}};
+  const char *upstream = getenv("MODELHUB_UPSTREAM");
+  const char *mirror_cfg = getenv("MODELHUB_MIRROR_CONFIG");
+  int offline = getenv("MODELHUB_OFFLINE") ? !env_off("MODELHUB_OFFLINE") : -1;
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -214,6 +224,15 @@ static int cmd_serve(int argc, char **argv) {
     case 'g':
       grace = optarg;
       break;
+    case 'u':
+      upstream = optarg;
+      break;
+    case 'm':
+      mirror_cfg = optarg;
+      break;
+    case 'o':
+      offline = 1;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
              "[--threads N] [--grace SECONDS]\n"
@@ -224,7 +243,12 @@ static int cmd_serve(int argc, char **argv) {
              "  --threads     HTTP event threads (MODELHUB_THREADS; default two per CPU, at "
              "least 4)\n"
              "  --grace       seconds requests in flight get to finish after SIGTERM "
-             "(MODELHUB_SHUTDOWN_GRACE; default %d)\n",
+             "(MODELHUB_SHUTDOWN_GRACE; default %d)\n"
+             "  --upstream URL        mirror repos from this hub (MODELHUB_UPSTREAM; token in "
+             "MODELHUB_UPSTREAM_TOKEN)\n"
+             "  --mirror-config FILE  upstreams, allow/deny patterns, cache size, TTL "
+             "(MODELHUB_MIRROR_CONFIG; docs/mirror.md)\n"
+             "  --offline             serve only what the mirror has cached (MODELHUB_OFFLINE)\n",
              HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
@@ -272,6 +296,10 @@ static int cmd_serve(int argc, char **argv) {
       pubbuf[--n] = 0;
     pub = pubbuf;
   }
+  if (mirror_configure(upstream, getenv("MODELHUB_UPSTREAM_TOKEN"), mirror_cfg, offline)) {
+    fprintf(stderr, "modelhub serve: %s\n", hub_error_msg());
+    return EXIT_USAGE;
+  }
   if (open_data()) return 1;
   if (sweep_repo_locks(stderr, NULL) < 0) fprintf(stderr, "modelhub: %s\n", hub_error_msg());
   if (bootstrap_admin()) return 1;
@@ -282,6 +310,7 @@ static int cmd_serve(int argc, char **argv) {
   blob_store_sweep_tmp(ctx.blobs, 24 * 3600, NULL);
   if (load_sign_key(sign_key, sizeof sign_key)) return die("signing key");
   if (api_init(&ctx)) return die("stores");
+  if (mirror_init(&ctx)) return die("mirror");
   if (register_routes()) return die("routes");
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
@@ -683,6 +712,73 @@ static int cmd_jobs(int argc, char **argv) {
   return EXIT_USAGE;
 }
 
+/* `modelhub mirror pull NS/NAME[@REV] [--include GLOB]... [--type T]`: runs without the
+ * server (or beside it: SQLite and git take their own locks), with the server's upstream
+ * settings (--upstream / MODELHUB_UPSTREAM, --mirror-config / MODELHUB_MIRROR_CONFIG). */
+static int cmd_mirror(int argc, char **argv) {
+  if (argc < 3 || strcmp(argv[1], "pull") || has_help(argc, argv)) {
+    fprintf(argc >= 2 && has_help(argc, argv) ? stdout : stderr,
+            "usage: modelhub mirror pull NS/NAME[@REV] [--include GLOB]... "
+            "[--type model|dataset|space] [--upstream URL] [--mirror-config FILE]\n");
+    return has_help(argc, argv) ? 0 : EXIT_USAGE;
+  }
+  const char *upstream = getenv("MODELHUB_UPSTREAM"), *cfg = getenv("MODELHUB_MIRROR_CONFIG");
+  const char *include[32];
+  size_t ninc = 0;
+  int type = HUB_REPO_MODEL;
+  char id[2 * HUB_MAX_NAME + 256];
+  snprintf(id, sizeof id, "%s", argv[2]);
+  for (int k = 3; k < argc; k++) {
+    if (k + 1 >= argc) {
+      fprintf(stderr, "modelhub mirror pull: %s needs a value\n", argv[k]);
+      return EXIT_USAGE;
+    }
+    if (!strcmp(argv[k], "--include") && ninc < 32) {
+      include[ninc++] = argv[++k];
+    } else if (!strcmp(argv[k], "--type")) {
+      const char *t = argv[++k];
+      type = !strcmp(t, "dataset") ? HUB_REPO_DATASET
+             : !strcmp(t, "space") ? HUB_REPO_SPACE
+             : !strcmp(t, "model") ? HUB_REPO_MODEL
+                                   : -1;
+      if (type < 0) {
+        fprintf(stderr, "modelhub mirror pull: --type model|dataset|space\n");
+        return EXIT_USAGE;
+      }
+    } else if (!strcmp(argv[k], "--upstream")) {
+      upstream = argv[++k];
+    } else if (!strcmp(argv[k], "--mirror-config")) {
+      cfg = argv[++k];
+    } else {
+      fprintf(stderr, "modelhub mirror pull: unknown option '%s'\n", argv[k]);
+      return EXIT_USAGE;
+    }
+  }
+  char *rev = strchr(id, '@');
+  if (rev) *rev++ = 0;
+  char *slash = strchr(id, '/');
+  if (!slash || strchr(slash + 1, '/')) {
+    fprintf(stderr, "modelhub mirror pull: name the repo as NS/NAME\n");
+    return EXIT_USAGE;
+  }
+  *slash = 0;
+  if (mirror_configure(upstream, getenv("MODELHUB_UPSTREAM_TOKEN"), cfg, 0)) {
+    fprintf(stderr, "modelhub mirror pull: %s\n", hub_error_msg());
+    return EXIT_USAGE;
+  }
+  if (open_data()) return 1;
+  hub_ctx ctx = {db_data_dir(), NULL, NULL, NULL, 0, 1};
+  if (blob_store_open(&ctx.blobs, "fs", ctx.data_dir)) return die("stores");
+  int rc = audit_init();
+  if (!rc) rc = events_init();
+  if (!rc) rc = mirror_init(&ctx);
+  if (!rc) rc = mirror_pull(type, id, slash + 1, rev, include, ninc);
+  if (rc) fprintf(stderr, "modelhub mirror pull: %s\n", hub_error_msg());
+  blob_store_free(ctx.blobs);
+  db_global_shutdown();
+  return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   g_data = getenv("MODELHUB_DATA") ? getenv("MODELHUB_DATA") : "./data";
   int i = 1;
@@ -726,6 +822,7 @@ int main(int argc, char **argv) {
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
   if (!strcmp(cmd, "storage")) return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "mirror")) return cmd_mirror(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

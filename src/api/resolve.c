@@ -10,6 +10,7 @@
 #include "db/objects.h"
 #include "http/range.h"
 #include "index/index.h"
+#include "mirror/mirror.h"
 #include "util/error.h"
 #include "xetsrv/xetsrv.h"
 
@@ -111,6 +112,29 @@ static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, 
   return http_reply_data(r, status, ctype, (const char *)d->data + start, (size_t)len);
 }
 
+/* A mirrored repo's LFS object that is not here (never fetched, or evicted) comes from
+ * upstream first, on a worker (mirror/). HEAD needs no bytes: the pointer gives the ETag
+ * and size. 0 = serve on; 1 = the request moves to a worker; < 0 = error (replied). */
+static int mirror_bytes(hub_req *r, struct dl *d) {
+  int64_t have = -1;
+  db_mirror_repo m;
+  if (!mirror_enabled() || mirror_repo_of(&r->repo, &m)) return 0;
+  if (d->referenced && blob_stat(api_blobs(), d->lfs_oid, &have) == 0 && have == d->total) {
+    mirror_object_touch(d->lfs_oid);
+    return 0;
+  }
+  if (http_move_to_worker(r)) return 1;
+  int rc = mirror_object_ensure(&r->repo, &r->who, http_client_ip(r), d->lfs_oid, d->total, 0);
+  if (rc) {
+    mirror_reply_error(r, rc);
+    http_add_header(r, "X-Repo-Commit", d->sha);
+    return 1;
+  }
+  http_cleanup_add(r, mirror_object_release_cb, http_strdup(r, d->lfs_oid));
+  d->referenced = 1;
+  return 0;
+}
+
 static int h_download(hub_req *r, int raw) {
   repo_handle *h;
   char sha[41];
@@ -139,6 +163,10 @@ static int h_download(hub_req *r, int raw) {
     if (xetsrv_lookup(&r->repo, e.lfs_oid, &xf) == 0 && xf.size == e.lfs_size) d.xet = &xf;
     int64_t ref = -1;
     d.referenced = db_objects_get(r->repo.id, e.lfs_oid, &ref) == 0 && ref == d.total;
+    if (!r->is_head && !d.xet && (rc = mirror_bytes(r, &d))) {
+      repo_entry_dispose(&e);
+      return rc > 0 ? 0 : rc;
+    }
   } else {
     snprintf(etag, sizeof etag, "\"%s\"", e.oid);
     size_t n = 0;
