@@ -3,7 +3,7 @@
 // mirror makes and injects failures (429 + Retry-After, 500, a cut transfer, a dead host).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -114,8 +114,24 @@ async function upRepo(name, opts = {}, content = {}) {
   if (list.length) await uploadFiles({ repo: `acme/${name}`, accessToken: upToken, hubUrl: up.url, files: list });
 }
 
-function git(args, { cwd = work, ok = true } = {}) {
-  const r = spawnSync("git", args, { cwd, env: gitEnv, encoding: "utf8", timeout: 60000 });
+/* Children run asynchronously: the proxy lives in this process and must keep answering. */
+function run(cmd, args, { cwd = work, env = gitEnv } = {}) {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "", stderr = "";
+    c.stdout.on("data", (d) => (stdout += d));
+    c.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => c.kill("SIGKILL"), 120000);
+    c.on("error", reject);
+    c.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+async function git(args, { cwd = work, ok = true } = {}) {
+  const r = await run("git", args, { cwd });
   if (ok && r.status !== 0) throw new Error(`git ${args.join(" ")} exited ${r.status}\n${r.stderr}`);
   return r;
 }
@@ -216,14 +232,14 @@ test("16 concurrent downloads of one uncached file fetch it from upstream once",
 
 test("git clone + git-lfs through the mirror are byte-exact", async () => {
   const dir = path.join(work, "clone");
-  git(["lfs", "install", "--skip-repo"]);
-  git(["clone", `${mirror.url}/acme/pub`, dir]);
+  await git(["lfs", "install", "--skip-repo"]);
+  await git(["clone", `${mirror.url}/acme/pub`, dir]);
   assert.ok(readFileSync(path.join(dir, "weights.bin")).equals(files.weights));
   assert.ok(readFileSync(path.join(dir, "big.bin")).equals(files.big));
   assert.ok(readFileSync(path.join(dir, "README.md")).equals(files.readme));
   // git clone of a repo the mirror never saw: materialized by the clone itself
   const dir2 = path.join(work, "clone-other");
-  git(["clone", `${mirror.url}/acme/other`, dir2]);
+  await git(["clone", `${mirror.url}/acme/other`, dir2]);
   assert.ok(readFileSync(path.join(dir2, "other.bin")).equals(files.other));
 });
 
@@ -317,7 +333,10 @@ test("offline: `mirror pull` fills the cache; only the cache is served, and /hea
     let r = await call(off, "GET", "/api/models/acme/pub");
     assert.equal(r.status, 503);
     assert.equal(r.headers.get("x-error-code"), "Offline");
-    const p = off.cli(["mirror", "pull", "acme/pub", "--include", "*.bin", "--upstream", proxy.url]);
+    const p = await run(off.bin, ["--data", off.dataDir, "mirror", "pull", "acme/pub", "--include", "*.bin", "--upstream", proxy.url], {
+      env: { ...process.env, MODELHUB_UPSTREAM_TOKEN: upToken },
+    });
+    assert.doesNotMatch(p.stderr, /Sanitizer|runtime error:/);
     assert.equal(p.status, 0, p.stderr);
     r = await call(off, "GET", "/api/models/acme/pub");
     assert.equal(r.status, 200, r.text);
@@ -347,8 +366,8 @@ test("TTL pins a branch to one commit; force-pushed-away commits stay addressabl
     // upstream force-push back to sha1: sha2 stays readable here
     const dir = path.join(work, "up-clone");
     const auth = `http://u:${upToken}@${up.url.replace("http://", "")}/acme/other`;
-    git(["clone", "-q", auth, dir]);
-    git(["push", "-q", "--force", auth, `${sha1}:refs/heads/main`], { cwd: dir });
+    await git(["clone", "-q", auth, dir]);
+    await git(["push", "-q", "--force", auth, `${sha1}:refs/heads/main`], { cwd: dir });
     await sleep(2200);
     const after = await call(m2, "GET", "/api/models/acme/other");
     assert.equal(after.json.sha, sha1);
