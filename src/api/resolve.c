@@ -44,6 +44,7 @@ struct dl {
   const char *path;
   const xetsrv_file *xet; /* set when the LFS object is Xet-backed */
   int referenced;         /* the repo references the LFS object (db/objects.h) */
+  int mirror_fetch;       /* a mirrored repo's object that must come from upstream */
 };
 
 static void add_common(hub_req *r, const struct dl *d) {
@@ -87,13 +88,23 @@ static void add_common(hub_req *r, const struct dl *d) {
 
 static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, int64_t len,
                      const char *ctype) {
+  if (d->mirror_fetch) { /* streamed as it arrives from upstream (mirror/) */
+    int rc = mirror_object_stream(r, d->lfs_oid, d->total, status, ctype, start, len);
+    if (rc == 1) return 0;
+    if (rc < 0) {
+      mirror_reply_error(r, rc);
+      http_add_header(r, "X-Repo-Commit", d->sha);
+      return 1; /* replied */
+    }
+  }
   if (d->is_lfs) {
     int fd = -1;
     int64_t sz = 0;
     /* The shared store answers only for objects this repo references: a tree may name an
      * oid through a Xet upload whose sha256 claim is not verified yet, and the store may
      * hold another repo's bytes under that oid. */
-    int rc = d->referenced ? blob_open_fd(api_blobs(), d->lfs_oid, &fd, &sz) : HUB_ENOTFOUND;
+    int rc = d->referenced || d->mirror_fetch ? blob_open_fd(api_blobs(), d->lfs_oid, &fd, &sz)
+                                              : HUB_ENOTFOUND;
     if (rc == HUB_ENOTFOUND && d->xet) /* uploaded through Xet: rebuilt from its chunks */
       return xetsrv_reply_bytes(r, status, ctype, d->xet, start, len);
     if (rc == HUB_ENOTFOUND)
@@ -113,8 +124,9 @@ static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, 
 }
 
 /* A mirrored repo's LFS object that is not here (never fetched, or evicted) comes from
- * upstream first, on a worker (mirror/). HEAD needs no bytes: the pointer gives the ETag
- * and size. 0 = serve on; 1 = the request moves to a worker; < 0 = error (replied). */
+ * upstream (mirror/), on a worker: send_body streams it as it arrives. HEAD needs no
+ * bytes: the pointer gives the ETag and size. 0 = go on; 1 = the request moves to a
+ * worker. */
 static int mirror_bytes(hub_req *r, struct dl *d) {
   int64_t have = -1;
   db_mirror_repo m;
@@ -124,14 +136,7 @@ static int mirror_bytes(hub_req *r, struct dl *d) {
     return 0;
   }
   if (http_move_to_worker(r)) return 1;
-  int rc = mirror_object_ensure(&r->repo, &r->who, http_client_ip(r), d->lfs_oid, d->total, 0);
-  if (rc) {
-    mirror_reply_error(r, rc);
-    http_add_header(r, "X-Repo-Commit", d->sha);
-    return 1;
-  }
-  http_cleanup_add(r, mirror_object_release_cb, http_strdup(r, d->lfs_oid));
-  d->referenced = 1;
+  d->mirror_fetch = 1;
   return 0;
 }
 
@@ -163,9 +168,9 @@ static int h_download(hub_req *r, int raw) {
     if (xetsrv_lookup(&r->repo, e.lfs_oid, &xf) == 0 && xf.size == e.lfs_size) d.xet = &xf;
     int64_t ref = -1;
     d.referenced = db_objects_get(r->repo.id, e.lfs_oid, &ref) == 0 && ref == d.total;
-    if (!r->is_head && !d.xet && (rc = mirror_bytes(r, &d))) {
+    if (!r->is_head && !d.xet && mirror_bytes(r, &d)) {
       repo_entry_dispose(&e);
-      return rc > 0 ? 0 : rc;
+      return 0; /* runs again on a worker */
     }
   } else {
     snprintf(etag, sizeof etag, "\"%s\"", e.oid);
@@ -224,6 +229,7 @@ static int h_download(hub_req *r, int raw) {
     if (!rc) add_common(r, &d);
   }
   if (!rc && !raw && pr != HUB_ERANGE) index_download_count(&r->repo, path);
+  if (rc > 0) rc = 0; /* send_body replied with an error itself */
   repo_entry_dispose(&e);
   return rc;
 }

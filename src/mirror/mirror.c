@@ -1,6 +1,7 @@
 /* The pull-through mirror (mirror.h, docs/mirror.md). */
 #include "mirror/mirror.h"
 
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include "net/outbound.h"
 #include "repo/repo.h"
 #include "util/error.h"
+#include "util/thread.h"
 #include "util/time.h"
 
 extern char **environ;
@@ -629,12 +631,27 @@ int mirror_reply_error(hub_req *r, int code) {
 
 /* ---- objects: single flight, in use, LRU -------------------------------------------- */
 
+/* One fetch of one object from upstream, shared by every request that wants it. The bytes
+ * go to a blob writer (hashed, published only if they hash to the oid) and, as they arrive,
+ * to an unlinked part file that readers follow as it grows (pread up to `written`). */
 typedef struct flight {
   char oid[65];
-  int done, rc, waiters;
+  int64_t size;
+  int started; /* the first body byte arrived (or done): errors before it are plain replies */
+  int done, rc;
+  int refs;        /* the fetch thread + every waiter and reader */
+  int64_t written; /* bytes readable from part_fd */
+  int part_fd;
   char msg[256];
   pthread_cond_t cv;
   struct flight *next;
+  /* what the fetch thread needs */
+  db_repo repo;
+  hub_identity who;
+  int has_who;
+  char ip[64];
+  int pinned;
+  char upstream[512];
 } flight;
 
 static pthread_mutex_t g_obj_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -732,54 +749,76 @@ static void evict(void) {
   hub_error_clear();
 }
 
+static void flight_unref(flight *f) { /* under g_obj_mu */
+  if (--f->refs) return;
+  if (f->part_fd >= 0) close(f->part_fd);
+  pthread_cond_destroy(&f->cv);
+  free(f);
+}
+
 /* ---- objects: the transfer ---------------------------------------------------------- */
 
 typedef struct {
+  flight *f;
   blob_writer *w;
   long status;
-  int ok;          /* status 200/206 and the body goes to the writer */
-  int64_t written; /* this attempt */
+  int64_t woff; /* where this attempt's bytes go in the part file */
   char retry_after[32];
-  char content_range[96];
 } sinkctx;
 
 static int on_hdr(void *ctx, long status, const char *name, const char *value) {
   sinkctx *s = ctx;
   s->status = status;
-  if (!strcasecmp(name, "Retry-After"))
-    snprintf(s->retry_after, sizeof s->retry_after, "%s", value);
-  if (!strcasecmp(name, "Content-Range"))
-    snprintf(s->content_range, sizeof s->content_range, "%s", value);
+  if (!strcasecmp(name, "Retry-After")) snprintf(s->retry_after, sizeof s->retry_after, "%s", value);
   return 0;
 }
 
 static int on_data(void *ctx, const char *data, size_t len) {
   sinkctx *s = ctx;
   if (s->status != 200 && s->status != 206) return 0; /* an error page: dropped */
-  s->ok = 1;
   if (blob_writer_write(s->w, data, len)) return 1;
-  s->written += (int64_t)len;
+  for (size_t off = 0; off < len;) {
+    ssize_t n = pwrite(s->f->part_fd, data + off, len - off, (off_t)s->woff);
+    if (n <= 0) return 1;
+    off += (size_t)n;
+    s->woff += n;
+  }
   m_bytes += len;
+  pthread_mutex_lock(&g_obj_mu);
+  if (s->woff > s->f->written) s->f->written = s->woff;
+  s->f->started = 1;
+  pthread_cond_broadcast(&s->f->cv);
+  pthread_mutex_unlock(&g_obj_mu);
   return 0;
 }
 
-/* GET `href` (with `hdrs`, which hold the token only for the upstream's own origin) into the
- * writer from byte blob_writer_size(w), following up to MIRROR_MAX_HOPS redirects to
- * http(s) URLs. 0 when the whole rest arrived; HUB_EUPSTREAM on a cut (the writer keeps
- * what came); other codes for answers that will not get better. */
-static int get_once(const upstream *u, const char *href, const char *const *extra_hdrs,
-                    blob_writer **w, int64_t size) {
+/* "scheme://host:port" of a URL (length of that prefix), 0 if malformed. */
+static size_t origin_len(const char *u) {
+  const char *p = strstr(u, "://");
+  return p ? (size_t)(p + 3 - u) + strcspn(p + 3, "/?#") : 0;
+}
+
+/* GET `href` into the writer from byte blob_writer_size(w), following up to
+ * MIRROR_MAX_HOPS redirects to http(s) URLs. `extra_hdrs` (from upstream's batch answer)
+ * go to the href's own origin only, the upstream token only to the upstream's origin. 0
+ * when the whole rest arrived; HUB_EUPSTREAM on a cut (the writer keeps what came); other
+ * codes for answers that will not get better. */
+static int get_once(const upstream *u, flight *f, const char *href, const char *const *extra_hdrs,
+                    blob_writer **w) {
   char url[2048];
   snprintf(url, sizeof url, "%s", href);
+  size_t hl = origin_len(href);
   for (int hop = 0; hop <= MIRROR_MAX_HOPS; hop++) {
     const char *hdrs[12] = {0};
-    size_t nh = 0;
+    size_t nh = 0, ol = origin_len(url);
     char auth[300], range[64];
-    int own = same_origin(url, u->url);
-    for (const char *const *e = extra_hdrs; e && *e && nh < 8; e++)
-      if (own || strncasecmp(*e, "Authorization:", 14)) hdrs[nh++] = *e;
-    if (own && u->token[0] &&
-        !(extra_hdrs && extra_hdrs[0] && !strncasecmp(extra_hdrs[0], "Authorization:", 14))) {
+    int href_origin = hl && ol == hl && !strncasecmp(url, href, hl);
+    int has_auth = 0;
+    for (const char *const *e = extra_hdrs; href_origin && e && *e && nh < 8; e++) {
+      hdrs[nh++] = *e;
+      has_auth |= !strncasecmp(*e, "Authorization:", 14);
+    }
+    if (same_origin(url, u->url) && u->token[0] && !has_auth) {
       snprintf(auth, sizeof auth, "Authorization: Bearer %s", u->token);
       hdrs[nh++] = auth;
     }
@@ -788,7 +827,7 @@ static int get_once(const upstream *u, const char *href, const char *const *extr
       snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)from);
       hdrs[nh++] = range;
     }
-    sinkctx s = {*w, 0, 0, 0, {0}, {0}};
+    sinkctx s = {f, *w, 0, from, {0}};
     outbound_opts o = up_opts();
     outbound_request rq = {0};
     rq.url = url;
@@ -808,7 +847,9 @@ static int get_once(const upstream *u, const char *href, const char *const *extr
       m_errors++;
       return rc == HUB_EFORBIDDEN || rc == HUB_EINVALID ? rc : HUB_EUPSTREAM;
     }
-    if (st == 200 && from > 0) { /* the range was ignored: the writer got a second copy */
+    if (st == 200 && from > 0) {
+      /* The range was ignored and the whole object came again: start the writer over (the
+       * part file was rewritten with the same bytes from offset 0). */
       blob_writer_abort(*w);
       *w = NULL;
       int orc = blob_writer_open(g_blobs, w);
@@ -816,22 +857,19 @@ static int get_once(const upstream *u, const char *href, const char *const *extr
       return hub_error_set(HUB_EUPSTREAM, "upstream ignored the range; starting over");
     }
     if (st == 200 || st == 206) {
-      if (blob_writer_size(*w) < size)
+      if (blob_writer_size(*w) < f->size)
         return hub_error_set(HUB_EUPSTREAM, "The upstream transfer was cut");
       return 0;
     }
     if (st >= 300 && st < 400 && loc[0]) {
-      if (strncmp(loc, "http://", 7) && strncmp(loc, "https://", 8)) {
-        if (loc[0] != '/') return hub_error_set(HUB_EUPSTREAM, "upstream redirect to %s", loc);
-        /* relative to the current origin */
+      if (!strncmp(loc, "http://", 7) || !strncmp(loc, "https://", 8)) {
+        snprintf(url, sizeof url, "%s", loc);
+      } else if (loc[0] == '/' && loc[1] != '/' && ol) {
         char base[2048];
-        snprintf(base, sizeof base, "%s", url);
-        char *p = strstr(base, "://");
-        char *slash = p ? strchr(p + 3, '/') : NULL;
-        if (slash) *slash = 0;
+        snprintf(base, sizeof base, "%.*s", (int)ol, url);
         snprintf(url, sizeof url, "%s%s", base, loc);
       } else {
-        snprintf(url, sizeof url, "%s", loc);
+        return hub_error_set(HUB_EUPSTREAM, "upstream redirected to an unusable URL");
       }
       continue;
     }
@@ -876,11 +914,11 @@ static int batch_href(const upstream *u, const db_repo *repo, const char *oid, i
   return 0;
 }
 
-static int fetch_object(const upstream *u, const db_repo *repo, const char *oid, int64_t size) {
+static int fetch_object(const upstream *u, flight *f) {
   char href[2048], hb[4][300];
   size_t nh = 0;
   int rc = rate_limited();
-  if (!rc) rc = batch_href(u, repo, oid, size, href, sizeof href, hb, &nh);
+  if (!rc) rc = batch_href(u, &f->repo, f->oid, f->size, href, sizeof href, hb, &nh);
   if (rc) return rc;
   const char *hdrs[5] = {0};
   for (size_t i = 0; i < nh; i++)
@@ -888,120 +926,223 @@ static int fetch_object(const upstream *u, const db_repo *repo, const char *oid,
   blob_writer *w = NULL;
   if ((rc = blob_writer_open(g_blobs, &w))) return rc;
   for (int attempt = 0; attempt < MIRROR_FETCH_ATTEMPTS; attempt++) {
-    rc = get_once(u, href, hdrs, &w, size);
-    if (rc != HUB_EUPSTREAM || !w) break;
-    if (blob_writer_size(w) >= size) break;
+    rc = get_once(u, f, href, hdrs, &w);
+    if (rc != HUB_EUPSTREAM || !w || blob_writer_size(w) >= f->size) break;
+    if (mirror_retry_after_s()) break;
   }
   if (!w) return rc ? rc : HUB_ERROR;
   if (rc) {
     blob_writer_abort(w);
     return rc;
   }
-  rc = blob_writer_commit(w, oid, size, NULL);
+  rc = blob_writer_commit(w, f->oid, f->size, NULL);
   if (rc == HUB_EINVALID)
-    return hub_error_set(HUB_EUPSTREAM, "The upstream hub sent bytes that do not hash to %s", oid);
+    return hub_error_set(HUB_EUPSTREAM, "The upstream hub sent bytes that do not hash to %s",
+                         f->oid);
   return rc;
 }
 
-static int object_ensure(const db_repo *repo, const hub_identity *who, const char *ip,
-                         const char *oid, int64_t size, int pinned);
-
-/* Called from GET handlers, which hold a read snapshot: that snapshot cannot become a write
- * transaction once another connection wrote, so it ends for the fetch and starts again. */
-int mirror_object_ensure(const db_repo *repo, const hub_identity *who, const char *ip,
-                         const char *oid, int64_t size, int pinned) {
-  int snap = db_in_read_snapshot();
-  if (snap) db_read_end();
-  int rc = object_ensure(repo, who, ip, oid, size, pinned);
-  if (snap) db_read_begin();
-  return rc;
+/* The fetch thread: the transfer, then the records (reference, cache row, audit). */
+static void *fetch_main(void *arg) {
+  flight *f = arg;
+  const upstream *u = upstream_by_url(f->upstream);
+  int rc;
+  int64_t have = -1;
+  /* Bytes already here from upstream (another mirrored repo) count; anything else must
+   * come from upstream, so a mirrored tree cannot name a local-only object into view. */
+  if (blob_stat(g_blobs, f->oid, &have) == 0 && have == f->size && db_mirror_object_has(f->oid))
+    rc = 0;
+  else if (g_offline)
+    rc = hub_error_set(HUB_EOFFLINE, "The hub is offline and this file is not cached");
+  else if (!u)
+    rc = hub_error_set(HUB_EOFFLINE, "The upstream of %s/%s is no longer configured",
+                       f->repo.ns, f->repo.name);
+  else {
+    m_misses++;
+    rc = fetch_object(u, f);
+  }
+  if (!rc) rc = db_objects_add(f->repo.id, f->oid, f->size);
+  if (!rc) rc = db_mirror_object_add(f->oid, f->size, f->pinned, db_now_ms());
+  if (!rc) {
+    char target[2 * HUB_MAX_NAME + 16];
+    snprintf(target, sizeof target, "%s/%s", f->repo.ns, f->repo.name);
+    const hub_identity *who = f->has_who ? &f->who : NULL;
+    const char *ip = f->ip[0] ? f->ip : NULL;
+    audit_ctx ac = {who, actor_of(who, ip), ip};
+    audit_log(&ac, "mirror.object.fetch", f->repo.ns, target,
+              json_pack("{s:s, s:I, s:s}", "oid", f->oid, "size", (json_int_t)f->size,
+                        "upstream", f->upstream));
+  }
+  pthread_mutex_lock(&g_obj_mu);
+  f->done = f->started = 1;
+  f->rc = rc;
+  snprintf(f->msg, sizeof f->msg, "%s", rc ? hub_error_msg() : "");
+  for (flight **p = &g_flights; *p; p = &(*p)->next)
+    if (*p == f) {
+      *p = f->next;
+      break;
+    }
+  pthread_cond_broadcast(&f->cv);
+  flight_unref(f);
+  pthread_mutex_unlock(&g_obj_mu);
+  if (!rc) evict();
+  hub_error_clear();
+  return NULL;
 }
 
-static int object_ensure(const db_repo *repo, const hub_identity *who, const char *ip,
-                         const char *oid, int64_t size, int pinned) {
-  db_mirror_repo m;
-  if (mirror_repo_of(repo, &m)) return hub_error_set(HUB_ENOTFOUND, "not a mirrored repo");
-  const upstream *u = upstream_by_url(m.upstream);
+/* Join the flight for `oid`, starting it when there is none. Returns it with a reference
+ * held (and the object marked in use), or NULL with an error set. */
+static flight *flight_join(const db_repo *repo, const db_mirror_repo *m, const hub_identity *who,
+                           const char *ip, const char *oid, int64_t size, int pinned) {
   pthread_mutex_lock(&g_obj_mu);
   inuse_add(oid, 1);
   flight *f = g_flights;
   while (f && strcmp(f->oid, oid))
     f = f->next;
-  int leader = 0;
-  if (!f) {
-    f = calloc(1, sizeof *f);
-    if (!f) {
-      inuse_add(oid, -1);
-      pthread_mutex_unlock(&g_obj_mu);
-      return hub_error_set(HUB_ERROR, "out of memory");
-    }
-    snprintf(f->oid, sizeof f->oid, "%s", oid);
-    pthread_cond_init(&f->cv, NULL);
-    f->next = g_flights;
-    g_flights = f;
-    leader = 1;
+  if (f) {
+    f->refs++;
+    if (pinned) f->pinned = 1;
+    pthread_mutex_unlock(&g_obj_mu);
+    return f;
   }
-  f->waiters++;
+  f = calloc(1, sizeof *f);
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s/tmp", g_data);
+  int fd = f ? open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
+  if (!f || fd < 0) {
+    free(f);
+    if (fd >= 0) close(fd);
+    inuse_add(oid, -1);
+    pthread_mutex_unlock(&g_obj_mu);
+    hub_error_set(HUB_ERROR, "mirror: cannot create a part file in %s", tmp);
+    return NULL;
+  }
+  snprintf(f->oid, sizeof f->oid, "%s", oid);
+  f->size = size;
+  f->part_fd = fd;
+  f->refs = 2; /* the fetch thread's and the caller's */
+  f->repo = *repo;
+  if (who) f->who = *who, f->has_who = 1;
+  if (ip) snprintf(f->ip, sizeof f->ip, "%s", ip);
+  f->pinned = pinned;
+  snprintf(f->upstream, sizeof f->upstream, "%s", m->upstream);
+  pthread_cond_init(&f->cv, NULL);
+  f->next = g_flights;
+  g_flights = f;
+  if (hub_thread_start("mirror-fetch", fetch_main, f, NULL)) {
+    g_flights = f->next;
+    f->refs = 1;
+    flight_unref(f);
+    inuse_add(oid, -1);
+    pthread_mutex_unlock(&g_obj_mu);
+    return NULL;
+  }
   pthread_mutex_unlock(&g_obj_mu);
-  int rc;
-  if (leader) {
-    int64_t have = -1;
-    /* Bytes already here from upstream (another mirrored repo) count; anything else must
-     * come from upstream, so a mirrored tree cannot name a local-only object into view. */
-    int cached = blob_stat(g_blobs, oid, &have) == 0 && have == size && db_mirror_object_has(oid);
-    if (cached)
-      rc = 0;
-    else if (g_offline)
-      rc = hub_error_set(HUB_EOFFLINE, "The hub is offline and this file is not cached");
-    else if (!u)
-      rc = hub_error_set(HUB_EOFFLINE, "The upstream of %s/%s is no longer configured", repo->ns,
-                         repo->name);
-    else {
-      m_misses++;
-      rc = fetch_object(u, repo, oid, size);
-    }
-    if (!rc) rc = db_objects_add(repo->id, oid, size);
-    if (!rc) rc = db_mirror_object_add(oid, size, pinned, db_now_ms());
-    if (!rc) {
-      char target[2 * HUB_MAX_NAME + 16];
-      snprintf(target, sizeof target, "%s/%s", repo->ns, repo->name);
-      audit_ctx ac = {who, actor_of(who, ip), ip};
-      audit_log(&ac, "mirror.object.fetch", repo->ns, target,
-                json_pack("{s:s, s:I, s:s}", "oid", oid, "size", (json_int_t)size, "upstream",
-                          m.upstream));
-    }
-    pthread_mutex_lock(&g_obj_mu);
-    f->done = 1;
-    f->rc = rc;
-    snprintf(f->msg, sizeof f->msg, "%s", rc ? hub_error_msg() : "");
-    for (flight **p = &g_flights; *p; p = &(*p)->next)
-      if (*p == f) {
-        *p = f->next;
-        break;
-      }
-    pthread_cond_broadcast(&f->cv);
-  } else {
+  return f;
+}
+
+/* Drop a reference; copy the error of a failed flight to this thread. */
+static int flight_leave(flight *f, int release_inuse) {
+  pthread_mutex_lock(&g_obj_mu);
+  int rc = f->done ? f->rc : 0;
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s", f->msg);
+  if (release_inuse) inuse_add(f->oid, -1);
+  flight_unref(f);
+  pthread_mutex_unlock(&g_obj_mu);
+  return rc ? hub_error_set(rc, "%s", msg) : 0;
+}
+
+/* Called from GET handlers, which hold a read snapshot: that snapshot cannot become a write
+ * transaction once another connection wrote, so it ends for the wait and starts again. */
+int mirror_object_ensure(const db_repo *repo, const hub_identity *who, const char *ip,
+                         const char *oid, int64_t size, int pinned) {
+  db_mirror_repo m;
+  if (mirror_repo_of(repo, &m)) return hub_error_set(HUB_ENOTFOUND, "not a mirrored repo");
+  int snap = db_in_read_snapshot();
+  if (snap) db_read_end();
+  flight *f = flight_join(repo, &m, who, ip, oid, size, pinned);
+  int rc = f ? 0 : hub_error_code();
+  if (f) {
     pthread_mutex_lock(&g_obj_mu);
     while (!f->done)
       pthread_cond_wait(&f->cv, &g_obj_mu);
-    rc = f->rc;
-    if (!rc) m_hits++;
+    pthread_mutex_unlock(&g_obj_mu);
+    rc = flight_leave(f, 0);
+    if (rc) mirror_object_release(oid);
+    else db_objects_add(repo->id, oid, size); /* joined another repo's flight */
   }
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s", f->msg);
-  int last = --f->waiters == 0;
+  if (snap) db_read_begin();
+  return rc;
+}
+
+/* ---- objects: readers that follow the part file --------------------------------------- */
+
+typedef struct {
+  flight *f;
+  int64_t start;
+} follower;
+
+static ssize_t follow_read(void *payload, uint64_t pos, char *buf, size_t max) {
+  follower *fl = payload;
+  flight *f = fl->f;
+  int64_t at = fl->start + (int64_t)pos;
+  pthread_mutex_lock(&g_obj_mu);
+  while (!f->done && f->written <= at)
+    pthread_cond_wait(&f->cv, &g_obj_mu);
+  int64_t avail = f->written - at;
+  int failed = f->done && f->rc;
   pthread_mutex_unlock(&g_obj_mu);
-  if (last) {
-    pthread_cond_destroy(&f->cv);
-    free(f);
+  if (avail <= 0) return failed ? -1 : 0;
+  if ((int64_t)max > avail) max = (size_t)avail;
+  ssize_t n = pread(f->part_fd, buf, max, (off_t)at);
+  return n > 0 ? n : -1;
+}
+
+static void follow_free(void *payload) {
+  follower *fl = payload;
+  flight_leave(fl->f, 1);
+  hub_error_clear();
+  free(fl);
+}
+
+int mirror_object_stream(hub_req *r, const char *oid, int64_t size, int status, const char *ctype,
+                         int64_t start, int64_t len) {
+  db_mirror_repo m;
+  if (mirror_repo_of(&r->repo, &m)) return hub_error_set(HUB_ENOTFOUND, "not a mirrored repo");
+  int snap = db_in_read_snapshot();
+  if (snap) db_read_end();
+  flight *f = flight_join(&r->repo, &m, &r->who, http_client_ip(r), oid, size, 0);
+  int rc = f ? 0 : hub_error_code();
+  int done = 0;
+  if (f) { /* wait for the first byte: errors before it are ordinary replies */
+    pthread_mutex_lock(&g_obj_mu);
+    while (!f->started)
+      pthread_cond_wait(&f->cv, &g_obj_mu);
+    done = f->done;
+    pthread_mutex_unlock(&g_obj_mu);
   }
-  if (rc) {
-    mirror_object_release(oid);
-    return hub_error_set(rc, "%s", msg);
+  if (snap) db_read_begin();
+  if (!f) return rc;
+  if (done) { /* finished already: served from the store like any cached object */
+    rc = flight_leave(f, 0);
+    if (rc) {
+      mirror_object_release(oid);
+      return rc;
+    }
+    db_objects_add(r->repo.id, oid, size);
+    http_cleanup_add(r, mirror_object_release_cb, http_strdup(r, oid));
+    return 0;
   }
-  if (!leader) db_objects_add(repo->id, oid, size);
-  if (leader) evict();
-  return 0;
+  follower *fl = calloc(1, sizeof *fl);
+  if (!fl) {
+    flight_leave(f, 1);
+    return hub_error_set(HUB_ERROR, "out of memory");
+  }
+  fl->f = f;
+  fl->start = start;
+  rc = http_reply_stream(r, status, ctype, (uint64_t)len, follow_read, fl, follow_free);
+  return rc ? rc : 1;
 }
 
 int mirror_lfs_fetch(hub_req *r, const char *oid, int64_t size) {

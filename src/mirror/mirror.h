@@ -48,6 +48,13 @@ int mirror_repo_of(const db_repo *repo, db_mirror_repo *out);
  * `pinned` (mirror pull) keeps it from eviction for good. */
 int mirror_object_ensure(const db_repo *repo, const hub_identity *who, const char *ip,
                          const char *oid, int64_t size, int pinned);
+/* A download of a mirrored repo's object that is not here: join (or start) its fetch, and
+ * once the first byte arrived, queue a streamed reply (`status`, bytes [start, start+len))
+ * that follows the fetch as it grows — every concurrent reader streams from the one
+ * transfer. Returns 1 when that reply is queued, 0 when the object turned out complete
+ * (serve it from the store as usual), or an error from before the first byte. */
+int mirror_object_stream(hub_req *r, const char *oid, int64_t size, int status, const char *ctype,
+                         int64_t start, int64_t len);
 void mirror_object_release(const char *oid);
 /* A cached object was served (LRU; no database write on the calling thread). */
 void mirror_object_touch(const char *oid);
