@@ -26,12 +26,13 @@ const files = {
   big: randomBytes(20 << 20),
   cut: randomBytes(6 << 20),
   other: randomBytes(200 << 10),
+  slow: randomBytes(3 << 20),
 };
 
 /* ---- the proxy between mirror and upstream -------------------------------------------- */
 function startProxy(target) {
   const t = new URL(target);
-  const state = { mode: "pass", log: [], cutNext: false, retryAfter: "3" };
+  const state = { mode: "pass", log: [], cutNext: false, retryAfter: "3", hold: null };
   const srv = http.createServer((req, res) => {
     state.log.push({ method: req.method, url: req.url, range: req.headers.range || null, mode: state.mode });
     if (state.mode === "429") {
@@ -47,6 +48,25 @@ function startProxy(target) {
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
       (ur) => {
         res.writeHead(ur.statusCode, ur.headers);
+        if (state.hold && req.url.startsWith("/lfs-get/") && req.method === "GET") {
+          // send half of the object, then wait until the test releases the rest
+          const hold = state.hold;
+          state.hold = null;
+          const half = Number(ur.headers["content-length"] || 0) / 2;
+          let sent = 0, paused = false;
+          ur.on("data", (c) => {
+            res.write(c);
+            sent += c.length;
+            if (!paused && sent >= half) {
+              paused = true;
+              ur.pause();
+              hold.halfSent();
+              hold.released.then(() => ur.resume());
+            }
+          });
+          ur.on("end", () => res.end());
+          return;
+        }
         if (state.cutNext && req.url.startsWith("/lfs-get/") && !req.headers.range && req.method === "GET") {
           state.cutNext = false;
           let sent = 0;
@@ -155,6 +175,7 @@ before(async () => {
   await upRepo("cut", {}, { "cut.bin": files.cut });
   await upRepo("other", {}, { "other.bin": files.other });
   await upRepo("stale", {}, { "other.bin": files.other });
+  await upRepo("slow", {}, { "slow.bin": files.slow });
   proxy = await startProxy(up.url);
   const cfg = path.join(work, "mirror.json");
   writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken, deny: ["*/denied-*"] }], ttlSeconds: 300 }));
@@ -214,8 +235,44 @@ test("@huggingface/hub downloads through the mirror byte-exact with upstream's h
   assert.ok((await metric(mirror, "modelhub_mirror_hits_total")) >= 1);
   assert.ok((await metric(mirror, "modelhub_mirror_upstream_bytes_total")) >= files.weights.length);
   // audited, with the requesting user
-  const audit = await call(mirror, "GET", "/api/admin/audit?action=mirror.", { token: mirror.adminToken });
-  if (audit.status === 200) assert.match(audit.text, /mirror\.object\.fetch/);
+  const bob = mirror.makeUser("bob", "read");
+  const w = await fetch(`${mirror.url}/acme/pub/resolve/main/README.md`, { headers: { Authorization: `Bearer ${bob}` } });
+  assert.equal(w.status, 200);
+  const big = await fetch(`${mirror.url}/acme/gated/resolve/main/weights.bin`, { headers: { Authorization: `Bearer ${mirror.adminToken}` } });
+  assert.equal(big.status, 200);
+  await big.arrayBuffer();
+  const audit = await call(mirror, "GET", "/api/admin/audit-log?action=mirror.", { token: mirror.adminToken });
+  assert.equal(audit.status, 200, audit.text);
+  assert.match(audit.text, /mirror\.repo\.fetch/);
+  assert.match(audit.text, /mirror\.object\.fetch/);
+  assert.match(audit.text, /"actor":\s*"admin"/);
+});
+
+test("readers stream an uncached file as it arrives from upstream", async () => {
+  let halfSent, release;
+  const halfway = new Promise((r) => (halfSent = r));
+  const released = new Promise((r) => (release = r));
+  proxy.hold = { halfSent, released };
+  const res = await fetch(`${mirror.url}/acme/slow/resolve/main/slow.bin`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-length"), String(files.slow.length));
+  const reader = res.body.getReader();
+  await halfway;
+  const first = await reader.read(); // arrives while upstream has sent only half
+  assert.ok(first.value.length > 0);
+  const second = await fetch(`${mirror.url}/acme/slow/resolve/main/slow.bin`, { headers: { Range: "bytes=0-99" } });
+  assert.equal(second.status, 206);
+  assert.ok(Buffer.from(await second.arrayBuffer()).equals(files.slow.subarray(0, 100)));
+  release();
+  const chunks = [Buffer.from(first.value)];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(Buffer.from(value));
+  }
+  assert.ok(Buffer.concat(chunks).equals(files.slow));
+  const again = await fetch(`${mirror.url}/acme/slow/resolve/main/slow.bin`);
+  assert.ok(Buffer.from(await again.arrayBuffer()).equals(files.slow));
 });
 
 test("16 concurrent downloads of one uncached file fetch it from upstream once", async () => {
