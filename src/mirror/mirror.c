@@ -769,7 +769,8 @@ typedef struct {
 static int on_hdr(void *ctx, long status, const char *name, const char *value) {
   sinkctx *s = ctx;
   s->status = status;
-  if (!strcasecmp(name, "Retry-After")) snprintf(s->retry_after, sizeof s->retry_after, "%s", value);
+  if (!strcasecmp(name, "Retry-After"))
+    snprintf(s->retry_after, sizeof s->retry_after, "%s", value);
   return 0;
 }
 
@@ -955,8 +956,8 @@ static void *fetch_main(void *arg) {
   else if (g_offline)
     rc = hub_error_set(HUB_EOFFLINE, "The hub is offline and this file is not cached");
   else if (!u)
-    rc = hub_error_set(HUB_EOFFLINE, "The upstream of %s/%s is no longer configured",
-                       f->repo.ns, f->repo.name);
+    rc = hub_error_set(HUB_EOFFLINE, "The upstream of %s/%s is no longer configured", f->repo.ns,
+                       f->repo.name);
   else {
     m_misses++;
     rc = fetch_object(u, f);
@@ -970,8 +971,8 @@ static void *fetch_main(void *arg) {
     const char *ip = f->ip[0] ? f->ip : NULL;
     audit_ctx ac = {who, actor_of(who, ip), ip};
     audit_log(&ac, "mirror.object.fetch", f->repo.ns, target,
-              json_pack("{s:s, s:I, s:s}", "oid", f->oid, "size", (json_int_t)f->size,
-                        "upstream", f->upstream));
+              json_pack("{s:s, s:I, s:s}", "oid", f->oid, "size", (json_int_t)f->size, "upstream",
+                        f->upstream));
   }
   pthread_mutex_lock(&g_obj_mu);
   f->done = f->started = 1;
@@ -1069,8 +1070,10 @@ int mirror_object_ensure(const db_repo *repo, const hub_identity *who, const cha
       pthread_cond_wait(&f->cv, &g_obj_mu);
     pthread_mutex_unlock(&g_obj_mu);
     rc = flight_leave(f, 0);
-    if (rc) mirror_object_release(oid);
-    else db_objects_add(repo->id, oid, size); /* joined another repo's flight */
+    if (rc)
+      mirror_object_release(oid);
+    else
+      db_objects_add(repo->id, oid, size); /* joined another repo's flight */
   }
   if (snap) db_read_begin();
   return rc;

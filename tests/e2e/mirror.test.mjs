@@ -214,6 +214,12 @@ test("model_info, tree, refs and paths-info of an uncached repo come from upstre
   assert.equal(local.status, 200, local.text);
   const mine = await call(mirror, "GET", "/api/models/admin/mine");
   assert.equal(mine.json.mirror, undefined);
+  // the web page says where the repo comes from
+  const page = await call(mirror, "GET", "/acme/pub");
+  assert.equal(page.status, 200);
+  assert.match(page.text, new RegExp(`mirrored from ${proxy.url.replace(/[.]/g, "\\.")}`));
+  const minePage = await call(mirror, "GET", "/admin/mine");
+  assert.doesNotMatch(minePage.text, /mirrored from/);
 });
 
 test("@huggingface/hub downloads through the mirror byte-exact with upstream's headers; the second read stays local", async () => {
