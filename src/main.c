@@ -26,6 +26,7 @@
 #include "repo/repo.h"
 #include "util/error.h"
 #include "util/hub.h"
+#include "util/thread.h"
 #include "web/web.h"
 #include "xetsrv/xetsrv.h"
 
@@ -321,6 +322,7 @@ static int cmd_serve(int argc, char **argv) {
    * moves no ref) so their requests end. */
   http_config cfg = {listen, ctx.public_url, nthreads, grace_s, git_children_stop};
   int rc = http_serve(&cfg);
+  mirror_stop(); /* object fetches still running end before the process does */
   git_maint_stop();
   jobs_stop();
   if (rc) return die("serve");
@@ -712,6 +714,22 @@ static int cmd_jobs(int argc, char **argv) {
   return EXIT_USAGE;
 }
 
+struct pull_args {
+  int type;
+  const char *ns, *name, *rev;
+  const char *const *include;
+  size_t ninclude;
+  int rc;
+  char msg[512];
+};
+
+static void *pull_main(void *arg) {
+  struct pull_args *a = arg;
+  a->rc = mirror_pull(a->type, a->ns, a->name, a->rev, a->include, a->ninclude);
+  if (a->rc) snprintf(a->msg, sizeof a->msg, "%s", hub_error_msg());
+  return NULL;
+}
+
 /* `modelhub mirror pull NS/NAME[@REV] [--include GLOB]... [--type T]`: runs without the
  * server (or beside it: SQLite and git take their own locks), with the server's upstream
  * settings (--upstream / MODELHUB_UPSTREAM, --mirror-config / MODELHUB_MIRROR_CONFIG). */
@@ -772,7 +790,15 @@ static int cmd_mirror(int argc, char **argv) {
   int rc = audit_init();
   if (!rc) rc = events_init();
   if (!rc) rc = mirror_init(&ctx);
-  if (!rc) rc = mirror_pull(type, id, slash + 1, rev, include, ninc);
+  /* On a thread of its own, like the server's fetches: the TLS library's per-thread state
+   * is released when the thread ends. */
+  struct pull_args pa = {type, id, slash + 1, rev, include, ninc, 0, ""};
+  pthread_t th;
+  if (!rc && !(rc = hub_thread_start("mirror-pull", pull_main, &pa, &th))) {
+    pthread_join(th, NULL);
+    rc = pa.rc;
+    if (rc) hub_error_set(rc, "%s", pa.msg);
+  }
   if (rc) fprintf(stderr, "modelhub mirror pull: %s\n", hub_error_msg());
   blob_store_free(ctx.blobs);
   db_global_shutdown();

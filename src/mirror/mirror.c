@@ -656,6 +656,8 @@ typedef struct flight {
 
 static pthread_mutex_t g_obj_mu = PTHREAD_MUTEX_INITIALIZER;
 static flight *g_flights;
+static _Atomic int g_fetching; /* fetches running (mirror_stop waits for them) */
+static _Atomic int g_stopping;
 
 #define MAX_INUSE 1024
 static struct {
@@ -777,7 +779,7 @@ static int on_hdr(void *ctx, long status, const char *name, const char *value) {
 static int on_data(void *ctx, const char *data, size_t len) {
   sinkctx *s = ctx;
   if (s->status != 200 && s->status != 206) return 0; /* an error page: dropped */
-  if (blob_writer_write(s->w, data, len)) return 1;
+  if (g_stopping || blob_writer_write(s->w, data, len)) return 1;
   for (size_t off = 0; off < len;) {
     ssize_t n = pwrite(s->f->part_fd, data + off, len - off, (off_t)s->woff);
     if (n <= 0) return 1;
@@ -866,9 +868,9 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
       if (!strncmp(loc, "http://", 7) || !strncmp(loc, "https://", 8)) {
         snprintf(url, sizeof url, "%s", loc);
       } else if (loc[0] == '/' && loc[1] != '/' && ol) {
-        char base[2048];
-        snprintf(base, sizeof base, "%.*s", (int)ol, url);
-        snprintf(url, sizeof url, "%s%s", base, loc);
+        if (ol + strlen(loc) >= sizeof url)
+          return hub_error_set(HUB_EUPSTREAM, "upstream redirected to a too long URL");
+        memcpy(url + ol, loc, strlen(loc) + 1); /* same origin, new path */
       } else {
         return hub_error_set(HUB_EUPSTREAM, "upstream redirected to an unusable URL");
       }
@@ -988,13 +990,21 @@ static void *fetch_main(void *arg) {
   pthread_mutex_unlock(&g_obj_mu);
   if (!rc) evict();
   hub_error_clear();
+  g_fetching--;
   return NULL;
+}
+
+void mirror_stop(void) {
+  g_stopping = 1; /* transfers in progress stop at their next block */
+  for (int i = 0; i < 1000 && g_fetching > 0; i++)
+    usleep(10000);
 }
 
 /* Join the flight for `oid`, starting it when there is none. Returns it with a reference
  * held (and the object marked in use), or NULL with an error set. */
 static flight *flight_join(const db_repo *repo, const db_mirror_repo *m, const hub_identity *who,
-                           const char *ip, const char *oid, int64_t size, int pinned) {
+                           const char *ip, const char *oid, int64_t size, int pinned,
+                           int *run_here) {
   pthread_mutex_lock(&g_obj_mu);
   inuse_add(oid, 1);
   flight *f = g_flights;
@@ -1030,7 +1040,11 @@ static flight *flight_join(const db_repo *repo, const db_mirror_repo *m, const h
   pthread_cond_init(&f->cv, NULL);
   f->next = g_flights;
   g_flights = f;
-  if (hub_thread_start("mirror-fetch", fetch_main, f, NULL)) {
+  g_fetching++;
+  if (run_here) { /* the caller waits anyway: it runs the fetch itself */
+    *run_here = 1;
+  } else if (hub_thread_start("mirror-fetch", fetch_main, f, NULL)) {
+    g_fetching--;
     g_flights = f->next;
     f->refs = 1;
     flight_unref(f);
@@ -1062,8 +1076,10 @@ int mirror_object_ensure(const db_repo *repo, const hub_identity *who, const cha
   if (mirror_repo_of(repo, &m)) return hub_error_set(HUB_ENOTFOUND, "not a mirrored repo");
   int snap = db_in_read_snapshot();
   if (snap) db_read_end();
-  flight *f = flight_join(repo, &m, who, ip, oid, size, pinned);
+  int run_here = 0;
+  flight *f = flight_join(repo, &m, who, ip, oid, size, pinned, &run_here);
   int rc = f ? 0 : hub_error_code();
+  if (run_here) fetch_main(f); /* holds the fetch's own reference, dropped at its end */
   if (f) {
     pthread_mutex_lock(&g_obj_mu);
     while (!f->done)
@@ -1115,7 +1131,7 @@ int mirror_object_stream(hub_req *r, const char *oid, int64_t size, int status, 
   if (mirror_repo_of(&r->repo, &m)) return hub_error_set(HUB_ENOTFOUND, "not a mirrored repo");
   int snap = db_in_read_snapshot();
   if (snap) db_read_end();
-  flight *f = flight_join(&r->repo, &m, &r->who, http_client_ip(r), oid, size, 0);
+  flight *f = flight_join(&r->repo, &m, &r->who, http_client_ip(r), oid, size, 0, NULL);
   int rc = f ? 0 : hub_error_code();
   int done = 0;
   if (f) { /* wait for the first byte: errors before it are ordinary replies */

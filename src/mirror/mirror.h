@@ -61,6 +61,9 @@ void mirror_object_touch(const char *oid);
 /* The same as a request cleanup: releases and frees the oid copy (http_cleanup_add). */
 void mirror_object_release_cb(void *oid_copy);
 
+/* Shutdown: stop the object transfers in progress and wait (up to 10 s) for them to end. */
+void mirror_stop(void);
+
 /* Seconds until upstream may be asked again after a 429 (0 when it may). */
 int mirror_retry_after_s(void);
 /* Reply with `code` in the route's style, with Retry-After on a 429. */
