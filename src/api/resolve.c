@@ -88,6 +88,8 @@ static void add_common(hub_req *r, const struct dl *d) {
 
 static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, int64_t len,
                      const char *ctype) {
+  if (d->mirror_fetch == 2) /* HEAD of a file not fetched yet: the pointer has it all */
+    return http_reply_data_len(r, status, ctype, (uint64_t)len);
   if (d->mirror_fetch) { /* streamed as it arrives from upstream (mirror/) */
     int rc = mirror_object_stream(r, d->lfs_oid, d->total, status, ctype, start, len);
     if (rc == 1) return 0;
@@ -135,6 +137,10 @@ static int mirror_bytes(hub_req *r, struct dl *d) {
     mirror_object_touch(d->lfs_oid);
     return 0;
   }
+  if (r->is_head) {
+    d->mirror_fetch = 2;
+    return 0;
+  }
   if (http_move_to_worker(r)) return 1;
   d->mirror_fetch = 1;
   return 0;
@@ -168,7 +174,7 @@ static int h_download(hub_req *r, int raw) {
     if (xetsrv_lookup(&r->repo, e.lfs_oid, &xf) == 0 && xf.size == e.lfs_size) d.xet = &xf;
     int64_t ref = -1;
     d.referenced = db_objects_get(r->repo.id, e.lfs_oid, &ref) == 0 && ref == d.total;
-    if (!r->is_head && !d.xet && mirror_bytes(r, &d)) {
+    if (!d.xet && mirror_bytes(r, &d)) {
       repo_entry_dispose(&e);
       return 0; /* runs again on a worker */
     }

@@ -259,6 +259,10 @@ test("readers stream an uncached file as it arrives from upstream", async () => 
   const halfway = new Promise((r) => (halfSent = r));
   const released = new Promise((r) => (release = r));
   proxy.hold = { halfSent, released };
+  const head = await fetch(`${mirror.url}/acme/slow/resolve/main/slow.bin`, { method: "HEAD" });
+  assert.equal(head.status, 200); // answered from the pointer, nothing fetched
+  assert.equal(head.headers.get("x-linked-size"), String(files.slow.length));
+  assert.equal(head.headers.get("etag"), `"${sha256(files.slow)}"`);
   const res = await fetch(`${mirror.url}/acme/slow/resolve/main/slow.bin`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get("content-length"), String(files.slow.length));
