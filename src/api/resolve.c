@@ -128,14 +128,17 @@ static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, 
 /* A mirrored repo's LFS object that is not here (never fetched, or evicted) comes from
  * upstream (mirror/), on a worker: send_body streams it as it arrives. HEAD needs no
  * bytes: the pointer gives the ETag and size. 0 = go on; 1 = the request moves to a
- * worker. */
+ * worker; < 0 = error. */
 static int mirror_bytes(hub_req *r, struct dl *d) {
   int64_t have = -1;
   db_mirror_repo m;
   if (!mirror_enabled() || mirror_repo_of(&r->repo, &m)) return 0;
-  if (d->referenced && blob_stat(api_blobs(), d->lfs_oid, &have) == 0 && have == d->total) {
-    mirror_object_touch(d->lfs_oid);
-    return 0;
+  if (d->referenced) {
+    char *held = http_strdup(r, d->lfs_oid);
+    if (!held) return hub_error_set(HUB_ERROR, "out of memory");
+    mirror_object_touch(held); /* kept from eviction until the request ends */
+    http_cleanup_add(r, mirror_object_release_cb, held);
+    if (blob_stat(api_blobs(), d->lfs_oid, &have) == 0 && have == d->total) return 0;
   }
   if (r->is_head) {
     d->mirror_fetch = 2;
@@ -174,9 +177,9 @@ static int h_download(hub_req *r, int raw) {
     if (xetsrv_lookup(&r->repo, e.lfs_oid, &xf) == 0 && xf.size == e.lfs_size) d.xet = &xf;
     int64_t ref = -1;
     d.referenced = db_objects_get(r->repo.id, e.lfs_oid, &ref) == 0 && ref == d.total;
-    if (!d.xet && mirror_bytes(r, &d)) {
+    if (!d.xet && (rc = mirror_bytes(r, &d))) {
       repo_entry_dispose(&e);
-      return 0; /* runs again on a worker */
+      return rc > 0 ? 0 : rc; /* 1: runs again on a worker */
     }
   } else {
     snprintf(etag, sizeof etag, "\"%s\"", e.oid);

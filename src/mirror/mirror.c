@@ -700,12 +700,13 @@ void mirror_object_release(const char *oid) {
 }
 
 void mirror_object_release_cb(void *oid_copy) {
-  mirror_object_release(oid_copy);
+  if (oid_copy) mirror_object_release(oid_copy);
 }
 
 void mirror_object_touch(const char *oid) {
   m_hits++;
   pthread_mutex_lock(&g_obj_mu);
+  inuse_add(oid, 1); /* until mirror_object_release: no eviction meanwhile */
   size_t i = 0;
   while (i < g_ntouch && strcmp(g_touch_oid[i], oid))
     i++;
@@ -760,13 +761,34 @@ static void flight_unref(flight *f) { /* under g_obj_mu */
 
 /* ---- objects: the transfer ---------------------------------------------------------- */
 
+#define PART_BUF (256 * 1024) /* bytes gathered before a part-file write and a wake-up */
 typedef struct {
   flight *f;
-  blob_writer *w;
+  blob_writer **w;
   long status;
-  int64_t woff; /* where this attempt's bytes go in the part file */
+  int seen;     /* a body byte of this attempt arrived */
+  int64_t woff; /* where this attempt's next bytes go in the part file */
   char retry_after[32];
+  char *buf; /* PART_BUF: bytes not in the part file yet */
+  size_t blen;
 } sinkctx;
+
+/* Write the gathered bytes to the part file and wake the readers. */
+static int part_flush(sinkctx *s) {
+  for (size_t off = 0; off < s->blen;) {
+    ssize_t n = pwrite(s->f->part_fd, s->buf + off, s->blen - off, (off_t)s->woff);
+    if (n <= 0) return 1;
+    off += (size_t)n;
+    s->woff += n;
+  }
+  s->blen = 0;
+  pthread_mutex_lock(&g_obj_mu);
+  if (s->woff > s->f->written) s->f->written = s->woff;
+  s->f->started = 1;
+  pthread_cond_broadcast(&s->f->cv);
+  pthread_mutex_unlock(&g_obj_mu);
+  return 0;
+}
 
 static int on_hdr(void *ctx, long status, const char *name, const char *value) {
   sinkctx *s = ctx;
@@ -779,19 +801,23 @@ static int on_hdr(void *ctx, long status, const char *name, const char *value) {
 static int on_data(void *ctx, const char *data, size_t len) {
   sinkctx *s = ctx;
   if (s->status != 200 && s->status != 206) return 0; /* an error page: dropped */
-  if (g_stopping || blob_writer_write(s->w, data, len)) return 1;
-  for (size_t off = 0; off < len;) {
-    ssize_t n = pwrite(s->f->part_fd, data + off, len - off, (off_t)s->woff);
-    if (n <= 0) return 1;
-    off += (size_t)n;
-    s->woff += n;
+  if (!s->seen++ && s->status == 200 && (s->woff > 0 || s->blen)) {
+    /* Asked for a range, got the whole object: start over from byte 0 (the part file is
+     * rewritten with the same bytes; readers only ever see correct ones). */
+    blob_writer_abort(*s->w);
+    *s->w = NULL;
+    if (blob_writer_open(g_blobs, s->w)) return 1;
+    s->woff = 0;
+    s->blen = 0;
   }
+  if (g_stopping || blob_writer_write(*s->w, data, len)) return 1;
   m_bytes += len;
-  pthread_mutex_lock(&g_obj_mu);
-  if (s->woff > s->f->written) s->f->written = s->woff;
-  s->f->started = 1;
-  pthread_cond_broadcast(&s->f->cv);
-  pthread_mutex_unlock(&g_obj_mu);
+  while (len) {
+    size_t n = len < PART_BUF - s->blen ? len : PART_BUF - s->blen;
+    memcpy(s->buf + s->blen, data, n);
+    s->blen += n, data += n, len -= n;
+    if (s->blen == PART_BUF && part_flush(s)) return 1;
+  }
   return 0;
 }
 
@@ -830,7 +856,8 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
       snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)from);
       hdrs[nh++] = range;
     }
-    sinkctx s = {f, *w, 0, from, {0}};
+    sinkctx s = {f, w, 0, 0, from, {0}, malloc(PART_BUF), 0};
+    if (!s.buf) return hub_error_set(HUB_ERROR, "out of memory");
     outbound_opts o = up_opts();
     outbound_request rq = {0};
     rq.url = url;
@@ -842,6 +869,8 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
     outbound_response resp;
     m_requests++;
     int rc = outbound_perform(&o, &rq, &resp);
+    if (s.blen && part_flush(&s) && !rc) rc = hub_error_set(HUB_ERROR, "mirror: part file write");
+    free(s.buf);
     long st = resp.status;
     char loc[2048] = "";
     if (resp.location) snprintf(loc, sizeof loc, "%s", resp.location);
@@ -850,15 +879,7 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
       m_errors++;
       return rc == HUB_EFORBIDDEN || rc == HUB_EINVALID ? rc : HUB_EUPSTREAM;
     }
-    if (st == 200 && from > 0) {
-      /* The range was ignored and the whole object came again: start the writer over (the
-       * part file was rewritten with the same bytes from offset 0). */
-      blob_writer_abort(*w);
-      *w = NULL;
-      int orc = blob_writer_open(g_blobs, w);
-      if (orc) return orc;
-      return hub_error_set(HUB_EUPSTREAM, "upstream ignored the range; starting over");
-    }
+    if (!*w) return hub_error_set(HUB_ERROR, "mirror: cannot restart the object");
     if (st == 200 || st == 206) {
       if (blob_writer_size(*w) < f->size)
         return hub_error_set(HUB_EUPSTREAM, "The upstream transfer was cut");
@@ -1099,20 +1120,24 @@ int mirror_object_ensure(const db_repo *repo, const hub_identity *who, const cha
 
 typedef struct {
   flight *f;
-  int64_t start;
+  int64_t start, end; /* the reply's bytes [start, end) */
 } follower;
 
 static ssize_t follow_read(void *payload, uint64_t pos, char *buf, size_t max) {
   follower *fl = payload;
   flight *f = fl->f;
   int64_t at = fl->start + (int64_t)pos;
+  /* Wait for a whole block (or the end of the reply) rather than wake per network read. */
+  int64_t want = fl->end - at < (int64_t)max ? fl->end - at : (int64_t)max;
+  if (want <= 0) return 0;
   pthread_mutex_lock(&g_obj_mu);
-  while (!f->done && f->written <= at)
+  while (!f->done && f->written < at + want)
     pthread_cond_wait(&f->cv, &g_obj_mu);
   int64_t avail = f->written - at;
   int failed = f->done && f->rc;
   pthread_mutex_unlock(&g_obj_mu);
   if (avail <= 0) return failed ? -1 : 0;
+  if (avail > want) avail = want;
   if ((int64_t)max > avail) max = (size_t)avail;
   ssize_t n = pread(f->part_fd, buf, max, (off_t)at);
   return n > 0 ? n : -1;
@@ -1160,6 +1185,7 @@ int mirror_object_stream(hub_req *r, const char *oid, int64_t size, int status, 
   }
   fl->f = f;
   fl->start = start;
+  fl->end = start + len;
   rc = http_reply_stream(r, status, ctype, (uint64_t)len, follow_read, fl, follow_free);
   return rc ? rc : 1;
 }

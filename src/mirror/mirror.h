@@ -56,7 +56,9 @@ int mirror_object_ensure(const db_repo *repo, const hub_identity *who, const cha
 int mirror_object_stream(hub_req *r, const char *oid, int64_t size, int status, const char *ctype,
                          int64_t start, int64_t len);
 void mirror_object_release(const char *oid);
-/* A cached object was served (LRU; no database write on the calling thread). */
+/* A cached object is about to be served: noted for the LRU (no database write on the
+ * calling thread) and kept from eviction until mirror_object_release. Check that it is
+ * still stored after this call (an eviction may have just removed it). */
 void mirror_object_touch(const char *oid);
 /* The same as a request cleanup: releases and frees the oid copy (http_cleanup_add). */
 void mirror_object_release_cb(void *oid_copy);
