@@ -214,6 +214,10 @@ test("model_info, tree, refs and paths-info of an uncached repo come from upstre
   assert.equal(refs.json.branches.find((b) => b.name === "main").targetCommit, direct.json.sha);
   const rev = await call(mirror, "GET", `/api/models/acme/pub/revision/${direct.json.sha}`);
   assert.equal(rev.status, 200);
+  const pi = await call(mirror, "POST", "/api/models/acme/pub/paths-info/main", { json: { paths: ["weights.bin", "README.md"] } });
+  const upi = await call(up, "POST", "/api/models/acme/pub/paths-info/main", { json: { paths: ["weights.bin", "README.md"] } });
+  assert.equal(pi.status, 200, pi.text);
+  assert.deepEqual(pi.json, upi.json);
   assert.equal(proxy.log.length, n, "reads of a cached repo do not touch upstream");
   // a local repo carries nothing from upstream
   const local = await call(mirror, "POST", "/api/repos/create", { token: mirror.adminToken, json: { name: "mine" } });
