@@ -27,6 +27,7 @@
 #include "lfs/lfs.h"
 #include "mirror/mirror.h"
 #include "repo/repo.h"
+#include "scan/scan.h"
 #include "util/error.h"
 #include "util/hub.h"
 #include "util/thread.h"
@@ -56,6 +57,8 @@ static int usage_main(FILE *f) {
              "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
              "  jobs retry ID | jobs cancel ID\n"
              "                             background jobs (docs/jobs.md)\n"
+             "  scan [--json] [--clamav-db DIR] FILE...\n"
+             "                             security-scan local files (docs/scanning.md)\n"
              "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
              "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
              "                             file reconstructions\n"
@@ -894,6 +897,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "audit")) return cmd_audit(sub_argc, sub_argv);
   if (!strcmp(cmd, "jobs")) return cmd_jobs(sub_argc, sub_argv);
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
+  if (!strcmp(cmd, "scan")) return scan_cli_main(sub_argc, sub_argv); /* docs/scanning.md */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
