@@ -25,11 +25,13 @@
 #include "index/index.h"
 #include "jobs/jobs.h"
 #include "lfs/lfs.h"
+#include "mirror/mirror.h"
 #include "repo/repo.h"
 #include "scan/scan.h"
 #include "security/security.h"
 #include "util/error.h"
 #include "util/hub.h"
+#include "util/thread.h"
 #include "web/web.h"
 #include "xetsrv/pull.h"
 #include "webhooks/webhooks.h"
@@ -65,7 +67,9 @@ static int usage_main(FILE *f) {
              "  export NS/NAME[@REV] [--type T] > FILE\n"
              "                             write a self-verifying bundle of a repository\n"
              "  import FILE [--force]      load a bundle (verified whole first)\n"
-             "  xet-pull --upstream URL …  store one Xet file of an upstream hub here\n\n"
+             "  xet-pull --upstream URL …  store one Xet file of an upstream hub here\n"
+             "  mirror pull NS/NAME[@REV] [--include GLOB] [--type model|dataset|space]\n"
+             "                             fill the mirror's cache ahead of time (docs/mirror.md)\n\n"
              "Global options: --data DIR (or MODELHUB_DATA; default ./data),\n"
              "  --db sqlite|postgres://URL (or MODELHUB_DB; default sqlite in the data dir).\n"
              "Run 'modelhub <command> --help' for a command's options.\n");
@@ -142,6 +146,10 @@ static int register_routes(void) {
   http_routes_add(lfs_routes);
   http_routes_add(git_routes);
   http_routes_add(api_resolve_routes);
+  if (mirror_enabled()) { /* repos not here may come from an upstream (mirror/) */
+    http_set_repo_source(&mirror_repo_source);
+    lfs_set_fetch_hook(mirror_lfs_fetch);
+  }
   if (web_register()) return HUB_ERROR; /* last: "/{ns}/{name}" and its 404 match anything */
   return 0;
 }
@@ -228,7 +236,13 @@ static int cmd_serve(int argc, char **argv) {
                                  {"grace", required_argument, 0, 'g'},
                                  {"blob-store", required_argument, 0, 'b'},
                                  {"db", required_argument, 0, 'D'},
+                                 {"upstream", required_argument, 0, 'u'},
+                                 {"mirror-config", required_argument, 0, 'm'},
+                                 {"offline", no_argument, 0, 'o'},
                                  {0, 0, 0, 0}};
+  const char *upstream = getenv("MODELHUB_UPSTREAM");
+  const char *mirror_cfg = getenv("MODELHUB_MIRROR_CONFIG");
+  int offline = getenv("MODELHUB_OFFLINE") ? !env_off("MODELHUB_OFFLINE") : -1;
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -254,6 +268,15 @@ static int cmd_serve(int argc, char **argv) {
     case 'D':
       g_db = optarg;
       break;
+    case 'u':
+      upstream = optarg;
+      break;
+    case 'm':
+      mirror_cfg = optarg;
+      break;
+    case 'o':
+      offline = 1;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
              "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--db URL]\n"
@@ -268,7 +291,13 @@ static int cmd_serve(int argc, char **argv) {
              "  --blob-store  where LFS objects and Xet xorbs live: s3://BUCKET[/PREFIX] "
              "(MODELHUB_BLOB_STORE; default the data directory)\n"
              "  --db          sqlite or postgres://… (MODELHUB_DB; default sqlite in the data "
-             "directory; PostgreSQL is not usable yet, docs/scale-out.md)\n",
+             "directory; PostgreSQL is not usable yet, docs/scale-out.md)\n"
+
+             "  --upstream URL        mirror repos from this hub (MODELHUB_UPSTREAM; token in "
+             "MODELHUB_UPSTREAM_TOKEN)\n"
+             "  --mirror-config FILE  upstreams, allow/deny patterns, cache size, TTL "
+             "(MODELHUB_MIRROR_CONFIG; docs/mirror.md)\n"
+             "  --offline             serve only what the mirror has cached (MODELHUB_OFFLINE)\n",
              HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
@@ -316,6 +345,10 @@ static int cmd_serve(int argc, char **argv) {
       pubbuf[--n] = 0;
     pub = pubbuf;
   }
+  if (mirror_configure(upstream, getenv("MODELHUB_UPSTREAM_TOKEN"), mirror_cfg, offline)) {
+    fprintf(stderr, "modelhub serve: %s\n", hub_error_msg());
+    return EXIT_USAGE;
+  }
   if (open_data()) return 1;
   if (sweep_repo_locks(stderr, NULL) < 0) fprintf(stderr, "modelhub: %s\n", hub_error_msg());
   if (bootstrap_admin()) return 1;
@@ -331,6 +364,7 @@ static int cmd_serve(int argc, char **argv) {
   char hook_base[300];
   snprintf(hook_base, sizeof hook_base, "http://%s", listen);
   if (webhooks_init(&ctx, hook_base)) return die("webhooks");
+  if (mirror_init(&ctx)) return die("mirror");
   if (register_routes()) return die("routes");
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
@@ -342,6 +376,7 @@ static int cmd_serve(int argc, char **argv) {
    * moves no ref) so their requests end. */
   http_config cfg = {listen, ctx.public_url, nthreads, grace_s, git_children_stop};
   int rc = http_serve(&cfg);
+  mirror_stop(); /* object fetches still running end before the process does */
   git_maint_stop();
   jobs_stop();
   security_shutdown();
@@ -734,6 +769,97 @@ static int cmd_jobs(int argc, char **argv) {
   return EXIT_USAGE;
 }
 
+struct pull_args {
+  int type;
+  const char *ns, *name, *rev;
+  const char *const *include;
+  size_t ninclude;
+  int rc;
+  char msg[512];
+};
+
+static void *pull_main(void *arg) {
+  struct pull_args *a = arg;
+  a->rc = mirror_pull(a->type, a->ns, a->name, a->rev, a->include, a->ninclude);
+  if (a->rc) snprintf(a->msg, sizeof a->msg, "%s", hub_error_msg());
+  return NULL;
+}
+
+/* `modelhub mirror pull NS/NAME[@REV] [--include GLOB]... [--type T]`: runs without the
+ * server (or beside it: SQLite and git take their own locks), with the server's upstream
+ * settings (--upstream / MODELHUB_UPSTREAM, --mirror-config / MODELHUB_MIRROR_CONFIG). */
+static int cmd_mirror(int argc, char **argv) {
+  if (argc < 3 || strcmp(argv[1], "pull") || has_help(argc, argv)) {
+    fprintf(argc >= 2 && has_help(argc, argv) ? stdout : stderr,
+            "usage: modelhub mirror pull NS/NAME[@REV] [--include GLOB]... "
+            "[--type model|dataset|space] [--upstream URL] [--mirror-config FILE]\n");
+    return has_help(argc, argv) ? 0 : EXIT_USAGE;
+  }
+  const char *upstream = getenv("MODELHUB_UPSTREAM"), *cfg = getenv("MODELHUB_MIRROR_CONFIG");
+  const char *include[32];
+  size_t ninc = 0;
+  int type = HUB_REPO_MODEL;
+  char id[2 * HUB_MAX_NAME + 256];
+  snprintf(id, sizeof id, "%s", argv[2]);
+  for (int k = 3; k < argc; k++) {
+    if (k + 1 >= argc) {
+      fprintf(stderr, "modelhub mirror pull: %s needs a value\n", argv[k]);
+      return EXIT_USAGE;
+    }
+    if (!strcmp(argv[k], "--include") && ninc < 32) {
+      include[ninc++] = argv[++k];
+    } else if (!strcmp(argv[k], "--type")) {
+      const char *t = argv[++k];
+      type = !strcmp(t, "dataset") ? HUB_REPO_DATASET
+             : !strcmp(t, "space") ? HUB_REPO_SPACE
+             : !strcmp(t, "model") ? HUB_REPO_MODEL
+                                   : -1;
+      if (type < 0) {
+        fprintf(stderr, "modelhub mirror pull: --type model|dataset|space\n");
+        return EXIT_USAGE;
+      }
+    } else if (!strcmp(argv[k], "--upstream")) {
+      upstream = argv[++k];
+    } else if (!strcmp(argv[k], "--mirror-config")) {
+      cfg = argv[++k];
+    } else {
+      fprintf(stderr, "modelhub mirror pull: unknown option '%s'\n", argv[k]);
+      return EXIT_USAGE;
+    }
+  }
+  char *rev = strchr(id, '@');
+  if (rev) *rev++ = 0;
+  char *slash = strchr(id, '/');
+  if (!slash || strchr(slash + 1, '/')) {
+    fprintf(stderr, "modelhub mirror pull: name the repo as NS/NAME\n");
+    return EXIT_USAGE;
+  }
+  *slash = 0;
+  if (mirror_configure(upstream, getenv("MODELHUB_UPSTREAM_TOKEN"), cfg, 0)) {
+    fprintf(stderr, "modelhub mirror pull: %s\n", hub_error_msg());
+    return EXIT_USAGE;
+  }
+  if (open_data()) return 1;
+  hub_ctx ctx = {db_data_dir(), NULL, NULL, NULL, 0, 1};
+  if (blob_store_open(&ctx.blobs, "fs", ctx.data_dir)) return die("stores");
+  int rc = audit_init();
+  if (!rc) rc = events_init();
+  if (!rc) rc = mirror_init(&ctx);
+  /* On a thread of its own, like the server's fetches: the TLS library's per-thread state
+   * is released when the thread ends. */
+  struct pull_args pa = {type, id, slash + 1, rev, include, ninc, 0, ""};
+  pthread_t th;
+  if (!rc && !(rc = hub_thread_start("mirror-pull", pull_main, &pa, &th))) {
+    pthread_join(th, NULL);
+    rc = pa.rc;
+    if (rc) hub_error_set(rc, "%s", pa.msg);
+  }
+  if (rc) fprintf(stderr, "modelhub mirror pull: %s\n", hub_error_msg());
+  blob_store_free(ctx.blobs);
+  db_global_shutdown();
+  return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   g_data = getenv("MODELHUB_DATA") ? getenv("MODELHUB_DATA") : "./data";
   int i = 1;
@@ -799,6 +925,7 @@ int main(int argc, char **argv) {
     return has_help(sub_argc, sub_argv) ? xetsrv_pull_main(sub_argc, sub_argv)
            : open_data()                ? 1
                                         : xetsrv_pull_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "mirror")) return cmd_mirror(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "events/events.h"
+#include "mirror/mirror.h"
 #include "util/error.h"
 
 static const char *jstr(json_t *o, const char *k) {
@@ -202,11 +203,22 @@ static int update_change(void *payload) {
   return db_repo_update(payload);
 }
 
+/* A mirrored repo is a read-only copy (docs/mirror.md): it is neither deleted nor moved
+ * through the API. */
+static int refuse_mirror(const db_repo *repo) {
+  db_mirror_repo m;
+  if (!mirror_enabled() || mirror_repo_of(repo, &m)) return 0;
+  return hub_error_set(HUB_EFORBIDDEN,
+                       "%s/%s is a read-only mirror of %s: it cannot be changed here", repo->ns,
+                       repo->name, m.upstream);
+}
+
 static int h_delete(hub_req *r) {
   json_t *body = http_body_json(r);
   if (!body) return HUB_EINVALID;
   db_repo repo;
   int rc = body_repo(r, body, &repo);
+  if (!rc) rc = refuse_mirror(&repo);
   if (rc) return rc;
   r->repo = repo;
   /* What webhooks need of a repo whose row is gone (webhooks/). */
@@ -256,6 +268,7 @@ static int h_move(hub_req *r) {
   if (perm < PERM_READ) return hub_error_set(HUB_EREPO, "Repository not found");
   if (perm < PERM_ADMIN)
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to move %s", from);
+  if ((rc = refuse_mirror(&repo))) return rc;
   db_account ns;
   if (db_account_by_name(tns, &ns))
     return hub_error_set(HUB_ENOTFOUND, "Namespace '%s' not found", tns);

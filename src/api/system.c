@@ -8,10 +8,13 @@
 #include "events/events.h"
 #include "jobs/jobs.h"
 #include "ml/card.h"
+#include "mirror/mirror.h"
 #include "util/error.h"
 
 static int h_health(hub_req *r) {
-  return http_reply_json(r, 200, json_pack("{s:s, s:s}", "status", "ok", "version", HUB_VERSION));
+  json_t *o = json_pack("{s:s, s:s}", "status", "ok", "version", HUB_VERSION);
+  if (o) mirror_health(o); /* "offline" and the upstreams, when mirroring */
+  return http_reply_json(r, 200, o);
 }
 
 /* 1 when ip is in the comma-separated list (spaces ignored; an IPv4-mapped IPv6 peer
@@ -107,6 +110,7 @@ static int h_metrics(hub_req *r) {
   jobs_metrics_render(&b);
   events_metrics(&b); /* event log: consumer lag in events and seconds */
   security_metrics(&b); /* scan queue, throughput, levels */
+  mirror_metrics(&b); /* mirror: hits, misses, bytes from upstream, evictions */
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);
   db_account_count(ACCOUNT_USER, &users);
