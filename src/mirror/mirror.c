@@ -859,6 +859,9 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
     sinkctx s = {f, w, 0, 0, from, {0}, malloc(PART_BUF), 0};
     if (!s.buf) return hub_error_set(HUB_ERROR, "out of memory");
     outbound_opts o = up_opts();
+    /* Only the configured upstream itself may be private: an href or a redirect elsewhere
+     * must be public (a hostile upstream cannot aim the mirror at internal hosts). */
+    o.allow_private = same_origin(url, u->url);
     outbound_request rq = {0};
     rq.url = url;
     rq.headers = hdrs;
@@ -877,7 +880,17 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
     outbound_response_free(&resp);
     if (rc) {
       m_errors++;
-      return rc == HUB_EFORBIDDEN || rc == HUB_EINVALID ? rc : HUB_EUPSTREAM;
+      /* The details (the href may be presigned) go to the log, not to the clients. */
+      fprintf(stderr, "mirror: object %s: %s\n", f->oid, hub_error_msg());
+      if (rc == HUB_EFORBIDDEN)
+        return hub_error_set(HUB_EFORBIDDEN,
+                             "The upstream hub sent the download of %s to a "
+                             "private or loopback address elsewhere (refused)",
+                             f->oid);
+      if (rc == HUB_EINVALID)
+        return hub_error_set(HUB_EINVALID, "The upstream hub sent an unusable download URL for %s",
+                             f->oid);
+      return hub_error_set(HUB_EUPSTREAM, "The upstream transfer of %s failed", f->oid);
     }
     if (!*w) return hub_error_set(HUB_ERROR, "mirror: cannot restart the object");
     if (st == 200 || st == 206) {
@@ -957,6 +970,12 @@ static int fetch_object(const upstream *u, flight *f) {
   if (!w) return rc ? rc : HUB_ERROR;
   if (rc) {
     blob_writer_abort(w);
+    /* A refused or unusable target is the upstream's fault: 502 for the client. */
+    if (rc == HUB_EFORBIDDEN || rc == HUB_EINVALID) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "%s", hub_error_msg());
+      rc = hub_error_set(HUB_EUPSTREAM, "%s", msg);
+    }
     return rc;
   }
   rc = blob_writer_commit(w, f->oid, f->size, NULL);

@@ -28,6 +28,7 @@ const files = {
   other: randomBytes(200 << 10),
   slow: randomBytes(3 << 20),
   cut2: randomBytes(4 << 20),
+  ssrf: randomBytes(64 << 10),
 };
 
 /* ---- the proxy between mirror and upstream -------------------------------------------- */
@@ -49,6 +50,11 @@ function startProxy(target) {
       return res.end("boom");
     }
     if (state.mode === "down") return req.socket.destroy();
+    if (state.redirectLfsTo && req.url.startsWith("/lfs-get/") && req.method === "GET") {
+      // a hostile upstream: its download answer sends the mirror to another (internal) host
+      res.writeHead(302, { Location: state.redirectLfsTo });
+      return res.end();
+    }
     const fwd = http.request(
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
       (ur) => {
@@ -182,6 +188,7 @@ before(async () => {
   await upRepo("stale", {}, { "other.bin": files.other });
   await upRepo("slow", {}, { "slow.bin": files.slow });
   await upRepo("cut2", {}, { "cut2.bin": files.cut2 });
+  await upRepo("ssrf", {}, { "ssrf.bin": files.ssrf });
   proxy = await startProxy(up.url);
   const cfg = path.join(work, "mirror.json");
   writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken, deny: ["*/denied-*"] }], ttlSeconds: 300 }));
@@ -374,6 +381,36 @@ test("private and gated upstream repos stay private and gated here", async () =>
   const ok = await call(mirror, "GET", "/acme/gated/resolve/main/weights.bin", { token: mirror.adminToken });
   assert.equal(ok.status, 200);
   assert.ok(ok.buf.equals(files.weights));
+});
+
+test("an upstream redirecting a download to a private address elsewhere is not followed", async () => {
+  // An internal service on loopback, not the upstream's origin: the mirror must never call it
+  // because the upstream said so (only the configured upstream itself may be private).
+  const hits = [];
+  const internal = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.end("internal secret");
+  });
+  await new Promise((r) => internal.listen(0, "127.0.0.1", r));
+  try {
+    const info = await call(mirror, "GET", "/api/models/acme/ssrf");
+    assert.equal(info.status, 200, info.text);
+    proxy.redirectLfsTo = `http://127.0.0.1:${internal.address().port}/admin/secret`;
+    const r = await call(mirror, "GET", "/acme/ssrf/resolve/main/ssrf.bin").catch((e) => ({ status: String(e) }));
+    assert.deepEqual(hits, [], "the mirror called the internal host");
+    assert.equal(r.status, 502, r.text);
+    assert.equal(r.headers.get("x-error-code"), "UpstreamError");
+    assert.ok(!r.text.includes(upToken));
+    // and once upstream behaves, the file comes through
+    proxy.redirectLfsTo = null;
+    const ok = await call(mirror, "GET", "/acme/ssrf/resolve/main/ssrf.bin");
+    assert.equal(ok.status, 200, ok.text);
+    assert.ok(ok.buf.equals(files.ssrf));
+  } finally {
+    proxy.redirectLfsTo = null;
+    internal.closeAllConnections();
+    await new Promise((r) => internal.close(r));
+  }
 });
 
 test("upstream 500 and a dead upstream: 502 for what is not cached, the cache keeps serving", async () => {
