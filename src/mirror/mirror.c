@@ -542,8 +542,67 @@ static int materialize(int type, const char *ns, const char *name, const hub_ide
   return 0;
 }
 
+static int flags_change(void *payload) {
+  return db_repo_update(payload);
+}
+
+/* Upstream's private/gated flags taken over again into *repo (a repo made private upstream,
+ * deleted there, or no longer readable with the token must not stay public here: 404, 401
+ * and 403 make it private). A change is recorded like a settings change (event
+ * "repo.settings", audit "mirror.repo.settings"). Other answers: an error, nothing changes. */
+static int refresh_flags(const upstream *u, db_repo *repo, const hub_identity *who,
+                         const char *ip) {
+  char url[1200];
+  snprintf(url, sizeof url, "%s/api/%s/%s/%s", u->url, type_api(repo->type), repo->ns, repo->name);
+  outbound_response resp;
+  int rc = up_call(u, "GET", url, NULL, NULL, &resp);
+  if (rc) return rc;
+  db_repo next = *repo;
+  if (resp.status == 200) {
+    json_t *info = json_loads(resp.body.ptr ? resp.body.ptr : "", 0, NULL);
+    if (!json_is_object(info)) {
+      rc = hub_error_set(HUB_EUPSTREAM, "The upstream hub sent an unreadable repo info");
+    } else {
+      next.is_private = json_is_true(json_object_get(info, "private"));
+      json_t *gated = json_object_get(info, "gated");
+      if (json_is_string(gated))
+        snprintf(next.gated, sizeof next.gated, "%s", json_string_value(gated));
+      else if (json_is_true(gated))
+        snprintf(next.gated, sizeof next.gated, "auto");
+      else
+        next.gated[0] = 0;
+    }
+    json_decref(info);
+  } else if (resp.status == 404 || resp.status == 401 || resp.status == 403) {
+    next.is_private = 1;
+  } else {
+    rc = status_error(resp.status, resp.retry_after, "repo info");
+  }
+  outbound_response_free(&resp);
+  if (rc || (next.is_private == repo->is_private && !strcmp(next.gated, repo->gated))) return rc;
+  json_t *det = json_object();
+  if (next.is_private != repo->is_private)
+    json_object_set_new(det, "private", json_boolean(next.is_private));
+  if (strcmp(next.gated, repo->gated))
+    json_object_set_new(det, "gated", next.gated[0] ? json_string(next.gated) : json_false());
+  events_ctx ev = {&next,
+                   {who, actor_of(who, ip), ip},
+                   "repo.settings",
+                   "mirror.repo.settings",
+                   det,
+                   0,
+                   NULL,
+                   NULL,
+                   det};
+  rc = events_record_repo(&ev, flags_change, &next);
+  json_decref(det);
+  if (!rc) *repo = next;
+  return rc;
+}
+
 /* Refs older than the TTL: take them from upstream again. A failure keeps the cache. */
-static int refresh(const db_repo *repo, const hub_identity *who, const char *ip) {
+static int refresh(const db_repo *repo_in, const hub_identity *who, const char *ip) {
+  db_repo cur = *repo_in, *repo = &cur;
   db_mirror_repo m;
   if (db_mirror_repo_get(repo->id, &m)) return 0;
   int64_t now = db_now_ms();
@@ -552,7 +611,8 @@ static int refresh(const db_repo *repo, const hub_identity *who, const char *ip)
   if (!u) return 0;
   char dir[4200];
   db_repo_dir(repo->uid, dir, sizeof dir);
-  int rc = git_fetch(u, repo, dir);
+  int rc = refresh_flags(u, repo, who, ip);
+  if (!rc) rc = git_fetch(u, repo, dir);
   if (!rc) rc = apply_refs(repo, dir, who, ip, u->url);
   if (rc) {
     fprintf(stderr, "mirror: refresh of %s/%s failed (serving the cache): %s\n", repo->ns,

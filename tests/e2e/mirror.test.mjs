@@ -189,6 +189,7 @@ before(async () => {
   await upRepo("slow", {}, { "slow.bin": files.slow });
   await upRepo("cut2", {}, { "cut2.bin": files.cut2 });
   await upRepo("ssrf", {}, { "ssrf.bin": files.ssrf });
+  await upRepo("flip", {}, { "README.md": files.readme });
   proxy = await startProxy(up.url);
   const cfg = path.join(work, "mirror.json");
   writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken, deny: ["*/denied-*"] }], ttlSeconds: 300 }));
@@ -410,6 +411,40 @@ test("an upstream redirecting a download to a private address elsewhere is not f
     proxy.redirectLfsTo = null;
     internal.closeAllConnections();
     await new Promise((r) => internal.close(r));
+  }
+});
+
+test("an upstream repo made private is hidden here after the TTL, and public again when upstream is", async () => {
+  const cfg = path.join(work, "flip.json");
+  writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken }], ttlSeconds: 1 }));
+  const m3 = await startServer({ env: { MODELHUB_MIRROR_CONFIG: cfg } });
+  const setPrivate = async (v) => {
+    const s = await call(up, "PUT", "/api/models/acme/flip/settings", { token: upToken, json: { private: v } });
+    assert.equal(s.status, 200, s.text);
+  };
+  try {
+    let r = await call(m3, "GET", "/api/models/acme/flip");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.private, false);
+    await setPrivate(true);
+    await sleep(1200);
+    r = await call(m3, "GET", "/api/models/acme/flip");
+    assert.equal(r.status, 404, "made private upstream: not public here any more");
+    r = await call(m3, "GET", "/acme/flip/resolve/main/README.md");
+    assert.ok([401, 404].includes(r.status), `resolve: ${r.status}`);
+    const adm = await call(m3, "GET", "/api/models/acme/flip", { token: m3.adminToken });
+    assert.equal(adm.status, 200, adm.text);
+    assert.equal(adm.json.private, true);
+    await setPrivate(false);
+    await sleep(1200);
+    // a private repo here is refreshed by a read of someone who may see it (or `mirror pull`)
+    const adm2 = await call(m3, "GET", "/api/models/acme/flip", { token: m3.adminToken });
+    assert.equal(adm2.json.private, false);
+    r = await call(m3, "GET", "/api/models/acme/flip");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.private, false);
+  } finally {
+    await m3.stop();
   }
 });
 
