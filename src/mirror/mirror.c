@@ -157,7 +157,20 @@ static int admits(const upstream *u, const char *ns, const char *name) {
   return 0;
 }
 
+/* A namespace or repo name as the Hub allows them: letters, digits, '_', '.', '-', no "--"
+ * or "..", not starting or ending with '-' or '.'. Anything else (a decoded '/', a dot
+ * segment) would change the upstream URL's path and dodge the allow/deny patterns. */
+static int name_ok(const char *n) {
+  size_t len = strlen(n);
+  if (!len || len > HUB_MAX_NAME) return 0;
+  if (strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != len)
+    return 0;
+  if (strstr(n, "--") || strstr(n, "..")) return 0;
+  return !strchr("-.", n[0]) && !strchr("-.", n[len - 1]);
+}
+
 static const upstream *upstream_for(const char *ns, const char *name) {
+  if (!ns || !name || !name_ok(ns) || !name_ok(name)) return NULL;
   for (size_t i = 0; i < g_nup; i++)
     if (admits(&g_up[i], ns, name)) return &g_up[i];
   return NULL;

@@ -368,6 +368,20 @@ test("deny-listed repos are not fetched: 404 like any missing repo", async () =>
   assert.equal(missing.status, 404);
 });
 
+test("encoded slashes and dot segments in a repo id never reach upstream (no deny-list bypass)", async () => {
+  const n = proxy.log.length;
+  for (const p of [
+    "/api/models/x%2F..%2Facme/denied-one",
+    "/api/models/acme/..%2F..%2Fwhoami-v2",
+    "/api/models/%2E%2E/denied-one",
+    "/x%2F..%2Facme/denied-one/resolve/main/README.md",
+  ]) {
+    const r = await call(mirror, "GET", p);
+    assert.equal(r.status, 404, `${p}: ${r.status} ${r.text}`);
+  }
+  assert.deepEqual(proxy.log.slice(n).map((e) => e.url), []);
+});
+
 test("private and gated upstream repos stay private and gated here", async () => {
   const anon = await call(mirror, "GET", "/api/models/acme/priv");
   assert.equal(anon.status, 404);
