@@ -337,6 +337,43 @@ test("private repos: outsiders get 404 on every discussion route; members may po
   assert.equal((await api("GET", D(REPO, "/999"), { token: reader })).status, 404);
 });
 
+test("gated repos: a PR's diff (API and web page) needs file access like the files themselves", async () => {
+  await createRepo("gatedtalk", owner);
+  await uploadFiles({
+    repo: "acme/gatedtalk",
+    accessToken: owner,
+    hubUrl: server.url,
+    commitTitle: "weights",
+    files: [{ path: "w.txt", content: new Blob(["GATED-LINE-1\nGATED-LINE-2\nGATED-LINE-3\n"]) }],
+  });
+  const g = await api("PUT", "/api/models/acme/gatedtalk/settings", { token: owner, json: { gated: "manual" } });
+  assert.equal(g.status, 200, g.text);
+  const res = await hubCommit({
+    repo: "acme/gatedtalk",
+    accessToken: owner,
+    hubUrl: server.url,
+    title: "Tweak",
+    isPullRequest: true,
+    operations: [{ operation: "addOrUpdate", path: "w.txt", content: new Blob(["GATED-LINE-1\nGATED-LINE-2\nGATED-NEW\n"]) }],
+  });
+  const num = Number(/\/discussions\/(\d+)$/.exec(res.pullRequestUrl)[1]);
+  // rick has no accepted access request: the files are closed to him...
+  const file = await api("GET", "/acme/gatedtalk/resolve/main/w.txt", { token: reader });
+  assert.equal(file.status, 403, file.text);
+  // ...and so is the diff; the discussion itself stays visible (as on the Hub)
+  const det = await api("GET", D("acme/gatedtalk", `/${num}?diff=1`), { token: reader });
+  assert.equal(det.status, 200, det.text);
+  assert.ok(!det.text.includes("GATED-"), det.text);
+  const anon = await api("GET", D("acme/gatedtalk", `/${num}?diff=1`));
+  assert.ok(!anon.text.includes("GATED-"), anon.text);
+  const page = await api("GET", `/acme/gatedtalk/discussions/${num}`, { token: reader });
+  assert.equal(page.status, 200);
+  assert.ok(!page.text.includes("GATED-"), "the web page shows no diff");
+  // the owner sees it
+  const own = await api("GET", D("acme/gatedtalk", `/${num}?diff=1`), { token: owner });
+  assert.match(own.json.diff, /GATED-NEW/);
+});
+
 test("every change is an event on the spine with {num, action, ...} details and audited", async () => {
   const repo = "acme/spine-talk";
   await createRepo("spine-talk", owner);
