@@ -844,6 +844,7 @@ typedef struct {
   char retry_after[32];
   char *buf; /* PART_BUF: bytes not in the part file yet */
   size_t blen;
+  int over; /* upstream sent more than the object's size */
 } sinkctx;
 
 /* Write the gathered bytes to the part file and wake the readers. */
@@ -882,6 +883,13 @@ static int on_data(void *ctx, const char *data, size_t len) {
     if (blob_writer_open(g_blobs, s->w)) return 1;
     s->woff = 0;
     s->blen = 0;
+  }
+  if (s->woff + (int64_t)s->blen + (int64_t)len > s->f->size) {
+    /* More than the pointer's size: a lying or endless upstream, not read any further. */
+    s->over = 1;
+    hub_error_set(HUB_EUPSTREAM, "The upstream hub sent more than the object's %lld bytes",
+                  (long long)s->f->size);
+    return 1;
   }
   if (g_stopping || blob_writer_write(*s->w, data, len)) return 1;
   m_bytes += len;
@@ -929,7 +937,7 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
       snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)from);
       hdrs[nh++] = range;
     }
-    sinkctx s = {f, w, 0, 0, from, {0}, malloc(PART_BUF), 0};
+    sinkctx s = {f, w, 0, 0, from, {0}, malloc(PART_BUF), 0, 0};
     if (!s.buf) return hub_error_set(HUB_ERROR, "out of memory");
     outbound_opts o = up_opts();
     /* Only the configured upstream itself may be private: an href or a redirect elsewhere
@@ -951,6 +959,11 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
     char loc[2048] = "";
     if (resp.location) snprintf(loc, sizeof loc, "%s", resp.location);
     outbound_response_free(&resp);
+    if (rc && s.over) { /* will not get better: no retry */
+      m_errors++;
+      return hub_error_set(HUB_EINVALID, "The upstream hub sent more than the %lld bytes of %s",
+                           (long long)f->size, f->oid);
+    }
     if (rc) {
       m_errors++;
       /* The details (the href may be presigned) go to the log, not to the clients. */
@@ -1215,6 +1228,14 @@ typedef struct {
   int64_t start, end; /* the reply's bytes [start, end) */
 } follower;
 
+/* Bytes of the part file readers may have (under g_obj_mu): the object's last byte only
+ * once the whole object hashed to its oid, so no client ever receives all the bytes of
+ * something that does not match the pointer (it gets a truncated reply instead). */
+static int64_t follow_ready(const flight *f) {
+  if (f->done && !f->rc) return f->written;
+  return f->written < f->size ? f->written : f->size - 1;
+}
+
 static ssize_t follow_read(void *payload, uint64_t pos, char *buf, size_t max) {
   follower *fl = payload;
   flight *f = fl->f;
@@ -1223,9 +1244,9 @@ static ssize_t follow_read(void *payload, uint64_t pos, char *buf, size_t max) {
   int64_t want = fl->end - at < (int64_t)max ? fl->end - at : (int64_t)max;
   if (want <= 0) return 0;
   pthread_mutex_lock(&g_obj_mu);
-  while (!f->done && f->written < at + want)
+  while (!f->done && follow_ready(f) < at + want)
     pthread_cond_wait(&f->cv, &g_obj_mu);
-  int64_t avail = f->written - at;
+  int64_t avail = follow_ready(f) - at;
   int failed = f->done && f->rc;
   pthread_mutex_unlock(&g_obj_mu);
   if (avail <= 0) return failed ? -1 : 0;

@@ -29,6 +29,7 @@ const files = {
   slow: randomBytes(3 << 20),
   cut2: randomBytes(4 << 20),
   ssrf: randomBytes(64 << 10),
+  endless: randomBytes(64 << 10),
 };
 
 /* ---- the proxy between mirror and upstream -------------------------------------------- */
@@ -50,6 +51,21 @@ function startProxy(target) {
       return res.end("boom");
     }
     if (state.mode === "down") return req.socket.destroy();
+    if (state.endless && req.url.startsWith("/lfs-get/") && req.method === "GET") {
+      // a hostile upstream: an object download that never ends (bounded here at 64 MiB)
+      const e = state.endless;
+      res.writeHead(200, { "Content-Type": "application/octet-stream" });
+      const chunk = Buffer.alloc(e.limit ? 16 << 10 : 1 << 20, 0x61);
+      const pump = () => {
+        while (e.sent < (e.limit ?? 64 << 20)) {
+          e.sent += chunk.length;
+          if (!res.write(chunk)) return res.once("drain", pump);
+        }
+        res.end();
+      };
+      res.on("close", () => (e.closed = true));
+      return pump();
+    }
     if (state.redirectLfsTo && req.url.startsWith("/lfs-get/") && req.method === "GET") {
       // a hostile upstream: its download answer sends the mirror to another (internal) host
       res.writeHead(302, { Location: state.redirectLfsTo });
@@ -190,6 +206,7 @@ before(async () => {
   await upRepo("cut2", {}, { "cut2.bin": files.cut2 });
   await upRepo("ssrf", {}, { "ssrf.bin": files.ssrf });
   await upRepo("flip", {}, { "README.md": files.readme });
+  await upRepo("endless", {}, { "endless.bin": files.endless });
   proxy = await startProxy(up.url);
   const cfg = path.join(work, "mirror.json");
   writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken, deny: ["*/denied-*"] }], ttlSeconds: 300 }));
@@ -426,6 +443,31 @@ test("an upstream redirecting a download to a private address elsewhere is not f
     internal.closeAllConnections();
     await new Promise((r) => internal.close(r));
   }
+});
+
+test("an upstream sending more than the object's size, or wrong bytes, never gets them to a client whole", async () => {
+  const info = await call(mirror, "GET", "/api/models/acme/endless");
+  assert.equal(info.status, 200, info.text);
+  const e = { sent: 0, closed: false };
+  proxy.endless = e;
+  try {
+    const r = await call(mirror, "GET", "/acme/endless/resolve/main/endless.bin").catch((err) => ({ status: String(err) }));
+    assert.ok(e.sent <= 16 << 20, `the mirror read ${e.sent} bytes of a 64 KiB object`);
+    assert.notEqual(r.status, 200);
+  } finally {
+    proxy.endless = null;
+  }
+  // Exactly the object's size, wrong bytes: the reader never gets the whole (wrong) file.
+  proxy.endless = { sent: 0, limit: files.endless.length };
+  try {
+    const r = await call(mirror, "GET", "/acme/endless/resolve/main/endless.bin").catch((err) => ({ status: String(err) }));
+    assert.ok(!(r.status === 200 && r.buf.length === files.endless.length), `got ${r.status}, ${r.buf?.length} wrong bytes`);
+  } finally {
+    proxy.endless = null;
+  }
+  const ok = await call(mirror, "GET", "/acme/endless/resolve/main/endless.bin");
+  assert.equal(ok.status, 200, ok.text);
+  assert.ok(ok.buf.equals(files.endless));
 });
 
 test("an upstream repo made private is hidden here after the TTL, and public again when upstream is", async () => {
