@@ -374,6 +374,40 @@ test("gated repos: a PR's diff (API and web page) needs file access like the fil
   assert.match(own.json.diff, /GATED-NEW/);
 });
 
+test("a contributor may commit to their own open PR only, not to another user's or a closed one", async () => {
+  const carl = server.makeUser("carl", "write");
+  server.cli(["org", "member", "add", "acme", "carl", "--role", "contributor"], { check: true });
+  const res = await hubCommit({
+    repo: REPO,
+    accessToken: contrib,
+    hubUrl: server.url,
+    title: "Cleo's PR",
+    isPullRequest: true,
+    operations: [{ operation: "addOrUpdate", path: "cleo.txt", content: new Blob(["cleo\n"]) }],
+  });
+  const num = Number(/\/discussions\/(\d+)$/.exec(res.pullRequestUrl)[1]);
+  const commitAs = (token, file) =>
+    hubCommit({
+      repo: REPO,
+      accessToken: token,
+      hubUrl: server.url,
+      title: `Add ${file}`,
+      branch: `refs/pr/${num}`,
+      operations: [{ operation: "addOrUpdate", path: file, content: new Blob(["x\n"]) }],
+    }).then(
+      () => 200,
+      (e) => e.statusCode ?? String(e),
+    );
+  assert.equal(await commitAs(carl, "carl.txt"), 403, "another contributor cannot push into cleo's PR");
+  assert.equal(await commitAs(contrib, "cleo2.txt"), 200, "the author can");
+  assert.equal(await commitAs(writer, "wanda.txt"), 200, "a writer can");
+  const st = await api("POST", D(REPO, `/${num}/status`), { token: contrib, json: { status: "closed" } });
+  assert.equal(st.status, 200, st.text);
+  assert.equal(await commitAs(contrib, "late.txt"), 403, "not into a closed PR");
+  const det = await api("GET", D(REPO, `/${num}?diff=1`), { token: writer });
+  assert.ok(!/carl\.txt|late\.txt/.test(det.json.diff), det.json.diff);
+});
+
 test("every change is an event on the spine with {num, action, ...} details and audited", async () => {
   const repo = "acme/spine-talk";
   await createRepo("spine-talk", owner);
