@@ -62,6 +62,10 @@ static int add_upstream(const char *url, const char *token, json_t *allow, json_
     return hub_error_set(HUB_EINVALID, "mirror: at most %d upstreams", MIRROR_MAX_UPSTREAMS);
   if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
     return hub_error_set(HUB_EINVALID, "mirror: upstream URL must start with http:// or https://");
+  const char *auth = strstr(url, "://") + 3;
+  if (memchr(auth, '@', strcspn(auth, "/?#")))
+    return hub_error_set(HUB_EINVALID, "mirror: the upstream URL must not carry credentials (they "
+                                       "would show wherever the URL does): use its token");
   upstream *u = &g_up[g_nup];
   memset(u, 0, sizeof *u);
   if (strlen(url) >= sizeof u->url || (token && strlen(token) >= sizeof u->token))

@@ -536,6 +536,19 @@ test("upstream 429: Retry-After is passed on and respected for what is not cache
   assert.equal(r.status, 200, r.text);
 });
 
+test("an upstream URL carrying credentials is refused (they would show in every mirrored repo's info)", async () => {
+  const n = proxy.log.length;
+  const withCreds = proxy.url.replace("http://", "http://user:SECRET-IN-URL@");
+  const p = await run(mirror.bin, ["--data", mirror.dataDir, "mirror", "pull", "acme/slow", "--upstream", withCreds], {
+    env: { ...process.env },
+  });
+  assert.doesNotMatch(p.stderr, /Sanitizer|runtime error:/);
+  assert.notEqual(p.status, 0, p.stdout + p.stderr);
+  assert.match(p.stderr, /credentials/);
+  assert.doesNotMatch(p.stderr + p.stdout, /SECRET-IN-URL/);
+  assert.deepEqual(proxy.log.slice(n), []);
+});
+
 test("offline: `mirror pull` fills the cache; only the cache is served, and /healthz says so", async () => {
   const off = await startServer({ env: { MODELHUB_UPSTREAM: proxy.url, MODELHUB_UPSTREAM_TOKEN: upToken, MODELHUB_OFFLINE: "1" } });
   try {
