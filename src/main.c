@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -211,7 +212,10 @@ static int cmd_serve(int argc, char **argv) {
                                  {"help", no_argument, 0, 'h'},
                                  {"grace", required_argument, 0, 'g'},
                                  {"blob-store", required_argument, 0, 'b'},
+                                 {"blob-redirect", no_argument, 0, 'r'},
                                  {0, 0, 0, 0}};
+  const char *redirect = getenv("MODELHUB_BLOB_REDIRECT");
+  const char *redirect_exp = getenv("MODELHUB_BLOB_REDIRECT_EXPIRES");
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -234,9 +238,12 @@ static int cmd_serve(int argc, char **argv) {
     case 'b':
       g_blob_store = optarg;
       break;
+    case 'r':
+      redirect = "1";
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
-             "[--threads N] [--grace SECONDS] [--blob-store LOCATION]\n"
+             "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--blob-redirect]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
@@ -246,7 +253,10 @@ static int cmd_serve(int argc, char **argv) {
              "  --grace       seconds requests in flight get to finish after SIGTERM "
              "(MODELHUB_SHUTDOWN_GRACE; default %d)\n"
              "  --blob-store  where LFS objects and Xet xorbs live: s3://BUCKET[/PREFIX] "
-             "(MODELHUB_BLOB_STORE; default the data directory)\n",
+             "(MODELHUB_BLOB_STORE; default the data directory)\n"
+             "  --blob-redirect  answer downloads from an s3 store with a 302 to a presigned "
+             "URL (MODELHUB_BLOB_REDIRECT=1; lifetime MODELHUB_BLOB_REDIRECT_EXPIRES, default "
+             "300 s)\n",
              HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
@@ -294,7 +304,23 @@ static int cmd_serve(int argc, char **argv) {
       pubbuf[--n] = 0;
     pub = pubbuf;
   }
+  if (redirect && *redirect && strcmp(redirect, "0") && strcasecmp(redirect, "false")) {
+    long v = 300;
+    if (redirect_exp && *redirect_exp) {
+      char *end;
+      v = strtol(redirect_exp, &end, 10);
+      if (*end || v < 1 || v > 604800) {
+        fprintf(stderr, "modelhub serve: MODELHUB_BLOB_REDIRECT_EXPIRES must be seconds from 1 "
+                        "to 604800\n");
+        return EXIT_USAGE;
+      }
+    }
+    blob_set_redirect(v);
+  }
   if (open_data()) return 1;
+  if (blob_redirect_seconds() && strncmp(blob_location(), "s3://", 5))
+    fprintf(stderr, "modelhub: --blob-redirect needs an s3:// blob store; downloads stream "
+                    "through the hub\n");
   if (sweep_repo_locks(stderr, NULL) < 0) fprintf(stderr, "modelhub: %s\n", hub_error_msg());
   if (bootstrap_admin()) return 1;
   /* The hub context (util/hub.h): built once here and passed down to the modules. */
