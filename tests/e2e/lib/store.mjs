@@ -5,7 +5,7 @@
 // (started on first use on a free loopback port, killed when the process exits); each
 // server gets a bucket of its own (lib/server.mjs). Tests that need S3 whatever the mode
 // (presigned redirects, outages) call startMoto() themselves.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -110,6 +110,21 @@ export function s3Of(server) {
   return { endpoint: env.MODELHUB_S3_ENDPOINT, bucket, prefix: prefix ? `${prefix}/` : "" };
 }
 
+/** A SigV4-signed request to the store (curl signs; moto refuses anonymous object reads):
+ * {status, body}. */
+function s3Request(method, url) {
+  const r = spawnSync(
+    "curl",
+    ["-sS", "--noproxy", "*", ...(method === "HEAD" ? ["-I"] : ["-X", method]), "--aws-sigv4", "aws:amz:us-east-1:s3",
+      "--user", "test:test", "-w", "\n%{http_code}", url],
+    { encoding: "utf8", timeout: 30000, maxBuffer: 64 << 20 },
+  );
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`curl ${method} ${url}: ${r.stderr}`);
+  const i = r.stdout.lastIndexOf("\n");
+  return { status: Number(r.stdout.slice(i + 1)), body: r.stdout.slice(0, i) };
+}
+
 const objectKey = (oid) => `blobs/sha256/${oid.slice(0, 2)}/${oid.slice(2, 4)}/${oid}`;
 
 async function listKeys(s3, prefix) {
@@ -118,9 +133,9 @@ async function listKeys(s3, prefix) {
   do {
     const q = new URLSearchParams({ "list-type": "2", prefix: s3.prefix + prefix });
     if (token) q.set("continuation-token", token);
-    const res = await fetch(`${s3.endpoint}/${s3.bucket}?${q}`);
-    const xml = await res.text();
-    if (!res.ok) throw new Error(`list ${prefix}: ${res.status} ${xml}`);
+    const res = s3Request("GET", `${s3.endpoint}/${s3.bucket}?${q}`);
+    const xml = res.body;
+    if (res.status !== 200) throw new Error(`list ${prefix}: ${res.status} ${xml}`);
     for (const m of xml.matchAll(/<Key>([^<]*)<\/Key>/g)) keys.push(m[1].slice(s3.prefix.length));
     token = /<IsTruncated>true<\/IsTruncated>/.test(xml) ? /<NextContinuationToken>([^<]*)</.exec(xml)?.[1] : null;
   } while (token);
@@ -132,8 +147,7 @@ export async function objectStored(server, oid, sub = "") {
   const s3 = s3Of(server);
   if (!s3) return existsSync(path.join(server.dataDir, sub, objectKey(oid)));
   const key = `${s3.prefix}${sub ? `${sub}/` : ""}${objectKey(oid)}`;
-  const res = await fetch(`${s3.endpoint}/${s3.bucket}/${key}`, { method: "HEAD" });
-  await res.arrayBuffer();
+  const res = s3Request("HEAD", `${s3.endpoint}/${s3.bucket}/${key}`);
   if (res.status !== 200 && res.status !== 404) throw new Error(`HEAD ${key}: ${res.status}`);
   return res.status === 200;
 }
@@ -170,10 +184,51 @@ export async function tempData(server, sub = "") {
       : [];
   }
   const pre = `${s3.prefix}${sub ? `${sub}/` : ""}tmp/`;
-  const res = await fetch(`${s3.endpoint}/${s3.bucket}?uploads&prefix=${encodeURIComponent(pre)}`);
-  const xml = await res.text();
-  if (!res.ok) throw new Error(`list uploads: ${res.status} ${xml}`);
+  const res = s3Request("GET", `${s3.endpoint}/${s3.bucket}?uploads&prefix=${encodeURIComponent(pre)}`);
+  const xml = res.body;
+  if (res.status !== 200) throw new Error(`list uploads: ${res.status} ${xml}`);
   const uploads = [...xml.matchAll(/<Upload>[\s\S]*?<Key>([^<]*)<\/Key>/g)].map((m) => `upload ${m[1]}`);
   const objs = await listKeys(s3, `${sub ? `${sub}/` : ""}tmp/`);
   return [...uploads, ...objs];
+}
+
+// The relay runs in a child process: tests block this one in spawnSync (curl, git) while
+// the hub's requests must still get through.
+const RELAY_JS = `
+const net = require("node:net");
+const [target, port] = process.argv.slice(1).map(Number);
+net.createServer((c) => {
+  const u = net.connect(target, "127.0.0.1");
+  const drop = () => { c.destroy(); u.destroy(); };
+  c.on("error", drop).on("close", drop);
+  u.on("error", drop).on("close", drop);
+  c.pipe(u);
+  u.pipe(c);
+}).listen(port, "127.0.0.1", () => process.stdout.write("ready\\n"));
+`;
+
+/** A TCP relay on a free loopback port to `targetPort`, to take an object store "down"
+ * without losing its contents (moto keeps them in memory): down() closes the port and cuts
+ * every connection, up() listens on the same port again. */
+export async function startRelay(targetPort) {
+  const port = await freePort();
+  let child = null;
+  const up = () =>
+    new Promise((resolve, reject) => {
+      child = spawn(process.execPath, ["-e", RELAY_JS, String(targetPort), String(port)], { stdio: ["ignore", "pipe", "inherit"] });
+      motos.add(child);
+      child.stdout.once("data", () => resolve());
+      child.once("exit", (code) => reject(new Error(`relay exited (${code})`)));
+    });
+  const down = async () => {
+    if (!child) return;
+    const c = child;
+    child = null;
+    motos.delete(c);
+    const gone = new Promise((r) => c.once("exit", r));
+    c.kill("SIGKILL");
+    await gone;
+  };
+  await up();
+  return { endpoint: `http://127.0.0.1:${port}`, port, down, up, stop: down };
 }
