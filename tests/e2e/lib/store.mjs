@@ -54,6 +54,9 @@ export async function startMoto() {
       try {
         const res = await fetch(`${endpoint}/moto-api/`);
         await res.arrayBuffer();
+        // The shared server lives until the process exits: it must not keep it alive.
+        child.unref();
+        child.stderr.destroy();
         const stop = async () => {
           motos.delete(child);
           if (!exited) child.kill("SIGTERM");
@@ -217,7 +220,11 @@ export async function startRelay(targetPort) {
     new Promise((resolve, reject) => {
       child = spawn(process.execPath, ["-e", RELAY_JS, String(targetPort), String(port)], { stdio: ["ignore", "pipe", "inherit"] });
       motos.add(child);
-      child.stdout.once("data", () => resolve());
+      child.stdout.once("data", () => {
+        child.unref();
+        child.stdout.destroy();
+        resolve();
+      });
       child.once("exit", (code) => reject(new Error(`relay exited (${code})`)));
     });
   const down = async () => {
