@@ -285,6 +285,10 @@ export async function startServer(opts = {}) {
     logPath,
     bin,
     env: extraEnv, // the server's extra environment (its blob store: lib/store.mjs)
+    /** Environment for running the binary on this server's data yourself (its blob store). */
+    get cliEnv() {
+      return { ...childEnv(), ...storeEnv };
+    },
     get pid() {
       return state.child.pid;
     },
