@@ -18,7 +18,11 @@
 #include "util/buf.h"
 #include "util/error.h"
 
-#define CHECK(x) do { int rc_ = (x); if (rc_) fail_msg("%s = %d: %s", #x, rc_, hub_error_msg()); } while (0)
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    int rc_ = (x);                                                                                 \
+    if (rc_) fail_msg("%s = %d: %s", #x, rc_, hub_error_msg());                                    \
+  } while (0)
 #define HELLO_OID "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 #define OTHER_OID "00f24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 
@@ -332,10 +336,8 @@ static void test_presign(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_small_and_dedup),
-      cmocka_unit_test(test_large_multipart),
-      cmocka_unit_test(test_parts),
-      cmocka_unit_test(test_store_down),
+      cmocka_unit_test(test_small_and_dedup), cmocka_unit_test(test_large_multipart),
+      cmocka_unit_test(test_parts),           cmocka_unit_test(test_store_down),
       cmocka_unit_test(test_presign),
   };
   return cmocka_run_group_tests(tests, start_moto, stop_moto);
