@@ -83,8 +83,44 @@ static int mkdirs(const char *base) {
  * (--blob-store / MODELHUB_BLOB_STORE; docs/blob.md). */
 static const char *g_blob_store;
 
+/* An s3:// store is recorded in <data>/blob-store, so that every later command on the data
+ * dir (export, import, xet-pull, ... run without the option) uses the same store. An
+ * explicit location wins and replaces the record. */
+static char g_blob_recorded[1024];
+
+static int remember_blob_store(void) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/blob-store", g_data);
+  const char *loc = g_blob_store && *g_blob_store ? g_blob_store : NULL;
+  if (!loc) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(g_blob_recorded, 1, sizeof g_blob_recorded - 1, f);
+    fclose(f);
+    g_blob_recorded[n] = 0;
+    g_blob_recorded[strcspn(g_blob_recorded, "\r\n")] = 0;
+    if (strncmp(g_blob_recorded, "s3://", 5))
+      return hub_error_set(HUB_EINVALID, "%s does not name an s3:// store", path);
+    g_blob_store = g_blob_recorded;
+    return 0;
+  }
+  if (strncmp(loc, "s3://", 5)) {
+    if (unlink(path) && errno != ENOENT)
+      return hub_error_set(HUB_ERROR, "cannot remove %s: %s", path, strerror(errno));
+    return 0;
+  }
+  FILE *f = fopen(path, "w");
+  if (!f || fprintf(f, "%s\n", loc) < 0 || fclose(f)) {
+    if (f) fclose(f);
+    return hub_error_set(HUB_ERROR, "cannot write %s: %s", path, strerror(errno));
+  }
+  return 0;
+}
+
 static int open_data(void) {
   if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
+  if (mkdirs(g_data)) return die("data dir");
+  if (remember_blob_store()) return die("blob store");
   if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
     return die("blob store");
   if (mkdirs(g_data) || db_global_init(g_data) || db_jobs_init() || auth_init() ||

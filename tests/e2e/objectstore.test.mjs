@@ -232,3 +232,17 @@ test("store outage: /healthz 503, downloads and uploads 503 with an error code, 
   const c = await downloadFile(hub("admin/down", { path: "c.bin" }));
   assert.ok(Buffer.from(await c.arrayBuffer()).equals(fresh));
 });
+
+test("commands on the data dir use the recorded s3 store without --blob-store (modelhub export)", async () => {
+  await createRepo(hub("admin/rec"));
+  const data = randomBytes(60 * 1024);
+  await uploadFiles(hub("admin/rec", { useXet: false, files: [{ path: "w.bin", content: new Blob([data]) }] }));
+  assert.match(readFileSync(path.join(server.dataDir, "blob-store"), "utf8"), new RegExp(`^s3://${bucket}/hub\\n$`));
+  // Endpoint and credentials as in the server's environment, but no store location.
+  const { MODELHUB_BLOB_STORE, ...creds } = s3Env(relay.endpoint, bucket);
+  const env = { ...process.env, ...creds };
+  delete env.MODELHUB_BLOB_STORE;
+  const r = spawnSync(server.bin, ["--data", server.dataDir, "export", "admin/rec"], { env, encoding: "buffer", timeout: 60000 });
+  assert.equal(r.status, 0, r.stderr.toString());
+  assert.ok(r.stdout.includes(data), "the bundle holds the object read from the bucket");
+});

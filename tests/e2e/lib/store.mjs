@@ -77,7 +77,15 @@ export async function startMoto() {
 let shared = null;
 /** The test process's moto_server (S3 mode). */
 export function sharedMoto() {
-  if (!shared) shared = startMoto();
+  if (!shared) {
+    shared = startMoto().then((m) => {
+      // Commands a test runs itself on a server's data dir (modelhub export, xet-pull, ...)
+      // find the bucket in <data>/blob-store; the endpoint and credentials come from here.
+      const { MODELHUB_BLOB_STORE, ...rest } = s3Env(m.endpoint, "unused");
+      Object.assign(process.env, rest);
+      return m;
+    });
+  }
   return shared;
 }
 
