@@ -1,6 +1,6 @@
 # modelhub — see README.md. `make run` and `make test` are the two entry points.
 CC      ?= cc
-PKGS    := libmicrohttpd libgit2 sqlite3 jansson libcrypto libsodium yaml-0.1 libcmark-gfm zlib liblz4 libcurl libclamav
+PKGS    := libmicrohttpd libgit2 sqlite3 jansson libcrypto libsodium yaml-0.1 libcmark-gfm zlib liblz4 libcurl libclamav libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcmark-gfm-extensions -lpthread -lm
 WARN    := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wvla

@@ -18,6 +18,7 @@
 #include "collections/collections.h"
 #include "db/search.h"
 #include "db/db.h"
+#include "db/stmt.h"
 #include "events/events.h"
 #include "git/git.h"
 #include "gov/gov.h"
@@ -25,41 +26,53 @@
 #include "index/index.h"
 #include "jobs/jobs.h"
 #include "lfs/lfs.h"
+#include "mirror/mirror.h"
 #include "repo/repo.h"
+#include "scan/scan.h"
 #include "util/error.h"
 #include "util/hub.h"
+#include "util/thread.h"
 #include "web/web.h"
 #include "xetsrv/pull.h"
+#include "webhooks/webhooks.h"
 #include "xetsrv/xetsrv.h"
 
 #define EXIT_USAGE 2
 
 static const char *g_data;
+/* --db: sqlite (default) or a postgres:// URL (MODELHUB_DB; docs/scale-out.md). */
+static const char *g_db;
 
 static int usage_main(FILE *f) {
-  fprintf(f, "usage: modelhub [--data DIR] <command> [args]\n\n"
-             "commands:\n"
-             "  serve                      run the hub (HTTP API, git, LFS, web)\n"
-             "  user add NAME              create a user\n"
-             "  org add NAME --owner USER  create an organization\n"
-             "  org member add ORG USER --role read|contributor|write|admin\n"
-             "  org member remove ORG USER\n"
-             "  token create USER --name N --role read|write\n"
-             "  token list [USER]\n"
-             "  token revoke TOKEN-ID|NAME [--user USER]\n"
-             "  audit verify               check the audit log's hash chain\n"
-             "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
-             "  jobs retry ID | jobs cancel ID\n"
-             "                             background jobs (docs/jobs.md)\n"
-             "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
-             "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
-             "                             file reconstructions\n"
-             "  export NS/NAME[@REV] [--type T] > FILE\n"
-             "                             write a self-verifying bundle of a repository\n"
-             "  import FILE [--force]      load a bundle (verified whole first)\n"
-             "  xet-pull --upstream URL …  store one Xet file of an upstream hub here\n\n"
-             "Global options: --data DIR (or MODELHUB_DATA; default ./data).\n"
-             "Run 'modelhub <command> --help' for a command's options.\n");
+  fprintf(f,
+          "usage: modelhub [--data DIR] <command> [args]\n\n"
+          "commands:\n"
+          "  serve                      run the hub (HTTP API, git, LFS, web)\n"
+          "  user add NAME              create a user\n"
+          "  org add NAME --owner USER  create an organization\n"
+          "  org member add ORG USER --role read|contributor|write|admin\n"
+          "  org member remove ORG USER\n"
+          "  token create USER --name N --role read|write\n"
+          "  token list [USER]\n"
+          "  token revoke TOKEN-ID|NAME [--user USER]\n"
+          "  audit verify               check the audit log's hash chain\n"
+          "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
+          "  jobs retry ID | jobs cancel ID\n"
+          "                             background jobs (docs/jobs.md)\n"
+          "  scan [--json] [--clamav-db DIR] FILE...\n"
+          "                             security-scan local files (docs/scanning.md)\n"
+          "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
+          "  fsck [--full]              remove stale git ref locks; verify stored xorbs and\n"
+          "                             file reconstructions\n"
+          "  export NS/NAME[@REV] [--type T] > FILE\n"
+          "                             write a self-verifying bundle of a repository\n"
+          "  import FILE [--force]      load a bundle (verified whole first)\n"
+          "  xet-pull --upstream URL …  store one Xet file of an upstream hub here\n"
+          "  mirror pull NS/NAME[@REV] [--include GLOB] [--type model|dataset|space]\n"
+          "                             fill the mirror's cache ahead of time (docs/mirror.md)\n\n"
+          "Global options: --data DIR (or MODELHUB_DATA; default ./data),\n"
+          "  --db sqlite|postgres://URL (or MODELHUB_DB; default sqlite in the data dir).\n"
+          "Run 'modelhub <command> --help' for a command's options.\n");
   return f == stderr ? EXIT_USAGE : 0;
 }
 
@@ -119,6 +132,7 @@ static int remember_blob_store(void) {
 
 static int open_data(void) {
   if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
+  if (db_engine_select(g_db)) return die("--db");
   if (mkdirs(g_data)) return die("data dir");
   if (remember_blob_store()) return die("blob store");
   if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
@@ -141,15 +155,18 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 /* The route tables, registered with the HTTP layer in match order (specific first). This
  * is the top of the layering: main.c knows every module; no module knows who calls it. */
 static int register_routes(void) {
-  index_start();                              /* download counters flush in the background */
-  events_set_consumer("xet", xetsrv_consume); /* LFS -> Xet conversion after ref moves */
-  if (events_start()) return HUB_ERROR;       /* the event consumers (events/dispatch.c) */
+  index_start();                                     /* download counters flush in the background */
+  events_set_consumer("xet", xetsrv_consume);        /* LFS -> Xet conversion after ref moves */
+  events_set_consumer("webhooks", webhooks_consume); /* deliveries (webhooks/) */
+  webhooks_set_discussion_source(gov_discussion_json); /* payloads' discussion objects */
+  if (events_start()) return HUB_ERROR;                /* the event consumers (events/dispatch.c) */
   db_search_accel_warm(); /* the in-memory id index for term searches (db/accel.c) */
   http_routes_add(api_system_routes);
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
   http_routes_add(api_account_routes);
   http_routes_add(api_org_routes);
   http_routes_add(api_token_routes);
+  http_routes_add(webhooks_routes);
   http_routes_add(api_repo_routes);
   http_routes_add(api_gate_routes);
   http_routes_add(gov_routes);
@@ -163,6 +180,10 @@ static int register_routes(void) {
   http_routes_add(lfs_routes);
   http_routes_add(git_routes);
   http_routes_add(api_resolve_routes);
+  if (mirror_enabled()) { /* repos not here may come from an upstream (mirror/) */
+    http_set_repo_source(&mirror_repo_source);
+    lfs_set_fetch_hook(mirror_lfs_fetch);
+  }
   if (web_register()) return HUB_ERROR; /* last: "/{ns}/{name}" and its 404 match anything */
   return 0;
 }
@@ -249,9 +270,16 @@ static int cmd_serve(int argc, char **argv) {
                                  {"grace", required_argument, 0, 'g'},
                                  {"blob-store", required_argument, 0, 'b'},
                                  {"blob-redirect", no_argument, 0, 'r'},
+                                 {"db", required_argument, 0, 'D'},
+                                 {"upstream", required_argument, 0, 'u'},
+                                 {"mirror-config", required_argument, 0, 'm'},
+                                 {"offline", no_argument, 0, 'o'},
                                  {0, 0, 0, 0}};
   const char *redirect = getenv("MODELHUB_BLOB_REDIRECT");
   const char *redirect_exp = getenv("MODELHUB_BLOB_REDIRECT_EXPIRES");
+  const char *upstream = getenv("MODELHUB_UPSTREAM");
+  const char *mirror_cfg = getenv("MODELHUB_MIRROR_CONFIG");
+  int offline = getenv("MODELHUB_OFFLINE") ? !env_off("MODELHUB_OFFLINE") : -1;
   int c;
   optind = 1;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -277,9 +305,22 @@ static int cmd_serve(int argc, char **argv) {
     case 'r':
       redirect = "1";
       break;
+    case 'D':
+      g_db = optarg;
+      break;
+    case 'u':
+      upstream = optarg;
+      break;
+    case 'm':
+      mirror_cfg = optarg;
+      break;
+    case 'o':
+      offline = 1;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
-             "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--blob-redirect]\n"
+             "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--db URL]\n"
+             "       [--blob-redirect]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
@@ -290,6 +331,14 @@ static int cmd_serve(int argc, char **argv) {
              "(MODELHUB_SHUTDOWN_GRACE; default %d)\n"
              "  --blob-store  where LFS objects and Xet xorbs live: s3://BUCKET[/PREFIX] "
              "(MODELHUB_BLOB_STORE; default the data directory)\n"
+             "  --db          sqlite or postgres://… (MODELHUB_DB; default sqlite in the data "
+             "directory; PostgreSQL is not usable yet, docs/scale-out.md)\n"
+
+             "  --upstream URL        mirror repos from this hub (MODELHUB_UPSTREAM; token in "
+             "MODELHUB_UPSTREAM_TOKEN)\n"
+             "  --mirror-config FILE  upstreams, allow/deny patterns, cache size, TTL "
+             "(MODELHUB_MIRROR_CONFIG; docs/mirror.md)\n"
+             "  --offline             serve only what the mirror has cached (MODELHUB_OFFLINE)\n"
              "  --blob-redirect  answer downloads from an s3 store with a 302 to a presigned "
              "URL (MODELHUB_BLOB_REDIRECT=1; lifetime MODELHUB_BLOB_REDIRECT_EXPIRES, default "
              "300 s)\n",
@@ -353,6 +402,10 @@ static int cmd_serve(int argc, char **argv) {
     }
     blob_set_redirect(v);
   }
+  if (mirror_configure(upstream, getenv("MODELHUB_UPSTREAM_TOKEN"), mirror_cfg, offline)) {
+    fprintf(stderr, "modelhub serve: %s\n", hub_error_msg());
+    return EXIT_USAGE;
+  }
   if (open_data()) return 1;
   if (blob_redirect_seconds() && strncmp(blob_location(), "s3://", 5))
     fprintf(stderr, "modelhub: --blob-redirect needs an s3:// blob store; downloads stream "
@@ -366,6 +419,10 @@ static int cmd_serve(int argc, char **argv) {
   blob_store_sweep_tmp(ctx.blobs, 24 * 3600, NULL);
   if (load_sign_key(sign_key, sizeof sign_key)) return die("signing key");
   if (api_init(&ctx)) return die("stores");
+  char hook_base[300];
+  snprintf(hook_base, sizeof hook_base, "http://%s", listen);
+  if (webhooks_init(&ctx, hook_base)) return die("webhooks");
+  if (mirror_init(&ctx)) return die("mirror");
   if (register_routes()) return die("routes");
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
@@ -376,6 +433,7 @@ static int cmd_serve(int argc, char **argv) {
    * moves no ref) so their requests end. */
   http_config cfg = {listen, ctx.public_url, nthreads, grace_s, git_children_stop};
   int rc = http_serve(&cfg);
+  mirror_stop(); /* object fetches still running end before the process does */
   git_maint_stop();
   jobs_stop();
   if (rc) return die("serve");
@@ -767,6 +825,97 @@ static int cmd_jobs(int argc, char **argv) {
   return EXIT_USAGE;
 }
 
+struct pull_args {
+  int type;
+  const char *ns, *name, *rev;
+  const char *const *include;
+  size_t ninclude;
+  int rc;
+  char msg[512];
+};
+
+static void *pull_main(void *arg) {
+  struct pull_args *a = arg;
+  a->rc = mirror_pull(a->type, a->ns, a->name, a->rev, a->include, a->ninclude);
+  if (a->rc) snprintf(a->msg, sizeof a->msg, "%s", hub_error_msg());
+  return NULL;
+}
+
+/* `modelhub mirror pull NS/NAME[@REV] [--include GLOB]... [--type T]`: runs without the
+ * server (or beside it: SQLite and git take their own locks), with the server's upstream
+ * settings (--upstream / MODELHUB_UPSTREAM, --mirror-config / MODELHUB_MIRROR_CONFIG). */
+static int cmd_mirror(int argc, char **argv) {
+  if (argc < 3 || strcmp(argv[1], "pull") || has_help(argc, argv)) {
+    fprintf(argc >= 2 && has_help(argc, argv) ? stdout : stderr,
+            "usage: modelhub mirror pull NS/NAME[@REV] [--include GLOB]... "
+            "[--type model|dataset|space] [--upstream URL] [--mirror-config FILE]\n");
+    return has_help(argc, argv) ? 0 : EXIT_USAGE;
+  }
+  const char *upstream = getenv("MODELHUB_UPSTREAM"), *cfg = getenv("MODELHUB_MIRROR_CONFIG");
+  const char *include[32];
+  size_t ninc = 0;
+  int type = HUB_REPO_MODEL;
+  char id[2 * HUB_MAX_NAME + 256];
+  snprintf(id, sizeof id, "%s", argv[2]);
+  for (int k = 3; k < argc; k++) {
+    if (k + 1 >= argc) {
+      fprintf(stderr, "modelhub mirror pull: %s needs a value\n", argv[k]);
+      return EXIT_USAGE;
+    }
+    if (!strcmp(argv[k], "--include") && ninc < 32) {
+      include[ninc++] = argv[++k];
+    } else if (!strcmp(argv[k], "--type")) {
+      const char *t = argv[++k];
+      type = !strcmp(t, "dataset") ? HUB_REPO_DATASET
+             : !strcmp(t, "space") ? HUB_REPO_SPACE
+             : !strcmp(t, "model") ? HUB_REPO_MODEL
+                                   : -1;
+      if (type < 0) {
+        fprintf(stderr, "modelhub mirror pull: --type model|dataset|space\n");
+        return EXIT_USAGE;
+      }
+    } else if (!strcmp(argv[k], "--upstream")) {
+      upstream = argv[++k];
+    } else if (!strcmp(argv[k], "--mirror-config")) {
+      cfg = argv[++k];
+    } else {
+      fprintf(stderr, "modelhub mirror pull: unknown option '%s'\n", argv[k]);
+      return EXIT_USAGE;
+    }
+  }
+  char *rev = strchr(id, '@');
+  if (rev) *rev++ = 0;
+  char *slash = strchr(id, '/');
+  if (!slash || strchr(slash + 1, '/')) {
+    fprintf(stderr, "modelhub mirror pull: name the repo as NS/NAME\n");
+    return EXIT_USAGE;
+  }
+  *slash = 0;
+  if (mirror_configure(upstream, getenv("MODELHUB_UPSTREAM_TOKEN"), cfg, 0)) {
+    fprintf(stderr, "modelhub mirror pull: %s\n", hub_error_msg());
+    return EXIT_USAGE;
+  }
+  if (open_data()) return 1;
+  hub_ctx ctx = {db_data_dir(), NULL, NULL, NULL, 0, 1};
+  if (blob_store_open(&ctx.blobs, "fs", ctx.data_dir)) return die("stores");
+  int rc = audit_init();
+  if (!rc) rc = events_init();
+  if (!rc) rc = mirror_init(&ctx);
+  /* On a thread of its own, like the server's fetches: the TLS library's per-thread state
+   * is released when the thread ends. */
+  struct pull_args pa = {type, id, slash + 1, rev, include, ninc, 0, ""};
+  pthread_t th;
+  if (!rc && !(rc = hub_thread_start("mirror-pull", pull_main, &pa, &th))) {
+    pthread_join(th, NULL);
+    rc = pa.rc;
+    if (rc) hub_error_set(rc, "%s", pa.msg);
+  }
+  if (rc) fprintf(stderr, "modelhub mirror pull: %s\n", hub_error_msg());
+  blob_store_free(ctx.blobs);
+  db_global_shutdown();
+  return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   g_data = getenv("MODELHUB_DATA") ? getenv("MODELHUB_DATA") : "./data";
   int i = 1;
@@ -776,6 +925,12 @@ int main(int argc, char **argv) {
       i += 2;
     } else if (!strncmp(argv[i], "--data=", 7)) {
       g_data = argv[i] + 7;
+      i++;
+    } else if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+      g_db = argv[i + 1];
+      i += 2;
+    } else if (!strncmp(argv[i], "--db=", 5)) {
+      g_db = argv[i] + 5;
       i++;
     } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       return usage_main(stdout);
@@ -806,6 +961,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "audit")) return cmd_audit(sub_argc, sub_argv);
   if (!strcmp(cmd, "jobs")) return cmd_jobs(sub_argc, sub_argv);
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
+  if (!strcmp(cmd, "scan")) return scan_cli_main(sub_argc, sub_argv); /* docs/scanning.md */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
@@ -822,6 +978,7 @@ int main(int argc, char **argv) {
     return has_help(sub_argc, sub_argv) ? xetsrv_pull_main(sub_argc, sub_argv)
            : open_data()                ? 1
                                         : xetsrv_pull_main(sub_argc, sub_argv);
+  if (!strcmp(cmd, "mirror")) return cmd_mirror(sub_argc, sub_argv);
   if (!strcmp(cmd, "help")) return usage_main(stdout);
   fprintf(stderr, "modelhub: unknown command '%s'\n", cmd);
   return usage_main(stderr);

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "db/search.h"
+#include "mirror/mirror.h"
 #include "util/error.h"
 #include "xetsrv/xetsrv.h"
 
@@ -119,6 +120,9 @@ json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blob
   json_object_set_new(o, "lastModified", api_iso_json(last_ms));
   json_object_set_new(o, "createdAt", api_iso_json(repo->created_ms));
   json_object_set_new(o, "private", json_boolean(repo->is_private));
+  /* A copy of an upstream repo says so; a local repo carries nothing from upstream. */
+  json_t *mirror = mirror_enabled() ? mirror_info_json(repo) : NULL;
+  if (mirror) json_object_set_new(o, "mirror", mirror);
   json_object_set_new(o, "gated", repo->gated[0] ? json_string(repo->gated) : json_false());
   json_object_set_new(o, "disabled", json_boolean(repo->disabled));
   json_object_set_new(o, "downloads", json_integer(st.downloads));

@@ -8,6 +8,7 @@
 
 #include "api/api.h"
 #include "events/events.h"
+#include "mirror/mirror.h"
 #include "util/error.h"
 
 static const char *jstr(json_t *o, const char *k) {
@@ -202,17 +203,36 @@ static int update_change(void *payload) {
   return db_repo_update(payload);
 }
 
+/* A mirrored repo is a read-only copy (docs/mirror.md): it is neither deleted nor moved
+ * through the API. */
+static int refuse_mirror(const db_repo *repo) {
+  db_mirror_repo m;
+  if (!mirror_enabled() || mirror_repo_of(repo, &m)) return 0;
+  return hub_error_set(HUB_EFORBIDDEN,
+                       "%s/%s is a read-only mirror of %s: it cannot be changed here", repo->ns,
+                       repo->name, m.upstream);
+}
+
 static int h_delete(hub_req *r) {
   json_t *body = http_body_json(r);
   if (!body) return HUB_EINVALID;
   db_repo repo;
   int rc = body_repo(r, body, &repo);
+  if (!rc) rc = refuse_mirror(&repo);
   if (rc) return rc;
   r->repo = repo;
+  /* What webhooks need of a repo whose row is gone (webhooks/). */
+  char full[2 * HUB_MAX_NAME + 2];
+  snprintf(full, sizeof full, "%s/%s", repo.ns, repo.name);
+  json_t *det =
+      json_pack("{s:s, s:i, s:b, s:I, s:b}", "name", full, "type", repo.type, "private",
+                repo.is_private, "ownerId", (json_int_t)repo.owner_id, "org", repo.owner_is_org);
   events_ctx ev = {
       &repo, {&r->who, NULL, http_client_ip(r)}, "repo.delete", "repo.delete", NULL, 0, NULL, NULL,
-      NULL};
-  if ((rc = events_record_repo(&ev, delete_change, &repo))) return rc;
+      det};
+  rc = events_record_repo(&ev, delete_change, &repo);
+  json_decref(det);
+  if (rc) return rc;
   api_repo_forget(repo.uid);
   /* The row is gone, so nothing can reach the directory any more: move it aside first so
    * a crash mid-delete leaves no half-removed repo under a live id. */
@@ -248,6 +268,7 @@ static int h_move(hub_req *r) {
   if (perm < PERM_READ) return hub_error_set(HUB_EREPO, "Repository not found");
   if (perm < PERM_ADMIN)
     return hub_error_set(HUB_EFORBIDDEN, "You don't have the rights to move %s", from);
+  if ((rc = refuse_mirror(&repo))) return rc;
   db_account ns;
   if (db_account_by_name(tns, &ns))
     return hub_error_set(HUB_ENOTFOUND, "Namespace '%s' not found", tns);
@@ -258,8 +279,7 @@ static int h_move(hub_req *r) {
   move_args ma = {&repo, &ns, tname};
   json_t *det = json_pack("{s:s, s:s}", "from", from, "to", to);
   events_ctx ev = {
-      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0, NULL, NULL,
-      NULL};
+      &repo, {&r->who, NULL, http_client_ip(r)}, "repo.move", "repo.move", det, 0, NULL, NULL, det};
   rc = events_record_repo(&ev, move_change, &ma);
   json_decref(det);
   if (rc) return rc;
@@ -296,7 +316,7 @@ static int h_settings(hub_req *r) {
                    0,
                    NULL,
                    NULL,
-                   NULL};
+                   det};
   rc = events_record_repo(&ev, update_change, &repo);
   json_decref(det);
   if (rc) return rc;

@@ -10,6 +10,7 @@
 #include "db/objects.h"
 #include "http/range.h"
 #include "index/index.h"
+#include "mirror/mirror.h"
 #include "util/error.h"
 #include "xetsrv/xetsrv.h"
 
@@ -43,6 +44,7 @@ struct dl {
   const char *path;
   const xetsrv_file *xet; /* set when the LFS object is Xet-backed */
   int referenced;         /* the repo references the LFS object (db/objects.h) */
+  int mirror_fetch;       /* a mirrored repo's object that must come from upstream */
 };
 
 static void add_common(hub_req *r, const struct dl *d) {
@@ -86,12 +88,24 @@ static void add_common(hub_req *r, const struct dl *d) {
 
 static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, int64_t len,
                      const char *ctype) {
+  if (d->mirror_fetch == 2) /* HEAD of a file not fetched yet: the pointer has it all */
+    return http_reply_data_len(r, status, ctype, (uint64_t)len);
+  if (d->mirror_fetch) { /* streamed as it arrives from upstream (mirror/) */
+    int rc = mirror_object_stream(r, d->lfs_oid, d->total, status, ctype, start, len);
+    if (rc == 1) return 0;
+    if (rc < 0) {
+      mirror_reply_error(r, rc);
+      http_add_header(r, "X-Repo-Commit", d->sha);
+      return 1; /* replied */
+    }
+  }
   if (d->is_lfs) {
     int64_t sz = 0;
     /* The shared store answers only for objects this repo references: a tree may name an
      * oid through a Xet upload whose sha256 claim is not verified yet, and the store may
      * hold another repo's bytes under that oid. */
-    int rc = d->referenced ? blob_stat(api_blobs(), d->lfs_oid, &sz) : HUB_ENOTFOUND;
+    int rc = d->referenced || d->mirror_fetch ? blob_stat(api_blobs(), d->lfs_oid, &sz)
+                                              : HUB_ENOTFOUND;
     if (rc == HUB_ENOTFOUND && d->xet) /* uploaded through Xet: rebuilt from its chunks */
       return xetsrv_reply_bytes(r, status, ctype, d->xet, start, len);
     if (rc == HUB_ENOTFOUND)
@@ -103,6 +117,30 @@ static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, 
                            (uint64_t)len);
   }
   return http_reply_data(r, status, ctype, (const char *)d->data + start, (size_t)len);
+}
+
+/* A mirrored repo's LFS object that is not here (never fetched, or evicted) comes from
+ * upstream (mirror/), on a worker: send_body streams it as it arrives. HEAD needs no
+ * bytes: the pointer gives the ETag and size. 0 = go on; 1 = the request moves to a
+ * worker; < 0 = error. */
+static int mirror_bytes(hub_req *r, struct dl *d) {
+  int64_t have = -1;
+  db_mirror_repo m;
+  if (!mirror_enabled() || mirror_repo_of(&r->repo, &m)) return 0;
+  if (d->referenced) {
+    char *held = http_strdup(r, d->lfs_oid);
+    if (!held) return hub_error_set(HUB_ERROR, "out of memory");
+    mirror_object_touch(held); /* kept from eviction until the request ends */
+    http_cleanup_add(r, mirror_object_release_cb, held);
+    if (blob_stat(api_blobs(), d->lfs_oid, &have) == 0 && have == d->total) return 0;
+  }
+  if (r->is_head) {
+    d->mirror_fetch = 2;
+    return 0;
+  }
+  if (http_move_to_worker(r)) return 1;
+  d->mirror_fetch = 1;
+  return 0;
 }
 
 static int h_download(hub_req *r, int raw) {
@@ -133,6 +171,10 @@ static int h_download(hub_req *r, int raw) {
     if (xetsrv_lookup(&r->repo, e.lfs_oid, &xf) == 0 && xf.size == e.lfs_size) d.xet = &xf;
     int64_t ref = -1;
     d.referenced = db_objects_get(r->repo.id, e.lfs_oid, &ref) == 0 && ref == d.total;
+    if (!d.xet && (rc = mirror_bytes(r, &d))) {
+      repo_entry_dispose(&e);
+      return rc > 0 ? 0 : rc; /* 1: runs again on a worker */
+    }
   } else {
     snprintf(etag, sizeof etag, "\"%s\"", e.oid);
     size_t n = 0;
@@ -208,6 +250,7 @@ static int h_download(hub_req *r, int raw) {
     if (!rc) add_common(r, &d);
   }
   if (!rc && !raw && pr != HUB_ERANGE) index_download_count(&r->repo, path);
+  if (rc > 0) rc = 0; /* send_body replied with an error itself */
   repo_entry_dispose(&e);
   return rc;
 }

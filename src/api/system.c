@@ -11,6 +11,7 @@
 #include "events/events.h"
 #include "jobs/jobs.h"
 #include "ml/card.h"
+#include "mirror/mirror.h"
 #include "util/error.h"
 
 /* GET /healthz for load balancers: can this node reach its database and its blob store?
@@ -55,9 +56,10 @@ static int h_health(hub_req *r) {
   int ok = !db[0] && !store[0];
   json_t *checks =
       json_pack("{s:s, s:s}", "database", db[0] ? db : "ok", "blobStore", store[0] ? store : "ok");
-  int rc = http_reply_json(r, ok ? 200 : 503,
-                           json_pack("{s:s, s:s, s:o}", "status", ok ? "ok" : "unavailable",
-                                     "version", HUB_VERSION, "checks", checks));
+  json_t *o = json_pack("{s:s, s:s, s:o}", "status", ok ? "ok" : "unavailable", "version",
+                        HUB_VERSION, "checks", checks);
+  if (o) mirror_health(o); /* "offline" and the upstreams, when mirroring */
+  int rc = http_reply_json(r, ok ? 200 : 503, o);
   if (rc || ok) return rc;
   char msg[300];
   snprintf(msg, sizeof msg, "%s unreachable",
@@ -162,6 +164,7 @@ static int h_metrics(hub_req *r) {
   auth_login_metrics(&b);
   jobs_metrics_render(&b);
   events_metrics(&b); /* event log: consumer lag in events and seconds */
+  mirror_metrics(&b); /* mirror: hits, misses, bytes from upstream, evictions */
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);
   db_account_count(ACCOUNT_USER, &users);

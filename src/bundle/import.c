@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -159,6 +160,27 @@ static int manifest_parse(manifest *m, const char *text, size_t len) {
   return 0;
 }
 
+/* The declared sizes must fit the temp dir's free space: a bundle that lies about them (or
+ * is simply too big) is refused before it fills the disk a running server writes to. */
+static int check_space(const char *tmp, const manifest *m) {
+  uint64_t need = m->git_size;
+  for (size_t i = 0; i < json_array_size(m->objects); i++) {
+    uint64_t s =
+        (uint64_t)json_integer_value(json_object_get(json_array_get(m->objects, i), "size"));
+    if (need > UINT64_MAX - s) return bad("the declared sizes need more temp space than exists");
+    need += s;
+  }
+  struct statvfs fs;
+  if (statvfs(tmp, &fs)) return hub_error_set(HUB_ERROR, "statvfs %s: %s", tmp, strerror(errno));
+  uint64_t avail = (uint64_t)fs.f_bavail * (uint64_t)fs.f_frsize;
+  if (need > avail)
+    return hub_error_set(HUB_EINVALID,
+                         "bundle refused: it declares %llu bytes and the temp space of %s "
+                         "has %llu free",
+                         (unsigned long long)need, tmp, (unsigned long long)avail);
+  return 0;
+}
+
 /* Step 1: header, manifest, git bundle and objects into `tmp`, each checked. */
 static int receive(int fd, const char *tmp, manifest *m) {
   unsigned char hdr[16], want[32], got[32];
@@ -184,6 +206,7 @@ static int receive(int fd, const char *tmp, manifest *m) {
     rc = manifest_parse(m, text, ml);
   }
   free(text);
+  if (!rc) rc = check_space(tmp, m);
   /* The git bundle, then each object, into files of the temp dir. */
   for (size_t i = 0; !rc && i <= json_array_size(m->objects); i++) {
     char path[4400], hex[65];
@@ -233,17 +256,26 @@ static int check_heads(const char *path, const manifest *m) {
   char line[1200];
   size_t n = 0;
   int rc = 0;
+  /* Each manifest ref once: a bundle listing one ref twice and another not at all would
+   * otherwise count as equal. */
   if (!f) return hub_error_set(HUB_ERROR, "open %s: %s", path, strerror(errno));
+  unsigned char *seen = calloc(m->nrefs, 1);
+  if (!seen) {
+    fclose(f);
+    return hub_error_set(HUB_ERROR, "out of memory");
+  }
   while (!rc && fgets(line, sizeof line, f)) {
     line[strcspn(line, "\n")] = 0;
     if (strlen(line) < 42 || line[40] != ' ') continue;
     line[40] = 0;
     ref_pair key = {line + 41, NULL};
     ref_pair *p = bsearch(&key, m->refs, m->nrefs, sizeof *m->refs, cmp_ref);
-    if (!p || strcmp(p->id, line)) rc = bad("the git bundle's refs differ from the manifest");
+    if (!p || strcmp(p->id, line) || seen[p - m->refs]++)
+      rc = bad("the git bundle's refs differ from the manifest");
     n++;
   }
   fclose(f);
+  free(seen);
   if (!rc && n != m->nrefs) rc = bad("the git bundle's refs differ from the manifest");
   return rc;
 }

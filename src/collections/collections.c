@@ -164,10 +164,16 @@ static json_t *collection_item(hub_req *r, const db_collection_item *it) {
   if (db_collection_by_id(it->ref_id, &c) || db_account_by_id(c.owner_id, &owner) ||
       !may_read(r, &c, &owner))
     return NULL;
+  /* Not c.nitems: items of private repos or collections this reader cannot see stay
+   * uncounted, as they stay unlisted. */
+  db_collection_filter v;
+  int64_t n = 0;
+  coll__viewer(r, &v);
+  if (db_collection_count_visible(c.id, v.viewer_id, v.viewer_admin, &n)) return NULL;
   json_t *o = coll__summary_json(r, &c, &owner);
   if (o) {
     json_object_set_new(o, "id", json_string(c.oid));
-    json_object_set_new(o, "numberItems", json_integer(c.nitems));
+    json_object_set_new(o, "numberItems", json_integer(n));
   }
   return o;
 }

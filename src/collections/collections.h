@@ -27,6 +27,8 @@
 #define COLLECTIONS_MAX_NOTE 500
 /* Items in one collection: bounds every read of a collection and every reorder. */
 #define COLLECTIONS_MAX_ITEMS 1000
+/* Collections of one owner: bounds every reorder of the owner's list (past it 413). */
+#define COLLECTIONS_MAX_PER_OWNER 1000
 /* Items shown per collection in listings (the Hub truncates to 4). */
 #define COLLECTIONS_LIST_ITEMS 4
 /* Collections per listing page (a Link: rel="next" header leads on). */

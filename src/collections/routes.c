@@ -31,6 +31,11 @@ static int opt_bool(json_t *body, const char *key, int *out) {
 }
 
 static int check_text(const char *what, const char *s, size_t max_chars) {
+  /* Web forms are not JSON-parsed: bytes that are not UTF-8 would be stored, counted as no
+   * characters, and then fail every JSON answer holding them (the listings included). */
+  json_t *utf8 = s ? json_string(s) : NULL;
+  if (s && !utf8) return hub_error_set(HUB_EINVALID, "%s is not valid UTF-8", what);
+  json_decref(utf8);
   if (s && coll__chars(s) > max_chars)
     return hub_error_set(HUB_EINVALID, "%s is too long (at most %zu characters)", what, max_chars);
   return 0;
@@ -95,7 +100,7 @@ int collections_create(hub_req *r, const char *ns, const char *title, const char
   snprintf(c.theme, sizeof c.theme, "%s", coll__themes[(unsigned char)c.oid[23] % 6]);
   c.created_ms = db_now_ms();
   char existing[25] = "";
-  rc = db_collection_create(&c, existing);
+  rc = db_collection_create(&c, COLLECTIONS_MAX_PER_OWNER, existing);
   if (rc == HUB_EEXISTS) {
     db_collection old;
     if (!db_collection_get(existing, &old))

@@ -142,7 +142,7 @@ static int reorder(sqlite3 *db, const char *sel, int64_t scope, const char *upd,
   return rc;
 }
 
-int db_collection_create(db_collection *c, char existing_oid[25]) {
+int db_collection_create(db_collection *c, int max_per_owner, char existing_oid[25]) {
   sqlite3 *db = db_conn();
   sqlite3_stmt *st = NULL;
   if (!db) return HUB_ERROR;
@@ -155,6 +155,14 @@ int db_collection_create(db_collection *c, char existing_oid[25]) {
       copy_col(existing_oid, 25, st, 0);
       rc = hub_error_set(HUB_EEXISTS, "You already have a collection with this title");
     }
+    sqlite3_finalize(st);
+  }
+  if (!rc && !(rc = prep(db, "SELECT count(*) FROM collections WHERE owner_id=?", &st))) {
+    sqlite3_bind_int64(st, 1, c->owner_id);
+    if (sqlite3_step(st) != SQLITE_ROW)
+      rc = sql_err(db, "collections");
+    else if (sqlite3_column_int64(st, 0) >= max_per_owner)
+      rc = hub_error_set(HUB_ETOOBIG, "An owner has at most %d collections", max_per_owner);
     sqlite3_finalize(st);
   }
   if (!rc &&
@@ -311,6 +319,30 @@ int db_collection_list(const db_collection_filter *f, db_collection_cb cb, void 
 }
 
 /* ---- items ---- */
+
+int db_collection_count_visible(int64_t collection_id, int64_t viewer_id, int viewer_admin,
+                                int64_t *out) {
+  sqlite3 *db = db_conn();
+  sqlite3_stmt *st = NULL;
+  if (!db) return HUB_ERROR;
+  int rc = prep(db,
+                "SELECT count(*) FROM collection_items i"
+                " LEFT JOIN repos r ON r.id=i.repo_id LEFT JOIN collections s ON s.id=i.sub_id"
+                " WHERE i.collection_id=?1 AND (?3 OR coalesce(r.private, s.private)=0"
+                " OR coalesce(r.owner_id, s.owner_id)=?2 OR coalesce(r.owner_id, s.owner_id) IN"
+                " (SELECT org_id FROM memberships WHERE user_id=?2))",
+                &st);
+  if (rc) return rc;
+  sqlite3_bind_int64(st, 1, collection_id);
+  sqlite3_bind_int64(st, 2, viewer_id);
+  sqlite3_bind_int(st, 3, viewer_admin ? 1 : 0);
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *out = sqlite3_column_int64(st, 0);
+  else
+    rc = sql_err(db, "collection items");
+  sqlite3_finalize(st);
+  return rc;
+}
 
 static int touch(sqlite3 *db, int64_t collection_id, int64_t now) {
   sqlite3_stmt *st = NULL;

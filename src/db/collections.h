@@ -30,8 +30,9 @@ typedef struct {
 } db_collection;
 
 /* Insert c (fills id, position = last of the owner's list). HUB_EEXISTS when the owner has a
- * collection with the same slug_title: *existing_oid (25 bytes) names it. */
-int db_collection_create(db_collection *c, char existing_oid[25]);
+ * collection with the same slug_title: *existing_oid (25 bytes) names it; HUB_ETOOBIG when
+ * the owner already has max_per_owner collections. */
+int db_collection_create(db_collection *c, int max_per_owner, char existing_oid[25]);
 /* By public id; HUB_ENOTFOUND ("Collection not found"). */
 int db_collection_get(const char *oid, db_collection *out);
 /* By row id (items that name a collection); HUB_ENOTFOUND. */
@@ -56,6 +57,11 @@ typedef struct {
   int limit;
 } db_collection_filter;
 enum { DB_COLL_SORT_POSITION = 0, DB_COLL_SORT_LAST_MODIFIED, DB_COLL_SORT_UPVOTES };
+/* Items of collection_id whose target viewer_id (0: anonymous) may see by identity: public
+ * repos and collections, the viewer's own, those of orgs the viewer belongs to; every item
+ * when viewer_admin. */
+int db_collection_count_visible(int64_t collection_id, int64_t viewer_id, int viewer_admin,
+                                int64_t *out);
 /* Calls cb per row in order; a nonzero return stops and is returned. */
 typedef int (*db_collection_cb)(const db_collection *c, void *payload);
 int db_collection_list(const db_collection_filter *f, db_collection_cb cb, void *payload);

@@ -1,6 +1,7 @@
 /* Per-thread SQLite connections, statement cache and migrations. */
 #include "db/db.h"
 #include "db/internal.h"
+#include "db/stmt.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -316,6 +317,9 @@ int db_global_init(const char *data_dir) {
   pthread_once(&g_once, make_key);
   snprintf(g_dir, sizeof g_dir, "%s", data_dir);
   snprintf(g_path, sizeof g_path, "%s/modelhub.db", data_dir);
+  if (db_engine() == DB_ENGINE_POSTGRES) /* docs/scale-out.md, "Conversion plan" */
+    return hub_error_set(HUB_EUNSUPPORTED, "--db postgres: the db files are not converted to "
+                                           "the statement layer yet (docs/scale-out.md)");
   sqlite3 *db = db_conn();
   if (!db) return HUB_ERROR;
   int version = 0;
@@ -343,6 +347,15 @@ int db_global_init(const char *data_dir) {
 }
 
 int db_migrate_module(const char *module, const char *const *steps, int nsteps) {
+  if (db_engine() == DB_ENGINE_POSTGRES) { /* portable steps, through the statement layer */
+    db_migration *m = calloc(nsteps > 0 ? (size_t)nsteps : 1, sizeof *m);
+    if (!m) return hub_error_set(HUB_ERROR, "out of memory");
+    for (int i = 0; i < nsteps; i++)
+      m[i].sql = steps[i];
+    int rc = db_migrate(module, m, nsteps);
+    free(m);
+    return rc;
+  }
   sqlite3 *db = db_conn();
   if (!db) return HUB_ERROR;
   char *err = NULL;
@@ -381,6 +394,7 @@ int db_migrate_module(const char *module, const char *const *steps, int nsteps) 
 }
 
 void db_global_shutdown(void) {
+  db_stmt_thread_end();
   conn_free(pthread_getspecific(g_key));
   pthread_setspecific(g_key, NULL);
 }

@@ -31,7 +31,13 @@ static int one_repo(sqlite3_stmt *st, db_repo *out) {
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) db__read_repo(st, out);
   sqlite3_reset(st);
-  return rc == SQLITE_ROW ? 0 : hub_error_set(HUB_EREPO, "Repository not found");
+  if (rc == SQLITE_ROW) return 0;
+  /* Only "no row" is "not found": a busy or failing database is an error, so that no caller
+   * takes a transient failure for a repository that does not exist (and, say, sweeps it). */
+  if (rc != SQLITE_DONE)
+    return hub_error_set(HUB_ERROR, "reading the repository failed: %s",
+                         sqlite3_errmsg(db_conn()));
+  return hub_error_set(HUB_EREPO, "Repository not found");
 }
 
 int db_repo_create(db_repo *r) {

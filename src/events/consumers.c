@@ -7,7 +7,8 @@
  *   ref transaction writes it synchronously (read-your-writes).
  * - xet: LFS -> Xet conversion of the objects a repo with Xet on references, after its
  *   refs moved (xetsrv_consume, handed down by main.c with events_set_consumer).
- * Next: scanning, webhooks, mirroring — add a row. */
+ * - webhooks: one delivery per matching webhook (webhooks_consume, handed down by main.c).
+ * Next: scanning, mirroring — add a row. */
 #include "events/events.h"
 #include "index/index.h"
 
@@ -22,6 +23,7 @@
 events_consumer events_consumers[] = {
     {"index", index_consume},
     {"xet", NULL},
+    {"webhooks", NULL},
 };
 const size_t events_nconsumers = sizeof events_consumers / sizeof events_consumers[0];
 

@@ -126,6 +126,9 @@ struct hub_req {
   int bodyless;            /* no Content-Length (or 0) and no Transfer-Encoding */
   int dispatched;          /* the handler went to a worker (connection suspended meanwhile) */
   _Atomic int worker_done; /* the worker's handler finished (resp is ready) */
+  int source_pending;      /* the repo source's prepare runs on the worker first */
+  int source_done;         /* prepare ran (or is not wanted again) for this request */
+  int rerun;               /* an inline handler asked for a worker (http_move_to_worker) */
   int read_txn;            /* a GET/HEAD read snapshot is open (db_read_begin) */
   char request_id[33];
   char client_ip[64];
@@ -234,6 +237,29 @@ void http_set_cookie_identify(http_identify_fn fn);
 typedef int (*http_error_page_fn)(hub_req *r, int code, int status, const char *title,
                                   const char *msg);
 void http_set_error_page(http_error_page_fn fn);
+
+/* Where repos that are not here may come from (mirror/, wired by main.c): consulted by the
+ * router for body-less requests (GET/HEAD) that name a repo.
+ * - missing(r): the repo is not here. On the event thread (read-only, no waiting): 1 when
+ *   prepare should try to bring it (the request then moves to a worker), 0 for a plain 404.
+ * - stale(r): the repo is here and the caller may read it: 1 when prepare should refresh
+ *   it first (on a worker).
+ * - prepare(r): on a worker: fetch or refresh. 0 = go on (the repo is looked up and
+ *   authorized again); a negative code = the request fails with it (prepare may reply
+ *   itself, e.g. with Retry-After).
+ * - may_write(r, want): any request on an existing repo: 0, or an error code refusing it
+ *   (read-only copies). `want` is the permission the route needs (PERM_*). */
+typedef struct {
+  int (*missing)(hub_req *r);
+  int (*stale)(hub_req *r);
+  int (*prepare)(hub_req *r);
+  int (*may_write)(hub_req *r, int want);
+} http_repo_source;
+void http_set_repo_source(const http_repo_source *src);
+/* A RUN_INLINE handler that finds it must block (a mirror fetch): on an event thread this
+ * returns 1, and the handler must return 0 at once without replying — it runs again on a
+ * worker. On a worker it returns 0 (go on). */
+int http_move_to_worker(hub_req *r);
 
 /* Prometheus text for the request counters and latency histogram. */
 void http_metrics_text(hub_buf *out);

@@ -225,8 +225,22 @@ static int redirect_moved(hub_req *r, const db_repo *now) {
   return rc;
 }
 
+static const http_repo_source *g_source; /* http_set_repo_source (mirror/) */
+static _Thread_local int t_event_thread; /* this thread runs libmicrohttpd callbacks */
+
+void http_set_repo_source(const http_repo_source *src) {
+  g_source = src;
+}
+
+int http_move_to_worker(hub_req *r) {
+  if (!t_event_thread) return 0;
+  r->rerun = 1;
+  return 1;
+}
+
 /* Authorize the caller for the route. Returns 0 to proceed, 1 when a response was
- * queued (redirect), or a HUB_E* code. */
+ * queued (redirect), 2 when the repo source must prepare the repo on a worker first, or a
+ * HUB_E* code. */
 static int authorize(hub_req *r) {
   const hub_route *rt = r->route;
   unsigned needs = rt->needs;
@@ -251,6 +265,9 @@ static int authorize(hub_req *r) {
   int challenge = (needs & NEED_GIT_CHALLENGE) && !r->who.authenticated;
   if (rc) {
     memset(&r->repo, 0, sizeof r->repo);
+    /* Not here: a repo source (mirror/) may bring it, on a worker. */
+    if (rc == HUB_EREPO && g_source && !r->source_done && r->bodyless && g_source->missing(r))
+      return 2;
     if (challenge) return hub_error_set(HUB_EAUTH, "Authentication required");
     return hub_error_set(HUB_EREPO, "Repository not found");
   }
@@ -274,6 +291,7 @@ static int authorize(hub_req *r) {
     if (challenge) return hub_error_set(HUB_EAUTH, "Authentication required");
     return hub_error_set(HUB_EREPO, "Repository not found");
   }
+  if (g_source && (rc = g_source->may_write(r, want))) return rc;
   if (r->repo_perm < want) {
     if (!r->who.authenticated)
       return hub_error_set(HUB_EAUTH, "You must be authenticated to write to %s/%s", r->repo.ns,
@@ -294,6 +312,7 @@ static int authorize(hub_req *r) {
   }
   if (r->repo.disabled && want > PERM_NONE && !(r->who.is_admin))
     return hub_error_set(HUB_EFORBIDDEN, "Access to this resource is disabled.");
+  if (g_source && !r->source_done && r->bodyless && g_source->stale(r)) return 2;
   return 0;
 }
 
@@ -365,9 +384,10 @@ static void run_handler(hub_req *r) {
 /* The response is queued by the event thread when libmicrohttpd calls access_cb again
  * after the resume: queueing from here would let libmicrohttpd run the connection's state
  * machine on this thread, racing with the event thread that suspended it. */
+static int source_prepare(hub_req *r);
 static void worker_job(void *arg) {
   hub_req *r = arg;
-  run_handler(r);
+  if (!r->source_pending || !source_prepare(r)) run_handler(r);
   r->worker_done = 1;
   MHD_resume_connection(r->conn); /* from here the event thread owns r again */
 }
@@ -381,20 +401,43 @@ static void reset_reply(hub_req *r) {
   r->bytes_out = 0;
 }
 
+/* On the worker, before the handler: the repo source brings or refreshes the repo, which
+ * is then looked up and authorized again. 0 = run the handler; 1 = a response is queued. */
+static int source_prepare(hub_req *r) {
+  r->source_pending = 0;
+  r->source_done = 1;
+  hub_error_clear();
+  int rc = g_source->prepare(r);
+  if (r->resp) return 1;
+  if (!rc) {
+    db_read_begin();
+    rc = authorize(r);
+    db_read_end();
+    if (rc == 1) return 1;
+    if (rc == 2) rc = 0;
+  }
+  if (!rc && r->route->on_body) rc = r->route->on_body(r, "", 0);
+  if (!rc) return 0;
+  if (!r->resp) http_reply_error(r, rc);
+  return 1;
+}
+
 /* The request is complete: run its handler inline or hand it to a worker. */
 static enum MHD_Result dispatch(hub_req *r) {
-  if (r->route->needs & RUN_INLINE) {
+  if ((r->route->needs & RUN_INLINE) && !r->source_pending) {
     run_handler(r);
-    return queue(r);
-  }
-  if (r->route->needs & RUN_INLINE_TRY) {
+    if (!r->rerun) return queue(r);
+    r->rerun = 0;
+    reset_reply(r);
+  } else if ((r->route->needs & RUN_INLINE_TRY) && !r->source_pending) {
     db_budget_set(g_inline_budget, HUB_INLINE_BUDGET_US);
     run_handler(r);
     int over = db_budget_exceeded();
     db_budget_set(0, 0);
-    if (!over) return queue(r);
+    if (!over && !r->rerun) return queue(r);
+    r->rerun = 0;
     reset_reply(r);
-    http__metrics_escalated();
+    if (over) http__metrics_escalated();
   }
   if (r->read_txn) { /* the worker takes its own snapshot on its own connection */
     db_read_end();
@@ -476,6 +519,10 @@ static enum MHD_Result first_call_inner(hub_req *r, const char *url) {
   if (rc) return refuse(r, rc);
   rc = authorize(r);
   if (rc == 1) return queue(r);
+  if (rc == 2) { /* body-less: the repo source prepares the repo on a worker */
+    r->source_pending = 1;
+    return dispatch(r);
+  }
   if (rc) return refuse(r, rc);
   if (r->route->on_body && (rc = r->route->on_body(r, "", 0))) return refuse(r, rc);
   uint64_t announced = announced_len(r);
@@ -517,9 +564,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
   hub_req *r = *con_cls;
-  static _Thread_local int event_thread;
-  if (!event_thread) { /* what runs here never writes: inline handlers, router checks */
-    event_thread = 1;
+  if (!t_event_thread) { /* what runs here never writes: inline handlers, router checks */
+    t_event_thread = 1;
     db_thread_readonly();
   }
   if (!r) {

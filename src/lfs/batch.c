@@ -183,6 +183,11 @@ void lfs_set_batch_hook(lfs_batch_hook fn) {
   g_batch_hook = fn;
 }
 
+static lfs_fetch_hook g_fetch_hook;
+void lfs_set_fetch_hook(lfs_fetch_hook fn) {
+  g_fetch_hook = fn;
+}
+
 void lfs_init(struct blob_store *blobs) {
   g_blobs = blobs;
 }
@@ -341,6 +346,9 @@ static int h_batch(hub_req *r) {
       return lfs_reply_error(r, rc);
     }
     state[i] = rc == 0 && ref == o->size && have == o->size ? ST_HAVE : ST_NEED;
+    if (!upload && state[i] == ST_NEED && g_fetch_hook && g_fetch_hook(r, o->oid, o->size) == 0)
+      state[i] = ST_HAVE; /* brought from a mirror's upstream */
+    hub_error_clear();
     if (upload && state[i] == ST_NEED && (req->transfers & LFS_XFER_MULTIPART) &&
         o->size > lfs_part_size(o->size))
       any_multipart = 1;

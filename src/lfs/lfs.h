@@ -78,6 +78,12 @@ typedef struct {
  * on), < 0 = error. Set once at start-up; lfs/ does not include its caller. */
 typedef int (*lfs_batch_hook)(hub_req *r, const lfs_batch_req *req);
 void lfs_set_batch_hook(lfs_batch_hook fn);
+/* Where a download of an object the repo names but does not hold may come from (mirror/:
+ * fetched from upstream, verified, then referenced): 0 when the object is now stored and
+ * referenced, an error code when not (the object then gets its per-object error). Called
+ * on the batch's worker thread. Set once at start-up. */
+typedef int (*lfs_fetch_hook)(hub_req *r, const char *oid, int64_t size);
+void lfs_set_fetch_hook(lfs_fetch_hook fn);
 
 /* Parse a batch request body (pure: no I/O, no globals). *out is owned by the caller; free
  * it with lfs_batch_req_free(). Errors (message set): HUB_EINVALID for a body that is not
@@ -109,7 +115,7 @@ int lfs_download_target(hub_req *r, const char *purpose, db_repo *out);
 
 /* Semi-private, shared by batch.c (route table) and transfer.c (signed transfer routes). */
 struct blob_store *lfs__blobs(void); /* the store given to lfs_init */
-int lfs__h_put(hub_req *r); /* lfs-put and lfs-part */
+int lfs__h_put(hub_req *r);          /* lfs-put and lfs-part */
 int lfs__on_put_body(hub_req *r, const char *data, size_t len);
 int lfs__h_complete(hub_req *r);
 /* Start call of a completion: the signed URL is checked before any body byte is read. */

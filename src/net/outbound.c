@@ -45,6 +45,16 @@ int outbound_addr_is_private(const struct sockaddr *sa) {
           ((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) | ((uint32_t)b[14] << 8) | b[15];
       return v4_is_private(v4);
     }
+    static const uint8_t translated[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0};
+    if (!memcmp(b, translated, 12)) { /* IPv4-translated ::ffff:0:a.b.c.d (SIIT) */
+      uint32_t v4 =
+          ((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) | ((uint32_t)b[14] << 8) | b[15];
+      return v4_is_private(v4);
+    }
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return 1;                  /* site-local fec0::/10 */
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) return 1; /* Teredo */
+    if (b[0] == 0x01 && !b[1] && !b[2] && !b[3] && !b[4] && !b[5] && !b[6] && !b[7])
+      return 1;                                          /* discard-only 100::/64 */
     if ((b[0] & 0xfe) == 0xfc) return 1;                 /* unique local fc00::/7 */
     if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return 1; /* link-local fe80::/10 */
     if (b[0] == 0xff) return 1;                          /* multicast */

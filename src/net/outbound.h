@@ -4,8 +4,10 @@
  * - Targets: every address a name resolves to is checked when the socket is opened (so a
  *   DNS answer cannot swap in a private address after a check): loopback, private
  *   (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7), link-local (169.254/16, fe80::/10,
- *   which holds cloud metadata services), unspecified, multicast and IPv4-mapped forms of
- *   those are refused unless opts.allow_private. Only http and https.
+ *   which holds cloud metadata services), site-local fec0::/10, unspecified, multicast,
+ *   IPv4-mapped/-compatible/-translated forms of those, and prefixes that reach an
+ *   embedded IPv4 (6to4 2002::/16, NAT64 64:ff9b::/32, Teredo 2001::/32) or nowhere
+ *   (100::/64) are refused unless opts.allow_private. Only http and https.
  * - Redirects are never followed: a 3xx is returned to the caller as is, who decides.
  * - Reads are bounded: a buffered response keeps at most opts.max_body bytes and reports
  *   truncation; a streamed response goes to the caller's sink, which may stop it.

@@ -15,7 +15,8 @@
  *                  "imports": [{"module": "os", "name": "system", "safety": "dangerous"}, ...],
  *                  "members": ["archive/data.pkl", ...]},         pickles found and walked
  *      "archive": {"status": LEVEL, "message": "...",
- *                  "findings": [{"member": "../x", "message": "path escapes the archive"}]},
+ *                  "findings": [{"member": "../x", "message": "path escapes the archive",
+ *                                "level": "unsafe"}]},
  *      "header":  {"status": LEVEL, "message": "...", "format": "safetensors" | "gguf"},
  *      "secrets": {"status": LEVEL, "message": "...",
  *                  "findings": [{"rule": "aws-access-key", "line": 3, "message": "..."}]},
@@ -29,6 +30,7 @@
 #define HUB_SCAN_SCAN_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Levels, ordered: a report's level is the maximum of its scanners'. */
@@ -66,6 +68,18 @@ typedef struct {
  * message only for an unreadable descriptor or OOM. Thread-safe: keeps no state but `cfg->av`,
  * which is itself thread-safe. */
 int scan_fd(const scan_config *cfg, int fd, uint64_t size, const char *path, json_t **out);
+
+/* The pickle and archive scanners only (no header, secrets or AV scanner, which read a
+ * descriptor) over `len` bytes of memory: the fuzz harnesses and tests. limits may be NULL
+ * (defaults). Same return contract as scan_fd. */
+int scan_mem(const scan_limits *limits, const void *buf, size_t len, const char *path,
+             json_t **out);
+
+/* `modelhub scan [--json] [--clamav-db DIR] FILE...` (argv[0] is "scan"): prints each
+ * file's findings, human-readable or as the report JSON. Returns the exit status: 0 all
+ * clean, 1 findings (a level above safe), 2 an error (unreadable file, scanner error,
+ * usage). */
+int scan_cli_main(int argc, char **argv);
 
 /* The level of a report (its "level" member); SCAN_ERROR if missing. */
 scan_level scan_report_level(const json_t *report);

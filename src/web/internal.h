@@ -128,6 +128,10 @@ int web_h_logout_post(hub_req *r);
 int web_h_tokens(hub_req *r);
 int web_h_tokens_post(hub_req *r);
 int web_h_token_revoke_post(hub_req *r);
+int web_h_webhooks(hub_req *r); /* pages_webhooks.c */
+int web_h_webhook_enable_post(hub_req *r);
+int web_h_webhook_disable_post(hub_req *r);
+int web_h_webhook_replay_post(hub_req *r);
 int web_h_profile(hub_req *r); /* pages_profile.c */
 int web_h_new(hub_req *r);
 int web_h_new_post(hub_req *r);

@@ -265,7 +265,8 @@ void web_page_begin(web_page *p, hub_req *r, const char *title) {
     html_f(b,
            "<a class=\"btn btn-sm\" href=\"/new\">+ New</a><details class=\"menu\"><summary>%t "
            "▾</summary><div class=\"menu-pop\"><a href=\"/%u\">Profile</a>"
-           "<a href=\"/new\">New repository</a><a href=\"/settings/tokens\">Access tokens</a>",
+           "<a href=\"/new\">New repository</a><a href=\"/settings/tokens\">Access tokens</a>"
+           "<a href=\"/settings/webhooks\">Webhooks</a>",
            r->who.name, r->who.name);
     if (p->csrf[0]) {
       html_f(b, "<form method=\"post\" action=\"/logout\">");

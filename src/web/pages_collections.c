@@ -109,7 +109,8 @@ int web_h_collections_post(hub_req *r) {
   char slug[COLLECTIONS_SLUG_MAX];
   rc = collections_create(r, a.name, title ? title : "", desc && *desc ? desc : NULL,
                           priv && !strcmp(priv, "1"), slug);
-  if (rc == HUB_EINVALID) return owner_page(r, &a, 400, hub_error_msg());
+  if (rc == HUB_EINVALID || rc == HUB_ETOOBIG)
+    return owner_page(r, &a, rc == HUB_EINVALID ? 400 : 413, hub_error_msg());
   if (rc == HUB_EEXISTS)
     return owner_page(r, &a, 409, "You already have a collection with this title.");
   if (rc) return web_error_code(r, rc);

@@ -6,6 +6,7 @@
 
 #include "api/api.h"
 #include "db/search.h"
+#include "mirror/mirror.h"
 #include "ml/card.h"
 #include "util/error.h"
 #include "web/internal.h"
@@ -29,6 +30,10 @@ void web_repo_header(web_page *p, const db_repo *repo, const char *tab, const ch
          repo->name, full);
   if (repo->is_private) html_f(b, "<span class=\"badge badge-private\">private</span>");
   if (repo->gated[0]) html_f(b, "<span class=\"badge\">gated</span>");
+  db_mirror_repo mirror; /* a read-only copy of an upstream hub's repo (docs/mirror.md) */
+  if (mirror_enabled() && mirror_repo_of(repo, &mirror) == 0)
+    html_f(b, "<span class=\"badge\" title=\"read-only copy\">mirrored from %t</span>",
+           mirror.upstream);
   html_f(b, "</div><nav class=\"tabs\">");
   const char *r = rev && *rev ? rev : "main";
   html_f(b, "<a href=\"");

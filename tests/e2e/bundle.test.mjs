@@ -6,7 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -153,6 +153,65 @@ test("a bundle with one flipped byte (manifest, git part, object) is refused who
   assert.equal((await api(dst, "GET", `/api/models/${REPO}`)).status, 404);
 });
 
+/** The bundle with its manifest replaced by `man` (and signed again), the rest unchanged. */
+function resigned(man, name) {
+  const b = readFileSync(bundle);
+  const ml = Number(b.readBigUInt64BE(8));
+  const text = Buffer.from(JSON.stringify(man));
+  const hdr = Buffer.alloc(16);
+  Buffer.from("MHBUNDL1").copy(hdr);
+  hdr.writeBigUInt64BE(BigInt(text.length), 8);
+  const sha = createHash("sha256").update(hdr).update(text).digest();
+  const p = path.join(work, name);
+  writeFileSync(p, Buffer.concat([hdr, text, sha, b.subarray(16 + ml + 32)]));
+  return p;
+}
+
+test("a manifest declaring more bytes than the temp space holds is refused before any is written", async () => {
+  const b = readFileSync(bundle);
+  const man = JSON.parse(b.subarray(16, 16 + Number(b.readBigUInt64BE(8))).toString());
+  man.repo.id = "admin/too-big";
+  man.objects[man.objects.length - 1].size = 2 ** 52; // 4 PiB: no disk here has that free
+  const r = dst.cli(["import", resigned(man, "too-big.bundle")]);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /bundle refused: .*temp space/, r.stderr);
+  assert.equal((await api(dst, "GET", "/api/models/admin/too-big")).status, 404);
+  assert.deepEqual(tmpLeft(dst), [], "temp space cleaned");
+  // Sizes whose sum overflows 64 bits are refused the same way, not wrapped around.
+  man.objects = [man.objects[0], man.objects[0], man.objects[0]].map((o, i) => ({ ...o, oid: String(i).repeat(64), size: 2 ** 62 * 1.5 }));
+  const o = dst.cli(["import", resigned(man, "overflow.bundle")]);
+  assert.equal(o.status, 1, o.stderr);
+  assert.match(o.stderr, /bundle refused: .*(temp space|bad object entry)/, o.stderr);
+});
+
+test("a git bundle listing one ref twice instead of a manifest ref is refused", async () => {
+  const b = readFileSync(bundle);
+  const ml = Number(b.readBigUInt64BE(8));
+  const man = JSON.parse(b.subarray(16, 16 + ml).toString());
+  const gitStart = 16 + ml + 32;
+  const git = b.subarray(gitStart, gitStart + man.git.size);
+  const sep = git.indexOf("\n\n");
+  const lines = git.subarray(0, sep).toString().split("\n");
+  const refLines = lines.filter((l) => /^[0-9a-f]{40} refs\//.test(l));
+  assert.ok(refLines.length >= 2, lines.join("|"));
+  // The last ref's line replaced by a copy of the first: as many lines as manifest refs.
+  const dup = lines.map((l) => (l === refLines[refLines.length - 1] ? refLines[0] : l));
+  const newGit = Buffer.concat([Buffer.from(dup.join("\n")), git.subarray(sep)]);
+  man.repo.id = "admin/dupref";
+  man.git = { size: newGit.length, sha256: createHash("sha256").update(newGit).digest("hex") };
+  const text = Buffer.from(JSON.stringify(man));
+  const hdr = Buffer.alloc(16);
+  Buffer.from("MHBUNDL1").copy(hdr);
+  hdr.writeBigUInt64BE(BigInt(text.length), 8);
+  const p = path.join(work, "dupref.bundle");
+  writeFileSync(p, Buffer.concat([hdr, text, createHash("sha256").update(hdr).update(text).digest(), newGit, b.subarray(gitStart + git.length)]));
+  const r = dst.cli(["import", p]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /bundle refused: the git bundle's refs differ from the manifest/);
+  assert.equal((await api(dst, "GET", "/api/models/admin/dupref")).status, 404);
+  assert.deepEqual(tmpLeft(dst), []);
+});
+
 test("kill -9 during import leaves nothing half-imported; importing again completes it", async () => {
   for (const stage of ["objects", "commit"]) {
     const child = spawn(dst.bin, ["--data", dst.dataDir, "import", bundle], {
@@ -294,4 +353,37 @@ test("import into a stopped hub; the server picks the repo up when it starts", a
   assert.equal(info.json.sha, srcInfo.json.sha);
   const got = await downloadFile({ repo: "admin/air2", path: "w.bin", accessToken: dst.adminToken, hubUrl: dst.url });
   assert.ok(Buffer.from(await got.arrayBuffer()).equals(LFSBIN));
+});
+
+test("a bundle naming an object it does not carry is refused, even when this hub holds it privately", async () => {
+  // dst already holds every object of admin/air (a private repo): a bundle that drops one
+  // from its manifest and its bytes must not get a new repo linked to it.
+  assert.equal((await api(dst, "GET", `/api/models/${REPO}`)).status, 200);
+  const b = readFileSync(bundle);
+  const ml = Number(b.readBigUInt64BE(8));
+  const man = JSON.parse(b.subarray(16, 16 + ml).toString());
+  const objStart = 16 + ml + 32 + man.git.size;
+  const dropped = man.objects[0];
+  man.repo.id = "admin/steal";
+  man.repo.private = false;
+  man.objects = man.objects.slice(1);
+  const text = Buffer.from(JSON.stringify(man));
+  const hdr = Buffer.alloc(16);
+  Buffer.from("MHBUNDL1").copy(hdr);
+  hdr.writeBigUInt64BE(BigInt(text.length), 8);
+  const p = path.join(work, "steal.bundle");
+  writeFileSync(
+    p,
+    Buffer.concat([
+      hdr,
+      text,
+      createHash("sha256").update(hdr).update(text).digest(),
+      b.subarray(16 + ml + 32, objStart),
+      b.subarray(objStart + dropped.size),
+    ]),
+  );
+  const r = dst.cli(["import", p]);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, new RegExp(`bundle refused: LFS object ${dropped.oid} .* is not in it`));
+  assert.equal((await api(dst, "GET", "/api/models/admin/steal")).status, 404);
 });

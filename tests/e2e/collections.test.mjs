@@ -389,6 +389,81 @@ describe("collections API", () => {
     );
   });
 
+  test("a collection as an item counts only the items the reader can see (numberItems)", async () => {
+    const inner = (await create(alice, "Inner count", "alice")).json.slug;
+    for (const id of ["alice/secret", "alice/bert"]) {
+      const r = await api("POST", `/api/collections/${inner}/items`, { token: alice, json: { item: { id, type: "model" } } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const outer = (await create(alice, "Outer count", "alice")).json.slug;
+    const r = await api("POST", `/api/collections/${outer}/items`, {
+      token: alice,
+      json: { item: { id: inner, type: "collection" } },
+    });
+    assert.equal(r.status, 200, r.text);
+    const count = async (token) => (await api("GET", `/api/collections/${outer}`, { token })).json.items[0].numberItems;
+    assert.equal(await count(alice), 2);
+    // bob and anonymous callers do not learn that a private repo is in there.
+    assert.equal(await count(bob), 1);
+    assert.equal(await count(undefined), 1);
+    const listed = (await api("GET", "/api/collections?owner=alice&q=outer%20count")).json;
+    assert.equal(listed[0].items[0].numberItems, 1);
+  });
+
+  test("an owner has at most 1,000 collections (every reorder rewrites the owner's list)", async () => {
+    server.makeUser("hoarder", "write");
+    const h = server.makeToken("hoarder", "write");
+    assert.equal((await create(h, "c0", "hoarder")).status, 200);
+    // 999 more straight into the database (1,000 API calls would make a slow test).
+    const sql = spawnSync(
+      "sqlite3",
+      [
+        path.join(server.dataDir, "modelhub.db"),
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999)" +
+          " INSERT INTO collections(oid, owner_id, title, slug_title, theme, position, created_ms, updated_ms)" +
+          " SELECT printf('%024x', 11259375 * 4096 + i), (SELECT id FROM accounts WHERE name = 'hoarder')," +
+          " 'c' || i, 'c' || i, 'blue', i, 0, 0 FROM n",
+      ],
+      { encoding: "utf8" },
+    );
+    assert.equal(sql.status, 0, sql.stderr);
+    assertHubError(await create(h, "one too many", "hoarder"), 413, "PayloadTooLarge");
+    // Deleting one makes room again.
+    const first = (await api("GET", "/api/collections?owner=hoarder&limit=1", { token: h })).json[0].slug;
+    assert.equal((await api("DELETE", `/api/collections/${first}`, { token: h })).status, 200);
+    assert.equal((await create(h, "one too many", "hoarder")).status, 200);
+  });
+
+  test("fine-grained tokens: a repo scope or a read scope neither writes collections nor reads private ones it does not cover", async () => {
+    const priv = (await create(alice, "Scoped secret", "alice", { private: true })).json.slug;
+    const pub = (await create(alice, "Scoped public", "alice")).json.slug;
+    const token = async (scopes) => {
+      const r = await api("POST", "/api/settings/tokens", { token: alice, json: { name: `fg-${Math.random()}`, role: "fineGrained", scopes } });
+      assert.equal(r.status, 200, r.text);
+      return r.json.token;
+    };
+    const repoScoped = await token([{ type: "repo", name: "alice/bert", permission: "write" }]);
+    const nsRead = await token([{ type: "namespace", name: "alice", permission: "read" }]);
+    const nsWrite = await token([{ type: "namespace", name: "alice", permission: "write" }]);
+    for (const t of [repoScoped, nsRead]) {
+      assertHubError(await create(t, "Scoped new", "alice"), 403, "Forbidden");
+      assertHubError(await api("PATCH", `/api/collections/${pub}`, { token: t, json: { title: "x" } }), 403, "Forbidden");
+      assertHubError(await api("DELETE", `/api/collections/${pub}`, { token: t }), 403, "Forbidden");
+      assertHubError(
+        await api("POST", `/api/collections/${pub}/items`, { token: t, json: { item: { id: "alice/bert", type: "model" } } }),
+        403,
+        "Forbidden",
+      );
+    }
+    // Outside every scope: the private collection does not exist, in reads and listings.
+    assertHubError(await api("GET", `/api/collections/${priv}`, { token: repoScoped }), 404, "NotFound");
+    const listed = (await api("GET", "/api/collections?owner=alice&limit=100", { token: repoScoped })).json;
+    assert.equal(listed.some((c) => c.slug === priv), false);
+    // A namespace read scope reads it; a namespace write scope writes.
+    assert.equal((await api("GET", `/api/collections/${priv}`, { token: nsRead })).status, 200);
+    assert.equal((await create(nsWrite, "Scoped new", "alice")).status, 200);
+  });
+
   test("bad input: item types, missing repos, themes, fields → 400/404 with X-Error-Code", async () => {
     const slug = (await create(alice, "Bad input", "alice")).json.slug;
     const add = (json) => api("POST", `/api/collections/${slug}/items`, { token: alice, json });
@@ -503,6 +578,34 @@ describe("collection web pages (chromium)", () => {
     const forged = await page.request.post(`${server.url}/wendy/pic/add-to-collection`, { form: { collection: slug } });
     assert.equal(forged.status(), 403);
     assert.equal((await (await fetch(`${server.url}/api/collections/${slug}`)).json()).items.length, 0);
+  });
+
+  test("a form title or note that is not UTF-8 is refused, and never breaks the listings", async () => {
+    await page.goto(server.url + "/collections/wendy");
+    const csrf = await page.locator("input[name=csrf]").first().inputValue();
+    // Raw bytes: 0x80 is a lone continuation byte (counted as no character at all).
+    const bad = "%80".repeat(300);
+    const post = (url, body) =>
+      page.request.post(server.url + url, {
+        headers: { "Content-Type": "application/x-www-form-urlencoded" },
+        data: Buffer.from(`csrf=${csrf}&${body}`),
+        maxRedirects: 0,
+      });
+    let res = await post("/collections/wendy", `title=${bad}`);
+    assert.equal(res.status(), 400);
+    res = await post("/collections/wendy", `title=ok%20title&description=${bad}`);
+    assert.equal(res.status(), 400);
+    // The global listing and the owner's page still answer.
+    const all = await fetch(`${server.url}/api/collections?limit=100`);
+    assert.equal(all.status, 200, await all.text());
+    assert.equal((await fetch(`${server.url}/api/collections?owner=wendy`)).status, 200);
+    assert.equal((await fetch(`${server.url}/collections/wendy`)).status, 200);
+    // A note of bad bytes from the repo page's form: refused too.
+    const r = await api("POST", "/api/collections", { token: wendy, json: { title: "Bytes", namespace: "wendy", private: false } });
+    assert.equal(r.status, 200, r.text);
+    res = await post("/wendy/pic/add-to-collection", `collection=${encodeURIComponent(r.json.slug)}&note=${bad}`);
+    assert.equal(res.status(), 400);
+    assert.equal((await (await fetch(`${server.url}/api/collections/${r.json.slug}`)).json()).items.length, 0);
   });
 
   test("a private collection is a 404 page for others; the owner's list shows it", async () => {

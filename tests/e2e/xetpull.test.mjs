@@ -132,3 +132,66 @@ test("pull a Xet file: our CAS serves the same reconstruction, resolve and Xet c
   const stats = JSON.parse(down.cli(["storage", "stats", "--json"], { check: true }).stdout);
   assert.ok(stats.files >= 1 && stats.xorbs >= 1, JSON.stringify(stats));
 });
+
+test("host confusion: casUrl, fetch URLs and redirects pointing elsewhere on loopback are never called", async () => {
+  const { createServer } = await import("node:http");
+  const { spawn } = await import("node:child_process");
+  const listen = (handler) =>
+    new Promise((resolve) => {
+      const s = createServer(handler);
+      s.listen(0, "127.0.0.1", () => resolve(s));
+    });
+  const seen = [];
+  const evil = await listen((req, res) => {
+    seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? ""}`);
+    res.end("{}");
+  });
+  const evilUrl = `http://127.0.0.1:${evil.address().port}`;
+  let mode = "cas";
+  const fake = await listen((req, res) => {
+    const self = `http://127.0.0.1:${fake.address().port}`;
+    if (req.url.includes("/xet-read-token/")) {
+      if (mode === "redirect") {
+        res.writeHead(302, { Location: `${evilUrl}/token` });
+        return res.end();
+      }
+      res.setHeader("Content-Type", "application/json");
+      return res.end(JSON.stringify({ casUrl: mode === "cas" ? evilUrl : self, accessToken: "acc", exp: 9999999999 }));
+    }
+    if (req.url.startsWith("/v1/reconstructions/")) {
+      res.setHeader("Content-Type", "application/json");
+      return res.end(
+        JSON.stringify({
+          offset_into_first_range: 0,
+          terms: [{ hash: "a".repeat(64), unpacked_length: 10, range: { start: 0, end: 1 } }],
+          fetch_info: { ["a".repeat(64)]: [{ range: { start: 0, end: 1 }, url: `${evilUrl}/xorb`, url_range: { start: 0, end: 99 } }] },
+        }),
+      );
+    }
+    res.statusCode = 404;
+    res.end();
+  });
+  const run = () =>
+    new Promise((resolve) => {
+      const args = ["--data", down.dataDir, "xet-pull", "--upstream", `http://127.0.0.1:${fake.address().port}`];
+      // A file not stored here yet (a known one is only linked, with no upstream call).
+      args.push("--token", "user-secret", "--repo", "admin/up", "--xet-hash", "b".repeat(64));
+      args.push("--sha256", sha256(Buffer.from("not here")), "--size", "10", "--into", "admin/down", "--allow-private");
+      const p = spawn(down.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      p.stderr.on("data", (d) => (err += d));
+      p.on("close", (status) => resolve({ status, stderr: err }));
+    });
+  try {
+    for (const m of ["cas", "fetch", "redirect"]) {
+      mode = m;
+      const r = await run();
+      assert.notEqual(r.status, 0, `${m}: refused`);
+      if (m !== "redirect") assert.match(r.stderr, /private or loopback/, `${m}: ${r.stderr}`);
+    }
+    assert.deepEqual(seen, [], "the other host got no request, so never the user's token");
+  } finally {
+    evil.close();
+    fake.close();
+  }
+});

@@ -92,6 +92,25 @@ static int listen_loopback(int *port) {
   return fd;
 }
 
+/* IPv6 forms that embed or reach an IPv4 or internal address by other prefixes. */
+static void test_classify_embedded(void **state) {
+  (void)state;
+  const char *priv[] = {
+      "::ffff:0:127.0.0.1",                   /* IPv4-translated (SIIT, RFC 2765) */
+      "::ffff:0:10.0.0.1",                    /* IPv4-translated */
+      "::127.0.0.1",                          /* IPv4-compatible (deprecated) */
+      "64:ff9b::a9fe:a9fe",                   /* NAT64 well-known prefix to 169.254.169.254 */
+      "64:ff9b:1::7f00:1",                    /* NAT64 local-use prefix */
+      "fec0::1",                              /* site-local (deprecated, still routed) */
+      "2001:0:4136:e378:8000:63bf:3fff:fdd2", /* Teredo: tunnels to an embedded IPv4 */
+      "100::1",                               /* discard-only */
+  };
+  for (size_t i = 0; i < sizeof priv / sizeof *priv; i++) {
+    if (!is_private(priv[i])) fail_msg("%s should be private", priv[i]);
+  }
+  if (is_private("2001:db9::1")) fail_msg("2001:db9::1 should be public");
+}
+
 static void test_loopback_refused(void **state) {
   (void)state;
   int port;
@@ -167,9 +186,8 @@ static void test_bounded_read(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_classify),
-      cmocka_unit_test(test_loopback_refused),
-      cmocka_unit_test(test_redirect_not_followed),
+      cmocka_unit_test(test_classify),         cmocka_unit_test(test_classify_embedded),
+      cmocka_unit_test(test_loopback_refused), cmocka_unit_test(test_redirect_not_followed),
       cmocka_unit_test(test_bounded_read),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,48 @@
+/* For whoever implements an engine of the statement layer (stmt.h): the operations a
+ * backend provides, and the statement header each backend's statements start with. */
+#ifndef HUB_DB_ENGINE_H
+#define HUB_DB_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db/stmt.h"
+
+struct db_stmt {
+  const struct db_engine_ops *ops;
+};
+
+/* A bound value, as the layer hands it to the engine (text/blob borrowed for the call). */
+typedef struct {
+  int type; /* DB_T_* */
+  int64_t i;
+  double d;
+  const void *p;
+  size_t len;
+} db_value;
+
+typedef struct db_engine_ops {
+  db_stmt *(*prep)(const char *sql);
+  db_stmt *(*prep_text)(const char *sql);
+  void (*prep_text_done)(db_stmt *st);
+  int (*bind)(db_stmt *st, int idx, const db_value *v);
+  int (*step)(db_stmt *st);
+  void (*reset)(db_stmt *st);
+  int (*col_count)(db_stmt *st);
+  int (*col_type)(db_stmt *st, int col);
+  int64_t (*col_int64)(db_stmt *st, int col);
+  double (*col_double)(db_stmt *st, int col);
+  const char *(*col_text)(db_stmt *st, int col);
+  const void *(*col_blob)(db_stmt *st, int col);
+  size_t (*col_bytes)(db_stmt *st, int col);
+  int64_t (*changes)(void);
+  int64_t (*last_id)(void);
+  int (*exec)(const char *sql);
+  int (*tx_active)(void);
+} db_engine_ops;
+
+extern const db_engine_ops db__sqlite_ops; /* stmt.c */
+extern const db_engine_ops db__pg_ops;     /* pg.c */
+/* pg.c: the URL to connect to (set by db_engine_select before any statement). */
+void db__pg_set_url(const char *url);
+#endif
