@@ -897,7 +897,7 @@ static int cmd_mirror(int argc, char **argv) {
   }
   if (open_data()) return 1;
   hub_ctx ctx = {db_data_dir(), NULL, NULL, NULL, 0, 1};
-  if (blob_store_open(&ctx.blobs, "fs", ctx.data_dir)) return die("stores");
+  if (blob_store_open_at(&ctx.blobs, "")) return die("stores");
   int rc = audit_init();
   if (!rc) rc = events_init();
   if (!rc) rc = mirror_init(&ctx);
