@@ -196,6 +196,15 @@ static int s3_call(const s3_backend *s, const s3_req *q, s3_resp *keep) {
   s3_resp r;
   CURLcode cc;
   int rc = s3_do(s, q, &r, &cc);
+  /* S3 asks clients to retry 500/503 (InternalError, SlowDown): twice more, after 100 and
+   * 400 ms. Bodies are in memory, so every request can be sent again. An unreachable store
+   * is not retried (it fails fast, for /healthz and 503s). */
+  for (int i = 0; i < 2 && !rc && cc == CURLE_OK && r.status >= 500 && r.status <= 504; i++) {
+    hub_buf_dispose(&r.body);
+    struct timespec ts = {0, (i ? 400 : 100) * 1000000L};
+    nanosleep(&ts, NULL);
+    rc = s3_do(s, q, &r, &cc);
+  }
   if (!rc && (cc != CURLE_OK || r.status / 100 != 2)) rc = s3_fail(q, cc, &r);
   /* CompleteMultipartUpload may answer 200 with an error document. */
   if (!rc && r.body.ptr && strstr(r.body.ptr, "<Error>"))
