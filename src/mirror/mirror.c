@@ -19,6 +19,7 @@
 #include "blob/blob.h"
 #include "db/objects.h"
 #include "events/events.h"
+#include "git/git.h"
 #include "net/outbound.h"
 #include "repo/repo.h"
 #include "util/error.h"
@@ -253,37 +254,21 @@ static int up_call(const upstream *u, const char *method, const char *url, const
 
 /* ---- git ---------------------------------------------------------------------------- */
 
-/* Run git with `argv` (argv[0] "git"), the parent's environment minus GIT_* and MODELHUB_*,
- * plus `extra`. 0 when it exited 0. */
+/* Run git with `argv` (argv[0] "git") as one of the server's git children (git_run: it
+ * dies with the server), the parent's environment minus GIT_* and MODELHUB_*, plus `extra`.
+ * 0 when it exited 0. Its output goes to the server log; an upstream 429 is a rate limit. */
 static int run_git(char *const argv[], const char *const *extra) {
-  size_t n = 0, ne = 0;
-  for (char **e = environ; *e; e++)
-    n++;
-  for (const char *const *e = extra; e && *e; e++)
-    ne++;
-  char **env = calloc(n + ne + 1, sizeof *env);
-  if (!env) return hub_error_set(HUB_ERROR, "out of memory");
-  size_t k = 0;
-  for (char **e = environ; *e; e++)
-    if (strncmp(*e, "GIT_", 4) && strncmp(*e, "MODELHUB_", 9)) env[k++] = *e;
-  for (const char *const *e = extra; e && *e; e++)
-    env[k++] = (char *)*e;
-  env[k] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", 0, 0);
-  posix_spawn_file_actions_adddup2(&fa, 2, 1); /* git's output goes to the server log */
-  pid_t pid;
-  int err = posix_spawnp(&pid, "git", &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  free(env);
-  if (err) return hub_error_set(HUB_ERROR, "cannot run git: %s", strerror(err));
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0)
-    ;
-  if (!WIFEXITED(st) || WEXITSTATUS(st))
-    return hub_error_set(HUB_EUPSTREAM, "The upstream hub failed to answer (git fetch failed)");
-  return 0;
+  char out[2048];
+  int code = git_run(argv, extra, out, sizeof out);
+  if (code < 0) return code;
+  if (!code) return 0;
+  fprintf(stderr, "mirror: %s %s: exit %d: %s", argv[0], argv[1], code, out);
+  if (strstr(out, "error: 429")) {
+    m_errors++;
+    note_retry_after("5"); /* git does not show upstream's Retry-After */
+    return rate_limited();
+  }
+  return hub_error_set(HUB_EUPSTREAM, "The upstream hub failed to answer (git fetch failed)");
 }
 
 static const char *type_prefix(int type) {
@@ -576,6 +561,12 @@ int mirror_repo_of(const db_repo *repo, db_mirror_repo *out) {
 
 static int src_missing(hub_req *r) {
   if (!g_nup || !upstream_for(r->repo_ns, r->repo_name)) return 0;
+  if (!r->bodyless) { /* only reads that POST bring a repo: LFS batch, paths-info */
+    const char *last = r->nsegs ? r->segs[r->nsegs - 1] : "";
+    if (strcmp(last, "batch") && strcmp(last, "paths-info") &&
+        !(r->nsegs >= 2 && !strcmp(r->segs[r->nsegs - 2], "paths-info")))
+      return 0;
+  }
   return 1; /* offline answers "not cached" from prepare */
 }
 
@@ -632,8 +623,10 @@ int mirror_reply_error(hub_req *r, int code) {
 /* ---- objects: single flight, in use, LRU -------------------------------------------- */
 
 /* One fetch of one object from upstream, shared by every request that wants it. The bytes
- * go to a blob writer (hashed, published only if they hash to the oid) and, as they arrive,
- * to an unlinked part file that readers follow as it grows (pread up to `written`). */
+ * go to a blob writer (hashed, published only if they hash to the oid); readers follow the
+ * writer's own temporary file as it grows (pread up to `written`), so every byte is written
+ * once. A store whose temporary data is not a local file (S3) gets an unlinked part file in
+ * <data>/tmp that the bytes are copied to for the readers. */
 typedef struct flight {
   char oid[65];
   int64_t size;
@@ -641,7 +634,8 @@ typedef struct flight {
   int done, rc;
   int refs;        /* the fetch thread + every waiter and reader */
   int64_t written; /* bytes readable from part_fd */
-  int part_fd;
+  int part_fd;     /* the blob writer's temp file, or the part file (use_part); -1 before */
+  int use_part;
   char msg[256];
   pthread_cond_t cv;
   struct flight *next;
@@ -766,15 +760,22 @@ typedef struct {
   flight *f;
   blob_writer **w;
   long status;
-  int seen;     /* a body byte of this attempt arrived */
-  int64_t woff; /* where this attempt's next bytes go in the part file */
+  int64_t skip;      /* bytes of this answer to drop (a 200 to a range request) */
+  int64_t woff;      /* where this attempt's next bytes go in the part file */
+  int64_t unflushed; /* bytes in the writer that readers cannot see yet */
   char retry_after[32];
   char *buf; /* PART_BUF: bytes not in the part file yet */
   size_t blen;
 } sinkctx;
 
-/* Write the gathered bytes to the part file and wake the readers. */
+/* Make the bytes received so far readable (the writer's temp file, or the part file) and
+ * wake the readers. */
 static int part_flush(sinkctx *s) {
+  if (!s->f->use_part) {
+    if (blob_writer_flush(*s->w)) return 1;
+    s->woff = blob_writer_size(*s->w);
+    s->unflushed = 0;
+  }
   for (size_t off = 0; off < s->blen;) {
     ssize_t n = pwrite(s->f->part_fd, s->buf + off, s->blen - off, (off_t)s->woff);
     if (n <= 0) return 1;
@@ -801,17 +802,20 @@ static int on_hdr(void *ctx, long status, const char *name, const char *value) {
 static int on_data(void *ctx, const char *data, size_t len) {
   sinkctx *s = ctx;
   if (s->status != 200 && s->status != 206) return 0; /* an error page: dropped */
-  if (!s->seen++ && s->status == 200 && (s->woff > 0 || s->blen)) {
-    /* Asked for a range, got the whole object: start over from byte 0 (the part file is
-     * rewritten with the same bytes; readers only ever see correct ones). */
-    blob_writer_abort(*s->w);
-    *s->w = NULL;
-    if (blob_writer_open(g_blobs, s->w)) return 1;
-    s->woff = 0;
-    s->blen = 0;
+  if (s->status == 200 && s->skip) {
+    /* Asked for a range, got the whole object: drop what we have (the sha256 of the whole
+     * writer is checked at the end, so a different object cannot slip through). */
+    size_t n = (int64_t)len < s->skip ? len : (size_t)s->skip;
+    s->skip -= (int64_t)n;
+    data += n, len -= n;
+    if (!len) return 0;
   }
   if (g_stopping || blob_writer_write(*s->w, data, len)) return 1;
   m_bytes += len;
+  if (!s->f->use_part) {
+    s->unflushed += (int64_t)len;
+    return s->unflushed >= PART_BUF && part_flush(s);
+  }
   while (len) {
     size_t n = len < PART_BUF - s->blen ? len : PART_BUF - s->blen;
     memcpy(s->buf + s->blen, data, n);
@@ -856,8 +860,8 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
       snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)from);
       hdrs[nh++] = range;
     }
-    sinkctx s = {f, w, 0, 0, from, {0}, malloc(PART_BUF), 0};
-    if (!s.buf) return hub_error_set(HUB_ERROR, "out of memory");
+    sinkctx s = {f, w, 0, from, from, 0, {0}, f->use_part ? malloc(PART_BUF) : NULL, 0};
+    if (f->use_part && !s.buf) return hub_error_set(HUB_ERROR, "out of memory");
     outbound_opts o = up_opts();
     outbound_request rq = {0};
     rq.url = url;
@@ -869,7 +873,8 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
     outbound_response resp;
     m_requests++;
     int rc = outbound_perform(&o, &rq, &resp);
-    if (s.blen && part_flush(&s) && !rc) rc = hub_error_set(HUB_ERROR, "mirror: part file write");
+    if ((s.blen || s.unflushed) && part_flush(&s) && !rc)
+      rc = hub_error_set(HUB_ERROR, "mirror: part file write");
     free(s.buf);
     long st = resp.status;
     char loc[2048] = "";
@@ -879,7 +884,6 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
       m_errors++;
       return rc == HUB_EFORBIDDEN || rc == HUB_EINVALID ? rc : HUB_EUPSTREAM;
     }
-    if (!*w) return hub_error_set(HUB_ERROR, "mirror: cannot restart the object");
     if (st == 200 || st == 206) {
       if (blob_writer_size(*w) < f->size)
         return hub_error_set(HUB_EUPSTREAM, "The upstream transfer was cut");
@@ -949,12 +953,28 @@ static int fetch_object(const upstream *u, flight *f) {
     hdrs[i] = hb[i];
   blob_writer *w = NULL;
   if ((rc = blob_writer_open(g_blobs, &w))) return rc;
+  int fd = -1, use_part = 0;
+  rc = blob_writer_read_fd(w, &fd);
+  if (rc == HUB_EUNSUPPORTED) { /* S3: the readers get a local copy */
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s/tmp", g_data);
+    fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    use_part = 1;
+    rc = fd < 0 ? hub_error_set(HUB_ERROR, "mirror: cannot create a part file in %s", tmp) : 0;
+  }
+  if (rc) {
+    blob_writer_abort(w);
+    return rc;
+  }
+  pthread_mutex_lock(&g_obj_mu);
+  f->part_fd = fd;
+  f->use_part = use_part;
+  pthread_mutex_unlock(&g_obj_mu);
   for (int attempt = 0; attempt < MIRROR_FETCH_ATTEMPTS; attempt++) {
     rc = get_once(u, f, href, hdrs, &w);
     if (rc != HUB_EUPSTREAM || !w || blob_writer_size(w) >= f->size) break;
     if (mirror_retry_after_s()) break;
   }
-  if (!w) return rc ? rc : HUB_ERROR;
   if (rc) {
     blob_writer_abort(w);
     return rc;
@@ -1038,21 +1058,16 @@ static flight *flight_join(const db_repo *repo, const db_mirror_repo *m, const h
     return f;
   }
   f = calloc(1, sizeof *f);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s/tmp", g_data);
-  int fd = f ? open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
-  if (!f || fd < 0) {
-    free(f);
-    if (fd >= 0) close(fd);
+  if (!f) {
     inuse_add(oid, -1);
     pthread_mutex_unlock(&g_obj_mu);
-    hub_error_set(HUB_ERROR, "mirror: cannot create a part file in %s", tmp);
+    hub_error_set(HUB_ERROR, "out of memory");
     return NULL;
   }
   snprintf(f->oid, sizeof f->oid, "%s", oid);
   f->size = size;
-  f->part_fd = fd;
-  f->refs = 2; /* the fetch thread's and the caller's */
+  f->part_fd = -1; /* set by the fetch before its first byte */
+  f->refs = 2;     /* the fetch thread's and the caller's */
   f->repo = *repo;
   if (who) f->who = *who, f->has_who = 1;
   if (ip) snprintf(f->ip, sizeof f->ip, "%s", ip);
