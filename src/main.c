@@ -28,6 +28,7 @@
 #include "mirror/mirror.h"
 #include "repo/repo.h"
 #include "scan/scan.h"
+#include "security/security.h"
 #include "util/error.h"
 #include "util/hub.h"
 #include "util/thread.h"
@@ -57,6 +58,7 @@ static int usage_main(FILE *f) {
              "  jobs list [--state S] [--kind K] [--limit N] [--json]\n"
              "  jobs retry ID | jobs cancel ID\n"
              "                             background jobs (docs/jobs.md)\n"
+             "  scan --rescan [--all|--av]  re-queue security scans (docs/scanning.md)\n"
              "  scan [--json] [--clamav-db DIR] FILE...\n"
              "                             security-scan local files (docs/scanning.md)\n"
              "  storage stats [--json]     Xet storage: logical / stored bytes, dedup ratio\n"
@@ -119,6 +121,7 @@ static void cli_audit(const char *action, const char *ns, const char *target, js
 static int register_routes(void) {
   index_start();                                     /* download counters flush in the background */
   events_set_consumer("xet", xetsrv_consume);        /* LFS -> Xet conversion after ref moves */
+  events_set_consumer("scan", security_consume);     /* security scans of new objects */
   events_set_consumer("webhooks", webhooks_consume); /* deliveries (webhooks/) */
   webhooks_set_discussion_source(gov_discussion_json); /* payloads' discussion objects */
   if (events_start()) return HUB_ERROR;                /* the event consumers (events/dispatch.c) */
@@ -127,6 +130,7 @@ static int register_routes(void) {
   if (xetsrv_register()) return HUB_ERROR; /* Xet token routes and the CAS (xetsrv/) */
   http_routes_add(api_account_routes);
   http_routes_add(api_org_routes);
+  http_routes_add(api_scan_routes);
   http_routes_add(api_token_routes);
   http_routes_add(webhooks_routes);
   http_routes_add(api_repo_routes);
@@ -355,6 +359,8 @@ static int cmd_serve(int argc, char **argv) {
   blob_store_sweep_tmp(ctx.blobs, 24 * 3600, NULL);
   if (load_sign_key(sign_key, sizeof sign_key)) return die("signing key");
   if (api_init(&ctx)) return die("stores");
+  if (security_init(ctx.blobs)) return die("scan service");
+  security_set_read_fallback(xetsrv_read_fallback()); /* Xet-only files are scanned too */
   char hook_base[300];
   snprintf(hook_base, sizeof hook_base, "http://%s", listen);
   if (webhooks_init(&ctx, hook_base)) return die("webhooks");
@@ -365,6 +371,7 @@ static int cmd_serve(int argc, char **argv) {
   if (git_refs_reconcile()) fprintf(stderr, "modelhub: start-up ref check: %s\n", hub_error_msg());
   if (git_maint_start(maint_s)) return die("maintenance");
   if (jobs_start(0)) return die("job runner");
+  security_resume(); /* objects queued for a scan whose job was lost get one */
   /* When the grace runs out, running git children are stopped (an unfinished push then
    * moves no ref) so their requests end. */
   http_config cfg = {listen, ctx.public_url, nthreads, grace_s, git_children_stop};
@@ -372,6 +379,7 @@ static int cmd_serve(int argc, char **argv) {
   mirror_stop(); /* object fetches still running end before the process does */
   git_maint_stop();
   jobs_stop();
+  security_shutdown();
   if (rc) return die("serve");
   db_global_shutdown();
   return 0;
@@ -896,6 +904,9 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
   if (!strcmp(cmd, "audit")) return cmd_audit(sub_argc, sub_argv);
   if (!strcmp(cmd, "jobs")) return cmd_jobs(sub_argc, sub_argv);
+  if (!strcmp(cmd, "scan") && sub_argc > 1 && !strcmp(sub_argv[1], "--rescan"))
+    return open_data() || security_init(NULL) ? die("scan service")
+                                              : security_rescan_main(sub_argc - 1, sub_argv + 1);
   if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
   if (!strcmp(cmd, "scan")) return scan_cli_main(sub_argc, sub_argv); /* docs/scanning.md */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))

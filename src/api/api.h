@@ -33,6 +33,7 @@ extern const hub_route api_commit_routes[];
 extern const hub_route api_org_routes[];
 extern const hub_route api_gate_routes[];
 extern const hub_route api_token_routes[];
+extern const hub_route api_scan_routes[]; /* scan.c: overrides, org scan policy, admin list */
 /* In-place percent-decoding of a path segment (no '+' → space); -1 if malformed. */
 int api_pct_decode_inplace(char *s);
 

@@ -9,6 +9,7 @@
 #include "index/index.h"
 #include "audit/audit.h"
 #include "auth/sign.h"
+#include "security/security.h"
 #include "blob/blob.h"
 #include "gov/gov.h"
 #include <openssl/rand.h>
@@ -250,6 +251,9 @@ json_t *api_entry_json(hub_req *r, repo_handle *h, const char *commit, const rep
                                     api_iso_json(ci.date * 1000)));
       repo_commit_info_dispose(&ci);
     }
+    if (!dir) /* the Hub's per-file scan result (docs/scanning.md) */
+      json_object_set_new(o, "securityFileStatus",
+                          security_file_status(e->is_lfs ? e->lfs_oid : e->oid));
   }
   return o;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "security/security.h"
 #include "db/search.h"
 #include "mirror/mirror.h"
 #include "util/error.h"
@@ -176,6 +177,13 @@ static int h_info(hub_req *r) {
   int blobs = http_param_bool(r, "blobs", 0) && auth_gate_allows(&r->who, &r->repo, r->repo_perm);
   json_t *o = api_repo_json(r, &r->repo, rev, blobs);
   if (!o) return hub_error_code() ? hub_error_code() : HUB_ERROR;
+  /* huggingface_hub: model_info(securityStatus=True), or expand=["securityRepoStatus"] */
+  const char *ex[64];
+  size_t nex = http_params(r, "expand", ex, 64);
+  int sec = http_param_bool(r, "securityStatus", 0);
+  for (size_t i = 0; i < nex && !sec; i++)
+    sec = !strcmp(ex[i], "securityRepoStatus");
+  if (sec) json_object_set_new(o, "securityRepoStatus", security_repo_status(&r->repo));
   return http_reply_json(r, 200, o);
 }
 

@@ -11,6 +11,7 @@
 #include "http/range.h"
 #include "index/index.h"
 #include "mirror/mirror.h"
+#include "security/security.h"
 #include "util/error.h"
 #include "xetsrv/xetsrv.h"
 
@@ -157,6 +158,12 @@ static int h_download(hub_req *r, int raw) {
     http_reply_error(r, HUB_EENTRY);
     http_add_header(r, "X-Repo-Commit", sha);
     return 0;
+  }
+  /* The scan policy (docs/scanning.md): a file flagged unsafe, or not scanned yet under
+   * block-unscanned, is withheld unless a writer overrode it. */
+  if ((rc = security_may_download(&r->repo, e.is_lfs ? e.lfs_oid : e.oid, path))) {
+    repo_entry_dispose(&e);
+    return rc;
   }
   struct dl d = {0};
   xetsrv_file xf;

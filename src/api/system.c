@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "security/security.h"
 #include "events/events.h"
 #include "jobs/jobs.h"
 #include "ml/card.h"
@@ -108,6 +109,7 @@ static int h_metrics(hub_req *r) {
   auth_login_metrics(&b);
   jobs_metrics_render(&b);
   events_metrics(&b); /* event log: consumer lag in events and seconds */
+  security_metrics(&b); /* scan queue, throughput, levels */
   mirror_metrics(&b); /* mirror: hits, misses, bytes from upstream, evictions */
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);

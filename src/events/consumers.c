@@ -7,8 +7,10 @@
  *   ref transaction writes it synchronously (read-your-writes).
  * - xet: LFS -> Xet conversion of the objects a repo with Xet on references, after its
  *   refs moved (xetsrv_consume, handed down by main.c with events_set_consumer).
+ * - scan: security scans of the objects a ref move brings in (security_consume, handed
+ *   down by main.c): queues one scan.object job per object not scanned yet.
  * - webhooks: one delivery per matching webhook (webhooks_consume, handed down by main.c).
- * Next: scanning, mirroring — add a row. */
+ * Next: mirroring — add a row. */
 #include "events/events.h"
 #include "index/index.h"
 
@@ -23,6 +25,7 @@
 events_consumer events_consumers[] = {
     {"index", index_consume},
     {"xet", NULL},
+    {"scan", NULL},
     {"webhooks", NULL},
 };
 const size_t events_nconsumers = sizeof events_consumers / sizeof events_consumers[0];

@@ -13,6 +13,7 @@
 #include "db/objects.h"
 #include "http/errors.h"
 #include "lfs/lfs.h"
+#include "security/security.h"
 #include "util/error.h"
 #include "util/limits.h"
 
@@ -374,6 +375,8 @@ static int h_batch(hub_req *r) {
       e = obj_error(o, 422, o->why);
     } else if (!upload && state[i] == ST_NEED) {
       e = obj_error(o, 404, "Object does not exist");
+    } else if (!upload && security_may_download(&r->repo, o->oid, NULL)) {
+      e = obj_error(o, 403, hub_error_msg()); /* the scan policy (docs/scanning.md) */
     } else if (upload && state[i] == ST_HAVE) {
       e = json_pack("{s:s, s:I}", "oid", o->oid, "size", (json_int_t)o->size);
     } else if (upload) {

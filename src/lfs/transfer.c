@@ -18,6 +18,7 @@
 #include "db/objects.h"
 #include "http/range.h"
 #include "lfs/lfs.h"
+#include "security/security.h"
 #include "util/error.h"
 #include "util/limits.h"
 
@@ -356,6 +357,7 @@ int lfs__h_get(hub_req *r) {
    * object (or is deleted / disabled, above). */
   if (db_objects_get(t.repo.id, t.oid, NULL))
     return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
+  if ((rc = security_may_download(&t.repo, t.oid, NULL))) return rc; /* URL signed before */
   rc = blob_stat(lfs__blobs(), t.oid, &total);
   if (rc == HUB_ENOTFOUND) return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
   if (rc) return rc;

@@ -135,6 +135,10 @@ int web_h_webhook_replay_post(hub_req *r);
 int web_h_profile(hub_req *r); /* pages_profile.c */
 int web_h_new(hub_req *r);
 int web_h_new_post(hub_req *r);
+/* pages_scan.c: scan badges and banner (docs/scanning.md), the admin list of flagged files */
+void web_scan_badge(web_page *p, const char *oid);
+void web_scan_banner(web_page *p, const db_repo *repo);
+int web_h_admin_scans(hub_req *r);
 int web_h_collections(hub_req *r); /* pages_collections.c */
 int web_h_collections_post(hub_req *r);
 int web_h_collection(hub_req *r);

@@ -229,9 +229,11 @@ int web_h_tree(hub_req *r) {
     int dir = e->type == REPO_ENTRY_DIR;
     html_f(&p.b, "<tr><td><span class=\"ico\">%s</span><a href=\"", dir ? "▸" : "·");
     view_href(&p.b, repo, dir ? "tree" : "blob", loc.rev, e->path);
-    html_f(&p.b, "\">%t</a>%s</td><td class=\"num\">", base,
+    html_f(&p.b, "\">%t</a>%s", base,
            e->is_lfs ? " <span class=\"badge badge-lfs\" title=\"Stored with Git LFS\">LFS</span>"
                      : "");
+    if (!dir) web_scan_badge(&p, e->is_lfs ? e->lfs_oid : e->oid);
+    html_f(&p.b, "</td><td class=\"num\">");
     if (!dir) {
       char sz[32];
       web_fmt_size(sz, sizeof sz, e->size);
@@ -384,10 +386,10 @@ int web_h_blob(hub_req *r) {
   html_f(&p.b, "</div>");
   char sz[32];
   web_fmt_size(sz, sizeof sz, e.size);
-  html_f(&p.b,
-         "<div class=\"file-head\"><span>%t%s</span><span class=\"bar actions\">"
-         "<a class=\"btn btn-sm\" href=\"",
-         sz, e.is_lfs ? " · <span class=\"badge badge-lfs\">LFS</span>" : "");
+  html_f(&p.b, "<div class=\"file-head\"><span>%t%s", sz,
+         e.is_lfs ? " · <span class=\"badge badge-lfs\">LFS</span>" : "");
+  web_scan_badge(&p, e.is_lfs ? e.lfs_oid : e.oid);
+  html_f(&p.b, "</span><span class=\"bar actions\"><a class=\"btn btn-sm\" href=\"");
   web_repo_href(&p.b, repo);
   html_f(&p.b,
          "/resolve/%u/%p\">Raw</a><a class=\"btn btn-sm btn-primary\" id=\"download\" "

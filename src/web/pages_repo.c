@@ -375,6 +375,7 @@ int web_h_repo(hub_req *r) {
   web_page_begin(&p, r, title);
   web_repo_header(&p, repo, "card", NULL);
   html_f(&p.b, "<div class=\"cols\"><div>");
+  web_scan_banner(&p, repo); /* files flagged by the security scan */
   if (!files_ok)
     html_f(&p.b, "<div class=\"flash flash-warn\">This repository is gated: its files are "
                  "available once the authors accept your access request.</div>");

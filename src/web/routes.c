@@ -50,6 +50,7 @@ static const hub_route web_routes[] = {
     {"POST", "/settings/webhooks/{id}/replay", web_h_webhook_replay_post, NEED_NONE | ERR_HTML,
      BODY_JSON, NULL, WEB_MAX_FORM_BODY},
     {"GET", "/new", web_h_new, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
+    {"GET", "/admin/-/scans", web_h_admin_scans, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
     {"POST", "/new", web_h_new_post, NEED_NONE | ERR_HTML, BODY_JSON, NULL, WEB_MAX_FORM_BODY},
     {"GET", "/collections/{ns}", web_h_collections, NEED_NONE | ERR_HTML, BODY_NONE, NULL, 0},
     {"POST", "/collections/{ns}", web_h_collections_post, NEED_NONE | ERR_HTML, BODY_JSON, NULL,

@@ -9,10 +9,12 @@
 #include <time.h>
 
 #include "db/db.h"
+#include "db/scan.h"
 #include "http/range.h"
 #include "auth/sign.h"
 #include "util/error.h"
 #include "util/limits.h"
+#include "security/security.h"
 #include "xetsrv/internal.h"
 
 /* ---- auth ------------------------------------------------------------------------------- */
@@ -338,6 +340,10 @@ static int h_chunk(hub_req *r) {
 
 /* ---- reconstructions (§6.4) -------------------------------------------------------------- */
 
+static int scan_check(const char *sha, void *payload) {
+  return security_may_download(payload, sha, NULL);
+}
+
 static int load_file_for(hub_req *r, xs_file *f) {
   xet_hash h;
   int rc = cas_auth(r, 0);
@@ -345,7 +351,9 @@ static int load_file_for(hub_req *r, xs_file *f) {
   /* Only files the token's repo references (§9 read ACL; acl.c). */
   if (!xs_repo_may_read(r->repo.id, &h) || xs_file_get(&h, f))
     return hub_error_set(HUB_ENOTFOUND, "File not found");
-  return 0;
+  /* The scan policy (docs/scanning.md) over every sha256 this file stands for. */
+  if ((rc = db_scan_xet_file_check(h.b, scan_check, &r->repo))) xs_file_dispose(f);
+  return rc;
 }
 
 static json_t *range_obj(uint64_t s, uint64_t e) {

@@ -12,6 +12,7 @@
 #include "db/objects.h"
 #include "lfs/lfs.h"
 #include "util/error.h"
+#include "security/security.h"
 #include "xetsrv/internal.h"
 
 /* ---- tokens ------------------------------------------------------------------------------ */
@@ -338,6 +339,8 @@ static int batch_download(hub_req *r, const lfs_batch_req *req) {
       e = obj_error(o, 422, o->why);
     else if (w == 0)
       e = obj_error(o, 404, "Object does not exist");
+    else if (security_may_download(&r->repo, o->oid, NULL))
+      e = obj_error(o, 403, hub_error_msg()); /* the scan policy (docs/scanning.md) */
     else if ((a = download_action(r, w == 1 ? "lfs-get" : "xet-get", o->oid, exp)))
       e = json_pack("{s:s, s:I, s:b, s:{s:o}}", "oid", o->oid, "size", (json_int_t)o->size,
                     "authenticated", 1, "actions", "download", a);

@@ -14,6 +14,7 @@
 #include "util/error.h"
 #include "blob/backend.h"
 #include "db/objects.h"
+#include "security/security.h"
 #include "xetsrv/internal.h"
 
 /* ---- reader ------------------------------------------------------------------------------ */
@@ -293,6 +294,7 @@ static int h_xet_get(hub_req *r) {
   xetsrv_file f;
   if (xetsrv_lookup(&repo, r->cap[1], &f))
     return hub_error_set(HUB_ENOTFOUND, "Object does not exist");
+  if ((rc = security_may_download(&repo, r->cap[1], NULL))) return rc; /* docs/scanning.md */
   int64_t s = 0, e = (int64_t)f.size - 1;
   const char *hdr = http_header(r, "Range");
   int pr = hdr ? range_parse(hdr, (int64_t)f.size, &s, &e) : RANGE_IGNORE;
