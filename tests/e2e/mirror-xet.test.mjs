@@ -117,3 +117,36 @@ test("concurrent cold readers of a Xet file share one pull and all get the bytes
   const m = await (await fetch(`${mirror.url}/metrics`)).text();
   assert.equal(Number(/^modelhub_mirror_misses_total (\d+)/m.exec(m)[1]), 2, "one pull per file");
 });
+
+test("upstream's CAS failing before the first byte: the file comes as plain LFS bytes instead", async () => {
+  const http = await import("node:http");
+  const t = new URL(up.url);
+  const log = [];
+  const proxy = http.createServer((req, res) => {
+    log.push(req.url);
+    if (req.url.includes("/xet-read-token/")) {
+      res.writeHead(503, { "Content-Type": "text/plain" });
+      return res.end("CAS down");
+    }
+    const fwd = http.request({ host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers }, (ur) => {
+      res.writeHead(ur.statusCode, ur.headers);
+      ur.pipe(res);
+    });
+    fwd.on("error", () => res.socket.destroy());
+    req.pipe(fwd);
+  });
+  await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
+  const purl = `http://127.0.0.1:${proxy.address().port}`;
+  const m2 = await startServer({ env: { MODELHUB_UPSTREAM: purl, MODELHUB_UPSTREAM_TOKEN: up.adminToken } });
+  try {
+    const r = await fetch(`${m2.url}/acme/xm/resolve/main/dir/x.bin`);
+    assert.equal(r.status, 200);
+    assert.ok(Buffer.from(await r.arrayBuffer()).equals(DATA), "plain bytes identical");
+    assert.ok(log.some((u) => u.includes("/xet-read-token/")), "the Xet pull was tried");
+    assert.ok(log.some((u) => u.includes("/info/lfs/objects/batch")), "then the LFS path");
+  } finally {
+    await m2.stop();
+    proxy.closeAllConnections();
+    await new Promise((r) => proxy.close(r));
+  }
+});
