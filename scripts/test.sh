@@ -5,6 +5,7 @@
 #   2. fuzz  - replay tests/fuzz/corpus/X/* through build/fuzz/fuzz_X for every
 #              tests/fuzz/fuzz_X.c
 #   3. e2e   - node --test in tests/e2e against build/asan/modelhub
+#   4. e2e   - the same with blobs in S3 (MODELHUB_E2E_STORE=s3 on moto_server)
 # What should run is derived from the sources, not from what happens to be built: a
 # missing binary counts as one failure, and so does a stage, binary or e2e file that
 # ran no test. A crash (no parsable result, or a non-zero exit without a counted
@@ -138,7 +139,12 @@ if [ "$declared" -eq 0 ]; then
 fi
 
 # ---------------------------------------------------------------- e2e
-section "e2e (node --test, server under ASan+LSan)"
+# run_e2e TITLE TAG [VAR=VALUE ...]: node --test over tests/e2e with the extra environment.
+run_e2e() {
+title=$1
+tag=$2
+shift 2
+section "$title"
 BIN="$ROOT/build/asan/modelhub"
 if ! command -v node >/dev/null 2>&1; then
   echo "FAIL node not found"; FAIL=$((FAIL + 1))
@@ -147,13 +153,13 @@ elif [ ! -x "$BIN" ]; then
 elif [ ! -d tests/e2e/node_modules/@huggingface/hub ]; then
   echo "FAIL tests/e2e/node_modules missing (run: make e2e-deps)"; FAIL=$((FAIL + 1))
 else
-  tap="$TMP/e2e.tap"
+  tap="$TMP/e2e$tag.tap"
   files="$tap"
   # Human-readable progress on the console; in a file, one line per test with its file
   # (scripts/e2e-files-reporter.mjs, to check that every file ran tests) and the TAP-style
   # summary ("# pass N", …) for the counts.
   # node --test without arguments finds **/*.test.mjs (and its other name patterns).
-  (cd tests/e2e && MODELHUB_BIN="$BIN" node --test \
+  (cd tests/e2e && env "$@" MODELHUB_BIN="$BIN" node --test \
       --test-reporter=spec --test-reporter-destination=stdout \
       --test-reporter="$ROOT/scripts/e2e-files-reporter.mjs" --test-reporter-destination="$tap")
   rc=$?
@@ -164,16 +170,16 @@ else
   t=$(sed -n 's/^# todo \([0-9][0-9]*\)$/\1/p' "$tap" 2>/dev/null | tail -n 1)
   s=$((${s:-0} + ${t:-0}))
   if [ -z "$p" ] || [ -z "$f" ]; then
-    echo "FAIL e2e: no test summary (node exited $rc)"
+    echo "FAIL e2e$tag: no test summary (node exited $rc)"
     PASS=$((PASS + ${p:-0})); FAIL=$((FAIL + ${f:-0} + 1))
   else
     f=$((f + ${c:-0}))
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-      echo "FAIL e2e: node exited $rc with no failed test counted"
+      echo "FAIL e2e$tag: node exited $rc with no failed test counted"
       f=1
     fi
     if [ "$((p + f))" -eq 0 ]; then
-      echo "FAIL e2e: node ran no tests"
+      echo "FAIL e2e$tag: node ran no tests"
       f=1
     fi
     # Every file that uses node:test must have run at least one test (passed or failed):
@@ -187,16 +193,28 @@ else
       ran=$(awk -F '\t' -v file="$abs" '$2 == file && ($1 == "pass" || $1 == "fail") { n++ }
         END { print n + 0 }' "$files" 2>/dev/null)
       if [ "${ran:-0}" -eq 0 ]; then
-        echo "FAIL e2e: tests/e2e/$tf ran no tests (not found by node --test, which runs *.test.mjs, or no test in it)"
+        echo "FAIL e2e$tag: tests/e2e/$tf ran no tests (not found by node --test, which runs *.test.mjs, or no test in it)"
         f=$((f + 1))
       fi
     done
     awk -F '\t' '$1 == "skip" || $1 == "todo" {
-      sub(".*/tests/e2e/", "tests/e2e/", $2); print $2 " (" $1 "): " $3 }' "$files" >>"$SKIPPED" 2>/dev/null
+      sub(".*/tests/e2e/", "tests/e2e/", $2); print $2 tag " (" $1 "): " $3 }' tag="$tag" "$files" >>"$SKIPPED" 2>/dev/null
     PASS=$((PASS + p)); FAIL=$((FAIL + f)); SKIP=$((SKIP + s))
-    if [ "$s" -ne 0 ]; then echo "e2e: $p passed, $f failed, $s skipped/todo"
-    else echo "e2e: $p passed, $f failed"; fi
+    if [ "$s" -ne 0 ]; then echo "e2e$tag: $p passed, $f failed, $s skipped/todo"
+    else echo "e2e$tag: $p passed, $f failed"; fi
   fi
+fi
+}
+run_e2e "e2e (node --test, server under ASan+LSan)" ""
+
+# The same suite with every server's blobs in an S3 bucket (tests/e2e/lib/store.mjs): one
+# moto_server per test process. Without moto_server this is a failure, not a skip.
+if command -v "${MODELHUB_E2E_MOTO:-moto_server}" >/dev/null 2>&1; then
+  run_e2e "e2e (S3 object store)" " [s3]" MODELHUB_E2E_STORE=s3
+else
+  section "e2e (S3 object store)"
+  echo "FAIL e2e [s3]: moto_server not found (the S3 server this stage runs on; docs/blob.md)"
+  FAIL=$((FAIL + 1))
 fi
 
 # ---------------------------------------------------------------- total

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,11 +97,47 @@ static int mkdirs(const char *base) {
  * (--blob-store / MODELHUB_BLOB_STORE; docs/blob.md). */
 static const char *g_blob_store;
 
+/* An s3:// store is recorded in <data>/blob-store, so that every later command on the data
+ * dir (export, import, xet-pull, ... run without the option) uses the same store. An
+ * explicit location wins and replaces the record. */
+static char g_blob_recorded[1024];
+
+static int remember_blob_store(void) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/blob-store", g_data);
+  const char *loc = g_blob_store && *g_blob_store ? g_blob_store : NULL;
+  if (!loc) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(g_blob_recorded, 1, sizeof g_blob_recorded - 1, f);
+    fclose(f);
+    g_blob_recorded[n] = 0;
+    g_blob_recorded[strcspn(g_blob_recorded, "\r\n")] = 0;
+    if (strncmp(g_blob_recorded, "s3://", 5))
+      return hub_error_set(HUB_EINVALID, "%s does not name an s3:// store", path);
+    g_blob_store = g_blob_recorded;
+    return 0;
+  }
+  if (strncmp(loc, "s3://", 5)) {
+    if (unlink(path) && errno != ENOENT)
+      return hub_error_set(HUB_ERROR, "cannot remove %s: %s", path, strerror(errno));
+    return 0;
+  }
+  FILE *f = fopen(path, "w");
+  if (!f || fprintf(f, "%s\n", loc) < 0 || fclose(f)) {
+    if (f) fclose(f);
+    return hub_error_set(HUB_ERROR, "cannot write %s: %s", path, strerror(errno));
+  }
+  return 0;
+}
+
 static int open_data(void) {
   if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
+  if (db_engine_select(g_db)) return die("--db");
+  if (mkdirs(g_data)) return die("data dir");
+  if (remember_blob_store()) return die("blob store");
   if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
     return die("blob store");
-  if (db_engine_select(g_db)) return die("--db");
   if (mkdirs(g_data) || db_global_init(g_data) || db_jobs_init() || auth_init() ||
       auth_gate_init() || audit_init() || repo_global_init())
     return die("data dir");
@@ -235,11 +272,14 @@ static int cmd_serve(int argc, char **argv) {
                                  {"help", no_argument, 0, 'h'},
                                  {"grace", required_argument, 0, 'g'},
                                  {"blob-store", required_argument, 0, 'b'},
+                                 {"blob-redirect", no_argument, 0, 'r'},
                                  {"db", required_argument, 0, 'D'},
                                  {"upstream", required_argument, 0, 'u'},
                                  {"mirror-config", required_argument, 0, 'm'},
                                  {"offline", no_argument, 0, 'o'},
                                  {0, 0, 0, 0}};
+  const char *redirect = getenv("MODELHUB_BLOB_REDIRECT");
+  const char *redirect_exp = getenv("MODELHUB_BLOB_REDIRECT_EXPIRES");
   const char *upstream = getenv("MODELHUB_UPSTREAM");
   const char *mirror_cfg = getenv("MODELHUB_MIRROR_CONFIG");
   int offline = getenv("MODELHUB_OFFLINE") ? !env_off("MODELHUB_OFFLINE") : -1;
@@ -265,6 +305,9 @@ static int cmd_serve(int argc, char **argv) {
     case 'b':
       g_blob_store = optarg;
       break;
+    case 'r':
+      redirect = "1";
+      break;
     case 'D':
       g_db = optarg;
       break;
@@ -280,6 +323,7 @@ static int cmd_serve(int argc, char **argv) {
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
              "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--db URL]\n"
+             "       [--blob-redirect]\n"
              "  --listen      address to listen on (MODELHUB_LISTEN; default 127.0.0.1:8080)\n"
              "  --data        data directory (MODELHUB_DATA; default ./data)\n"
              "  --public-url  base URL clients use, for links (MODELHUB_PUBLIC_URL; default "
@@ -297,7 +341,10 @@ static int cmd_serve(int argc, char **argv) {
              "MODELHUB_UPSTREAM_TOKEN)\n"
              "  --mirror-config FILE  upstreams, allow/deny patterns, cache size, TTL "
              "(MODELHUB_MIRROR_CONFIG; docs/mirror.md)\n"
-             "  --offline             serve only what the mirror has cached (MODELHUB_OFFLINE)\n",
+             "  --offline             serve only what the mirror has cached (MODELHUB_OFFLINE)\n"
+             "  --blob-redirect  answer downloads from an s3 store with a 302 to a presigned "
+             "URL (MODELHUB_BLOB_REDIRECT=1; lifetime MODELHUB_BLOB_REDIRECT_EXPIRES, default "
+             "300 s)\n",
              HUB_SHUTDOWN_GRACE_S);
       return 0;
     default:
@@ -345,11 +392,27 @@ static int cmd_serve(int argc, char **argv) {
       pubbuf[--n] = 0;
     pub = pubbuf;
   }
+  if (redirect && *redirect && strcmp(redirect, "0") && strcasecmp(redirect, "false")) {
+    long v = 300;
+    if (redirect_exp && *redirect_exp) {
+      char *end;
+      v = strtol(redirect_exp, &end, 10);
+      if (*end || v < 1 || v > 604800) {
+        fprintf(stderr, "modelhub serve: MODELHUB_BLOB_REDIRECT_EXPIRES must be seconds from 1 "
+                        "to 604800\n");
+        return EXIT_USAGE;
+      }
+    }
+    blob_set_redirect(v);
+  }
   if (mirror_configure(upstream, getenv("MODELHUB_UPSTREAM_TOKEN"), mirror_cfg, offline)) {
     fprintf(stderr, "modelhub serve: %s\n", hub_error_msg());
     return EXIT_USAGE;
   }
   if (open_data()) return 1;
+  if (blob_redirect_seconds() && strncmp(blob_location(), "s3://", 5))
+    fprintf(stderr, "modelhub: --blob-redirect needs an s3:// blob store; downloads stream "
+                    "through the hub\n");
   if (sweep_repo_locks(stderr, NULL) < 0) fprintf(stderr, "modelhub: %s\n", hub_error_msg());
   if (bootstrap_admin()) return 1;
   /* The hub context (util/hub.h): built once here and passed down to the modules. */
@@ -841,7 +904,7 @@ static int cmd_mirror(int argc, char **argv) {
   }
   if (open_data()) return 1;
   hub_ctx ctx = {db_data_dir(), NULL, NULL, NULL, 0, 1};
-  if (blob_store_open(&ctx.blobs, "fs", ctx.data_dir)) return die("stores");
+  if (blob_store_open_at(&ctx.blobs, "")) return die("stores");
   int rc = audit_init();
   if (!rc) rc = events_init();
   if (!rc) rc = mirror_init(&ctx);

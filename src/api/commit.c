@@ -369,6 +369,7 @@ static int h_commit(hub_req *r) {
   /* The resolved ref (a tag name could shadow "refs/pr/…" text): the rule again. */
   if (!create_pr && (rc = require_write(r, 0, ref))) return rc;
   if (!create_pr && (rc = gov_check_commit(&r->repo, ref))) return rc;
+  if (!create_pr && (rc = gov_check_pr_commit(&r->repo, &r->who, r->repo_perm, ref))) return rc;
 
   repo_op *ops = calloc(c->nops + 1, sizeof *ops);
   if (!ops) return hub_error_set(HUB_ERROR, "out of memory");

@@ -206,6 +206,24 @@ static int h_download(hub_req *r, int raw) {
     repo_entry_dispose(&e);
     return rc;
   }
+  /* --blob-redirect: an LFS file in an object store is a 302 to a presigned URL, with the
+   * headers clients read (X-Repo-Commit, X-Linked-*); the client sends its Range there. */
+  if (d.is_lfs && d.referenced && d.total > 0 && blob_redirect_seconds() > 0) {
+    int64_t sz = -1;
+    rc = blob_stat(api_blobs(), d.lfs_oid, &sz);
+    if (!rc && sz == d.total)
+      rc = http_reply_blob_redirect(r, api_blobs(), d.lfs_oid, NULL);
+    else if (!rc || rc == HUB_ENOTFOUND)
+      rc = HUB_EUNSUPPORTED; /* send_body decides */
+    if (rc != HUB_EUNSUPPORTED) {
+      if (!rc) {
+        add_common(r, &d);
+        if (!r->is_head) index_download_count(&r->repo, path);
+      }
+      repo_entry_dispose(&e);
+      return rc;
+    }
+  }
   const char *range = http_header(r, "Range");
   int64_t s = 0, en = d.total - 1;
   int pr = range ? range_parse(range, d.total, &s, &en) : RANGE_IGNORE;

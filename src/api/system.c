@@ -1,20 +1,76 @@
 /* Health, metrics, YAML validation and the small endpoints clients probe. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
 #include "security/security.h"
+#include "blob/blob.h"
+#include "db/events.h"
 #include "events/events.h"
 #include "jobs/jobs.h"
 #include "ml/card.h"
 #include "mirror/mirror.h"
 #include "util/error.h"
 
+/* GET /healthz for load balancers: can this node reach its database and its blob store?
+ * The probes (a one-row read; a stat of an object that does not exist) run at most once a
+ * second; callers in between, or while another thread probes, get the last answer. */
+static pthread_mutex_t g_health_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t g_health_at = -1000000; /* ms, monotonic */
+static int g_health_probing;
+static char g_health_db[200], g_health_store[200]; /* "" = reachable, else why not */
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void health_probe(void) {
+  char db[200] = "", store[200] = "";
+  int64_t last = 0;
+  if (db_events_last(&last, NULL)) snprintf(db, sizeof db, "%s", hub_error_msg());
+  struct blob_store *bs = api_blobs();
+  if (bs && blob_store_check(bs)) snprintf(store, sizeof store, "%s", hub_error_msg());
+  pthread_mutex_lock(&g_health_mu);
+  memcpy(g_health_db, db, sizeof db);
+  memcpy(g_health_store, store, sizeof store);
+  g_health_at = now_ms();
+  g_health_probing = 0;
+  pthread_mutex_unlock(&g_health_mu);
+}
+
 static int h_health(hub_req *r) {
-  json_t *o = json_pack("{s:s, s:s}", "status", "ok", "version", HUB_VERSION);
+  char db[200], store[200];
+  pthread_mutex_lock(&g_health_mu);
+  int probe = !g_health_probing && now_ms() - g_health_at >= 1000;
+  if (probe) g_health_probing = 1;
+  pthread_mutex_unlock(&g_health_mu);
+  if (probe) health_probe();
+  pthread_mutex_lock(&g_health_mu);
+  memcpy(db, g_health_db, sizeof db);
+  memcpy(store, g_health_store, sizeof store);
+  pthread_mutex_unlock(&g_health_mu);
+  int ok = !db[0] && !store[0];
+  json_t *checks =
+      json_pack("{s:s, s:s}", "database", db[0] ? db : "ok", "blobStore", store[0] ? store : "ok");
+  json_t *o = json_pack("{s:s, s:s, s:o}", "status", ok ? "ok" : "unavailable", "version",
+                        HUB_VERSION, "checks", checks);
   if (o) mirror_health(o); /* "offline" and the upstreams, when mirroring */
-  return http_reply_json(r, 200, o);
+  int rc = http_reply_json(r, ok ? 200 : 503, o);
+  if (rc || ok) return rc;
+  char msg[300];
+  snprintf(msg, sizeof msg, "%s unreachable",
+           db[0] && store[0] ? "database and blob store"
+           : db[0]           ? "database"
+                             : "blob store");
+  http_add_header(r, "X-Error-Code", "ServiceUnavailable");
+  http_add_header(r, "X-Error-Message", msg);
+  http_add_header(r, "Retry-After", "1");
+  return 0;
 }
 
 /* 1 when ip is in the comma-separated list (spaces ignored; an IPv4-mapped IPv6 peer
@@ -157,7 +213,8 @@ static int h_auth_check(hub_req *r) {
 }
 
 const hub_route api_system_routes[] = {
-    {"GET", "/healthz", h_health, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
+    /* not inline: the blob store probe may wait on the network (S3) */
+    {"GET", "/healthz", h_health, NEED_NONE, BODY_NONE, NULL, 0},
     {"GET", "/metrics", h_metrics, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},
     {"POST", "/api/validate-yaml", h_validate_yaml, NEED_NONE, BODY_JSON, NULL, 0},
     {"GET", "/api/models-tags-by-type", h_empty_object, NEED_NONE | RUN_INLINE, BODY_NONE, NULL, 0},

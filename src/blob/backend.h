@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BLOB_BACKEND_VERSION 3
+#define BLOB_BACKEND_VERSION 4
 
 typedef struct blob_backend blob_backend;
 typedef struct blob_backend_writer blob_backend_writer;
@@ -65,6 +65,12 @@ struct blob_backend {
   /* Remove all parts of an upload; 0 if there were none. */
   int (*parts_remove)(blob_backend *be, const char *upload_oid);
 
+  /* Optional (NULL: the backend has no URLs of its own): a URL that lets its holder GET
+   * object `oid` directly from the store for `expires` seconds, without credentials.
+   * `range` ("bytes=a-b", or NULL) is bound into the signature: the URL then works only
+   * with exactly that Range header. *out is the caller's to free. */
+  int (*presign_get)(blob_backend *be, const char *oid, int64_t expires, const char *range,
+                     char **out);
   /* Reclaim temporary data older than the given age (optional, NULL = nothing to do). */
   int (*sweep_tmp)(blob_backend *be, int64_t older_than_seconds, int *out_removed);
   /* Free the backend. */
@@ -80,5 +86,9 @@ int blob_fs_backend_new(blob_backend **out, const char *root_dir);
 /* root: "s3://BUCKET[/PREFIX]"; endpoint, addressing and credentials from the environment
  * (blob_s3.c). */
 int blob_s3_backend_new(blob_backend **out, const char *root);
+/* The presigned GET URL of `key` (below the prefix) at time `now` (unix seconds): what
+ * presign_get does, with the clock given (tests check it against AWS's published example). */
+int blob_s3_presign_key(blob_backend *be, const char *key, int64_t expires, const char *range,
+                        int64_t now, char **out);
 
 #endif

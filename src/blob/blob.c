@@ -113,6 +113,31 @@ int blob_store_open_at(blob_store **out, const char *sub) {
   return blob_store_open(out, s3 ? "s3" : "fs", root);
 }
 
+static int64_t g_redirect; /* presigned URL lifetime in seconds; 0: no redirects */
+
+void blob_set_redirect(int64_t seconds) {
+  g_redirect = seconds > 0 ? seconds : 0;
+}
+
+int64_t blob_redirect_seconds(void) {
+  return g_redirect;
+}
+
+int blob_presign_get(blob_store *store, const char *oid, const char *range, char **out) {
+  int rc;
+  *out = NULL;
+  if ((rc = check_oid(oid)) < 0) return rc;
+  if (!g_redirect || !store->be->presign_get)
+    return hub_error_set(HUB_EUNSUPPORTED, "the blob store gives no direct URLs");
+  return store->be->presign_get(store->be, oid, g_redirect, range, out);
+}
+
+int blob_store_check(blob_store *store) {
+  static const char none[] = "0000000000000000000000000000000000000000000000000000000000000000";
+  int rc = store->be->stat(store->be, none, NULL);
+  return rc == HUB_ENOTFOUND ? 0 : rc;
+}
+
 blob_store *blob_store_view(blob_store *base, const blob_read_fallback *fb, void *ctx) {
   blob_store *v = calloc(1, sizeof *v);
   if (!v) return NULL;

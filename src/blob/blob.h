@@ -80,6 +80,20 @@ typedef struct {
 blob_store *blob_store_view(blob_store *base, const blob_read_fallback *fb, void *ctx);
 void blob_store_view_free(blob_store *view);
 
+/* Direct downloads (--blob-redirect, docs/blob.md): the process-wide lifetime of presigned
+ * URLs in seconds, 0 (the default) for none. Set once at start-up (main.c). */
+void blob_set_redirect(int64_t seconds);
+int64_t blob_redirect_seconds(void);
+/* A URL from which a client may GET `oid` straight from the store, without credentials,
+ * valid for blob_redirect_seconds(); `range` ("bytes=a-b" or NULL) is bound into it (the
+ * client must send exactly that Range). HUB_EUNSUPPORTED when redirects are off or the
+ * backend has no URLs (fs). It does not check that the object exists (blob_stat first).
+ * *out is the caller's to free. */
+int blob_presign_get(blob_store *store, const char *oid, const char *range, char **out);
+/* Can the store be reached right now? 0, or the error of a cheap probe (a stat of an
+ * object that does not exist): HUB_EUNAVAILABLE when S3 does not answer. */
+int blob_store_check(blob_store *store);
+
 /* Remove `oid`. HUB_ENOTFOUND if absent. Readers holding it open keep their copy. */
 int blob_delete(blob_store *store, const char *oid);
 

@@ -16,6 +16,9 @@
  * Failures to reach the store are HUB_EUNAVAILABLE (503): the hub keeps serving what does
  * not need the store, and recovers by itself when the store is back. */
 #include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +44,10 @@ typedef struct {
   char *prefix;   /* "" or "a/b/" (ends with '/') */
   char *endpoint; /* scheme://host[:port], no trailing slash */
   int path_style;
-  char *sigv4;     /* "aws:amz:<region>:s3" */
-  char *userpwd;   /* "<key>:<secret>" */
-  char *token_hdr; /* "x-amz-security-token: ..." or NULL */
+  char *sigv4;                            /* "aws:amz:<region>:s3" */
+  char *userpwd;                          /* "<key>:<secret>" */
+  char *token_hdr;                        /* "x-amz-security-token: ..." or NULL */
+  char *key_id, *secret, *region, *token; /* for presigned URLs (token NULL: none) */
 } s3_backend;
 
 static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
@@ -192,6 +196,15 @@ static int s3_call(const s3_backend *s, const s3_req *q, s3_resp *keep) {
   s3_resp r;
   CURLcode cc;
   int rc = s3_do(s, q, &r, &cc);
+  /* S3 asks clients to retry 500/503 (InternalError, SlowDown): twice more, after 100 and
+   * 400 ms. Bodies are in memory, so every request can be sent again. An unreachable store
+   * is not retried (it fails fast, for /healthz and 503s). */
+  for (int i = 0; i < 2 && !rc && cc == CURLE_OK && r.status >= 500 && r.status <= 504; i++) {
+    hub_buf_dispose(&r.body);
+    struct timespec ts = {0, (i ? 400 : 100) * 1000000L};
+    nanosleep(&ts, NULL);
+    rc = s3_do(s, q, &r, &cc);
+  }
   if (!rc && (cc != CURLE_OK || r.status / 100 != 2)) rc = s3_fail(q, cc, &r);
   /* CompleteMultipartUpload may answer 200 with an error document. */
   if (!rc && r.body.ptr && strstr(r.body.ptr, "<Error>"))
@@ -739,6 +752,120 @@ static int s3_sweep_tmp(blob_backend *be, int64_t older_than_seconds, int *out_r
   return 0;
 }
 
+/* ---- presigned GET URLs (SigV4 query-string signing; libcurl signs only headers) -------- */
+
+/* RFC 3986 percent-encoding as SigV4 wants it: unreserved characters stay, and so does '/'
+ * when `keep_slash` (paths). */
+static void uri_encode(hub_buf *b, const char *s, int keep_slash) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+        *p == '-' || *p == '_' || *p == '.' || *p == '~' || (keep_slash && *p == '/'))
+      hub_buf_putc(b, (char)*p);
+    else
+      hub_buf_printf(b, "%%%02X", *p);
+  }
+}
+
+static int hmac(const void *key, size_t klen, const char *msg, unsigned char out[32]) {
+  unsigned int n = 32;
+  return HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n) ? 0
+                                                                                              : -1;
+}
+
+static void hex32(const unsigned char in[32], char out[65]) {
+  for (int i = 0; i < 32; i++)
+    snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+int blob_s3_presign_key(blob_backend *be, const char *key, int64_t expires, const char *range,
+                        int64_t now, char **out) {
+  s3_backend *s = (s3_backend *)be;
+  *out = NULL;
+  if (expires < 1 || expires > 604800)
+    return hub_error_set(HUB_EINVALID, "presigned URL expiry must be 1..604800 seconds");
+  time_t t = (time_t)now;
+  struct tm tm;
+  char amzdate[17], day[9];
+  if (!gmtime_r(&t, &tm)) return hub_error_set(HUB_ERROR, "bad time");
+  strftime(amzdate, sizeof amzdate, "%Y%m%dT%H%M%SZ", &tm);
+  strftime(day, sizeof day, "%Y%m%d", &tm);
+  const char *scheme_end = strstr(s->endpoint, "://") + 3;
+  hub_buf host = HUB_BUF_INIT, path = HUB_BUF_INIT, query = HUB_BUF_INIT, creq = HUB_BUF_INIT,
+          sts = HUB_BUF_INIT, url = HUB_BUF_INIT, cred = HUB_BUF_INIT, secret = HUB_BUF_INIT;
+  if (s->path_style) {
+    hub_buf_puts(&host, scheme_end);
+    hub_buf_puts(&path, "/");
+    uri_encode(&path, s->bucket, 0);
+    hub_buf_puts(&path, "/");
+  } else {
+    hub_buf_printf(&host, "%s.%s", s->bucket, scheme_end);
+    hub_buf_puts(&path, "/");
+  }
+  {
+    hub_buf k = HUB_BUF_INIT;
+    hub_buf_printf(&k, "%s%s", s->prefix, key);
+    uri_encode(&path, k.ptr ? k.ptr : "", 1);
+    hub_buf_dispose(&k);
+  }
+  hub_buf_printf(&cred, "%s/%s/%s/s3/aws4_request", s->key_id, day, s->region);
+  hub_buf_puts(&query, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+  uri_encode(&query, cred.ptr ? cred.ptr : "", 0);
+  hub_buf_printf(&query, "&X-Amz-Date=%s&X-Amz-Expires=%lld", amzdate, (long long)expires);
+  if (s->token) {
+    hub_buf_puts(&query, "&X-Amz-Security-Token=");
+    uri_encode(&query, s->token, 0);
+  }
+  hub_buf_printf(&query, "&X-Amz-SignedHeaders=%s", range ? "host%3Brange" : "host");
+  hub_buf_printf(&creq, "GET\n%s\n%s\nhost:%s\n", path.ptr, query.ptr, host.ptr);
+  if (range) hub_buf_printf(&creq, "range:%s\n", range);
+  hub_buf_printf(&creq, "\n%s\nUNSIGNED-PAYLOAD", range ? "host;range" : "host");
+  int rc = 0;
+  unsigned char md[32], k1[32], k2[32], k3[32], k4[32], sig[32];
+  char mdhex[65], sighex[65];
+  if (host.failed || path.failed || query.failed || creq.failed || cred.failed) {
+    rc = hub_error_set(HUB_ERROR, "out of memory");
+    goto done;
+  }
+  EVP_Digest(creq.ptr, creq.len, md, NULL, EVP_sha256(), NULL);
+  hex32(md, mdhex);
+  hub_buf_printf(&sts, "AWS4-HMAC-SHA256\n%s\n%s/%s/s3/aws4_request\n%s", amzdate, day, s->region,
+                 mdhex);
+  hub_buf_printf(&secret, "AWS4%s", s->secret);
+  int bad = secret.failed || sts.failed || hmac(secret.ptr, secret.len, day, k1) ||
+            hmac(k1, 32, s->region, k2) || hmac(k2, 32, "s3", k3) ||
+            hmac(k3, 32, "aws4_request", k4) || hmac(k4, 32, sts.ptr, sig);
+  if (bad) {
+    rc = hub_error_set(HUB_ERROR, "cannot sign the URL");
+    goto done;
+  }
+  hex32(sig, sighex);
+  hub_buf_printf(&url, "%.*s%s%s?%s&X-Amz-Signature=%s", (int)(scheme_end - s->endpoint),
+                 s->endpoint, host.ptr, path.ptr, query.ptr, sighex);
+  if (url.failed) {
+    rc = hub_error_set(HUB_ERROR, "out of memory");
+    goto done;
+  }
+  *out = hub_buf_detach(&url);
+done:
+  hub_buf_dispose(&host);
+  hub_buf_dispose(&path);
+  hub_buf_dispose(&query);
+  hub_buf_dispose(&creq);
+  hub_buf_dispose(&sts);
+  hub_buf_dispose(&url);
+  hub_buf_dispose(&cred);
+  if (secret.ptr) OPENSSL_cleanse(secret.ptr, secret.len);
+  hub_buf_dispose(&secret);
+  return rc;
+}
+
+static int s3_presign_get(blob_backend *be, const char *oid, int64_t expires, const char *range,
+                          char **out) {
+  char key[96];
+  object_key(key, oid);
+  return blob_s3_presign_key(be, key, expires, range, (int64_t)time(NULL), out);
+}
+
 static void s3_free(blob_backend *be) {
   s3_backend *s = (s3_backend *)be;
   free(s->bucket);
@@ -747,6 +874,10 @@ static void s3_free(blob_backend *be) {
   free(s->sigv4);
   free(s->userpwd);
   free(s->token_hdr);
+  free(s->key_id);
+  free(s->secret);
+  free(s->region);
+  free(s->token);
   free(s);
 }
 
@@ -786,6 +917,7 @@ int blob_s3_backend_new(blob_backend **out, const char *root) {
   s->base.part_open = s3_part_open;
   s->base.parts_remove = s3_parts_remove;
   s->base.sweep_tmp = s3_sweep_tmp;
+  s->base.presign_get = s3_presign_get;
   s->base.free = s3_free;
   s->bucket = strndup(b, blen);
   /* prefix: the rest of the URL, without leading/trailing '/', then one '/' appended */
@@ -822,13 +954,18 @@ int blob_s3_backend_new(blob_backend **out, const char *root) {
   s->sigv4 = hub_buf_detach(&sv);
   s->userpwd = hub_buf_detach(&up);
   const char *tok = getenv("AWS_SESSION_TOKEN");
+  s->key_id = strdup(key_id);
+  s->secret = strdup(secret);
+  s->region = strdup(region ? region : "us-east-1");
+  if (tok && *tok) s->token = strdup(tok);
   if (tok && *tok) {
     hub_buf th = HUB_BUF_INIT;
     hub_buf_printf(&th, "x-amz-security-token: %s", tok);
     s->token_hdr = hub_buf_detach(&th);
   }
   free(region);
-  if (!s->bucket || !s->prefix || !s->endpoint || !s->sigv4 || !s->userpwd ||
+  if (!s->bucket || !s->prefix || !s->endpoint || !s->sigv4 || !s->userpwd || !s->key_id ||
+      !s->secret || !s->region || (tok && *tok && !s->token) ||
       (strncmp(s->endpoint, "http://", 7) && strncmp(s->endpoint, "https://", 8))) {
     s3_free(&s->base);
     return hub_error_set(HUB_EINVALID,

@@ -224,7 +224,7 @@ int bundle_export(const bundle_export_opts *o) {
   if (rc) goto done;
 
   /* Objects: plain LFS blobs, or files stored only in Xet (rebuilt as they stream). */
-  if ((rc = blob_store_open(&store, "fs", db_data_dir()))) goto done;
+  if ((rc = blob_store_open_at(&store, ""))) goto done;
   if (json_array_size(olist)) {
     hub_ctx ctx = {db_data_dir(), store, NULL, NULL, 0, 1};
     if ((rc = xetsrv_init(&ctx))) goto done;

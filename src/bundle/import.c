@@ -552,7 +552,7 @@ int bundle_import(const bundle_import_opts *o) {
   if ((rc = receive(o->in_fd, tmp, &m))) goto done;
   if ((rc = unpack_git(tmp, &m, tmpgit, sizeof tmpgit))) goto done;
   pause_at("verified");
-  if ((rc = blob_store_open(&store, "fs", db_data_dir()))) goto done;
+  if ((rc = blob_store_open_at(&store, ""))) goto done;
   if ((rc = publish_objects(tmp, &m, store))) goto done;
   pause_at("objects");
 

@@ -120,6 +120,8 @@ int gov_disc_details(hub_req *r, int num, int with_diff, json_t **out) {
   int rc;
   *out = NULL;
   if ((rc = disc_load(r->repo.id, num, &d))) return rc;
+  /* A gated repo's files need an accepted access request: so does a diff of them. */
+  if (with_diff && !auth_gate_allows(&r->who, &r->repo, r->repo_perm)) with_diff = 0;
   json_t *o = gov__disc_json(&r->repo, &d), *events = json_array();
   if (!o || !events) {
     json_decref(o);

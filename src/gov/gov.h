@@ -96,6 +96,10 @@ int gov_pr_opened(const db_repo *repo, const hub_identity *who, int num, const c
 /* May a direct (non-PR) commit move `refname` ("refs/heads/x", "refs/pr/N")? HUB_EFORBIDDEN
  * when a rule matching the branch requires pull requests. */
 int gov_check_commit(const db_repo *repo, const char *refname);
+/* May `who` (repo permission `perm`) commit to `refname`? For "refs/pr/N" below write
+ * access: only the PR's author, and only while it is open or a draft (HUB_EFORBIDDEN). */
+int gov_check_pr_commit(const db_repo *repo, const hub_identity *who, int perm,
+                        const char *refname);
 /* May branch `name` (short or refs/heads/...) be deleted (deletion=1) or overwritten
  * (deletion=0: a non-fast-forward move)? HUB_EFORBIDDEN when a rule forbids it. */
 int gov_check_branch_change(const db_repo *repo, const char *name, int deletion);

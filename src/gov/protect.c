@@ -69,6 +69,28 @@ int gov_check_commit(const db_repo *repo, const char *refname) {
   return 0;
 }
 
+int gov_check_pr_commit(const db_repo *repo, const hub_identity *who, int perm,
+                        const char *refname) {
+  if (strncmp(refname, "refs/pr/", 8) || perm >= PERM_WRITE) return 0;
+  const char *n = refname + 8;
+  int num = *n && strlen(n) < 10 && strspn(n, "0123456789") == strlen(n) ? atoi(n) : 0;
+  gov_disc d;
+  if (num <= 0 || db_gov_discussion_get(repo->id, num, &d))
+    return hub_error_set(HUB_EFORBIDDEN,
+                         "%s is not an open pull request: writing to it needs "
+                         "write access",
+                         refname);
+  int author = who->authenticated && d.author_id == who->user_id;
+  int open = !strcmp(d.status, "open") || !strcmp(d.status, "draft");
+  free(d.title);
+  if (!author)
+    return hub_error_set(HUB_EFORBIDDEN,
+                         "Only its author or writers can commit to pull request #%d", num);
+  if (!open)
+    return hub_error_set(HUB_EFORBIDDEN, "Pull request #%d is not open: reopen it first", num);
+  return 0;
+}
+
 int gov_check_branch_change(const db_repo *repo, const char *name, int deletion) {
   gov_rule p;
   int matched, rc;

@@ -206,6 +206,12 @@ int http_reply_fd(hub_req *r, int status, const char *ctype, int fd, uint64_t of
 struct blob_store;
 int http_reply_blob(hub_req *r, int status, const char *ctype, struct blob_store *store,
                     const char *oid, uint64_t off, uint64_t len);
+/* With --blob-redirect on an object store: 302 to a short-lived presigned URL of blob
+ * `oid` (`range` "bytes=a-b" bound into it, or NULL), so the bytes go straight from the
+ * store. HUB_EUNSUPPORTED (nothing replied) when redirects are off or the store is a disk:
+ * the caller then sends the bytes itself. The caller adds its headers as usual. */
+int http_reply_blob_redirect(hub_req *r, struct blob_store *store, const char *oid,
+                             const char *range);
 /* A body produced by cb (n > 0 bytes, 0 at the end, < 0 on error). cb runs on a thread of
  * its own and may block; payload is freed with free_cb once the response is done. */
 typedef ssize_t (*http_stream_cb)(void *payload, uint64_t pos, char *buf, size_t max);

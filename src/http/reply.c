@@ -345,6 +345,16 @@ static void blob_stream_free(void *payload) {
   blob_stream_close(payload);
 }
 
+int http_reply_blob_redirect(hub_req *r, struct blob_store *store, const char *oid,
+                             const char *range) {
+  char *url = NULL;
+  int rc = blob_presign_get(store, oid, range, &url);
+  if (rc) return rc;
+  rc = http_reply_redirect(r, 302, url);
+  free(url);
+  return rc;
+}
+
 int http_reply_blob(hub_req *r, int status, const char *ctype, struct blob_store *store,
                     const char *oid, uint64_t off, uint64_t len) {
   int fd = -1;

@@ -2,6 +2,7 @@
  * DB under a lease, and one keeper thread that renews this node's leases, inserts the
  * jobs handed over from read snapshots and prunes old finished jobs. */
 #include <errno.h>
+#include <sys/resource.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 #include "jobs/jobs.h"
 #include "util/error.h"
 #include "util/thread.h"
+
+/* Nice value of the job runner threads (HTTP threads keep the process's). */
+#define HUB_JOB_RUNNER_NICE 10
 
 #define MAX_KINDS 32
 #define MAX_RUNNERS 16
@@ -207,6 +211,10 @@ static void run_one(int ki, const db_job *job) {
 
 static void *runner_main(void *unused) {
   (void)unused;
+  /* Background work yields the CPU to requests: on Linux a thread's nice value is its own
+   * (setpriority on its tid), so scans, conversions and deliveries run at a lower priority
+   * than the HTTP threads on the same cores. Best effort. */
+  (void)setpriority(PRIO_PROCESS, (id_t)gettid(), HUB_JOB_RUNNER_NICE);
   pthread_mutex_lock(&g_mu);
   while (!g_stop) {
     /* One claim at a time in this process: the free slots a claim is made for stay free

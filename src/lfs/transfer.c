@@ -370,6 +370,9 @@ int lfs__h_get(hub_req *r) {
   cr[0] = 0;
   if (inm && (strstr(inm, etag) || strstr(inm, "*"))) {
     rc = http_reply_data(r, 304, NULL, "", 0);
+  } else if (total > 0 &&
+             (rc = http_reply_blob_redirect(r, lfs__blobs(), t.oid, NULL)) != HUB_EUNSUPPORTED) {
+    /* --blob-redirect: 302 to the object store (or its error); Range goes there too */
   } else if (range && total == 0 && pr != RANGE_IGNORE) {
     rc = http_reply_data(r, 200, ct, "", 0);
     snprintf(cr, sizeof cr, "bytes */0");

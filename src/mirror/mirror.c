@@ -65,6 +65,10 @@ static int add_upstream(const char *url, const char *token, json_t *allow, json_
     return hub_error_set(HUB_EINVALID, "mirror: at most %d upstreams", MIRROR_MAX_UPSTREAMS);
   if (!url || (strncmp(url, "http://", 7) && strncmp(url, "https://", 8)))
     return hub_error_set(HUB_EINVALID, "mirror: upstream URL must start with http:// or https://");
+  const char *auth = strstr(url, "://") + 3;
+  if (memchr(auth, '@', strcspn(auth, "/?#")))
+    return hub_error_set(HUB_EINVALID, "mirror: the upstream URL must not carry credentials (they "
+                                       "would show wherever the URL does): use its token");
   upstream *u = &g_up[g_nup];
   memset(u, 0, sizeof *u);
   if (strlen(url) >= sizeof u->url || (token && strlen(token) >= sizeof u->token))
@@ -161,7 +165,20 @@ static int admits(const upstream *u, const char *ns, const char *name) {
   return 0;
 }
 
+/* A namespace or repo name as the Hub allows them: letters, digits, '_', '.', '-', no "--"
+ * or "..", not starting or ending with '-' or '.'. Anything else (a decoded '/', a dot
+ * segment) would change the upstream URL's path and dodge the allow/deny patterns. */
+static int name_ok(const char *n) {
+  size_t len = strlen(n);
+  if (!len || len > HUB_MAX_NAME) return 0;
+  if (strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != len)
+    return 0;
+  if (strstr(n, "--") || strstr(n, "..")) return 0;
+  return !strchr("-.", n[0]) && !strchr("-.", n[len - 1]);
+}
+
 static const upstream *upstream_for(const char *ns, const char *name) {
+  if (!ns || !name || !name_ok(ns) || !name_ok(name)) return NULL;
   for (size_t i = 0; i < g_nup; i++)
     if (admits(&g_up[i], ns, name)) return &g_up[i];
   return NULL;
@@ -530,8 +547,67 @@ static int materialize(int type, const char *ns, const char *name, const hub_ide
   return 0;
 }
 
+static int flags_change(void *payload) {
+  return db_repo_update(payload);
+}
+
+/* Upstream's private/gated flags taken over again into *repo (a repo made private upstream,
+ * deleted there, or no longer readable with the token must not stay public here: 404, 401
+ * and 403 make it private). A change is recorded like a settings change (event
+ * "repo.settings", audit "mirror.repo.settings"). Other answers: an error, nothing changes. */
+static int refresh_flags(const upstream *u, db_repo *repo, const hub_identity *who,
+                         const char *ip) {
+  char url[1200];
+  snprintf(url, sizeof url, "%s/api/%s/%s/%s", u->url, type_api(repo->type), repo->ns, repo->name);
+  outbound_response resp;
+  int rc = up_call(u, "GET", url, NULL, NULL, &resp);
+  if (rc) return rc;
+  db_repo next = *repo;
+  if (resp.status == 200) {
+    json_t *info = json_loads(resp.body.ptr ? resp.body.ptr : "", 0, NULL);
+    if (!json_is_object(info)) {
+      rc = hub_error_set(HUB_EUPSTREAM, "The upstream hub sent an unreadable repo info");
+    } else {
+      next.is_private = json_is_true(json_object_get(info, "private"));
+      json_t *gated = json_object_get(info, "gated");
+      if (json_is_string(gated))
+        snprintf(next.gated, sizeof next.gated, "%s", json_string_value(gated));
+      else if (json_is_true(gated))
+        snprintf(next.gated, sizeof next.gated, "auto");
+      else
+        next.gated[0] = 0;
+    }
+    json_decref(info);
+  } else if (resp.status == 404 || resp.status == 401 || resp.status == 403) {
+    next.is_private = 1;
+  } else {
+    rc = status_error(resp.status, resp.retry_after, "repo info");
+  }
+  outbound_response_free(&resp);
+  if (rc || (next.is_private == repo->is_private && !strcmp(next.gated, repo->gated))) return rc;
+  json_t *det = json_object();
+  if (next.is_private != repo->is_private)
+    json_object_set_new(det, "private", json_boolean(next.is_private));
+  if (strcmp(next.gated, repo->gated))
+    json_object_set_new(det, "gated", next.gated[0] ? json_string(next.gated) : json_false());
+  events_ctx ev = {&next,
+                   {who, actor_of(who, ip), ip},
+                   "repo.settings",
+                   "mirror.repo.settings",
+                   det,
+                   0,
+                   NULL,
+                   NULL,
+                   det};
+  rc = events_record_repo(&ev, flags_change, &next);
+  json_decref(det);
+  if (!rc) *repo = next;
+  return rc;
+}
+
 /* Refs older than the TTL: take them from upstream again. A failure keeps the cache. */
-static int refresh(const db_repo *repo, const hub_identity *who, const char *ip) {
+static int refresh(const db_repo *repo_in, const hub_identity *who, const char *ip) {
+  db_repo cur = *repo_in, *repo = &cur;
   db_mirror_repo m;
   if (db_mirror_repo_get(repo->id, &m)) return 0;
   int64_t now = db_now_ms();
@@ -540,7 +616,8 @@ static int refresh(const db_repo *repo, const hub_identity *who, const char *ip)
   if (!u) return 0;
   char dir[4200];
   db_repo_dir(repo->uid, dir, sizeof dir);
-  int rc = git_fetch(u, repo, dir);
+  int rc = refresh_flags(u, repo, who, ip);
+  if (!rc) rc = git_fetch(u, repo, dir);
   if (!rc) rc = apply_refs(repo, dir, who, ip, u->url);
   if (rc) {
     fprintf(stderr, "mirror: refresh of %s/%s failed (serving the cache): %s\n", repo->ns,
@@ -771,6 +848,7 @@ typedef struct {
   char retry_after[32];
   char *buf; /* PART_BUF: bytes not in the part file yet */
   size_t blen;
+  int over; /* upstream sent more than the object's size */
 } sinkctx;
 
 /* Make the bytes received so far readable (the writer's temp file, or the part file) and
@@ -814,6 +892,13 @@ static int on_data(void *ctx, const char *data, size_t len) {
     s->skip -= (int64_t)n;
     data += n, len -= n;
     if (!len) return 0;
+  }
+  if (blob_writer_size(*s->w) + (int64_t)len > s->f->size) {
+    /* More than the pointer's size: a lying or endless upstream, not read any further. */
+    s->over = 1;
+    hub_error_set(HUB_EUPSTREAM, "The upstream hub sent more than the object's %lld bytes",
+                  (long long)s->f->size);
+    return 1;
   }
   if (g_stopping || blob_writer_write(*s->w, data, len)) return 1;
   m_bytes += len;
@@ -865,9 +950,12 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
       snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)from);
       hdrs[nh++] = range;
     }
-    sinkctx s = {f, w, 0, from, from, 0, {0}, f->use_part ? malloc(PART_BUF) : NULL, 0};
+    sinkctx s = {f, w, 0, from, from, 0, {0}, f->use_part ? malloc(PART_BUF) : NULL, 0, 0};
     if (f->use_part && !s.buf) return hub_error_set(HUB_ERROR, "out of memory");
     outbound_opts o = up_opts();
+    /* Only the configured upstream itself may be private: an href or a redirect elsewhere
+     * must be public (a hostile upstream cannot aim the mirror at internal hosts). */
+    o.allow_private = same_origin(url, u->url);
     outbound_request rq = {0};
     rq.url = url;
     rq.headers = hdrs;
@@ -885,9 +973,24 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
     char loc[2048] = "";
     if (resp.location) snprintf(loc, sizeof loc, "%s", resp.location);
     outbound_response_free(&resp);
+    if (rc && s.over) { /* will not get better: no retry */
+      m_errors++;
+      return hub_error_set(HUB_EINVALID, "The upstream hub sent more than the %lld bytes of %s",
+                           (long long)f->size, f->oid);
+    }
     if (rc) {
       m_errors++;
-      return rc == HUB_EFORBIDDEN || rc == HUB_EINVALID ? rc : HUB_EUPSTREAM;
+      /* The details (the href may be presigned) go to the log, not to the clients. */
+      fprintf(stderr, "mirror: object %s: %s\n", f->oid, hub_error_msg());
+      if (rc == HUB_EFORBIDDEN)
+        return hub_error_set(HUB_EFORBIDDEN,
+                             "The upstream hub sent the download of %s to a "
+                             "private or loopback address elsewhere (refused)",
+                             f->oid);
+      if (rc == HUB_EINVALID)
+        return hub_error_set(HUB_EINVALID, "The upstream hub sent an unusable download URL for %s",
+                             f->oid);
+      return hub_error_set(HUB_EUPSTREAM, "The upstream transfer of %s failed", f->oid);
     }
     if (st == 200 || st == 206) {
       if (blob_writer_size(*w) < f->size)
@@ -1147,6 +1250,12 @@ static int fetch_object(const upstream *u, flight *f) {
   }
   if (rc) {
     blob_writer_abort(w);
+    /* A refused or unusable target is the upstream's fault: 502 for the client. */
+    if (rc == HUB_EFORBIDDEN || rc == HUB_EINVALID) {
+      char msg[256];
+      snprintf(msg, sizeof msg, "%s", hub_error_msg());
+      rc = hub_error_set(HUB_EUPSTREAM, "%s", msg);
+    }
     return rc;
   }
   rc = blob_writer_commit(w, f->oid, f->size, NULL);
@@ -1312,6 +1421,14 @@ typedef struct {
   int64_t start, end; /* the reply's bytes [start, end) */
 } follower;
 
+/* Bytes of the part file readers may have (under g_obj_mu): the object's last byte only
+ * once the whole object hashed to its oid, so no client ever receives all the bytes of
+ * something that does not match the pointer (it gets a truncated reply instead). */
+static int64_t follow_ready(const flight *f) {
+  if (f->done && !f->rc) return f->written;
+  return f->written < f->size ? f->written : f->size - 1;
+}
+
 static ssize_t follow_read(void *payload, uint64_t pos, char *buf, size_t max) {
   follower *fl = payload;
   flight *f = fl->f;
@@ -1320,9 +1437,9 @@ static ssize_t follow_read(void *payload, uint64_t pos, char *buf, size_t max) {
   int64_t want = fl->end - at < (int64_t)max ? fl->end - at : (int64_t)max;
   if (want <= 0) return 0;
   pthread_mutex_lock(&g_obj_mu);
-  while (!f->done && f->written < at + want)
+  while (!f->done && follow_ready(f) < at + want)
     pthread_cond_wait(&f->cv, &g_obj_mu);
-  int64_t avail = f->written - at;
+  int64_t avail = follow_ready(f) - at;
   int failed = f->done && f->rc;
   pthread_mutex_unlock(&g_obj_mu);
   if (avail <= 0) return failed ? -1 : 0;

@@ -430,7 +430,7 @@ int xetsrv_pull_main(int argc, char **argv) {
   }
   req.local_repo_id = repo.id;
   blob_store *store = NULL;
-  int rc = blob_store_open(&store, "fs", db_data_dir());
+  int rc = blob_store_open_at(&store, "");
   if (!rc) {
     hub_ctx ctx = {db_data_dir(), store, NULL, NULL, 0, 1};
     rc = xetsrv_init(&ctx);

@@ -271,8 +271,14 @@ static int h_xfer(hub_req *r) {
   if (a < (int64_t)s || b > (int64_t)e || b >= total) {
     return hub_error_set(HUB_EFORBIDDEN, "Range outside the signed range of this URL");
   }
-  char cr[96];
+  char cr[96], want[96];
   snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)a, (long long)b, (long long)total);
+  /* --blob-redirect: a presigned URL bound to exactly this Range (it must not open the rest
+   * of the xorb), so only when the client sent it in that canonical form. */
+  snprintf(want, sizeof want, "bytes=%lld-%lld", (long long)a, (long long)b);
+  if (hdr && !strcmp(hdr, want) &&
+      (rc = http_reply_blob_redirect(r, xs_blobs(), oid, want)) != HUB_EUNSUPPORTED)
+    return rc;
   if (r->is_head) {
     rc = http_reply_data_len(r, 206, "application/octet-stream", (uint64_t)(b - a + 1));
   } else {

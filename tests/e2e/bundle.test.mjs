@@ -43,6 +43,7 @@ function exportTo(srv, args, file) {
   const fd = openSync(file, "w");
   const r = spawnSync(srv.bin, ["--data", srv.dataDir, "export", ...args], {
     stdio: ["ignore", fd, "pipe"],
+    env: srv.cliEnv,
     encoding: "utf8",
     timeout: 60000,
   });
@@ -214,7 +215,7 @@ test("a git bundle listing one ref twice instead of a manifest ref is refused", 
 test("kill -9 during import leaves nothing half-imported; importing again completes it", async () => {
   for (const stage of ["objects", "commit"]) {
     const child = spawn(dst.bin, ["--data", dst.dataDir, "import", bundle], {
-      env: { ...process.env, MODELHUB_TEST_IMPORT_PAUSE: stage },
+      env: { ...dst.cliEnv, MODELHUB_TEST_IMPORT_PAUSE: stage },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let err = "";

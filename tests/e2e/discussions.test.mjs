@@ -337,6 +337,77 @@ test("private repos: outsiders get 404 on every discussion route; members may po
   assert.equal((await api("GET", D(REPO, "/999"), { token: reader })).status, 404);
 });
 
+test("gated repos: a PR's diff (API and web page) needs file access like the files themselves", async () => {
+  await createRepo("gatedtalk", owner);
+  await uploadFiles({
+    repo: "acme/gatedtalk",
+    accessToken: owner,
+    hubUrl: server.url,
+    commitTitle: "weights",
+    files: [{ path: "w.txt", content: new Blob(["GATED-LINE-1\nGATED-LINE-2\nGATED-LINE-3\n"]) }],
+  });
+  const g = await api("PUT", "/api/models/acme/gatedtalk/settings", { token: owner, json: { gated: "manual" } });
+  assert.equal(g.status, 200, g.text);
+  const res = await hubCommit({
+    repo: "acme/gatedtalk",
+    accessToken: owner,
+    hubUrl: server.url,
+    title: "Tweak",
+    isPullRequest: true,
+    operations: [{ operation: "addOrUpdate", path: "w.txt", content: new Blob(["GATED-LINE-1\nGATED-LINE-2\nGATED-NEW\n"]) }],
+  });
+  const num = Number(/\/discussions\/(\d+)$/.exec(res.pullRequestUrl)[1]);
+  // rick has no accepted access request: the files are closed to him...
+  const file = await api("GET", "/acme/gatedtalk/resolve/main/w.txt", { token: reader });
+  assert.equal(file.status, 403, file.text);
+  // ...and so is the diff; the discussion itself stays visible (as on the Hub)
+  const det = await api("GET", D("acme/gatedtalk", `/${num}?diff=1`), { token: reader });
+  assert.equal(det.status, 200, det.text);
+  assert.ok(!det.text.includes("GATED-"), det.text);
+  const anon = await api("GET", D("acme/gatedtalk", `/${num}?diff=1`));
+  assert.ok(!anon.text.includes("GATED-"), anon.text);
+  const page = await api("GET", `/acme/gatedtalk/discussions/${num}`, { token: reader });
+  assert.equal(page.status, 200);
+  assert.ok(!page.text.includes("GATED-"), "the web page shows no diff");
+  // the owner sees it
+  const own = await api("GET", D("acme/gatedtalk", `/${num}?diff=1`), { token: owner });
+  assert.match(own.json.diff, /GATED-NEW/);
+});
+
+test("a contributor may commit to their own open PR only, not to another user's or a closed one", async () => {
+  const carl = server.makeUser("carl", "write");
+  server.cli(["org", "member", "add", "acme", "carl", "--role", "contributor"], { check: true });
+  const res = await hubCommit({
+    repo: REPO,
+    accessToken: contrib,
+    hubUrl: server.url,
+    title: "Cleo's PR",
+    isPullRequest: true,
+    operations: [{ operation: "addOrUpdate", path: "cleo.txt", content: new Blob(["cleo\n"]) }],
+  });
+  const num = Number(/\/discussions\/(\d+)$/.exec(res.pullRequestUrl)[1]);
+  const commitAs = (token, file) =>
+    hubCommit({
+      repo: REPO,
+      accessToken: token,
+      hubUrl: server.url,
+      title: `Add ${file}`,
+      branch: `refs/pr/${num}`,
+      operations: [{ operation: "addOrUpdate", path: file, content: new Blob(["x\n"]) }],
+    }).then(
+      () => 200,
+      (e) => e.statusCode ?? String(e),
+    );
+  assert.equal(await commitAs(carl, "carl.txt"), 403, "another contributor cannot push into cleo's PR");
+  assert.equal(await commitAs(contrib, "cleo2.txt"), 200, "the author can");
+  assert.equal(await commitAs(writer, "wanda.txt"), 200, "a writer can");
+  const st = await api("POST", D(REPO, `/${num}/status`), { token: contrib, json: { status: "closed" } });
+  assert.equal(st.status, 200, st.text);
+  assert.equal(await commitAs(contrib, "late.txt"), 403, "not into a closed PR");
+  const det = await api("GET", D(REPO, `/${num}?diff=1`), { token: writer });
+  assert.ok(!/carl\.txt|late\.txt/.test(det.json.diff), det.json.diff);
+});
+
 test("every change is an event on the spine with {num, action, ...} details and audited", async () => {
   const repo = "acme/spine-talk";
   await createRepo("spine-talk", owner);

@@ -20,6 +20,7 @@ import {
   uploadFiles,
 } from "@huggingface/hub";
 import { startServer } from "./lib/server.mjs";
+import { storedOids } from "./lib/store.mjs";
 
 // This file checks the plain LFS/HTTP contract (hf-api.md): Xet off for its server.
 process.env.MODELHUB_XET = "0";
@@ -57,22 +58,8 @@ async function headSha(repo) {
   return (await r.json()).sha;
 }
 
-/** Every blob file under the data dir's blob store (visible objects). Throws if the store
- * is missing or unreadable: an empty answer must mean "no blob", not "could not look". */
-function storedBlobs() {
-  const out = [];
-  const root = path.join(server.dataDir, "blobs", "sha256");
-  assert.ok(statSync(root).isDirectory(), `${root} is the blob store`);
-  const walk = (d) => {
-    for (const e of readdirSync(d)) {
-      const p = path.join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(e);
-    }
-  };
-  walk(root);
-  return out;
-}
+/** Every object in the server's blob store (on disk or in its bucket: lib/store.mjs). */
+const storedBlobs = () => storedOids(server);
 
 before(async () => {
   server = await startServer();
@@ -444,7 +431,7 @@ describe("crash safety", () => {
     await restart; // a failed restart fails the test
     assert.ok(put === null || put.status >= 400, `the interrupted PUT did not succeed (${put?.status})`);
     assert.equal((await fetch(`${hubUrl}/healthz`)).status, 200);
-    assert.ok(!storedBlobs().includes(oid), "no partial blob is visible");
+    assert.ok(!(await storedBlobs()).includes(oid), "no partial blob is visible");
     // The branch points at a complete commit and the retried upload works.
     const head = await headSha(repo);
     assert.match(head, /^[0-9a-f]{40}$/);
@@ -452,7 +439,7 @@ describe("crash safety", () => {
     const got = await blobBytes(await downloadFile({ repo, path: "w.bin", accessToken, hubUrl }));
     assert.equal(sha256(got), oid);
     // The same walk sees the object once it is published: "not visible" above was a real look.
-    assert.ok(storedBlobs().includes(oid), "the retried upload's blob is in the store the check walked");
+    assert.ok((await storedBlobs()).includes(oid), "the retried upload's blob is in the store the check walked");
 
     // Kill in the middle of a big commit: either it landed whole or not at all.
     const files = Array.from({ length: 2000 }, (_, i) => fileOp(`many/f${i}.txt`, "x".repeat(1000)));

@@ -3,10 +3,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readdirSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { startServer } from "./lib/server.mjs";
+import { objectStored, tempData } from "./lib/store.mjs";
 
 // This file checks the plain LFS/HTTP contract (hf-api.md): Xet off for its server.
 process.env.MODELHUB_XET = "0";
@@ -17,7 +17,6 @@ let alice; // write token
 let aliceRead; // read-only token
 
 const sha256 = (buf) => createHash("sha256").update(buf).digest("hex");
-const blobPath = (oid) => path.join(server.dataDir, "blobs/sha256", oid.slice(0, 2), oid.slice(2, 4), oid);
 
 async function call(method, url, { token, json, body, headers = {}, lfs = false } = {}) {
   const h = { ...headers };
@@ -83,7 +82,7 @@ test("basic upload: batch → signed PUT without auth → batch says stored → 
   r = await call("PUT", up.href, { body: data });
   assert.equal(r.status, 200, r.text);
   assert.equal(r.headers.get("etag"), `"${o.oid}"`);
-  assert.ok(existsSync(blobPath(o.oid)));
+  assert.ok(await objectStored(server, o.oid));
 
   // Verify via the signed href, no credentials (git-lfs with authenticated: true).
   r = await call("POST", ro.actions.verify.href, { json: o, lfs: true });
@@ -160,7 +159,7 @@ test("wrong bytes → 400 and nothing stored", async () => {
   assert.match(r.headers.get("x-error-message"), /Content-Length|size mismatch/);
   r = await call("PUT", href, { body: Buffer.concat([data, data]) }); // too long
   assert.equal(r.status, 400);
-  assert.ok(!existsSync(blobPath(o.oid)));
+  assert.ok(!(await objectStored(server, o.oid)));
   r = await batch("alice/m", download([o]));
   assert.equal(r.status, 200);
   assert.deepEqual(r.json.objects[0].error, { code: 404, message: "Object does not exist" });
@@ -195,8 +194,8 @@ test("tampered, expired-looking and replayed signed URLs → 403", async () => {
   assert.equal(r.status, 403);
   r = await call("PUT", `${u.origin}${u.pathname}`, { body: a }); // unsigned
   assert.equal(r.status, 403);
-  assert.ok(!existsSync(blobPath(obj(a).oid)));
-  assert.ok(!existsSync(blobPath(obj(b).oid)));
+  assert.ok(!(await objectStored(server, obj(a).oid)));
+  assert.ok(!(await objectStored(server, obj(b).oid)));
   // Download URLs too; and a download URL is no upload URL.
   r = await call("GET", `/lfs-get/${u.pathname.split("/")[2]}/${obj(a).oid}?exp=${u.searchParams.get("exp")}&sig=${sig}`);
   assert.equal(r.status, 403);
@@ -262,7 +261,7 @@ test("multipart assembled from wrong bytes → 400, nothing stored", async () =>
   r = await call("POST", up.href, { json: { oid: o.oid }, lfs: true });
   assert.equal(r.status, 400, r.text);
   assert.match(r.headers.get("x-error-message"), /sha256 mismatch/);
-  assert.ok(!existsSync(blobPath(o.oid)));
+  assert.ok(!(await objectStored(server, o.oid)));
 });
 
 test("permissions: read-only token → 403, anonymous upload → 401 + LFS-Authenticate", async () => {
@@ -360,15 +359,14 @@ test("a client that disconnects mid-upload leaves no object and no temp file", a
     req.on("error", () => resolve());
     req.write(data.subarray(0, 200000), () => setTimeout(() => { req.destroy(); resolve(); }, 200));
   });
-  const tmp = path.join(server.dataDir, "tmp");
   let left = [];
   for (let i = 0; i < 40; i++) {
-    left = existsSync(tmp) ? readdirSync(tmp, { recursive: true }).filter((f) => !f.endsWith("parts") && !/^parts\/?$/.test(f)) : [];
+    left = await tempData(server);
     if (!left.length) break;
     await new Promise((res) => setTimeout(res, 50));
   }
   assert.deepEqual(left, [], "temp files left behind");
-  assert.ok(!existsSync(blobPath(o.oid)));
+  assert.ok(!(await objectStored(server, o.oid)));
   const d = await batch("alice/m", download([o]));
   assert.equal(d.json.objects[0].error.code, 404);
 });

@@ -23,6 +23,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { isolatedGitEnv } from "./lib/gitenv.mjs";
 import { startServer } from "./lib/server.mjs";
+import { objectStored } from "./lib/store.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const work = mkdtempSync(path.join(tmpdir(), "modelhub-lifecycle-"));
@@ -325,7 +326,7 @@ test("SIGTERM during a slow LFS upload: it completes and is stored; no new conne
   assert.equal(code, 0);
   assert.ok(Date.now() - t0 < 20000, "the server waited for more than the upload");
   keep.destroy();
-  assert.ok(existsSync(path.join(server.dataDir, "blobs/sha256", oid.slice(0, 2), oid.slice(2, 4), oid)), "object not stored");
+  assert.ok(await objectStored(server, oid), "object not stored");
   assert.match(server.log(), /no request in flight, exiting/);
 });
 
@@ -351,7 +352,7 @@ test("an upload that outlives the grace period is cut, nothing is stored, and th
   assert.match(await outcome, /ECONNRESET|EPIPE|socket hang up|status 5\d\d/);
   req.destroy();
   assert.match(server.log(), /grace period over/);
-  assert.ok(!existsSync(path.join(server.dataDir, "blobs/sha256", oid.slice(0, 2), oid.slice(2, 4), oid)));
+  assert.ok(!(await objectStored(server, oid)));
 });
 
 test("start-up picks up a ref moved behind the server's back (index and audit)", async () => {

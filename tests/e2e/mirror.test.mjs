@@ -29,6 +29,8 @@ const files = {
   slow: randomBytes(3 << 20),
   cut2: randomBytes(4 << 20),
   batch: randomBytes(300 << 10),
+  ssrf: randomBytes(64 << 10),
+  endless: randomBytes(64 << 10),
 };
 
 /* ---- the proxy between mirror and upstream -------------------------------------------- */
@@ -54,6 +56,26 @@ function startProxy(target) {
       return res.end("boom");
     }
     if (state.mode === "down") return req.socket.destroy();
+    if (state.endless && req.url.startsWith("/lfs-get/") && req.method === "GET") {
+      // a hostile upstream: an object download that never ends (bounded here at 64 MiB)
+      const e = state.endless;
+      res.writeHead(200, { "Content-Type": "application/octet-stream" });
+      const chunk = Buffer.alloc(e.limit ? 16 << 10 : 1 << 20, 0x61);
+      const pump = () => {
+        while (e.sent < (e.limit ?? 64 << 20)) {
+          e.sent += chunk.length;
+          if (!res.write(chunk)) return res.once("drain", pump);
+        }
+        res.end();
+      };
+      res.on("close", () => (e.closed = true));
+      return pump();
+    }
+    if (state.redirectLfsTo && req.url.startsWith("/lfs-get/") && req.method === "GET") {
+      // a hostile upstream: its download answer sends the mirror to another (internal) host
+      res.writeHead(302, { Location: state.redirectLfsTo });
+      return res.end();
+    }
     const fwd = http.request(
       { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
       (ur) => {
@@ -189,6 +211,9 @@ before(async () => {
   await upRepo("cut2", {}, { "cut2.bin": files.cut2 });
   await upRepo("batchfirst", {}, { "b.bin": files.batch });
   await upRepo("gitlimited", {}, { "README.md": files.readme });
+  await upRepo("ssrf", {}, { "ssrf.bin": files.ssrf });
+  await upRepo("flip", {}, { "README.md": files.readme });
+  await upRepo("endless", {}, { "endless.bin": files.endless });
   proxy = await startProxy(up.url);
   const cfg = path.join(work, "mirror.json");
   writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken, deny: ["*/denied-*"] }], ttlSeconds: 300 }));
@@ -367,6 +392,20 @@ test("deny-listed repos are not fetched: 404 like any missing repo", async () =>
   assert.equal(missing.status, 404);
 });
 
+test("encoded slashes and dot segments in a repo id never reach upstream (no deny-list bypass)", async () => {
+  const n = proxy.log.length;
+  for (const p of [
+    "/api/models/x%2F..%2Facme/denied-one",
+    "/api/models/acme/..%2F..%2Fwhoami-v2",
+    "/api/models/%2E%2E/denied-one",
+    "/x%2F..%2Facme/denied-one/resolve/main/README.md",
+  ]) {
+    const r = await call(mirror, "GET", p);
+    assert.equal(r.status, 404, `${p}: ${r.status} ${r.text}`);
+  }
+  assert.deepEqual(proxy.log.slice(n).map((e) => e.url), []);
+});
+
 test("private and gated upstream repos stay private and gated here", async () => {
   const anon = await call(mirror, "GET", "/api/models/acme/priv");
   assert.equal(anon.status, 404);
@@ -381,6 +420,95 @@ test("private and gated upstream repos stay private and gated here", async () =>
   const ok = await call(mirror, "GET", "/acme/gated/resolve/main/weights.bin", { token: mirror.adminToken });
   assert.equal(ok.status, 200);
   assert.ok(ok.buf.equals(files.weights));
+});
+
+test("an upstream redirecting a download to a private address elsewhere is not followed", async () => {
+  // An internal service on loopback, not the upstream's origin: the mirror must never call it
+  // because the upstream said so (only the configured upstream itself may be private).
+  const hits = [];
+  const internal = http.createServer((req, res) => {
+    hits.push(req.url);
+    res.end("internal secret");
+  });
+  await new Promise((r) => internal.listen(0, "127.0.0.1", r));
+  try {
+    const info = await call(mirror, "GET", "/api/models/acme/ssrf");
+    assert.equal(info.status, 200, info.text);
+    proxy.redirectLfsTo = `http://127.0.0.1:${internal.address().port}/admin/secret`;
+    const r = await call(mirror, "GET", "/acme/ssrf/resolve/main/ssrf.bin").catch((e) => ({ status: String(e) }));
+    assert.deepEqual(hits, [], "the mirror called the internal host");
+    assert.equal(r.status, 502, r.text);
+    assert.equal(r.headers.get("x-error-code"), "UpstreamError");
+    assert.ok(!r.text.includes(upToken));
+    // and once upstream behaves, the file comes through
+    proxy.redirectLfsTo = null;
+    const ok = await call(mirror, "GET", "/acme/ssrf/resolve/main/ssrf.bin");
+    assert.equal(ok.status, 200, ok.text);
+    assert.ok(ok.buf.equals(files.ssrf));
+  } finally {
+    proxy.redirectLfsTo = null;
+    internal.closeAllConnections();
+    await new Promise((r) => internal.close(r));
+  }
+});
+
+test("an upstream sending more than the object's size, or wrong bytes, never gets them to a client whole", async () => {
+  const info = await call(mirror, "GET", "/api/models/acme/endless");
+  assert.equal(info.status, 200, info.text);
+  const e = { sent: 0, closed: false };
+  proxy.endless = e;
+  try {
+    const r = await call(mirror, "GET", "/acme/endless/resolve/main/endless.bin").catch((err) => ({ status: String(err) }));
+    assert.ok(e.sent <= 16 << 20, `the mirror read ${e.sent} bytes of a 64 KiB object`);
+    assert.notEqual(r.status, 200);
+  } finally {
+    proxy.endless = null;
+  }
+  // Exactly the object's size, wrong bytes: the reader never gets the whole (wrong) file.
+  proxy.endless = { sent: 0, limit: files.endless.length };
+  try {
+    const r = await call(mirror, "GET", "/acme/endless/resolve/main/endless.bin").catch((err) => ({ status: String(err) }));
+    assert.ok(!(r.status === 200 && r.buf.length === files.endless.length), `got ${r.status}, ${r.buf?.length} wrong bytes`);
+  } finally {
+    proxy.endless = null;
+  }
+  const ok = await call(mirror, "GET", "/acme/endless/resolve/main/endless.bin");
+  assert.equal(ok.status, 200, ok.text);
+  assert.ok(ok.buf.equals(files.endless));
+});
+
+test("an upstream repo made private is hidden here after the TTL, and public again when upstream is", async () => {
+  const cfg = path.join(work, "flip.json");
+  writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken }], ttlSeconds: 1 }));
+  const m3 = await startServer({ env: { MODELHUB_MIRROR_CONFIG: cfg } });
+  const setPrivate = async (v) => {
+    const s = await call(up, "PUT", "/api/models/acme/flip/settings", { token: upToken, json: { private: v } });
+    assert.equal(s.status, 200, s.text);
+  };
+  try {
+    let r = await call(m3, "GET", "/api/models/acme/flip");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.private, false);
+    await setPrivate(true);
+    await sleep(1200);
+    r = await call(m3, "GET", "/api/models/acme/flip");
+    assert.equal(r.status, 404, "made private upstream: not public here any more");
+    r = await call(m3, "GET", "/acme/flip/resolve/main/README.md");
+    assert.ok([401, 404].includes(r.status), `resolve: ${r.status}`);
+    const adm = await call(m3, "GET", "/api/models/acme/flip", { token: m3.adminToken });
+    assert.equal(adm.status, 200, adm.text);
+    assert.equal(adm.json.private, true);
+    await setPrivate(false);
+    await sleep(1200);
+    // a private repo here is refreshed by a read of someone who may see it (or `mirror pull`)
+    const adm2 = await call(m3, "GET", "/api/models/acme/flip", { token: m3.adminToken });
+    assert.equal(adm2.json.private, false);
+    r = await call(m3, "GET", "/api/models/acme/flip");
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.private, false);
+  } finally {
+    await m3.stop();
+  }
 });
 
 test("upstream 500 and a dead upstream: 502 for what is not cached, the cache keeps serving", async () => {
@@ -457,6 +585,19 @@ test("a 429 on the git fetch answers 429 with Retry-After, not 502", async () =>
   }
   r = await call(mirror, "GET", "/api/models/acme/gitlimited");
   assert.equal(r.status, 200, r.text);
+});
+
+test("an upstream URL carrying credentials is refused (they would show in every mirrored repo's info)", async () => {
+  const n = proxy.log.length;
+  const withCreds = proxy.url.replace("http://", "http://user:SECRET-IN-URL@");
+  const p = await run(mirror.bin, ["--data", mirror.dataDir, "mirror", "pull", "acme/slow", "--upstream", withCreds], {
+    env: { ...process.env },
+  });
+  assert.doesNotMatch(p.stderr, /Sanitizer|runtime error:/);
+  assert.notEqual(p.status, 0, p.stdout + p.stderr);
+  assert.match(p.stderr, /credentials/);
+  assert.doesNotMatch(p.stderr + p.stdout, /SECRET-IN-URL/);
+  assert.deepEqual(proxy.log.slice(n), []);
 });
 
 test("offline: `mirror pull` fills the cache; only the cache is served, and /healthz says so", async () => {

@@ -13,10 +13,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "blob/backend.h"
 #include "blob/blob.h"
+#include "util/buf.h"
 #include "util/error.h"
 
-#define CHECK(x) do { int rc_ = (x); if (rc_) fail_msg("%s = %d: %s", #x, rc_, hub_error_msg()); } while (0)
+#define CHECK(x)                                                                                   \
+  do {                                                                                             \
+    int rc_ = (x);                                                                                 \
+    if (rc_) fail_msg("%s = %d: %s", #x, rc_, hub_error_msg());                                    \
+  } while (0)
 #define HELLO_OID "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 #define OTHER_OID "00f24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 
@@ -55,6 +61,11 @@ static long raw(const char *method, const char *path) {
   if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(c);
   return status;
+}
+
+static size_t buf_sink(char *d, size_t s, size_t n, void *c) {
+  hub_buf_put(c, d, s * n);
+  return s * n;
 }
 
 static int start_moto(void **state) {
@@ -230,17 +241,104 @@ static void test_store_down(void **state) {
   int64_t size;
   assert_int_equal(blob_stat(s, HELLO_OID, &size), HUB_EUNAVAILABLE);
   assert_non_null(strstr(hub_error_msg(), "unreachable"));
+  assert_int_equal(blob_store_check(s), HUB_EUNAVAILABLE); /* what /healthz reports */
   blob_store_free(s);
   assert_int_equal(blob_store_open(&s, "s3", "/tmp"), HUB_EINVALID);
   assert_int_equal(blob_store_open(&s, "s3", "s3://Bad_Bucket"), HUB_EINVALID);
 }
 
+/* GET `url` without credentials (as a client following a redirect would), with an
+ * optional Range header; the body into out. */
+static long plain_get(const char *url, const char *range, hub_buf *out) {
+  long status = 0;
+  struct curl_slist *h = NULL;
+  char hdr[96];
+  CURL *c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_PROXY, "");
+  if (range) {
+    snprintf(hdr, sizeof hdr, "Range: %s", range);
+    h = curl_slist_append(h, hdr);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  }
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_sink);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+  if (curl_easy_perform(c) == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  return status;
+}
+
+static void test_presign(void **state) {
+  (void)state;
+  /* AWS's published example of a presigned GET (S3 API reference, "Authenticating
+   * Requests: Using Query Parameters"): the signature must match to the character. */
+  setenv("MODELHUB_S3_ENDPOINT", "https://s3.amazonaws.com", 1);
+  setenv("MODELHUB_S3_PATH_STYLE", "0", 1);
+  setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", 1);
+  blob_backend *be;
+  CHECK(blob_s3_backend_new(&be, "s3://examplebucket"));
+  char *url;
+  CHECK(blob_s3_presign_key(be, "test.txt", 86400, NULL, 1369353600, &url));
+  assert_string_equal(
+      url, "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+           "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"
+           "&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400&X-Amz-SignedHeaders=host"
+           "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404");
+  free(url);
+  assert_int_equal(blob_s3_presign_key(be, "test.txt", 0, NULL, 1369353600, &url), HUB_EINVALID);
+  be->free(be);
+  setenv("MODELHUB_S3_ENDPOINT", g_endpoint, 1);
+  setenv("MODELHUB_S3_PATH_STYLE", "1", 1);
+  setenv("AWS_ACCESS_KEY_ID", "testing", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "testing", 1);
+
+  /* Against the server: the URL reads the object without credentials, whole or the
+   * signed range; with redirects off, or on a disk store, there is no URL. */
+  blob_store *s;
+  blob_writer *w;
+  CHECK(blob_store_open(&s, "s3", "s3://bucket1/pre"));
+  CHECK(blob_writer_open(s, &w));
+  CHECK(blob_writer_write(w, "hello", 5));
+  CHECK(blob_writer_commit(w, HELLO_OID, 5, NULL));
+  assert_int_equal(blob_presign_get(s, HELLO_OID, NULL, &url), HUB_EUNSUPPORTED);
+  blob_set_redirect(300);
+  CHECK(blob_presign_get(s, HELLO_OID, NULL, &url));
+  assert_non_null(strstr(url, "/bucket1/pre/blobs/sha256/2c/f2/" HELLO_OID "?"));
+  assert_non_null(strstr(url, "X-Amz-Expires=300&"));
+  hub_buf b = HUB_BUF_INIT;
+  assert_int_equal(plain_get(url, NULL, &b), 200);
+  assert_int_equal(b.len, 5);
+  assert_memory_equal(b.ptr, "hello", 5);
+  hub_buf_dispose(&b);
+  free(url);
+  CHECK(blob_presign_get(s, HELLO_OID, "bytes=1-3", &url));
+  assert_non_null(strstr(url, "X-Amz-SignedHeaders=host%3Brange&"));
+  assert_int_equal(plain_get(url, "bytes=1-3", &b), 206);
+  assert_int_equal(b.len, 3);
+  assert_memory_equal(b.ptr, "ell", 3);
+  hub_buf_dispose(&b);
+  free(url);
+  CHECK(blob_store_check(s));
+  blob_store_free(s);
+  char dir[] = "/tmp/blob-presign-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  CHECK(blob_store_open(&s, "fs", dir));
+  assert_int_equal(blob_presign_get(s, HELLO_OID, NULL, &url), HUB_EUNSUPPORTED);
+  CHECK(blob_store_check(s));
+  blob_store_free(s);
+  blob_set_redirect(0);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_small_and_dedup),
-      cmocka_unit_test(test_large_multipart),
-      cmocka_unit_test(test_parts),
-      cmocka_unit_test(test_store_down),
+      cmocka_unit_test(test_small_and_dedup), cmocka_unit_test(test_large_multipart),
+      cmocka_unit_test(test_parts),           cmocka_unit_test(test_store_down),
+      cmocka_unit_test(test_presign),
   };
   return cmocka_run_group_tests(tests, start_moto, stop_moto);
 }

@@ -162,8 +162,9 @@ static int succeeds(const db_job *job, void *ctx) {
   return 0;
 }
 
+/* Up to 30 s: a loaded 2-core machine (the ASan build, other tests) can stall the runner. */
 static int wait_state(int64_t id, const char *state) {
-  for (int i = 0; i < 500; i++) {
+  for (int i = 0; i < 3000; i++) {
     if (!strcmp(state_of(id), state)) return 1;
     usleep(10000);
   }

@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { S3_MODE, createBucket, s3Env, sharedMoto } from "./store.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(HERE, "../../..");
@@ -129,11 +130,22 @@ export async function startServer(opts = {}) {
   if (!existsSync(bin)) throw new Error(`modelhub binary not found: ${bin} (build it, or set MODELHUB_BIN)`);
   // opts.env: extra environment for the server; opts.dataDir: use this (existing) data dir
   // and leave it in place at stop (e.g. a tmpfs mount the test owns).
-  const extraEnv = opts.env || {};
+  // S3 mode (MODELHUB_E2E_STORE=s3, lib/store.mjs): a bucket of its own on the process's
+  // moto_server, unless the test picked a store itself (opts.env.MODELHUB_BLOB_STORE).
+  const extraEnv = { ...(opts.env || {}) };
+  if (S3_MODE && extraEnv.MODELHUB_BLOB_STORE === undefined) {
+    const moto = await sharedMoto();
+    Object.assign(extraEnv, s3Env(moto.endpoint, await createBucket(moto.endpoint)));
+  }
   const dataDir = opts.dataDir || mkdtempSync(path.join(tmpdir(), "modelhub-e2e-"));
   const logPath = opts.dataDir
     ? path.join(mkdtempSync(path.join(tmpdir(), "modelhub-e2e-log-")), "server.log")
     : path.join(dataDir, "server.log");
+
+  // The CLI shares the server's blob store, nothing else of its extra environment.
+  const storeEnv = Object.fromEntries(
+    Object.entries(extraEnv).filter(([k]) => /^(MODELHUB_BLOB_STORE|MODELHUB_BLOB_REDIRECT|MODELHUB_S3_|AWS_)/.test(k)),
+  );
 
   let launched;
   for (let attempt = 1; ; attempt++) {
@@ -203,7 +215,7 @@ export async function startServer(opts = {}) {
   function cli(args, { check = false } = {}) {
     const r = spawnSync(bin, ["--data", dataDir, ...args], {
       encoding: "utf8",
-      env: childEnv(),
+      env: { ...childEnv(), ...storeEnv },
       timeout: 60000,
     });
     if (r.error) throw r.error;
@@ -272,6 +284,11 @@ export async function startServer(opts = {}) {
     dataDir,
     logPath,
     bin,
+    env: extraEnv, // the server's extra environment (its blob store: lib/store.mjs)
+    /** Environment for running the binary on this server's data yourself (its blob store). */
+    get cliEnv() {
+      return { ...childEnv(), ...storeEnv };
+    },
     get pid() {
       return state.child.pid;
     },
