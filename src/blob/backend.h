@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BLOB_BACKEND_VERSION 3
+#define BLOB_BACKEND_VERSION 4
 
 typedef struct blob_backend blob_backend;
 typedef struct blob_backend_writer blob_backend_writer;
@@ -75,6 +75,10 @@ struct blob_backend {
   int (*sweep_tmp)(blob_backend *be, int64_t older_than_seconds, int *out_removed);
   /* Free the backend. */
   void (*free)(blob_backend *be);
+  /* Optional (NULL: the temporary data is not a local file, e.g. S3): hand buffered bytes
+   * to the temporary file, and when out_fd is not NULL open that file read-only (the
+   * caller closes the fd; it stays valid after commit or abort). */
+  int (*writer_flush_fd)(blob_backend_writer *w, int *out_fd);
 };
 
 /* Backend constructors, looked up by name in blob.c. */

@@ -402,6 +402,26 @@ void blob_writer_abort(blob_writer *w) {
   writer_free(w);
 }
 
+int blob_writer_read_fd(blob_writer *w, int *out_fd) {
+  blob_backend *be = w->bw ? w->bw->backend : NULL;
+  *out_fd = -1;
+  if (w->err) return hub_error_set(w->err, "blob writer failed earlier");
+  if (!be || !be->writer_flush_fd)
+    return hub_error_set(HUB_EUNSUPPORTED, "blob %s: no local temporary file", be ? be->name : "?");
+  int rc = be->writer_flush_fd(w->bw, out_fd);
+  if (rc < 0) w->err = rc;
+  return rc;
+}
+
+int blob_writer_flush(blob_writer *w) {
+  blob_backend *be = w->bw ? w->bw->backend : NULL;
+  if (w->err) return hub_error_set(w->err, "blob writer failed earlier");
+  if (!be || !be->writer_flush_fd) return 0;
+  int rc = be->writer_flush_fd(w->bw, NULL);
+  if (rc < 0) w->err = rc;
+  return rc;
+}
+
 int blob_writer_commit(blob_writer *w, const char *expected_oid, int64_t expected_size,
                        char out_oid[65]) {
   char oid[65];

@@ -111,6 +111,16 @@ int64_t blob_writer_size(const blob_writer *w);
  * both values, nothing is published and the temporary data is removed. Always frees `w`. */
 int blob_writer_commit(blob_writer *w, const char *expected_oid, int64_t expected_size,
                        char out_oid[65]);
+/* Readers that follow an object while it is written (the pull-through mirror): open the
+ * writer's temporary data read-only (*out_fd: the caller closes it; it stays valid after
+ * the commit, which publishes that very file on disk, or an abort). HUB_EUNSUPPORTED when
+ * the backend's temporary data is not a local file (S3). Bytes written so far are readable
+ * through the fd after blob_writer_flush(). */
+int blob_writer_read_fd(blob_writer *w, int *out_fd);
+/* Hand bytes buffered in memory to the temporary data (a no-op on backends without
+ * blob_writer_read_fd). Readers must not rely on the bytes being right before the commit
+ * verified them. */
+int blob_writer_flush(blob_writer *w);
 /* Discard the writer and its temporary data. NULL is a no-op. */
 void blob_writer_abort(blob_writer *w);
 

@@ -243,6 +243,16 @@ static int fs_writer_write(blob_backend_writer *bw, const void *data, size_t len
   return 0;
 }
 
+static int fs_writer_flush_fd(blob_backend_writer *bw, int *out_fd) {
+  fs_writer *w = (fs_writer *)bw;
+  fs_backend *fs = (fs_backend *)bw->backend;
+  int rc = flush_buf(w, w->buf, w->blen);
+  w->blen = 0;
+  if (rc < 0 || !out_fd) return rc;
+  *out_fd = openat(fs->root_fd, w->tmp, O_RDONLY | O_CLOEXEC);
+  return *out_fd < 0 ? sys_err("open", w->tmp) : 0;
+}
+
 static void fs_writer_abort(blob_backend_writer *bw) {
   fs_writer *w = (fs_writer *)bw;
   fs_backend *fs = (fs_backend *)bw->backend;
@@ -439,6 +449,7 @@ int blob_fs_backend_new(blob_backend **out, const char *root_dir) {
       .part_open = fs_part_open,
       .parts_remove = fs_parts_remove,
       .sweep_tmp = fs_sweep_tmp,
+      .writer_flush_fd = fs_writer_flush_fd,
       .free = fs_free,
   };
   if ((rc = ensure_dir(fs->root_fd, "blobs/sha256")) < 0 ||

@@ -68,6 +68,13 @@ typedef struct {
 int git_after_push(const db_repo *repo, const audit_ctx *actx, const git_ref_update *updates,
                    size_t n);
 
+/* Run git to its end as one of the server's git children (spawn.c: parent-death signal, own
+ * process group, stopped by git_children_stop), stdin /dev/null, with our environment minus
+ * GIT_* and MODELHUB_* plus `extra` ("K=V", NULL-terminated, may be NULL). Its stdout and
+ * stderr go to `out` (NUL-terminated, the first cap-1 bytes; out may be NULL). Returns git's
+ * exit code (128 when it died from a signal), or a HUB_E* code (< 0) when it did not start. */
+int git_run(char *const argv[], const char *const *extra, char *out, size_t cap);
+
 /* Shutdown ran out of grace: SIGTERM every running git child's process group (git then
  * removes its lock files and quarantine, so an unfinished push moves no ref), and any
  * child started from now on. Safe from any thread. */

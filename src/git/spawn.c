@@ -49,7 +49,7 @@ void git_children_stop(void) {
 /* In the child between fork and exec: only async-signal-safe calls. Reports errno on the
  * CLOEXEC status pipe when it cannot exec. */
 static void child_exec(char *const argv[], char *const envp[], int in_fd, int out_fd, int st_fd,
-                       pid_t parent) {
+                       pid_t parent, int merge_err) {
   sigset_t none;
   struct sigaction dfl;
   int err;
@@ -68,7 +68,7 @@ static void child_exec(char *const argv[], char *const envp[], int in_fd, int ou
   if (in_fd < 0) in_fd = open("/dev/null", O_RDONLY);
   /* dup2 onto itself would keep FD_CLOEXEC (when the server's own 0/1 were closed). */
   if (in_fd < 0 || (in_fd == 0 ? fcntl(0, F_SETFD, 0) : dup2(in_fd, 0)) < 0 ||
-      (out_fd == 1 ? fcntl(1, F_SETFD, 0) : dup2(out_fd, 1)) < 0)
+      (out_fd == 1 ? fcntl(1, F_SETFD, 0) : dup2(out_fd, 1)) < 0 || (merge_err && dup2(1, 2) < 0))
     goto fail;
   /* No other descriptors: a child holding another connection's socket would keep it open
    * after we close it. The status pipe is CLOEXEC, so it closes at exec. */
@@ -81,7 +81,7 @@ fail:
   _exit(127);
 }
 
-int git_child_spawn(git_child *c, char *const argv[], char *const envp[], int in_fd) {
+static int spawn(git_child *c, char *const argv[], char *const envp[], int in_fd, int merge_err) {
   int p[2] = {-1, -1}, st[2] = {-1, -1};
   int err = 0;
   const char *what = "pipe";
@@ -101,7 +101,7 @@ int git_child_spawn(git_child *c, char *const argv[], char *const envp[], int in
     err = errno;
     goto done;
   }
-  if (pid == 0) child_exec(argv, envp, in_fd, p[1], st[1], parent);
+  if (pid == 0) child_exec(argv, envp, in_fd, p[1], st[1], parent, merge_err);
   close(st[1]);
   st[1] = -1;
   setpgid(pid, pid); /* also here, so a kill(-pid) right after this returns reaches it */
@@ -128,6 +128,33 @@ done:
   }
   if (err) return hub_error_set(HUB_ERROR, "cannot run git (%s): %s", what, strerror(err));
   return 0;
+}
+
+int git_child_spawn(git_child *c, char *const argv[], char *const envp[], int in_fd) {
+  return spawn(c, argv, envp, in_fd, 0);
+}
+
+int git_run(char *const argv[], const char *const *extra, char *out, size_t cap) {
+  char **env = NULL;
+  git_child c;
+  size_t len = 0;
+  char buf[4096];
+  ssize_t n;
+  int rc = git_child_env(&env, extra);
+  if (!rc) rc = spawn(&c, argv, env, -1, 1);
+  free(env);
+  if (rc) return rc;
+  if (out && cap) out[0] = 0;
+  while ((n = git_child_read(&c, buf, sizeof buf)) > 0) {
+    size_t k = out && cap > len + 1 ? cap - 1 - len : 0;
+    if (k > (size_t)n) k = (size_t)n;
+    memcpy(out + len, buf, k);
+    len += k;
+    if (k) out[len] = 0;
+  }
+  int code = git_child_wait(&c);
+  git_child_dispose(&c);
+  return code < 0 ? 128 : code;
 }
 
 ssize_t git_child_read(git_child *c, char *buf, size_t cap) {

@@ -265,8 +265,10 @@ static int authorize(hub_req *r) {
   int challenge = (needs & NEED_GIT_CHALLENGE) && !r->who.authenticated;
   if (rc) {
     memset(&r->repo, 0, sizeof r->repo);
-    /* Not here: a repo source (mirror/) may bring it, on a worker. */
-    if (rc == HUB_EREPO && g_source && !r->source_done && r->bodyless && g_source->missing(r))
+    /* Not here: a repo source (mirror/) may bring it, on a worker (a JSON body is read
+     * first: LFS batch downloads, paths-info). */
+    if (rc == HUB_EREPO && g_source && !r->source_done &&
+        (r->bodyless || r->route->body == BODY_JSON) && g_source->missing(r))
       return 2;
     if (challenge) return hub_error_set(HUB_EAUTH, "Authentication required");
     return hub_error_set(HUB_EREPO, "Repository not found");
@@ -519,12 +521,14 @@ static enum MHD_Result first_call_inner(hub_req *r, const char *url) {
   if (rc) return refuse(r, rc);
   rc = authorize(r);
   if (rc == 1) return queue(r);
-  if (rc == 2) { /* body-less: the repo source prepares the repo on a worker */
+  if (rc == 2) { /* the repo source prepares the repo on a worker (after the body) */
     r->source_pending = 1;
-    return dispatch(r);
+    if (r->bodyless) return dispatch(r);
+    rc = 0;
   }
   if (rc) return refuse(r, rc);
-  if (r->route->on_body && (rc = r->route->on_body(r, "", 0))) return refuse(r, rc);
+  if (r->route->on_body && !r->source_pending && (rc = r->route->on_body(r, "", 0)))
+    return refuse(r, rc);
   uint64_t announced = announced_len(r);
   if (r->route->body == BODY_JSON || r->route->body == BODY_LARGE) {
     hub_buf_init(&r->body, body_limit(r->route));

@@ -19,10 +19,12 @@
 #include "blob/blob.h"
 #include "db/objects.h"
 #include "events/events.h"
+#include "git/git.h"
 #include "net/outbound.h"
 #include "repo/repo.h"
 #include "util/error.h"
 #include "util/thread.h"
+#include "xetsrv/pull.h"
 #include "util/time.h"
 
 extern char **environ;
@@ -50,6 +52,7 @@ static int64_t g_ttl_ms = MIRROR_DEFAULT_TTL_S * 1000LL;
 static int64_t g_cache_max; /* bytes; 0 = no limit */
 static blob_store *g_blobs;
 static char g_data[4096];
+static int g_xet; /* this hub serves Xet: upstream Xet files are pulled through its CAS */
 
 static _Atomic int64_t g_retry_until_ms; /* upstream said 429: not before this */
 static _Atomic uint64_t m_hits, m_misses, m_bytes, m_evictions, m_requests, m_errors,
@@ -138,6 +141,7 @@ int mirror_configure(const char *up, const char *token, const char *config_file,
 
 int mirror_init(const hub_ctx *ctx) {
   g_blobs = ctx->blobs;
+  g_xet = ctx->xet_enabled;
   snprintf(g_data, sizeof g_data, "%s", ctx->data_dir);
   return db_mirror_init();
 }
@@ -270,37 +274,21 @@ static int up_call(const upstream *u, const char *method, const char *url, const
 
 /* ---- git ---------------------------------------------------------------------------- */
 
-/* Run git with `argv` (argv[0] "git"), the parent's environment minus GIT_* and MODELHUB_*,
- * plus `extra`. 0 when it exited 0. */
+/* Run git with `argv` (argv[0] "git") as one of the server's git children (git_run: it
+ * dies with the server), the parent's environment minus GIT_* and MODELHUB_*, plus `extra`.
+ * 0 when it exited 0. Its output goes to the server log; an upstream 429 is a rate limit. */
 static int run_git(char *const argv[], const char *const *extra) {
-  size_t n = 0, ne = 0;
-  for (char **e = environ; *e; e++)
-    n++;
-  for (const char *const *e = extra; e && *e; e++)
-    ne++;
-  char **env = calloc(n + ne + 1, sizeof *env);
-  if (!env) return hub_error_set(HUB_ERROR, "out of memory");
-  size_t k = 0;
-  for (char **e = environ; *e; e++)
-    if (strncmp(*e, "GIT_", 4) && strncmp(*e, "MODELHUB_", 9)) env[k++] = *e;
-  for (const char *const *e = extra; e && *e; e++)
-    env[k++] = (char *)*e;
-  env[k] = NULL;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", 0, 0);
-  posix_spawn_file_actions_adddup2(&fa, 2, 1); /* git's output goes to the server log */
-  pid_t pid;
-  int err = posix_spawnp(&pid, "git", &fa, NULL, argv, env);
-  posix_spawn_file_actions_destroy(&fa);
-  free(env);
-  if (err) return hub_error_set(HUB_ERROR, "cannot run git: %s", strerror(err));
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0)
-    ;
-  if (!WIFEXITED(st) || WEXITSTATUS(st))
-    return hub_error_set(HUB_EUPSTREAM, "The upstream hub failed to answer (git fetch failed)");
-  return 0;
+  char out[2048];
+  int code = git_run(argv, extra, out, sizeof out);
+  if (code < 0) return code;
+  if (!code) return 0;
+  fprintf(stderr, "mirror: %s %s: exit %d: %s", argv[0], argv[1], code, out);
+  if (strstr(out, "error: 429")) {
+    m_errors++;
+    note_retry_after("5"); /* git does not show upstream's Retry-After */
+    return rate_limited();
+  }
+  return hub_error_set(HUB_EUPSTREAM, "The upstream hub failed to answer (git fetch failed)");
 }
 
 static const char *type_prefix(int type) {
@@ -653,6 +641,12 @@ int mirror_repo_of(const db_repo *repo, db_mirror_repo *out) {
 
 static int src_missing(hub_req *r) {
   if (!g_nup || !upstream_for(r->repo_ns, r->repo_name)) return 0;
+  if (!r->bodyless) { /* only reads that POST bring a repo: LFS batch, paths-info */
+    const char *last = r->nsegs ? r->segs[r->nsegs - 1] : "";
+    if (strcmp(last, "batch") && strcmp(last, "paths-info") &&
+        !(r->nsegs >= 2 && !strcmp(r->segs[r->nsegs - 2], "paths-info")))
+      return 0;
+  }
   return 1; /* offline answers "not cached" from prepare */
 }
 
@@ -709,8 +703,10 @@ int mirror_reply_error(hub_req *r, int code) {
 /* ---- objects: single flight, in use, LRU -------------------------------------------- */
 
 /* One fetch of one object from upstream, shared by every request that wants it. The bytes
- * go to a blob writer (hashed, published only if they hash to the oid) and, as they arrive,
- * to an unlinked part file that readers follow as it grows (pread up to `written`). */
+ * go to a blob writer (hashed, published only if they hash to the oid); readers follow the
+ * writer's own temporary file as it grows (pread up to `written`), so every byte is written
+ * once. A store whose temporary data is not a local file (S3) gets an unlinked part file in
+ * <data>/tmp that the bytes are copied to for the readers. */
 typedef struct flight {
   char oid[65];
   int64_t size;
@@ -718,7 +714,8 @@ typedef struct flight {
   int done, rc;
   int refs;        /* the fetch thread + every waiter and reader */
   int64_t written; /* bytes readable from part_fd */
-  int part_fd;
+  int part_fd;     /* the blob writer's temp file, or the part file (use_part); -1 before */
+  int use_part;
   char msg[256];
   pthread_cond_t cv;
   struct flight *next;
@@ -729,6 +726,8 @@ typedef struct flight {
   char ip[64];
   int pinned;
   char upstream[512];
+  char commit[41]; /* the download's commit and file path ("" when unknown: LFS batch) */
+  char path[1024];
 } flight;
 
 static pthread_mutex_t g_obj_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -843,16 +842,23 @@ typedef struct {
   flight *f;
   blob_writer **w;
   long status;
-  int seen;     /* a body byte of this attempt arrived */
-  int64_t woff; /* where this attempt's next bytes go in the part file */
+  int64_t skip;      /* bytes of this answer to drop (a 200 to a range request) */
+  int64_t woff;      /* where this attempt's next bytes go in the part file */
+  int64_t unflushed; /* bytes in the writer that readers cannot see yet */
   char retry_after[32];
   char *buf; /* PART_BUF: bytes not in the part file yet */
   size_t blen;
   int over; /* upstream sent more than the object's size */
 } sinkctx;
 
-/* Write the gathered bytes to the part file and wake the readers. */
+/* Make the bytes received so far readable (the writer's temp file, or the part file) and
+ * wake the readers. */
 static int part_flush(sinkctx *s) {
+  if (!s->f->use_part) {
+    if (blob_writer_flush(*s->w)) return 1;
+    s->woff = blob_writer_size(*s->w);
+    s->unflushed = 0;
+  }
   for (size_t off = 0; off < s->blen;) {
     ssize_t n = pwrite(s->f->part_fd, s->buf + off, s->blen - off, (off_t)s->woff);
     if (n <= 0) return 1;
@@ -879,16 +885,15 @@ static int on_hdr(void *ctx, long status, const char *name, const char *value) {
 static int on_data(void *ctx, const char *data, size_t len) {
   sinkctx *s = ctx;
   if (s->status != 200 && s->status != 206) return 0; /* an error page: dropped */
-  if (!s->seen++ && s->status == 200 && (s->woff > 0 || s->blen)) {
-    /* Asked for a range, got the whole object: start over from byte 0 (the part file is
-     * rewritten with the same bytes; readers only ever see correct ones). */
-    blob_writer_abort(*s->w);
-    *s->w = NULL;
-    if (blob_writer_open(g_blobs, s->w)) return 1;
-    s->woff = 0;
-    s->blen = 0;
+  if (s->status == 200 && s->skip) {
+    /* Asked for a range, got the whole object: drop what we have (the sha256 of the whole
+     * writer is checked at the end, so a different object cannot slip through). */
+    size_t n = (int64_t)len < s->skip ? len : (size_t)s->skip;
+    s->skip -= (int64_t)n;
+    data += n, len -= n;
+    if (!len) return 0;
   }
-  if (s->woff + (int64_t)s->blen + (int64_t)len > s->f->size) {
+  if (blob_writer_size(*s->w) + (int64_t)len > s->f->size) {
     /* More than the pointer's size: a lying or endless upstream, not read any further. */
     s->over = 1;
     hub_error_set(HUB_EUPSTREAM, "The upstream hub sent more than the object's %lld bytes",
@@ -897,6 +902,10 @@ static int on_data(void *ctx, const char *data, size_t len) {
   }
   if (g_stopping || blob_writer_write(*s->w, data, len)) return 1;
   m_bytes += len;
+  if (!s->f->use_part) {
+    s->unflushed += (int64_t)len;
+    return s->unflushed >= PART_BUF && part_flush(s);
+  }
   while (len) {
     size_t n = len < PART_BUF - s->blen ? len : PART_BUF - s->blen;
     memcpy(s->buf + s->blen, data, n);
@@ -941,8 +950,8 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
       snprintf(range, sizeof range, "Range: bytes=%lld-", (long long)from);
       hdrs[nh++] = range;
     }
-    sinkctx s = {f, w, 0, 0, from, {0}, malloc(PART_BUF), 0, 0};
-    if (!s.buf) return hub_error_set(HUB_ERROR, "out of memory");
+    sinkctx s = {f, w, 0, from, from, 0, {0}, f->use_part ? malloc(PART_BUF) : NULL, 0, 0};
+    if (f->use_part && !s.buf) return hub_error_set(HUB_ERROR, "out of memory");
     outbound_opts o = up_opts();
     /* Only the configured upstream itself may be private: an href or a redirect elsewhere
      * must be public (a hostile upstream cannot aim the mirror at internal hosts). */
@@ -957,7 +966,8 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
     outbound_response resp;
     m_requests++;
     int rc = outbound_perform(&o, &rq, &resp);
-    if (s.blen && part_flush(&s) && !rc) rc = hub_error_set(HUB_ERROR, "mirror: part file write");
+    if ((s.blen || s.unflushed) && part_flush(&s) && !rc)
+      rc = hub_error_set(HUB_ERROR, "mirror: part file write");
     free(s.buf);
     long st = resp.status;
     char loc[2048] = "";
@@ -982,7 +992,6 @@ static int get_once(const upstream *u, flight *f, const char *href, const char *
                              f->oid);
       return hub_error_set(HUB_EUPSTREAM, "The upstream transfer of %s failed", f->oid);
     }
-    if (!*w) return hub_error_set(HUB_ERROR, "mirror: cannot restart the object");
     if (st == 200 || st == 206) {
       if (blob_writer_size(*w) < f->size)
         return hub_error_set(HUB_EUPSTREAM, "The upstream transfer was cut");
@@ -1041,10 +1050,178 @@ static int batch_href(const upstream *u, const db_repo *repo, const char *oid, i
   return 0;
 }
 
+/* ---- objects: Xet files through upstream's CAS --------------------------------------- */
+
+typedef struct {
+  char xet_hash[65];
+  char linked[80]; /* X-Linked-Etag, or ETag */
+} xet_probe_ctx;
+
+static int probe_hdr(void *ctx, long status, const char *name, const char *value) {
+  xet_probe_ctx *x = ctx;
+  if (!strcasecmp(name, "X-Xet-Hash") && strlen(value) == 64)
+    snprintf(x->xet_hash, sizeof x->xet_hash, "%s", value);
+  else if (!strcasecmp(name, "X-Linked-Etag") || (!strcasecmp(name, "ETag") && !x->linked[0]))
+    snprintf(x->linked, sizeof x->linked, "%s", value);
+  return 0;
+}
+
+/* Percent-encode a repo path for a URL (segments kept). */
+static void url_path(char *out, size_t cap, const char *p) {
+  size_t j = 0;
+  for (; *p && j + 4 < cap; p++) {
+    unsigned char c = (unsigned char)*p;
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+        strchr("-._~/", c))
+      out[j++] = (char)c;
+    else
+      j += (size_t)snprintf(out + j, cap - j, "%%%02X", c);
+  }
+  out[j] = 0;
+}
+
+/* Does upstream store the file in Xet? HEAD of its resolve URL at the same commit: an
+ * X-Xet-Hash for exactly this object (X-Linked-Etag = the oid). 0 and the hash, or
+ * HUB_ENOTFOUND (plain LFS, or nothing usable: the LFS path decides). */
+static int xet_probe(const upstream *u, const flight *f, char out[65]) {
+  char enc[3200], url[4400], auth[300];
+  url_path(enc, sizeof enc, f->path);
+  snprintf(url, sizeof url, "%s/%s%s/%s/resolve/%s/%s", u->url, type_prefix(f->repo.type),
+           f->repo.ns, f->repo.name, f->commit, enc);
+  const char *hdrs[2] = {0};
+  if (u->token[0]) {
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", u->token);
+    hdrs[0] = auth;
+  }
+  xet_probe_ctx x = {{0}, {0}};
+  outbound_opts o = up_opts();
+  o.timeout_ms = 30000;
+  outbound_request rq = {0};
+  rq.method = "HEAD";
+  rq.url = url;
+  rq.headers = hdrs;
+  rq.on_header = probe_hdr;
+  rq.header_ctx = &x;
+  outbound_response resp;
+  m_requests++;
+  int rc = outbound_perform(&o, &rq, &resp);
+  long st = resp.status;
+  outbound_response_free(&resp);
+  hub_error_clear();
+  if (rc || st < 200 || st >= 400 || !x.xet_hash[0] || !strstr(x.linked, f->oid))
+    return HUB_ENOTFOUND;
+  snprintf(out, 65, "%s", x.xet_hash);
+  return 0;
+}
+
+typedef struct {
+  flight *f;
+  char *buf;
+  size_t blen;
+  int64_t woff;
+} xet_sink;
+
+static int xet_flush(xet_sink *s) {
+  for (size_t off = 0; off < s->blen;) {
+    ssize_t n = pwrite(s->f->part_fd, s->buf + off, s->blen - off, (off_t)s->woff);
+    if (n <= 0) return 1;
+    off += (size_t)n;
+    s->woff += n;
+  }
+  s->blen = 0;
+  pthread_mutex_lock(&g_obj_mu);
+  if (s->woff > s->f->written) s->f->written = s->woff;
+  s->f->started = 1;
+  pthread_cond_broadcast(&s->f->cv);
+  pthread_mutex_unlock(&g_obj_mu);
+  return 0;
+}
+
+static int xet_on_data(void *ctx, const void *data, size_t len) {
+  xet_sink *s = ctx;
+  const char *p = data;
+  if (g_stopping) return 1;
+  m_bytes += len;
+  while (len) {
+    size_t n = len < PART_BUF - s->blen ? len : PART_BUF - s->blen;
+    memcpy(s->buf + s->blen, p, n);
+    s->blen += n, p += n, len -= n;
+    if (s->blen == PART_BUF && xet_flush(s)) return 1;
+  }
+  return 0;
+}
+
+static int open_part(flight *f) {
+  char tmp[4200];
+  snprintf(tmp, sizeof tmp, "%s/tmp", g_data);
+  int fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return hub_error_set(HUB_ERROR, "mirror: cannot create a part file in %s", tmp);
+  pthread_mutex_lock(&g_obj_mu);
+  f->part_fd = fd;
+  f->use_part = 1;
+  pthread_mutex_unlock(&g_obj_mu);
+  return 0;
+}
+
+/* Pull a Xet file through upstream's CAS into our LFS and Xet stores (xetsrv_pull_file),
+ * streaming its bytes to the readers through a part file. 0 when stored; HUB_ENOTFOUND when
+ * the LFS path should be taken instead (upstream's CAS failed before a byte reached a
+ * reader); another error when it failed after (the readers' streams end cut). */
+static int fetch_xet(const upstream *u, flight *f, const char *xet_hash) {
+  char repo_id[2 * HUB_MAX_NAME + 2];
+  snprintf(repo_id, sizeof repo_id, "%s/%s", f->repo.ns, f->repo.name);
+  xet_sink s = {f, malloc(PART_BUF), 0, 0};
+  int rc = s.buf ? open_part(f) : hub_error_set(HUB_ERROR, "out of memory");
+  if (rc) {
+    free(s.buf);
+    return rc;
+  }
+  xetsrv_pull_req req;
+  memset(&req, 0, sizeof req);
+  req.upstream_url = u->url;
+  req.token = u->token[0] ? u->token : NULL;
+  req.repo_type = f->repo.type == HUB_REPO_DATASET ? "dataset"
+                  : f->repo.type == HUB_REPO_SPACE ? "space"
+                                                   : "model";
+  req.repo_id = repo_id;
+  req.rev = f->commit;
+  req.xet_hash = xet_hash;
+  req.sha256 = f->oid;
+  req.size = (uint64_t)f->size;
+  req.local_repo_id = f->repo.id;
+  req.allow_private = 1;
+  req.on_data = xet_on_data;
+  req.on_data_ctx = &s;
+  m_requests++;
+  rc = xetsrv_pull_file(&req);
+  if ((s.blen && xet_flush(&s)) && !rc) rc = hub_error_set(HUB_ERROR, "mirror: part file write");
+  free(s.buf);
+  if (!rc) return 0;
+  m_errors++;
+  fprintf(stderr, "mirror: Xet pull of %s/%s (%s) failed: %s\n", f->repo.ns, f->repo.name, f->oid,
+          hub_error_msg());
+  pthread_mutex_lock(&g_obj_mu);
+  int fallback = f->written == 0 && !g_stopping;
+  if (fallback) { /* no reader saw a byte: the LFS path starts clean */
+    close(f->part_fd);
+    f->part_fd = -1;
+    f->use_part = 0;
+  }
+  pthread_mutex_unlock(&g_obj_mu);
+  if (fallback) return HUB_ENOTFOUND;
+  return hub_error_set(HUB_EUPSTREAM, "The upstream hub failed to send %s through Xet", f->oid);
+}
+
 static int fetch_object(const upstream *u, flight *f) {
   char href[2048], hb[4][300];
   size_t nh = 0;
   int rc = rate_limited();
+  char xh[65];
+  if (!rc && g_xet && f->path[0] && xet_probe(u, f, xh) == 0) {
+    rc = fetch_xet(u, f, xh);
+    if (rc != HUB_ENOTFOUND) return rc;
+    rc = 0;
+  }
   if (!rc) rc = batch_href(u, &f->repo, f->oid, f->size, href, sizeof href, hb, &nh);
   if (rc) return rc;
   const char *hdrs[5] = {0};
@@ -1052,12 +1229,25 @@ static int fetch_object(const upstream *u, flight *f) {
     hdrs[i] = hb[i];
   blob_writer *w = NULL;
   if ((rc = blob_writer_open(g_blobs, &w))) return rc;
+  int fd = -1;
+  rc = blob_writer_read_fd(w, &fd);
+  if (rc == HUB_EUNSUPPORTED) { /* S3: the readers get a local copy */
+    rc = open_part(f);
+  } else if (!rc) {
+    pthread_mutex_lock(&g_obj_mu);
+    f->part_fd = fd;
+    f->use_part = 0;
+    pthread_mutex_unlock(&g_obj_mu);
+  }
+  if (rc) {
+    blob_writer_abort(w);
+    return rc;
+  }
   for (int attempt = 0; attempt < MIRROR_FETCH_ATTEMPTS; attempt++) {
     rc = get_once(u, f, href, hdrs, &w);
     if (rc != HUB_EUPSTREAM || !w || blob_writer_size(w) >= f->size) break;
     if (mirror_retry_after_s()) break;
   }
-  if (!w) return rc ? rc : HUB_ERROR;
   if (rc) {
     blob_writer_abort(w);
     /* A refused or unusable target is the upstream's fault: 502 for the client. */
@@ -1134,7 +1324,7 @@ void mirror_stop(void) {
  * held (and the object marked in use), or NULL with an error set. */
 static flight *flight_join(const db_repo *repo, const db_mirror_repo *m, const hub_identity *who,
                            const char *ip, const char *oid, int64_t size, int pinned,
-                           int *run_here) {
+                           const char *commit, const char *fpath, int *run_here) {
   pthread_mutex_lock(&g_obj_mu);
   inuse_add(oid, 1);
   flight *f = g_flights;
@@ -1147,26 +1337,25 @@ static flight *flight_join(const db_repo *repo, const db_mirror_repo *m, const h
     return f;
   }
   f = calloc(1, sizeof *f);
-  char tmp[4200];
-  snprintf(tmp, sizeof tmp, "%s/tmp", g_data);
-  int fd = f ? open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600) : -1;
-  if (!f || fd < 0) {
-    free(f);
-    if (fd >= 0) close(fd);
+  if (!f) {
     inuse_add(oid, -1);
     pthread_mutex_unlock(&g_obj_mu);
-    hub_error_set(HUB_ERROR, "mirror: cannot create a part file in %s", tmp);
+    hub_error_set(HUB_ERROR, "out of memory");
     return NULL;
   }
   snprintf(f->oid, sizeof f->oid, "%s", oid);
   f->size = size;
-  f->part_fd = fd;
-  f->refs = 2; /* the fetch thread's and the caller's */
+  f->part_fd = -1; /* set by the fetch before its first byte */
+  f->refs = 2;     /* the fetch thread's and the caller's */
   f->repo = *repo;
   if (who) f->who = *who, f->has_who = 1;
   if (ip) snprintf(f->ip, sizeof f->ip, "%s", ip);
   f->pinned = pinned;
   snprintf(f->upstream, sizeof f->upstream, "%s", m->upstream);
+  if (commit && fpath && strlen(fpath) < sizeof f->path) {
+    snprintf(f->commit, sizeof f->commit, "%s", commit);
+    snprintf(f->path, sizeof f->path, "%s", fpath);
+  }
   pthread_cond_init(&f->cv, NULL);
   f->next = g_flights;
   g_flights = f;
@@ -1207,7 +1396,7 @@ int mirror_object_ensure(const db_repo *repo, const hub_identity *who, const cha
   int snap = db_in_read_snapshot();
   if (snap) db_read_end();
   int run_here = 0;
-  flight *f = flight_join(repo, &m, who, ip, oid, size, pinned, &run_here);
+  flight *f = flight_join(repo, &m, who, ip, oid, size, pinned, NULL, NULL, &run_here);
   int rc = f ? 0 : hub_error_code();
   if (run_here) fetch_main(f); /* holds the fetch's own reference, dropped at its end */
   if (f) {
@@ -1267,13 +1456,38 @@ static void follow_free(void *payload) {
   free(fl);
 }
 
+/* The file path of a resolve request and its commit here (= upstream's: the mirror keeps
+ * upstream's commits), so the fetch can ask upstream whether the file is in Xet. NULL when
+ * the URL does not say (the revision is looked up as its first segment only). */
+static const char *download_path(hub_req *r, char commit[41]) {
+  char needle[2 * HUB_MAX_NAME + 16];
+  snprintf(needle, sizeof needle, "/%s/%s/resolve/", r->repo.ns, r->repo.name);
+  const char *p = r->path && g_xet ? strstr(r->path, needle) : NULL;
+  if (!p) return NULL;
+  p += strlen(needle);
+  const char *slash = strchr(p, '/');
+  if (!slash || !slash[1] || slash - p >= 256) return NULL;
+  char rev[256], dir[4200];
+  snprintf(rev, sizeof rev, "%.*s", (int)(slash - p), p);
+  db_repo_dir(r->repo.uid, dir, sizeof dir);
+  repo_handle *h = NULL;
+  int rc = repo_open(&h, dir);
+  if (!rc) rc = repo_resolve(h, rev, commit, NULL);
+  repo_free(h);
+  hub_error_clear();
+  return rc ? NULL : slash + 1;
+}
+
 int mirror_object_stream(hub_req *r, const char *oid, int64_t size, int status, const char *ctype,
                          int64_t start, int64_t len) {
   db_mirror_repo m;
   if (mirror_repo_of(&r->repo, &m)) return hub_error_set(HUB_ENOTFOUND, "not a mirrored repo");
   int snap = db_in_read_snapshot();
   if (snap) db_read_end();
-  flight *f = flight_join(&r->repo, &m, &r->who, http_client_ip(r), oid, size, 0, NULL);
+  char commit[41] = "";
+  const char *fpath = download_path(r, commit);
+  flight *f =
+      flight_join(&r->repo, &m, &r->who, http_client_ip(r), oid, size, 0, commit, fpath, NULL);
   int rc = f ? 0 : hub_error_code();
   int done = 0;
   if (f) { /* wait for the first byte: errors before it are ordinary replies */

@@ -80,6 +80,8 @@ typedef struct {
   int64_t repo_id;
   uint64_t total;
   uint64_t size;
+  int (*on_data)(void *ctx, const void *data, size_t len);
+  void *on_data_ctx;
 } sink_state;
 
 static int flush_xorb(sink_state *s) {
@@ -124,6 +126,8 @@ static int emit(sink_state *s, const uint8_t *p, size_t n) {
   xet_merkle_add(&s->merkle, &ch, n);
   EVP_DigestUpdate(s->md, p, n);
   int rc = blob_writer_write(s->w, p, n);
+  if (!rc && s->on_data && s->on_data(s->on_data_ctx, p, n))
+    rc = hub_error_set(HUB_ERROR, "xet pull: stopped by the reader");
   if (!rc) rc = xet_xorb_builder_add(&s->b, p, n, XET_SCHEME_LZ4);
   if (rc == HUB_ETOOBIG && !(rc = flush_xorb(s)))
     rc = xet_xorb_builder_add(&s->b, p, n, XET_SCHEME_LZ4);
@@ -291,6 +295,8 @@ int xetsrv_pull_file(const xetsrv_pull_req *req) {
 
   s.size = req->size;
   s.repo_id = req->local_repo_id;
+  s.on_data = req->on_data;
+  s.on_data_ctx = req->on_data_ctx;
   xet_merkle_init(&s.merkle);
   xet_xorb_builder_init(&s.b);
   if (!(s.md = EVP_MD_CTX_new()) || EVP_DigestInit_ex(s.md, EVP_sha256(), NULL) != 1) {

@@ -17,6 +17,7 @@
 #ifndef HUB_XETSRV_PULL_H
 #define HUB_XETSRV_PULL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -30,6 +31,11 @@ typedef struct {
   uint64_t size;            /* its size */
   int64_t local_repo_id;    /* our repo that references the object afterwards (0: none) */
   int allow_private;        /* the configured upstream may be loopback/private */
+  /* Optional: the file's bytes in order as they arrive, before they are verified (the pull
+   * may still fail; the pull-through mirror streams them to readers). Non-zero stops the
+   * pull with HUB_ERROR. */
+  int (*on_data)(void *ctx, const void *data, size_t len);
+  void *on_data_ctx;
 } xetsrv_pull_req;
 
 /* Fetch, verify and store one file (needs xetsrv_init: server, or a CLI that ran it).

@@ -28,6 +28,7 @@ const files = {
   other: randomBytes(200 << 10),
   slow: randomBytes(3 << 20),
   cut2: randomBytes(4 << 20),
+  batch: randomBytes(300 << 10),
   ssrf: randomBytes(64 << 10),
   endless: randomBytes(64 << 10),
 };
@@ -44,6 +45,10 @@ function startProxy(target) {
     }
     if (state.mode === "429") {
       res.writeHead(429, { "Retry-After": state.retryAfter, "Content-Type": "text/plain" });
+      return res.end("slow down");
+    }
+    if (state.mode === "429git" && /\/info\/refs|git-upload-pack/.test(req.url)) {
+      res.writeHead(429, { "Retry-After": "2", "Content-Type": "text/plain" });
       return res.end("slow down");
     }
     if (state.mode === "500") {
@@ -204,6 +209,8 @@ before(async () => {
   await upRepo("stale", {}, { "other.bin": files.other });
   await upRepo("slow", {}, { "slow.bin": files.slow });
   await upRepo("cut2", {}, { "cut2.bin": files.cut2 });
+  await upRepo("batchfirst", {}, { "b.bin": files.batch });
+  await upRepo("gitlimited", {}, { "README.md": files.readme });
   await upRepo("ssrf", {}, { "ssrf.bin": files.ssrf });
   await upRepo("flip", {}, { "README.md": files.readme });
   await upRepo("endless", {}, { "endless.bin": files.endless });
@@ -533,6 +540,50 @@ test("upstream 429: Retry-After is passed on and respected for what is not cache
   proxy.mode = "pass";
   await sleep(2200);
   r = await call(mirror, "GET", "/api/models/acme/stale");
+  assert.equal(r.status, 200, r.text);
+});
+
+test("an LFS batch naming a never-seen mirrored repo brings it in like a GET; write POSTs do not", async () => {
+  const oid = sha256(files.batch);
+  const res = await fetch(`${mirror.url}/acme/batchfirst.git/info/lfs/objects/batch`, {
+    method: "POST",
+    headers: { Accept: "application/vnd.git-lfs+json", "Content-Type": "application/vnd.git-lfs+json" },
+    body: JSON.stringify({ operation: "download", transfers: ["basic"], objects: [{ oid, size: files.batch.length }] }),
+  });
+  const text = await res.text();
+  assert.equal(res.status, 200, text);
+  const dl = JSON.parse(text).objects[0].actions.download;
+  assert.ok(dl.href.startsWith(mirror.url), dl.href);
+  const got = await fetch(dl.href, { headers: dl.header || {} });
+  assert.equal(got.status, 200);
+  assert.ok(Buffer.from(await got.arrayBuffer()).equals(files.batch));
+  // a POST that writes never brings a repo (upstream is not asked)
+  const n = proxy.log.length;
+  const w = await call(mirror, "POST", "/api/models/acme/gitlimited/commit/main", {
+    token: mirror.adminToken,
+    json: {},
+  });
+  assert.equal(w.status, 404, w.text);
+  assert.equal(proxy.log.length, n);
+});
+
+test("a 429 on the git fetch answers 429 with Retry-After, not 502", async () => {
+  proxy.mode = "429git";
+  let r;
+  try {
+    r = await call(mirror, "GET", "/api/models/acme/gitlimited");
+  } finally {
+    proxy.mode = "pass";
+  }
+  assert.equal(r.status, 429, r.text);
+  assert.ok(Number(r.headers.get("retry-after")) >= 1);
+  assert.ok(!r.text.includes(proxy.url) && !(r.headers.get("x-error-message") || "").includes(proxy.url));
+  for (let i = 0; i < 60; i++) {
+    const h = await call(mirror, "GET", "/healthz");
+    if (!h.json?.mirror?.retryAfter) break;
+    await sleep(200);
+  }
+  r = await call(mirror, "GET", "/api/models/acme/gitlimited");
   assert.equal(r.status, 200, r.text);
 });
 

@@ -392,6 +392,28 @@ static void test_open_errors(void **state) {
   assert_int_not_equal(blob_store_open(&s, "fs", "/proc/nonexistent/x"), 0);
 }
 
+/* Readers follow a write through the writer's own temp file (the mirror's streams). */
+static void test_read_fd(void **state) {
+  fixture *f = *state;
+  blob_writer *w;
+  int fd = -1;
+  char buf[16] = "";
+  assert_int_equal(blob_writer_open(f->s, &w), 0);
+  assert_int_equal(blob_writer_read_fd(w, &fd), 0);
+  assert_int_equal(blob_writer_write(w, "hel", 3), 0);
+  assert_int_equal(blob_writer_flush(w), 0);
+  assert_int_equal(pread(fd, buf, sizeof buf, 0), 3);
+  assert_memory_equal(buf, "hel", 3);
+  assert_int_equal(blob_writer_write(w, "lo", 2), 0);
+  assert_int_equal(blob_writer_commit(w, HELLO_OID, 5, NULL), 0);
+  assert_int_equal(pread(fd, buf, sizeof buf, 0), 5); /* the same file, now published */
+  assert_memory_equal(buf, "hello", 5);
+  close(fd);
+  int64_t size = 0;
+  assert_int_equal(blob_stat(f->s, HELLO_OID, &size), 0);
+  assert_int_equal(size, 5);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_oid_valid),
@@ -403,6 +425,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_parts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_parts_upload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_fd, setup, teardown),
       cmocka_unit_test(test_open_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
