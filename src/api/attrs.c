@@ -87,17 +87,21 @@ static int last_match(const char *text, const char *path, int attrs) {
       memcpy(buf, line, n);
       buf[n] = 0;
       char *b = buf;
-      while (*b == ' ' || *b == '\t') b++;
+      while (*b == ' ' || *b == '\t')
+        b++;
       size_t bl = strlen(b);
-      while (bl && (b[bl - 1] == '\r' || b[bl - 1] == ' ' || b[bl - 1] == '\t')) b[--bl] = 0;
+      while (bl && (b[bl - 1] == '\r' || b[bl - 1] == ' ' || b[bl - 1] == '\t'))
+        b[--bl] = 0;
       if (*b && *b != '#') {
         if (attrs) {
           char *sp = b + strcspn(b, " \t");
           if (*sp) {
             *sp++ = 0;
             if (attrs_glob_match(b, path)) {
-              if (strstr(sp, "filter=lfs")) result = 1;
-              else if (strstr(sp, "-filter") || strstr(sp, "!filter")) result = 0;
+              if (strstr(sp, "filter=lfs"))
+                result = 1;
+              else if (strstr(sp, "-filter") || strstr(sp, "!filter"))
+                result = 0;
             }
           }
         } else {

@@ -20,7 +20,6 @@
 #include "util/time.h"
 #include "xetsrv/xetsrv.h"
 
-
 /* Opening a libgit2 repository costs dozens of filesystem calls, so each thread keeps
  * its last few handles (libgit2 handles are per-thread objects; refs and new objects are
  * re-read from disk on every lookup, so a cached handle never serves stale refs). */
@@ -42,7 +41,8 @@ static void close_repo(void *h) {
 
 static void repo_cache_free(void *p) {
   repo_cache *c = p;
-  for (int i = 0; i < REPO_CACHE; i++) repo_free(c->e[i].h);
+  for (int i = 0; i < REPO_CACHE; i++)
+    repo_free(c->e[i].h);
   free(c);
 }
 
@@ -196,7 +196,6 @@ int api_init(const hub_ctx *ctx) {
 blob_store *api_blobs(void) {
   return g_blobs;
 }
-
 
 static void view_free(void *v) {
   blob_store_view_free(v);

@@ -12,17 +12,19 @@ static int h_ask(hub_req *r) {
   char *fields = NULL;
   if (r->body.len) {
     json_t *j = json_loadb(r->body.ptr, r->body.len, 0, NULL);
-    if (json_is_object(j)) fields = json_dumps(j, JSON_COMPACT);
-    else fields = json_dumps(json_pack("{s:s%}", "form", r->body.ptr, r->body.len), JSON_COMPACT);
+    if (json_is_object(j))
+      fields = json_dumps(j, JSON_COMPACT);
+    else
+      fields = json_dumps(json_pack("{s:s%}", "form", r->body.ptr, r->body.len), JSON_COMPACT);
     json_decref(j);
   }
   const char *status = !strcmp(r->repo.gated, "auto") ? "accepted" : "pending";
   char cur[16];
   auth_gate_status(r->repo.id, r->who.user_id, cur);
   if (!strcmp(cur, "accepted") || !strcmp(cur, "rejected")) status = cur; /* no re-asking */
-  int rc = auth_gate_set(r->repo.id, r->who.user_id, status, fields ? fields : "{}",
-                         !strcmp(status, "accepted") && strcmp(cur, "accepted") ? "auto" : NULL,
-                         NULL);
+  int rc =
+      auth_gate_set(r->repo.id, r->who.user_id, status, fields ? fields : "{}",
+                    !strcmp(status, "accepted") && strcmp(cur, "accepted") ? "auto" : NULL, NULL);
   free(fields);
   if (rc) return rc;
   api_audit(r, "gate.request", NULL, json_pack("{s:s}", "status", status));
@@ -31,12 +33,11 @@ static int h_ask(hub_req *r) {
 
 static void add_req(const auth_gate_request *g, void *payload) {
   json_t *f = json_loads(g->fields, 0, NULL);
-  json_array_append_new(payload,
-                        json_pack("{s:{s:s, s:s, s:s}, s:s, s:s, s:o, s:s, s:o}", "user", "user",
-                                  g->user, "fullname", g->fullname, "email", g->email, "username",
-                                  g->user, "email", g->email, "timestamp",
-                                  api_iso_json(g->created_ms), "status", g->status, "fields",
-                                  f ? f : json_object()));
+  json_array_append_new(payload, json_pack("{s:{s:s, s:s, s:s}, s:s, s:s, s:o, s:s, s:o}", "user",
+                                           "user", g->user, "fullname", g->fullname, "email",
+                                           g->email, "username", g->user, "email", g->email,
+                                           "timestamp", api_iso_json(g->created_ms), "status",
+                                           g->status, "fields", f ? f : json_object()));
 }
 
 static int h_list(hub_req *r) {
@@ -64,8 +65,8 @@ static int h_handle(hub_req *r) {
   json_t *b = http_body_json(r);
   if (!b) return HUB_EINVALID;
   const char *status = json_string_value(json_object_get(b, "status"));
-  if (!status || (strcmp(status, "accepted") && strcmp(status, "rejected") &&
-                  strcmp(status, "pending")))
+  if (!status ||
+      (strcmp(status, "accepted") && strcmp(status, "rejected") && strcmp(status, "pending")))
     return hub_error_set(HUB_EINVALID, "status must be accepted, rejected or pending");
   return decide(r, json_string_value(json_object_get(b, "user")), status,
                 json_string_value(json_object_get(b, "rejectionReason")));

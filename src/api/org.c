@@ -46,9 +46,10 @@ static int need_org_admin(hub_req *r, const db_account *org, int role, const cha
 }
 
 static void add_member(const db_account *u, int role, void *payload) {
-  json_array_append_new(payload, json_pack("{s:s, s:s, s:s, s:s, s:s}", "_id", u->uid, "user",
-                                           u->name, "fullname", u->fullname[0] ? u->fullname : u->name,
-                                           "type", "user", "role", auth_role_name(role)));
+  json_array_append_new(payload,
+                        json_pack("{s:s, s:s, s:s, s:s, s:s}", "_id", u->uid, "user", u->name,
+                                  "fullname", u->fullname[0] ? u->fullname : u->name, "type",
+                                  "user", "role", auth_role_name(role)));
 }
 
 static int h_members(hub_req *r) {
@@ -94,8 +95,8 @@ static int member_change(hub_req *r, int remove) {
   if ((rc = db_member_set(org.id, user.id, newrole))) return rc;
   org_audit(r, &org, old ? "org.member.role" : "org.member.add", user.name,
             json_pack("{s:s, s:s}", "from", auth_role_name(old), "to", auth_role_name(newrole)));
-  return http_reply_json(r, 200, json_pack("{s:s, s:s}", "user", user.name, "role",
-                                           auth_role_name(newrole)));
+  return http_reply_json(
+      r, 200, json_pack("{s:s, s:s}", "user", user.name, "role", auth_role_name(newrole)));
 }
 
 static int h_member_set(hub_req *r) {
@@ -131,7 +132,8 @@ static int audit_reply(hub_req *r, const char *ns) {
   const char *lim = http_param(r, "limit");
   int ndjson = http_param(r, "format") && !strcmp(http_param(r, "format"), "ndjson");
   q.limit = ndjson ? 1000000 : lim ? atoi(lim) : 100;
-  if (q.limit <= 0 || (!ndjson && q.limit > HUB_MAX_PAGE)) q.limit = ndjson ? q.limit : HUB_MAX_PAGE;
+  if (q.limit <= 0 || (!ndjson && q.limit > HUB_MAX_PAGE))
+    q.limit = ndjson ? q.limit : HUB_MAX_PAGE;
   json_t *arr;
   int rc = audit_list(&q, &arr);
   if (rc) return rc;
@@ -175,8 +177,10 @@ static int h_site_audit(hub_req *r) {
 
 const hub_route api_org_routes[] = {
     {"GET", "/api/organizations/{org}/members", h_members, NEED_LOGIN, BODY_NONE, NULL, 0},
-    {"POST", "/api/organizations/{org}/members/{user}", h_member_set, NEED_LOGIN, BODY_JSON, NULL, 0},
-    {"PUT", "/api/organizations/{org}/members/{user}", h_member_set, NEED_LOGIN, BODY_JSON, NULL, 0},
+    {"POST", "/api/organizations/{org}/members/{user}", h_member_set, NEED_LOGIN, BODY_JSON, NULL,
+     0},
+    {"PUT", "/api/organizations/{org}/members/{user}", h_member_set, NEED_LOGIN, BODY_JSON, NULL,
+     0},
     {"DELETE", "/api/organizations/{org}/members/{user}", h_member_remove, NEED_LOGIN, BODY_NONE,
      NULL, 0},
     {"GET", "/api/organizations/{org}/audit-log", h_org_audit, NEED_LOGIN, BODY_NONE, NULL, 0},

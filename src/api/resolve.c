@@ -105,8 +105,8 @@ static int send_body(hub_req *r, const struct dl *d, int status, int64_t start, 
     /* The shared store answers only for objects this repo references: a tree may name an
      * oid through a Xet upload whose sha256 claim is not verified yet, and the store may
      * hold another repo's bytes under that oid. */
-    int rc = d->referenced || d->mirror_fetch ? blob_stat(api_blobs(), d->lfs_oid, &sz)
-                                              : HUB_ENOTFOUND;
+    int rc =
+        d->referenced || d->mirror_fetch ? blob_stat(api_blobs(), d->lfs_oid, &sz) : HUB_ENOTFOUND;
     if (rc == HUB_ENOTFOUND && d->xet) /* uploaded through Xet: rebuilt from its chunks */
       return xetsrv_reply_bytes(r, status, ctype, d->xet, start, len);
     if (rc == HUB_ENOTFOUND)

@@ -164,9 +164,9 @@ static int h_metrics(hub_req *r) {
   http_metrics_text(&b);
   auth_login_metrics(&b);
   jobs_metrics_render(&b);
-  events_metrics(&b); /* event log: consumer lag in events and seconds */
+  events_metrics(&b);   /* event log: consumer lag in events and seconds */
   security_metrics(&b); /* scan queue, throughput, levels */
-  mirror_metrics(&b); /* mirror: hits, misses, bytes from upstream, evictions */
+  mirror_metrics(&b);   /* mirror: hits, misses, bytes from upstream, evictions */
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);
   db_account_count(ACCOUNT_USER, &users);

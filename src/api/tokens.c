@@ -15,12 +15,11 @@ static void token_audit(hub_req *r, const char *action, const char *uid, json_t 
 }
 
 static json_t *token_json(const db_token *t, const char *user) {
-  json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "id", t->uid, "user", user,
-                        "name", t->name, "role", auth_role_name(t->role), "createdAt",
-                        api_iso_json(t->created_ms), "lastUsedAt",
-                        t->last_used_ms ? api_iso_json(t->last_used_ms) : json_null(), "expiresAt",
-                        t->expires_ms ? api_iso_json(t->expires_ms) : json_null(), "revoked",
-                        t->revoked);
+  json_t *o = json_pack(
+      "{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:b}", "id", t->uid, "user", user, "name", t->name,
+      "role", auth_role_name(t->role), "createdAt", api_iso_json(t->created_ms), "lastUsedAt",
+      t->last_used_ms ? api_iso_json(t->last_used_ms) : json_null(), "expiresAt",
+      t->expires_ms ? api_iso_json(t->expires_ms) : json_null(), "revoked", t->revoked);
   if (t->scopes[0]) json_object_set_new(o, "scopes", json_loads(t->scopes, 0, NULL));
   return o;
 }

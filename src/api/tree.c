@@ -41,7 +41,8 @@ static int h_tree(hub_req *r) {
   const char *path;
   int rc = api_rev_and_path(r, &h, sha, &path);
   if (rc) return rc;
-  while (*path == '/') path++;
+  while (*path == '/')
+    path++;
   struct tree_ctx c = {r, h, sha, json_array(), 0, 0, 0, 0, 0};
   c.expand = http_param_bool(r, "expand", 0);
   c.limit = c.expand ? TREE_PAGE_EXPAND : TREE_PAGE;
@@ -87,8 +88,10 @@ static int paths_from_body(hub_req *r, json_t **out_paths, int *expand) {
         json_decref(paths);
         return hub_error_set(HUB_EINVALID, "Malformed form body");
       }
-      if (!strcmp(kv, "paths") || !strcmp(kv, "paths[]")) json_array_append_new(paths, json_string(eq + 1));
-      else if (!strcmp(kv, "expand")) *expand = !strcasecmp(eq + 1, "true") || !strcmp(eq + 1, "1");
+      if (!strcmp(kv, "paths") || !strcmp(kv, "paths[]"))
+        json_array_append_new(paths, json_string(eq + 1));
+      else if (!strcmp(kv, "expand"))
+        *expand = !strcasecmp(eq + 1, "true") || !strcmp(eq + 1, "1");
     }
     free(body);
   } else {
@@ -142,7 +145,8 @@ static int h_paths_info(hub_req *r) {
   size_t i;
   json_array_foreach(paths, i, p) {
     const char *path = json_string_value(p);
-    while (*path == '/') path++;
+    while (*path == '/')
+      path++;
     repo_entry e;
     if (!*path || repo_stat(h, sha, path, &e)) continue; /* absent paths are left out */
     json_t *o = api_entry_json(r, h, sha, &e, expand);

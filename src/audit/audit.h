@@ -30,11 +30,11 @@ int audit_log(const audit_ctx *ctx, const char *action, const char *ns, const ch
               json_t *details);
 
 typedef struct {
-  const char *ns;     /* NULL = all (site admins) */
-  const char *action; /* NULL = any; prefix match ("repo." matches repo.create) */
-  const char *actor;  /* NULL = any */
+  const char *ns;             /* NULL = all (site admins) */
+  const char *action;         /* NULL = any; prefix match ("repo." matches repo.create) */
+  const char *actor;          /* NULL = any */
   int64_t since_ms, until_ms; /* 0 = open */
-  int64_t before_id;  /* 0 = newest first from the top; else entries with id < before_id */
+  int64_t before_id;          /* 0 = newest first from the top; else entries with id < before_id */
   int limit;
 } audit_query;
 

@@ -31,7 +31,8 @@ void auth_token_hash(const char *token, char out_hex[65]) {
   unsigned char md[32];
   unsigned int n = 0;
   EVP_Digest(token, strlen(token), md, &n, EVP_sha256(), NULL);
-  for (int i = 0; i < 32; i++) snprintf(out_hex + 2 * i, 3, "%02x", md[i]);
+  for (int i = 0; i < 32; i++)
+    snprintf(out_hex + 2 * i, 3, "%02x", md[i]);
 }
 
 static int load_identity(const db_token *t, hub_identity *out) {
@@ -45,8 +46,7 @@ static int load_identity(const db_token *t, hub_identity *out) {
   /* Site-admin powers need a token that carries them: a read token only reads and a
    * fine-grained token only does what its scopes say, for an admin as for anyone. */
   if (t->role != PERM_WRITE) out->is_admin = 0;
-  if (t->role == PERM_FINE_GRAINED &&
-      auth_scopes_parse(t->scopes, out->scopes, &out->nscopes) != 0)
+  if (t->role == PERM_FINE_GRAINED && auth_scopes_parse(t->scopes, out->scopes, &out->nscopes) != 0)
     return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
   return 0;
 }
@@ -114,24 +114,29 @@ static int identify_token(const char *tok, size_t len, hub_identity *out) {
 int auth_identify(const char *h, hub_identity *out) {
   memset(out, 0, sizeof *out);
   if (!h || !*h) return 0;
-  while (*h == ' ') h++;
+  while (*h == ' ')
+    h++;
   if (strncasecmp(h, "Bearer ", 7) == 0) {
     h += 7;
-    while (*h == ' ') h++;
+    while (*h == ' ')
+      h++;
     size_t n = strlen(h);
-    while (n && h[n - 1] == ' ') n--;
+    while (n && h[n - 1] == ' ')
+      n--;
     return identify_token(h, n, out);
   }
   if (strncasecmp(h, "Basic ", 6) == 0) {
     h += 6;
-    while (*h == ' ') h++;
+    while (*h == ' ')
+      h++;
     size_t n = strlen(h);
     if (n > 1024) return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
     unsigned char dec[800];
     int m = EVP_DecodeBlock(dec, (const unsigned char *)h, (int)n);
     if (m < 0) return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
     /* EVP_DecodeBlock counts '=' padding as zero bytes; drop them. */
-    while (n && h[n - 1] == '=' && m > 0) n--, m--;
+    while (n && h[n - 1] == '=' && m > 0)
+      n--, m--;
     dec[m] = 0;
     char *colon = memchr(dec, ':', (size_t)m);
     if (!colon) return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
@@ -202,8 +207,8 @@ int auth_scopes_parse(const char *js, auth_scope *out, int *n) {
     sc->kind = strcmp(type, "repo") ? SCOPE_NAMESPACE : SCOPE_REPO;
     sc->perm = !strcmp(perm, "read") ? PERM_READ : !strcmp(perm, "write") ? PERM_WRITE : PERM_ADMIN;
     sc->repo_type = !rt || !strcmp(rt, "model") ? HUB_REPO_MODEL
-                    : !strcmp(rt, "dataset")   ? HUB_REPO_DATASET
-                                               : HUB_REPO_SPACE;
+                    : !strcmp(rt, "dataset")    ? HUB_REPO_DATASET
+                                                : HUB_REPO_SPACE;
     if (sc->kind == SCOPE_REPO && !strchr(name, '/')) {
       json_decref(arr);
       return hub_error_set(HUB_EINVALID, "scope %zu: a repo scope names ns/name", i);

@@ -7,7 +7,7 @@
 #include "util/error.h"
 
 #define ACC_COLS "id, uid, kind, name, fullname, email, password_hash, is_admin, created_ms"
-#define ACC_COLS_A                                                                             \
+#define ACC_COLS_A                                                                                 \
   "a.id, a.uid, a.kind, a.name, a.fullname, a.email, a.password_hash, a.is_admin, a.created_ms"
 
 static void read_account(sqlite3_stmt *st, db_account *a) {
@@ -102,8 +102,7 @@ int db_member_remove(int64_t org_id, int64_t user_id) {
   sqlite3_bind_int64(st, 1, org_id);
   sqlite3_bind_int64(st, 2, user_id);
   int rc = db__step_done(st);
-  if (!rc && sqlite3_changes(db_conn()) == 0)
-    return hub_error_set(HUB_ENOTFOUND, "not a member");
+  if (!rc && sqlite3_changes(db_conn()) == 0) return hub_error_set(HUB_ENOTFOUND, "not a member");
   return rc;
 }
 
@@ -142,8 +141,9 @@ int db_org_members(int64_t org_id, db_member_cb cb, void *payload) {
                      org_id, cb, payload);
 }
 
-#define TOK_COLS "t.id, t.uid, t.user_id, t.name, t.role, t.created_ms, t.last_used_ms, " \
-                 "t.expires_ms, t.revoked, t.scopes"
+#define TOK_COLS                                                                                   \
+  "t.id, t.uid, t.user_id, t.name, t.role, t.created_ms, t.last_used_ms, "                         \
+  "t.expires_ms, t.revoked, t.scopes"
 
 static void read_token(sqlite3_stmt *st, db_token *t) {
   memset(t, 0, sizeof *t);

@@ -35,14 +35,14 @@ static int one_repo(sqlite3_stmt *st, db_repo *out) {
   /* Only "no row" is "not found": a busy or failing database is an error, so that no caller
    * takes a transient failure for a repository that does not exist (and, say, sweeps it). */
   if (rc != SQLITE_DONE)
-    return hub_error_set(HUB_ERROR, "reading the repository failed: %s",
-                         sqlite3_errmsg(db_conn()));
+    return hub_error_set(HUB_ERROR, "reading the repository failed: %s", sqlite3_errmsg(db_conn()));
   return hub_error_set(HUB_EREPO, "Repository not found");
 }
 
 int db_repo_create(db_repo *r) {
-  sqlite3_stmt *st = db__stmt("INSERT INTO repos(uid, type, ns, name, owner_id, owner_is_org, "
-                              "private, gated, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?)");
+  sqlite3_stmt *st =
+      db__stmt("INSERT INTO repos(uid, type, ns, name, owner_id, owner_is_org, "
+               "private, gated, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?)");
   if (!st) return HUB_ERROR;
   db_new_uid(r->uid);
   r->created_ms = r->updated_ms = db_now_ms();
@@ -144,12 +144,14 @@ int db_repo_move(int64_t id, int64_t new_owner_id, int new_owner_is_org, const c
   return 0;
 fail:
   if (!outer) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-  if (rc == HUB_EEXISTS) return hub_error_set(rc, "Repository %s/%s already exists", new_ns, new_name);
+  if (rc == HUB_EEXISTS)
+    return hub_error_set(rc, "Repository %s/%s already exists", new_ns, new_name);
   return rc ? rc : hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db));
 }
 
 int db_repo_redirect(int type, const char *ns, const char *name, db_repo *out) {
-  sqlite3_stmt *st = db__stmt("SELECT repo_id FROM repo_redirects WHERE type=? AND ns=? AND name=?");
+  sqlite3_stmt *st =
+      db__stmt("SELECT repo_id FROM repo_redirects WHERE type=? AND ns=? AND name=?");
   if (!st) return HUB_ERROR;
   sqlite3_bind_int(st, 1, type);
   sqlite3_bind_text(st, 2, ns, -1, SQLITE_STATIC);

@@ -52,8 +52,7 @@ http_error_map http_error_lookup(int code, int anonymous) {
   case HUB_EUPSTREAM:
     return (http_error_map){502, "UpstreamError", "The upstream hub failed to answer"};
   case HUB_EOFFLINE:
-    return (http_error_map){503, "Offline",
-                            "The hub is offline and this content is not cached"};
+    return (http_error_map){503, "Offline", "The hub is offline and this content is not cached"};
   case HUB_ERATELIMIT:
     return (http_error_map){429, "TooManyRequests", "Too many requests, retry later"};
   default:

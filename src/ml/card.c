@@ -15,7 +15,8 @@ static const char *line_end(const char *p, const char *end) {
 
 static int is_fence(const char *p, const char *e) {
   if (e > p && e[-1] == '\r') e--;
-  while (e > p && (e[-1] == ' ' || e[-1] == '\t')) e--;
+  while (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+    e--;
   return e - p == 3 && memcmp(p, "---", 3) == 0;
 }
 
@@ -61,8 +62,8 @@ static json_t *scalar(const yaml_event_t *ev) {
     if (*e == 0 && errno == 0 && (v[0] == '-' || v[0] == '+' || (v[0] >= '0' && v[0] <= '9')))
       return json_integer(i);
     double d = strtod(v, &e);
-    if (*e == 0 && errno == 0 && isfinite(d) &&
-        strspn(v, "0123456789+-.eE") == n && strpbrk(v, "0123456789"))
+    if (*e == 0 && errno == 0 && isfinite(d) && strspn(v, "0123456789+-.eE") == n &&
+        strpbrk(v, "0123456789"))
       return json_real(d);
   }
   return json_stringn(v, n);
@@ -73,7 +74,9 @@ static int node(yaml_parser_t *p, yaml_event_t *ev, int depth, long *budget, jso
   if (--*budget < 0) return hub_error_set(HUB_EINVALID, "YAML too large");
   if (depth > CARD_MAX_DEPTH) return hub_error_set(HUB_EINVALID, "YAML nested too deeply");
   switch (ev->type) {
-  case YAML_SCALAR_EVENT: *out = scalar(ev); return *out ? 0 : HUB_ERROR;
+  case YAML_SCALAR_EVENT:
+    *out = scalar(ev);
+    return *out ? 0 : HUB_ERROR;
   case YAML_ALIAS_EVENT:
     return hub_error_set(HUB_EINVALID, "YAML aliases are not supported in model cards (line %zu)",
                          ev->start_mark.line + 1);
@@ -132,7 +135,8 @@ static int node(yaml_parser_t *p, yaml_event_t *ev, int depth, long *budget, jso
     *out = c;
     return 0;
   }
-  default: return hub_error_set(HUB_EINVALID, "unexpected YAML event");
+  default:
+    return hub_error_set(HUB_EINVALID, "unexpected YAML event");
   }
 }
 
@@ -157,8 +161,8 @@ int card_yaml_to_json(const char *yaml, size_t len, json_t **out) {
       yaml_event_delete(&e);
       break;
     }
-    if (t == YAML_SCALAR_EVENT || t == YAML_SEQUENCE_START_EVENT ||
-        t == YAML_MAPPING_START_EVENT || t == YAML_ALIAS_EVENT) {
+    if (t == YAML_SCALAR_EVENT || t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT ||
+        t == YAML_ALIAS_EVENT) {
       if (root) {
         yaml_event_delete(&e);
         rc = hub_error_set(HUB_EINVALID, "YAML front matter must hold a single document");

@@ -18,7 +18,8 @@ static int grow(hub_buf *b, size_t extra) {
   size_t need = b->len + extra + 1;
   if (need <= b->cap) return 0;
   size_t cap = b->cap ? b->cap : 64;
-  while (cap < need) cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
+  while (cap < need)
+    cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
   char *p = realloc(b->ptr, cap);
   if (!p) {
     b->failed = 1;

@@ -17,7 +17,8 @@ typedef struct {
   int failed;
 } hub_buf;
 
-#define HUB_BUF_INIT {NULL, 0, 0, 0, 0}
+#define HUB_BUF_INIT                                                                               \
+  { NULL, 0, 0, 0, 0 }
 
 void hub_buf_init(hub_buf *b, size_t max);
 int hub_buf_put(hub_buf *b, const void *data, size_t len);

@@ -311,9 +311,9 @@ static void tensor_table(web_page *p, const repo_entry *e, const void *data, siz
   hub_buf saved = p->b;
   p->b = rows;
   struct tensor_ctx c = {p};
-  int rc = e->is_lfs
-               ? web_tensors_blob(api_repo_blobs(p->r), e->lfs_oid, WEB_MAX_TENSORS, tensor_row, &c, &count)
-               : web_tensors_mem(data, len, WEB_MAX_TENSORS, tensor_row, &c, &count);
+  int rc = e->is_lfs ? web_tensors_blob(api_repo_blobs(p->r), e->lfs_oid, WEB_MAX_TENSORS,
+                                        tensor_row, &c, &count)
+                     : web_tensors_mem(data, len, WEB_MAX_TENSORS, tensor_row, &c, &count);
   rows = p->b;
   p->b = saved;
   if (rc) {

@@ -33,7 +33,8 @@ static void test_token_shape(void **s) {
   assert_memory_equal(a, "hf_", 3);
   assert_string_not_equal(a, b);
   /* 40 base62 chars = 238 bits, over the 160 the issue requires. */
-  for (int i = 3; i < 43; i++) assert_non_null(strchr("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", a[i]));
+  for (int i = 3; i < 43; i++)
+    assert_non_null(strchr("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", a[i]));
 }
 
 static void test_token_hash_is_sha256(void **s) {
