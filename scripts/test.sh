@@ -16,6 +16,18 @@ set -u
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 
+# moto_server (the S3 API server of test_blob_s3 and the S3 e2e stage) comes with the machine
+# image's Python (pyenv); find it even when a caller's PATH lacks the pyenv shims.
+if ! command -v moto_server >/dev/null 2>&1; then
+  for d in "${PYENV_ROOT:-}/shims" "${HOME:-/root}/.pyenv/shims" /root/.pyenv/shims; do
+    if [ -x "$d/moto_server" ]; then
+      PATH="$PATH:$d"
+      break
+    fi
+  done
+  export PATH
+fi
+
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS UBSAN_OPTIONS
