@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <sodium.h>
 
 #include "db/db.h"
@@ -209,6 +210,11 @@ static void run_one(int ki, const db_job *job) {
             job->kind, hub_error_msg());
 }
 
+/* Runner and keeper threads, joined by jobs_stop. */
+#define MAX_THREADS_JOINED 64
+static pthread_t g_tids[MAX_THREADS_JOINED];
+static int g_ntids;
+
 static void *runner_main(void *unused) {
   (void)unused;
   /* Background work yields the CPU to requests: on Linux a thread's nice value is its own
@@ -251,6 +257,12 @@ static void *runner_main(void *unused) {
     g_kinds[ki].running--;
     pthread_cond_broadcast(&g_cv); /* a slot of this kind is free again */
   }
+  /* Free this thread's OpenSSL state (the per-thread DRBG of RAND_bytes in a job) before
+   * jobs_stop may return: the process may exit before a detached thread's TLS destructors
+   * run, and that state would then be reported as leaked. */
+  pthread_mutex_unlock(&g_mu);
+  OPENSSL_thread_stop();
+  pthread_mutex_lock(&g_mu);
   thread_exit_locked();
   pthread_mutex_unlock(&g_mu);
   return NULL;
@@ -294,9 +306,12 @@ static void *keeper_main(void *unused) {
     if (!g_stop && !g_nhandoff)
       timed_wait(&g_keep_cv, g_lease_ms / 3 < POLL_MS ? g_lease_ms / 3 : POLL_MS);
   }
-  thread_exit_locked();
   pthread_mutex_unlock(&g_mu);
   free(batch);
+  OPENSSL_thread_stop(); /* as in runner_main */
+  pthread_mutex_lock(&g_mu);
+  thread_exit_locked();
+  pthread_mutex_unlock(&g_mu);
   return NULL;
 }
 
@@ -369,8 +384,15 @@ int jobs_start(int runners) {
     pthread_mutex_lock(&g_mu);
     g_threads++;
     pthread_mutex_unlock(&g_mu);
-    rc = i < runners ? hub_thread_start("job-runner", runner_main, NULL, NULL)
-                     : hub_thread_start("job-keeper", keeper_main, NULL, NULL);
+    pthread_t tid;
+    rc = i < runners ? hub_thread_start("job-runner", runner_main, NULL, &tid)
+                     : hub_thread_start("job-keeper", keeper_main, NULL, &tid);
+    if (!rc) {
+      pthread_mutex_lock(&g_mu);
+      if (g_ntids < MAX_THREADS_JOINED) g_tids[g_ntids++] = tid;
+      else pthread_detach(tid);
+      pthread_mutex_unlock(&g_mu);
+    }
     if (rc) {
       pthread_mutex_lock(&g_mu);
       thread_exit_locked();
@@ -393,6 +415,16 @@ void jobs_stop(void) {
   pthread_cond_broadcast(&g_keep_cv);
   while (g_threads)
     pthread_cond_wait(&g_exit_cv, &g_mu);
+  /* Join them too: a thread's TLS destructors (OpenSSL's, glibc's dlerror state) run after
+   * it signalled its exit, and the process must not exit before they did. */
+  pthread_t tids[MAX_THREADS_JOINED];
+  int ntids = g_ntids;
+  memcpy(tids, g_tids, sizeof(pthread_t) * (size_t)ntids);
+  g_ntids = 0;
+  pthread_mutex_unlock(&g_mu);
+  for (int i = 0; i < ntids; i++)
+    pthread_join(tids[i], NULL);
+  pthread_mutex_lock(&g_mu);
   g_started = 0;
   free(g_handoff);
   g_handoff = NULL;
