@@ -837,6 +837,23 @@ static void flight_unref(flight *f) { /* under g_obj_mu */
 
 /* ---- objects: the transfer ---------------------------------------------------------- */
 
+/* Append the gathered bytes to the flight's part file at *woff and wake its readers. */
+static int part_write(flight *f, const char *buf, size_t *blen, int64_t *woff) {
+  for (size_t off = 0; off < *blen;) {
+    ssize_t n = pwrite(f->part_fd, buf + off, *blen - off, (off_t)*woff);
+    if (n <= 0) return 1;
+    off += (size_t)n;
+    *woff += n;
+  }
+  *blen = 0;
+  pthread_mutex_lock(&g_obj_mu);
+  if (*woff > f->written) f->written = *woff;
+  f->started = 1;
+  pthread_cond_broadcast(&f->cv);
+  pthread_mutex_unlock(&g_obj_mu);
+  return 0;
+}
+
 #define PART_BUF (256 * 1024) /* bytes gathered before a part-file write and a wake-up */
 typedef struct {
   flight *f;
@@ -859,19 +876,7 @@ static int part_flush(sinkctx *s) {
     s->woff = blob_writer_size(*s->w);
     s->unflushed = 0;
   }
-  for (size_t off = 0; off < s->blen;) {
-    ssize_t n = pwrite(s->f->part_fd, s->buf + off, s->blen - off, (off_t)s->woff);
-    if (n <= 0) return 1;
-    off += (size_t)n;
-    s->woff += n;
-  }
-  s->blen = 0;
-  pthread_mutex_lock(&g_obj_mu);
-  if (s->woff > s->f->written) s->f->written = s->woff;
-  s->f->started = 1;
-  pthread_cond_broadcast(&s->f->cv);
-  pthread_mutex_unlock(&g_obj_mu);
-  return 0;
+  return part_write(s->f, s->buf, &s->blen, &s->woff);
 }
 
 static int on_hdr(void *ctx, long status, const char *name, const char *value) {
@@ -1122,19 +1127,7 @@ typedef struct {
 } xet_sink;
 
 static int xet_flush(xet_sink *s) {
-  for (size_t off = 0; off < s->blen;) {
-    ssize_t n = pwrite(s->f->part_fd, s->buf + off, s->blen - off, (off_t)s->woff);
-    if (n <= 0) return 1;
-    off += (size_t)n;
-    s->woff += n;
-  }
-  s->blen = 0;
-  pthread_mutex_lock(&g_obj_mu);
-  if (s->woff > s->f->written) s->f->written = s->woff;
-  s->f->started = 1;
-  pthread_cond_broadcast(&s->f->cv);
-  pthread_mutex_unlock(&g_obj_mu);
-  return 0;
+  return part_write(s->f, s->buf, &s->blen, &s->woff);
 }
 
 static int xet_on_data(void *ctx, const void *data, size_t len) {
