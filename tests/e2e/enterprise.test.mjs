@@ -144,7 +144,7 @@ before(async () => {
   tok.scopedOther = cli("token", "create", "writer", "--name", "scoped", "--role", "fineGrained", "--scopes",
     JSON.stringify([{ type: "repo", name: "acme/other", permission: "write" }])).stdout.trim();
   tok.expired = server.makeToken("writer", "write", "soon-expired");
-  spawnSync("sqlite3", [path.join(server.dataDir, "modelhub.db"), "UPDATE tokens SET expires_ms=1 WHERE name='soon-expired'"]);
+  server.sql("UPDATE tokens SET expires_ms=1 WHERE name='soon-expired'");
 
   for (const [kind, r] of Object.entries(repoFor)) {
     const name = r.split("/")[1];
@@ -340,13 +340,12 @@ describe("audit log", () => {
   });
 
   test("modelhub audit verify passes, then detects an edit, a deletion and a swap", async () => {
-    const db = path.join(server.dataDir, "modelhub.db");
-    const sql = (q) => spawnSync("sqlite3", [db, q], { encoding: "utf8" });
+    const sql = server.sql;
     const verify = () => server.cli(["audit", "verify"]);
     let v = verify();
     assert.equal(v.status, 0, v.stderr);
     assert.match(v.stdout, /intact/);
-    const backup = sql("SELECT id, details FROM audit_log WHERE id=3").stdout.trim().split("|");
+    const backup = sql("SELECT id, details FROM audit_log WHERE id=3").split("|");
     sql("UPDATE audit_log SET details=replace(details, '}', ' }') WHERE id=3");
     v = verify();
     assert.equal(v.status, 1);

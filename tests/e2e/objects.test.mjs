@@ -69,11 +69,7 @@ function commitLfs(repo, token, file, o) {
   return call("POST", `/api/models/${repo}/commit/main`, { token, body, headers: { "Content-Type": "application/x-ndjson" } });
 }
 
-function sql(statement) {
-  const r = spawnSync("sqlite3", [path.join(server.dataDir, "modelhub.db"), statement], { encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim();
-}
+const sql = (statement) => server.sql(statement);
 
 /** A per-object batch answer without its oid and size, to compare two answers. */
 const shape = (e) => ({ ...e, oid: undefined, size: undefined });

@@ -236,6 +236,22 @@ export async function startServer(opts = {}) {
     return tok;
   }
 
+  /**
+   * Run SQL on the server's SQLite database with the sqlite3 shell, waiting up to 20 s for
+   * the server's own writers (background jobs write at any moment: the shell has no busy
+   * timeout of its own and would fail "database is locked"). Throws unless it succeeded;
+   * returns stdout, trimmed.
+   */
+  function sql(statement) {
+    const r = spawnSync("sqlite3", ["-cmd", ".timeout 20000", path.join(dataDir, "modelhub.db"), statement], {
+      encoding: "utf8",
+      timeout: 60000,
+    });
+    if (r.error) throw r.error;
+    if (r.status !== 0) throw new Error(`sqlite3 exited ${r.status}: ${r.stderr}\n${statement}`);
+    return r.stdout.trim();
+  }
+
   /** Create a user and a token with the given role; returns the token. */
   function makeUser(name, role = "write") {
     cli(["user", "add", name], { check: true });
@@ -292,6 +308,7 @@ export async function startServer(opts = {}) {
     get pid() {
       return state.child.pid;
     },
+    sql,
     crashAndRestart,
     terminate,
     restart,
