@@ -29,6 +29,10 @@ void db__copy(char *dst, size_t cap, sqlite3_stmt *st, int col);
   " r.disabled, r.created_ms, r.updated_ms, r.head_sha, r.last_modified_ms"
 /* Fill *out (a db_repo) from columns 0..13 of the current row. */
 void db__read_repo(sqlite3_stmt *st, void *out);
+/* The same for a statement of the engine-neutral layer (db/stmt.h): files converted to it
+ * use this one; db__read_repo goes when the last sqlite3_* caller does. */
+struct db_stmt;
+void db__read_repo_row(struct db_stmt *st, void *out);
 
 /* ---- listings (search.c) and their in-memory id index (accel.c) ---- */
 #include "db/search.h"

@@ -1,6 +1,7 @@
 /* Repo rows and rename redirects. */
 #include "db/db.h"
 #include "db/internal.h"
+#include "db/stmt.h"
 
 #include <string.h>
 
@@ -25,6 +26,25 @@ void db__read_repo(sqlite3_stmt *st, void *out) {
   r->updated_ms = sqlite3_column_int64(st, 11);
   db__copy(r->head_sha, sizeof r->head_sha, st, 12);
   r->last_modified_ms = sqlite3_column_int64(st, 13);
+}
+
+void db__read_repo_row(db_stmt *st, void *out) {
+  db_repo *r = out;
+  memset(r, 0, sizeof *r);
+  r->id = db_col_int64(st, 0);
+  db_col_copy(r->uid, sizeof r->uid, st, 1);
+  r->type = (int)db_col_int64(st, 2);
+  db_col_copy(r->ns, sizeof r->ns, st, 3);
+  db_col_copy(r->name, sizeof r->name, st, 4);
+  r->owner_id = db_col_int64(st, 5);
+  r->owner_is_org = (int)db_col_int64(st, 6);
+  r->is_private = (int)db_col_int64(st, 7);
+  db_col_copy(r->gated, sizeof r->gated, st, 8);
+  r->disabled = (int)db_col_int64(st, 9);
+  r->created_ms = db_col_int64(st, 10);
+  r->updated_ms = db_col_int64(st, 11);
+  db_col_copy(r->head_sha, sizeof r->head_sha, st, 12);
+  r->last_modified_ms = db_col_int64(st, 13);
 }
 
 static int one_repo(sqlite3_stmt *st, db_repo *out) {
