@@ -396,6 +396,31 @@ static int writer_digest(blob_writer *w, char hex[65]) {
   return 0;
 }
 
+int blob_writer_verify(blob_writer *w, const char *expected_oid, int64_t expected_size) {
+  int rc;
+  if (w->err) return hub_error_set(w->err, "blob writer failed earlier");
+  if ((rc = check_oid(expected_oid)) < 0) return rc;
+  if (w->size != expected_size)
+    return hub_error_set(HUB_EINVALID, "size mismatch: expected %lld bytes, received %lld",
+                         (long long)expected_size, (long long)w->size);
+  /* Finish a copy of the running digest: the writer goes on (its commit finishes its own). */
+  EVP_MD_CTX *copy = EVP_MD_CTX_new(), *mine = w->md;
+  if (!copy || EVP_MD_CTX_copy_ex(copy, w->md) != 1) {
+    EVP_MD_CTX_free(copy);
+    return hub_error_set(HUB_ERROR, "sha256 copy failed");
+  }
+  char oid[65];
+  w->md = copy;
+  rc = writer_digest(w, oid);
+  w->md = mine;
+  EVP_MD_CTX_free(copy);
+  if (rc < 0) return rc;
+  if (strcmp(oid, expected_oid) != 0)
+    return hub_error_set(HUB_EINVALID, "sha256 mismatch: expected %s, received data hashes to %s",
+                         expected_oid, oid);
+  return 0;
+}
+
 void blob_writer_abort(blob_writer *w) {
   if (!w) return;
   w->store->be->writer_abort(w->bw);

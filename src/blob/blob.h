@@ -111,6 +111,11 @@ int64_t blob_writer_size(const blob_writer *w);
  * both values, nothing is published and the temporary data is removed. Always frees `w`. */
 int blob_writer_commit(blob_writer *w, const char *expected_oid, int64_t expected_size,
                        char out_oid[65]);
+/* Check size and sha256 of what was written so far against the expected values without
+ * finishing the writer (no flush, no fsync, nothing published): 0 when they match,
+ * HUB_EINVALID naming both values otherwise. Lets a caller hand verified bytes on before
+ * the commit's fsync; the commit checks again. */
+int blob_writer_verify(blob_writer *w, const char *expected_oid, int64_t expected_size);
 /* Readers that follow an object while it is written (the pull-through mirror): open the
  * writer's temporary data read-only (*out_fd: the caller closes it; it stays valid after
  * the commit, which publishes that very file on disk, or an abort). HUB_EUNSUPPORTED when
