@@ -9,7 +9,8 @@
 #include "db/stmt.h"
 #include "util/error.h"
 
-/* Module migrations (db_migrate_module "scan"): append steps, never edit one. */
+/* Module migrations (db_migrate "scan", the same numbering db_migrate_module gave): append
+ * steps, never edit one. */
 static const char *const STEPS[] = {
     /* 1: objects, path hints, overrides, org policies */
     "CREATE TABLE scan_objects("
@@ -37,8 +38,33 @@ static const char *const STEPS[] = {
     " oid TEXT NOT NULL, PRIMARY KEY(repo_id, oid)) WITHOUT ROWID;",
 };
 
+/* Step 1 on PostgreSQL: STEPS[0] as the rewrite gives it, but scan_org_policy.account_id a
+ * plain key (the rewrite turns `INTEGER PRIMARY KEY` into an identity column). */
+static const char STEP1_PG[] =
+    "CREATE TABLE scan_objects("
+    " oid TEXT PRIMARY KEY, state TEXT NOT NULL, level TEXT NOT NULL DEFAULT '',"
+    " report TEXT NOT NULL DEFAULT '', av_status TEXT NOT NULL DEFAULT '',"
+    " av_sigs BIGINT NOT NULL DEFAULT 0, size BIGINT NOT NULL DEFAULT 0,"
+    " scans BIGINT NOT NULL DEFAULT 0, queued_ms BIGINT NOT NULL,"
+    " scanned_ms BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX scan_objects_state ON scan_objects(state, level);"
+    "CREATE TABLE scan_paths("
+    " repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " oid TEXT NOT NULL, path TEXT NOT NULL, seen_ms BIGINT NOT NULL,"
+    " PRIMARY KEY(repo_id, oid, path));"
+    "CREATE INDEX scan_paths_oid ON scan_paths(oid, seen_ms);"
+    "CREATE TABLE scan_overrides("
+    " repo_id BIGINT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,"
+    " oid TEXT NOT NULL, path TEXT NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL,"
+    " created_ms BIGINT NOT NULL, PRIMARY KEY(repo_id, oid));"
+    "CREATE TABLE scan_org_policy("
+    " account_id BIGINT PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,"
+    " policy TEXT NOT NULL, actor TEXT NOT NULL, updated_ms BIGINT NOT NULL);";
+
 int db_scan_init(void) {
-  return db_migrate_module("scan", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
+  const db_migration steps[] = {{.sqlite = STEPS[0], .postgres = STEP1_PG}, {.sql = STEPS[1]}};
+  _Static_assert(sizeof STEPS / sizeof STEPS[0] == 2, "a new step goes into steps[] too");
+  return db_migrate("scan", steps, (int)(sizeof steps / sizeof steps[0]));
 }
 
 int db_scan_note(int64_t repo_id, const char *oid, int64_t size, const char *path,
