@@ -99,14 +99,19 @@ static int setup_pg(void **state) {
                     "postgresql): the PostgreSQL cases are SKIPPED ***\n\n");
     return 0;
   }
-  if (rc) return -1;
+  if (rc) {
+    fprintf(stderr, "%s: scripts/pg.sh start failed (%d)\n", "test_db_scan", rc);
+    return -1;
+  }
   g_pg_up = 1;
   if (db_engine_select(g_pg_url) ||
       db_exec("CREATE TABLE accounts(id BIGINT PRIMARY KEY);"
               "CREATE TABLE repos(id BIGINT PRIMARY KEY);"
               "INSERT INTO accounts VALUES(7); INSERT INTO repos VALUES(11), (12);") ||
-      db_exec(XET_SHA) || db_scan_init() || db_scan_init())
+      db_exec(XET_SHA) || db_scan_init() || db_scan_init()) {
+    fprintf(stderr, "test_db_scan: PostgreSQL setup: %s\n", hub_error_msg());
     return -1;
+  }
   g_account = 7;
   g_repo[0] = 11;
   g_repo[1] = 12;
