@@ -17,8 +17,19 @@
 #include "bundle/bundle.h"
 #include "collections/collections.h"
 #include "db/search.h"
+#include "db/collections.h"
 #include "db/db.h"
+#include "db/discussions.h"
+#include "db/events.h"
+#include "db/gov.h"
+#include "db/jobs.h"
+#include "db/mirror.h"
+#include "db/scan.h"
+#include "db/schema.h"
+#include "db/sessions.h"
 #include "db/stmt.h"
+#include "db/webhooks.h"
+#include "db/xet.h"
 #include "events/events.h"
 #include "git/git.h"
 #include "gov/gov.h"
@@ -49,6 +60,10 @@ static int usage_main(FILE *f) {
           "usage: modelhub [--data DIR] <command> [args]\n\n"
           "commands:\n"
           "  serve                      run the hub (HTTP API, git, LFS, web)\n"
+          "  migrate [--status]         apply pending schema steps / list schema versions\n"
+          "  storage migrate --to s3://BUCKET[/PREFIX]\n"
+          "                             copy the local blob store to S3 and switch to it\n"
+          "  db copy --to postgres://…  copy the SQLite database into PostgreSQL\n"
           "  user add NAME              create a user\n"
           "  org add NAME --owner USER  create an organization\n"
           "  org member add ORG USER --role read|contributor|write|admin\n"
@@ -132,10 +147,36 @@ static int remember_blob_store(void) {
   return 0;
 }
 
+/* Schema versions (db/schema.h, docs/scale-out.md "Operations"): every command refuses a
+ * database a newer modelhub migrated; with --no-migrate / MODELHUB_NO_MIGRATE=1 also one
+ * with pending steps (multi-node: `modelhub migrate` is run once, explicitly). */
+enum { SCHEMA_GATE = 0, SCHEMA_MIGRATE = 1 };
+static int g_schema_mode = SCHEMA_GATE;
+static int g_no_migrate = -1; /* -1: read MODELHUB_NO_MIGRATE */
+
+static int schema_gate(void) {
+  if (g_no_migrate < 0) {
+    const char *v = getenv("MODELHUB_NO_MIGRATE");
+    g_no_migrate = v && *v && strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "off");
+  }
+  db_schema_state s;
+  if (db_schema_read(g_data, &s)) return die("database");
+  char msg[512];
+  int rc = 0;
+  if (db_schema_newer(&s, msg, sizeof msg) ||
+      (g_schema_mode == SCHEMA_GATE && g_no_migrate && db_schema_pending(&s, msg, sizeof msg))) {
+    fprintf(stderr, "modelhub: %s\n", msg);
+    rc = 1;
+  }
+  db_schema_state_dispose(&s);
+  return rc;
+}
+
 static int open_data(void) {
   if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
   if (db_engine_select(g_db)) return die("--db");
   if (mkdirs(g_data)) return die("data dir");
+  if (schema_gate()) return 1;
   if (remember_blob_store()) return die("blob store");
   if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
     return die("blob store");
@@ -143,6 +184,114 @@ static int open_data(void) {
       auth_gate_init() || audit_init() || repo_global_init())
     return die("data dir");
   return 0;
+}
+
+static int schema_record(void) {
+  char binary[64];
+  snprintf(binary, sizeof binary, "modelhub %s", HUB_VERSION);
+  return db_schema_record(binary);
+}
+
+/* The schema modules that open_data does not migrate (their services do, at serve's
+ * start), for `modelhub migrate`: together every module of DB_SCHEMA_KNOWN (db/schema.c). */
+static int migrate_modules(void) {
+  int rc = db_events_init();
+  if (!rc) rc = db_gov_init();
+  if (!rc) rc = db_disc_init();
+  if (!rc) rc = db_xet_migrate();
+  if (!rc) rc = db_scan_init();
+  if (!rc) rc = db_webhooks_init();
+  if (!rc) rc = db_mirror_init();
+  if (!rc) rc = db_collections_init();
+  if (!rc) rc = db_sessions_init();
+  if (!rc) rc = schema_record();
+  return rc;
+}
+
+static int schema_have(const db_schema_state *s, const char *module) {
+  for (size_t i = 0; i < s->n; i++)
+    if (!strcmp(s->v[i].module, module)) return s->v[i].have;
+  return 0;
+}
+
+static void schema_print(const db_schema_state *s) {
+  if (!s->exists) printf("no database schema yet\n");
+  printf("%-24s %-9s %-7s %s\n", "MODULE", "DATABASE", "BINARY", "STATE");
+  for (size_t i = 0; i < s->n; i++) {
+    const db_schema_entry *e = &s->v[i];
+    char known[16] = "-";
+    if (e->known >= 0) snprintf(known, sizeof known, "%d", e->known);
+    printf("%-24s %-9d %-7s %s\n", e->module, e->have, known,
+           e->known < 0         ? "not known to this binary"
+           : e->have > e->known ? "NEWER than this binary: upgrade modelhub"
+           : e->have < e->known ? "pending"
+                                : "up to date");
+  }
+  if (s->last_binary[0]) {
+    char when[32] = "";
+    time_t t = (time_t)(s->last_ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("last migrated by %s at %s\n", s->last_binary, when);
+  }
+}
+
+/* `modelhub migrate [--status]`: apply every pending schema step (serve does it too unless
+ * --no-migrate), or only list the versions (also on a database a newer binary migrated). */
+static int cmd_migrate(int argc, char **argv) {
+  const char *usage = "usage: modelhub migrate [--status]\n"
+                      "  apply every pending schema step and print what was done;\n"
+                      "  --status: list each schema module's version in the database and in\n"
+                      "  this binary, changing nothing\n";
+  int status = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--status"))
+      status = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "modelhub migrate: unexpected argument '%s'\n%s", argv[i], usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (db_engine_select(g_db)) return die("--db");
+  db_schema_state before, after;
+  if (db_schema_read(g_data, &before)) return die("database");
+  if (status) {
+    schema_print(&before);
+    db_schema_state_dispose(&before);
+    return 0;
+  }
+  g_schema_mode = SCHEMA_MIGRATE;
+  if (open_data() || migrate_modules()) {
+    if (hub_error_msg()[0]) fprintf(stderr, "modelhub migrate: %s\n", hub_error_msg());
+    db_schema_state_dispose(&before);
+    return 1;
+  }
+  int rc = db_schema_read(g_data, &after);
+  if (rc) {
+    db_schema_state_dispose(&before);
+    return die("database");
+  }
+  int steps = 0;
+  for (size_t i = 0; i < after.n; i++) {
+    int was = schema_have(&before, after.v[i].module);
+    if (after.v[i].have != was) {
+      printf("%s: %d -> %d\n", after.v[i].module, was, after.v[i].have);
+      steps += after.v[i].have - was;
+    }
+  }
+  if (steps)
+    printf("applied %d schema step%s\n", steps, steps == 1 ? "" : "s");
+  else
+    printf("schema up to date\n");
+  int pending = db_schema_pending(&after, NULL, 0);
+  if (pending) fprintf(stderr, "modelhub migrate: BUG: %d steps still pending\n", pending);
+  db_schema_state_dispose(&before);
+  db_schema_state_dispose(&after);
+  db_global_shutdown();
+  return pending ? 1 : 0;
 }
 
 /* CLI actions are audited like API ones, with the local user as actor and "cli" as source. */
@@ -278,6 +427,7 @@ static int cmd_serve(int argc, char **argv) {
                                  {"upstream", required_argument, 0, 'u'},
                                  {"mirror-config", required_argument, 0, 'm'},
                                  {"offline", no_argument, 0, 'o'},
+                                 {"no-migrate", no_argument, 0, 'N'},
                                  {0, 0, 0, 0}};
   const char *redirect = getenv("MODELHUB_BLOB_REDIRECT");
   const char *redirect_exp = getenv("MODELHUB_BLOB_REDIRECT_EXPIRES");
@@ -321,6 +471,9 @@ static int cmd_serve(int argc, char **argv) {
     case 'o':
       offline = 1;
       break;
+    case 'N':
+      g_no_migrate = 1;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
              "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--db URL]\n"
@@ -343,6 +496,8 @@ static int cmd_serve(int argc, char **argv) {
              "  --mirror-config FILE  upstreams, allow/deny patterns, cache size, TTL "
              "(MODELHUB_MIRROR_CONFIG; docs/mirror.md)\n"
              "  --offline             serve only what the mirror has cached (MODELHUB_OFFLINE)\n"
+             "  --no-migrate          refuse to start while schema steps are pending instead "
+             "of applying them (MODELHUB_NO_MIGRATE=1; run 'modelhub migrate')\n"
              "  --blob-redirect  answer downloads from an s3 store with a 302 to a presigned "
              "URL (MODELHUB_BLOB_REDIRECT=1; lifetime MODELHUB_BLOB_REDIRECT_EXPIRES, default "
              "300 s)\n",
@@ -430,6 +585,9 @@ static int cmd_serve(int argc, char **argv) {
   if (webhooks_init(&ctx, hook_base)) return die("webhooks");
   if (mirror_init(&ctx)) return die("mirror");
   if (register_routes()) return die("routes");
+  /* Every module has migrated by now: record which binary did it (db/schema.h). */
+  if (!g_no_migrate && schema_record())
+    fprintf(stderr, "modelhub: recording the schema version: %s\n", hub_error_msg());
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
   if (git_refs_reconcile()) fprintf(stderr, "modelhub: start-up ref check: %s\n", hub_error_msg());
@@ -963,6 +1121,7 @@ int main(int argc, char **argv) {
   int sub_argc = argc - i;
   char **sub_argv = argv + i;
   if (!strcmp(cmd, "serve")) return cmd_serve(sub_argc, sub_argv);
+  if (!strcmp(cmd, "migrate")) return cmd_migrate(sub_argc, sub_argv);
   if (!strcmp(cmd, "user")) return cmd_user(sub_argc, sub_argv);
   if (!strcmp(cmd, "org")) return cmd_org(sub_argc, sub_argv);
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
