@@ -14,6 +14,7 @@
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "blob/blob.h"
+#include "blob/migrate.h"
 #include "bundle/bundle.h"
 #include "collections/collections.h"
 #include "db/search.h"
@@ -292,6 +293,86 @@ static int cmd_migrate(int argc, char **argv) {
   db_schema_state_dispose(&after);
   db_global_shutdown();
   return pending ? 1 : 0;
+}
+
+/* `modelhub storage migrate --to s3://BUCKET[/PREFIX]`: copy the data dir's local blob
+ * stores (LFS objects at <data>, Xet xorbs and shards at <data>/xet) into the bucket,
+ * verified and resumable (blob/migrate.h), then record the bucket in <data>/blob-store so
+ * the next start of a node (and every later command) uses it. A running node keeps reading
+ * the local store until it restarts; running the command again copies what was written in
+ * the meantime (docs/scale-out.md "Operations" has the order of steps). */
+static int cmd_storage_migrate(int argc, char **argv) {
+  const char *usage =
+      "usage: modelhub storage migrate --to s3://BUCKET[/PREFIX] [--no-switch]\n"
+      "  copies every local LFS object and Xet xorb/shard into the bucket (verified; objects\n"
+      "  already there are skipped, so running it again copies only new ones), then records\n"
+      "  the bucket in <data>/blob-store; restart the nodes to use it. --no-switch: copy\n"
+      "  only. S3 settings: MODELHUB_S3_ENDPOINT, AWS_* (docs/blob.md)\n";
+  const char *to = NULL;
+  int do_switch = 1;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--to") && i + 1 < argc)
+      to = argv[++i];
+    else if (!strncmp(argv[i], "--to=", 5))
+      to = argv[i] + 5;
+    else if (!strcmp(argv[i], "--no-switch"))
+      do_switch = 0;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "modelhub storage migrate: unexpected argument '%s'\n%s", argv[i], usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (!to || strncmp(to, "s3://", 5) || !to[5] || to[5] == '/') {
+    fprintf(stderr, "modelhub storage migrate: --to s3://BUCKET[/PREFIX] is required\n%s", usage);
+    return EXIT_USAGE;
+  }
+  char loc[1024];
+  size_t n = (size_t)snprintf(loc, sizeof loc, "%s", to);
+  while (n > 5 && loc[n - 1] == '/')
+    loc[--n] = 0;
+  static const struct {
+    const char *sub, *what;
+  } STORES[] = {{"", "LFS objects"}, {"xet", "Xet xorbs and shards"}};
+  int rc = 0;
+  for (size_t i = 0; i < sizeof STORES / sizeof STORES[0] && !rc; i++) {
+    char src[4200], dst_root[1100];
+    snprintf(src, sizeof src, "%s%s%s", g_data, *STORES[i].sub ? "/" : "", STORES[i].sub);
+    snprintf(dst_root, sizeof dst_root, "%s%s%s", loc, *STORES[i].sub ? "/" : "", STORES[i].sub);
+    blob_store *dst = NULL;
+    blob_migrate_stats st;
+    if ((rc = blob_store_open(&dst, "s3", dst_root)) || (rc = blob_store_check(dst))) {
+      fprintf(stderr, "modelhub storage migrate: %s: %s\n", dst_root, hub_error_msg());
+      blob_store_free(dst);
+      break;
+    }
+    rc = blob_migrate_fs(src, dst, &st, NULL, NULL);
+    blob_store_free(dst);
+    printf("%s: %lld objects, %lld copied (%lld bytes), %lld already there, %lld failed\n",
+           STORES[i].what, (long long)st.objects, (long long)st.copied, (long long)st.bytes_copied,
+           (long long)st.skipped, (long long)st.failed);
+    if (rc) fprintf(stderr, "modelhub storage migrate: %s\n", hub_error_msg());
+  }
+  if (rc) {
+    fprintf(stderr, "modelhub storage migrate: the blob store was not switched; run it again\n");
+    return 1;
+  }
+  if (!do_switch) return 0;
+  char path[4200], tmp[4300];
+  snprintf(path, sizeof path, "%s/blob-store", g_data);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f || fprintf(f, "%s\n", loc) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f) ||
+      rename(tmp, path)) {
+    fprintf(stderr, "modelhub storage migrate: cannot write %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  printf("blob store of %s is now %s (recorded in %s): restart the nodes; run this again after "
+         "writes stopped to copy objects stored in the meantime\n",
+         g_data, loc, path);
+  return 0;
 }
 
 /* CLI actions are audited like API ones, with the local user as actor and "cli" as source. */
@@ -1135,6 +1216,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
+  if (!strcmp(cmd, "storage") && sub_argc > 1 && !strcmp(sub_argv[1], "migrate"))
+    return cmd_storage_migrate(sub_argc, sub_argv);
   if (!strcmp(cmd, "storage")) return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "export"))
     return has_help(sub_argc, sub_argv) ? bundle_export_main(sub_argc, sub_argv)
