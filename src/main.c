@@ -19,6 +19,7 @@
 #include "collections/collections.h"
 #include "db/search.h"
 #include "db/collections.h"
+#include "db/copy.h"
 #include "db/db.h"
 #include "db/discussions.h"
 #include "db/events.h"
@@ -372,6 +373,96 @@ static int cmd_storage_migrate(int argc, char **argv) {
   printf("blob store of %s is now %s (recorded in %s): restart the nodes; run this again after "
          "writes stopped to copy objects stored in the meantime\n",
          g_data, loc, path);
+  return 0;
+}
+
+static int has_help(int argc, char **argv);
+
+static void print_copied(const char *table, int64_t rows, void *payload) {
+  (void)payload;
+  printf("%-28s %lld rows\n", table, (long long)rows);
+  fflush(stdout);
+}
+
+/* `modelhub db copy --to postgres://…`: the data dir's SQLite database into a new
+ * PostgreSQL database: its schema through the normal migrations, then every table's rows
+ * (db/copy.h). Run it with the nodes stopped (or read-only): rows written during the copy
+ * may be missed. */
+static int cmd_db(int argc, char **argv) {
+  const char *usage = "usage: modelhub db copy --to postgres://USER@HOST:PORT/DB\n"
+                      "  creates the schema in a new PostgreSQL database (the migrations) and\n"
+                      "  copies every table of the data dir's SQLite database into it, checking\n"
+                      "  row counts; then start the nodes with --db postgres://…\n";
+  const char *to = NULL;
+  if (argc < 2 || strcmp(argv[1], "copy")) {
+    fputs(usage, has_help(argc, argv) ? stdout : stderr);
+    return has_help(argc, argv) ? 0 : EXIT_USAGE;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--to") && i + 1 < argc)
+      to = argv[++i];
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "modelhub db copy: unexpected argument '%s'\n%s", argv[i], usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (!to || (strncmp(to, "postgres://", 11) && strncmp(to, "postgresql://", 13))) {
+    fprintf(stderr, "modelhub db copy: --to postgres://… is required\n%s", usage);
+    return EXIT_USAGE;
+  }
+  /* The source: this data dir's SQLite file, at the versions this binary knows. */
+  char path[4200];
+  snprintf(path, sizeof path, "%s/modelhub.db", g_data);
+  if (access(path, R_OK)) {
+    fprintf(stderr, "modelhub db copy: no database at %s\n", path);
+    return 1;
+  }
+  db_schema_state src, dst;
+  char msg[512];
+  if (db_engine_select("sqlite") || db_schema_read(g_data, &src)) return die("db copy");
+  int stale = db_schema_newer(&src, msg, sizeof msg) || db_schema_pending(&src, msg, sizeof msg);
+  if (stale) {
+    fprintf(stderr, "modelhub db copy: source: %s\n", msg);
+    db_schema_state_dispose(&src);
+    return 1;
+  }
+  /* The destination: the same schema, made by the migrations. */
+  g_db = to;
+  if (open_data() || migrate_modules()) {
+    db_schema_state_dispose(&src);
+    return 1;
+  }
+  if (db_schema_read(g_data, &dst)) {
+    db_schema_state_dispose(&src);
+    return die("db copy");
+  }
+  int rc = 0;
+  for (size_t i = 0; i < src.n && !rc; i++) {
+    const db_schema_entry *e = &src.v[i];
+    if (e->known < 0) continue;
+    for (size_t j = 0; j < dst.n; j++)
+      if (!strcmp(dst.v[j].module, e->module) && dst.v[j].have != e->have) {
+        fprintf(stderr,
+                "modelhub db copy: module %s is at version %d in the source, %d in the "
+                "destination\n",
+                e->module, e->have, dst.v[j].have);
+        rc = 1;
+      }
+  }
+  db_schema_state_dispose(&src);
+  db_schema_state_dispose(&dst);
+  if (rc) return 1;
+  db_copy_stats st;
+  if (db_copy_from_sqlite(path, print_copied, NULL, &st)) return die("db copy");
+  printf("copied %d tables, %lld rows (%d SQLite-only tables left out)\n", st.tables,
+         (long long)st.rows, st.skipped);
+  if (st.triggers)
+    fprintf(stderr, "modelhub db copy: this role may not set session_replication_role: the "
+                    "destination's triggers ran during the copy\n");
+  db_global_shutdown();
   return 0;
 }
 
@@ -1203,6 +1294,7 @@ int main(int argc, char **argv) {
   char **sub_argv = argv + i;
   if (!strcmp(cmd, "serve")) return cmd_serve(sub_argc, sub_argv);
   if (!strcmp(cmd, "migrate")) return cmd_migrate(sub_argc, sub_argv);
+  if (!strcmp(cmd, "db")) return cmd_db(sub_argc, sub_argv);
   if (!strcmp(cmd, "user")) return cmd_user(sub_argc, sub_argv);
   if (!strcmp(cmd, "org")) return cmd_org(sub_argc, sub_argv);
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
