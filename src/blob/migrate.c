@@ -77,13 +77,13 @@ int blob_migrate_fs(const char *fs_root, blob_store *dst, blob_migrate_stats *ou
   for (struct dirent *e1; (e1 = readdir(d1));) {
     if (!is_hex2(e1->d_name)) continue;
     char p2[4300];
-    snprintf(p2, sizeof p2, "%s/%s", top, e1->d_name);
+    snprintf(p2, sizeof p2, "%s/%.2s", top, e1->d_name);
     DIR *d2 = opendir(p2);
     if (!d2) continue;
     for (struct dirent *e2; (e2 = readdir(d2));) {
       if (!is_hex2(e2->d_name)) continue;
       char p3[4400];
-      snprintf(p3, sizeof p3, "%s/%s", p2, e2->d_name);
+      snprintf(p3, sizeof p3, "%s/%.2s", p2, e2->d_name);
       DIR *d3 = opendir(p3);
       if (!d3) continue;
       for (struct dirent *e3; (e3 = readdir(d3));) {

@@ -2,8 +2,9 @@
 // `migrate --status`, a database a newer modelhub migrated is refused, `--no-migrate` /
 // MODELHUB_NO_MIGRATE=1 refuses pending steps) and `modelhub storage migrate --to s3://…`
 // (a live data dir's LFS objects and Xet xorbs copied into a bucket on moto_server while
-// downloads keep working, then the node restarted on the bucket serves every file byte-exact
-// with the local copies gone, and a second run copies nothing).
+// downloads keep working, an object stored meanwhile copied by a second pass once writes
+// stopped, a third pass copying nothing, then the node restarted on the bucket serving every
+// file byte-exact with the local copies gone).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -139,7 +140,7 @@ test("--no-migrate / MODELHUB_NO_MIGRATE=1: pending steps are refused, `modelhub
   await server.stop();
 });
 
-test("storage migrate --to s3://: live copy while downloads work, switch, restart on the bucket, byte-exact, rerun copies nothing", async () => {
+test("storage migrate --to s3://: live copy while downloads work, switch, restart on the bucket, byte-exact, a second pass after writes stopped copies only new objects, a third nothing", async () => {
   const moto = S3_MODE ? await sharedMoto() : await startMoto();
   if (!S3_MODE) cleanups.push(() => moto.stop());
   const bucket = await createBucket(moto.endpoint);
@@ -196,14 +197,28 @@ test("storage migrate --to s3://: live copy while downloads work, switch, restar
   assert.ok(Number(xet[2]) >= 1 && xet[1] === xet[2], first.out);
   assert.equal(readFileSync(path.join(server.dataDir, "blob-store"), "utf8"), `${target}\n`);
 
-  // Run again: everything is there already.
-  const again = await run();
-  assert.equal(again.code, 0, again.out + again.err);
-  assert.match(again.out, new RegExp(`^LFS objects: ${lfs[1]} objects, 0 copied \\(0 bytes\\), ${lfs[1]} already there, 0 failed$`, "m"));
-  assert.match(again.out, new RegExp(`^Xet xorbs and shards: ${xet[1]} objects, 0 copied \\(0 bytes\\), ${xet[1]} already there, 0 failed$`, "m"));
+  // Written after the first pass: the node still stores on its disk until it restarts.
+  files["c.bin"] = randomBytes(90 * 1024 + 5);
+  await uploadFiles(hub({ useXet: false, files: [{ path: "c.bin", content: new Blob([files["c.bin"]]) }] }));
+  await download("c.bin");
+
+  // Stop writes, run again: only what is new is copied.
+  await server.terminate();
+  const second = await run();
+  assert.equal(second.code, 0, second.out + second.err);
+  const lfs2 = second.out.match(/^LFS objects: (\d+) objects, (\d+) copied \(\d+ bytes\), (\d+) already there, 0 failed$/m);
+  assert.ok(lfs2, second.out);
+  assert.equal(Number(lfs2[1]), Number(lfs[1]) + 1, second.out);
+  assert.equal(Number(lfs2[2]), 1, second.out);
+  assert.match(second.out, /^Xet xorbs and shards: \d+ objects, \d+ copied \(\d+ bytes\), \d+ already there, 0 failed$/m);
+
+  // And again: nothing left to copy.
+  const third = await run();
+  assert.equal(third.code, 0, third.out + third.err);
+  assert.match(third.out, new RegExp(`^LFS objects: ${lfs2[1]} objects, 0 copied \\(0 bytes\\), ${lfs2[1]} already there, 0 failed$`, "m"));
+  assert.match(third.out, /^Xet xorbs and shards: (\d+) objects, 0 copied \(0 bytes\), \1 already there, 0 failed$/m);
 
   // Restart on the bucket with the local copies gone: every byte now comes from S3.
-  await server.terminate();
   rmSync(path.join(server.dataDir, "blobs"), { recursive: true, force: true });
   rmSync(path.join(server.dataDir, "xet", "blobs"), { recursive: true, force: true });
   await server.restart();
