@@ -330,6 +330,9 @@ static int cmd_storage_migrate(int argc, char **argv) {
     fprintf(stderr, "modelhub storage migrate: --to s3://BUCKET[/PREFIX] is required\n%s", usage);
     return EXIT_USAGE;
   }
+  /* It never opens the database, but like every command it refuses a newer schema. */
+  if (db_engine_select(g_db)) return die("--db");
+  if (schema_gate()) return 1;
   char loc[1024];
   size_t n = (size_t)snprintf(loc, sizeof loc, "%s", to);
   while (n > 5 && loc[n - 1] == '/')

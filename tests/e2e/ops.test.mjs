@@ -106,6 +106,9 @@ test("a database a newer modelhub migrated: serve, other commands and migrate re
   r = mh(data, ["migrate"]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, msg);
+  r = mh(data, ["storage", "migrate", "--to", "s3://nowhere/x"]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, msg);
   r = mh(data, ["migrate", "--status"]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^gov\s+2\s+1\s+NEWER than this binary: upgrade modelhub$/m);
