@@ -270,8 +270,12 @@ static int cmd_migrate(int argc, char **argv) {
     return 0;
   }
   g_schema_mode = SCHEMA_MIGRATE;
-  if (open_data() || migrate_modules()) {
-    if (hub_error_msg()[0]) fprintf(stderr, "modelhub migrate: %s\n", hub_error_msg());
+  if (open_data()) { /* it said why */
+    db_schema_state_dispose(&before);
+    return 1;
+  }
+  if (migrate_modules()) {
+    fprintf(stderr, "modelhub migrate: %s\n", hub_error_msg());
     db_schema_state_dispose(&before);
     return 1;
   }
@@ -438,7 +442,12 @@ static int cmd_db(int argc, char **argv) {
   }
   /* The destination: the same schema, made by the migrations. */
   g_db = to;
-  if (open_data() || migrate_modules()) {
+  if (open_data()) { /* it said why */
+    db_schema_state_dispose(&src);
+    return 1;
+  }
+  if (migrate_modules()) {
+    fprintf(stderr, "modelhub db copy: destination schema: %s\n", hub_error_msg());
     db_schema_state_dispose(&src);
     return 1;
   }
