@@ -191,11 +191,13 @@ int db_gov_discussion_get(int64_t repo_id, int num, db_gov_discussion *out) {
   return rc;
 }
 
+/* ?4 is cast at its first use: PostgreSQL types a parameter there, and a text parameter is
+ * bound untyped (IS NULL alone gives it no type). */
 #define LIST_WHERE                                                                                 \
   " FROM gov_discussions d LEFT JOIN accounts a ON a.id = d.author_id WHERE d.repo_id=?1"          \
   " AND (?2 < 0 OR d.is_pr = ?2) AND (?3 = 'all' OR d.status = ?3"                                 \
   " OR (?3 = 'open' AND d.status = 'draft') OR (?3 = 'closed' AND d.status = 'merged'))"           \
-  " AND (?4 IS NULL OR a.name = ?4 COLLATE NOCASE)"
+  " AND (CAST(?4 AS TEXT) IS NULL OR a.name = ?4 COLLATE NOCASE)"
 
 static void bind_filters(db_stmt *st, int64_t repo_id, int is_pr, const char *status,
                          const char *author) {
