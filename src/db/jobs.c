@@ -229,8 +229,10 @@ int db_job_get(int64_t id, db_job *out) {
 }
 
 int db_job_list(const char *state, const char *kind, int limit, db_job_cb cb, void *payload) {
-  db_stmt *st = db_prep("SELECT " JOB_COLS " FROM jobs WHERE (?1 IS NULL OR state=?1)"
-                        " AND (?2 IS NULL OR kind=?2) ORDER BY id DESC LIMIT ?3");
+  /* "Any" is a flag (?4, ?5), not `?1 IS NULL`: PostgreSQL cannot type a parameter that
+   * is first seen by IS NULL. */
+  db_stmt *st = db_prep("SELECT " JOB_COLS " FROM jobs WHERE (?4=0 OR state=?1)"
+                        " AND (?5=0 OR kind=?2) ORDER BY id DESC LIMIT ?3");
   if (!st) return HUB_ERROR;
   if (state)
     db_bind_text(st, 1, state, -1);
@@ -241,6 +243,8 @@ int db_job_list(const char *state, const char *kind, int limit, db_job_cb cb, vo
   else
     db_bind_null(st, 2);
   db_bind_int64(st, 3, limit > 0 ? limit : 100);
+  db_bind_int64(st, 4, state != NULL);
+  db_bind_int64(st, 5, kind != NULL);
   int rc = 0, s;
   db_job j;
   while ((s = db_step(st)) == DB_ROW) {
