@@ -172,6 +172,13 @@ static void event(db_event *e, int64_t repo_id, const char *ref, const char *old
   snprintf(e->new_, sizeof e->new_, "%s", new_);
 }
 
+static int ref_cb(const char *ref, const char *sha, void *p) {
+  assert_non_null(ref);
+  assert_int_equal(strlen(sha), 40);
+  (*(int *)p)++;
+  return 0;
+}
+
 static int count_cb(const db_event *e, void *p) {
   (void)e;
   (*(int *)p)++;
@@ -246,6 +253,20 @@ static void test_events(void **state) {
   assert_int_equal(db_event_ref_get(7, "refs/heads/inner", sha), 1);
   assert_int_equal(db_event_ref_get(7, "refs/heads/dropped", sha), 0);
 
+  n = 0;
+  assert_int_equal(db_event_refs_each(7, ref_cb, &n), 0);
+  assert_int_equal(n, 3); /* main, kept, inner */
+  assert_int_equal(db_event_ref_put(8, "refs/heads/x", SHA_A), 0);
+  assert_int_equal(db_event_ref_put(8, "refs/heads/x", SHA_B), 0);
+  assert_int_equal(db_event_ref_get(8, "refs/heads/x", sha), 1);
+  assert_string_equal(sha, SHA_B);
+  assert_int_equal(db_event_refs_any(8), 1);
+  assert_int_equal(db_event_ref_put(8, "refs/heads/x", ""), 0);
+  assert_int_equal(db_event_refs_any(8), 0);
+  assert_int_equal(db_event_ref_put(8, "refs/heads/y", SHA_A), 0);
+  assert_int_equal(db_event_refs_clear(8), 0);
+  assert_int_equal(db_event_refs_any(8), 0);
+
   /* A deleted ref leaves event_refs. */
   event(&e3, 7, "refs/heads/kept", SHA_A, "");
   assert_int_equal(db_event_append(&e3), 0);
@@ -260,6 +281,13 @@ static int job_cb(const db_job *j, void *p) {
   (void)j;
   (*(int *)p)++;
   return 0;
+}
+
+static void count_jobs(const char *kind, const char *state, int64_t count, int64_t oldest,
+                       void *p) {
+  assert_non_null(state);
+  assert_true(oldest > 0);
+  if (!strcmp(kind, "spine")) *(int64_t *)p += count;
 }
 
 static void test_jobs(void **state) {
@@ -288,6 +316,13 @@ static void test_jobs(void **state) {
   assert_int_equal(j.id, id1);
   assert_string_equal(j.state, "running");
   assert_int_equal(j.attempts, 1);
+  assert_int_equal(db_job_renew("node-a", 120000), 0);
+  db_job held;
+  assert_int_equal(db_job_get(j.id, &held), 0);
+  assert_true(held.lease_until >= j.lease_until);
+  int64_t counted = 0;
+  assert_int_equal(db_job_counts(count_jobs, &counted), 0);
+  assert_int_equal(counted, 2);
   assert_int_equal(db_job_finish(j.id, "node-b", "done", 0, NULL), HUB_ECONFLICT);
   assert_int_equal(db_job_finish(j.id, "node-a", "done", 0, NULL), 0);
   assert_int_equal(db_job_get(id1, &j), 0);
@@ -374,6 +409,12 @@ static void unverified_cb(const char *sha, const uint8_t *file32, int64_t repo_i
   (*(int *)p)++;
 }
 
+static void link_cb(const char *sha, const uint8_t *file32, void *p) {
+  assert_int_equal(strlen(sha), 64);
+  assert_non_null(file32);
+  (*(int *)p)++;
+}
+
 static void test_xet(void **state) {
   USE_OR_SKIP();
   make_repo(31);
@@ -455,6 +496,17 @@ static void test_xet(void **state) {
   int nu = 0;
   assert_int_equal(db_xet_unverified(unverified_cb, &nu), 0);
   assert_int_equal(nu, 1);
+  assert_int_equal(db_xet_sha_set_verified(sha2, file, 0), 0); /* a bad claim goes */
+  assert_int_equal(count_rows("SELECT count(*) FROM xet_sha"), 2);
+  assert_int_equal(db_xet_sha_add(sha2, file, 4000, 0, 32), 0);
+  assert_int_equal(db_xet_sha_set_verified(sha2, file, 0), 0);
+  assert_int_equal(db_xet_sha_add(sha2, file, 4000, 0, 32), 0);
+  int nl = 0;
+  assert_int_equal(db_xet_each_sha_link(link_cb, &nl), 0);
+  assert_int_equal(nl, 2); /* distinct (sha256, file) */
+  memset(got, 0, sizeof got);
+  assert_int_equal(db_xet_each_file(hash_cb, got), 0);
+  assert_memory_equal(got, file, 32);
   assert_int_equal(db_xet_claims_to_objects(sha, file), 0);
   assert_int_equal(count_rows("SELECT count(*) FROM repo_objects WHERE repo_id=31"), 1);
   assert_int_equal(db_xet_repo_references(31, file), 1);
