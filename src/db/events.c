@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "db/db.h"
-#include "db/internal.h"
+#include "db/stmt.h"
 #include "util/error.h"
 
 /* Module migrations (db_migrate_module "events"): append steps, never edit one. */
@@ -28,281 +28,272 @@ int db_events_init(void) {
 }
 
 int db_event_append(db_event *e) {
-  sqlite3_stmt *st = db__stmt("INSERT INTO events(repo_id, repo_uid, kind, ref, old, new, actor,"
-                              " token, ts_ms, details) VALUES(?,?,?,?,?,?,?,?,?,?)");
+  db_stmt *st = db_prep("INSERT INTO events(repo_id, repo_uid, kind, ref, old, new, actor,"
+                        " token, ts_ms, details) VALUES(?,?,?,?,?,?,?,?,?,?) RETURNING id");
   int rc;
   if (!st) return HUB_ERROR;
   e->ts_ms = db_now_ms();
-  sqlite3_bind_int64(st, 1, e->repo_id);
-  sqlite3_bind_text(st, 2, e->repo_uid, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, e->kind, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, e->ref, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, e->old, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 6, e->new_, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 7, e->actor[0] ? e->actor : "-", -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 8, e->token[0] ? e->token : "-", -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 9, e->ts_ms);
-  sqlite3_bind_text(st, 10, e->details, -1, SQLITE_STATIC);
-  if ((rc = db__step_done(st))) return rc;
-  e->id = sqlite3_last_insert_rowid(db_conn());
+  db_bind_int64(st, 1, e->repo_id);
+  db_bind_text(st, 2, e->repo_uid, -1);
+  db_bind_text(st, 3, e->kind, -1);
+  db_bind_text(st, 4, e->ref, -1);
+  db_bind_text(st, 5, e->old, -1);
+  db_bind_text(st, 6, e->new_, -1);
+  db_bind_text(st, 7, e->actor[0] ? e->actor : "-", -1);
+  db_bind_text(st, 8, e->token[0] ? e->token : "-", -1);
+  db_bind_int64(st, 9, e->ts_ms);
+  db_bind_text(st, 10, e->details, -1);
+  rc = db_step(st);
+  if (rc == DB_ROW) e->id = db_col_int64(st, 0);
+  db_reset(st);
+  if (rc != DB_ROW) return rc < 0 ? rc : hub_error_set(HUB_ERROR, "events: no id");
   if (!e->ref[0]) return 0;
   if (e->new_[0]) return db_event_ref_set(e->repo_id, e->ref, e->new_);
-  st = db__stmt("DELETE FROM event_refs WHERE repo_id=? AND ref=?");
+  st = db_prep("DELETE FROM event_refs WHERE repo_id=? AND ref=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, e->repo_id);
-  sqlite3_bind_text(st, 2, e->ref, -1, SQLITE_STATIC);
-  return db__step_done(st);
+  db_bind_int64(st, 1, e->repo_id);
+  db_bind_text(st, 2, e->ref, -1);
+  return db_step_done(st);
 }
 
-static void read_event(sqlite3_stmt *st, db_event *e) {
+static void read_event(db_stmt *st, db_event *e) {
   memset(e, 0, sizeof *e);
-  e->id = sqlite3_column_int64(st, 0);
-  e->repo_id = sqlite3_column_int64(st, 1);
-  db__copy(e->repo_uid, sizeof e->repo_uid, st, 2);
-  db__copy(e->kind, sizeof e->kind, st, 3);
-  db__copy(e->ref, sizeof e->ref, st, 4);
-  db__copy(e->old, sizeof e->old, st, 5);
-  db__copy(e->new_, sizeof e->new_, st, 6);
-  db__copy(e->actor, sizeof e->actor, st, 7);
-  db__copy(e->token, sizeof e->token, st, 8);
-  e->ts_ms = sqlite3_column_int64(st, 9);
-  db__copy(e->details, sizeof e->details, st, 10);
+  e->id = db_col_int64(st, 0);
+  e->repo_id = db_col_int64(st, 1);
+  db_col_copy(e->repo_uid, sizeof e->repo_uid, st, 2);
+  db_col_copy(e->kind, sizeof e->kind, st, 3);
+  db_col_copy(e->ref, sizeof e->ref, st, 4);
+  db_col_copy(e->old, sizeof e->old, st, 5);
+  db_col_copy(e->new_, sizeof e->new_, st, 6);
+  db_col_copy(e->actor, sizeof e->actor, st, 7);
+  db_col_copy(e->token, sizeof e->token, st, 8);
+  e->ts_ms = db_col_int64(st, 9);
+  db_col_copy(e->details, sizeof e->details, st, 10);
 }
 
 #define EVENT_COLS "id, repo_id, repo_uid, kind, ref, old, new, actor, token, ts_ms, details"
 
 /* Rows are copied out first: a callback may run statements of its own. */
-static int each_row(sqlite3_stmt *st, int limit, db_event_cb cb, void *payload) {
+static int each_row(db_stmt *st, int limit, db_event_cb cb, void *payload) {
   db_event buf[64];
   int n = 0, rc = 0, s;
   if (limit > 64) limit = 64;
-  while (n < limit && (s = sqlite3_step(st)) == SQLITE_ROW)
+  while (n < limit && (s = db_step(st)) == DB_ROW)
     read_event(st, &buf[n++]);
-  sqlite3_reset(st);
+  db_reset(st);
   for (int i = 0; i < n && !rc; i++)
     rc = cb(&buf[i], payload);
   return rc;
 }
 
 int db_events_after(int64_t after, int limit, db_event_cb cb, void *payload) {
-  sqlite3_stmt *st = db__stmt("SELECT " EVENT_COLS " FROM events WHERE id>? ORDER BY id LIMIT ?");
+  db_stmt *st = db_prep("SELECT " EVENT_COLS " FROM events WHERE id>? ORDER BY id LIMIT ?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, after);
-  sqlite3_bind_int(st, 2, limit);
+  db_bind_int64(st, 1, after);
+  db_bind_int64(st, 2, limit);
   return each_row(st, limit, cb, payload);
 }
 
 int db_events_list(int64_t repo_id, int64_t before, int limit, db_event_cb cb, void *payload) {
-  sqlite3_stmt *st = db__stmt("SELECT " EVENT_COLS " FROM events WHERE (?1=0 OR repo_id=?1)"
-                              " AND (?2=0 OR id<?2) ORDER BY id DESC LIMIT ?3");
+  db_stmt *st = db_prep("SELECT " EVENT_COLS " FROM events WHERE (?1=0 OR repo_id=?1)"
+                        " AND (?2=0 OR id<?2) ORDER BY id DESC LIMIT ?3");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int64(st, 2, before);
-  sqlite3_bind_int(st, 3, limit);
+  db_bind_int64(st, 1, repo_id);
+  db_bind_int64(st, 2, before);
+  db_bind_int64(st, 3, limit);
   return each_row(st, limit, cb, payload);
 }
 
 int db_events_last(int64_t *out_id, int64_t *out_ts_ms) {
-  sqlite3_stmt *st = db__stmt("SELECT id, ts_ms FROM events ORDER BY id DESC LIMIT 1");
+  db_stmt *st = db_prep("SELECT id, ts_ms FROM events ORDER BY id DESC LIMIT 1");
   *out_id = 0;
   if (out_ts_ms) *out_ts_ms = 0;
   if (!st) return HUB_ERROR;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *out_id = sqlite3_column_int64(st, 0);
-    if (out_ts_ms) *out_ts_ms = sqlite3_column_int64(st, 1);
+  if (db_step(st) == DB_ROW) {
+    *out_id = db_col_int64(st, 0);
+    if (out_ts_ms) *out_ts_ms = db_col_int64(st, 1);
   }
-  sqlite3_reset(st);
+  db_reset(st);
   return 0;
 }
 
 int64_t db_event_ts(int64_t id) {
-  sqlite3_stmt *st = db__stmt("SELECT ts_ms FROM events WHERE id=?");
+  db_stmt *st = db_prep("SELECT ts_ms FROM events WHERE id=?");
   int64_t ts = 0;
   if (!st) return 0;
-  sqlite3_bind_int64(st, 1, id);
-  if (sqlite3_step(st) == SQLITE_ROW) ts = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
+  db_bind_int64(st, 1, id);
+  if (db_step(st) == DB_ROW) ts = db_col_int64(st, 0);
+  db_reset(st);
   return ts;
 }
 
 int db_event_ref_get(int64_t repo_id, const char *ref, char out[41]) {
-  sqlite3_stmt *st = db__stmt("SELECT sha FROM event_refs WHERE repo_id=? AND ref=?");
+  db_stmt *st = db_prep("SELECT sha FROM event_refs WHERE repo_id=? AND ref=?");
   int found = 0;
   out[0] = 0;
   if (!st) return 0;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    db__copy(out, 41, st, 0);
+  db_bind_int64(st, 1, repo_id);
+  db_bind_text(st, 2, ref, -1);
+  if (db_step(st) == DB_ROW) {
+    db_col_copy(out, 41, st, 0);
     found = 1;
   }
-  sqlite3_reset(st);
+  db_reset(st);
   return found;
 }
 
 int db_event_refs_each(int64_t repo_id, db_event_ref_cb cb, void *payload) {
-  sqlite3_stmt *st = db__stmt("SELECT ref, sha FROM event_refs WHERE repo_id=? ORDER BY ref");
+  db_stmt *st = db_prep("SELECT ref, sha FROM event_refs WHERE repo_id=? ORDER BY ref");
   int rc = 0;
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  while (!rc && sqlite3_step(st) == SQLITE_ROW)
-    rc = cb((const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
-            payload);
-  sqlite3_reset(st);
+  db_bind_int64(st, 1, repo_id);
+  while (!rc && db_step(st) == DB_ROW)
+    rc = cb(db_col_text(st, 0), db_col_text(st, 1), payload);
+  db_reset(st);
   return rc;
 }
 
 int db_event_ref_set(int64_t repo_id, const char *ref, const char *sha) {
-  sqlite3_stmt *st = db__stmt("INSERT OR REPLACE INTO event_refs(repo_id, ref, sha) VALUES(?,?,?)");
+  db_stmt *st = db_prep("INSERT INTO event_refs(repo_id, ref, sha) VALUES(?,?,?)"
+                        " ON CONFLICT(repo_id, ref) DO UPDATE SET sha=excluded.sha");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, sha, -1, SQLITE_STATIC);
-  return db__step_done(st);
+  db_bind_int64(st, 1, repo_id);
+  db_bind_text(st, 2, ref, -1);
+  db_bind_text(st, 3, sha, -1);
+  return db_step_done(st);
 }
 
 int db_event_ref_put(int64_t repo_id, const char *ref, const char *sha) {
   if (sha[0]) return db_event_ref_set(repo_id, ref, sha);
-  sqlite3_stmt *st = db__stmt("DELETE FROM event_refs WHERE repo_id=? AND ref=?");
+  db_stmt *st = db_prep("DELETE FROM event_refs WHERE repo_id=? AND ref=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
-  return db__step_done(st);
+  db_bind_int64(st, 1, repo_id);
+  db_bind_text(st, 2, ref, -1);
+  return db_step_done(st);
 }
 
 int db_event_moved_from(int64_t repo_id, const char *ref, const char *sha) {
-  sqlite3_stmt *st =
-      db__stmt("SELECT 1 FROM events WHERE repo_id=? AND ref=? AND old=? AND kind!='repo.delete'"
-               " LIMIT 1");
+  db_stmt *st =
+      db_prep("SELECT 1 FROM events WHERE repo_id=? AND ref=? AND old=? AND kind!='repo.delete'"
+              " LIMIT 1");
   if (!st) return 0;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, sha, -1, SQLITE_STATIC);
-  int yes = sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_reset(st);
+  db_bind_int64(st, 1, repo_id);
+  db_bind_text(st, 2, ref, -1);
+  db_bind_text(st, 3, sha, -1);
+  int yes = db_step(st) == DB_ROW;
+  db_reset(st);
   return yes;
 }
 
 int db_event_refs_clear(int64_t repo_id) {
-  sqlite3_stmt *st = db__stmt("DELETE FROM event_refs WHERE repo_id=?");
+  db_stmt *st = db_prep("DELETE FROM event_refs WHERE repo_id=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  return db__step_done(st);
+  db_bind_int64(st, 1, repo_id);
+  return db_step_done(st);
 }
 
 int db_event_refs_any(int64_t repo_id) {
-  sqlite3_stmt *st = db__stmt("SELECT 1 FROM event_refs WHERE repo_id=? LIMIT 1");
+  db_stmt *st = db_prep("SELECT 1 FROM event_refs WHERE repo_id=? LIMIT 1");
   int any;
   if (!st) return 0;
-  sqlite3_bind_int64(st, 1, repo_id);
-  any = sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_reset(st);
+  db_bind_int64(st, 1, repo_id);
+  any = db_step(st) == DB_ROW;
+  db_reset(st);
   return any;
 }
 
 int db_cursor_get(const char *consumer, int start_at_end, int64_t *out_last,
                   int64_t *out_processed) {
-  sqlite3_stmt *st = db__stmt("SELECT last_id, processed FROM event_cursors WHERE consumer=?");
+  db_stmt *st = db_prep("SELECT last_id, processed FROM event_cursors WHERE consumer=?");
   int found = 0;
   *out_last = 0;
   if (out_processed) *out_processed = 0;
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, consumer, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *out_last = sqlite3_column_int64(st, 0);
-    if (out_processed) *out_processed = sqlite3_column_int64(st, 1);
+  db_bind_text(st, 1, consumer, -1);
+  if (db_step(st) == DB_ROW) {
+    *out_last = db_col_int64(st, 0);
+    if (out_processed) *out_processed = db_col_int64(st, 1);
     found = 1;
   }
-  sqlite3_reset(st);
+  db_reset(st);
   if (found) return 0;
   if (start_at_end && db_events_last(out_last, NULL)) return HUB_ERROR;
-  st = db__stmt("INSERT OR IGNORE INTO event_cursors(consumer, last_id, processed, updated_ms)"
-                " VALUES(?,?,0,?)");
+  st = db_prep("INSERT OR IGNORE INTO event_cursors(consumer, last_id, processed, updated_ms)"
+               " VALUES(?,?,0,?)");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, consumer, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, *out_last);
-  sqlite3_bind_int64(st, 3, db_now_ms());
-  return db__step_done(st);
+  db_bind_text(st, 1, consumer, -1);
+  db_bind_int64(st, 2, *out_last);
+  db_bind_int64(st, 3, db_now_ms());
+  return db_step_done(st);
 }
 
 int db_cursor_peek(const char *consumer, int64_t *out_last, int64_t *out_processed) {
-  sqlite3_stmt *st = db__stmt("SELECT last_id, processed FROM event_cursors WHERE consumer=?");
+  db_stmt *st = db_prep("SELECT last_id, processed FROM event_cursors WHERE consumer=?");
   *out_last = 0;
   if (out_processed) *out_processed = 0;
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, consumer, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *out_last = sqlite3_column_int64(st, 0);
-    if (out_processed) *out_processed = sqlite3_column_int64(st, 1);
+  db_bind_text(st, 1, consumer, -1);
+  if (db_step(st) == DB_ROW) {
+    *out_last = db_col_int64(st, 0);
+    if (out_processed) *out_processed = db_col_int64(st, 1);
   }
-  sqlite3_reset(st);
+  db_reset(st);
   return 0;
 }
 
 int db_cursor_set(const char *consumer, int64_t last, int64_t n) {
-  sqlite3_stmt *st = db__stmt("UPDATE event_cursors SET last_id=max(last_id, ?),"
-                              " processed=processed+?, updated_ms=? WHERE consumer=?");
+  db_stmt *st = db_prep("UPDATE event_cursors SET last_id=CASE WHEN last_id>?1 THEN last_id"
+                        " ELSE ?1 END, processed=processed+?2, updated_ms=?3 WHERE consumer=?4");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, last);
-  sqlite3_bind_int64(st, 2, n);
-  sqlite3_bind_int64(st, 3, db_now_ms());
-  sqlite3_bind_text(st, 4, consumer, -1, SQLITE_STATIC);
-  return db__step_done(st);
+  db_bind_int64(st, 1, last);
+  db_bind_int64(st, 2, n);
+  db_bind_int64(st, 3, db_now_ms());
+  db_bind_text(st, 4, consumer, -1);
+  return db_step_done(st);
 }
 
 static __thread int t_outer;  /* db_txn_outer_begin is open on this thread */
 static __thread int t_nested; /* savepoints open inside it */
 
 int db_txn_begin_durable(void) {
-  sqlite3 *db = db_conn();
-  if (!db) return HUB_ERROR;
   if (t_outer) {
-    if (sqlite3_exec(db, "SAVEPOINT durable_inner", NULL, NULL, NULL) != SQLITE_OK)
-      return hub_error_set(HUB_ERROR, "database: %s", sqlite3_errmsg(db));
+    int rc = db_savepoint("durable_inner");
+    if (rc) return rc;
     t_nested++;
     return 0;
   }
   /* synchronous=FULL in WAL mode: the WAL is fsynced at each COMMIT (NORMAL only at
-   * checkpoints, so a power cut could lose a transaction already acknowledged). */
-  if (sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK ||
-      sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-    int rc = hub_error_set(sqlite3_errcode(db) == SQLITE_FULL ? HUB_ENOSPC : HUB_ERROR,
-                           "database: %s", sqlite3_errmsg(db));
-    sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-    return rc;
+   * checkpoints, so a power cut could lose a transaction already acknowledged);
+   * synchronous_commit=on on PostgreSQL. */
+  return db_tx_begin(DB_TX_DURABLE);
+}
+
+int db_txn_commit_durable(void) {
+  int rc;
+  if (t_outer && t_nested) {
+    t_nested--;
+    return db_savepoint_release("durable_inner");
+  }
+  if ((rc = db_tx_commit())) { /* rolled back by db_tx_commit */
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", hub_error_msg());
+    return hub_error_set(rc, "database commit: %s", msg);
   }
   return 0;
 }
 
-int db_txn_commit_durable(void) {
-  sqlite3 *db = db_conn();
-  int rc = 0;
-  if (t_outer && t_nested) {
-    t_nested--;
-    if (sqlite3_exec(db, "RELEASE durable_inner", NULL, NULL, NULL) != SQLITE_OK)
-      return hub_error_set(HUB_ERROR, "database: %s", sqlite3_errmsg(db));
-    return 0;
-  }
-  if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-    rc = hub_error_set(sqlite3_errcode(db) == SQLITE_FULL ? HUB_ENOSPC : HUB_ERROR,
-                       "database commit: %s", sqlite3_errmsg(db));
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-  }
-  sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
-  return rc;
-}
-
 void db_txn_rollback(void) {
-  sqlite3 *db = db_conn();
-  if (!db) return;
   if (t_outer && t_nested) {
+    int saved = hub_error_code();
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", hub_error_msg());
     t_nested--;
-    sqlite3_exec(db, "ROLLBACK TO durable_inner", NULL, NULL, NULL);
-    sqlite3_exec(db, "RELEASE durable_inner", NULL, NULL, NULL);
+    db_savepoint_rollback("durable_inner");
+    db_savepoint_release("durable_inner");
+    if (saved) hub_error_set(saved, "%s", msg); /* keep the caller's error */
     return;
   }
-  if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-  sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL);
+  db_tx_rollback();
 }
 
 int db_txn_outer_begin(void) {
