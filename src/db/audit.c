@@ -84,16 +84,22 @@ static int each_row(db_stmt *st, db_audit_cb cb, void *payload, int *n, int64_t 
 
 int db_audit_list(const char *ns, const char *action, const char *actor, int64_t since_ms,
                   int64_t until_ms, int64_t before_id, int limit, db_audit_cb cb, void *payload) {
-  /* `action` is a prefix, matched exactly (case-sensitive, no wildcards) on both engines. */
+  /* `action` is a prefix, matched exactly (case-sensitive, no wildcards) whatever the
+   * collation: its first ?8 characters equal ?2 (both engines count characters, not bytes).
+   * PostgreSQL takes a parameter's type from its first use: `?N IS NULL` comes after. */
   db_stmt *st =
       db_prep("SELECT id, ts_ms, actor, token, ip, action, ns, target, details, prev_hash, hash "
-              "FROM audit_log WHERE (?1 IS NULL OR ns=?1) "
-              "AND (?2 IS NULL OR substr(action, 1, length(?2))=?2) "
-              "AND (?3 IS NULL OR actor=?3) AND (?4=0 OR ts_ms>=?4) AND (?5=0 OR ts_ms<?5) "
+              "FROM audit_log WHERE (ns=?1 OR ?1 IS NULL) "
+              "AND (substr(action, 1, CAST(?8 AS INTEGER))=?2 OR ?2 IS NULL) "
+              "AND (actor=?3 OR ?3 IS NULL) AND (?4=0 OR ts_ms>=?4) AND (?5=0 OR ts_ms<?5) "
               "AND (?6=0 OR id<?6) ORDER BY id DESC LIMIT ?7");
   if (!st) return HUB_ERROR;
   if (ns) db_bind_text(st, 1, ns, -1);
+  int64_t chars = 0;
+  for (const char *p = action; p && *p; p++)
+    chars += ((unsigned char)*p & 0xC0) != 0x80;
   if (action) db_bind_text(st, 2, action, -1);
+  db_bind_int64(st, 8, chars);
   if (actor) db_bind_text(st, 3, actor, -1);
   db_bind_int64(st, 4, since_ms);
   db_bind_int64(st, 5, until_ms);

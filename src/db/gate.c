@@ -34,7 +34,8 @@ int db_gate_set(int64_t repo_id, int64_t user_id, const char *status, const char
   db_stmt *st =
       db_prep("INSERT INTO gate_requests(repo_id, user_id, status, fields, created_ms, decided_ms,"
               " decided_by, reason) VALUES(?1,?2,?3,coalesce(?4,'{}'),?5,?6,?7,?8)"
-              " ON CONFLICT(repo_id, user_id) DO UPDATE SET status=?3, fields=coalesce(?4, fields),"
+              " ON CONFLICT(repo_id, user_id) DO UPDATE SET status=?3, fields=coalesce(?4, "
+              "gate_requests.fields),"
               " decided_ms=?6, decided_by=?7, reason=?8");
   if (!st) return HUB_ERROR;
   int64_t now = db_now_ms();
