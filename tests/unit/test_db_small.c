@@ -437,6 +437,16 @@ static int pg_teardown(void **s) {
     assert_int_equal(db_engine(), DB_ENGINE_POSTGRES);                                             \
   } while (0)
 
+/* A count read through the layer, so from PostgreSQL: the rows are really there. */
+static int64_t layer_count(const char *sql) {
+  db_stmt *st = db_prep_text(sql);
+  assert_non_null(st);
+  assert_int_equal(db_step(st), DB_ROW);
+  int64_t n = db_col_int64(st, 0);
+  db_prep_text_done(st);
+  return n;
+}
+
 static void test_pg_accounts_and_tokens(void **s) {
   PG_OR_SKIP();
   int64_t a = user("pg-alice"), b = user("pg-bob");
@@ -525,6 +535,8 @@ static void test_pg_repos(void **s) {
   int64_t n = 0;
   assert_int_equal(db_repo_count(&n), 0);
   assert_int_equal(n, 3);
+  assert_int_equal(layer_count("SELECT count(*) FROM repos WHERE name IN ('renamed', 'first')"), 2);
+  assert_int_equal(layer_count("SELECT count(*) FROM repo_redirects"), 0);
   assert_int_equal(db_repo_delete(other), 0);
   assert_int_equal(db_repo_by_id(other, &r), HUB_EREPO);
 }
