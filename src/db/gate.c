@@ -2,7 +2,7 @@
 #include "db/gate.h"
 
 #include "db/db.h"
-#include "db/internal.h"
+#include "db/stmt.h"
 #include "util/error.h"
 
 static const char *const GATE_STEPS[] = {
@@ -18,51 +18,54 @@ int db_gate_init(void) {
 }
 
 int db_gate_status(int64_t repo_id, int64_t user_id, char out[16]) {
-  sqlite3_stmt *st = db__stmt("SELECT status FROM gate_requests WHERE repo_id=? AND user_id=?");
+  db_stmt *st = db_prep("SELECT status FROM gate_requests WHERE repo_id=? AND user_id=?");
   out[0] = 0;
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int64(st, 2, user_id);
-  if (sqlite3_step(st) == SQLITE_ROW) db__copy(out, 16, st, 0);
-  sqlite3_reset(st);
-  return 0;
+  db_bind_int64(st, 1, repo_id);
+  db_bind_int64(st, 2, user_id);
+  int rc = db_step(st);
+  if (rc == DB_ROW) db_col_copy(out, 16, st, 0);
+  db_reset(st);
+  return rc < 0 ? rc : 0;
 }
 
 int db_gate_set(int64_t repo_id, int64_t user_id, const char *status, const char *fields,
                 const char *decided_by, const char *reason) {
-  sqlite3_stmt *st = db__stmt(
-      "INSERT INTO gate_requests(repo_id, user_id, status, fields, created_ms, decided_ms,"
-      " decided_by, reason) VALUES(?1,?2,?3,coalesce(?4,'{}'),?5,?6,?7,?8)"
-      " ON CONFLICT(repo_id, user_id) DO UPDATE SET status=?3, fields=coalesce(?4, fields),"
-      " decided_ms=?6, decided_by=?7, reason=?8");
+  db_stmt *st =
+      db_prep("INSERT INTO gate_requests(repo_id, user_id, status, fields, created_ms, decided_ms,"
+              " decided_by, reason) VALUES(?1,?2,?3,coalesce(?4,'{}'),?5,?6,?7,?8)"
+              " ON CONFLICT(repo_id, user_id) DO UPDATE SET status=?3, fields=coalesce(?4, "
+              "gate_requests.fields),"
+              " decided_ms=?6, decided_by=?7, reason=?8");
   if (!st) return HUB_ERROR;
   int64_t now = db_now_ms();
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int64(st, 2, user_id);
-  sqlite3_bind_text(st, 3, status, -1, SQLITE_STATIC);
-  if (fields) sqlite3_bind_text(st, 4, fields, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, now);
-  sqlite3_bind_int64(st, 6, decided_by && *decided_by ? now : 0);
-  sqlite3_bind_text(st, 7, decided_by ? decided_by : "", -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 8, reason ? reason : "", -1, SQLITE_STATIC);
-  return db__step_done(st);
+  db_bind_int64(st, 1, repo_id);
+  db_bind_int64(st, 2, user_id);
+  db_bind_text(st, 3, status, -1);
+  if (fields) db_bind_text(st, 4, fields, -1);
+  db_bind_int64(st, 5, now);
+  db_bind_int64(st, 6, decided_by && *decided_by ? now : 0);
+  db_bind_text(st, 7, decided_by ? decided_by : "", -1);
+  db_bind_text(st, 8, reason ? reason : "", -1);
+  return db_step_done(st);
 }
 
 int db_gate_list(int64_t repo_id, const char *status, db_gate_cb cb, void *payload) {
-  sqlite3_stmt *st = db__stmt(
-      "SELECT a.name, a.fullname, a.email, g.created_ms, g.status, g.fields, g.decided_by, "
-      "g.reason FROM gate_requests g JOIN accounts a ON a.id=g.user_id "
-      "WHERE g.repo_id=? AND g.status=? ORDER BY g.created_ms");
+  db_stmt *st =
+      db_prep("SELECT a.name, a.fullname, a.email, g.created_ms, g.status, g.fields, g.decided_by, "
+              "g.reason FROM gate_requests g JOIN accounts a ON a.id=g.user_id "
+              "WHERE g.repo_id=? AND g.status=? ORDER BY g.created_ms");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
-  while (sqlite3_step(st) == SQLITE_ROW) {
+  db_bind_int64(st, 1, repo_id);
+  db_bind_text(st, 2, status, -1);
+  int rc;
+  while ((rc = db_step(st)) == DB_ROW) {
     db_gate_request g;
-#define S(i) ((const char *)sqlite3_column_text(st, i))
+#define S(i) db_col_text(st, i)
     g.user = S(0);
     g.fullname = S(1);
     g.email = S(2);
-    g.created_ms = sqlite3_column_int64(st, 3);
+    g.created_ms = db_col_int64(st, 3);
     g.status = S(4);
     g.fields = S(5);
     g.decided_by = S(6);
@@ -70,6 +73,6 @@ int db_gate_list(int64_t repo_id, const char *status, db_gate_cb cb, void *paylo
 #undef S
     cb(&g, payload);
   }
-  sqlite3_reset(st);
-  return 0;
+  db_reset(st);
+  return rc < 0 ? rc : 0;
 }

@@ -1,9 +1,8 @@
 /* Browser sessions (see db/sessions.h). */
 #include "db/sessions.h"
 
-#include <stdio.h>
-
 #include "db/db.h"
+#include "db/stmt.h"
 #include "util/error.h"
 
 static const char *const MIGRATIONS[] = {
@@ -18,62 +17,44 @@ int db_sessions_init(void) {
 }
 
 int db_session_lookup(const char *id_hash, int64_t *user_id, char csrf[65]) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  int rc = HUB_ENOTFOUND;
-  if (!db || sqlite3_prepare_v2(db,
-                                "SELECT user_id, csrf FROM web_sessions WHERE id_hash=?"
-                                " AND expires_ms>?",
-                                -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "sessions: %s", db ? sqlite3_errmsg(db) : "no db");
-  sqlite3_bind_text(st, 1, id_hash, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, db_now_ms());
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    *user_id = sqlite3_column_int64(st, 0);
-    const char *c = (const char *)sqlite3_column_text(st, 1);
-    snprintf(csrf, 65, "%s", c ? c : "");
+  db_stmt *st = db_prep("SELECT user_id, csrf FROM web_sessions WHERE id_hash=? AND expires_ms>?");
+  if (!st) return HUB_ERROR;
+  db_bind_text(st, 1, id_hash, -1);
+  db_bind_int64(st, 2, db_now_ms());
+  int s = db_step(st), rc = HUB_ENOTFOUND;
+  if (s == DB_ROW) {
+    *user_id = db_col_int64(st, 0);
+    db_col_copy(csrf, 65, st, 1);
     rc = 0;
+  } else if (s < 0) {
+    rc = s;
   }
-  sqlite3_finalize(st);
+  db_reset(st);
   return rc;
 }
 
 int db_session_create(const char *id_hash, int64_t user_id, const char *csrf, int64_t now,
                       int64_t expires_ms) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  if (!db) return HUB_ERROR;
-  sqlite3_stmt *gc = NULL;
-  if (sqlite3_prepare_v2(db, "DELETE FROM web_sessions WHERE expires_ms<=?", -1, &gc, NULL) ==
-      SQLITE_OK) {
-    sqlite3_bind_int64(gc, 1, now);
-    sqlite3_step(gc);
+  db_stmt *gc = db_prep("DELETE FROM web_sessions WHERE expires_ms<=?");
+  if (gc) {
+    db_bind_int64(gc, 1, now);
+    db_step_done(gc);
   }
-  sqlite3_finalize(gc);
-  if (sqlite3_prepare_v2(db,
-                         "INSERT INTO web_sessions(id_hash, user_id, csrf, created_ms, expires_ms)"
-                         " VALUES(?,?,?,?,?)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "sessions: %s", sqlite3_errmsg(db));
-  sqlite3_bind_text(st, 1, id_hash, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, user_id);
-  sqlite3_bind_text(st, 3, csrf, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, now);
-  sqlite3_bind_int64(st, 5, expires_ms);
-  int ok = sqlite3_step(st) == SQLITE_DONE;
-  sqlite3_finalize(st);
-  if (!ok) return hub_error_set(HUB_ERROR, "sessions: %s", sqlite3_errmsg(db));
-  return 0;
+  db_stmt *st = db_prep("INSERT INTO web_sessions(id_hash, user_id, csrf, created_ms, expires_ms)"
+                        " VALUES(?,?,?,?,?)");
+  if (!st) return HUB_ERROR;
+  db_bind_text(st, 1, id_hash, -1);
+  db_bind_int64(st, 2, user_id);
+  db_bind_text(st, 3, csrf, -1);
+  db_bind_int64(st, 4, now);
+  db_bind_int64(st, 5, expires_ms);
+  return db_step_done(st);
 }
 
 int db_session_delete(const char *id_hash) {
-  sqlite3 *db = db_conn();
-  sqlite3_stmt *st = NULL;
-  if (!db || sqlite3_prepare_v2(db, "DELETE FROM web_sessions WHERE id_hash=?", -1, &st, NULL) !=
-                 SQLITE_OK)
-    return HUB_ERROR;
-  sqlite3_bind_text(st, 1, id_hash, -1, SQLITE_STATIC);
-  sqlite3_step(st);
-  sqlite3_finalize(st);
+  db_stmt *st = db_prep("DELETE FROM web_sessions WHERE id_hash=?");
+  if (!st) return HUB_ERROR;
+  db_bind_text(st, 1, id_hash, -1);
+  db_step_done(st);
   return 0;
 }

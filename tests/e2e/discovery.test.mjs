@@ -353,6 +353,37 @@ describe("popularity", () => {
   });
 });
 
+describe("search facets", () => {
+  // The /models sidebar: counts over public repos of the type (web/facets.c, db/facets.c);
+  // languages come from each card's `language` (meta.languages), counted in C.
+  test("task, library, license, language and size counts cover public repos only", async () => {
+    const card = (langs, lic) =>
+      `---\nlicense: ${lic}\nlibrary_name: facetlib\npipeline_tag: token-classification\nlanguage: ${JSON.stringify(langs)}\n---\n# f\n`;
+    for (const [name, langs, priv] of [
+      ["facet-a", ["fy", "zu"], false],
+      ["facet-b", ["zu"], false],
+      ["facet-c", "yo", false],
+      ["facet-secret", ["zu", "xh"], true],
+    ]) {
+      await createRepo({ repo: `bob/${name}`, accessToken: bob, hubUrl, private: priv });
+      await upload(`bob/${name}`, bob, [["README.md", card(langs, "mit")]]);
+    }
+    const res = await fetch(hubUrl + "/models");
+    assert.equal(res.status, 200);
+    const html = await res.text();
+    const chips = (facet) =>
+      [...html.matchAll(new RegExp(`data-facet="${facet}">([^<]*) <span class="n">([^<]*)</span>`, "g"))].map((m) => [m[1], Number(m[2])]);
+    // most frequent first, ties by value; the private repo's "xh" and third "zu" not counted
+    assert.deepEqual(chips("language"), [["zu", 2], ["en", 1], ["fy", 1], ["yo", 1]]);
+    assert.deepEqual(chips("license")[0], ["mit", 3]);
+    assert.ok(chips("license").some(([v, n]) => v === "apache-2.0" && n === 1));
+    assert.ok(chips("pipeline_tag").some(([v, n]) => v === "token-classification" && n === 3));
+    assert.ok(chips("library").some(([v, n]) => v === "facetlib" && n === 3));
+    const small = chips("params").find(([v]) => v === "&lt; 1B");
+    assert.ok(small && small[1] >= 2, JSON.stringify(chips("params")));
+  });
+});
+
 // Listings start on an HTTP event thread under a budget of SQLite work and move to a
 // worker thread past it (RUN_INLINE_TRY). With a budget of one step every listing moves,
 // and the pages must be those of a server that answers them inline.

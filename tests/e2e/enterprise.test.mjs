@@ -339,6 +339,18 @@ describe("audit log", () => {
     assert.match(r.headers.get("link"), /cursor=\d+/);
   });
 
+  test("the action filter is a literal, case-sensitive prefix (no LIKE wildcards)", async () => {
+    const actions = async (a) => {
+      const r = await req("GET", `/api/organizations/acme/audit-log?limit=500&action=${encodeURIComponent(a)}`, tok.admin);
+      assert.equal(r.status, 200);
+      return (await r.json()).map((e) => e.action);
+    };
+    const gate = await actions("gate.");
+    assert.ok(gate.length >= 3 && gate.every((a) => a.startsWith("gate.")));
+    assert.deepEqual(await actions("gate.request"), gate.filter((a) => a.startsWith("gate.request")));
+    for (const a of ["gate_", "g%", "%", "_", "GATE.", "Gate.request"]) assert.deepEqual(await actions(a), [], a);
+  });
+
   test("modelhub audit verify passes, then detects an edit, a deletion and a swap", async () => {
     const sql = server.sql;
     const verify = () => server.cli(["audit", "verify"]);
