@@ -416,7 +416,7 @@ static void add_visibility(qb *q, const db_search_query *s) {
   qb_int(q, viewer);
   if (s->viewer_scoped) {
     /* A fine-grained token sees only the private repos inside its scopes. */
-    hub_buf_puts(&q->sql, " AND (0");
+    hub_buf_puts(&q->sql, is_pg() ? " AND (1=0" : " AND (0"); /* no int as boolean there */
     for (size_t i = 0; i < s->nviewer_scopes; i++) {
       const db_search_scope *sc = &s->viewer_scopes[i];
       if (sc->type < 0) {
@@ -989,7 +989,7 @@ int db_downloads_add(const db_count *c, size_t n, int64_t day) {
   for (size_t i = 0; i < n; i++) {
     db_stmt *st = db_prep("INSERT INTO downloads_daily(repo_id, day, n) SELECT id, ?, ?"
                           " FROM repos WHERE id=? ON CONFLICT(repo_id, day) DO UPDATE"
-                          " SET n=n+excluded.n");
+                          " SET n=downloads_daily.n+excluded.n");
     if (!st) goto fail;
     db_bind_int64(st, 1, day);
     db_bind_int64(st, 2, c[i].n);
@@ -1184,7 +1184,7 @@ int db_repo_each(db_repo_cb cb, void *payload) {
 
 int db_seed_account(const char *name, int kind, int64_t *out_id) {
   db_stmt *st = db_prep("INSERT INTO accounts(uid, kind, name, created_ms) VALUES(?,?,?,?)"
-                        " ON CONFLICT(name) DO UPDATE SET kind=kind RETURNING id");
+                        " ON CONFLICT(name) DO UPDATE SET kind=accounts.kind RETURNING id");
   if (!st) return HUB_ERROR;
   char uid[25];
   db_new_uid(uid);
@@ -1230,7 +1230,7 @@ int db_seed_repo(const db_seed_repo_row *w, int64_t *out_id) {
     int64_t n = k ? older : w->recent;
     if (n <= 0) continue;
     db_stmt *d = db_prep("INSERT INTO downloads_daily(repo_id, day, n) VALUES(?,?,?)"
-                         " ON CONFLICT(repo_id, day) DO UPDATE SET n=n+excluded.n");
+                         " ON CONFLICT(repo_id, day) DO UPDATE SET n=downloads_daily.n+excluded.n");
     if (!d) return HUB_ERROR;
     db_bind_int64(d, 1, id);
     db_bind_int64(d, 2, k ? w->day - 20 : w->day - w->recent_age);
