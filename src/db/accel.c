@@ -27,6 +27,8 @@
  * The snapshot is rebuilt by a background thread (one at a time) when the changed set
  * grows; past DB_ACCEL_MAX_CHANGED changed repos requests use SQL until it is ready. */
 #include "db/internal.h"
+#include "db/search_pg.h"
+#include "db/stmt.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -230,23 +232,35 @@ static int cmp_entry(const void *x, const void *y) {
   return a->id > b->id ? -1 : a->id < b->id;
 }
 
+/* Rows of one page of load() on PostgreSQL, whose client reads a whole result into
+ * memory: pages keep that bounded. */
+#define LOAD_PAGE 65536
+
 /* One sequential scan of repos (an index-ordered read would look up every row), then
- * each type sorted in memory. */
-static int load(sqlite3 *db, snap *s) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(db, "SELECT id, type, ns, name, downloads FROM repos", -1, &st, NULL) !=
-      SQLITE_OK)
-    return -1;
-  int rc = 0, r;
-  while (!rc && (r = sqlite3_step(st)) == SQLITE_ROW) {
-    int type = sqlite3_column_int(st, 1);
-    if (type < 0 || type >= NTYPES) continue;
-    rc = add_entry(s, &s->t[type], sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 4),
-                   (const char *)sqlite3_column_text(st, 2),
-                   (const char *)sqlite3_column_text(st, 3));
-  }
-  if (!rc && r != SQLITE_DONE) rc = -1;
-  sqlite3_finalize(st);
+ * each type sorted in memory. PostgreSQL: keyset pages in id order, in the caller's
+ * read transaction (one snapshot). */
+static int load(snap *s) {
+  int pg = db_engine() == DB_ENGINE_POSTGRES, rc = 0, r = DB_DONE;
+  int64_t last = 0;
+  size_t got;
+  do {
+    db_stmt *st = pg ? db_prep("SELECT id, type, ns, name, downloads FROM repos WHERE id>?"
+                               " ORDER BY id LIMIT 65536")
+                     : db_prep("SELECT id, type, ns, name, downloads FROM repos");
+    if (!st) return -1;
+    if (pg) db_bind_int64(st, 1, last);
+    got = 0;
+    while (!rc && (r = db_step(st)) == DB_ROW) {
+      int type = (int)db_col_int64(st, 1);
+      last = db_col_int64(st, 0);
+      got++;
+      if (type < 0 || type >= NTYPES) continue;
+      rc = add_entry(s, &s->t[type], last, db_col_int64(st, 4), db_col_text(st, 2),
+                     db_col_text(st, 3));
+    }
+    if (!rc && r != DB_DONE) rc = -1;
+    db_reset(st);
+  } while (!rc && pg && got == LOAD_PAGE);
   for (int t = 0; !rc && t < NTYPES; t++) {
     acc_type *a = &s->t[t];
     if (a->n) qsort(a->e, a->n, sizeof *a->e, cmp_entry);
@@ -262,28 +276,25 @@ static int load(sqlite3 *db, snap *s) {
   return rc;
 }
 
-static int64_t read_seq(sqlite3 *db) {
-  sqlite3_stmt *st = db__stmt("SELECT n FROM repo_seq");
+static int64_t read_seq(void) {
+  db_stmt *st = db_prep("SELECT n FROM repo_seq");
   int64_t n = -1;
-  if (st && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-  if (st) sqlite3_reset(st);
-  (void)db;
+  if (st && db_step(st) == DB_ROW) n = db_col_int64(st, 0);
+  if (st) db_reset(st);
   return n;
 }
 
 /* One read transaction: the sequence number and the rows it describes. */
 static snap *snap_build(void) {
-  sqlite3 *db = db_conn();
-  if (!db) return NULL;
   snap *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   pthread_mutex_init(&s->cards_mu, NULL);
-  int own = sqlite3_get_autocommit(db);
-  if (own) sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-  s->seq = read_seq(db);
+  int own = !db_in_transaction();
+  if (own) db_read_begin();
+  s->seq = read_seq();
   int rc = s->seq < 0;
-  if (!rc) rc = load(db, s);
-  if (own) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  if (!rc) rc = load(s);
+  if (own) db_read_end();
   if (rc) {
     snap_free(s);
     return NULL;
@@ -410,23 +421,26 @@ static uint8_t *set_bits(snap *s, int kind, const char *key, int *own) {
   pthread_mutex_unlock(&s->cards_mu);
   if (strlen(key) > MAX_TERM) return NULL;
   id_set *c = calloc(1, sizeof *c);
-  char *ph = kind == SET_CARD ? db__fts_phrase(key) : NULL;
-  sqlite3_stmt *st = kind == SET_CARD
-                         ? db__stmt("SELECT rowid FROM repo_fts_card WHERE repo_fts_card MATCH ?")
-                         : db__stmt("SELECT repo_id FROM repo_tags WHERE tag=?");
-  if (!c || (kind == SET_CARD && !ph) || !st || !(c->bits = calloc((size_t)(s->max_id / 8 + 1), 1)))
+  /* Card phrases: FTS5 takes the quoted phrase, PostgreSQL's query function the term. */
+  int pg = db_engine() == DB_ENGINE_POSTGRES;
+  char *ph = kind == SET_CARD && !pg ? db__fts_phrase(key) : NULL;
+  db_stmt *st = kind != SET_CARD ? db_prep("SELECT repo_id FROM repo_tags WHERE tag=?")
+                : pg ? db_prep("SELECT repo_id FROM repo_meta WHERE " DB__PG_CARD_MATCH(""))
+                     : db_prep("SELECT rowid FROM repo_fts_card WHERE repo_fts_card MATCH ?");
+  if (!c || (kind == SET_CARD && !pg && !ph) || !st ||
+      !(c->bits = calloc((size_t)(s->max_id / 8 + 1), 1)))
     goto fail;
   c->kind = kind;
   snprintf(c->key, sizeof c->key, "%s", key);
-  sqlite3_bind_text(st, 1, kind == SET_CARD ? ph : key, -1, SQLITE_STATIC);
+  db_bind_text(st, 1, ph ? ph : key, -1);
   int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t id = sqlite3_column_int64(st, 0);
+  while ((r = db_step(st)) == DB_ROW) {
+    int64_t id = db_col_int64(st, 0);
     if (id > 0 && id <= s->max_id) c->bits[id / 8] |= (uint8_t)(1u << (id % 8));
   }
-  sqlite3_reset(st);
+  db_reset(st);
   st = NULL;
-  if (r != SQLITE_DONE) goto fail;
+  if (r != DB_DONE) goto fail;
   free(ph);
   uint8_t *bits = c->bits;
   /* Published bitmaps live as long as the snapshot (readers hold no lock). */
@@ -444,7 +458,7 @@ static uint8_t *set_bits(snap *s, int kind, const char *key, int *own) {
   }
   return bits;
 fail:
-  if (st) sqlite3_reset(st);
+  if (st) db_reset(st);
   free(ph);
   if (c) free(c->bits);
   free(c);
@@ -513,16 +527,18 @@ static dl_delta *delta_build(snap *s, const dl_delta *base, int64_t seq) {
   dl_delta *d = calloc(1, sizeof *d);
   size_t cap = (base ? base->total : 0) + 256, n = 0;
   moved *all = malloc(cap * sizeof *all);
-  sqlite3_stmt *st = db__stmt("SELECT id, type, downloads FROM repos INDEXED BY repos_dchg"
+  db_stmt *st = db_engine() == DB_ENGINE_POSTGRES
+                    ? db_prep("SELECT id, type, downloads FROM repos WHERE dchg>?")
+                    : db_prep("SELECT id, type, downloads FROM repos INDEXED BY repos_dchg"
                               " WHERE dchg>?");
   if (!d || !all || !st || !(d->bits = calloc((size_t)(s->max_id / 8 + 1), 1))) goto fail;
   d->seq = seq;
   d->refs = 1;
-  sqlite3_bind_int64(st, 1, base ? base->seq : s->seq);
+  db_bind_int64(st, 1, base ? base->seq : s->seq);
   int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t id = sqlite3_column_int64(st, 0);
-    int type = sqlite3_column_int(st, 1);
+  while ((r = db_step(st)) == DB_ROW) {
+    int64_t id = db_col_int64(st, 0);
+    int type = (int)db_col_int64(st, 1);
     /* A repo new since the snapshot, or of another type now, is in the changed set. */
     if (id <= 0 || id > s->max_id || s->where[id] == UINT32_MAX ||
         (int)(s->where[id] >> 30) != type || has_bit(d->bits, id))
@@ -533,12 +549,12 @@ static dl_delta *delta_build(snap *s, const dl_delta *base, int64_t seq) {
       if (!p) goto fail;
       all = p;
     }
-    all[n++] = (moved){id, sqlite3_column_int64(st, 2), s->where[id] & 0x3fffffffu, (uint32_t)type};
+    all[n++] = (moved){id, db_col_int64(st, 2), s->where[id] & 0x3fffffffu, (uint32_t)type};
     d->bits[id / 8] |= (uint8_t)(1u << (id % 8));
   }
-  sqlite3_reset(st);
+  db_reset(st);
   st = NULL;
-  if (r != SQLITE_DONE) goto fail;
+  if (r != DB_DONE) goto fail;
   for (size_t i = 0; base && i < base->total; i++) {
     int64_t id = base->by_id[i].id;
     if (has_bit(d->bits, id)) continue; /* moved again: the row just read is current */
@@ -564,7 +580,7 @@ static dl_delta *delta_build(snap *s, const dl_delta *base, int64_t seq) {
   d->by_id = all;
   return d;
 fail:
-  if (st) sqlite3_reset(st);
+  if (st) db_reset(st);
   free(all);
   if (d) {
     d->by_id = NULL;
@@ -978,17 +994,20 @@ static int has_word_char(const char *s) {
 
 /* Ids changed since the snapshot (sorted), or -1 when more than MAX_CHANGED. */
 static int read_changed(int64_t seq, int64_t *out, size_t *n) {
-  sqlite3_stmt *st = db__stmt("SELECT id FROM (SELECT id FROM repos INDEXED BY repos_chg"
+  db_stmt *st = db_engine() == DB_ENGINE_POSTGRES
+                    ? db_prep("SELECT id FROM (SELECT id FROM repos WHERE chg>? LIMIT ?) t"
+                              " ORDER BY id")
+                    : db_prep("SELECT id FROM (SELECT id FROM repos INDEXED BY repos_chg"
                               " WHERE chg>? LIMIT ?) ORDER BY id");
   if (!st) return -1;
-  sqlite3_bind_int64(st, 1, seq);
-  sqlite3_bind_int(st, 2, MAX_CHANGED + 1);
+  db_bind_int64(st, 1, seq);
+  db_bind_int64(st, 2, MAX_CHANGED + 1);
   *n = 0;
   int r;
-  while ((r = sqlite3_step(st)) == SQLITE_ROW && *n <= MAX_CHANGED)
-    out[(*n)++] = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  return r == SQLITE_DONE || r == SQLITE_ROW ? 0 : -1;
+  while ((r = db_step(st)) == DB_ROW && *n <= MAX_CHANGED)
+    out[(*n)++] = db_col_int64(st, 0);
+  db_reset(st);
+  return r == DB_DONE || r == DB_ROW ? 0 : -1;
 }
 
 static char *ids_json(const int64_t *ids, size_t n) {
@@ -1098,23 +1117,29 @@ static int common_term(snap *s, const db_search_query *q) {
   return common;
 }
 
+/* PostgreSQL reads the first matches of the trigram LIKE in physical order (about id
+ * order: repos are appended), which serves the same estimate. */
 static int common_term_probe(const db_search_query *q) {
   const char *term = q->search[0];
-  char *ph = db__fts_phrase(term);
-  sqlite3_stmt *st = db__stmt("SELECT count(*), min(rowid), max(rowid) FROM (SELECT rowid FROM"
-                              " repo_fts_id WHERE repo_fts_id MATCH ? LIMIT ?)");
+  int pg = db_engine() == DB_ENGINE_POSTGRES;
+  char *ph = pg ? db__pg_id_like(term) : db__fts_phrase(term);
+  db_stmt *st =
+      pg ? db_prep("SELECT count(*), min(id), max(id) FROM (SELECT id FROM repos WHERE " DB__PG_ID(
+               "") " LIKE ? ESCAPE '\\' LIMIT ?) t")
+         : db_prep("SELECT count(*), min(rowid), max(rowid) FROM (SELECT rowid FROM"
+                   " repo_fts_id WHERE repo_fts_id MATCH ? LIMIT ?)");
   if (!ph || !st) {
     free(ph);
     return 0;
   }
-  sqlite3_bind_text(st, 1, ph, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 2, PROBE);
+  db_bind_text(st, 1, ph, -1);
+  db_bind_int64(st, 2, PROBE);
   int ok = 0;
-  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == PROBE) {
-    double span = (double)(sqlite3_column_int64(st, 2) - sqlite3_column_int64(st, 1) + 1);
+  if (db_step(st) == DB_ROW && (int)db_col_int64(st, 0) == PROBE) {
+    double span = (double)(db_col_int64(st, 2) - db_col_int64(st, 1) + 1);
     ok = (double)(q->limit + 1) * span / PROBE <= WALK_BUDGET / 2;
   }
-  sqlite3_reset(st);
+  db_reset(st);
   free(ph);
   return ok;
 }
@@ -1123,7 +1148,7 @@ static int answer(snap *s, const db_search_query *q, int sort, int dir, db_searc
                   void *payload, db_search_cursor *out_next, int *out_more, int *handled) {
   int64_t changed[MAX_CHANGED + 1];
   size_t nchanged = 0;
-  int64_t seq = read_seq(db_conn());
+  int64_t seq = read_seq();
   if (seq < s->seq || read_changed(s->seq, changed, &nchanged)) return DB_ACCEL_DECLINED;
   if (nchanged >= REBUILD_CHANGED) request_build();
   if (nchanged > MAX_CHANGED || !common_term(s, q)) return DB_ACCEL_DECLINED;
@@ -1178,13 +1203,11 @@ int db__accel_search(const db_search_query *q, int sort, int dir, db_search_cb c
   if (!eligible(q, sort)) return DB_ACCEL_DECLINED;
   snap *s = acquire();
   if (!s) return DB_ACCEL_DECLINED;
-  sqlite3 *db = db_conn();
   /* Sequence number, changed set, candidates and rows from one snapshot. */
-  int own = db && sqlite3_get_autocommit(db);
-  if (own) sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-  int rc =
-      db ? answer(s, q, sort, dir, cb, payload, out_next, out_more, handled) : DB_ACCEL_DECLINED;
-  if (own) sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+  int own = !db_in_transaction();
+  if (own) db_read_begin();
+  int rc = answer(s, q, sort, dir, cb, payload, out_next, out_more, handled);
+  if (own) db_read_end();
   pthread_mutex_lock(&g_mu);
   g_served += *handled;
   pthread_mutex_unlock(&g_mu);

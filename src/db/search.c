@@ -2,6 +2,8 @@
  * popularity counters, likes, lineage. */
 #include "db/search.h"
 #include "db/internal.h"
+#include "db/search_pg.h"
+#include "db/stmt.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -161,6 +163,19 @@ bad:
 
 /* ---- listing ---------------------------------------------------------------------- */
 
+/* The listing SQL is one builder for both engines. Where they differ (FTS5 vs pg_trgm and
+ * tsvector, INDEXED BY, CROSS JOIN as a join-order hint, json_each vs arrays) the
+ * fragment is chosen here by engine; SQLite's text and plans are the ones it always had. */
+static int is_pg(void) {
+  return db_engine() == DB_ENGINE_POSTGRES;
+}
+
+/* SQLite's CROSS JOIN keeps the left table the outer loop; PostgreSQL has no such hint
+ * (and no ON for CROSS JOIN): its planner orders joins itself. */
+static const char *cross_join(void) {
+  return is_pg() ? " JOIN " : " CROSS JOIN ";
+}
+
 /* Below this many candidates a filter (search term, tag) drives the query: its rows are
  * fetched and sorted. Above it, the sort index is walked and the filter checked per row,
  * which finds a page quickly because matches are then dense. */
@@ -207,22 +222,34 @@ static void qb_text(qb *q, const char *s) {
   }
   q->v[q->n++] = (bindv){B_TEXT, 0, 0, c};
 }
+/* A JSON array of ids ("[1,2]", as accel.c builds them) bound as a PostgreSQL bigint[]
+ * literal ("{1,2}"). */
+static void qb_id_array(qb *q, const char *json) {
+  size_t len = strlen(json);
+  qb_text(q, json);
+  if (q->failed || len < 2 || json[0] != '[' || json[len - 1] != ']') {
+    q->failed = 1;
+    return;
+  }
+  q->v[q->n - 1].s[0] = '{';
+  q->v[q->n - 1].s[len - 1] = '}';
+}
 static void qb_dispose(qb *q) {
   hub_buf_dispose(&q->sql);
   for (int i = 0; i < q->n; i++)
     free(q->v[i].s);
 }
 
-static int qb_prepare(qb *q, sqlite3_stmt **out) {
+static int qb_prepare(qb *q, db_stmt **out) {
   if (q->failed || q->sql.failed) return hub_error_set(HUB_ERROR, "out of memory");
-  if (!(*out = db__stmt_text(q->sql.ptr))) return HUB_ERROR;
+  if (!(*out = db_prep_text(q->sql.ptr))) return HUB_ERROR;
   for (int i = 0; i < q->n; i++) {
     if (q->v[i].kind == B_INT)
-      sqlite3_bind_int64(*out, i + 1, q->v[i].i);
+      db_bind_int64(*out, i + 1, q->v[i].i);
     else if (q->v[i].kind == B_DBL)
-      sqlite3_bind_double(*out, i + 1, q->v[i].d);
+      db_bind_double(*out, i + 1, q->v[i].d);
     else
-      sqlite3_bind_text(*out, i + 1, q->v[i].s, -1, SQLITE_STATIC);
+      db_bind_text(*out, i + 1, q->v[i].s, -1);
   }
   return 0;
 }
@@ -265,8 +292,22 @@ static char *like_pattern(const char *term) {
   return hub_buf_detach(&b);
 }
 
-/* Candidate ids of one search term: id substring (trigram) UNION card full text. */
+/* Candidate ids of one search term: id substring (trigram) UNION card full text. The
+ * column is named rowid on both engines (callers join on c.rowid). */
 static void add_term_set(qb *q, const char *term) {
+  if (is_pg()) {
+    char *lk = db__pg_id_like(term);
+    if (!lk) q->failed = 1;
+    hub_buf_puts(&q->sql,
+                 "SELECT id AS rowid FROM repos WHERE " DB__PG_ID("") " LIKE ? ESCAPE '\\'");
+    qb_text(q, lk ? lk : "");
+    free(lk);
+    if (has_word_char(term)) {
+      hub_buf_puts(&q->sql, " UNION SELECT repo_id FROM repo_meta WHERE " DB__PG_CARD_MATCH(""));
+      qb_text(q, term);
+    }
+    return;
+  }
   char *ph = db__fts_phrase(term);
   if (!ph) {
     q->failed = 1;
@@ -290,10 +331,10 @@ static void add_term_set(qb *q, const char *term) {
 }
 
 /* Steps st: 1 with a row, 0 when done; on an error 0 with *rc set. */
-static int next_row(sqlite3_stmt *st, int *rc) {
-  int s = sqlite3_step(st);
-  if (s == SQLITE_ROW) return 1;
-  if (s != SQLITE_DONE) *rc = hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+static int next_row(db_stmt *st, int *rc) {
+  int s = db_step(st);
+  if (s == DB_ROW) return 1;
+  if (s != DB_DONE) *rc = s < 0 ? s : hub_error_set(HUB_ERROR, "sql: step");
   return 0;
 }
 
@@ -307,37 +348,39 @@ static int64_t probe(const char *term, const char *tag) {
     hub_buf_puts(&q.sql, "SELECT repo_id FROM repo_tags WHERE tag=?");
     qb_text(&q, tag);
   }
-  hub_buf_printf(&q.sql, " LIMIT %d)", DRIVE_MAX);
-  sqlite3_stmt *st = NULL;
+  hub_buf_printf(&q.sql, " LIMIT %d) t", DRIVE_MAX);
+  db_stmt *st = NULL;
   int64_t n = DRIVE_MAX;
-  if (!qb_prepare(&q, &st) && sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-  db__stmt_text_done(st);
+  if (!qb_prepare(&q, &st) && db_step(st) == DB_ROW) n = db_col_int64(st, 0);
+  db_prep_text_done(st);
   qb_dispose(&q);
   return n;
 }
 
 /* How many repos (capped at DRIVE_MAX) have this pipeline_tag. */
 static int64_t probe_pipeline(const char *task) {
-  sqlite3_stmt *st = db__stmt("SELECT count(*) FROM (SELECT 1 FROM repo_meta INDEXED BY"
-                              " repo_meta_pipeline WHERE pipeline_tag=? LIMIT ?)");
+  db_stmt *st = is_pg() ? db_prep("SELECT count(*) FROM (SELECT 1 FROM repo_meta WHERE"
+                                  " pipeline_tag=? LIMIT ?) t")
+                        : db_prep("SELECT count(*) FROM (SELECT 1 FROM repo_meta INDEXED BY"
+                                  " repo_meta_pipeline WHERE pipeline_tag=? LIMIT ?)");
   int64_t n = DRIVE_MAX;
   if (!st) return n;
-  sqlite3_bind_text(st, 1, task, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 2, DRIVE_MAX);
-  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
+  db_bind_text(st, 1, task, -1);
+  db_bind_int64(st, 2, DRIVE_MAX);
+  if (db_step(st) == DB_ROW) n = db_col_int64(st, 0);
+  db_reset(st);
   return n;
 }
 
 static int64_t probe_author(int type, const char *author) {
-  sqlite3_stmt *st = db__stmt("SELECT count(*) FROM (SELECT 1 FROM repos WHERE type=? AND ns=?"
-                              " LIMIT 4000)");
+  db_stmt *st = db_prep("SELECT count(*) FROM (SELECT 1 FROM repos WHERE type=? AND ns=?"
+                        " LIMIT 4000) t");
   int64_t n = 0;
   if (!st) return 0;
-  sqlite3_bind_int(st, 1, type);
-  sqlite3_bind_text(st, 2, author, -1, SQLITE_STATIC);
-  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
+  db_bind_int64(st, 1, type);
+  db_bind_text(st, 2, author, -1);
+  if (db_step(st) == DB_ROW) n = db_col_int64(st, 0);
+  db_reset(st);
   return n;
 }
 
@@ -373,7 +416,7 @@ static void add_visibility(qb *q, const db_search_query *s) {
   qb_int(q, viewer);
   if (s->viewer_scoped) {
     /* A fine-grained token sees only the private repos inside its scopes. */
-    hub_buf_puts(&q->sql, " AND (0");
+    hub_buf_puts(&q->sql, is_pg() ? " AND (1=0" : " AND (0"); /* no int as boolean there */
     for (size_t i = 0; i < s->nviewer_scopes; i++) {
       const db_search_scope *sc = &s->viewer_scopes[i];
       if (sc->type < 0) {
@@ -396,19 +439,19 @@ static void add_visibility(qb *q, const db_search_query *s) {
   " coalesce(m.pipeline_tag, ''), coalesce(m.library_name, ''), coalesce(m.num_params, 0),"        \
   " coalesce(m.synthetic, 0)"
 
-static void read_row(sqlite3_stmt *st, db_search_row *w) {
+static void read_row(db_stmt *st, db_search_row *w) {
   memset(w, 0, sizeof *w);
-  db__read_repo(st, &w->repo); /* columns 0..13 */
-  w->downloads = sqlite3_column_int64(st, 14);
-  w->downloads_all = sqlite3_column_int64(st, 15);
-  w->likes = sqlite3_column_int64(st, 16);
-  w->trending = sqlite3_column_double(st, 17);
-  w->tags_json = (const char *)sqlite3_column_text(st, 18);
-  w->meta_json = (const char *)sqlite3_column_text(st, 19);
-  w->pipeline_tag = (const char *)sqlite3_column_text(st, 20);
-  w->library_name = (const char *)sqlite3_column_text(st, 21);
-  w->num_params = sqlite3_column_int64(st, 22);
-  w->synthetic = sqlite3_column_int(st, 23);
+  db__read_repo_row(st, &w->repo); /* columns 0..13 */
+  w->downloads = db_col_int64(st, 14);
+  w->downloads_all = db_col_int64(st, 15);
+  w->likes = db_col_int64(st, 16);
+  w->trending = db_col_double(st, 17);
+  w->tags_json = db_col_text(st, 18);
+  w->meta_json = db_col_text(st, 19);
+  w->pipeline_tag = db_col_text(st, 20);
+  w->library_name = db_col_text(st, 21);
+  w->num_params = db_col_int64(st, 22);
+  w->synthetic = (int)db_col_int64(st, 23);
   if (!w->tags_json) w->tags_json = "[]";
   if (!w->pipeline_tag) w->pipeline_tag = "";
   if (!w->library_name) w->library_name = "";
@@ -418,7 +461,7 @@ static void read_row(sqlite3_stmt *st, db_search_row *w) {
  * Naming it (INDEXED BY) keeps every plan independent of planner statistics: a fresh
  * deployment has none, and the author indexes would otherwise tempt the planner into
  * full scans for unfiltered sorts. */
-static const char *walk_index(int sort, int author) {
+static const char *walk_index_sqlite(int sort, int author) {
   switch (sort) {
   case DB_SORT_TRENDING:
     return author ? "repos_author_trending" : "repos_sort_trending";
@@ -433,6 +476,12 @@ static const char *walk_index(int sort, int author) {
   default:
     return NULL;
   }
+}
+
+/* PostgreSQL walks the same (type, key, id) indexes, chosen by its planner: "" there. */
+static const char *walk_index(int sort, int author) {
+  const char *name = walk_index_sqlite(sort, author);
+  return name && is_pg() ? "" : name;
 }
 
 /* How a listing finds its rows: the most selective small filter (a rare term or tag)
@@ -485,7 +534,7 @@ static void add_filters(qb *b, const db_search_query *q, const plan *p) {
     int big = !p->walk && !p->cands && p->drive_term < 0 && p->drive_tag < 0 &&
               !p->drive_pipeline && p->sort != DB_SORT_ID &&
               probe_author(q->type, q->author) >= DRIVE_MAX;
-    hub_buf_puts(&b->sql, big ? " AND +r.ns=?" : " AND r.ns=?");
+    hub_buf_puts(&b->sql, big && !is_pg() ? " AND +r.ns=?" : " AND r.ns=?");
     qb_text(b, q->author);
   }
   for (size_t i = 0; i < q->nsearch; i++) {
@@ -494,6 +543,25 @@ static void add_filters(qb *b, const db_search_query *q, const plan *p) {
       /* Test the id substring per row and the card text by one FTS5 lookup per row
        * (candidates: only those the snapshot could not vouch for), or, walking the sort
        * index for a common term, against the card matches materialised once. */
+      if (is_pg()) {
+        char *lk = db__pg_id_like(q->search[i]);
+        hub_buf_puts(&b->sql, p->cands ? " AND (c.ok=1 OR " : " AND (");
+        hub_buf_puts(&b->sql, DB__PG_ID("r.") " LIKE ? ESCAPE '\\'");
+        qb_text(b, lk ? lk : "");
+        if (!lk) b->failed = 1;
+        free(lk);
+        if (has_word_char(q->search[i])) {
+          hub_buf_puts(
+              &b->sql,
+              p->cands
+                  ? " OR EXISTS (SELECT 1 FROM repo_meta cm WHERE"
+                    " cm.repo_id=r.id AND " DB__PG_CARD_MATCH("cm.") ")"
+                  : " OR r.id IN (SELECT repo_id FROM repo_meta WHERE " DB__PG_CARD_MATCH("") ")");
+          qb_text(b, q->search[i]);
+        }
+        hub_buf_putc(&b->sql, ')');
+        continue;
+      }
       char *ph = db__fts_phrase(q->search[i]);
       hub_buf_puts(&b->sql, p->cands ? " AND (c.ok OR" : " AND (");
       hub_buf_puts(&b->sql, " instr(lower(r.ns || '/' || r.name), lower(?)) > 0");
@@ -535,6 +603,31 @@ static void add_filters(qb *b, const db_search_query *q, const plan *p) {
   }
 }
 
+/* Relevance tier of a row for term (see docs/search.md). PostgreSQL compares under "C"
+ * with the term lowercased in C (ASCII, as SQLite's lower()). */
+static void add_tier(qb *b, const char *term) {
+  if (is_pg()) {
+    char *lk = db__pg_id_like(term), *lc = db__pg_lower(term);
+    hub_buf_puts(&b->sql,
+                 "CASE WHEN lower(r.name COLLATE \"C\")=? OR " DB__PG_ID(
+                     "r.") "=? THEN 2"
+                           " WHEN " DB__PG_ID("r.") " LIKE ? ESCAPE '\\' THEN 1 ELSE 0 END");
+    qb_text(b, lc ? lc : "");
+    qb_text(b, lc ? lc : "");
+    qb_text(b, lk ? lk : "");
+    if (!lk || !lc) b->failed = 1;
+    free(lk);
+    free(lc);
+    return;
+  }
+  hub_buf_puts(&b->sql, "CASE WHEN lower(r.name)=lower(?) OR lower(r.ns || '/' || r.name)="
+                        "lower(?) THEN 2 WHEN instr(lower(r.ns || '/' || r.name), lower(?)) > 0"
+                        " THEN 1 ELSE 0 END");
+  qb_text(b, term);
+  qb_text(b, term);
+  qb_text(b, term);
+}
+
 /* The inner query: ids and sort keys (rid, tier, skey) of at most limit + 1 rows, in
  * order. Returns the ORDER BY the outer query repeats. */
 static const char *build_inner(qb *b, const db_search_query *q, const plan *p) {
@@ -542,18 +635,22 @@ static const char *build_inner(qb *b, const db_search_query *q, const plan *p) {
   const char *e = sort_expr(sort), *term0 = q->nsearch ? q->search[0] : NULL;
   hub_buf_puts(&b->sql, "SELECT r.id AS rid");
   if (sort == DB_SORT_RELEVANCE) {
-    hub_buf_puts(&b->sql, ", CASE WHEN lower(r.name)=lower(?) OR lower(r.ns || '/' || r.name)="
-                          "lower(?) THEN 2 WHEN instr(lower(r.ns || '/' || r.name), lower(?)) > 0"
-                          " THEN 1 ELSE 0 END AS tier, r.downloads AS skey");
-    qb_text(b, term0);
-    qb_text(b, term0);
-    qb_text(b, term0);
+    hub_buf_puts(&b->sql, ", ");
+    add_tier(b, term0);
+    hub_buf_puts(&b->sql, " AS tier, r.downloads AS skey");
   } else if (sort == DB_SORT_ID) {
     hub_buf_puts(&b->sql, ", 0 AS tier, 0 AS skey");
   } else {
     hub_buf_printf(&b->sql, ", 0 AS tier, %s AS skey", e);
   }
-  if (p->cands) {
+  if (p->cands && is_pg()) {
+    /* The JSON arrays of ids as bigint[] literals: [1,2] -> {1,2}. */
+    hub_buf_puts(&b->sql, " FROM (SELECT cid, 1 AS ok FROM unnest(?::bigint[]) cid UNION ALL"
+                          " SELECT cid, 0 FROM unnest(?::bigint[]) cid) c JOIN repos r ON"
+                          " r.id=c.cid");
+    qb_id_array(b, p->cands->known_json);
+    qb_id_array(b, p->cands->check_json);
+  } else if (p->cands) {
     hub_buf_puts(&b->sql, " FROM (SELECT value AS cid, 1 AS ok FROM json_each(?) UNION ALL"
                           " SELECT value, 0 FROM json_each(?)) c CROSS JOIN repos r ON r.id=c.cid");
     qb_text(b, p->cands->known_json);
@@ -561,13 +658,13 @@ static const char *build_inner(qb *b, const db_search_query *q, const plan *p) {
   } else if (p->drive_term >= 0) {
     hub_buf_puts(&b->sql, " FROM (");
     add_term_set(b, q->search[p->drive_term]);
-    hub_buf_puts(&b->sql, ") c CROSS JOIN repos r ON r.id=c.rowid");
+    hub_buf_printf(&b->sql, ") c%srepos r ON r.id=c.rowid", cross_join());
   } else if (p->drive_tag >= 0) {
-    hub_buf_puts(&b->sql, " FROM repo_tags c CROSS JOIN repos r ON r.id=c.repo_id");
+    hub_buf_printf(&b->sql, " FROM repo_tags c%srepos r ON r.id=c.repo_id", cross_join());
   } else if (p->drive_pipeline) {
-    hub_buf_puts(&b->sql, " FROM repo_meta c INDEXED BY repo_meta_pipeline"
-                          " CROSS JOIN repos r ON r.id=c.repo_id");
-  } else if (p->walk) {
+    hub_buf_printf(&b->sql, " FROM repo_meta c%s%srepos r ON r.id=c.repo_id",
+                   is_pg() ? "" : " INDEXED BY repo_meta_pipeline", cross_join());
+  } else if (p->walk && *p->walk) {
     hub_buf_printf(&b->sql, " FROM repos r INDEXED BY %s", p->walk);
   } else {
     hub_buf_puts(&b->sql, " FROM repos r");
@@ -578,7 +675,8 @@ static const char *build_inner(qb *b, const db_search_query *q, const plan *p) {
     hub_buf_puts(&b->sql, sort == DB_SORT_PARAMS && !q->pipeline_tag && q->min_params < 0 &&
                                   q->max_params < 0
                               ? " LEFT JOIN repo_meta m ON m.repo_id=r.id"
-                              : " CROSS JOIN repo_meta m ON m.repo_id=r.id");
+                          : is_pg() ? " JOIN repo_meta m ON m.repo_id=r.id"
+                                    : " CROSS JOIN repo_meta m ON m.repo_id=r.id");
   hub_buf_puts(&b->sql, " WHERE r.type=?");
   qb_int(b, q->type);
   if (p->drive_tag >= 0) {
@@ -602,7 +700,14 @@ static const char *build_inner(qb *b, const db_search_query *q, const plan *p) {
     hub_buf_printf(&b->sql, " ORDER BY r.ns %s, r.name %s, r.id %s", ord, ord, ord);
     outer_order = dir < 0 ? "r.ns DESC, r.name DESC, r.id DESC" : "r.ns, r.name, r.id";
   } else if (sort == DB_SORT_RELEVANCE) {
-    if (a) {
+    if (a && is_pg()) { /* no output-column names in WHERE there */
+      hub_buf_puts(&b->sql, " AND (");
+      add_tier(b, term0);
+      hub_buf_puts(&b->sql, ", r.downloads, r.id) < (?, ?, ?)");
+      qb_int(b, a->tier);
+      qb_int(b, a->ival);
+      qb_int(b, a->id);
+    } else if (a) {
       hub_buf_puts(&b->sql, " AND (tier, r.downloads, r.id) < (?, ?, ?)");
       qb_int(b, a->tier);
       qb_int(b, a->ival);
@@ -633,16 +738,16 @@ int db__search_keys(const db_search_query *q, int sort, int dir, const db__cands
   plan p;
   choose_plan(q, sort, dir, c, &p);
   build_inner(&b, q, &p);
-  sqlite3_stmt *st = NULL;
+  db_stmt *st = NULL;
   int rc = qb_prepare(&b, &st);
   *n = 0;
   while (!rc && next_row(st, &rc)) {
-    out[*n].id = sqlite3_column_int64(st, 0);
-    out[*n].tier = sqlite3_column_int(st, 1);
-    out[*n].skey = sqlite3_column_int64(st, 2);
+    out[*n].id = db_col_int64(st, 0);
+    out[*n].tier = (int)db_col_int64(st, 1);
+    out[*n].skey = db_col_int64(st, 2);
     ++*n;
   }
-  db__stmt_text_done(st);
+  db_prep_text_done(st);
   qb_dispose(&b);
   return rc;
 }
@@ -678,7 +783,7 @@ static void cursor_of(const db_search_row *w, int sort, int dir, int tier, db_se
 int db__search_rows(const db_search_query *q, int sort, int dir, const db__cands *c,
                     db_search_cb cb, void *payload, db_search_cursor *out_next, int *out_more) {
   qb b = {HUB_BUF_INIT, {{0}}, 0, 0};
-  sqlite3_stmt *st = NULL;
+  db_stmt *st = NULL;
   plan p;
   choose_plan(q, sort, dir, c, &p);
   /* Outer query: full columns of the inner query's rows only. */
@@ -686,8 +791,10 @@ int db__search_rows(const db_search_query *q, int sort, int dir, const db__cands
   hub_buf_printf(&b.sql, ROW_COLS, q->want_meta ? "m.meta" : "NULL");
   hub_buf_puts(&b.sql, ", k.tier FROM (");
   const char *outer_order = build_inner(&b, q, &p);
-  hub_buf_puts(&b.sql, ") k CROSS JOIN repos r ON r.id=k.rid"
-                       " LEFT JOIN repo_meta m ON m.repo_id=r.id ORDER BY ");
+  hub_buf_printf(&b.sql,
+                 ") k%srepos r ON r.id=k.rid LEFT JOIN repo_meta m ON m.repo_id=r.id"
+                 " ORDER BY ",
+                 cross_join());
   hub_buf_puts(&b.sql, outer_order);
   int rc = qb_prepare(&b, &st);
   size_t n = 0;
@@ -698,11 +805,11 @@ int db__search_rows(const db_search_query *q, int sort, int dir, const db__cands
     }
     db_search_row w;
     read_row(st, &w);
-    cursor_of(&w, sort, dir, sqlite3_column_int(st, 24), out_next);
+    cursor_of(&w, sort, dir, (int)db_col_int64(st, 24), out_next);
     n++;
     rc = cb(&w, payload);
   }
-  db__stmt_text_done(st);
+  db_prep_text_done(st);
   qb_dispose(&b);
   return rc;
 }
@@ -722,9 +829,9 @@ int db_search(const db_search_query *q, db_search_cb cb, void *payload, db_searc
 
 /* ---- repo info ---------------------------------------------------------------------- */
 
-static char *dup_col(sqlite3_stmt *st, int col) {
-  const unsigned char *s = sqlite3_column_text(st, col);
-  return s ? strdup((const char *)s) : NULL;
+static char *dup_col(db_stmt *st, int col) {
+  const char *s = db_col_text(st, col);
+  return s ? strdup(s) : NULL;
 }
 
 int db_repo_stats_get(const db_repo *repo, int64_t viewer, int admin, db_repo_stats *out) {
@@ -732,35 +839,35 @@ int db_repo_stats_get(const db_repo *repo, int64_t viewer, int admin, db_repo_st
       "SELECT r.downloads, r.downloads_all, r.likes, r.trending, m.meta, m.tags,"
       " m.pipeline_tag, m.library_name, m.synthetic,"
       " CASE WHEN r.type=0 THEN (SELECT count(*) FROM model_edges e JOIN repos c ON"
-      "  c.id=e.child_id WHERE e.base=?2 AND (c.private=0 OR ?4 OR c.owner_id=?3 OR c.owner_id"
+      "  c.id=e.child_id WHERE e.base=?2 AND (c.private=0 OR ?4<>0 OR c.owner_id=?3 OR c.owner_id"
       "  IN (SELECT org_id FROM memberships WHERE user_id=?3))) ELSE 0 END"
       " FROM repos r LEFT JOIN repo_meta m ON m.repo_id=r.id WHERE r.id=?1";
   memset(out, 0, sizeof *out);
-  sqlite3_stmt *st = db__stmt(SQL);
+  db_stmt *st = db_prep(SQL);
   if (!st) return HUB_ERROR;
   char id[2 * HUB_MAX_NAME + 2];
   snprintf(id, sizeof id, "%s/%s", repo->ns, repo->name);
-  sqlite3_bind_int64(st, 1, repo->id);
-  sqlite3_bind_text(st, 2, id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 3, viewer);
-  sqlite3_bind_int(st, 4, admin);
-  int s = sqlite3_step(st);
-  if (s == SQLITE_ROW) {
-    out->downloads = sqlite3_column_int64(st, 0);
-    out->downloads_all = sqlite3_column_int64(st, 1);
-    out->likes = sqlite3_column_int64(st, 2);
-    out->trending = sqlite3_column_double(st, 3);
+  db_bind_int64(st, 1, repo->id);
+  db_bind_text(st, 2, id, -1);
+  db_bind_int64(st, 3, viewer);
+  db_bind_int64(st, 4, admin);
+  int s = db_step(st);
+  if (s == DB_ROW) {
+    out->downloads = db_col_int64(st, 0);
+    out->downloads_all = db_col_int64(st, 1);
+    out->likes = db_col_int64(st, 2);
+    out->trending = db_col_double(st, 3);
     out->meta_json = dup_col(st, 4);
     out->tags_json = dup_col(st, 5);
-    db__copy(out->pipeline_tag, sizeof out->pipeline_tag, st, 6);
-    db__copy(out->library_name, sizeof out->library_name, st, 7);
-    out->synthetic = sqlite3_column_int(st, 8);
-    out->children = sqlite3_column_int64(st, 9);
+    db_col_copy(out->pipeline_tag, sizeof out->pipeline_tag, st, 6);
+    db_col_copy(out->library_name, sizeof out->library_name, st, 7);
+    out->synthetic = (int)db_col_int64(st, 8);
+    out->children = db_col_int64(st, 9);
   }
-  sqlite3_reset(st);
-  if (s == SQLITE_ROW) return 0;
-  if (s == SQLITE_DONE) return hub_error_set(HUB_EREPO, "Repository not found");
-  return hub_error_set(HUB_ERROR, "sql: %s", sqlite3_errmsg(db_conn()));
+  db_reset(st);
+  if (s == DB_ROW) return 0;
+  if (s == DB_DONE) return hub_error_set(HUB_EREPO, "Repository not found");
+  return s;
 }
 
 void db_repo_stats_dispose(db_repo_stats *s) {
@@ -772,18 +879,24 @@ void db_repo_stats_dispose(db_repo_stats *s) {
 /* ---- derived metadata ------------------------------------------------------------- */
 
 int db_tx(const char *verb) {
-  sqlite3 *db = db_conn();
-  if (!db) return HUB_ERROR;
-  if (sqlite3_exec(db, verb, NULL, NULL, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "sql %s: %s", verb, sqlite3_errmsg(db));
+  int rc = 0;
+  if (!strcmp(verb, "BEGIN IMMEDIATE"))
+    rc = db_begin_immediate();
+  else if (!strcmp(verb, "COMMIT"))
+    rc = db_commit();
+  else if (!strcmp(verb, "ROLLBACK"))
+    db_rollback();
+  else
+    return hub_error_set(HUB_EINVALID, "db_tx: unknown verb '%s'", verb);
+  if (rc) return hub_error_set(HUB_ERROR, "sql %s: %s", verb, db_errmsg());
   return 0;
 }
 
 static int exec_id(const char *sql, int64_t id) {
-  sqlite3_stmt *st = db__stmt(sql);
+  db_stmt *st = db_prep(sql);
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, id);
-  return db__step_done(st);
+  db_bind_int64(st, 1, id);
+  return db_step_done(st);
 }
 
 int db_meta_store(int64_t repo_id, const db_meta *m) {
@@ -798,39 +911,39 @@ int db_meta_store(int64_t repo_id, const db_meta *m) {
 
 int db_seed_meta(int64_t repo_id, const db_meta *m) {
   int rc = HUB_ERROR;
-  sqlite3_stmt *st =
-      db__stmt("INSERT INTO repo_meta(repo_id, meta, tags, pipeline_tag, library_name, num_params,"
-               " card_text, synthetic) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(repo_id) DO UPDATE SET"
-               " meta=excluded.meta, tags=excluded.tags, pipeline_tag=excluded.pipeline_tag,"
-               " library_name=excluded.library_name, num_params=excluded.num_params,"
-               " card_text=excluded.card_text, synthetic=excluded.synthetic");
+  db_stmt *st =
+      db_prep("INSERT INTO repo_meta(repo_id, meta, tags, pipeline_tag, library_name, num_params,"
+              " card_text, synthetic) VALUES(?,?,?,?,?,?,?,?) ON CONFLICT(repo_id) DO UPDATE SET"
+              " meta=excluded.meta, tags=excluded.tags, pipeline_tag=excluded.pipeline_tag,"
+              " library_name=excluded.library_name, num_params=excluded.num_params,"
+              " card_text=excluded.card_text, synthetic=excluded.synthetic");
   if (!st) goto fail;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_text(st, 2, m->meta_json ? m->meta_json : "{}", -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, m->tags_json ? m->tags_json : "[]", -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, m->pipeline_tag ? m->pipeline_tag : "", -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, m->library_name ? m->library_name : "", -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 6, m->num_params);
-  sqlite3_bind_text(st, 7, m->card_text ? m->card_text : "", -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 8, m->synthetic);
-  if ((rc = db__step_done(st))) goto fail;
+  db_bind_int64(st, 1, repo_id);
+  db_bind_text(st, 2, m->meta_json ? m->meta_json : "{}", -1);
+  db_bind_text(st, 3, m->tags_json ? m->tags_json : "[]", -1);
+  db_bind_text(st, 4, m->pipeline_tag ? m->pipeline_tag : "", -1);
+  db_bind_text(st, 5, m->library_name ? m->library_name : "", -1);
+  db_bind_int64(st, 6, m->num_params);
+  db_bind_text(st, 7, m->card_text ? m->card_text : "", -1);
+  db_bind_int64(st, 8, m->synthetic);
+  if ((rc = db_step_done(st))) goto fail;
   if ((rc = exec_id("DELETE FROM repo_tags WHERE repo_id=?", repo_id))) goto fail;
   if ((rc = exec_id("DELETE FROM model_edges WHERE child_id=?", repo_id))) goto fail;
   for (size_t i = 0; i < m->ntags; i++) {
-    sqlite3_stmt *t = db__stmt("INSERT OR IGNORE INTO repo_tags(tag, repo_id) VALUES(?,?)");
+    db_stmt *t = db_prep("INSERT OR IGNORE INTO repo_tags(tag, repo_id) VALUES(?,?)");
     if (!t) goto fail;
-    sqlite3_bind_text(t, 1, m->tags[i], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(t, 2, repo_id);
-    if ((rc = db__step_done(t))) goto fail;
+    db_bind_text(t, 1, m->tags[i], -1);
+    db_bind_int64(t, 2, repo_id);
+    if ((rc = db_step_done(t))) goto fail;
   }
   for (size_t i = 0; i < m->nbases; i++) {
-    sqlite3_stmt *e =
-        db__stmt("INSERT OR IGNORE INTO model_edges(base, child_id, relation) VALUES(?,?,?)");
+    db_stmt *e =
+        db_prep("INSERT OR IGNORE INTO model_edges(base, child_id, relation) VALUES(?,?,?)");
     if (!e) goto fail;
-    sqlite3_bind_text(e, 1, m->bases[i], -1, SQLITE_STATIC);
-    sqlite3_bind_int64(e, 2, repo_id);
-    sqlite3_bind_text(e, 3, m->relation ? m->relation : "finetune", -1, SQLITE_STATIC);
-    if ((rc = db__step_done(e))) goto fail;
+    db_bind_text(e, 1, m->bases[i], -1);
+    db_bind_int64(e, 2, repo_id);
+    db_bind_text(e, 3, m->relation ? m->relation : "finetune", -1);
+    if ((rc = db_step_done(e))) goto fail;
   }
   return 0;
 fail:
@@ -862,31 +975,31 @@ int db_meta_clear(int64_t repo_id) {
   " + 10.0 * (SELECT count(*) FROM likes WHERE repo_id=repos.id AND created_ms>?2)"
 
 static int refresh_one(int64_t id, int64_t day) {
-  sqlite3_stmt *st = db__stmt(TRENDING_SQL " WHERE id=?3");
+  db_stmt *st = db_prep(TRENDING_SQL " WHERE id=?3");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, day);
-  sqlite3_bind_int64(st, 2, db_now_ms() - 7LL * 86400000);
-  sqlite3_bind_int64(st, 3, id);
-  return db__step_done(st);
+  db_bind_int64(st, 1, day);
+  db_bind_int64(st, 2, db_now_ms() - 7LL * 86400000);
+  db_bind_int64(st, 3, id);
+  return db_step_done(st);
 }
 
 int db_downloads_add(const db_count *c, size_t n, int64_t day) {
   int rc;
   if ((rc = db_tx("BEGIN IMMEDIATE"))) return rc;
   for (size_t i = 0; i < n; i++) {
-    sqlite3_stmt *st = db__stmt("INSERT INTO downloads_daily(repo_id, day, n) SELECT id, ?, ?"
-                                " FROM repos WHERE id=? ON CONFLICT(repo_id, day) DO UPDATE"
-                                " SET n=n+excluded.n");
+    db_stmt *st = db_prep("INSERT INTO downloads_daily(repo_id, day, n) SELECT id, ?, ?"
+                          " FROM repos WHERE id=? ON CONFLICT(repo_id, day) DO UPDATE"
+                          " SET n=downloads_daily.n+excluded.n");
     if (!st) goto fail;
-    sqlite3_bind_int64(st, 1, day);
-    sqlite3_bind_int64(st, 2, c[i].n);
-    sqlite3_bind_int64(st, 3, c[i].repo_id);
-    if ((rc = db__step_done(st))) goto fail;
-    sqlite3_stmt *u = db__stmt("UPDATE repos SET downloads_all=downloads_all+? WHERE id=?");
+    db_bind_int64(st, 1, day);
+    db_bind_int64(st, 2, c[i].n);
+    db_bind_int64(st, 3, c[i].repo_id);
+    if ((rc = db_step_done(st))) goto fail;
+    db_stmt *u = db_prep("UPDATE repos SET downloads_all=downloads_all+? WHERE id=?");
     if (!u) goto fail;
-    sqlite3_bind_int64(u, 1, c[i].n);
-    sqlite3_bind_int64(u, 2, c[i].repo_id);
-    if ((rc = db__step_done(u))) goto fail;
+    db_bind_int64(u, 1, c[i].n);
+    db_bind_int64(u, 2, c[i].repo_id);
+    if ((rc = db_step_done(u))) goto fail;
     if ((rc = refresh_one(c[i].repo_id, day))) goto fail;
   }
   return db_tx("COMMIT");
@@ -904,14 +1017,14 @@ int db_popularity_refresh(const int64_t *ids, size_t n, int64_t day) {
   } else {
     /* Counters change by themselves only when a day leaves a window: repos with downloads
      * in the last 31 days, likes in the last 8, or a stale non-zero score. */
-    sqlite3_stmt *st =
-        db__stmt(TRENDING_SQL " WHERE id IN (SELECT repo_id FROM downloads_daily WHERE day>?1-32"
-                              " UNION SELECT repo_id FROM likes WHERE created_ms>?2-86400000"
-                              " UNION SELECT id FROM repos WHERE trending>0 AND type>=0)");
+    db_stmt *st =
+        db_prep(TRENDING_SQL " WHERE id IN (SELECT repo_id FROM downloads_daily WHERE day>?1-32"
+                             " UNION SELECT repo_id FROM likes WHERE created_ms>?2-86400000"
+                             " UNION SELECT id FROM repos WHERE trending>0 AND type>=0)");
     if (!st) goto fail;
-    sqlite3_bind_int64(st, 1, day);
-    sqlite3_bind_int64(st, 2, db_now_ms() - 7LL * 86400000);
-    if ((rc = db__step_done(st))) goto fail;
+    db_bind_int64(st, 1, day);
+    db_bind_int64(st, 2, db_now_ms() - 7LL * 86400000);
+    if ((rc = db_step_done(st))) goto fail;
   }
   return db_tx("COMMIT");
 fail:
@@ -925,21 +1038,21 @@ int db_like_set(int64_t user_id, int64_t repo_id, int on, int *out_changed) {
   int rc;
   *out_changed = 0;
   if ((rc = db_tx("BEGIN IMMEDIATE"))) return rc;
-  sqlite3_stmt *st =
-      on ? db__stmt("INSERT OR IGNORE INTO likes(user_id, repo_id, created_ms) VALUES(?,?,?)")
-         : db__stmt("DELETE FROM likes WHERE user_id=? AND repo_id=?");
+  db_stmt *st =
+      on ? db_prep("INSERT OR IGNORE INTO likes(user_id, repo_id, created_ms) VALUES(?,?,?)")
+         : db_prep("DELETE FROM likes WHERE user_id=? AND repo_id=?");
   if (!st) goto fail;
-  sqlite3_bind_int64(st, 1, user_id);
-  sqlite3_bind_int64(st, 2, repo_id);
-  if (on) sqlite3_bind_int64(st, 3, db_now_ms());
-  if ((rc = db__step_done(st))) goto fail;
-  if (sqlite3_changes(db_conn()) > 0) {
+  db_bind_int64(st, 1, user_id);
+  db_bind_int64(st, 2, repo_id);
+  if (on) db_bind_int64(st, 3, db_now_ms());
+  if ((rc = db_step_done(st))) goto fail;
+  if (db_changes() > 0) {
     *out_changed = 1;
-    sqlite3_stmt *u = db__stmt("UPDATE repos SET likes=(SELECT count(*) FROM likes WHERE"
-                               " repo_id=?1) WHERE id=?1");
+    db_stmt *u = db_prep("UPDATE repos SET likes=(SELECT count(*) FROM likes WHERE"
+                         " repo_id=?1) WHERE id=?1");
     if (!u) goto fail;
-    sqlite3_bind_int64(u, 1, repo_id);
-    if ((rc = db__step_done(u))) goto fail;
+    db_bind_int64(u, 1, repo_id);
+    if ((rc = db_step_done(u))) goto fail;
   }
   return db_tx("COMMIT");
 fail:
@@ -950,7 +1063,7 @@ fail:
 #define REPO_ROW_COLS DB_REPO_COLS_R
 
 /* Shared loop of the like listings: column 14 created_ms, 15 user, 16 fullname. */
-static int like_rows(sqlite3_stmt *st, size_t limit, db_like_cb cb, void *payload,
+static int like_rows(db_stmt *st, size_t limit, db_like_cb cb, void *payload,
                      db_search_cursor *out_next, int *out_more) {
   size_t n = 0;
   int rc = 0;
@@ -961,75 +1074,75 @@ static int like_rows(sqlite3_stmt *st, size_t limit, db_like_cb cb, void *payloa
       break;
     }
     db_like_row w;
-    db__read_repo(st, &w.repo);
-    w.created_ms = sqlite3_column_int64(st, 14);
-    w.user = (const char *)sqlite3_column_text(st, 15);
-    w.fullname = (const char *)sqlite3_column_text(st, 16);
+    db__read_repo_row(st, &w.repo);
+    w.created_ms = db_col_int64(st, 14);
+    w.user = db_col_text(st, 15);
+    w.fullname = db_col_text(st, 16);
     memset(out_next, 0, sizeof *out_next);
     out_next->sort = DB_SORT_CREATED;
     out_next->dir = -1;
     out_next->ival = w.created_ms;
-    out_next->id = sqlite3_column_int64(st, 17);
+    out_next->id = db_col_int64(st, 17);
     n++;
     if ((rc = cb(&w, payload))) break;
   }
-  sqlite3_reset(st);
+  db_reset(st);
   return rc;
 }
 
 int db_user_likes(int64_t user_id, int64_t viewer, int admin, size_t limit,
                   const db_search_cursor *after, db_like_cb cb, void *payload,
                   db_search_cursor *out_next, int *out_more) {
-  sqlite3_stmt *st =
-      db__stmt("SELECT " REPO_ROW_COLS ", l.created_ms, '', '', r.id FROM likes l JOIN repos r ON"
-               " r.id=l.repo_id WHERE l.user_id=?1 AND (l.created_ms, l.repo_id) < (?2, ?3)"
-               " AND (r.private=0 OR ?4 OR (?5 != 0 AND (r.owner_id=?5 OR r.owner_id IN"
-               " (SELECT org_id FROM memberships WHERE user_id=?5))))"
-               " ORDER BY l.created_ms DESC, l.repo_id DESC LIMIT ?6");
+  db_stmt *st =
+      db_prep("SELECT " REPO_ROW_COLS ", l.created_ms, '', '', r.id FROM likes l JOIN repos r ON"
+              " r.id=l.repo_id WHERE l.user_id=?1 AND (l.created_ms, l.repo_id) < (?2, ?3)"
+              " AND (r.private=0 OR ?4<>0 OR (?5 != 0 AND (r.owner_id=?5 OR r.owner_id IN"
+              " (SELECT org_id FROM memberships WHERE user_id=?5))))"
+              " ORDER BY l.created_ms DESC, l.repo_id DESC LIMIT ?6");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, user_id);
-  sqlite3_bind_int64(st, 2, after ? after->ival : INT64_MAX);
-  sqlite3_bind_int64(st, 3, after ? after->id : INT64_MAX);
-  sqlite3_bind_int(st, 4, admin);
-  sqlite3_bind_int64(st, 5, viewer);
-  sqlite3_bind_int64(st, 6, (int64_t)limit + 1);
+  db_bind_int64(st, 1, user_id);
+  db_bind_int64(st, 2, after ? after->ival : INT64_MAX);
+  db_bind_int64(st, 3, after ? after->id : INT64_MAX);
+  db_bind_int64(st, 4, admin);
+  db_bind_int64(st, 5, viewer);
+  db_bind_int64(st, 6, (int64_t)limit + 1);
   return like_rows(st, limit, cb, payload, out_next, out_more);
 }
 
 int db_repo_likers(int64_t repo_id, size_t limit, const db_search_cursor *after, db_like_cb cb,
                    void *payload, db_search_cursor *out_next, int *out_more) {
-  sqlite3_stmt *st =
-      db__stmt("SELECT " REPO_ROW_COLS ", l.created_ms, a.name, a.fullname, a.id FROM likes l JOIN"
-               " accounts a ON a.id=l.user_id JOIN repos r ON r.id=l.repo_id WHERE l.repo_id=?1 AND"
-               " (l.created_ms, l.user_id) < (?2, ?3) ORDER BY l.created_ms DESC, l.user_id DESC"
-               " LIMIT ?4");
+  db_stmt *st =
+      db_prep("SELECT " REPO_ROW_COLS ", l.created_ms, a.name, a.fullname, a.id FROM likes l JOIN"
+              " accounts a ON a.id=l.user_id JOIN repos r ON r.id=l.repo_id WHERE l.repo_id=?1 AND"
+              " (l.created_ms, l.user_id) < (?2, ?3) ORDER BY l.created_ms DESC, l.user_id DESC"
+              " LIMIT ?4");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, repo_id);
-  sqlite3_bind_int64(st, 2, after ? after->ival : INT64_MAX);
-  sqlite3_bind_int64(st, 3, after ? after->id : INT64_MAX);
-  sqlite3_bind_int64(st, 4, (int64_t)limit + 1);
+  db_bind_int64(st, 1, repo_id);
+  db_bind_int64(st, 2, after ? after->ival : INT64_MAX);
+  db_bind_int64(st, 3, after ? after->id : INT64_MAX);
+  db_bind_int64(st, 4, (int64_t)limit + 1);
   return like_rows(st, limit, cb, payload, out_next, out_more);
 }
 
 int db_lineage_children(const char *base_id, int64_t viewer, int admin, size_t limit, db_like_cb cb,
                         void *payload) {
-  sqlite3_stmt *st = db__stmt(
+  db_stmt *st = db_prep(
       "SELECT " REPO_ROW_COLS ", r.created_ms, e.relation, '' FROM model_edges e JOIN repos r"
-      " ON r.id=e.child_id WHERE e.base=?1 AND (r.private=0 OR ?2 OR (?3 != 0 AND"
+      " ON r.id=e.child_id WHERE e.base=?1 AND (r.private=0 OR ?2<>0 OR (?3 != 0 AND"
       " (r.owner_id=?3 OR r.owner_id IN (SELECT org_id FROM memberships WHERE user_id=?3))))"
       " ORDER BY e.relation, r.downloads DESC, r.id DESC");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, base_id, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 2, admin);
-  sqlite3_bind_int64(st, 3, viewer);
+  db_bind_text(st, 1, base_id, -1);
+  db_bind_int64(st, 2, admin);
+  db_bind_int64(st, 3, viewer);
   char rel[64] = "";
   size_t in_rel = 0;
   int rc = 0;
   while (!rc && next_row(st, &rc)) {
     db_like_row w;
-    db__read_repo(st, &w.repo);
-    w.created_ms = sqlite3_column_int64(st, 14);
-    w.user = (const char *)sqlite3_column_text(st, 15);
+    db__read_repo_row(st, &w.repo);
+    w.created_ms = db_col_int64(st, 14);
+    w.user = db_col_text(st, 15);
     w.fullname = "";
     if (!w.user) w.user = "";
     if (strcmp(rel, w.user)) {
@@ -1039,111 +1152,101 @@ int db_lineage_children(const char *base_id, int64_t viewer, int admin, size_t l
     if (in_rel++ >= limit) continue;
     if ((rc = cb(&w, payload))) break;
   }
-  sqlite3_reset(st);
+  db_reset(st);
   return rc;
 }
 
 int db_repo_each(db_repo_cb cb, void *payload) {
-  /* Own statement: callbacks run other cached statements in between steps. */
-  sqlite3_stmt *st = NULL;
-  sqlite3 *db = db_conn();
+  /* A batch is read and the statement reset before the callbacks run (they use other
+   * statements, maybe this one again). */
   int64_t last = 0;
   int rc = 0;
-  if (!db) return HUB_ERROR;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT " REPO_ROW_COLS " FROM repos r LEFT JOIN repo_meta m ON"
-                         " m.repo_id=r.id WHERE r.id>? AND coalesce(m.synthetic, 0)=0"
-                         " ORDER BY r.id LIMIT 256",
-                         -1, &st, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "sql prepare: %s", sqlite3_errmsg(db));
   for (;;) {
+    db_stmt *st = db_prep("SELECT " REPO_ROW_COLS " FROM repos r LEFT JOIN repo_meta m ON"
+                          " m.repo_id=r.id WHERE r.id>? AND coalesce(m.synthetic, 0)=0"
+                          " ORDER BY r.id LIMIT 256");
+    if (!st) return HUB_ERROR;
     db_repo batch[256];
     int n = 0;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, last);
-    while (n < 256 && sqlite3_step(st) == SQLITE_ROW)
-      db__read_repo(st, &batch[n++]);
-    sqlite3_reset(st);
+    db_bind_int64(st, 1, last);
+    while (n < 256 && db_step(st) == DB_ROW)
+      db__read_repo_row(st, &batch[n++]);
+    db_reset(st);
     for (int i = 0; i < n && !rc; i++)
       rc = cb(&batch[i], payload);
     if (rc || n < 256) break;
     last = batch[n - 1].id;
   }
-  sqlite3_finalize(st);
   return rc;
 }
 
 /* ---- bulk seeding ------------------------------------------------------------------- */
 
 int db_seed_account(const char *name, int kind, int64_t *out_id) {
-  sqlite3_stmt *st = db__stmt("INSERT INTO accounts(uid, kind, name, created_ms) VALUES(?,?,?,?)"
-                              " ON CONFLICT(name) DO UPDATE SET kind=kind RETURNING id");
+  db_stmt *st = db_prep("INSERT INTO accounts(uid, kind, name, created_ms) VALUES(?,?,?,?)"
+                        " ON CONFLICT(name) DO UPDATE SET kind=accounts.kind RETURNING id");
   if (!st) return HUB_ERROR;
   char uid[25];
   db_new_uid(uid);
-  sqlite3_bind_text(st, 1, uid, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 2, kind);
-  sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 4, db_now_ms());
-  int s = sqlite3_step(st);
-  if (s == SQLITE_ROW) *out_id = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  return s == SQLITE_ROW ? 0
-                         : hub_error_set(HUB_ERROR, "seed account: %s", sqlite3_errmsg(db_conn()));
+  db_bind_text(st, 1, uid, -1);
+  db_bind_int64(st, 2, kind);
+  db_bind_text(st, 3, name, -1);
+  db_bind_int64(st, 4, db_now_ms());
+  int s = db_step(st);
+  if (s == DB_ROW) *out_id = db_col_int64(st, 0);
+  db_reset(st);
+  return s == DB_ROW ? 0 : s < 0 ? s : hub_error_set(HUB_ERROR, "seed account: no row");
 }
 
 int db_seed_repo(const db_seed_repo_row *w, int64_t *out_id) {
-  sqlite3_stmt *st =
-      db__stmt("INSERT INTO repos(uid, type, ns, name, owner_id, owner_is_org, private, created_ms,"
-               " updated_ms, head_sha, last_modified_ms, downloads, downloads_all, likes, trending)"
-               " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  db_stmt *st =
+      db_prep("INSERT INTO repos(uid, type, ns, name, owner_id, owner_is_org, private, created_ms,"
+              " updated_ms, head_sha, last_modified_ms, downloads, downloads_all, likes, trending)"
+              " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, w->uid, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 2, w->type);
-  sqlite3_bind_text(st, 3, w->ns, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, w->name, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, w->owner_id);
-  sqlite3_bind_int(st, 6, w->owner_is_org);
-  sqlite3_bind_int(st, 7, w->is_private);
-  sqlite3_bind_int64(st, 8, w->created_ms);
-  sqlite3_bind_int64(st, 9, w->modified_ms);
-  sqlite3_bind_text(st, 10, w->head_sha, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 11, w->modified_ms);
-  sqlite3_bind_int64(st, 12, w->downloads30);
-  sqlite3_bind_int64(st, 13, w->downloads_all);
-  sqlite3_bind_int64(st, 14, w->likes);
-  sqlite3_bind_double(st, 15, w->trending);
-  int rc = db__step_done(st);
-  if (rc) return rc;
-  int64_t id = sqlite3_last_insert_rowid(db_conn());
+  db_bind_text(st, 1, w->uid, -1);
+  db_bind_int64(st, 2, w->type);
+  db_bind_text(st, 3, w->ns, -1);
+  db_bind_text(st, 4, w->name, -1);
+  db_bind_int64(st, 5, w->owner_id);
+  db_bind_int64(st, 6, w->owner_is_org);
+  db_bind_int64(st, 7, w->is_private);
+  db_bind_int64(st, 8, w->created_ms);
+  db_bind_int64(st, 9, w->modified_ms);
+  db_bind_text(st, 10, w->head_sha, -1);
+  db_bind_int64(st, 11, w->modified_ms);
+  db_bind_int64(st, 12, w->downloads30);
+  db_bind_int64(st, 13, w->downloads_all);
+  db_bind_int64(st, 14, w->likes);
+  db_bind_double(st, 15, w->trending);
+  int rc = db_step(st);
+  int64_t id = rc == DB_ROW ? db_col_int64(st, 0) : 0;
+  db_reset(st);
+  if (rc != DB_ROW) return rc < 0 ? rc : hub_error_set(HUB_ERROR, "seed repo: no row");
   *out_id = id;
   /* Two daily rows keep the counters consistent with the trending formula. */
   int64_t older = w->downloads30 - w->recent;
   for (int k = 0; k < 2; k++) {
     int64_t n = k ? older : w->recent;
     if (n <= 0) continue;
-    sqlite3_stmt *d = db__stmt("INSERT INTO downloads_daily(repo_id, day, n) VALUES(?,?,?)"
-                               " ON CONFLICT(repo_id, day) DO UPDATE SET n=n+excluded.n");
+    db_stmt *d = db_prep("INSERT INTO downloads_daily(repo_id, day, n) VALUES(?,?,?)"
+                         " ON CONFLICT(repo_id, day) DO UPDATE SET n=downloads_daily.n+excluded.n");
     if (!d) return HUB_ERROR;
-    sqlite3_bind_int64(d, 1, id);
-    sqlite3_bind_int64(d, 2, k ? w->day - 20 : w->day - w->recent_age);
-    sqlite3_bind_int64(d, 3, n);
-    if ((rc = db__step_done(d))) return rc;
+    db_bind_int64(d, 1, id);
+    db_bind_int64(d, 2, k ? w->day - 20 : w->day - w->recent_age);
+    db_bind_int64(d, 3, n);
+    if ((rc = db_step_done(d))) return rc;
   }
   return 0;
 }
 
 int db_bulk_mode(void) {
-  sqlite3 *db = db_conn();
-  if (!db) return HUB_ERROR;
-  sqlite3_exec(db, "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;", NULL, NULL, NULL);
+  /* PostgreSQL: commits of this session stop waiting for the WAL flush. */
+  db_exec(is_pg() ? "SET synchronous_commit TO off"
+                  : "PRAGMA synchronous=OFF; PRAGMA cache_size=-262144;");
   return 0;
 }
 
 int db_analyze(void) {
-  sqlite3 *db = db_conn();
-  if (!db) return HUB_ERROR;
-  if (sqlite3_exec(db, "ANALYZE; PRAGMA optimize;", NULL, NULL, NULL) != SQLITE_OK)
-    return hub_error_set(HUB_ERROR, "analyze: %s", sqlite3_errmsg(db));
-  return 0;
+  return db_exec(is_pg() ? "ANALYZE" : "ANALYZE; PRAGMA optimize;");
 }
