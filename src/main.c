@@ -18,6 +18,7 @@
 #include "collections/collections.h"
 #include "db/search.h"
 #include "db/db.h"
+#include "db/lock.h"
 #include "db/stmt.h"
 #include "events/events.h"
 #include "git/git.h"
@@ -197,7 +198,9 @@ static int load_sign_key(unsigned char *key, size_t len) {
   size_t n = 0;
   if (db_kv_get("sign_key", key, len, &n) == 0 && n == len) return 0;
   if (RAND_bytes(key, (int)len) != 1) return hub_error_set(HUB_ERROR, "no randomness");
-  return db_kv_set("sign_key", key, len);
+  /* First writer wins: two nodes starting at once on a new database must not each keep
+   * a key of their own (URLs signed by one would fail on the other). */
+  return db_kv_claim("sign_key", key, len);
 }
 
 static int env_off(const char *name) {
@@ -411,6 +414,7 @@ static int cmd_serve(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (open_data()) return 1;
+  if (db_locks_init()) return die("node leases");
   if (blob_redirect_seconds() && strncmp(blob_location(), "s3://", 5))
     fprintf(stderr, "modelhub: --blob-redirect needs an s3:// blob store; downloads stream "
                     "through the hub\n");
