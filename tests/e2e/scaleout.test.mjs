@@ -335,10 +335,21 @@ test("races: 50 commits split over both nodes, pushes and PR creations: every ac
     assert.equal(info.json.sha, head);
   }
   // one commit event per acknowledged commit
-  const ev = await api(server.url, "GET", `/api/admin/events?repo=${repo}&limit=500`);
-  assert.equal(ev.status, 200, ev.text);
-  const commitEvents = ev.json.events.filter((e) => e.kind === "commit" && e.ref === "refs/heads/main");
-  assert.equal(commitEvents.length, acked.length + 1 /* seed */, "one event per acknowledged commit");
+  const all = [];
+  for (let before = ""; ; ) {
+    const ev = await api(server.url, "GET", `/api/admin/events?repo=${repo}&limit=64${before}`);
+    assert.equal(ev.status, 200, ev.text);
+    all.push(...ev.json.events);
+    if (ev.json.events.length < 64) break;
+    before = `&before=${ev.json.events[ev.json.events.length - 1].id}`;
+  }
+  const mainEvents = all.filter((e) => e.ref === "refs/heads/main");
+  for (const c of [seed, ...acked.map((a) => a.r)]) {
+    const sha = c.json.commitOid;
+    const named = mainEvents.filter((e) => e.new === sha);
+    assert.equal(named.length, 1, `one event for ${sha}: ${JSON.stringify(named)}`);
+    assert.equal(named[0].kind, "commit", JSON.stringify(named[0]));
+  }
 });
 
 test("pinned commits from both nodes: exactly one wins per parent", async () => {
@@ -396,18 +407,38 @@ test("event consumers run once across nodes: one webhook delivery per commit", a
     json: { watched: [{ type: "model", name: repo }], url: hookRecv.url, domains: ["repo"] },
   });
   assert.equal(h.status, 200, h.text);
+  // commits on both nodes at once: each node's dispatcher (before: one per node) is woken
   const shas = [];
-  for (let i = 0; i < 6; i++) {
-    const r = await commit(nodeUrl(i % 2), repo, { [`f${i}.txt`]: `${i}\n` });
-    assert.equal(r.status, 200, r.text);
-    shas.push(r.json.commitOid);
+  for (let round = 0; round < 4; round++) {
+    const rs = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map((i) => commit(nodeUrl(i % 2), repo, { [`f${round}-${i}.txt`]: `${i}\n` })),
+    );
+    for (const r of rs) {
+      assert.equal(r.status, 200, r.text);
+      shas.push(r.json.commitOid);
+    }
   }
-  await until("a delivery per commit", () => shas.every((s) => hookRecv.got.some((g) => JSON.stringify(g).includes(s))));
+  await until("a delivery per commit", () =>
+    shas.every((s) => hookRecv.got.some((g) => (g.updatedRefs || []).some((u) => u.newSha === s))),
+  );
   await sleep(1500); // a second dispatcher would deliver again by now
   for (const s of shas) {
-    const n = hookRecv.got.filter((g) => JSON.stringify(g).includes(s)).length;
-    assert.equal(n, 1, `deliveries naming ${s}`);
+    const n = hookRecv.got.filter((g) => (g.updatedRefs || []).some((u) => u.newSha === s)).length;
+    assert.equal(n, 1, `deliveries of the move to ${s}`);
   }
+  // each consumer took each event once: what it processed is what its cursor passed
+  // (every consumer of a new hub starts at the first event)
+  const cursors = await until("every consumer caught up", () => {
+    const last = Number(server.sql("SELECT coalesce(max(id), 0) FROM events"));
+    const rows = server
+      .sql("SELECT consumer, last_id, processed FROM event_cursors")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split("|"));
+    return rows.length && rows.every((r) => Number(r[1]) === last) && rows;
+  });
+  for (const [name, last, processed] of cursors)
+    assert.equal(Number(processed), Number(last), `consumer ${name}: events processed once each`);
   // the index consumer ran too: card data visible on both nodes
   const card = await commit(nodeUrl(0), repo, { "README.md": "---\nlicense: mit\ntags: [scaleout]\n---\n# hi\n" });
   assert.equal(card.status, 200, card.text);
