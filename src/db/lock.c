@@ -90,8 +90,11 @@ int db_repo_lock(const char *repo_key, const char *ref, int64_t wait_ms) {
     if ((rc = db_lease_take(name, DB_REPO_LOCK_TTL_MS)) != 0) return rc < 0 ? rc : 0;
     if (db_now_ms() > deadline)
       return hub_error_set(HUB_ERETRY, "'%s' is busy with commits on another node, try again", ref);
-    /* 1-8 ms, spread so the nodes' waiters do not poll in step. */
-    struct timespec ts = {0, (long)(1 + (++waits * 7919u) % 8) * 1000000L};
+    /* 1-8 ms at first, up to 20 ms later, spread so the nodes' waiters do not poll in
+     * step (each try is a write). */
+    waits++;
+    long ms = (long)(1 + (waits * 7919u) % 8) + (waits > 20 ? 12 : 0);
+    struct timespec ts = {0, ms * 1000000L};
     nanosleep(&ts, NULL);
   }
 }
