@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config clang libclang-rt-14-dev git git-lfs curl ca-certificates
 libmicrohttpd-dev libgit2-dev libsqlite3-dev sqlite3 libjansson-dev libssl-dev openssl libsodium-dev
 libcmark-gfm-dev libcmark-gfm-extensions-dev libyaml-dev libcurl4-openssl-dev libcmocka-dev
-librust-blake3-dev liblz4-dev libclamav-dev libpq-dev postgresql zlib1g-dev
+librust-blake3-dev liblz4-dev libclamav-dev libpq-dev postgresql zlib1g-dev nginx
 python3-torch python3-numpy
 nodejs chromium"
 missing=""

@@ -29,6 +29,7 @@
 #include "db/scan.h"
 #include "db/schema.h"
 #include "db/sessions.h"
+#include "db/lock.h"
 #include "db/stmt.h"
 #include "db/webhooks.h"
 #include "db/xet.h"
@@ -534,7 +535,9 @@ static int load_sign_key(unsigned char *key, size_t len) {
   size_t n = 0;
   if (db_kv_get("sign_key", key, len, &n) == 0 && n == len) return 0;
   if (RAND_bytes(key, (int)len) != 1) return hub_error_set(HUB_ERROR, "no randomness");
-  return db_kv_set("sign_key", key, len);
+  /* First writer wins: two nodes starting at once on a new database must not each keep
+   * a key of their own (URLs signed by one would fail on the other). */
+  return db_kv_claim("sign_key", key, len);
 }
 
 static int env_off(const char *name) {
@@ -754,6 +757,7 @@ static int cmd_serve(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (open_data()) return 1;
+  if (db_locks_init()) return die("node leases");
   if (blob_redirect_seconds() && strncmp(blob_location(), "s3://", 5))
     fprintf(stderr, "modelhub: --blob-redirect needs an s3:// blob store; downloads stream "
                     "through the hub\n");

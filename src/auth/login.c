@@ -6,7 +6,10 @@
  * keyed SipHash of "ip:<addr>" or "user:<name>", so crafted keys cannot pile into one
  * bucket. A key with max failures inside the window is refused until the window that
  * began with its first failure ends. When a bucket's probe range is full, the entry with
- * the fewest failures gives way: an address or account under attack keeps its count. */
+ * the fewest failures gives way: an address or account under attack keeps its count.
+ * A server (`modelhub serve`, possibly one node of several) counts in the database
+ * instead (db/lock.h counters), so every node sees every failure; the table is the
+ * fallback of processes without the shared counters. */
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -15,6 +18,8 @@
 #include <time.h>
 
 #include "auth/auth.h"
+#include "db/db.h"
+#include "db/lock.h"
 #include "util/error.h"
 
 #define SLOTS 4096 /* failure records kept (memory bound: ~100 KiB) */
@@ -132,8 +137,38 @@ void auth_login__configure(int max_hashing, int64_t wait_ms) {
   pthread_mutex_unlock(&g.mu);
 }
 
+/* ---- counts every node shares (db/lock.h), when the process has them ------------------- */
+
+static void shared_key(char *out, size_t cap, const char *kind, const char *v) {
+  int n = snprintf(out, cap, "login:%s:", kind);
+  for (const char *p = v; *p && n < (int)cap - 1; p++)
+    out[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p); /* names are case-insensitive */
+  out[n < (int)cap ? n : (int)cap - 1] = 0;
+}
+
+/* Seconds until the shared key may try again; 0 when it may now; <0 without shared counts. */
+static int shared_blocked_for(const char *kind, const char *v, int limit) {
+  char key[256];
+  int n = 0;
+  int64_t start = 0;
+  shared_key(key, sizeof key, kind, v);
+  if (db_counter_get(key, g.window_ms, &n, &start) < 0) return -1;
+  if (n < limit) return 0;
+  int64_t left = start + g.window_ms - db_now_ms();
+  return left > 0 ? (int)((left + 999) / 1000) : 0;
+}
+
 int auth_login_throttled(const char *ip, const char *user) {
   pthread_once(&g_once, init_once);
+  /* Several nodes: the counts live in the database, so a client cannot multiply its
+   * attempts by the number of nodes behind the load balancer. */
+  int sa = shared_blocked_for("ip", ip, IP_FACTOR * g.max_failures), sb;
+  if (sa >= 0 && (sb = shared_blocked_for("user", user, g.max_failures)) >= 0) {
+    pthread_mutex_lock(&g.mu);
+    if (sa || sb) g.throttled++;
+    pthread_mutex_unlock(&g.mu);
+    return sa > sb ? sa : sb;
+  }
   int64_t now = now_ms();
   pthread_mutex_lock(&g.mu);
   int a = blocked_for(key_of("ip", ip), IP_FACTOR * g.max_failures, now);
@@ -145,6 +180,18 @@ int auth_login_throttled(const char *ip, const char *user) {
 
 void auth_login_result(const char *ip, const char *user, int ok) {
   pthread_once(&g_once, init_once);
+  char kip[256], kuser[256];
+  shared_key(kip, sizeof kip, "ip", ip);
+  shared_key(kuser, sizeof kuser, "user", user);
+  if (ok ? db_counter_clear(kuser) == 0
+         : db_counter_add(kip, g.window_ms) == 0 && db_counter_add(kuser, g.window_ms) == 0) {
+    if (!ok) {
+      pthread_mutex_lock(&g.mu);
+      g.failed++;
+      pthread_mutex_unlock(&g.mu);
+    }
+    return;
+  }
   int64_t now = now_ms();
   pthread_mutex_lock(&g.mu);
   if (ok) {

@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/lock.h"
 #include "events/events.h"
 #include "util/error.h"
 #include "util/thread.h"
@@ -15,6 +16,13 @@
 #define EVENTS_BATCH 64
 /* A consumer that failed a batch gets it again after this long. */
 #define EVENTS_RETRY_MS 1000
+/* Several nodes on one database: one of them dispatches, holding this lease (db/lock.h);
+ * the others stand by and take over when it expires (a node that died). */
+#define EVENTS_LEASE "events.dispatch"
+#define EVENTS_LEASE_MS 10000
+/* How often the dispatcher looks for events it was not told about (other processes: git
+ * hooks, other nodes). */
+#define EVENTS_POLL_MS 250
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_work = PTHREAD_COND_INITIALIZER; /* dispatcher: events may be there */
@@ -86,6 +94,17 @@ static int round_once(int *failed) {
   return busy;
 }
 
+/* 1 while this node holds the dispatcher lease; renewed when half of it is used up. */
+static int lease_held(void) {
+  static int64_t until; /* dispatcher thread only */
+  int64_t now = db_now_ms();
+  if (until - now > EVENTS_LEASE_MS / 2) return 1;
+  int rc = db_lease_take(EVENTS_LEASE, EVENTS_LEASE_MS);
+  if (rc < 0) fprintf(stderr, "modelhub: event dispatcher lease: %s\n", hub_error_msg());
+  until = rc == 1 ? now + EVENTS_LEASE_MS : 0;
+  return rc == 1;
+}
+
 static void *dispatcher(void *arg) {
   (void)arg;
   pthread_mutex_lock(&g_mu);
@@ -93,7 +112,7 @@ static void *dispatcher(void *arg) {
     int failed = 0;
     g_pending = 0;
     pthread_mutex_unlock(&g_mu);
-    while (!paused() && round_once(&failed) && !failed) {
+    while (!paused() && lease_held() && round_once(&failed) && !failed) {
       pthread_mutex_lock(&g_mu);
       int stop = g_stop;
       pthread_mutex_unlock(&g_mu);
@@ -104,12 +123,19 @@ static void *dispatcher(void *arg) {
     if (g_pending) continue;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    /* Also a poll: git hooks append events from another process. */
-    ts.tv_sec += failed ? EVENTS_RETRY_MS / 1000 : 1;
+    /* Also a poll: git hooks and other nodes append events from another process. */
+    long ms = failed ? EVENTS_RETRY_MS : EVENTS_POLL_MS;
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
     pthread_cond_timedwait(&g_work, &g_mu, &ts);
   }
   pthread_mutex_unlock(&g_mu);
-  db_global_shutdown(); /* this thread's connection */
+  db_lease_drop(EVENTS_LEASE); /* another node takes over now, not when it expires */
+  db_global_shutdown();        /* this thread's connection */
   return NULL;
 }
 
@@ -164,7 +190,28 @@ int events_wait(const char *name, int64_t id, int ms) {
   pthread_mutex_lock(&g_mu);
   int rc = 0;
   while (g_cursor[i] < id) {
-    if (!g_on || g_stop || pthread_cond_timedwait(&g_done, &g_mu, &until)) {
+    /* Another node may be the dispatcher: look at the cursor in the database too. */
+    struct timespec slice;
+    clock_gettime(CLOCK_REALTIME, &slice);
+    slice.tv_nsec += 20 * 1000000L;
+    if (slice.tv_nsec >= 1000000000L) {
+      slice.tv_sec++;
+      slice.tv_nsec -= 1000000000L;
+    }
+    int last_slice = slice.tv_sec > until.tv_sec ||
+                     (slice.tv_sec == until.tv_sec && slice.tv_nsec >= until.tv_nsec);
+    if (!g_on || g_stop) {
+      rc = 1;
+      break;
+    }
+    if (pthread_cond_timedwait(&g_done, &g_mu, last_slice ? &until : &slice) == 0) continue;
+    pthread_mutex_unlock(&g_mu);
+    int64_t cur = 0;
+    int peek = db_cursor_peek(events_consumers[i].name, &cur, NULL);
+    pthread_mutex_lock(&g_mu);
+    if (!peek && cur > g_cursor[i]) g_cursor[i] = cur;
+    if (g_cursor[i] >= id) break;
+    if (last_slice) {
       rc = 1;
       break;
     }

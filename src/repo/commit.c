@@ -425,7 +425,14 @@ int repo_commit(repo_handle *h, const repo_commit_req *req, char out_sha[41]) {
       q->tail = &q->head;
       q->leader = 1;
       pthread_mutex_unlock(&q->mu);
-      publish_batch(h, req->ref, batch);
+      /* The other nodes' leaders of this ref wait while this one publishes. */
+      if ((rc = repo__refq_node_lock(q)) < 0) {
+        for (w = batch; w; w = w->next)
+          pending_fail(w, rc);
+      } else {
+        publish_batch(h, req->ref, batch);
+        repo__refq_node_unlock(q);
+      }
       pthread_mutex_lock(&q->mu);
       for (w = batch; w; w = next) {
         next = w->next; /* w belongs to its writer once done is set */

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/lock.h"
 #include "util/error.h"
 #include "util/limits.h"
 
@@ -73,6 +74,37 @@ void repo__refq_put(repo__refq *q) {
   pthread_mutex_unlock(&g_mu);
 }
 
+/* ---- the turn across nodes ----------------------------------------------------------- */
+
+/* The queue's repository as every node names it (the git dir's name, "<uid>", whatever
+ * the mount point) and its ref. */
+static void node_key(const repo__refq *q, char repo[128], const char **ref) {
+  const char *nl = strchr(q->key, '\n');
+  size_t end = (size_t)(nl - q->key), start;
+  while (end > 1 && q->key[end - 1] == '/')
+    end--;
+  start = end;
+  while (start > 0 && q->key[start - 1] != '/')
+    start--;
+  if (end - start > 4 && !memcmp(q->key + end - 4, ".git", 4)) end -= 4;
+  snprintf(repo, 128, "%.*s", (int)(end - start), q->key + start);
+  *ref = nl + 1;
+}
+
+int repo__refq_node_lock(repo__refq *q) {
+  char repo[128];
+  const char *ref;
+  node_key(q, repo, &ref);
+  return db_repo_lock(repo, ref, (int64_t)REPO_REF_WAIT_SECS * 1000);
+}
+
+void repo__refq_node_unlock(repo__refq *q) {
+  char repo[128];
+  const char *ref;
+  node_key(q, repo, &ref);
+  db_repo_unlock(repo, ref);
+}
+
 int repo__ref_lock(repo_handle *h, const char *ref, repo__refq **out) {
   struct timespec deadline;
   repo__refq *q;
@@ -94,12 +126,22 @@ int repo__ref_lock(repo_handle *h, const char *ref, repo__refq **out) {
     repo__refq_put(q);
     return hub_error_set(HUB_ERETRY, "'%s' is busy with other commits, try again", ref);
   }
+  /* This process's turn; now the nodes' (docs/scale-out.md, "Several nodes"). */
+  if ((rc = repo__refq_node_lock(q)) < 0) {
+    pthread_mutex_lock(&q->mu);
+    q->leader = 0;
+    pthread_cond_broadcast(&q->cv);
+    pthread_mutex_unlock(&q->mu);
+    repo__refq_put(q);
+    return rc;
+  }
   *out = q;
   return 0;
 }
 
 void repo__ref_unlock(repo__refq *q) {
   if (!q) return;
+  repo__refq_node_unlock(q);
   pthread_mutex_lock(&q->mu);
   q->leader = 0;
   pthread_cond_broadcast(&q->cv);

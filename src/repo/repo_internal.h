@@ -35,6 +35,12 @@ void repo__refq_put(repo__refq *q);
  * ref updates (branch create/delete). Release with repo__ref_unlock (NULL is a no-op). */
 int repo__ref_lock(repo_handle *h, const char *ref, repo__refq **out);
 void repo__ref_unlock(repo__refq *q);
+/* The same turn across nodes sharing the database (db_repo_lock on the queue's repo uid and
+ * ref), taken by whoever leads the queue in this process, so one node at a time reads,
+ * builds on and moves a ref: 0, or HUB_ERETRY after REPO_REF_WAIT_SECS. repo__ref_lock
+ * takes and repo__ref_unlock releases it; the group commit's leader takes it itself. */
+int repo__refq_node_lock(repo__refq *q);
+void repo__refq_node_unlock(repo__refq *q);
 /* 1 if the lock file is stale (old enough, no live process working in `gitdir`), 0 if it
  * may be held, -1 if it does not exist. */
 int repo__lock_file_stale(const char *lock_path, const char *gitdir);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db/db.h"
+#include "db/lock.h"
 #include "db/xet.h"
 #include "util/error.h"
 #include "xetsrv/internal.h"
@@ -24,7 +25,8 @@ static int load_dedup_secret(void) {
     return 0;
   if (RAND_bytes(g_dedup_secret, sizeof g_dedup_secret) != 1)
     return hub_error_set(HUB_ERROR, "no randomness");
-  return db_kv_set("xet_dedup_secret", g_dedup_secret, sizeof g_dedup_secret);
+  /* First writer wins: nodes starting at once agree on one secret. */
+  return db_kv_claim("xet_dedup_secret", g_dedup_secret, sizeof g_dedup_secret);
 }
 
 int xs_dedup_key(xet_hash *out, uint64_t now) {

@@ -363,9 +363,11 @@ test("no git children left behind (reaped, none killed mid-way)", async () => {
   git([...raw, "commit", "-q", "-m", "noise"], { cwd: dir });
   git([...raw, "push", "-q", url, "main"], { cwd: dir });
   const head = git(["rev-parse", "HEAD"], { cwd: dir }).stdout.trim();
-  const gitKids = () => children(server.pid).filter((k) => / git$/.test(k));
-  for (let i = 0; i < 100 && children(server.pid).length; i++) await sleep(50);
-  assert.deepEqual(children(server.pid), [], "no child before the request");
+  // every node's children (MODELHUB_E2E_NODES: the request may land on any node)
+  const allKids = () => server.nodes.flatMap((n) => children(n.pid));
+  const gitKids = () => allKids().filter((k) => / git$/.test(k));
+  for (let i = 0; i < 100 && allKids().length; i++) await sleep(50);
+  assert.deepEqual(allKids(), [], "no child before the request");
 
   const pkt = (s) => (s.length + 4).toString(16).padStart(4, "0") + s;
   const ctl = new AbortController();
@@ -384,8 +386,8 @@ test("no git children left behind (reaped, none killed mid-way)", async () => {
   assert.ok(seen.length > 0, "git upload-pack runs while the response is unread");
   assert.ok(!seen.some((k) => / Z git$/.test(k)), `the child is still working, not a zombie: ${seen}`);
   ctl.abort();
-  for (let i = 0; i < 300 && children(server.pid).length; i++) await sleep(50);
-  assert.deepEqual(children(server.pid), [], "the child was killed and reaped");
+  for (let i = 0; i < 300 && allKids().length; i++) await sleep(50);
+  assert.deepEqual(allKids(), [], "the child was killed and reaped");
 });
 
 /** Child processes of pid, as "pid state comm" strings (Linux /proc). */

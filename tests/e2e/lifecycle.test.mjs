@@ -114,6 +114,10 @@ const packCount = (dir) => readdirSync(path.join(dir, "objects/pack")).filter((f
 const bareRev = (dir, ref) => git(["--git-dir", dir, "rev-parse", "--verify", "-q", ref], { ok: false }).stdout.trim();
 
 let cloneNo = 0;
+/** Node 1 of the server (itself unless MODELHUB_E2E_NODES): where a test that stops or
+ * kills "the server" sends its git traffic, and whose first push writes the hooks. */
+const node1 = (server) => ({ adminToken: server.adminToken, url: server.nodes[0].url });
+
 function cloneOf(server, name) {
   const dir = path.join(work, `clone-${++cloneNo}`);
   git(["clone", "-q", remote(server, name), dir]);
@@ -219,7 +223,7 @@ test("SIGTERM during a push: the push finishes, git reports success, the ref and
   const server = await start();
   await createRepo(server, "termpush");
   const bare = repoDir(server);
-  const dir = cloneOf(server, "termpush");
+  const dir = cloneOf(node1(server), "termpush");
   commitFile(dir, "a.txt", "a\n");
   git(["push", "-q", "origin", "HEAD:main"], { cwd: dir }); // writes the hooks
   const flag = slowHook(server, 2);
@@ -246,7 +250,7 @@ test("SIGKILL of the server ends its git children: an unfinished push moves no r
   const server = await start();
   await createRepo(server, "killpush");
   const bare = repoDir(server);
-  const dir = cloneOf(server, "killpush");
+  const dir = cloneOf(node1(server), "killpush");
   const before = commitFile(dir, "a.txt", "a\n");
   git(["push", "-q", "origin", "HEAD:main"], { cwd: dir });
   const flag = slowHook(server, 2);

@@ -10,8 +10,15 @@
 // <repo>/build/modelhub. With an ASan build, leaks are detected at exit, and
 // stop() throws (so the test file fails) when the server exited non-zero or its
 // log holds a sanitizer report.
+//
+// Several nodes (docs/scale-out.md, "Several nodes"): MODELHUB_E2E_NODES=N (or
+// opts.nodes) starts N `modelhub serve` processes on the one data dir behind a
+// round-robin nginx, and `url` is nginx's. Every request may land on any node; the
+// nodes append to one log. crashAndRestart() SIGKILLs node 1 and starts it again;
+// terminate()/restart() act on every node; `nodes` lists them ({url, pid, exited,
+// kill(signal), start()}) for tests that aim at one node.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
@@ -25,6 +32,9 @@ const START_TIMEOUT_MS = Number(process.env.MODELHUB_E2E_START_TIMEOUT_MS || 300
 const STOP_TIMEOUT_MS = 15000;
 const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer/;
 const READONLY_WRITE_RE = /BUG: write on a read-only thread/;
+/** Nodes per server when a test does not say (MODELHUB_E2E_NODES, default 1). */
+export const E2E_NODES = Math.max(1, Number(process.env.MODELHUB_E2E_NODES || 1) || 1);
+const NGINX = process.env.MODELHUB_E2E_NGINX || "nginx";
 
 export function binaryPath() {
   const env = process.env.MODELHUB_BIN;
@@ -125,6 +135,96 @@ async function launch(bin, dataDir, logPath, port, knownToken = null, extraEnv =
   );
 }
 
+/**
+ * nginx in front of the nodes: round-robin, no buffering either way, unlimited bodies,
+ * HTTP/1.1 keep-alive to the upstreams, long timeouts, Host and X-Forwarded-For passed
+ * on. Non-root-safe: everything under `dir`. Resolves to {url, stop(), log()}.
+ */
+export async function startNginx(dir, ports) {
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  for (const t of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) {
+    mkdirSync(path.join(dir, t), { recursive: true });
+    chmodSync(path.join(dir, t), 0o777); // workers drop to nobody when started as root
+  }
+  const errLog = path.join(dir, "error.log");
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const conf = `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${errLog} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  upstream modelhub {
+${ports.map((p) => `    server 127.0.0.1:${p} max_fails=1 fail_timeout=2s;`).join("\n")}
+    keepalive 64;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 0;
+    proxy_buffering off;
+    proxy_request_buffering off;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_set_header Host $http_host;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_connect_timeout 5s;
+    proxy_read_timeout 3600s;
+    proxy_send_timeout 3600s;
+    send_timeout 3600s;
+    location / { proxy_pass http://modelhub; }
+  }
+}
+`;
+    const confPath = path.join(dir, "nginx.conf");
+    writeFileSync(confPath, conf);
+    const child = spawn(NGINX, ["-e", errLog, "-c", confPath, "-p", dir, "-g", "daemon off;"], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    let exited = false;
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (d) => {
+      if (stderr.length < 8192) stderr += d;
+    });
+    const exitP = new Promise((r) => child.on("exit", () => ((exited = true), r())));
+    child.on("error", (e) => {
+      stderr += String(e);
+      exited = true;
+    });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 10000;
+    while (!exited && Date.now() < deadline) {
+      try {
+        const res = await fetch(`${url}/healthz`);
+        await res.arrayBuffer();
+        if (res.status !== 502 && res.status !== 504) {
+          const log = () => (existsSync(errLog) ? readFileSync(errLog, "utf8") : "");
+          const stop = async () => {
+            if (!exited) child.kill("SIGTERM");
+            await exitP;
+          };
+          return { url, stop, log, pid: child.pid };
+        }
+      } catch {
+        /* not listening yet */
+      }
+      await sleep(50);
+    }
+    if (!exited) child.kill("SIGKILL");
+    await exitP;
+    const log = existsSync(errLog) ? readFileSync(errLog, "utf8") : "";
+    if (attempt < 3 && /Address already in use/.test(stderr + log)) continue;
+    throw new Error(`nginx did not start:\n${stderr}\n${tail(log)}`);
+  }
+}
+
 export async function startServer(opts = {}) {
   const bin = binaryPath();
   if (!existsSync(bin)) throw new Error(`modelhub binary not found: ${bin} (build it, or set MODELHUB_BIN)`);
@@ -161,55 +261,114 @@ export async function startServer(opts = {}) {
         `stdout:\n${launched.state.stdout}\nlog tail:\n${tail(log)}`,
     );
   }
-  let { state, url, token } = launched;
+  const { url: url1, token } = launched;
+  const nodeCount = Math.max(1, Number(opts.nodes ?? E2E_NODES) || 1);
+  // node 1 first (it creates the database and the admin), then the others on the same data dir
+  const nodes = [{ state: launched.state, port: Number(new URL(url1).port), url: url1 }];
   let crashing = false;
   const cliProblems = [];
   let stopped = false;
+  let nginx = null;
+  let nginxDir = null;
 
   const log = () => (existsSync(logPath) ? readFileSync(logPath, "utf8") : "");
 
-  // If the server dies while tests run, say so at once: the tests will only
-  // see ECONNREFUSED.
-  const watch = (st) => st.child.on("exit", (code, signal) => {
-    if (!stopped && !crashing) {
+  // If a node dies while tests run, say so at once: the tests will only see
+  // ECONNREFUSED (or 502 from nginx).
+  const watch = (node) => node.state.child.on("exit", (code, signal) => {
+    if (!stopped && !crashing && !node.expectExit) {
       console.error(
-        `\n*** modelhub exited unexpectedly (code ${code}, signal ${signal}); log tail:\n${tail(log())}\n`,
+        `\n*** modelhub${nodes.length > 1 ? ` node ${nodes.indexOf(node) + 1}` : ""} exited unexpectedly ` +
+          `(code ${code}, signal ${signal}); log tail:\n${tail(log())}\n`,
       );
     }
   });
-  watch(state);
+  watch(nodes[0]);
 
-  /** Simulate a crash: SIGKILL the server, then start it again on the same data dir
-   * and port (the admin token stays valid). */
-  async function crashAndRestart() {
-    crashing = true;
-    state.child.kill("SIGKILL");
-    await state.exitPromise;
-    const port = Number(new URL(url).port);
-    const again = await launch(bin, dataDir, logPath, port, token, extraEnv);
+  /** (Re)start node n on its port. */
+  async function startNode(node) {
+    const again = await launch(bin, dataDir, logPath, node.port, token, extraEnv);
     if (!again.ok) throw new Error(`restart failed:\n${tail(log())}`);
-    state = again.state;
-    crashing = false;
-    watch(state);
+    node.state = again.state;
+    node.expectExit = false;
+    watch(node);
   }
 
-  /** SIGTERM the server and wait for it to exit; resolves to {code, signal}. */
+  try {
+    for (let i = 1; i < nodeCount; i++) {
+      let node = null;
+      for (let attempt = 1; !node; attempt++) {
+        const port = await freePort();
+        const l = await launch(bin, dataDir, logPath, port, token, extraEnv);
+        if (l.ok) node = { state: l.state, port, url: l.url };
+        else if (attempt >= 3 || !/address already in use|EADDRINUSE|bind/i.test(log()))
+          throw new Error(`modelhub node ${i + 1} exited during startup (code ${l.state.code})\nlog tail:\n${tail(log())}`);
+      }
+      nodes.push(node);
+      watch(node);
+    }
+    if (nodeCount > 1) {
+      nginxDir = mkdtempSync(path.join(tmpdir(), "modelhub-e2e-nginx-"));
+      nginx = await startNginx(nginxDir, nodes.map((n) => n.port));
+    }
+  } catch (e) {
+    stopped = true;
+    for (const n of nodes) if (!n.state.exited) n.state.child.kill("SIGKILL");
+    for (const n of nodes) await n.state.exitPromise;
+    rmSync(dataDir, { recursive: true, force: true });
+    if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
+    throw e;
+  }
+  const url = nginx ? nginx.url : url1;
+
+  /** Simulate a crash: SIGKILL the server (node 1), then start it again on the same data
+   * dir and port (the admin token stays valid). */
+  async function crashAndRestart() {
+    const node = nodes[0];
+    crashing = true;
+    node.state.child.kill("SIGKILL");
+    await node.state.exitPromise;
+    await startNode(node);
+    crashing = false;
+  }
+
+  /** SIGTERM the server (every node) and wait for it to exit; resolves to node 1's
+   * {code, signal}. */
   async function terminate() {
     crashing = true; // an expected exit
-    if (!state.exited) state.child.kill("SIGTERM");
-    await state.exitPromise;
-    return { code: state.code, signal: state.signal };
+    for (const n of nodes) if (!n.state.exited) n.state.child.kill("SIGTERM");
+    for (const n of nodes) await n.state.exitPromise;
+    return { code: nodes[0].state.code, signal: nodes[0].state.signal };
   }
 
-  /** Start the server again on the same data dir and port after terminate(). */
+  /** Start the server (every node) again on the same data dir and ports after terminate(). */
   async function restart() {
-    const port = Number(new URL(url).port);
-    const again = await launch(bin, dataDir, logPath, port, token, extraEnv);
-    if (!again.ok) throw new Error(`restart failed:\n${tail(log())}`);
-    state = again.state;
+    for (const n of nodes) await startNode(n);
     crashing = false;
-    watch(state);
   }
+
+  /** The nodes, for tests that aim at one of them (kill one, ask one directly). */
+  const nodeApi = nodes.map((n, i) => ({
+    index: i + 1,
+    url: n.url,
+    get pid() {
+      return n.state.child.pid;
+    },
+    get exited() {
+      return n.state.exited;
+    },
+    /** Send a signal (default SIGKILL) and wait for the exit; the exit is not reported. */
+    async kill(signal = "SIGKILL") {
+      n.expectExit = true;
+      if (!n.state.exited) n.state.child.kill(signal);
+      await n.state.exitPromise;
+      return { code: n.state.code, signal: n.state.signal };
+    },
+    /** Start it again after kill(). */
+    async start() {
+      await startNode(n);
+    },
+  }));
 
   /** Run the CLI against this server's data dir. Returns spawnSync's result (utf8). */
   function cli(args, { check = false } = {}) {
@@ -261,20 +420,29 @@ export async function startServer(opts = {}) {
   async function stop() {
     if (stopped) return;
     stopped = true;
-    let killed = false;
-    if (!state.exited) {
-      state.child.kill("SIGTERM");
-      const timer = setTimeout(() => {
-        killed = true;
-        state.child.kill("SIGKILL");
-      }, STOP_TIMEOUT_MS);
-      await state.exitPromise;
-      clearTimeout(timer);
-    }
-    const text = log();
     const problems = [...cliProblems];
-    if (killed) problems.push(`server did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM (killed)`);
-    else if (state.code !== 0) problems.push(`server exited with code ${state.code}, signal ${state.signal}`);
+    if (nginx) await nginx.stop();
+    await Promise.all(
+      nodes.map(async (n, i) => {
+        const name = nodes.length > 1 ? `server node ${i + 1}` : "server";
+        const st = n.state;
+        let killed = false;
+        if (!st.exited) {
+          st.child.kill("SIGTERM");
+          const timer = setTimeout(() => {
+            killed = true;
+            st.child.kill("SIGKILL");
+          }, STOP_TIMEOUT_MS);
+          await st.exitPromise;
+          clearTimeout(timer);
+        } else if (n.expectExit) {
+          return; // killed by the test and not started again
+        }
+        if (killed) problems.push(`${name} did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM (killed)`);
+        else if (st.code !== 0) problems.push(`${name} exited with code ${st.code}, signal ${st.signal}`);
+      }),
+    );
+    const text = log();
     if (SANITIZER_RE.test(text)) problems.push("sanitizer report in server log");
     // Event threads hold read-only database connections (db_thread_readonly): a write
     // there is a bug (docs/architecture.md, "Event threads + workers").
@@ -291,6 +459,7 @@ export async function startServer(opts = {}) {
     } else {
       rmSync(path.dirname(logPath), { recursive: true, force: true });
     }
+    if (nginxDir) rmSync(nginxDir, { recursive: true, force: true });
     if (problems.length) throw new Error(`modelhub server problems:\n- ${problems.join("\n- ")}`);
   }
 
@@ -306,14 +475,15 @@ export async function startServer(opts = {}) {
       return { ...childEnv(), ...storeEnv };
     },
     get pid() {
-      return state.child.pid;
+      return nodes[0].state.child.pid;
     },
+    nodes: nodeApi,
     sql,
     crashAndRestart,
     terminate,
     restart,
     get exited() {
-      return state.exited;
+      return nodes.some((n) => n.state.exited && !n.expectExit);
     },
     cli,
     makeUser,

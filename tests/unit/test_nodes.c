@@ -1,0 +1,206 @@
+/* Leases, cross-node ref turns, shared counters and first-writer-wins kv (db/lock.h), on
+ * SQLite and on a throwaway PostgreSQL cluster (scripts/pg.sh; skipped, loudly, only when
+ * the PostgreSQL binaries are missing). Another node is played by rows with another owner. */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db/db.h"
+#include "db/lock.h"
+#include "db/stmt.h"
+#include "util/error.h"
+
+static char g_sqlite_dir[] = "/tmp/mh-nodes-XXXXXX";
+static char g_pg_dir[] = "/tmp/mh-nodes-pg-XXXXXX";
+static char g_pg_url[512];
+static int g_pg_up;
+
+enum { ENG_SQLITE, ENG_PG };
+static int eng_sqlite = ENG_SQLITE, eng_pg = ENG_PG;
+
+/* scripts/pg.sh of this checkout: from the current directory, else up from the binary
+ * (build/unit/ or build/asan/unit/). */
+static char g_script[4096] = "scripts/pg.sh";
+
+static void find_script(void) {
+  if (access(g_script, R_OK) == 0) return;
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = 0;
+  for (char *slash; (slash = strrchr(exe, '/'));) {
+    *slash = 0;
+    char path[sizeof g_script];
+    if (strlen(exe) + 16 > sizeof path) return;
+    snprintf(path, sizeof path, "%.4000s/scripts/pg.sh", exe);
+    if (access(path, R_OK) == 0) {
+      snprintf(g_script, sizeof g_script, "%s", path);
+      return;
+    }
+  }
+}
+
+static int pg_script(const char *verb, char *out, size_t cap) {
+  char cmd[8192];
+  snprintf(cmd, sizeof cmd, "sh '%s' %s %s", g_script, verb, g_pg_dir);
+  FILE *f = popen(cmd, "r");
+  if (!f) return -1;
+  char line[512] = "";
+  if (!fgets(line, sizeof line, f)) line[0] = 0;
+  int st = pclose(f);
+  line[strcspn(line, "\n")] = 0;
+  if (out) snprintf(out, cap, "%s", line);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Select the test's engine and make the "nodes" schema there; 0 when skipped. */
+static int use(void **state) {
+  int e = *(int *)*state;
+  if (e == ENG_PG) {
+    if (!g_pg_up) return 0;
+    assert_int_equal(db_engine_select(g_pg_url), 0);
+  } else {
+    assert_int_equal(db_engine_select("sqlite"), 0);
+  }
+  assert_int_equal(db_locks_init(), 0);
+  return 1;
+}
+
+#define USE_OR_SKIP()                                                                              \
+  do {                                                                                             \
+    if (!use(state)) {                                                                             \
+      skip();                                                                                      \
+      return;                                                                                      \
+    }                                                                                              \
+  } while (0)
+
+/* A lease row of another node. */
+static void foreign(const char *name, int64_t until_ms) {
+  char sql[512];
+  snprintf(sql, sizeof sql,
+           "DELETE FROM node_leases WHERE name='%s';"
+           "INSERT INTO node_leases(name, owner, until_ms) VALUES('%s', 'other:1:x', %lld)",
+           name, name, (long long)until_ms);
+  assert_int_equal(db_exec(sql), 0);
+}
+
+static void test_leases(void **state) {
+  USE_OR_SKIP();
+  db_exec("DELETE FROM node_leases");
+  assert_int_equal(db_lease_take("a", 10000), 1);
+  assert_int_equal(db_lease_take("a", 10000), 1); /* renewal */
+  foreign("b", db_now_ms() + 60000);
+  assert_int_equal(db_lease_take("b", 10000), 0); /* another node's, running */
+  assert_int_equal(db_lease_drop("b"), 0);        /* not ours: stays */
+  assert_int_equal(db_lease_take("b", 10000), 0);
+  foreign("b", db_now_ms() - 1);
+  assert_int_equal(db_lease_take("b", 10000), 1); /* expired: taken over */
+  assert_int_equal(db_lease_drop("a"), 0);
+  foreign("a", db_now_ms() + 60000); /* dropped: another node may take it at once */
+  assert_int_equal(db_lease_take("a", 10000), 0);
+  assert_true(strchr(db_node_id(), ':') != NULL);
+}
+
+static void test_repo_lock(void **state) {
+  USE_OR_SKIP();
+  db_exec("DELETE FROM node_leases");
+  assert_int_equal(db_repo_lock("uid1", "refs/heads/main", 1000), 0);
+  assert_int_equal(db_repo_lock("uid1", "refs/heads/dev", 1000), 0); /* another ref */
+  db_repo_unlock("uid1", "refs/heads/main");
+  db_repo_unlock("uid1", "refs/heads/dev");
+  foreign("ref:uid1:refs/heads/main", db_now_ms() + 60000);
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  assert_int_equal(db_repo_lock("uid1", "refs/heads/main", 150), HUB_ERETRY);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+  assert_true(ms >= 140);
+  /* the other node's lease runs out while we wait: we get the turn */
+  foreign("ref:uid1:refs/heads/main", db_now_ms() + 100);
+  assert_int_equal(db_repo_lock("uid1", "refs/heads/main", 5000), 0);
+  db_repo_unlock("uid1", "refs/heads/main");
+}
+
+static void test_counters(void **state) {
+  USE_OR_SKIP();
+  int n = -1;
+  int64_t start = -1;
+  db_exec("DELETE FROM node_counters");
+  assert_int_equal(db_counter_get("k", 60000, &n, &start), 0);
+  assert_int_equal(n, 0);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(db_counter_add("k", 60000), 0);
+  assert_int_equal(db_counter_get("k", 60000, &n, &start), 0);
+  assert_int_equal(n, 3);
+  assert_true(start > 0 && start <= db_now_ms());
+  assert_int_equal(db_counter_clear("k"), 0);
+  assert_int_equal(db_counter_get("k", 60000, &n, &start), 0);
+  assert_int_equal(n, 0);
+  /* a window that ran out starts again at 1 */
+  assert_int_equal(db_counter_add("w", 30), 0);
+  assert_int_equal(db_counter_add("w", 30), 0);
+  usleep(60 * 1000);
+  assert_int_equal(db_counter_get("w", 30, &n, &start), 0);
+  assert_int_equal(n, 0);
+  assert_int_equal(db_counter_add("w", 30), 0);
+  assert_int_equal(db_counter_get("w", 30, &n, &start), 0);
+  assert_int_equal(n, 1);
+}
+
+/* kv lives in the core schema (SQLite only until conn.c is converted). */
+static void test_kv_claim(void **state) {
+  (void)state;
+  assert_int_equal(db_engine_select("sqlite"), 0);
+  unsigned char a[8] = "AAAAAAA", b[8] = "BBBBBBB";
+  assert_int_equal(db_kv_claim("claimed", a, sizeof a), 0);
+  assert_int_equal(db_kv_claim("claimed", b, sizeof b), 0);
+  assert_memory_equal(b, "AAAAAAA", 8); /* the second writer gets the first value */
+  unsigned char c[8] = {0};
+  size_t n = 0;
+  assert_int_equal(db_kv_get("claimed", c, sizeof c, &n), 0);
+  assert_memory_equal(c, "AAAAAAA", 8);
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  if (!mkdtemp(g_sqlite_dir) || !mkdtemp(g_pg_dir)) return -1;
+  if (db_engine_select("sqlite") || db_global_init(g_sqlite_dir)) return -1;
+  find_script();
+  int rc = pg_script("start", g_pg_url, sizeof g_pg_url);
+  if (rc == 3)
+    fprintf(stderr, "\n*** test_nodes: PostgreSQL binaries missing (apt-get install "
+                    "postgresql): the PostgreSQL cases are SKIPPED ***\n\n");
+  else if (rc != 0) {
+    fprintf(stderr, "test_nodes: scripts/pg.sh start failed (%d)\n", rc);
+    return -1;
+  }
+  g_pg_up = rc == 0;
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  db_stmt_thread_end();
+  db_engine_select("sqlite");
+  db_global_shutdown();
+  if (g_pg_up) pg_script("stop", NULL, 0);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", g_sqlite_dir, g_pg_dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+#define BOTH(fn) cmocka_unit_test_prestate(fn, &eng_sqlite), cmocka_unit_test_prestate(fn, &eng_pg)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      BOTH(test_leases),
+      BOTH(test_repo_lock),
+      BOTH(test_counters),
+      cmocka_unit_test(test_kv_claim),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
