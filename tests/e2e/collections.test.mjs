@@ -422,7 +422,7 @@ describe("collections API", () => {
       " 'c' || i, 'c' || i, 'blue', i, 0, 0 FROM n";
     server.sql({
       sqlite: bulk("printf('%024x', 11259375 * 4096 + i)"),
-      postgres: bulk("lpad(to_hex(11259375 * 4096 + i), 24, '0')"),
+      postgres: bulk("lpad(to_hex(CAST(11259375 AS BIGINT) * 4096 + i), 24, '0')"),
     });
     assertHubError(await create(h, "one too many", "hoarder"), 413, "PayloadTooLarge");
     // Deleting one makes room again.

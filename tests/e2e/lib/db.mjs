@@ -26,21 +26,25 @@ process.on("exit", () => {
  * or null when the PostgreSQL binaries are missing (scripts/pg.sh exit status 3). */
 export function sharedPg() {
   if (cluster !== undefined) return cluster;
-  const dir = mkdtempSync(path.join(tmpdir(), "modelhub-e2e-pg-"));
-  const r = spawnSync("sh", [PG_SH, "start", dir], { encoding: "utf8", timeout: 120000 });
-  if (r.status === 3) {
-    rmSync(dir, { recursive: true, force: true });
-    if (PG_MODE) throw new Error(`MODELHUB_E2E_DB=postgres: ${r.stderr.trim()}`);
-    cluster = null;
-    return cluster;
-  }
-  if (r.error || r.status !== 0) {
+  for (let attempt = 1; ; attempt++) {
+    const dir = mkdtempSync(path.join(tmpdir(), "modelhub-e2e-pg-"));
+    const r = spawnSync("sh", [PG_SH, "start", dir], { encoding: "utf8", timeout: 120000 });
+    if (r.status === 3) {
+      rmSync(dir, { recursive: true, force: true });
+      if (PG_MODE) throw new Error(`MODELHUB_E2E_DB=postgres: ${r.stderr.trim()}`);
+      cluster = null;
+      return cluster;
+    }
+    if (!r.error && r.status === 0) {
+      cluster = { dir, url: r.stdout.trim() };
+      return cluster;
+    }
     spawnSync("sh", [PG_SH, "stop", dir], { stdio: "ignore", timeout: 60000 });
     rmSync(dir, { recursive: true, force: true });
+    // Lost the race for the port pg.sh found free: again, in a new dir (a new port).
+    if (attempt < 3 && /already in use/i.test(r.stderr || "")) continue;
     throw new Error(`scripts/pg.sh start failed (${r.status}): ${r.error || r.stderr}`);
   }
-  cluster = { dir, url: r.stdout.trim() };
-  return cluster;
 }
 
 /** Run SQL with psql on the database at `url` (unaligned, tuples only: "a|b" rows like the
