@@ -14,11 +14,24 @@
 #include "audit/audit.h"
 #include "auth/auth.h"
 #include "blob/blob.h"
+#include "blob/migrate.h"
 #include "bundle/bundle.h"
 #include "collections/collections.h"
 #include "db/search.h"
+#include "db/collections.h"
+#include "db/copy.h"
 #include "db/db.h"
+#include "db/discussions.h"
+#include "db/events.h"
+#include "db/gov.h"
+#include "db/jobs.h"
+#include "db/mirror.h"
+#include "db/scan.h"
+#include "db/schema.h"
+#include "db/sessions.h"
 #include "db/stmt.h"
+#include "db/webhooks.h"
+#include "db/xet.h"
 #include "events/events.h"
 #include "git/git.h"
 #include "gov/gov.h"
@@ -49,6 +62,10 @@ static int usage_main(FILE *f) {
           "usage: modelhub [--data DIR] <command> [args]\n\n"
           "commands:\n"
           "  serve                      run the hub (HTTP API, git, LFS, web)\n"
+          "  migrate [--status]         apply pending schema steps / list schema versions\n"
+          "  storage migrate --to s3://BUCKET[/PREFIX]\n"
+          "                             copy the local blob store to S3 and switch to it\n"
+          "  db copy --to postgres://…  copy the SQLite database into PostgreSQL\n"
           "  user add NAME              create a user\n"
           "  org add NAME --owner USER  create an organization\n"
           "  org member add ORG USER --role read|contributor|write|admin\n"
@@ -132,16 +149,336 @@ static int remember_blob_store(void) {
   return 0;
 }
 
+/* Schema versions (db/schema.h, docs/scale-out.md "Operations"): every command refuses a
+ * database a newer modelhub migrated; with --no-migrate / MODELHUB_NO_MIGRATE=1 also one
+ * with pending steps (multi-node: `modelhub migrate` is run once, explicitly). */
+enum { SCHEMA_GATE = 0, SCHEMA_MIGRATE = 1 };
+static int g_schema_mode = SCHEMA_GATE;
+static int g_no_migrate = -1; /* -1: read MODELHUB_NO_MIGRATE */
+
+static int schema_gate(void) {
+  if (g_no_migrate < 0) {
+    const char *v = getenv("MODELHUB_NO_MIGRATE");
+    g_no_migrate = v && *v && strcmp(v, "0") && strcasecmp(v, "false") && strcasecmp(v, "off");
+  }
+  db_schema_state s;
+  int rrc = db_schema_read(g_data, &s);
+  /* A database server that does not answer: the open that follows reports it, and nothing
+   * migrates while it is away. */
+  if (rrc == HUB_EUNAVAILABLE) return 0;
+  if (rrc) return die("database");
+  char msg[512];
+  int rc = 0;
+  if (db_schema_newer(&s, msg, sizeof msg) ||
+      (g_schema_mode == SCHEMA_GATE && g_no_migrate && db_schema_pending(&s, msg, sizeof msg))) {
+    fprintf(stderr, "modelhub: %s\n", msg);
+    rc = 1;
+  }
+  db_schema_state_dispose(&s);
+  return rc;
+}
+
 static int open_data(void) {
   if (!g_blob_store) g_blob_store = getenv("MODELHUB_BLOB_STORE");
   if (db_engine_select(g_db)) return die("--db");
   if (mkdirs(g_data)) return die("data dir");
+  if (schema_gate()) return 1;
   if (remember_blob_store()) return die("blob store");
   if (blob_set_location(g_blob_store && *g_blob_store ? g_blob_store : g_data))
     return die("blob store");
   if (mkdirs(g_data) || db_global_init(g_data) || db_jobs_init() || auth_init() ||
       auth_gate_init() || audit_init() || repo_global_init())
     return die("data dir");
+  return 0;
+}
+
+static int schema_record(void) {
+  char binary[64];
+  snprintf(binary, sizeof binary, "modelhub %s", HUB_VERSION);
+  return db_schema_record(binary);
+}
+
+/* The schema modules that open_data does not migrate (their services do, at serve's
+ * start), for `modelhub migrate`: together every module of DB_SCHEMA_KNOWN (db/schema.c). */
+static int migrate_modules(void) {
+  int rc = db_events_init();
+  if (!rc) rc = db_gov_init();
+  if (!rc) rc = db_disc_init();
+  if (!rc) rc = db_xet_migrate();
+  if (!rc) rc = db_scan_init();
+  if (!rc) rc = db_webhooks_init();
+  if (!rc) rc = db_mirror_init();
+  if (!rc) rc = db_collections_init();
+  if (!rc) rc = db_sessions_init();
+  if (!rc) rc = schema_record();
+  return rc;
+}
+
+static int schema_have(const db_schema_state *s, const char *module) {
+  for (size_t i = 0; i < s->n; i++)
+    if (!strcmp(s->v[i].module, module)) return s->v[i].have;
+  return 0;
+}
+
+static void schema_print(const db_schema_state *s) {
+  if (!s->exists) printf("no database schema yet\n");
+  printf("%-24s %-9s %-7s %s\n", "MODULE", "DATABASE", "BINARY", "STATE");
+  for (size_t i = 0; i < s->n; i++) {
+    const db_schema_entry *e = &s->v[i];
+    char known[16] = "-";
+    if (e->known >= 0) snprintf(known, sizeof known, "%d", e->known);
+    printf("%-24s %-9d %-7s %s\n", e->module, e->have, known,
+           e->known < 0         ? "not known to this binary"
+           : e->have > e->known ? "NEWER than this binary: upgrade modelhub"
+           : e->have < e->known ? "pending"
+                                : "up to date");
+  }
+  if (s->last_binary[0]) {
+    char when[32] = "";
+    time_t t = (time_t)(s->last_ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    printf("last migrated by %s at %s\n", s->last_binary, when);
+  }
+}
+
+/* `modelhub migrate [--status]`: apply every pending schema step (serve does it too unless
+ * --no-migrate), or only list the versions (also on a database a newer binary migrated). */
+static int cmd_migrate(int argc, char **argv) {
+  const char *usage = "usage: modelhub migrate [--status]\n"
+                      "  apply every pending schema step and print what was done;\n"
+                      "  --status: list each schema module's version in the database and in\n"
+                      "  this binary, changing nothing\n";
+  int status = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--status"))
+      status = 1;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "modelhub migrate: unexpected argument '%s'\n%s", argv[i], usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (db_engine_select(g_db)) return die("--db");
+  db_schema_state before, after;
+  if (db_schema_read(g_data, &before)) return die("database");
+  if (status) {
+    schema_print(&before);
+    db_schema_state_dispose(&before);
+    return 0;
+  }
+  g_schema_mode = SCHEMA_MIGRATE;
+  if (open_data()) { /* it said why */
+    db_schema_state_dispose(&before);
+    return 1;
+  }
+  if (migrate_modules()) {
+    fprintf(stderr, "modelhub migrate: %s\n", hub_error_msg());
+    db_schema_state_dispose(&before);
+    return 1;
+  }
+  int rc = db_schema_read(g_data, &after);
+  if (rc) {
+    db_schema_state_dispose(&before);
+    return die("database");
+  }
+  int steps = 0;
+  for (size_t i = 0; i < after.n; i++) {
+    int was = schema_have(&before, after.v[i].module);
+    if (after.v[i].have != was) {
+      printf("%s: %d -> %d\n", after.v[i].module, was, after.v[i].have);
+      steps += after.v[i].have - was;
+    }
+  }
+  if (steps)
+    printf("applied %d schema step%s\n", steps, steps == 1 ? "" : "s");
+  else
+    printf("schema up to date\n");
+  int pending = db_schema_pending(&after, NULL, 0);
+  if (pending) fprintf(stderr, "modelhub migrate: BUG: %d steps still pending\n", pending);
+  db_schema_state_dispose(&before);
+  db_schema_state_dispose(&after);
+  db_global_shutdown();
+  return pending ? 1 : 0;
+}
+
+/* `modelhub storage migrate --to s3://BUCKET[/PREFIX]`: copy the data dir's local blob
+ * stores (LFS objects at <data>, Xet xorbs and shards at <data>/xet) into the bucket,
+ * verified and resumable (blob/migrate.h), then record the bucket in <data>/blob-store so
+ * the next start of a node (and every later command) uses it. A running node keeps reading
+ * the local store until it restarts; running the command again copies what was written in
+ * the meantime (docs/scale-out.md "Operations" has the order of steps). */
+static int cmd_storage_migrate(int argc, char **argv) {
+  const char *usage =
+      "usage: modelhub storage migrate --to s3://BUCKET[/PREFIX] [--no-switch]\n"
+      "  copies every local LFS object and Xet xorb/shard into the bucket (verified; objects\n"
+      "  already there are skipped, so running it again copies only new ones), then records\n"
+      "  the bucket in <data>/blob-store; restart the nodes to use it. --no-switch: copy\n"
+      "  only. S3 settings: MODELHUB_S3_ENDPOINT, AWS_* (docs/blob.md)\n";
+  const char *to = NULL;
+  int do_switch = 1;
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--to") && i + 1 < argc)
+      to = argv[++i];
+    else if (!strncmp(argv[i], "--to=", 5))
+      to = argv[i] + 5;
+    else if (!strcmp(argv[i], "--no-switch"))
+      do_switch = 0;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "modelhub storage migrate: unexpected argument '%s'\n%s", argv[i], usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (!to || strncmp(to, "s3://", 5) || !to[5] || to[5] == '/') {
+    fprintf(stderr, "modelhub storage migrate: --to s3://BUCKET[/PREFIX] is required\n%s", usage);
+    return EXIT_USAGE;
+  }
+  /* It never opens the database, but like every command it refuses a newer schema. */
+  if (db_engine_select(g_db)) return die("--db");
+  if (schema_gate()) return 1;
+  char loc[1024];
+  size_t n = (size_t)snprintf(loc, sizeof loc, "%s", to);
+  while (n > 5 && loc[n - 1] == '/')
+    loc[--n] = 0;
+  static const struct {
+    const char *sub, *what;
+  } STORES[] = {{"", "LFS objects"}, {"xet", "Xet xorbs and shards"}};
+  int rc = 0;
+  for (size_t i = 0; i < sizeof STORES / sizeof STORES[0] && !rc; i++) {
+    char src[4200], dst_root[1100];
+    snprintf(src, sizeof src, "%s%s%s", g_data, *STORES[i].sub ? "/" : "", STORES[i].sub);
+    snprintf(dst_root, sizeof dst_root, "%s%s%s", loc, *STORES[i].sub ? "/" : "", STORES[i].sub);
+    blob_store *dst = NULL;
+    blob_migrate_stats st;
+    if ((rc = blob_store_open(&dst, "s3", dst_root)) || (rc = blob_store_check(dst))) {
+      fprintf(stderr, "modelhub storage migrate: %s: %s\n", dst_root, hub_error_msg());
+      blob_store_free(dst);
+      break;
+    }
+    rc = blob_migrate_fs(src, dst, &st, NULL, NULL);
+    blob_store_free(dst);
+    printf("%s: %lld objects, %lld copied (%lld bytes), %lld already there, %lld failed\n",
+           STORES[i].what, (long long)st.objects, (long long)st.copied, (long long)st.bytes_copied,
+           (long long)st.skipped, (long long)st.failed);
+    if (rc) fprintf(stderr, "modelhub storage migrate: %s\n", hub_error_msg());
+  }
+  if (rc) {
+    fprintf(stderr, "modelhub storage migrate: the blob store was not switched; run it again\n");
+    return 1;
+  }
+  if (!do_switch) return 0;
+  char path[4200], tmp[4300];
+  snprintf(path, sizeof path, "%s/blob-store", g_data);
+  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  FILE *f = fopen(tmp, "w");
+  if (!f || fprintf(f, "%s\n", loc) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f) ||
+      rename(tmp, path)) {
+    fprintf(stderr, "modelhub storage migrate: cannot write %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  printf("blob store of %s is now %s (recorded in %s): restart the nodes; run this again after "
+         "writes stopped to copy objects stored in the meantime\n",
+         g_data, loc, path);
+  return 0;
+}
+
+static int has_help(int argc, char **argv);
+
+static void print_copied(const char *table, int64_t rows, void *payload) {
+  (void)payload;
+  printf("%-28s %lld rows\n", table, (long long)rows);
+  fflush(stdout);
+}
+
+/* `modelhub db copy --to postgres://…`: the data dir's SQLite database into a new
+ * PostgreSQL database: its schema through the normal migrations, then every table's rows
+ * (db/copy.h). Run it with the nodes stopped (or read-only): rows written during the copy
+ * may be missed. */
+static int cmd_db(int argc, char **argv) {
+  const char *usage = "usage: modelhub db copy --to postgres://USER@HOST:PORT/DB\n"
+                      "  creates the schema in a new PostgreSQL database (the migrations) and\n"
+                      "  copies every table of the data dir's SQLite database into it, checking\n"
+                      "  row counts; then start the nodes with --db postgres://…\n";
+  const char *to = NULL;
+  if (argc < 2 || strcmp(argv[1], "copy")) {
+    fputs(usage, has_help(argc, argv) ? stdout : stderr);
+    return has_help(argc, argv) ? 0 : EXIT_USAGE;
+  }
+  for (int i = 2; i < argc; i++) {
+    if (!strcmp(argv[i], "--to") && i + 1 < argc)
+      to = argv[++i];
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    } else {
+      fprintf(stderr, "modelhub db copy: unexpected argument '%s'\n%s", argv[i], usage);
+      return EXIT_USAGE;
+    }
+  }
+  if (!to || (strncmp(to, "postgres://", 11) && strncmp(to, "postgresql://", 13))) {
+    fprintf(stderr, "modelhub db copy: --to postgres://… is required\n%s", usage);
+    return EXIT_USAGE;
+  }
+  /* The source: this data dir's SQLite file, at the versions this binary knows. */
+  char path[4200];
+  snprintf(path, sizeof path, "%s/modelhub.db", g_data);
+  if (access(path, R_OK)) {
+    fprintf(stderr, "modelhub db copy: no database at %s\n", path);
+    return 1;
+  }
+  db_schema_state src, dst;
+  char msg[512];
+  if (db_engine_select("sqlite") || db_schema_read(g_data, &src)) return die("db copy");
+  int stale = db_schema_newer(&src, msg, sizeof msg) || db_schema_pending(&src, msg, sizeof msg);
+  if (stale) {
+    fprintf(stderr, "modelhub db copy: source: %s\n", msg);
+    db_schema_state_dispose(&src);
+    return 1;
+  }
+  /* The destination: the same schema, made by the migrations. */
+  g_db = to;
+  if (open_data()) { /* it said why */
+    db_schema_state_dispose(&src);
+    return 1;
+  }
+  if (migrate_modules()) {
+    fprintf(stderr, "modelhub db copy: destination schema: %s\n", hub_error_msg());
+    db_schema_state_dispose(&src);
+    return 1;
+  }
+  if (db_schema_read(g_data, &dst)) {
+    db_schema_state_dispose(&src);
+    return die("db copy");
+  }
+  int rc = 0;
+  for (size_t i = 0; i < src.n && !rc; i++) {
+    const db_schema_entry *e = &src.v[i];
+    if (e->known < 0) continue;
+    for (size_t j = 0; j < dst.n; j++)
+      if (!strcmp(dst.v[j].module, e->module) && dst.v[j].have != e->have) {
+        fprintf(stderr,
+                "modelhub db copy: module %s is at version %d in the source, %d in the "
+                "destination\n",
+                e->module, e->have, dst.v[j].have);
+        rc = 1;
+      }
+  }
+  db_schema_state_dispose(&src);
+  db_schema_state_dispose(&dst);
+  if (rc) return 1;
+  db_copy_stats st;
+  if (db_copy_from_sqlite(path, print_copied, NULL, &st)) return die("db copy");
+  printf("copied %d tables, %lld rows (%d SQLite-only tables left out)\n", st.tables,
+         (long long)st.rows, st.skipped);
+  if (st.triggers)
+    fprintf(stderr, "modelhub db copy: this role may not set session_replication_role: the "
+                    "destination's triggers ran during the copy\n");
+  db_global_shutdown();
   return 0;
 }
 
@@ -278,6 +615,7 @@ static int cmd_serve(int argc, char **argv) {
                                  {"upstream", required_argument, 0, 'u'},
                                  {"mirror-config", required_argument, 0, 'm'},
                                  {"offline", no_argument, 0, 'o'},
+                                 {"no-migrate", no_argument, 0, 'N'},
                                  {0, 0, 0, 0}};
   const char *redirect = getenv("MODELHUB_BLOB_REDIRECT");
   const char *redirect_exp = getenv("MODELHUB_BLOB_REDIRECT_EXPIRES");
@@ -321,6 +659,9 @@ static int cmd_serve(int argc, char **argv) {
     case 'o':
       offline = 1;
       break;
+    case 'N':
+      g_no_migrate = 1;
+      break;
     case 'h':
       printf("usage: modelhub serve [--listen HOST:PORT] [--data DIR] [--public-url URL] "
              "[--threads N] [--grace SECONDS] [--blob-store LOCATION] [--db URL]\n"
@@ -343,6 +684,8 @@ static int cmd_serve(int argc, char **argv) {
              "  --mirror-config FILE  upstreams, allow/deny patterns, cache size, TTL "
              "(MODELHUB_MIRROR_CONFIG; docs/mirror.md)\n"
              "  --offline             serve only what the mirror has cached (MODELHUB_OFFLINE)\n"
+             "  --no-migrate          refuse to start while schema steps are pending instead "
+             "of applying them (MODELHUB_NO_MIGRATE=1; run 'modelhub migrate')\n"
              "  --blob-redirect  answer downloads from an s3 store with a 302 to a presigned "
              "URL (MODELHUB_BLOB_REDIRECT=1; lifetime MODELHUB_BLOB_REDIRECT_EXPIRES, default "
              "300 s)\n",
@@ -430,6 +773,9 @@ static int cmd_serve(int argc, char **argv) {
   if (webhooks_init(&ctx, hook_base)) return die("webhooks");
   if (mirror_init(&ctx)) return die("mirror");
   if (register_routes()) return die("routes");
+  /* Every module has migrated by now: record which binary did it (db/schema.h). */
+  if (!g_no_migrate && schema_record())
+    fprintf(stderr, "modelhub: recording the schema version: %s\n", hub_error_msg());
   /* Refs that moved while no server watched (a push cut short by a crash, plain git in
    * the bare repository): audit and re-index them before serving. */
   if (git_refs_reconcile()) fprintf(stderr, "modelhub: start-up ref check: %s\n", hub_error_msg());
@@ -963,6 +1309,8 @@ int main(int argc, char **argv) {
   int sub_argc = argc - i;
   char **sub_argv = argv + i;
   if (!strcmp(cmd, "serve")) return cmd_serve(sub_argc, sub_argv);
+  if (!strcmp(cmd, "migrate")) return cmd_migrate(sub_argc, sub_argv);
+  if (!strcmp(cmd, "db")) return cmd_db(sub_argc, sub_argv);
   if (!strcmp(cmd, "user")) return cmd_user(sub_argc, sub_argv);
   if (!strcmp(cmd, "org")) return cmd_org(sub_argc, sub_argv);
   if (!strcmp(cmd, "token")) return cmd_token(sub_argc, sub_argv);
@@ -976,6 +1324,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "fsck")) return open_data() ? 1 : cmd_fsck(sub_argc, sub_argv);
+  if (!strcmp(cmd, "storage") && sub_argc > 1 && !strcmp(sub_argv[1], "migrate"))
+    return cmd_storage_migrate(sub_argc, sub_argv);
   if (!strcmp(cmd, "storage")) return open_data() ? 1 : xetsrv_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "export"))
     return has_help(sub_argc, sub_argv) ? bundle_export_main(sub_argc, sub_argv)

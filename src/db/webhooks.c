@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "db/db.h"
-#include "db/internal.h"
+#include "db/stmt.h"
 #include "util/error.h"
 
 /* Module migrations (db_migrate_module "webhooks"): append steps, never edit one. */
@@ -43,47 +43,61 @@ int db_webhooks_init(void) {
   return db_migrate_module("webhooks", STEPS, (int)(sizeof STEPS / sizeof STEPS[0]));
 }
 
-static int sql_error(const char *what) {
-  sqlite3 *db = db_conn();
-  return hub_error_set(HUB_ERROR, "webhooks: %s: %s", what, db ? sqlite3_errmsg(db) : "no db");
+/* rc: the failed call's code (negative), else HUB_ERROR; the message it set is kept. */
+static int sql_error(int rc, const char *what) {
+  char msg[400];
+  snprintf(msg, sizeof msg, "%s", hub_error_msg());
+  return hub_error_set(rc < 0 ? rc : HUB_ERROR, "webhooks: %s: %s", what, msg);
 }
 
 #define WEBHOOK_COLS                                                                               \
   "id, uid, user_id, url, watched, domains, secret, disabled, disabled_reason, failures,"          \
   " created_ms, updated_ms, disabled_ms, last_ok_ms"
 
-static void read_webhook(sqlite3_stmt *st, db_webhook *w) {
+static void read_webhook(db_stmt *st, db_webhook *w) {
   memset(w, 0, sizeof *w);
-  w->id = sqlite3_column_int64(st, 0);
-  db__copy(w->uid, sizeof w->uid, st, 1);
-  w->user_id = sqlite3_column_int64(st, 2);
-  db__copy(w->url, sizeof w->url, st, 3);
-  db__copy(w->watched, sizeof w->watched, st, 4);
-  db__copy(w->domains, sizeof w->domains, st, 5);
-  db__copy(w->secret, sizeof w->secret, st, 6);
-  w->disabled = sqlite3_column_int(st, 7);
-  db__copy(w->disabled_reason, sizeof w->disabled_reason, st, 8);
-  w->failures = sqlite3_column_int(st, 9);
-  w->created_ms = sqlite3_column_int64(st, 10);
-  w->updated_ms = sqlite3_column_int64(st, 11);
-  w->disabled_ms = sqlite3_column_int64(st, 12);
-  w->last_ok_ms = sqlite3_column_int64(st, 13);
+  w->id = db_col_int64(st, 0);
+  db_col_copy(w->uid, sizeof w->uid, st, 1);
+  w->user_id = db_col_int64(st, 2);
+  db_col_copy(w->url, sizeof w->url, st, 3);
+  db_col_copy(w->watched, sizeof w->watched, st, 4);
+  db_col_copy(w->domains, sizeof w->domains, st, 5);
+  db_col_copy(w->secret, sizeof w->secret, st, 6);
+  w->disabled = (int)db_col_int64(st, 7);
+  db_col_copy(w->disabled_reason, sizeof w->disabled_reason, st, 8);
+  w->failures = (int)db_col_int64(st, 9);
+  w->created_ms = db_col_int64(st, 10);
+  w->updated_ms = db_col_int64(st, 11);
+  w->disabled_ms = db_col_int64(st, 12);
+  w->last_ok_ms = db_col_int64(st, 13);
+}
+
+/* Step an INSERT … RETURNING id: 0 with *out, 1 when it inserted nothing (ON CONFLICT DO
+ * NOTHING), or the error. Never steps again after an error (that would run it again). */
+static int step_id(db_stmt *st, int64_t *out) {
+  int s = db_step(st);
+  if (s == DB_ROW) {
+    *out = db_col_int64(st, 0);
+    return db_step_done(st);
+  }
+  db_reset(st);
+  return s == DB_DONE ? 1 : s;
 }
 
 /* Replace the watch rows of a webhook. */
 static int put_watch(int64_t id, const db_webhook_watch *items, size_t n) {
-  sqlite3_stmt *st = db__stmt("DELETE FROM webhook_watch WHERE webhook_id=?");
+  db_stmt *st = db_prep("DELETE FROM webhook_watch WHERE webhook_id=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, id);
-  int rc = db__step_done(st);
+  db_bind_int64(st, 1, id);
+  int rc = db_step_done(st);
   for (size_t i = 0; !rc && i < n; i++) {
-    st = db__stmt("INSERT INTO webhook_watch(webhook_id, kind, repo_type, name) VALUES(?,?,?,?)");
+    st = db_prep("INSERT INTO webhook_watch(webhook_id, kind, repo_type, name) VALUES(?,?,?,?)");
     if (!st) return HUB_ERROR;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int(st, 2, items[i].kind);
-    sqlite3_bind_int(st, 3, items[i].kind == DB_WATCH_REPO ? items[i].repo_type : -1);
-    sqlite3_bind_text(st, 4, items[i].name, -1, SQLITE_STATIC);
-    rc = db__step_done(st);
+    db_bind_int64(st, 1, id);
+    db_bind_int64(st, 2, items[i].kind);
+    db_bind_int64(st, 3, items[i].kind == DB_WATCH_REPO ? items[i].repo_type : -1);
+    db_bind_text(st, 4, items[i].name, -1);
+    rc = db_step_done(st);
   }
   return rc;
 }
@@ -91,11 +105,17 @@ static int put_watch(int64_t id, const db_webhook_watch *items, size_t n) {
 /* Run fn inside a transaction of its own, or inside the caller's. */
 static int in_txn(int (*fn)(void *), void *arg) {
   if (db_in_transaction()) return fn(arg);
-  if (db_begin_immediate()) return sql_error("begin");
-  int rc = fn(arg);
-  if (rc || db_commit()) {
+  int rc = db_begin_immediate();
+  if (rc) return sql_error(rc, "begin");
+  rc = fn(arg);
+  if (rc) {
     db_rollback();
-    return rc ? rc : sql_error("commit");
+    return rc;
+  }
+  if ((rc = db_commit())) {
+    rc = sql_error(rc, "commit");
+    db_rollback();
+    return rc;
   }
   return 0;
 }
@@ -109,33 +129,35 @@ typedef struct {
 static int create_fn(void *arg) {
   put_args *a = arg;
   db_webhook *w = a->w;
-  sqlite3_stmt *st = db__stmt("SELECT count(*) FROM webhooks WHERE user_id=?");
+  db_stmt *st = db_prep("SELECT count(*) FROM webhooks WHERE user_id=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, w->user_id);
-  int64_t have = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
+  db_bind_int64(st, 1, w->user_id);
+  int s = db_step(st);
+  int64_t have = s == DB_ROW ? db_col_int64(st, 0) : 0;
+  db_reset(st);
+  if (s < 0) return s;
   if (have >= DB_WEBHOOK_PER_USER_MAX)
     return hub_error_set(HUB_EINVALID, "at most %d webhooks per user", DB_WEBHOOK_PER_USER_MAX);
   db_new_uid(w->uid);
   w->created_ms = w->updated_ms = db_now_ms();
-  st = db__stmt("INSERT INTO webhooks(uid, user_id, url, watched, domains, secret, disabled,"
-                " disabled_reason, created_ms, updated_ms, disabled_ms)"
-                " VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+  st = db_prep("INSERT INTO webhooks(uid, user_id, url, watched, domains, secret, disabled,"
+               " disabled_reason, created_ms, updated_ms, disabled_ms)"
+               " VALUES(?,?,?,?,?,?,?,?,?,?,?) RETURNING id");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, w->uid, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, w->user_id);
-  sqlite3_bind_text(st, 3, w->url, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, w->watched, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, w->domains, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 6, w->secret, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 7, w->disabled);
-  sqlite3_bind_text(st, 8, w->disabled ? "manual" : "", -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 9, w->created_ms);
-  sqlite3_bind_int64(st, 10, w->updated_ms);
-  sqlite3_bind_int64(st, 11, w->disabled ? w->created_ms : 0);
-  int rc = db__step_done(st);
+  db_bind_text(st, 1, w->uid, -1);
+  db_bind_int64(st, 2, w->user_id);
+  db_bind_text(st, 3, w->url, -1);
+  db_bind_text(st, 4, w->watched, -1);
+  db_bind_text(st, 5, w->domains, -1);
+  db_bind_text(st, 6, w->secret, -1);
+  db_bind_int64(st, 7, w->disabled);
+  db_bind_text(st, 8, w->disabled ? "manual" : "", -1);
+  db_bind_int64(st, 9, w->created_ms);
+  db_bind_int64(st, 10, w->updated_ms);
+  db_bind_int64(st, 11, w->disabled ? w->created_ms : 0);
+  int rc = step_id(st, &w->id);
+  if (rc > 0) rc = hub_error_set(HUB_ERROR, "webhooks: insert returned no id");
   if (rc) return rc;
-  w->id = sqlite3_last_insert_rowid(db_conn());
   return put_watch(w->id, a->items, a->n);
 }
 
@@ -148,16 +170,16 @@ static int update_fn(void *arg) {
   put_args *a = arg;
   db_webhook *w = a->w;
   w->updated_ms = db_now_ms();
-  sqlite3_stmt *st = db__stmt("UPDATE webhooks SET url=?, watched=?, domains=?, secret=?,"
-                              " updated_ms=? WHERE id=?");
+  db_stmt *st = db_prep("UPDATE webhooks SET url=?, watched=?, domains=?, secret=?,"
+                        " updated_ms=? WHERE id=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, w->url, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 2, w->watched, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 3, w->domains, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 4, w->secret, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 5, w->updated_ms);
-  sqlite3_bind_int64(st, 6, w->id);
-  int rc = db__step_done(st);
+  db_bind_text(st, 1, w->url, -1);
+  db_bind_text(st, 2, w->watched, -1);
+  db_bind_text(st, 3, w->domains, -1);
+  db_bind_text(st, 4, w->secret, -1);
+  db_bind_int64(st, 5, w->updated_ms);
+  db_bind_int64(st, 6, w->id);
+  int rc = db_step_done(st);
   if (!rc && a->items) rc = put_watch(w->id, a->items, a->n);
   return rc;
 }
@@ -167,52 +189,45 @@ int db_webhook_update(db_webhook *w, const db_webhook_watch *items, size_t n) {
   return in_txn(update_fn, &a);
 }
 
+/* The row of a one-row read into *out, or HUB_ENOTFOUND. */
+static int read_one_webhook(db_stmt *st, db_webhook *out) {
+  int s = db_step(st);
+  if (s == DB_ROW) read_webhook(st, out);
+  db_reset(st);
+  return s == DB_ROW ? 0 : s < 0 ? s : hub_error_set(HUB_ENOTFOUND, "Webhook not found");
+}
+
 int db_webhook_get(const char *uid, int64_t user_id, db_webhook *out) {
-  sqlite3_stmt *st = db__stmt("SELECT " WEBHOOK_COLS " FROM webhooks WHERE uid=?"
-                              " AND (?=0 OR user_id=?)");
+  db_stmt *st = db_prep("SELECT " WEBHOOK_COLS " FROM webhooks WHERE uid=?"
+                        " AND (?=0 OR user_id=?)");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, uid, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 2, user_id);
-  sqlite3_bind_int64(st, 3, user_id);
-  int rc = HUB_ENOTFOUND;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    read_webhook(st, out);
-    rc = 0;
-  }
-  sqlite3_reset(st);
-  return rc == HUB_ENOTFOUND ? hub_error_set(rc, "Webhook not found") : rc;
+  db_bind_text(st, 1, uid, -1);
+  db_bind_int64(st, 2, user_id);
+  db_bind_int64(st, 3, user_id);
+  return read_one_webhook(st, out);
 }
 
 int db_webhook_by_id(int64_t id, db_webhook *out) {
-  sqlite3_stmt *st = db__stmt("SELECT " WEBHOOK_COLS " FROM webhooks WHERE id=?");
+  db_stmt *st = db_prep("SELECT " WEBHOOK_COLS " FROM webhooks WHERE id=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, id);
-  int rc = HUB_ENOTFOUND;
-  if (sqlite3_step(st) == SQLITE_ROW) {
-    read_webhook(st, out);
-    rc = 0;
-  }
-  sqlite3_reset(st);
-  return rc == HUB_ENOTFOUND ? hub_error_set(rc, "Webhook not found") : rc;
+  db_bind_int64(st, 1, id);
+  return read_one_webhook(st, out);
 }
 
 int db_webhook_list(int64_t user_id, db_webhook_cb cb, void *payload) {
-  sqlite3_stmt *st = NULL;
-  sqlite3 *db = db_conn();
-  if (!db ||
-      sqlite3_prepare_v2(db, "SELECT " WEBHOOK_COLS " FROM webhooks WHERE user_id=? ORDER BY id",
-                         -1, &st, NULL) != SQLITE_OK)
-    return sql_error("list");
-  sqlite3_bind_int64(st, 1, user_id);
+  /* A statement of its own (db_prep_text): cb may read webhooks again. */
+  db_stmt *st = db_prep_text("SELECT " WEBHOOK_COLS " FROM webhooks WHERE user_id=? ORDER BY id");
+  if (!st) return sql_error(hub_error_code(), "list");
+  db_bind_int64(st, 1, user_id);
   db_webhook *w = malloc(sizeof *w);
-  int rc = w ? 0 : hub_error_set(HUB_ERROR, "out of memory"), s = SQLITE_DONE;
-  while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+  int rc = w ? 0 : hub_error_set(HUB_ERROR, "out of memory"), s = DB_DONE;
+  while (!rc && (s = db_step(st)) == DB_ROW) {
     read_webhook(st, w);
     if (cb(w, payload)) break;
   }
-  if (!rc && s != SQLITE_ROW && s != SQLITE_DONE) rc = sql_error("list");
+  if (!rc && s < 0) rc = sql_error(s, "list");
   free(w);
-  sqlite3_finalize(st);
+  db_prep_text_done(st);
   return rc;
 }
 
@@ -224,10 +239,10 @@ static int delete_fn(void *arg) {
       "DELETE FROM webhooks WHERE id=?",
   };
   for (size_t i = 0; i < 3; i++) {
-    sqlite3_stmt *st = db__stmt(sql[i]);
+    db_stmt *st = db_prep(sql[i]);
     if (!st) return HUB_ERROR;
-    sqlite3_bind_int64(st, 1, id);
-    int rc = db__step_done(st);
+    db_bind_int64(st, 1, id);
+    int rc = db_step_done(st);
     if (rc) return rc;
   }
   return 0;
@@ -238,41 +253,52 @@ int db_webhook_delete(int64_t id) {
 }
 
 int db_webhook_set_disabled(int64_t id, int disabled, const char *reason) {
-  sqlite3_stmt *st =
-      db__stmt("UPDATE webhooks SET disabled=?, disabled_reason=?, disabled_ms=?, updated_ms=?,"
-               " failures=CASE WHEN ?1 THEN failures ELSE 0 END WHERE id=?");
+  db_stmt *st =
+      db_prep("UPDATE webhooks SET disabled=?, disabled_reason=?, disabled_ms=?, updated_ms=?,"
+              " failures=CASE WHEN ?1<>0 THEN failures ELSE 0 END WHERE id=?");
   if (!st) return HUB_ERROR;
   int64_t now = db_now_ms();
-  sqlite3_bind_int(st, 1, disabled ? 1 : 0);
-  sqlite3_bind_text(st, 2, disabled ? (reason ? reason : "manual") : "", -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 3, disabled ? now : 0);
-  sqlite3_bind_int64(st, 4, now);
-  sqlite3_bind_int64(st, 5, id);
-  return db__step_done(st);
+  db_bind_int64(st, 1, disabled ? 1 : 0);
+  db_bind_text(st, 2, disabled ? (reason ? reason : "manual") : "", -1);
+  db_bind_int64(st, 3, disabled ? now : 0);
+  db_bind_int64(st, 4, now);
+  db_bind_int64(st, 5, id);
+  return db_step_done(st);
 }
 
 int db_webhook_match(int repo_type, const char *ns, const char *full, const char *domain,
                      int64_t at_ms, int64_t *out, size_t max, size_t *n) {
   *n = 0;
-  sqlite3_stmt *st =
-      db__stmt("SELECT DISTINCT w.id FROM webhook_watch x JOIN webhooks w ON w.id=x.webhook_id"
-               " WHERE w.disabled=0 AND w.created_ms<=? AND instr(w.domains, ?) > 0 AND"
-               " ((x.kind=0 AND x.repo_type=? AND x.name=?) OR (x.kind=1 AND x.name=?))"
-               " ORDER BY w.id LIMIT ?");
+  /* domains is a JSON array the API writes ("[\"repo\",\"discussion\"]"): the quoted
+   * domain is a substring of it (a LIKE pattern with its wildcards escaped). */
+  db_stmt *st =
+      db_prep("SELECT DISTINCT w.id FROM webhook_watch x JOIN webhooks w ON w.id=x.webhook_id"
+              " WHERE w.disabled=0 AND w.created_ms<=? AND w.domains LIKE ? ESCAPE '\\' AND"
+              " ((x.kind=0 AND x.repo_type=? AND x.name=?) OR (x.kind=1 AND x.name=?))"
+              " ORDER BY w.id LIMIT ?");
   if (!st) return HUB_ERROR;
-  char quoted[32];
-  snprintf(quoted, sizeof quoted, "\"%s\"", domain);
-  sqlite3_bind_int64(st, 1, at_ms);
-  sqlite3_bind_text(st, 2, quoted, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_int(st, 3, repo_type);
-  sqlite3_bind_text(st, 4, full, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 5, ns, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 6, (int64_t)max);
+  char pattern[80];
+  size_t k = 0;
+  pattern[k++] = '%';
+  pattern[k++] = '"';
+  for (const char *c = domain; *c && k < sizeof pattern - 4; c++) {
+    if (*c == '%' || *c == '_' || *c == '\\') pattern[k++] = '\\';
+    pattern[k++] = *c;
+  }
+  pattern[k++] = '"';
+  pattern[k++] = '%';
+  pattern[k] = 0;
+  db_bind_int64(st, 1, at_ms);
+  db_bind_text(st, 2, pattern, -1);
+  db_bind_int64(st, 3, repo_type);
+  db_bind_text(st, 4, full, -1);
+  db_bind_text(st, 5, ns, -1);
+  db_bind_int64(st, 6, (int64_t)max);
   int s;
-  while ((s = sqlite3_step(st)) == SQLITE_ROW)
-    out[(*n)++] = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  return s == SQLITE_DONE ? 0 : sql_error("match");
+  while ((s = db_step(st)) == DB_ROW)
+    out[(*n)++] = db_col_int64(st, 0);
+  db_reset(st);
+  return s == DB_DONE ? 0 : sql_error(s, "match");
 }
 
 /* ---- deliveries ----------------------------------------------------------------------- */
@@ -281,35 +307,43 @@ int db_webhook_delivery_add(int64_t webhook_id, int64_t event_id, int64_t replay
                             int64_t repo_id, const char *scope, const char *action,
                             const char *payload, int64_t *out_id, int *out_pending) {
   *out_pending = 0;
-  sqlite3_stmt *st = db__stmt("SELECT 1 FROM webhook_deliveries WHERE webhook_id=? AND"
-                              " state IN ('pending','waiting') LIMIT 1");
+  db_stmt *st = db_prep("SELECT 1 FROM webhook_deliveries WHERE webhook_id=? AND"
+                        " state IN ('pending','waiting') LIMIT 1");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, webhook_id);
-  int busy = sqlite3_step(st) == SQLITE_ROW;
-  sqlite3_reset(st);
-  st = db__stmt("INSERT INTO webhook_deliveries(webhook_id, event_id, replay_of, repo_id, scope,"
-                " action, payload, state, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?)");
+  db_bind_int64(st, 1, webhook_id);
+  int s = db_step(st);
+  int busy = s == DB_ROW;
+  db_reset(st);
+  if (s < 0) return s;
+  /* A second delivery of one (webhook, event, scope) is expected (a replayed consumer
+   * batch) and must not fail the caller's transaction: DO NOTHING, then no row back. */
+  st = db_prep("INSERT INTO webhook_deliveries(webhook_id, event_id, replay_of, repo_id, scope,"
+               " action, payload, state, created_ms, updated_ms) VALUES(?,?,?,?,?,?,?,?,?,?)"
+               " ON CONFLICT DO NOTHING RETURNING id");
   if (!st) return HUB_ERROR;
   int64_t now = db_now_ms();
-  sqlite3_bind_int64(st, 1, webhook_id);
-  sqlite3_bind_int64(st, 2, event_id);
-  sqlite3_bind_int64(st, 3, replay_of);
-  sqlite3_bind_int64(st, 4, repo_id);
-  sqlite3_bind_text(st, 5, scope, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 6, action, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 7, payload, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 8, busy ? "waiting" : "pending", -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 9, now);
-  sqlite3_bind_int64(st, 10, now);
-  int rc = db__step_done(st);
-  if (rc) return rc;
-  int64_t id = sqlite3_last_insert_rowid(db_conn());
+  db_bind_int64(st, 1, webhook_id);
+  db_bind_int64(st, 2, event_id);
+  db_bind_int64(st, 3, replay_of);
+  db_bind_int64(st, 4, repo_id);
+  db_bind_text(st, 5, scope, -1);
+  db_bind_text(st, 6, action, -1);
+  db_bind_text(st, 7, payload, -1);
+  db_bind_text(st, 8, busy ? "waiting" : "pending", -1);
+  db_bind_int64(st, 9, now);
+  db_bind_int64(st, 10, now);
+  int64_t id = 0;
+  int rc = step_id(st, &id);
+  if (rc < 0) return rc;
+  if (rc > 0)
+    return hub_error_set(HUB_EEXISTS, "webhook delivery of event %lld (%s) already exists",
+                         (long long)event_id, scope);
   if (out_id) *out_id = id;
   if (!busy) {
-    st = db__stmt("UPDATE webhook_deliveries SET owner='d'||id WHERE id=?");
+    st = db_prep("UPDATE webhook_deliveries SET owner='d'||id WHERE id=?");
     if (!st) return HUB_ERROR;
-    sqlite3_bind_int64(st, 1, id);
-    if ((rc = db__step_done(st))) return rc;
+    db_bind_int64(st, 1, id);
+    if ((rc = db_step_done(st))) return rc;
   }
   *out_pending = !busy;
   return 0;
@@ -319,25 +353,25 @@ int db_webhook_delivery_add(int64_t webhook_id, int64_t event_id, int64_t replay
   "id, webhook_id, event_id, replay_of, repo_id, scope, action, state, attempts, status,"          \
   " latency_ms, error, response, created_ms, updated_ms, payload, owner"
 
-static int read_delivery(sqlite3_stmt *st, db_webhook_delivery *d) {
+static int read_delivery(db_stmt *st, db_webhook_delivery *d) {
   memset(d, 0, sizeof *d);
-  d->id = sqlite3_column_int64(st, 0);
-  d->webhook_id = sqlite3_column_int64(st, 1);
-  d->event_id = sqlite3_column_int64(st, 2);
-  d->replay_of = sqlite3_column_int64(st, 3);
-  d->repo_id = sqlite3_column_int64(st, 4);
-  db__copy(d->scope, sizeof d->scope, st, 5);
-  db__copy(d->action, sizeof d->action, st, 6);
-  db__copy(d->state, sizeof d->state, st, 7);
-  d->attempts = sqlite3_column_int(st, 8);
-  d->status = sqlite3_column_int(st, 9);
-  d->latency_ms = sqlite3_column_int64(st, 10);
-  db__copy(d->error, sizeof d->error, st, 11);
-  db__copy(d->response, sizeof d->response, st, 12);
-  d->created_ms = sqlite3_column_int64(st, 13);
-  d->updated_ms = sqlite3_column_int64(st, 14);
-  db__copy(d->owner, sizeof d->owner, st, 16);
-  const char *p = (const char *)sqlite3_column_text(st, 15);
+  d->id = db_col_int64(st, 0);
+  d->webhook_id = db_col_int64(st, 1);
+  d->event_id = db_col_int64(st, 2);
+  d->replay_of = db_col_int64(st, 3);
+  d->repo_id = db_col_int64(st, 4);
+  db_col_copy(d->scope, sizeof d->scope, st, 5);
+  db_col_copy(d->action, sizeof d->action, st, 6);
+  db_col_copy(d->state, sizeof d->state, st, 7);
+  d->attempts = (int)db_col_int64(st, 8);
+  d->status = (int)db_col_int64(st, 9);
+  d->latency_ms = db_col_int64(st, 10);
+  db_col_copy(d->error, sizeof d->error, st, 11);
+  db_col_copy(d->response, sizeof d->response, st, 12);
+  d->created_ms = db_col_int64(st, 13);
+  d->updated_ms = db_col_int64(st, 14);
+  db_col_copy(d->owner, sizeof d->owner, st, 16);
+  const char *p = db_col_text(st, 15);
   d->payload = strdup(p ? p : "{}");
   return d->payload ? 0 : hub_error_set(HUB_ERROR, "out of memory");
 }
@@ -347,29 +381,33 @@ void db_webhook_delivery_dispose(db_webhook_delivery *d) {
   d->payload = NULL;
 }
 
-int db_webhook_delivery_get(int64_t id, db_webhook_delivery *out) {
-  sqlite3_stmt *st = db__stmt("SELECT " DELIVERY_COLS " FROM webhook_deliveries WHERE id=?");
-  if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, id);
-  int rc = HUB_ENOTFOUND;
-  if (sqlite3_step(st) == SQLITE_ROW) rc = read_delivery(st, out);
-  sqlite3_reset(st);
+/* The row of a one-row read into *out, or HUB_ENOTFOUND. */
+static int read_one_delivery(db_stmt *st, db_webhook_delivery *out) {
+  int s = db_step(st), rc = s == DB_ROW ? read_delivery(st, out) : s < 0 ? s : HUB_ENOTFOUND;
+  db_reset(st);
   return rc == HUB_ENOTFOUND ? hub_error_set(rc, "Delivery not found") : rc;
 }
 
-static int put_attempt(const db_webhook_delivery *d, const char *state) {
-  sqlite3_stmt *st = db__stmt("UPDATE webhook_deliveries SET state=?, attempts=?, status=?,"
-                              " latency_ms=?, error=?, response=?, updated_ms=? WHERE id=?");
+int db_webhook_delivery_get(int64_t id, db_webhook_delivery *out) {
+  db_stmt *st = db_prep("SELECT " DELIVERY_COLS " FROM webhook_deliveries WHERE id=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-  sqlite3_bind_int(st, 2, d->attempts);
-  sqlite3_bind_int(st, 3, d->status);
-  sqlite3_bind_int64(st, 4, d->latency_ms);
-  sqlite3_bind_text(st, 5, d->error, -1, SQLITE_STATIC);
-  sqlite3_bind_text(st, 6, d->response, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 7, db_now_ms());
-  sqlite3_bind_int64(st, 8, d->id);
-  return db__step_done(st);
+  db_bind_int64(st, 1, id);
+  return read_one_delivery(st, out);
+}
+
+static int put_attempt(const db_webhook_delivery *d, const char *state) {
+  db_stmt *st = db_prep("UPDATE webhook_deliveries SET state=?, attempts=?, status=?,"
+                        " latency_ms=?, error=?, response=?, updated_ms=? WHERE id=?");
+  if (!st) return HUB_ERROR;
+  db_bind_text(st, 1, state, -1);
+  db_bind_int64(st, 2, d->attempts);
+  db_bind_int64(st, 3, d->status);
+  db_bind_int64(st, 4, d->latency_ms);
+  db_bind_text(st, 5, d->error, -1);
+  db_bind_text(st, 6, d->response, -1);
+  db_bind_int64(st, 7, db_now_ms());
+  db_bind_int64(st, 8, d->id);
+  return db_step_done(st);
 }
 
 int db_webhook_delivery_attempt(const db_webhook_delivery *d) {
@@ -377,15 +415,12 @@ int db_webhook_delivery_attempt(const db_webhook_delivery *d) {
 }
 
 int db_webhook_delivery_owned(int64_t webhook_id, const char *owner, db_webhook_delivery *out) {
-  sqlite3_stmt *st = db__stmt("SELECT " DELIVERY_COLS " FROM webhook_deliveries WHERE"
-                              " webhook_id=? AND state='pending' AND owner=? ORDER BY id LIMIT 1");
+  db_stmt *st = db_prep("SELECT " DELIVERY_COLS " FROM webhook_deliveries WHERE"
+                        " webhook_id=? AND state='pending' AND owner=? ORDER BY id LIMIT 1");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, webhook_id);
-  sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
-  int rc = HUB_ENOTFOUND;
-  if (sqlite3_step(st) == SQLITE_ROW) rc = read_delivery(st, out);
-  sqlite3_reset(st);
-  return rc == HUB_ENOTFOUND ? hub_error_set(rc, "Delivery not found") : rc;
+  db_bind_int64(st, 1, webhook_id);
+  db_bind_text(st, 2, owner, -1);
+  return read_one_delivery(st, out);
 }
 
 int db_webhook_delivery_finish(const db_webhook_delivery *d, int disable_after, int keep_owner,
@@ -395,45 +430,48 @@ int db_webhook_delivery_finish(const db_webhook_delivery *d, int disable_after, 
   *out_new_owner = 0;
   int rc = put_attempt(d, d->state);
   if (rc) return rc;
-  sqlite3_stmt *st;
+  db_stmt *st;
   int64_t now = db_now_ms();
+  int s;
   if (!strcmp(d->state, "ok")) {
-    st = db__stmt("UPDATE webhooks SET failures=0, last_ok_ms=? WHERE id=?");
+    st = db_prep("UPDATE webhooks SET failures=0, last_ok_ms=? WHERE id=?");
     if (!st) return HUB_ERROR;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, d->webhook_id);
-    if ((rc = db__step_done(st))) return rc;
+    db_bind_int64(st, 1, now);
+    db_bind_int64(st, 2, d->webhook_id);
+    if ((rc = db_step_done(st))) return rc;
   } else if (!strcmp(d->state, "failed")) {
-    st =
-        db__stmt("UPDATE webhooks SET failures=failures+1 WHERE id=? RETURNING failures, disabled");
+    st = db_prep("UPDATE webhooks SET failures=failures+1 WHERE id=? RETURNING failures, disabled");
     if (!st) return HUB_ERROR;
-    sqlite3_bind_int64(st, 1, d->webhook_id);
+    db_bind_int64(st, 1, d->webhook_id);
     int failures = 0, disabled = 1;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-      failures = sqlite3_column_int(st, 0);
-      disabled = sqlite3_column_int(st, 1);
+    if ((s = db_step(st)) == DB_ROW) {
+      failures = (int)db_col_int64(st, 0);
+      disabled = (int)db_col_int64(st, 1);
     }
-    sqlite3_reset(st);
+    db_reset(st);
+    if (s < 0) return s;
     if (!disabled && disable_after > 0 && failures >= disable_after) {
       if ((rc = db_webhook_set_disabled(d->webhook_id, 1, "failures"))) return rc;
       *out_disabled = 1;
     }
   }
-  st = db__stmt("SELECT id FROM webhook_deliveries WHERE webhook_id=? AND state='waiting'"
-                " ORDER BY id LIMIT 1");
+  st = db_prep("SELECT id FROM webhook_deliveries WHERE webhook_id=? AND state='waiting'"
+               " ORDER BY id LIMIT 1");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, d->webhook_id);
-  int64_t next = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-  sqlite3_reset(st);
+  db_bind_int64(st, 1, d->webhook_id);
+  s = db_step(st);
+  int64_t next = s == DB_ROW ? db_col_int64(st, 0) : 0;
+  db_reset(st);
+  if (s < 0) return s;
   if (!next) return 0;
-  st = db__stmt("UPDATE webhook_deliveries SET state='pending', updated_ms=?,"
-                " owner=CASE WHEN ? THEN ? ELSE 'd'||id END WHERE id=?");
+  st = db_prep("UPDATE webhook_deliveries SET state='pending', updated_ms=?,"
+               " owner=CASE WHEN ?<>0 THEN ? ELSE 'd'||id END WHERE id=?");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, now);
-  sqlite3_bind_int(st, 2, keep_owner && d->owner[0]);
-  sqlite3_bind_text(st, 3, d->owner, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(st, 4, next);
-  if ((rc = db__step_done(st))) return rc;
+  db_bind_int64(st, 1, now);
+  db_bind_int64(st, 2, keep_owner && d->owner[0]);
+  db_bind_text(st, 3, d->owner, -1);
+  db_bind_int64(st, 4, next);
+  if ((rc = db_step_done(st))) return rc;
   *out_next = next;
   *out_new_owner = !(keep_owner && d->owner[0]);
   return 0;
@@ -441,49 +479,46 @@ int db_webhook_delivery_finish(const db_webhook_delivery *d, int disable_after, 
 
 int db_webhook_deliveries(int64_t webhook_id, int64_t before, int limit, db_webhook_delivery_cb cb,
                           void *payload) {
-  sqlite3_stmt *st = NULL;
-  sqlite3 *db = db_conn();
-  if (!db || sqlite3_prepare_v2(db,
-                                "SELECT " DELIVERY_COLS " FROM webhook_deliveries WHERE"
-                                " webhook_id=? AND (?=0 OR id<?) ORDER BY id DESC LIMIT ?",
-                                -1, &st, NULL) != SQLITE_OK)
-    return sql_error("deliveries");
-  sqlite3_bind_int64(st, 1, webhook_id);
-  sqlite3_bind_int64(st, 2, before);
-  sqlite3_bind_int64(st, 3, before);
-  sqlite3_bind_int(st, 4, limit);
+  /* A statement of its own (db_prep_text): cb may read deliveries again. */
+  db_stmt *st = db_prep_text("SELECT " DELIVERY_COLS " FROM webhook_deliveries WHERE"
+                             " webhook_id=? AND (?=0 OR id<?) ORDER BY id DESC LIMIT ?");
+  if (!st) return sql_error(hub_error_code(), "deliveries");
+  db_bind_int64(st, 1, webhook_id);
+  db_bind_int64(st, 2, before);
+  db_bind_int64(st, 3, before);
+  db_bind_int64(st, 4, limit);
   db_webhook_delivery *d = malloc(sizeof *d);
-  int rc = d ? 0 : hub_error_set(HUB_ERROR, "out of memory"), s = SQLITE_DONE;
-  while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+  int rc = d ? 0 : hub_error_set(HUB_ERROR, "out of memory"), s = DB_DONE;
+  while (!rc && (s = db_step(st)) == DB_ROW) {
     if ((rc = read_delivery(st, d))) break;
     int stop = cb(d, payload);
     db_webhook_delivery_dispose(d);
     if (stop) break;
   }
-  if (!rc && s != SQLITE_ROW && s != SQLITE_DONE) rc = sql_error("deliveries");
+  if (!rc && s < 0) rc = sql_error(s, "deliveries");
   free(d);
-  sqlite3_finalize(st);
+  db_prep_text_done(st);
   return rc;
 }
 
 int db_webhook_deliveries_prune(int64_t webhook_id, int keep) {
-  sqlite3_stmt *st = db__stmt(
+  db_stmt *st = db_prep(
       "DELETE FROM webhook_deliveries WHERE webhook_id=?1 AND state IN ('ok','failed','skipped')"
       " AND id < (SELECT id FROM webhook_deliveries WHERE webhook_id=?1 ORDER BY id DESC"
       " LIMIT 1 OFFSET ?2)");
   if (!st) return HUB_ERROR;
-  sqlite3_bind_int64(st, 1, webhook_id);
-  sqlite3_bind_int(st, 2, keep);
-  return db__step_done(st);
+  db_bind_int64(st, 1, webhook_id);
+  db_bind_int64(st, 2, keep);
+  return db_step_done(st);
 }
 
 int db_webhook_delivery_counts(void (*cb)(const char *state, int64_t n, void *payload),
                                void *payload) {
-  sqlite3_stmt *st = db__stmt("SELECT state, count(*) FROM webhook_deliveries GROUP BY state");
+  db_stmt *st = db_prep("SELECT state, count(*) FROM webhook_deliveries GROUP BY state");
   if (!st) return HUB_ERROR;
   int s;
-  while ((s = sqlite3_step(st)) == SQLITE_ROW)
-    cb((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), payload);
-  sqlite3_reset(st);
-  return s == SQLITE_DONE ? 0 : sql_error("counts");
+  while ((s = db_step(st)) == DB_ROW)
+    cb(db_col_text(st, 0), db_col_int64(st, 1), payload);
+  db_reset(st);
+  return s == DB_DONE ? 0 : sql_error(s, "counts");
 }

@@ -414,6 +414,32 @@ static void test_read_fd(void **state) {
   assert_int_equal(size, 5);
 }
 
+/* blob_writer_verify checks what was written so far without finishing the writer: the
+ * digest goes on, and the commit checks again. */
+static void test_verify(void **state) {
+  fixture *f = *state;
+  blob_writer *w;
+  assert_int_equal(blob_writer_open(f->s, &w), 0);
+  assert_int_equal(blob_writer_write(w, "hel", 3), 0);
+  assert_int_equal(blob_writer_verify(w, HELLO_OID, 5), HUB_EINVALID); /* short */
+  assert_int_equal(blob_writer_write(w, "lo", 2), 0);
+  char other[65];
+  sha_hex("hellp", 5, other);
+  assert_int_equal(blob_writer_verify(w, other, 5), HUB_EINVALID);
+  assert_int_equal(blob_writer_verify(w, HELLO_OID, 5), 0);
+  assert_int_equal(blob_writer_verify(w, HELLO_OID, 5), 0); /* repeatable */
+  int64_t size = 0;
+  assert_int_equal(blob_stat(f->s, HELLO_OID, &size), HUB_ENOTFOUND); /* nothing published */
+  assert_int_equal(blob_writer_commit(w, HELLO_OID, 5, NULL), 0);
+  assert_int_equal(blob_stat(f->s, HELLO_OID, &size), 0);
+  /* a writer that verified wrong still refuses at its commit */
+  assert_int_equal(blob_writer_open(f->s, &w), 0);
+  assert_int_equal(blob_writer_write(w, "hellp", 5), 0);
+  assert_int_equal(blob_writer_verify(w, HELLO_OID, 5), HUB_EINVALID);
+  assert_int_equal(blob_writer_commit(w, HELLO_OID, 5, NULL), HUB_EINVALID);
+  hub_error_clear();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_oid_valid),
@@ -426,6 +452,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_parts_upload, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sweep, setup, teardown),
       cmocka_unit_test_setup_teardown(test_read_fd, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
       cmocka_unit_test(test_open_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
