@@ -417,31 +417,38 @@ static int open_conn(sqlite3 **out) {
 }
 
 /* SQLite files made before the core schema became module "core" numbered it in PRAGMA
- * user_version (and still do, see core_migrate): record that as the module's version. */
+ * user_version (and still do, see core_migrate): record that as the module's version. The
+ * write lock only when there is something to record (read again under it). */
 static int core_adopt_user_version(void) {
   int rc = db_exec("CREATE TABLE IF NOT EXISTS schema_modules(module TEXT PRIMARY KEY,"
                    " version INTEGER NOT NULL)");
-  if (rc || (rc = db_tx_begin(DB_TX_WRITE))) return rc;
-  int64_t version = 0;
-  db_stmt *st = db_prep("PRAGMA user_version");
-  if (!st) goto fail;
-  rc = db_step(st);
-  if (rc == DB_ROW) version = db_col_int64(st, 0);
-  db_reset(st);
-  if (rc < 0) goto fail;
-  if (version > 0) {
+  if (rc) return rc;
+  for (int locked = 0;; locked = 1) {
+    int64_t uv = 0, core = 0;
+    db_stmt *st = db_prep("PRAGMA user_version");
+    if (!st || (rc = db_step(st)) < 0) goto fail;
+    if (rc == DB_ROW) uv = db_col_int64(st, 0);
+    db_reset(st);
+    st = db_prep("SELECT version FROM schema_modules WHERE module='core'");
+    if (!st || (rc = db_step(st)) < 0) goto fail;
+    if (rc == DB_ROW) core = db_col_int64(st, 0);
+    db_reset(st);
+    if (uv <= core) return locked ? db_tx_commit() : 0;
+    if (!locked) {
+      if ((rc = db_tx_begin(DB_TX_WRITE))) return rc;
+      continue;
+    }
     st = db_prep("INSERT INTO schema_modules(module, version) VALUES('core', ?)"
-                 " ON CONFLICT(module) DO UPDATE SET version=excluded.version"
-                 " WHERE excluded.version > schema_modules.version");
+                 " ON CONFLICT(module) DO UPDATE SET version=excluded.version");
     if (!st) goto fail;
-    db_bind_int64(st, 1, version);
+    db_bind_int64(st, 1, uv);
     if ((rc = db_step_done(st))) goto fail;
+    return db_tx_commit();
+  fail:
+    rc = hub_error_set(rc < 0 ? rc : HUB_ERROR, "core schema: %s", hub_error_msg());
+    if (locked) db_tx_rollback();
+    return rc;
   }
-  return db_tx_commit();
-fail:
-  rc = hub_error_set(rc < 0 ? rc : HUB_ERROR, "core schema: %s", hub_error_msg());
-  db_tx_rollback();
-  return rc;
 }
 
 /* The core schema, module "core": on SQLite step N is MIGRATIONS[N-1] as before, which
