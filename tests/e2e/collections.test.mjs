@@ -518,6 +518,7 @@ describe("collection web pages (chromium)", () => {
 
   before(async () => {
     const r = spawnSync(server.bin, ["--data", server.dataDir, "user", "add", "wendy", "--password-stdin"], {
+      env: server.cliEnv,
       input: PASSWORD + "\n",
       encoding: "utf8",
     });
