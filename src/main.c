@@ -1323,7 +1323,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "scan") && sub_argc > 1 && !strcmp(sub_argv[1], "--rescan"))
     return open_data() || security_init(NULL) ? die("scan service")
                                               : security_rescan_main(sub_argc - 1, sub_argv + 1);
-  if (!strcmp(cmd, "hook")) return git_hook_main(sub_argc, sub_argv); /* run by git */
+  if (!strcmp(cmd, "hook")) /* run by git; MODELHUB_DB from git/smart.c */
+    return db_engine_select(g_db) ? die("--db") : git_hook_main(sub_argc, sub_argv);
   if (!strcmp(cmd, "scan")) return scan_cli_main(sub_argc, sub_argv); /* docs/scanning.md */
   if (!strcmp(cmd, "reindex") || !strcmp(cmd, "dev"))
     return open_data() ? 1 : index_main(sub_argc, sub_argv);

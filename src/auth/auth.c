@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "db/search.h"
+#include "db/stmt.h"
 #include "util/error.h"
 
 static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -166,12 +167,13 @@ int auth_identity_for_user(int64_t user_id, hub_identity *out) {
   return 0;
 }
 
-static const char *const AUTH_STEPS[] = {
-    "ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '';",
+/* Module "auth" (db_migrate): append steps, never edit one. */
+static const db_migration AUTH_STEPS[] = {
+    {.sql = "ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '';"},
 };
 
 int auth_init(void) {
-  return db_migrate_module("auth", AUTH_STEPS, (int)(sizeof AUTH_STEPS / sizeof AUTH_STEPS[0]));
+  return db_migrate("auth", AUTH_STEPS, (int)(sizeof AUTH_STEPS / sizeof AUTH_STEPS[0]));
 }
 
 int auth_scopes_parse(const char *js, auth_scope *out, int *n) {

@@ -1,6 +1,7 @@
-/* Metadata store: SQLite in WAL mode, one connection per thread, versioned migrations.
+/* Metadata store: SQLite in WAL mode (the default) or PostgreSQL (db/stmt.h, --db), one
+ * connection per thread, versioned migrations.
  *
- * All SQL lives behind this header so a PostgreSQL backend can be added later.
+ * All SQL lives behind this header; nothing outside src/db sees an engine's handles.
  * Strings in the structs below are copied in (fixed buffers sized by util/limits.h).
  * Times are unix milliseconds. */
 #ifndef HUB_DB_DB_H
@@ -8,7 +9,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sqlite3.h>
 
 #include "util/limits.h"
 
@@ -54,15 +54,14 @@ typedef struct {
   int64_t last_modified_ms; /* derived: commit time of head_sha */
 } db_repo;
 
-/* Open (creating) <data_dir>/modelhub.db and migrate it; call once before threads. */
+/* Open (creating) <data_dir>/modelhub.db, or the PostgreSQL database db_engine_select
+ * chose, and migrate the core schema (module "core"); call once before threads. */
 int db_global_init(const char *data_dir);
 void db_global_shutdown(void);
 /* Per-module schema versions: apply steps[version..nsteps) of `module`, each in its own
  * transaction, recording the version in schema_modules. Modules own their tables, so
  * they evolve without touching one shared list. Call once at startup (any thread). */
 int db_migrate_module(const char *module, const char *const *steps, int nsteps);
-/* This thread's connection (opened on first use, closed at thread exit). */
-sqlite3 *db_conn(void);
 const char *db_data_dir(void);
 /* <data>/repos/ab/cd/<uid>.git: where a repo's bare git directory lives. */
 void db_repo_dir(const char *uid, char *out, size_t cap);
@@ -75,8 +74,8 @@ void db_repo_dir(const char *uid, char *out, size_t cap);
 void db_read_begin(void);
 void db_read_end(void);
 
-/* Transactions on this thread's connection (no error message is set on failure; read it
- * with db_errmsg). db_begin_immediate takes the write lock at once. */
+/* Transactions on this thread's connection (db_tx_* of db/stmt.h; the error message is
+ * set on failure). db_begin_immediate takes the write lock at once. */
 int db_begin_immediate(void);
 int db_commit(void);
 void db_rollback(void);
@@ -89,15 +88,16 @@ int db_in_read_snapshot(void);
  * for the call, then back to the default). *busy says whether it failed because another
  * connection held the lock. Returns fn's result. */
 int db_try_without_waiting(int (*fn)(void *arg), void *arg, int *busy);
-/* The last SQLite error message of this thread's connection. */
+/* The last error message of this thread's connection (SQLite's; on PostgreSQL the
+ * statement layer's last error). */
 const char *db_errmsg(void);
 
-/* This thread only reads from now on: its connection refuses every write (PRAGMA
+/* This thread only reads from now on: its connection refuses every write (SQLite: PRAGMA
  * query_only, and an authorizer that logs "write on a read-only thread" with the table to
- * stderr), so a write that slipped onto it fails loudly instead of waiting for the write
- * lock. The HTTP layer calls it on its event threads: the handlers they run (RUN_INLINE,
- * RUN_INLINE_TRY) and the router's checks never write; writes go to worker threads or
- * background queues. */
+ * stderr; PostgreSQL: default_transaction_read_only), so a write that slipped onto it fails loudly
+ * instead of waiting for the write lock. The HTTP layer calls it on its event threads: the handlers
+ * they run (RUN_INLINE, RUN_INLINE_TRY) and the router's checks never write; writes go to worker
+ * threads or background queues. */
 void db_thread_readonly(void);
 /* 1 on a thread that called db_thread_readonly (writers hand their work to another thread). */
 int db_thread_is_readonly(void);
@@ -105,8 +105,9 @@ int db_thread_is_readonly(void);
 /* A budget for this thread's queries from now on: `steps` SQLite virtual-machine steps
  * and `usec` microseconds of the thread's CPU time (steps == 0: no limit, the default). Past
  * either, every statement fails with SQLITE_INTERRUPT and db_budget_exceeded() is true, until the
- * next db_budget_set. The HTTP layer runs read-only handlers on an event thread under a
- * budget and moves them to a worker thread when they exceed it (RUN_INLINE_TRY). */
+ * next db_budget_set. On PostgreSQL the budget is statement_timeout = usec (wall time, per
+ * statement; steps are not counted). The HTTP layer runs read-only handlers on an event thread
+ * under a budget and moves them to a worker thread when they exceed it (RUN_INLINE_TRY). */
 void db_budget_set(long steps, long usec);
 int db_budget_exceeded(void);
 
@@ -156,5 +157,11 @@ int db_repo_touch(int64_t id, int64_t updated_ms);
 /* Record the derived head of the default branch (index/ keeps it in step with git). */
 int db_repo_set_head(int64_t id, const char *sha, int64_t last_modified_ms);
 int db_repo_count(int64_t *out);
+
+/* TRANSITIONAL (issue #15 sweep): src/db files not yet on the statement layer reach their
+ * SQLite connection through this. Nothing outside src/db may use it; delete these lines
+ * (db_conn stays declared in internal.h) once every db file is converted. */
+#include <sqlite3.h>
+sqlite3 *db_conn(void);
 
 #endif

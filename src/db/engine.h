@@ -45,4 +45,19 @@ extern const db_engine_ops db__sqlite_ops; /* stmt.c */
 extern const db_engine_ops db__pg_ops;     /* pg.c */
 /* pg.c: the URL to connect to (set by db_engine_select before any statement). */
 void db__pg_set_url(const char *url);
+/* pg.c: settings of this thread's PostgreSQL session, kept across reconnects and applied
+ * before its next statement. db__pg_session_readonly: default_transaction_read_only = on
+ * from now on (db_thread_readonly). db__pg_statement_timeout: statement_timeout in ms (0:
+ * none; db_budget_set), and it clears db__pg_timed_out, which says whether a statement was
+ * canceled by it since. db__pg_lock_timeout: lock_timeout in ms (0: none;
+ * db_try_without_waiting). db__pg_sqlstate: the SQLSTATE of this thread's last failed
+ * statement ("" after db__pg_clear_sqlstate). */
+void db__pg_session_readonly(void);
+void db__pg_statement_timeout(long ms);
+int db__pg_timed_out(void);
+void db__pg_lock_timeout(long ms);
+const char *db__pg_sqlstate(void);
+void db__pg_clear_sqlstate(void);
+/* stmt.c: 1 when this thread's open transaction was begun with DB_TX_READ. */
+int db__tx_is_read(void);
 #endif

@@ -4,6 +4,10 @@
 #include <sqlite3.h>
 #include <stddef.h>
 
+/* This thread's SQLite connection (opened on first use, closed at thread exit); NULL with
+ * an error set on PostgreSQL. The SQLite engine's (stmt.c) and unconverted code's. */
+sqlite3 *db_conn(void);
+
 #define DB_STMT_CACHE 96
 /* Run-time SQL texts kept compiled per thread (LRU). */
 #define DB_TEXT_CACHE 32

@@ -57,6 +57,12 @@ typedef struct {
   pg_stmt *cache[PG_CACHE];
   int n;
   pg_stmt *text[DB_TEXT_CACHE];
+  /* session settings (db__pg_session_readonly …): wanted, and what the connection has
+   * (-1: unknown, e.g. a new connection or after a rollback that may have undone a SET) */
+  int want_ro, have_ro;
+  long want_stmt_ms, have_stmt_ms, want_lock_ms, have_lock_ms;
+  int timed_out; /* a statement was canceled by statement_timeout */
+  char state[6]; /* SQLSTATE of the last failed statement */
 } pg_thread;
 
 static char g_url[1024];
@@ -133,6 +139,8 @@ static pg_thread *thread_state(void) {
     return NULL;
   }
   t->gen = 1;
+  t->have_ro = -1;
+  t->have_stmt_ms = t->have_lock_ms = -1;
   pthread_setspecific(g_key, t);
   return t;
 }
@@ -144,6 +152,8 @@ static void drop_conn(pg_thread *t) {
   if (t->conn) PQfinish(t->conn);
   t->conn = NULL;
   t->gen++;
+  t->have_ro = -1;
+  t->have_stmt_ms = t->have_lock_ms = -1;
 }
 
 /* The connection is still usable: the server may have ended the session while it was idle
@@ -188,9 +198,31 @@ static PGconn *thread_conn(pg_thread *t) {
   return c;
 }
 
+/* The thread's session settings onto connection c, when they differ from what it has. A
+ * failure leaves them unknown, to try again before the next statement. */
+static void apply_session(pg_thread *t, PGconn *c) {
+  if (t->have_ro == t->want_ro && t->have_stmt_ms == t->want_stmt_ms &&
+      t->have_lock_ms == t->want_lock_ms)
+    return;
+  if (PQtransactionStatus(c) == PQTRANS_INERROR) return; /* the next statement fails anyway */
+  char sql[160];
+  snprintf(sql, sizeof sql,
+           "SET default_transaction_read_only = %s; SET statement_timeout = %ld;"
+           " SET lock_timeout = %ld",
+           t->want_ro ? "on" : "off", t->want_stmt_ms, t->want_lock_ms);
+  PGresult *r = PQexec(c, sql);
+  int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+  PQclear(r);
+  t->have_ro = ok ? t->want_ro : -1;
+  t->have_stmt_ms = ok ? t->want_stmt_ms : -1;
+  t->have_lock_ms = ok ? t->want_lock_ms : -1;
+}
+
 /* The error of a failed result as a HUB_E* code with the message set. */
 static int pg_err(pg_thread *t, const PGresult *res) {
   const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+  snprintf(t->state, sizeof t->state, "%s", state ? state : "");
+  if (state && !strcmp(state, "57014")) t->timed_out = 1; /* statement_timeout */
   char msg[512];
   snprintf(msg, sizeof msg, "%s",
            res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
@@ -377,6 +409,7 @@ static int run_on(pg_thread *t, PGconn *c, pg_stmt *st, int retried);
 static int run(pg_thread *t, pg_stmt *st, int retried) {
   PGconn *c = thread_conn(t);
   if (!c) return HUB_EUNAVAILABLE;
+  apply_session(t, c);
   int rc = run_on(t, c, st, retried);
   note_tx(t);
   return rc;
@@ -589,6 +622,7 @@ static int pg_exec(const char *sql) {
   }
   PGconn *c = thread_conn(t);
   if (!c) return HUB_EUNAVAILABLE;
+  apply_session(t, c);
   char *q = db__pg_rewrite(sql, NULL);
   if (!q) return hub_error_set(HUB_ERROR, "out of memory");
   int idle = PQtransactionStatus(c) == PQTRANS_IDLE;
@@ -609,6 +643,8 @@ static int pg_exec(const char *sql) {
     /* COMMIT of a transaction a failed statement aborted rolls back instead */
     rc = hub_error_set(HUB_ERROR, "transaction aborted by an earlier error; rolled back");
   PQclear(r);
+  /* A rollback (of a transaction or to a savepoint) undoes the SETs made inside it. */
+  if (starts(sql, "ROLLBACK") || rc) t->have_ro = -1, t->have_stmt_ms = t->have_lock_ms = -1;
   note_tx(t);
   return rc;
 }
@@ -631,4 +667,36 @@ void db_stmt_thread_end(void) {
   pthread_once(&g_once, make_key);
   thread_free(pthread_getspecific(g_key));
   pthread_setspecific(g_key, NULL);
+}
+
+void db__pg_session_readonly(void) {
+  pg_thread *t = thread_state();
+  if (t) t->want_ro = 1;
+}
+
+void db__pg_statement_timeout(long ms) {
+  pg_thread *t = thread_state();
+  if (!t) return;
+  t->want_stmt_ms = ms > 0 ? ms : 0;
+  t->timed_out = 0;
+}
+
+int db__pg_timed_out(void) {
+  pg_thread *t = thread_state();
+  return t && t->timed_out;
+}
+
+void db__pg_lock_timeout(long ms) {
+  pg_thread *t = thread_state();
+  if (t) t->want_lock_ms = ms > 0 ? ms : 0;
+}
+
+const char *db__pg_sqlstate(void) {
+  pg_thread *t = thread_state();
+  return t ? t->state : "";
+}
+
+void db__pg_clear_sqlstate(void) {
+  pg_thread *t = thread_state();
+  if (t) t->state[0] = 0;
 }

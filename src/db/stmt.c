@@ -147,6 +147,19 @@ int db_exec(const char *sql) {
 /* ---- transactions ---- */
 
 static _Thread_local int t_durable; /* SQLite: synchronous=FULL until the transaction ends */
+static _Thread_local int t_read;    /* the open transaction was begun with DB_TX_READ */
+
+int db__tx_is_read(void) {
+  return t_read;
+}
+
+/* A BEGIN that failed after opening the transaction (PostgreSQL: the writers' lock not
+ * taken, e.g. lock_timeout) leaves nothing open: the caller sees only the error. */
+static int begun(int rc, int kind) {
+  t_read = !rc && kind == DB_TX_READ;
+  if (rc && g_engine == DB_ENGINE_POSTGRES && db_tx_active()) db_tx_rollback();
+  return rc;
+}
 
 /* Every DB_TX_WRITE on PostgreSQL takes this transaction-scoped advisory lock ("modelhub"),
  * which serializes writers the way SQLite's BEGIN IMMEDIATE does. */
@@ -154,13 +167,16 @@ static _Thread_local int t_durable; /* SQLite: synchronous=FULL until the transa
 
 int db_tx_begin(int kind) {
   if (g_engine == DB_ENGINE_POSTGRES) {
-    if (kind == DB_TX_READ) return db_exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-    return db_exec(kind == DB_TX_DURABLE ? "BEGIN; SET LOCAL synchronous_commit TO on;"
-                                           " SELECT pg_advisory_xact_lock(" PG_WRITER_LOCK ")"
-                                         : "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITER_LOCK
-                                           ")");
+    /* Not READ ONLY: like SQLite's deferred BEGIN, a write inside still works (without
+     * the writers' lock); a read-only thread's transactions are read-only anyway. */
+    if (kind == DB_TX_READ) return begun(db_exec("BEGIN ISOLATION LEVEL REPEATABLE READ"), kind);
+    return begun(db_exec(kind == DB_TX_DURABLE
+                             ? "BEGIN; SET LOCAL synchronous_commit TO on;"
+                               " SELECT pg_advisory_xact_lock(" PG_WRITER_LOCK ")"
+                             : "BEGIN; SELECT pg_advisory_xact_lock(" PG_WRITER_LOCK ")"),
+                 kind);
   }
-  if (kind == DB_TX_READ) return db_exec("BEGIN");
+  if (kind == DB_TX_READ) return begun(db_exec("BEGIN"), kind);
   if (kind == DB_TX_DURABLE) {
     /* In WAL mode synchronous=FULL fsyncs the WAL at each COMMIT (NORMAL, the
      * connection's default, only at checkpoints). */
@@ -173,7 +189,7 @@ int db_tx_begin(int kind) {
     t_durable = 0;
     db_exec("PRAGMA synchronous=NORMAL");
   }
-  return rc;
+  return begun(rc, kind);
 }
 
 static void end_durable(void) {

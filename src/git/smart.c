@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "db/stmt.h"
 #include "git/internal.h"
 #include "util/error.h"
 
@@ -104,6 +105,7 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
   char email_env[HUB_MAX_USER_NAME + 64], ctype[64];
   const char *argv[24], *extra[16];
   char actor_env[HUB_MAX_USER_NAME + 32], token_env[64], ip_env[96], perm_env[32], delay_env[64];
+  char db_env[1100];
   char **envp = NULL;
   size_t a = 0, e = 0;
   int push = svc == SVC_RECEIVE && !advertise, rc;
@@ -181,6 +183,11 @@ static int run(hub_req *r, int svc, int advertise, int in_fd) {
     /* The pusher's permission: the hook applies auth_may_write_ref() to every ref. */
     snprintf(perm_env, sizeof perm_env, "MODELHUB_REPO_PERM=%d", r->repo_perm);
     extra[e++] = perm_env;
+    /* The hooks use the server's database: on PostgreSQL, its URL (--db / MODELHUB_DB). */
+    if (db_engine() == DB_ENGINE_POSTGRES) {
+      snprintf(db_env, sizeof db_env, "MODELHUB_DB=%s", db_engine_url());
+      extra[e++] = db_env;
+    }
     const char *delay = getenv("MODELHUB_TEST_HOOK_DELAY_MS"); /* tests: a slow hook */
     if (delay && *delay) {
       snprintf(delay_env, sizeof delay_env, "MODELHUB_TEST_HOOK_DELAY_MS=%.20s", delay);

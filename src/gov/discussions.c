@@ -79,7 +79,6 @@ int gov_disc_list(hub_req *r, const char *type, const char *status, const char *
     return hub_error_set(HUB_EINVALID, "status must be all, open, closed, merged or draft");
   if (author && !*author) author = NULL;
   if (page < 0 || page > 1000000) return hub_error_set(HUB_EINVALID, "bad page: p");
-  if (!db_conn()) return HUB_ERROR;
 
   if ((rc = db_gov_discussion_count(r->repo.id, is_pr, status, author, &count)) ||
       (rc = db_gov_discussion_count(r->repo.id, is_pr, "closed", author, &closed)))

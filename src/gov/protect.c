@@ -257,7 +257,6 @@ int gov__h_protections_put(hub_req *r) {
   size_t i;
   int rc = 0, imm, approver, changed_rules;
   if (!b) return HUB_EINVALID;
-  if (!db_conn()) return HUB_ERROR;
   if ((rc = settings_load(r->repo.id, &imm, &approver))) return rc;
   rules = json_object_get(b, "rules");
   changed_rules = rules != NULL;

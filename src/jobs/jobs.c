@@ -118,7 +118,6 @@ int jobs_enqueue(const char *kind, const char *key, const char *payload) {
   jobs_kind k = i >= 0 ? g_kinds[i].k : (jobs_kind){0};
   pthread_mutex_unlock(&g_mu);
   if (i < 0) return hub_error_set(HUB_EINVALID, "no job kind %s", kind);
-  if (!db_conn()) return HUB_ERROR;
   /* Inside a read snapshot (db_read_begin; its BEGIN may not have read yet) the insert
    * cannot be made: the snapshot cannot become a write transaction once others wrote,
    * and it may be rolled back. The keeper inserts it. */

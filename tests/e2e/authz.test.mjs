@@ -36,6 +36,7 @@ function fine(user, name, scopes) {
 
 function addUserWithPassword(name) {
   const r = spawnSync(server.bin, ["--data", server.dataDir, "user", "add", name, "--password-stdin"], {
+    env: server.cliEnv,
     input: PASSWORD + "\n",
     encoding: "utf8",
   });

@@ -415,12 +415,15 @@ describe("collections API", () => {
     const h = server.makeToken("hoarder", "write");
     assert.equal((await create(h, "c0", "hoarder")).status, 200);
     // 999 more straight into the database (1,000 API calls would make a slow test).
-    server.sql(
+    const bulk = (hex) =>
       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999)" +
-        " INSERT INTO collections(oid, owner_id, title, slug_title, theme, position, created_ms, updated_ms)" +
-        " SELECT printf('%024x', 11259375 * 4096 + i), (SELECT id FROM accounts WHERE name = 'hoarder')," +
-        " 'c' || i, 'c' || i, 'blue', i, 0, 0 FROM n",
-    );
+      " INSERT INTO collections(oid, owner_id, title, slug_title, theme, position, created_ms, updated_ms)" +
+      ` SELECT ${hex}, (SELECT id FROM accounts WHERE name = 'hoarder'),` +
+      " 'c' || i, 'c' || i, 'blue', i, 0, 0 FROM n";
+    server.sql({
+      sqlite: bulk("printf('%024x', 11259375 * 4096 + i)"),
+      postgres: bulk("lpad(to_hex(CAST(11259375 AS BIGINT) * 4096 + i), 24, '0')"),
+    });
     assertHubError(await create(h, "one too many", "hoarder"), 413, "PayloadTooLarge");
     // Deleting one makes room again.
     const first = (await api("GET", "/api/collections?owner=hoarder&limit=1", { token: h })).json[0].slug;
@@ -515,6 +518,7 @@ describe("collection web pages (chromium)", () => {
 
   before(async () => {
     const r = spawnSync(server.bin, ["--data", server.dataDir, "user", "add", "wendy", "--password-stdin"], {
+      env: server.cliEnv,
       input: PASSWORD + "\n",
       encoding: "utf8",
     });

@@ -1,12 +1,14 @@
 // The database engine choice (docs/scale-out.md, "Database engines"): --db / MODELHUB_DB
 // select SQLite (the default) or PostgreSQL; a bad value is refused before anything is
-// written, and PostgreSQL is refused with a clear message until the db files are converted.
+// written; on PostgreSQL the core schema (module "core") is created in the database.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { createDatabase, psql, sharedPg } from "./lib/db.mjs";
+import { freePort } from "./lib/server.mjs";
 
 const BIN = process.env.MODELHUB_BIN || path.resolve("../../build/modelhub");
 
@@ -26,11 +28,14 @@ test("--db and MODELHUB_DB choose the engine; bad values are refused cleanly", (
     assert.match(r.stderr, /--db: expected sqlite or a postgres:\/\/ URL/);
     assert.equal(existsSync(data), false, "nothing created for a refused --db");
 
+    // PostgreSQL is accepted; a server that does not answer is reported as such.
     r = run(["--data", data, "user", "add", "bob"], {
       MODELHUB_DB: "postgres://modelhub@127.0.0.1:1/none",
     });
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /not converted to the statement layer yet/);
+    assert.match(r.stderr, /database unavailable/);
+    assert.doesNotMatch(r.stderr, /not converted/);
+    assert.equal(existsSync(path.join(data, "modelhub.db")), false, "no SQLite file on PostgreSQL");
 
     r = run(["--data", data, "--db=sqlite", "user", "add", "bob"]);
     assert.equal(r.status, 0, r.stderr);
@@ -38,6 +43,75 @@ test("--db and MODELHUB_DB choose the engine; bad values are refused cleanly", (
     r = run(["--data", data, "user", "add", "bob"], { MODELHUB_DB: "sqlite" });
     assert.notEqual(r.status, 0, "bob exists in the same SQLite file");
   } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+const CORE_TABLES = ["accounts", "memberships", "tokens", "repos", "repo_redirects", "kv", "repo_meta", "repo_tags",
+  "downloads_daily", "likes", "model_edges", "repo_seq", "repo_objects"];
+
+test("PostgreSQL: --db creates the core schema in the database (module core), once, and no SQLite file", { skip: sharedPg() ? false : "PostgreSQL binaries missing" }, async () => {
+  const url = await createDatabase();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "mh-dbeng-"));
+  try {
+    const data = path.join(tmp, "data");
+    for (let i = 0; i < 2; i++) {
+      const r = run(["--data", data, "--db", url, "user", "add", "bob"]);
+      assert.doesNotMatch(r.stderr, /migration|not converted|core schema/, r.stderr);
+    }
+    assert.equal(psql(url, "SELECT version FROM schema_modules WHERE module='core'"), "8");
+    assert.equal(psql(url, "SELECT version FROM schema_modules WHERE module='auth'"), "1");
+    const have = psql(url, "SELECT table_name FROM information_schema.tables WHERE table_schema='public' ORDER BY 1").split("\n");
+    for (const t of CORE_TABLES) assert.ok(have.includes(t), `table ${t} in ${have}`);
+    const repoCols = psql(url, "SELECT column_name FROM information_schema.columns WHERE table_name='repos' ORDER BY ordinal_position");
+    assert.equal(repoCols.split("\n").join(","), "id,uid,type,ns,name,owner_id,owner_is_org,private,gated,disabled,created_ms," +
+      "updated_ms,head_sha,last_modified_ms,downloads,downloads_all,likes,trending,chg,dchg");
+    assert.equal(psql(url, "SELECT data_type FROM information_schema.columns WHERE table_name='tokens' AND column_name='scopes'"), "text");
+    assert.equal(psql(url, "SELECT n FROM repo_seq"), "0");
+    // case-insensitive names, as on SQLite (COLLATE NOCASE)
+    psql(url, "INSERT INTO accounts(uid, kind, name, created_ms) VALUES('x1', 0, 'CaseUser', 1)");
+    assert.equal(psql(url, "SELECT uid FROM accounts WHERE name='caseuser'"), "x1");
+    assert.equal(existsSync(path.join(data, "modelhub.db")), false, "no SQLite file on PostgreSQL");
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+// The whole server on PostgreSQL needs every db file on the statement layer (issue #15
+// sweep: accounts, tokens, repos, ... are converted by other branches); until they are
+// merged the first unconverted statement fails ("still uses SQLite directly").
+test("PostgreSQL: serve starts, /healthz is 200 and the admin token works", {
+  skip: sharedPg() ? false : "PostgreSQL binaries missing",
+  todo: "until every db file is converted to the statement layer (issue #15 sweep)",
+}, async () => {
+  const url = await createDatabase();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "mh-dbeng-"));
+  const port = await freePort();
+  const env = { ...process.env, MODELHUB_DB: url };
+  const child = spawn(BIN, ["--data", path.join(tmp, "data"), "serve", "--listen", `127.0.0.1:${port}`], {
+    env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "", err = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (err += d));
+  const exited = new Promise((r) => child.on("exit", r));
+  try {
+    let token = null, healthy = false;
+    for (let i = 0; i < 200 && child.exitCode === null && !healthy; i++) {
+      token ||= /admin token: (hf_\S+)/.exec(out)?.[1];
+      try {
+        healthy = token && (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 200;
+      } catch {
+        /* not listening yet */
+      }
+      if (!healthy) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(healthy, `not healthy; stderr:\n${err}`);
+    const who = await fetch(`http://127.0.0.1:${port}/api/whoami-v2`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(who.status, 200);
+    assert.equal((await who.json()).name, "admin");
+  } finally {
+    child.kill("SIGTERM");
+    await exited;
     rmSync(tmp, { recursive: true, force: true });
   }
 });

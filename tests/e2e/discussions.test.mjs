@@ -450,6 +450,7 @@ test("Community tab in a browser: list, thread, comment form, PR diff and merge 
   }
   // A writer of acme who signs in with a password.
   const a = spawnSync(server.bin, ["--data", server.dataDir, "user", "add", "wendy", "--password-stdin"], {
+    env: server.cliEnv,
     input: PASSWORD + "\n",
     encoding: "utf8",
   });

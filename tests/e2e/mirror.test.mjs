@@ -591,7 +591,7 @@ test("an upstream URL carrying credentials is refused (they would show in every 
   const n = proxy.log.length;
   const withCreds = proxy.url.replace("http://", "http://user:SECRET-IN-URL@");
   const p = await run(mirror.bin, ["--data", mirror.dataDir, "mirror", "pull", "acme/slow", "--upstream", withCreds], {
-    env: { ...process.env },
+    env: { ...mirror.cliEnv },
   });
   assert.doesNotMatch(p.stderr, /Sanitizer|runtime error:/);
   assert.notEqual(p.status, 0, p.stdout + p.stderr);
@@ -609,7 +609,7 @@ test("offline: `mirror pull` fills the cache; only the cache is served, and /hea
     assert.equal(r.status, 503);
     assert.equal(r.headers.get("x-error-code"), "Offline");
     const p = await run(off.bin, ["--data", off.dataDir, "mirror", "pull", "acme/pub", "--include", "*.bin", "--upstream", proxy.url], {
-      env: { ...process.env, MODELHUB_UPSTREAM_TOKEN: upToken },
+      env: { ...off.cliEnv, MODELHUB_UPSTREAM_TOKEN: upToken },
     });
     assert.doesNotMatch(p.stderr, /Sanitizer|runtime error:/);
     assert.equal(p.status, 0, p.stderr);

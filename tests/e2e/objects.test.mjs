@@ -356,13 +356,19 @@ test("migration: an existing data dir gets its references from git history and X
   // Simulate a data dir from before the table: no rows, no backfill mark; plus a read link
   // an older version recorded because someone merely named a sha256.
   const bobId = sql("SELECT id FROM repos WHERE ns='bob' AND name='pub'");
-  sql(`INSERT OR IGNORE INTO xet_repo_files(repo_id, file) VALUES(${bobId}, X'${hashBytes(HELLO_FILE).toString("hex")}')`);
+  const fileHex = hashBytes(HELLO_FILE).toString("hex");
+  sql({
+    sqlite: `INSERT OR IGNORE INTO xet_repo_files(repo_id, file) VALUES(${bobId}, X'${fileHex}')`,
+    postgres: `INSERT INTO xet_repo_files(repo_id, file) VALUES(${bobId}, '\\x${fileHex}'::bytea) ON CONFLICT DO NOTHING`,
+  });
   let r = await batch("alice/priv", download([secret]), alice);
   const href = r.json.objects[0].actions.download.href;
   sql("DELETE FROM repo_objects; DELETE FROM kv WHERE key='objects_backfill';");
   assert.equal((await call("GET", href)).status, 404, "the table is what answers");
   await server.crashAndRestart();
-  assert.equal(sql("SELECT value FROM kv WHERE key='objects_backfill'"), "1");
+  const mark = { sqlite: "SELECT value FROM kv WHERE key='objects_backfill'",
+    postgres: "SELECT convert_from(value, 'UTF8') FROM kv WHERE key='objects_backfill'" };
+  assert.equal(sql(mark), "1");
   // Committed LFS objects (API commit and git push) are referenced again...
   const got = await call("GET", href);
   assert.equal(got.status, 200);

@@ -112,6 +112,7 @@ before(async () => {
   server = await startServer();
   hubUrl = server.url;
   const r = spawnSync(server.bin, ["--data", server.dataDir, "user", "add", "alice", "--password-stdin"], {
+    env: server.cliEnv,
     input: PASSWORD + "\n",
     encoding: "utf8",
   });

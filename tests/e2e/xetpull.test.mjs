@@ -177,7 +177,7 @@ test("host confusion: casUrl, fetch URLs and redirects pointing elsewhere on loo
       // A file not stored here yet (a known one is only linked, with no upstream call).
       args.push("--token", "user-secret", "--repo", "admin/up", "--xet-hash", "b".repeat(64));
       args.push("--sha256", sha256(Buffer.from("not here")), "--size", "10", "--into", "admin/down", "--allow-private");
-      const p = spawn(down.bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+      const p = spawn(down.bin, args, { env: down.cliEnv, stdio: ["ignore", "pipe", "pipe"] });
       let err = "";
       p.stderr.on("data", (d) => (err += d));
       p.on("close", (status) => resolve({ status, stderr: err }));

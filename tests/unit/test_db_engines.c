@@ -523,6 +523,240 @@ static void test_pg_reconnect(void **state) {
   db_reset(st);
 }
 
+/* ---- the core schema (module "core") and the db.h calls on the layer ---- */
+
+static int64_t kv_roundtrip(const char *key, const void *val, size_t len) {
+  assert_int_equal(db_kv_set(key, val, len), 0);
+  unsigned char out[64];
+  size_t n = 0;
+  assert_int_equal(db_kv_get(key, out, sizeof out, &n), 0);
+  assert_int_equal(n, len);
+  if (len) assert_memory_equal(out, val, len);
+  return (int64_t)n;
+}
+
+static void test_core_schema(void **state) {
+  USE_OR_SKIP();
+  /* db_global_init migrates the core schema on the selected engine, once. */
+  assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  assert_int_equal(count_rows("SELECT version FROM schema_modules WHERE module='core'"), 8);
+  /* every table of steps 1-8 (and their later columns) is there */
+  assert_int_equal(count_rows("SELECT count(*) FROM (SELECT id, uid, kind, name, fullname, email,"
+                              " password_hash, is_admin, created_ms FROM accounts) a"),
+                   0);
+  assert_int_equal(count_rows("SELECT count(*) FROM (SELECT org_id, user_id, role FROM"
+                              " memberships) a"),
+                   0);
+  assert_int_equal(count_rows("SELECT count(*) FROM (SELECT id, uid, user_id, name, role, hash,"
+                              " created_ms, last_used_ms, expires_ms, revoked FROM tokens) a"),
+                   0);
+  assert_int_equal(count_rows("SELECT count(*) FROM (SELECT id, uid, type, ns, name, owner_id,"
+                              " owner_is_org, private, gated, disabled, created_ms, updated_ms,"
+                              " head_sha, last_modified_ms, downloads, downloads_all, likes,"
+                              " trending, chg, dchg FROM repos) a"),
+                   0);
+  static const char *const tables[] = {"repo_redirects",  "kv",    "repo_meta",   "repo_tags",
+                                       "downloads_daily", "likes", "model_edges", "repo_objects"};
+  for (size_t i = 0; i < sizeof tables / sizeof *tables; i++) {
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", tables[i]);
+    assert_int_equal(count_rows(sql), 0);
+  }
+  assert_int_equal(count_rows("SELECT n FROM repo_seq WHERE k=1"), 0);
+  /* case-insensitive names (COLLATE NOCASE on both), 64-bit times, ids from the table */
+  db_stmt *st = db_prep("INSERT INTO accounts(uid, kind, name, created_ms) VALUES(?, 0, ?, ?)"
+                        " RETURNING id");
+  db_bind_text(st, 1, "u1", -1);
+  db_bind_text(st, 2, "CoreUser", -1);
+  db_bind_int64(st, 3, 1700000000000);
+  assert_int_equal(db_step(st), DB_ROW);
+  int64_t uid = db_col_int64(st, 0);
+  assert_true(uid > 0);
+  db_reset(st);
+  st = db_prep("INSERT INTO accounts(uid, kind, name, created_ms) VALUES('u2', 0, 'COREUSER', 1)");
+  assert_int_equal(db_step_done(st), HUB_EEXISTS);
+  st = db_prep("SELECT created_ms FROM accounts WHERE name=?");
+  db_bind_text(st, 1, "coreuser", -1);
+  assert_int_equal(db_step(st), DB_ROW);
+  assert_int_equal(db_col_int64(st, 0), 1700000000000);
+  db_reset(st);
+  st = db_prep("DELETE FROM accounts WHERE id=?");
+  db_bind_int64(st, 1, uid);
+  assert_int_equal(db_step_done(st), 0);
+
+  /* kv: set, overwrite (an upsert), binary values, missing keys */
+  assert_int_equal(kv_roundtrip("core-test", "one", 3), 3);
+  assert_int_equal(kv_roundtrip("core-test", "three", 5), 5);
+  const unsigned char bin[] = {0, 0xff, 0x5c, 'x', 0};
+  assert_int_equal(kv_roundtrip("core-bin", bin, sizeof bin), (int64_t)sizeof bin);
+  assert_int_equal(kv_roundtrip("core-empty", "", 0), 0);
+  assert_int_equal(count_rows("SELECT count(*) FROM kv WHERE key LIKE 'core-%'"), 3);
+  char small[2];
+  size_t n = 0;
+  assert_int_equal(db_kv_get("core-test", small, sizeof small, &n), 0); /* truncated to cap */
+  assert_int_equal(n, 2);
+  assert_memory_equal(small, "th", 2);
+  assert_int_equal(db_kv_get("core-missing", small, sizeof small, &n), HUB_ENOTFOUND);
+  assert_int_equal(db_exec("DELETE FROM kv WHERE key LIKE 'core-%'"), 0);
+}
+
+/* SQLite files made before module "core" numbered the core schema in PRAGMA user_version
+ * only: db_global_init adopts that number and applies just the steps after it, and keeps
+ * user_version up to date for older binaries. */
+static void test_core_user_version(void **state) {
+  USE_OR_SKIP();
+  if (db_engine() != DB_ENGINE_SQLITE) {
+    skip();
+    return;
+  }
+  assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  assert_int_equal(count_rows("PRAGMA user_version"), 8);
+  /* an older file: at version 7 (no repo_objects yet), no "core" row */
+  assert_int_equal(db_exec("DROP TABLE repo_objects; PRAGMA user_version=7;"
+                           " DELETE FROM schema_modules WHERE module='core'"),
+                   0);
+  assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  assert_int_equal(count_rows("SELECT version FROM schema_modules WHERE module='core'"), 8);
+  assert_int_equal(count_rows("PRAGMA user_version"), 8);
+  assert_int_equal(count_rows("SELECT count(*) FROM repo_objects"), 0);
+  /* at version 8 already: nothing runs again (step 1 would fail: the tables exist) */
+  assert_int_equal(db_exec("DELETE FROM schema_modules WHERE module='core'"), 0);
+  assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  assert_int_equal(count_rows("SELECT version FROM schema_modules WHERE module='core'"), 8);
+}
+
+static void *readonly_thread(void *arg) {
+  int *res = arg;
+  db_thread_readonly();
+  db_stmt *st = db_prep("SELECT count(*) FROM kv");
+  res[0] = st && db_step(st) == DB_ROW;
+  if (st) db_reset(st);
+  st = db_prep("INSERT INTO kv(key, value) VALUES('ro-write', 'x')");
+  res[1] = st ? db_step_done(st) : HUB_ERROR; /* refused */
+  /* and inside a transaction too */
+  db_read_begin();
+  st = db_prep("DELETE FROM kv WHERE key='ro-write'");
+  res[2] = st ? db_step_done(st) : HUB_ERROR;
+  db_read_end();
+  db_stmt_thread_end();
+  db_global_shutdown();
+  return NULL;
+}
+
+static void test_core_readonly_thread(void **state) {
+  USE_OR_SKIP();
+  assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  int res[3] = {0, 0, 0};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, readonly_thread, res), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(res[0], 1);
+  assert_true(res[1] < 0);
+  assert_true(res[2] < 0);
+  assert_int_equal(count_rows("SELECT count(*) FROM kv WHERE key='ro-write'"), 0);
+  /* this thread still writes */
+  assert_int_equal(kv_roundtrip("rw-write", "y", 1), 1);
+}
+
+static int enqueue_like(void *arg) {
+  (void)arg;
+  int rc = db_begin_immediate();
+  if (rc) return rc;
+  db_stmt *st = db_prep("UPDATE repo_seq SET n=n WHERE k=1");
+  if (!st || (rc = db_step_done(st))) {
+    db_rollback();
+    return rc ? rc : HUB_ERROR;
+  }
+  return db_commit();
+}
+
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int holding, release;
+} lock_holder;
+
+static void *hold_writer_lock(void *arg) {
+  lock_holder *h = arg;
+  int rc = db_begin_immediate();
+  pthread_mutex_lock(&h->mu);
+  h->holding = rc ? -1 : 1;
+  pthread_cond_broadcast(&h->cv);
+  while (!h->release)
+    pthread_cond_wait(&h->cv, &h->mu);
+  pthread_mutex_unlock(&h->mu);
+  if (!rc) db_rollback();
+  db_stmt_thread_end();
+  db_global_shutdown();
+  return NULL;
+}
+
+static void test_core_try_without_waiting(void **state) {
+  USE_OR_SKIP();
+  assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  int busy = -1;
+  assert_int_equal(db_try_without_waiting(enqueue_like, NULL, &busy), 0);
+  assert_int_equal(busy, 0);
+  lock_holder h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, hold_writer_lock, &h), 0);
+  pthread_mutex_lock(&h.mu);
+  while (!h.holding)
+    pthread_cond_wait(&h.cv, &h.mu);
+  pthread_mutex_unlock(&h.mu);
+  assert_int_equal(h.holding, 1);
+  /* another writer holds the lock: fails at once, busy */
+  assert_int_not_equal(db_try_without_waiting(enqueue_like, NULL, &busy), 0);
+  assert_int_equal(busy, 1);
+  assert_int_equal(db_in_transaction(), 0);
+  pthread_mutex_lock(&h.mu);
+  h.release = 1;
+  pthread_cond_broadcast(&h.cv);
+  pthread_mutex_unlock(&h.mu);
+  pthread_join(t, NULL);
+  /* the lock is free again, and the connection waits for it as usual */
+  assert_int_equal(db_try_without_waiting(enqueue_like, NULL, &busy), 0);
+  assert_int_equal(busy, 0);
+  assert_int_equal(enqueue_like(NULL), 0);
+}
+
+static void test_core_budget_and_snapshot(void **state) {
+  USE_OR_SKIP();
+  assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  const char *slow = db_engine() == DB_ENGINE_POSTGRES
+                         ? "SELECT pg_sleep(2)"
+                         : "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c"
+                           " WHERE x < 100000000) SELECT count(*) FROM c";
+  db_budget_set(1000000, 20000);
+  db_stmt *st = db_prep_text(slow);
+  assert_non_null(st);
+  assert_true(db_step(st) < 0);
+  db_prep_text_done(st);
+  assert_int_equal(db_budget_exceeded(), 1);
+  db_budget_set(0, 0);
+  assert_int_equal(db_budget_exceeded(), 0);
+  st = db_prep_text("SELECT 1");
+  assert_int_equal(db_step(st), DB_ROW); /* no limit again */
+  db_prep_text_done(st);
+  /* a read snapshot, then a write transaction */
+  assert_int_equal(db_in_transaction(), 0);
+  db_read_begin();
+  assert_int_equal(db_in_transaction(), 1);
+  assert_int_equal(count_rows("SELECT count(*) FROM repo_seq"), 1);
+  assert_int_equal(db_in_read_snapshot(), 1);
+  hub_error_set(HUB_EINVALID, "handler error");
+  db_read_end(); /* keeps the caller's error */
+  assert_int_equal(hub_error_code(), HUB_EINVALID);
+  assert_string_equal(hub_error_msg(), "handler error");
+  assert_int_equal(db_in_transaction(), 0);
+  assert_int_equal(db_begin_immediate(), 0);
+  assert_int_equal(db_in_read_snapshot(), 0);
+  assert_int_equal(db_in_transaction(), 1);
+  assert_int_equal(db_commit(), 0);
+  assert_int_equal(db_in_transaction(), 0);
+}
+
 static void test_engine_select(void **state) {
   (void)state;
   assert_int_equal(db_engine_select("mysql://x"), HUB_EINVALID);
@@ -550,6 +784,11 @@ int main(void) {
       BOTH(test_rewrites_run),
       BOTH(test_transactions),
       BOTH(test_concurrent_writers),
+      BOTH(test_core_schema),
+      BOTH(test_core_user_version),
+      BOTH(test_core_readonly_thread),
+      BOTH(test_core_try_without_waiting),
+      BOTH(test_core_budget_and_snapshot),
       cmocka_unit_test_prestate(test_pg_reconnect, &eng_pg),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -24,6 +24,7 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { S3_MODE, createBucket, s3Env, sharedMoto } from "./store.mjs";
+import { PG_MODE, createDatabase, psql, sqlFor } from "./db.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = path.resolve(HERE, "../../..");
@@ -55,6 +56,7 @@ function childEnv() {
   // from loopback (a test that checks the refusal sets the variable itself, even to "").
   if (env.MODELHUB_METRICS_ALLOW === undefined) env.MODELHUB_METRICS_ALLOW = "127.0.0.1,::1";
   delete env.MODELHUB_DATA;
+  delete env.MODELHUB_DB; // a server's database is its own (PostgreSQL mode: lib/db.mjs)
   delete env.MODELHUB_LISTEN;
   delete env.MODELHUB_PUBLIC_URL;
   return env;
@@ -237,14 +239,18 @@ export async function startServer(opts = {}) {
     const moto = await sharedMoto();
     Object.assign(extraEnv, s3Env(moto.endpoint, await createBucket(moto.endpoint)));
   }
+  // PostgreSQL mode (MODELHUB_E2E_DB=postgres, lib/db.mjs): a database of its own on the
+  // process's cluster, unless the test picked one itself (opts.env.MODELHUB_DB).
+  if (PG_MODE && extraEnv.MODELHUB_DB === undefined) extraEnv.MODELHUB_DB = await createDatabase();
+  const dbUrl = /^postgres(ql)?:\/\//.test(extraEnv.MODELHUB_DB || "") ? extraEnv.MODELHUB_DB : null;
   const dataDir = opts.dataDir || mkdtempSync(path.join(tmpdir(), "modelhub-e2e-"));
   const logPath = opts.dataDir
     ? path.join(mkdtempSync(path.join(tmpdir(), "modelhub-e2e-log-")), "server.log")
     : path.join(dataDir, "server.log");
 
-  // The CLI shares the server's blob store, nothing else of its extra environment.
+  // The CLI shares the server's database and blob store, nothing else of its extra environment.
   const storeEnv = Object.fromEntries(
-    Object.entries(extraEnv).filter(([k]) => /^(MODELHUB_BLOB_STORE|MODELHUB_BLOB_REDIRECT|MODELHUB_S3_|AWS_)/.test(k)),
+    Object.entries(extraEnv).filter(([k]) => /^(MODELHUB_DB$|MODELHUB_BLOB_STORE|MODELHUB_BLOB_REDIRECT|MODELHUB_S3_|AWS_)/.test(k)),
   );
 
   let launched;
@@ -396,12 +402,16 @@ export async function startServer(opts = {}) {
   }
 
   /**
-   * Run SQL on the server's SQLite database with the sqlite3 shell, waiting up to 20 s for
-   * the server's own writers (background jobs write at any moment: the shell has no busy
-   * timeout of its own and would fail "database is locked"). Throws unless it succeeded;
-   * returns stdout, trimmed.
+   * Run SQL on the server's database: its SQLite file with the sqlite3 shell, waiting up to
+   * 20 s for the server's own writers (background jobs write at any moment: the shell has
+   * no busy timeout of its own and would fail "database is locked"); on PostgreSQL with psql
+   * (same output: rows "a|b"). `statement` is one text for both engines, or {sqlite,
+   * postgres} where they need different SQL. Throws unless it succeeded; returns stdout,
+   * trimmed.
    */
   function sql(statement) {
+    if (dbUrl) return psql(dbUrl, sqlFor(statement, "postgres"));
+    statement = sqlFor(statement, "sqlite");
     const r = spawnSync("sqlite3", ["-cmd", ".timeout 20000", path.join(dataDir, "modelhub.db"), statement], {
       encoding: "utf8",
       timeout: 60000,
@@ -469,7 +479,10 @@ export async function startServer(opts = {}) {
     dataDir,
     logPath,
     bin,
-    env: extraEnv, // the server's extra environment (its blob store: lib/store.mjs)
+    env: extraEnv, // the server's extra environment (its blob store: lib/store.mjs; its database: lib/db.mjs)
+    /** "postgres" or "sqlite": the engine of the server's database. */
+    dbEngine: dbUrl ? "postgres" : "sqlite",
+    dbUrl,
     /** Environment for running the binary on this server's data yourself (its blob store). */
     get cliEnv() {
       return { ...childEnv(), ...storeEnv };
