@@ -211,6 +211,7 @@ static int migrate_modules(void) {
   if (!rc) rc = db_mirror_init();
   if (!rc) rc = db_collections_init();
   if (!rc) rc = db_sessions_init();
+  if (!rc) rc = db_locks_init();
   if (!rc) rc = schema_record();
   return rc;
 }

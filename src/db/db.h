@@ -158,10 +158,4 @@ int db_repo_touch(int64_t id, int64_t updated_ms);
 int db_repo_set_head(int64_t id, const char *sha, int64_t last_modified_ms);
 int db_repo_count(int64_t *out);
 
-/* TRANSITIONAL (issue #15 sweep): src/db files not yet on the statement layer reach their
- * SQLite connection through this. Nothing outside src/db may use it; delete these lines
- * (db_conn stays declared in internal.h) once every db file is converted. */
-#include <sqlite3.h>
-sqlite3 *db_conn(void);
-
 #endif

@@ -23,7 +23,7 @@ void db__stmt_text_done(sqlite3_stmt *st);
 int db__step_done(sqlite3_stmt *st);
 void db__copy(char *dst, size_t cap, sqlite3_stmt *st, int col);
 
-/* Columns of a repo row, in the order db__read_repo() reads them (prefix "r." variant
+/* Columns of a repo row, in the order db__read_repo_row() reads them (prefix "r." variant
  * for joins). */
 #define DB_REPO_COLS                                                                               \
   "id, uid, type, ns, name, owner_id, owner_is_org, private, gated, disabled, created_ms, "        \
@@ -31,10 +31,7 @@ void db__copy(char *dst, size_t cap, sqlite3_stmt *st, int col);
 #define DB_REPO_COLS_R                                                                             \
   "r.id, r.uid, r.type, r.ns, r.name, r.owner_id, r.owner_is_org, r.private, r.gated,"             \
   " r.disabled, r.created_ms, r.updated_ms, r.head_sha, r.last_modified_ms"
-/* Fill *out (a db_repo) from columns 0..13 of the current row. */
-void db__read_repo(sqlite3_stmt *st, void *out);
-/* The same for a statement of the engine-neutral layer (db/stmt.h): files converted to it
- * use this one; db__read_repo goes when the last sqlite3_* caller does. */
+/* Fill *out (a db_repo) from columns 0..13 of the current row (db/stmt.h). */
 struct db_stmt;
 void db__read_repo_row(struct db_stmt *st, void *out);
 

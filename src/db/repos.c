@@ -10,25 +10,6 @@
 
 #define REPO_COLS DB_REPO_COLS
 
-void db__read_repo(sqlite3_stmt *st, void *out) {
-  db_repo *r = out;
-  memset(r, 0, sizeof *r);
-  r->id = sqlite3_column_int64(st, 0);
-  db__copy(r->uid, sizeof r->uid, st, 1);
-  r->type = sqlite3_column_int(st, 2);
-  db__copy(r->ns, sizeof r->ns, st, 3);
-  db__copy(r->name, sizeof r->name, st, 4);
-  r->owner_id = sqlite3_column_int64(st, 5);
-  r->owner_is_org = sqlite3_column_int(st, 6);
-  r->is_private = sqlite3_column_int(st, 7);
-  db__copy(r->gated, sizeof r->gated, st, 8);
-  r->disabled = sqlite3_column_int(st, 9);
-  r->created_ms = sqlite3_column_int64(st, 10);
-  r->updated_ms = sqlite3_column_int64(st, 11);
-  db__copy(r->head_sha, sizeof r->head_sha, st, 12);
-  r->last_modified_ms = sqlite3_column_int64(st, 13);
-}
-
 void db__read_repo_row(db_stmt *st, void *out) {
   db_repo *r = out;
   memset(r, 0, sizeof *r);

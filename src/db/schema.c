@@ -16,8 +16,9 @@
  * database to). "core" is conn.c's MIGRATIONS (PRAGMA user_version on SQLite until the
  * core schema becomes a db_migrate module of that name). A new module, or a new step of
  * one, is added here too: tests/e2e/ops.test.mjs fails while a fresh database ends at
- * other versions than these. Modules of one engine only (search-pg on PostgreSQL) are
- * listed once they have steps. */
+ * other versions than these, and db_migrate refuses a module whose step count differs
+ * from its entry here. Modules with steps for one engine only (search-pg) have empty steps
+ * on the other, so they are at the same version on both. */
 static const struct {
   const char *module;
   int version;
@@ -39,6 +40,8 @@ static const struct {
     {"collections", 1},
     {"web", 1},
     {"ops", 1},
+    {"nodes", 2},
+    {"search-pg", 2},
 };
 #define NKNOWN (sizeof DB_SCHEMA_KNOWN / sizeof DB_SCHEMA_KNOWN[0])
 
@@ -139,6 +142,12 @@ static int read_pg(db_schema_state *s) {
     if (rc < 0) return rc;
   }
   return 0;
+}
+
+int db_schema_known_version(const char *module) {
+  for (size_t i = 0; i < NKNOWN; i++)
+    if (!strcmp(DB_SCHEMA_KNOWN[i].module, module)) return DB_SCHEMA_KNOWN[i].version;
+  return -1;
 }
 
 int db_schema_read(const char *data_dir, db_schema_state *out) {

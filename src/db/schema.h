@@ -37,6 +37,8 @@ typedef struct {
  * SQLite file (ignored on PostgreSQL). A missing database is a state with exists = 0. */
 int db_schema_read(const char *data_dir, db_schema_state *out);
 void db_schema_state_dispose(db_schema_state *s);
+/* The version this binary knows for `module` (its step count), -1 if not listed. */
+int db_schema_known_version(const char *module);
 
 /* 1 (with a message in msg) when a module is at a higher version than this binary knows:
  * "the database schema is newer than this modelhub (module X at version N, this binary

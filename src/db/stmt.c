@@ -11,6 +11,7 @@
 #include "db/db.h"
 #include "db/engine.h"
 #include "db/internal.h"
+#include "db/schema.h"
 #include "util/error.h"
 
 static const db_engine_ops *g_ops = &db__sqlite_ops;
@@ -245,6 +246,14 @@ int db_savepoint_rollback(const char *name) {
 
 int db_migrate(const char *module, const db_migration *steps, int nsteps) {
   int rc = 0;
+  /* The list the schema check reads (schema.c) must match the steps, or an operator's
+   * `modelhub migrate --status` and the newer-schema refusal would lie. */
+  int known = db_schema_known_version(module); /* -1: a module of a test program */
+  if (known >= 0 && known != nsteps)
+    return hub_error_set(HUB_ERROR,
+                         "schema module %s has %d steps but db/schema.c lists %d: update "
+                         "DB_SCHEMA_KNOWN",
+                         module, nsteps, known);
   if (g_engine == DB_ENGINE_POSTGRES) {
     /* SQLite's COLLATE NOCASE, spelled the same in DDL (PostgreSQL folds it to "nocase"):
      * a case-insensitive ICU collation. */
@@ -265,6 +274,14 @@ int db_migrate(const char *module, const db_migration *steps, int nsteps) {
     if (rc == DB_ROW) version = (int)db_col_int64(st, 0);
     db_reset(st);
     if (rc < 0) goto fail;
+    if (version > nsteps) {
+      rc = hub_error_set(HUB_EINVALID,
+                         "the database schema is newer than this modelhub (module %s at "
+                         "version %d, this binary knows %d): upgrade modelhub",
+                         module, version, nsteps);
+      db_tx_rollback();
+      return rc;
+    }
     if (version >= nsteps) return db_tx_commit();
     const db_migration *m = &steps[version];
     const char *sql = g_engine == DB_ENGINE_POSTGRES ? m->postgres : m->sqlite;

@@ -77,12 +77,9 @@ test("PostgreSQL: --db creates the core schema in the database (module core), on
   }
 });
 
-// The whole server on PostgreSQL needs every db file on the statement layer (issue #15
-// sweep: accounts, tokens, repos, ... are converted by other branches); until they are
-// merged the first unconverted statement fails ("still uses SQLite directly").
+// The whole server on PostgreSQL (every db file is on the statement layer).
 test("PostgreSQL: serve starts, /healthz is 200 and the admin token works", {
   skip: sharedPg() ? false : "PostgreSQL binaries missing",
-  todo: "until every db file is converted to the statement layer (issue #15 sweep)",
 }, async () => {
   const url = await createDatabase();
   const tmp = mkdtempSync(path.join(os.tmpdir(), "mh-dbeng-"));

@@ -135,6 +135,14 @@ static void test_migrate(void **state) {
   assert_int_equal(db_migrate("engtest", STEPS, 3), 0);
   assert_int_equal(db_migrate("engtest", STEPS, 3), 0); /* applied once */
   assert_int_equal(count_rows("SELECT version FROM schema_modules WHERE module='engtest'"), 3);
+  /* A binary that knows fewer steps than the database has refuses (a newer one migrated). */
+  assert_int_equal(db_migrate("engtest", STEPS, 2), HUB_EINVALID);
+  assert_non_null(strstr(hub_error_msg(), "newer than this modelhub"));
+  assert_int_equal(db_tx_active(), 0);
+  /* A module db/schema.c lists must have the listed number of steps. */
+  assert_int_equal(db_migrate("ops", STEPS, 3), HUB_ERROR);
+  assert_non_null(strstr(hub_error_msg(), "DB_SCHEMA_KNOWN"));
+  hub_error_clear();
   assert_int_equal(count_rows("SELECT count(*) FROM eng_counter"), 1);
   /* A failing step leaves the version where it was. */
   static const db_migration BAD[] = {{"SELECT 1", NULL, NULL}, {"CREATE TABLE (", NULL, NULL}};
