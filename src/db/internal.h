@@ -8,7 +8,7 @@
  * an error set on PostgreSQL. The SQLite engine's (stmt.c) and unconverted code's. */
 sqlite3 *db_conn(void);
 
-#define DB_STMT_CACHE 96
+#define DB_STMT_CACHE 512 /* > the number of db_prep call sites (208 today): never evicts */
 /* Run-time SQL texts kept compiled per thread (LRU). */
 #define DB_TEXT_CACHE 32
 /* Cached prepared statement for a static SQL string (keyed by pointer), reset and

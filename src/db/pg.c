@@ -46,7 +46,7 @@ typedef struct {
   unsigned long used;
 } pg_stmt;
 
-#define PG_CACHE 256
+#define PG_CACHE DB_STMT_CACHE
 typedef struct {
   PGconn *conn;
   unsigned gen;

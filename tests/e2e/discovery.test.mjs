@@ -426,6 +426,9 @@ test("listings moved from the event thread to a worker give the same pages", asy
     }
     const escalated = async (s) =>
       Number(/^modelhub_http_inline_escalations_total (\d+)/m.exec(await (await fetch(s.url + "/metrics")).text())[1]);
+    // On PostgreSQL the budget is wall time per statement (statement_timeout, docs/scale-out.md)
+    // and counts no steps: a step budget of 1 moves nothing there, so only the pages compare.
+    if (tiny.dbEngine === "postgres") return;
     const tinyN = await escalated(tiny);
     assert.ok(tinyN >= urls.length);
     // The normal budget is not a timing assertion: a slow moment (ASan, a loaded machine, the

@@ -241,6 +241,7 @@ test("commands on the data dir use the recorded s3 store without --blob-store (m
   // Endpoint and credentials as in the server's environment, but no store location.
   const { MODELHUB_BLOB_STORE, ...creds } = s3Env(relay.endpoint, bucket);
   const env = { ...process.env, ...creds };
+  if (server.env.MODELHUB_DB) env.MODELHUB_DB = server.env.MODELHUB_DB; // its database (PostgreSQL mode)
   delete env.MODELHUB_BLOB_STORE;
   const r = spawnSync(server.bin, ["--data", server.dataDir, "export", "admin/rec"], { env, encoding: "buffer", timeout: 60000 });
   assert.equal(r.status, 0, r.stderr.toString());

@@ -58,7 +58,9 @@ test("migrate --status on a data dir a server made: every module up to date and 
   const server = await startServer();
   await server.terminate();
   const data = server.dataDir;
-  let r = mh(data, ["migrate", "--status"]);
+  // The server's own database (PostgreSQL in that e2e mode, lib/db.mjs).
+  const db = server.env.MODELHUB_DB ? { MODELHUB_DB: server.env.MODELHUB_DB } : {};
+  let r = mh(data, ["migrate", "--status"], db);
   assert.equal(r.status, 0, r.stderr);
   const rows = r.stdout.split("\n").filter((l) => /^[a-z][a-z0-9-]*\s+\d+\s+/.test(l));
   assert.ok(rows.length >= 15, r.stdout);
@@ -67,7 +69,7 @@ test("migrate --status on a data dir a server made: every module up to date and 
   for (const l of rows) assert.match(l, /up to date$/, `${l}\n(the whole status:\n${r.stdout})`);
   assert.match(r.stdout, /^core\s+8\s+8\s+up to date$/m);
   assert.match(r.stdout, /^last migrated by modelhub \S+ at \d{4}-\d\d-\d\dT/m);
-  r = mh(data, ["migrate"]);
+  r = mh(data, ["migrate"], db);
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), "schema up to date");
   await server.restart();
@@ -136,7 +138,8 @@ test("--no-migrate / MODELHUB_NO_MIGRATE=1: pending steps are refused, `modelhub
   assert.match(r.stdout, /^no database schema yet$/m, "nothing was created");
 
   assert.equal(mh(data, ["migrate"]).status, 0);
-  const server = await startServer({ dataDir: data, env: { MODELHUB_NO_MIGRATE: "1" } });
+  // This data dir's database is its SQLite file (also in the PostgreSQL e2e mode).
+  const server = await startServer({ dataDir: data, env: { MODELHUB_NO_MIGRATE: "1", MODELHUB_DB: "sqlite" } });
   cleanups.push(() => server.stop());
   const res = await fetch(`${server.url}/api/whoami-v2`, { headers: { Authorization: `Bearer ${server.adminToken}` } });
   assert.equal(res.status, 200);
