@@ -614,10 +614,7 @@ static void test_core_schema(void **state) {
  * user_version up to date for older binaries. */
 static void test_core_user_version(void **state) {
   USE_OR_SKIP();
-  if (db_engine() != DB_ENGINE_SQLITE) {
-    skip();
-    return;
-  }
+  assert_int_equal(db_engine(), DB_ENGINE_SQLITE);
   assert_int_equal(db_global_init(g_sqlite_dir), 0);
   assert_int_equal(count_rows("PRAGMA user_version"), 8);
   /* an older file: at version 7 (no repo_objects yet), no "core" row */
@@ -793,7 +790,7 @@ int main(void) {
       BOTH(test_transactions),
       BOTH(test_concurrent_writers),
       BOTH(test_core_schema),
-      BOTH(test_core_user_version),
+      cmocka_unit_test_prestate(test_core_user_version, &eng_sqlite), /* SQLite's numbering */
       BOTH(test_core_readonly_thread),
       BOTH(test_core_try_without_waiting),
       BOTH(test_core_budget_and_snapshot),

@@ -1,10 +1,12 @@
 /* db/search: cursor encoding, num_parameters ranges, sort names. */
 #include "unit.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "db/db.h"
+#include "db/internal.h" /* db_conn: this test edits the SQLite file behind the index */
 #include "db/search.h"
 #include "index/index.h"
 #include "util/error.h"
