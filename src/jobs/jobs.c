@@ -388,8 +388,10 @@ int jobs_start(int runners) {
                      : hub_thread_start("job-keeper", keeper_main, NULL, &tid);
     if (!rc) {
       pthread_mutex_lock(&g_mu);
-      if (g_ntids < MAX_THREADS_JOINED) g_tids[g_ntids++] = tid;
-      else pthread_detach(tid);
+      if (g_ntids < MAX_THREADS_JOINED)
+        g_tids[g_ntids++] = tid;
+      else
+        pthread_detach(tid);
       pthread_mutex_unlock(&g_mu);
     }
     if (rc) {
