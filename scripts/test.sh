@@ -5,7 +5,8 @@
 #   2. fuzz  - replay tests/fuzz/corpus/X/* through build/fuzz/fuzz_X for every
 #              tests/fuzz/fuzz_X.c
 #   3. e2e   - node --test in tests/e2e against build/asan/modelhub
-#   4. e2e   - the same with blobs in S3 (MODELHUB_E2E_STORE=s3 on moto_server)
+#   4. e2e   - the same on PostgreSQL + S3 (moto_server) with two nodes behind nginx
+#              (plain build)
 # What should run is derived from the sources, not from what happens to be built: a
 # missing binary counts as one failure, and so does a stage, binary or e2e file that
 # ran no test. A crash (no parsable result, or a non-zero exit without a counted
@@ -157,7 +158,7 @@ title=$1
 tag=$2
 shift 2
 section "$title"
-BIN="$ROOT/build/asan/modelhub"
+BIN=${E2E_BIN:-$ROOT/build/asan/modelhub}
 if ! command -v node >/dev/null 2>&1; then
   echo "FAIL node not found"; FAIL=$((FAIL + 1))
 elif [ ! -x "$BIN" ]; then
@@ -219,14 +220,29 @@ fi
 }
 run_e2e "e2e (node --test, server under ASan+LSan)" ""
 
-# The same suite with every server's blobs in an S3 bucket (tests/e2e/lib/store.mjs): one
-# moto_server per test process. Without moto_server this is a failure, not a skip.
-if command -v "${MODELHUB_E2E_MOTO:-moto_server}" >/dev/null 2>&1; then
-  run_e2e "e2e (S3 object store)" " [s3]" MODELHUB_E2E_STORE=s3
-else
-  section "e2e (S3 object store)"
-  echo "FAIL e2e [s3]: moto_server not found (the S3 server this stage runs on; docs/blob.md)"
+# The same suite on the scale-out stores (docs/scale-out.md): every server's metadata in a
+# database of its own on a throwaway PostgreSQL cluster (tests/e2e/lib/db.mjs, one cluster
+# per test process), its blobs in an S3 bucket on moto_server (lib/store.mjs), and two
+# `modelhub serve` nodes on one data dir behind nginx round robin (lib/server.mjs). A
+# missing moto_server, PostgreSQL or nginx is a failure, not a skip.
+stage2="e2e (PostgreSQL + S3, two nodes behind nginx)"
+if ! command -v "${MODELHUB_E2E_MOTO:-moto_server}" >/dev/null 2>&1; then
+  section "$stage2"
+  echo "FAIL e2e [pg+s3, 2 nodes]: moto_server not found (the S3 server this stage runs on; docs/blob.md)"
   FAIL=$((FAIL + 1))
+elif ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${PG_BIN:-}" ]; then
+  section "$stage2"
+  echo "FAIL e2e [pg+s3, 2 nodes]: PostgreSQL not installed (Debian postgresql; scripts/deps.sh)"
+  FAIL=$((FAIL + 1))
+elif ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  section "$stage2"
+  echo "FAIL e2e [pg+s3, 2 nodes]: nginx not installed (scripts/deps.sh)"
+  FAIL=$((FAIL + 1))
+else
+  # The plain build: the sanitizers had the whole suite in the stage before; this one is
+  # about the engines and the nodes (and twice the servers), kept within make test's time.
+  E2E_BIN="$ROOT/build/modelhub" run_e2e "$stage2" " [pg+s3, 2 nodes]" \
+    MODELHUB_E2E_DB=postgres MODELHUB_E2E_STORE=s3 MODELHUB_E2E_NODES=2
 fi
 
 # ---------------------------------------------------------------- total

@@ -49,7 +49,10 @@ function addJob(kind, ...args) {
 }
 
 before(async () => {
+  // One node: the stream cap and the job metrics are per process (MODELHUB_E2E_NODES);
+  // scaleout.test.mjs runs jobs across two nodes.
   server = await startServer({
+    nodes: 1,
     env: { MODELHUB_TEST_JOBS: "1", MODELHUB_JOB_LEASE_MS: "1500", MODELHUB_MAX_STREAMS: "1" },
   });
   alice = server.makeUser("alice", "write");

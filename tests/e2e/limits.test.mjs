@@ -46,7 +46,9 @@ async function startWith(env) {
     process.env[k] = v;
   }
   try {
-    return await startServer();
+    // One node: connection, body-memory and stream limits are per process and per client
+    // address (behind a load balancer every client is its address: MODELHUB_E2E_NODES).
+    return await startServer({ nodes: 1 });
   } finally {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];

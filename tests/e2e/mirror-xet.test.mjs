@@ -1,6 +1,8 @@
 // Xet through the pull-through mirror (docs/mirror.md, "Xet files"): a file the upstream
 // stores in Xet is pulled through the upstream's CAS and served from the mirror's own Xet
 // store under the same Xet file hash (and as plain LFS bytes); clients never see the upstream.
+// Mirrors run as one node (single flight is per process); with MODELHUB_E2E_NODES their
+// upstreams run as several.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -50,7 +52,7 @@ before(async () => {
   xetHash2 = await upHead("y.bin");
   assert.match(xetHash ?? "", /^[0-9a-f]{64}$/, "stored in Xet upstream");
   assert.match(xetHash2 ?? "", /^[0-9a-f]{64}$/);
-  mirror = await startServer({ env: { MODELHUB_UPSTREAM: up.url, MODELHUB_UPSTREAM_TOKEN: up.adminToken } });
+  mirror = await startServer({ nodes: 1, env: { MODELHUB_UPSTREAM: up.url, MODELHUB_UPSTREAM_TOKEN: up.adminToken } });
 });
 
 after(async () => {
@@ -137,7 +139,7 @@ test("upstream's CAS failing before the first byte: the file comes as plain LFS 
   });
   await new Promise((r) => proxy.listen(0, "127.0.0.1", r));
   const purl = `http://127.0.0.1:${proxy.address().port}`;
-  const m2 = await startServer({ env: { MODELHUB_UPSTREAM: purl, MODELHUB_UPSTREAM_TOKEN: up.adminToken } });
+  const m2 = await startServer({ nodes: 1, env: { MODELHUB_UPSTREAM: purl, MODELHUB_UPSTREAM_TOKEN: up.adminToken } });
   try {
     const r = await fetch(`${m2.url}/acme/xm/resolve/main/dir/x.bin`);
     assert.equal(r.status, 200);

@@ -1,6 +1,8 @@
 // Pull-through mirror (docs/mirror.md): two modelhub servers on loopback, one the upstream,
 // one the mirror, with a small node:http proxy between them that counts the requests the
 // mirror makes and injects failures (429 + Retry-After, 500, a cut transfer, a dead host).
+// Mirrors run as one node (single flight, the repo-fetch lock and upstream back-off are per
+// process); with MODELHUB_E2E_NODES their upstreams run as several.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -217,7 +219,7 @@ before(async () => {
   proxy = await startProxy(up.url);
   const cfg = path.join(work, "mirror.json");
   writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken, deny: ["*/denied-*"] }], ttlSeconds: 300 }));
-  mirror = await startServer({ env: { MODELHUB_MIRROR_CONFIG: cfg } });
+  mirror = await startServer({ nodes: 1, env: { MODELHUB_MIRROR_CONFIG: cfg } });
 });
 
 after(async () => {
@@ -480,7 +482,7 @@ test("an upstream sending more than the object's size, or wrong bytes, never get
 test("an upstream repo made private is hidden here after the TTL, and public again when upstream is", async () => {
   const cfg = path.join(work, "flip.json");
   writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken }], ttlSeconds: 1 }));
-  const m3 = await startServer({ env: { MODELHUB_MIRROR_CONFIG: cfg } });
+  const m3 = await startServer({ nodes: 1, env: { MODELHUB_MIRROR_CONFIG: cfg } });
   const setPrivate = async (v) => {
     const s = await call(up, "PUT", "/api/models/acme/flip/settings", { token: upToken, json: { private: v } });
     assert.equal(s.status, 200, s.text);
@@ -601,7 +603,7 @@ test("an upstream URL carrying credentials is refused (they would show in every 
 });
 
 test("offline: `mirror pull` fills the cache; only the cache is served, and /healthz says so", async () => {
-  const off = await startServer({ env: { MODELHUB_UPSTREAM: proxy.url, MODELHUB_UPSTREAM_TOKEN: upToken, MODELHUB_OFFLINE: "1" } });
+  const off = await startServer({ nodes: 1, env: { MODELHUB_UPSTREAM: proxy.url, MODELHUB_UPSTREAM_TOKEN: upToken, MODELHUB_OFFLINE: "1" } });
   try {
     const h = await call(off, "GET", "/healthz");
     assert.equal(h.json.offline, true);
@@ -627,7 +629,7 @@ test("offline: `mirror pull` fills the cache; only the cache is served, and /hea
 test("TTL pins a branch to one commit; force-pushed-away commits stay addressable; eviction spares running downloads", async () => {
   const cfg = path.join(work, "small.json");
   writeFileSync(cfg, JSON.stringify({ upstreams: [{ url: proxy.url, token: upToken }], ttlSeconds: 2, cacheMaxBytes: 1 }));
-  const m2 = await startServer({ env: { MODELHUB_MIRROR_CONFIG: cfg } });
+  const m2 = await startServer({ nodes: 1, env: { MODELHUB_MIRROR_CONFIG: cfg } });
   try {
     const first = await call(m2, "GET", "/api/models/acme/other");
     const sha1 = first.json.sha;

@@ -194,7 +194,8 @@ test("a git-upload-pack body held in memory counts against the body memory budge
 
 test("one address announcing bodies it never sends cannot take the whole body memory budget", async () => {
   // A server of its own with a 16 MiB budget (one address may hold half of it).
-  const small = await startServer({ env: { MODELHUB_BODY_MEMORY_MAX: String(16 * 1024 * 1024) } });
+  // one node: the body memory budget is per process (MODELHUB_E2E_NODES)
+  const small = await startServer({ nodes: 1, env: { MODELHUB_BODY_MEMORY_MAX: String(16 * 1024 * 1024) } });
   const socks = [];
   try {
     const owner = small.makeUser("owner", "write");

@@ -473,10 +473,40 @@ export async function startServer(opts = {}) {
     if (problems.length) throw new Error(`modelhub server problems:\n- ${problems.join("\n- ")}`);
   }
 
+  /**
+   * GET /metrics from every node (headers: e.g. an admin's Authorization) and add the
+   * samples up, series by series, as a monitoring system sums a cluster's nodes: counters
+   * are per process. One node: its text as is. Resolves to Prometheus text.
+   */
+  async function metrics(headers = {}) {
+    const texts = [];
+    for (const n of nodes) {
+      if (n.state.exited) continue;
+      const r = await fetch(`${n.url}/metrics`, { headers });
+      if (r.status !== 200) throw new Error(`GET ${n.url}/metrics: HTTP ${r.status}`);
+      texts.push(await r.text());
+    }
+    if (texts.length === 1) return texts[0];
+    const sums = new Map();
+    const order = [];
+    for (const t of texts)
+      for (const line of t.split("\n")) {
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$/.exec(line);
+        if (!m) {
+          if (line && !sums.has(line)) sums.set(line, null), order.push(line);
+          continue;
+        }
+        if (!sums.has(m[1])) order.push(m[1]), sums.set(m[1], 0);
+        sums.set(m[1], sums.get(m[1]) + Number(m[2]));
+      }
+    return order.map((k) => (sums.get(k) === null ? k : `${k} ${sums.get(k)}`)).join("\n") + "\n";
+  }
+
   return {
     url,
     adminToken: token,
     dataDir,
+    metrics,
     logPath,
     bin,
     env: extraEnv, // the server's extra environment (its blob store: lib/store.mjs; its database: lib/db.mjs)
