@@ -101,7 +101,11 @@ static int identify_token(const char *tok, size_t len, hub_identity *out) {
   auth_token_hash(buf, hash);
   sodium_memzero(buf, sizeof buf);
   db_token t;
-  if (db_token_by_hash(hash, &t) || t.revoked)
+  int rc = db_token_by_hash(hash, &t);
+  /* A database that cannot answer (503) is not a wrong token: no 401 that makes a client
+   * drop or re-prompt for good credentials. */
+  if (rc && rc != HUB_ENOTFOUND) return rc;
+  if (rc || t.revoked)
     return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
   int64_t now = db_now_ms();
   if (t.expires_ms && t.expires_ms <= now)

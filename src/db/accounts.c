@@ -195,7 +195,7 @@ int db_token_create(db_token *tok, const char *hash_hex) {
 
 int db_token_by_hash(const char *hash_hex, db_token *out) {
   db_stmt *st = db_prep("SELECT " TOK_COLS " FROM tokens t WHERE t.hash=?");
-  if (!st) return HUB_ERROR;
+  if (!st) return hub_error_code() < 0 ? hub_error_code() : HUB_ERROR;
   db_bind_text(st, 1, hash_hex, -1);
   int rc = db_step(st);
   if (rc == DB_ROW) read_token(st, out);

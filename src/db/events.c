@@ -108,13 +108,16 @@ int db_events_last(int64_t *out_id, int64_t *out_ts_ms) {
   db_stmt *st = db_prep("SELECT id, ts_ms FROM events ORDER BY id DESC LIMIT 1");
   *out_id = 0;
   if (out_ts_ms) *out_ts_ms = 0;
-  if (!st) return HUB_ERROR;
-  if (db_step(st) == DB_ROW) {
+  if (!st) return hub_error_code() < 0 ? hub_error_code() : HUB_ERROR;
+  int rc = db_step(st);
+  if (rc == DB_ROW) {
     *out_id = db_col_int64(st, 0);
     if (out_ts_ms) *out_ts_ms = db_col_int64(st, 1);
   }
   db_reset(st);
-  return 0;
+  /* An error is an error (the health probe reads the database through this): on PostgreSQL
+   * a lost server shows at the step, not at the prepare. */
+  return rc < 0 ? rc : 0;
 }
 
 int64_t db_event_ts(int64_t id) {
