@@ -11,7 +11,9 @@
 # moto_server as the S3 API server (the machine image's Python), Debian nginx. On two
 # cores, two nodes share the CPUs the one node had: the two-node figure shows the cost of
 # the load balancer and the shared database, not a capacity gain (that needs two hosts).
-# BENCH_SIZE_MB (1024), BENCH_SECONDS (8).
+# BENCH_SIZE_MB (1024), BENCH_SECONDS (8). BENCH_PIN=1: PostgreSQL on CPU 1, everything
+# else (hubs, nginx, moto, wrk, curl) on CPU 0, in both configurations — the database on a
+# core of its own, as on its own host in production, with the hub side equal in both.
 . "$(dirname "$0")/lib.sh"
 need curl curl
 need wrk wrk
@@ -50,7 +52,13 @@ head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom >"$WORK/big.bin"
 SIZE=$(stat -c %s "$WORK/big.bin")
 OID=$(sha256sum "$WORK/big.bin" | cut -d' ' -f1)
 
-PG_URL=$(sh "$ROOT/scripts/pg.sh" start "$WORK/pg") || die "cannot start PostgreSQL (scripts/pg.sh)"
+PG_PIN=""
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+  need taskset util-linux
+  taskset -cp 0 $$ >/dev/null || die "taskset: cannot pin this script to CPU 0"
+  PG_PIN="taskset -c 1"
+fi
+PG_URL=$($PG_PIN sh "$ROOT/scripts/pg.sh" start "$WORK/pg") || die "cannot start PostgreSQL (scripts/pg.sh)"
 pg_stop() { sh "$ROOT/scripts/pg.sh" stop "$WORK/pg" >/dev/null 2>&1 || true; }
 trap 'pg_stop; cleanup' EXIT
 MOTO_PORT=$(free_port)
@@ -117,11 +125,12 @@ DL_S3=$(med3 "$A/acme/big/resolve/main/big.bin" "$SIZE")
 B=$(start_node b "$WORK/shared" MODELHUB_DB="$PG_URL" $S3_ENV MODELHUB_BLOB_REDIRECT=1)
 check_sha "$B/acme/big/resolve/main/big.bin" "$OID" -L
 DL_REDIR=$(med3 "$B/acme/big/resolve/main/big.bin" "$SIZE" -L)
-# the store's own speed for the same key (moto accepts unsigned GETs)
-KEY=$(curl -s "$S3/bench?list-type=2" | grep -o "<Key>[^<]*$OID[^<]*</Key>" | head -n 1 | sed 's/<[^>]*>//g')
-[ -n "$KEY" ] || die "the object $OID is not in the bucket"
-check_sha "$S3/bench/$KEY" "$OID"
-DL_STORE=$(med3 "$S3/bench/$KEY" "$SIZE")
+# the store's own speed for the same object: a plain GET of the presigned URL node B
+# redirects to (what a client does after the 302, without the hub in between)
+LOC=$(curl -s -o /dev/null -w '%{redirect_url}' "$B/acme/big/resolve/main/big.bin")
+case $LOC in http*) ;; *) die "node B (--blob-redirect) answered no redirect" ;; esac
+check_sha "$LOC" "$OID"
+DL_STORE=$(med3 "$LOC" "$SIZE")
 
 LB_PORT=$(free_port)
 mkdir -p "$WORK/lb"
@@ -176,6 +185,7 @@ R_PG=$(ratio "$RPS_PG" "$RPS_LOCAL")
 R_LB=$(ratio "$RPS_LB2" "$RPS_LB1")
 R_S3=$(ratio "$DL_S3" "$DL_DISK")
 R_REDIR=$(ratio "$DL_REDIR" "$DL_STORE")
+[ "${BENCH_PIN:-0}" = 1 ] && echo "pinned: PostgreSQL on CPU 1, everything else on CPU 0"
 echo "repo info, req/s: SQLite+disk $RPS_LOCAL; PostgreSQL+S3 $RPS_PG (ratio $R_PG, goal >= 0.5)"
 echo "                  behind nginx: one node $RPS_LB1, two nodes $RPS_LB2 (ratio $R_LB; same 2 cores)"
 echo "1 GiB download, MB/s: disk $DL_DISK; S3 streamed $DL_S3 (ratio $R_S3 of disk)"
