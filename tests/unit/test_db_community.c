@@ -5,6 +5,7 @@
  * history, thread events, collections and their items, listings with every filter, and a
  * database that is down answering HUB_EUNAVAILABLE (503), not a 500. */
 #include "unit.h"
+#include "pgtest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,48 +23,17 @@ static char g_sqlite_dir[] = "/tmp/mh-dbcomm-XXXXXX";
 static char g_pg_dir[] = "/tmp/mh-pgcomm-XXXXXX";
 static char g_pg_url[512];
 static int g_pg_up, g_ready[2];
-static char g_script[4096] = "scripts/pg.sh";
-
 enum { ENG_SQLITE, ENG_PG };
 static int eng_sqlite = ENG_SQLITE, eng_pg = ENG_PG;
 
-/* scripts/pg.sh of this checkout: from the current directory, else up from the binary. */
-static void find_script(void) {
-  if (access(g_script, R_OK) == 0) return;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return;
-  exe[n] = 0;
-  for (char *slash; (slash = strrchr(exe, '/'));) {
-    *slash = 0;
-    char path[sizeof g_script];
-    if (strlen(exe) + 16 > sizeof path) return;
-    snprintf(path, sizeof path, "%.4000s/scripts/pg.sh", exe);
-    if (access(path, R_OK) == 0) {
-      snprintf(g_script, sizeof g_script, "%s", path);
-      return;
-    }
-  }
-}
-
 static int pg_script(const char *verb, char *out, size_t cap) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "sh '%s' %s %s", g_script, verb, g_pg_dir);
-  FILE *f = popen(cmd, "r");
-  if (!f) return -1;
-  char line[512] = "";
-  if (!fgets(line, sizeof line, f)) line[0] = 0;
-  int st = pclose(f);
-  line[strcspn(line, "\n")] = 0;
-  if (out) snprintf(out, cap, "%s", line);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return pgtest_run(verb, g_pg_dir, out, cap);
 }
 
 static int group_setup(void **state) {
   (void)state;
   if (!mkdtemp(g_sqlite_dir) || !mkdtemp(g_pg_dir)) return -1;
   if (db_engine_select("sqlite") || db_global_init(g_sqlite_dir)) return -1;
-  find_script();
   int rc = pg_script("start", g_pg_url, sizeof g_pg_url);
   if (rc == 3)
     fprintf(stderr, "\n*** test_db_community: PostgreSQL binaries missing (apt-get install "

@@ -5,6 +5,7 @@
  * WITHOUT ROWID tables, foreign keys, an FTS5 table) copied into the same schema made by
  * db_migrate, row by row, with identity sequences moved past the copied ids. */
 #include "unit.h"
+#include "pgtest.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -21,37 +22,9 @@ static char g_pg_dir[] = "/tmp/mh-pg-XXXXXX";
 static char g_src[256];
 static char g_pg_url[512];
 static int g_pg_up;
-static char g_script[4096] = "scripts/pg.sh";
-
-static void find_script(void) {
-  if (access(g_script, R_OK) == 0) return;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return;
-  exe[n] = 0;
-  for (char *slash; (slash = strrchr(exe, '/'));) {
-    *slash = 0;
-    char path[sizeof g_script];
-    if (strlen(exe) + 16 > sizeof path) return;
-    snprintf(path, sizeof path, "%.4000s/scripts/pg.sh", exe);
-    if (access(path, R_OK) == 0) {
-      snprintf(g_script, sizeof g_script, "%s", path);
-      return;
-    }
-  }
-}
 
 static int pg_script(const char *verb, char *out, size_t cap) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "sh '%s' %s %s", g_script, verb, g_pg_dir);
-  FILE *f = popen(cmd, "r");
-  if (!f) return -1;
-  char line[512] = "";
-  if (!fgets(line, sizeof line, f)) line[0] = 0;
-  int st = pclose(f);
-  line[strcspn(line, "\n")] = 0;
-  if (out) snprintf(out, cap, "%s", line);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return pgtest_run(verb, g_pg_dir, out, cap);
 }
 
 /* The source: what conn.c's migrations and the modules' steps look like on SQLite. */
@@ -109,7 +82,6 @@ static int group_setup(void **state) {
     return -1;
   }
   sqlite3_close(db);
-  find_script();
   int rc = pg_script("start", g_pg_url, sizeof g_pg_url);
   if (rc == 3)
     fprintf(stderr, "\n*** test_db_copy: PostgreSQL binaries missing (apt-get install "

@@ -5,6 +5,7 @@
  * orphans, and the sha256 links of a Xet file (a blob parameter). On PostgreSQL the rows
  * must land there: the module's SQL runs through the statement layer (db/stmt.h). */
 #include "unit.h"
+#include "pgtest.h"
 
 #include <stdio.h>
 #include <unistd.h>
@@ -20,38 +21,8 @@ static char g_pg_url[512];
 static int g_pg_up;
 static int64_t g_repo[2], g_account;
 
-/* scripts/pg.sh of this checkout: from the current directory, else up from the binary. */
-static char g_script[4096] = "scripts/pg.sh";
-
-static void find_script(void) {
-  if (access(g_script, R_OK) == 0) return;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (n <= 0) return;
-  exe[n] = 0;
-  for (char *slash; (slash = strrchr(exe, '/'));) {
-    *slash = 0;
-    char path[sizeof g_script];
-    if (strlen(exe) + 16 > sizeof path) return;
-    snprintf(path, sizeof path, "%.4000s/scripts/pg.sh", exe);
-    if (access(path, R_OK) == 0) {
-      snprintf(g_script, sizeof g_script, "%s", path);
-      return;
-    }
-  }
-}
-
 static int pg_script(const char *verb, char *out, size_t cap) {
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "sh '%s' %s %s", g_script, verb, g_pg_dir);
-  FILE *f = popen(cmd, "r");
-  if (!f) return -1;
-  char line[512] = "";
-  if (!fgets(line, sizeof line, f)) line[0] = 0;
-  int st = pclose(f);
-  line[strcspn(line, "\n")] = 0;
-  if (out) snprintf(out, cap, "%s", line);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return pgtest_run(verb, g_pg_dir, out, cap);
 }
 
 /* xet_sha as the xetsrv module has it (only the columns this module reads matter). */
@@ -92,7 +63,6 @@ static int teardown_sqlite(void **state) {
 static int setup_pg(void **state) {
   (void)state;
   if (!mkdtemp(g_pg_dir)) return -1;
-  find_script();
   int rc = pg_script("start", g_pg_url, sizeof g_pg_url);
   if (rc == 3) {
     fprintf(stderr, "\n*** test_db_scan: PostgreSQL binaries missing (apt-get install "

@@ -5,6 +5,7 @@
  * upserts that replaced INSERT OR REPLACE, max(a,b) as CASE, pages of a full walk (audit
  * verify, the languages facet) and the languages facet counted in C. */
 #include "unit.h"
+#include "pgtest.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,24 +332,7 @@ static char g_pg_url[512];
 static int g_pg_up;
 
 static int pg_script(const char *verb, char *out, size_t cap) {
-  char exe[4096], script[4200] = "scripts/pg.sh";
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  for (char *slash; n > 0 && access(script, R_OK) != 0 && (slash = strrchr(exe, '/'));) {
-    exe[n] = 0;
-    *slash = 0;
-    n = (ssize_t)strlen(exe);
-    snprintf(script, sizeof script, "%s/scripts/pg.sh", exe);
-  }
-  char cmd[8192];
-  snprintf(cmd, sizeof cmd, "sh '%s' %s %s", script, verb, g_pg_dir);
-  FILE *f = popen(cmd, "r");
-  if (!f) return -1;
-  char line[512] = "";
-  if (!fgets(line, sizeof line, f)) line[0] = 0;
-  int st = pclose(f);
-  line[strcspn(line, "\n")] = 0;
-  if (out) snprintf(out, cap, "%s", line);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return pgtest_run(verb, g_pg_dir, out, cap);
 }
 
 static const char *const CORE_SUBSET[] = {
