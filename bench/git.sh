@@ -20,7 +20,6 @@ SIZE_MB=${BENCH_SIZE_MB:-1024}
 NFILES=${BENCH_FILES:-10000}
 RUNS=${BENCH_RUNS:-3}
 
-now() { date +%s.%N; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] }'; }
 
 # nginx workers run as "nobody": let them traverse the (0700) temp dir to www/ only.

@@ -103,6 +103,20 @@ sha256_mbs() { # single-core sha256 MB/s from `openssl speed -evp sha256` (16 Ki
   awk -v k="$_sm_k" 'BEGIN { printf "%.1f", k * 1000 / 1e6 }'
 }
 
+now() { date +%s.%N; }
+mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; } # BYTES START END
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+get_mbps() { # get_mbps URL SIZE [CURL_ARGS…] → MB/s of one whole-file GET (status and size checked)
+  _gm_u=$1 _gm_z=$2
+  shift 2
+  _gm_s=$(now)
+  _gm_r=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$@" "$_gm_u") || die "GET $_gm_u failed"
+  _gm_e=$(now)
+  [ "$_gm_r" = "200 $_gm_z" ] || die "GET $_gm_u: expected '200 $_gm_z', got '$_gm_r'"
+  mbps "$_gm_z" "$_gm_s" "$_gm_e"
+}
+
 need() { # need CMD PACKAGE
   command -v "$1" >/dev/null 2>&1 || {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null 2>&1 ||

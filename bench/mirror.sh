@@ -22,17 +22,7 @@ SIZE_MB=${BENCH_SIZE_MB:-1024}
 SMALL_MB=${BENCH_SMALL_MB:-200}
 STREAMS=${BENCH_STREAMS:-16}
 
-now() { date +%s.%N; }
-mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; }
-median() { printf '%s\n' "$@" | sort -n | sed -n 2p; } # of 3
 
-get_mbps() { # get_mbps URL SIZE → MB/s of one whole-file GET (status and size checked)
-  _s=$(now)
-  _r=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$1") || die "GET $1 failed"
-  _e=$(now)
-  [ "$_r" = "200 $2" ] || die "GET $1: expected '200 $2', got '$_r'"
-  mbps "$2" "$_s" "$_e"
-}
 
 start_hub
 UP_URL=$HUB_URL

@@ -28,18 +28,6 @@ fi
 command -v moto_server >/dev/null 2>&1 || die "moto_server not found (the S3 API server; docs/blob.md)"
 [ -x "$BIN" ] || make -C "$ROOT" build/modelhub >/dev/null || die "cannot build $BIN"
 
-now() { date +%s.%N; }
-mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; }
-median() { printf '%s\n' "$@" | sort -n | sed -n 2p; } # of 3
-get_mbps() {                                           # get_mbps URL SIZE [CURL_ARGS…]
-  _u=$1 _z=$2
-  shift 2
-  _s=$(now)
-  _r=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$@" "$_u") || die "GET $_u failed"
-  _e=$(now)
-  [ "$_r" = "200 $_z" ] || die "GET $_u: expected '200 $_z', got '$_r'"
-  mbps "$_z" "$_s" "$_e"
-}
 med3() { # med3 URL SIZE [CURL_ARGS…] → median MB/s of 3 downloads
   _m=""
   for _ in 1 2 3; do _m="$_m $(get_mbps "$@")"; done

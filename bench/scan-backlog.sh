@@ -15,8 +15,6 @@ NFILES=${BENCH_BACKLOG_FILES:-24}
 FILE_MB=${BENCH_BACKLOG_MB:-16}
 need python3 python3
 
-now() { date +%s.%N; }
-mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; }
 
 start_hub
 AUTH="Authorization: Bearer $TOKEN"

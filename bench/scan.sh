@@ -22,9 +22,6 @@ RUNS=${BENCH_RUNS:-3}
 [ -x "$BIN" ] || make -C "$ROOT" build/modelhub >/dev/null || die "cannot build $BIN"
 "$PY" -c 'import torch, numpy' 2>/dev/null || die "$PY cannot import torch and numpy (python3-torch, python3-numpy)"
 
-now() { date +%s.%N; }
-mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; }
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 # timed CMD... → MB/s of the median run over $SIZE bytes; CMD must succeed every time
 # (for `modelhub scan`, exit 0: clean)

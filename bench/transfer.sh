@@ -17,11 +17,6 @@ SIZE_MB=${BENCH_SIZE_MB:-1024}
 STREAMS=${BENCH_STREAMS:-16}
 NFILES=${BENCH_FILES:-1000}
 
-now() { date +%s.%N; }
-# mbps BYTES START END → MB/s (10^6 bytes)
-mbps() { awk -v b="$1" -v s="$2" -v e="$3" 'BEGIN { printf "%.0f", b / (e - s) / 1e6 }'; }
-median() { printf '%s\n' "$@" | sort -n | sed -n 2p; } # of 3
-
 # par_get URL N → MB/s of N concurrent whole-file GETs (total bytes / wall time)
 par_get() {
   _s=$(now)
