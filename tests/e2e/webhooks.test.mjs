@@ -349,8 +349,12 @@ test("commits, pushes, branches, a PR merge and a visibility change each deliver
   assert.equal(nsGot.json.repo.name, repo);
   assert.equal(nsGot.headers["x-webhook-secret"], undefined);
 
-  // The delivery log: status, latency, a response excerpt of at most 1 KB.
-  const log = await deliveries(server, hook.id);
+  // The delivery log: status, latency, a response excerpt of at most 1 KB. The receiver
+  // has the last payload a moment before the deliverer records its answer: wait for that.
+  const log = await waitFor(async () => {
+    const l = await deliveries(server, hook.id);
+    return l.length === expected.length && l.every((d) => d.state !== "pending") ? l : null;
+  }, 10000, "every delivery recorded");
   assert.equal(log.length, expected.length);
   for (const d of log) {
     assert.equal(d.state, "ok");
