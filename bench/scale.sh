@@ -3,7 +3,11 @@
 # stores several nodes use, in one run.
 #  (a) repo-info requests/s (wrk -t2 -c32 on /api/models/acme/big): SQLite + disk, one node,
 #      vs PostgreSQL + S3, one node (goal ≥ 0.5×), and PostgreSQL + S3 with two nodes
-#      behind nginx (round robin) vs one node behind the same nginx.
+#      behind nginx (round robin) vs one node behind the same nginx. One hot repo: on
+#      PostgreSQL mostly answered from the node's repo cache (docs/scale-out.md).
+#  (a') the same over BENCH_REPOS (2,000) repos from `modelhub dev seed-catalog`, each
+#      request a random public one: the node's cache rarely helps, a request costs a
+#      database round trip.
 #  (b) a 1 GiB LFS download (/resolve): disk (sendfile) vs S3 streamed through the node vs
 #      S3 redirected (--blob-redirect: 302 to a presigned URL, followed by curl) vs a plain
 #      GET of the same key from the object store (goal: redirected ≈ the store's own speed).
@@ -27,6 +31,31 @@ if ! command -v moto_server >/dev/null 2>&1; then
 fi
 command -v moto_server >/dev/null 2>&1 || die "moto_server not found (the S3 API server; docs/blob.md)"
 [ -x "$BIN" ] || make -C "$ROOT" build/modelhub >/dev/null || die "cannot build $BIN"
+
+REPOS=${BENCH_REPOS:-2000}
+# wrk script: each request a random path from the file named by PATHS_FILE
+cat >"$WORK/spread.lua" <<'LUA'
+local paths = {}
+for line in io.lines(os.getenv("PATHS_FILE")) do paths[#paths + 1] = line end
+math.randomseed(os.time())
+request = function() return wrk.format("GET", paths[math.random(#paths)]) end
+LUA
+# spread_rps URL DATA_DIR [VAR=VALUE…]: seed the catalog, then repo-info req/s over its public
+# models (the same ones on every store: seed-catalog is deterministic)
+spread_rps() {
+  _u=$1 _d=$2
+  shift 2
+  env "$@" "$BIN" --data "$_d" dev seed-catalog "$REPOS" >/dev/null || die "seed-catalog at $_u failed"
+  curl -sf "$_u/api/models?limit=1000&sort=id" |
+    python3 -c 'import json,sys; [print("/api/models/" + m["id"]) for m in json.load(sys.stdin)]' \
+      >"$WORK/paths" || die "cannot list the seeded models at $_u"
+  [ "$(wc -l <"$WORK/paths")" -ge 100 ] || die "too few seeded models at $_u"
+  PATHS_FILE="$WORK/paths" wrk_run "$WORK/wrk.out" -t2 -c32 -d"${BENCH_SECONDS:-8}"s \
+    -s "$WORK/spread.lua" "$_u/"
+  _rps=$(awk '/Requests\/sec/ { print $2 }' "$WORK/wrk.out")
+  is_pos "$_rps" || die "wrk (spread) $_u: no Requests/sec figure"
+  echo "$_rps"
+}
 
 med3() { # med3 URL SIZE [CURL_ARGS…] → median MB/s of 3 downloads
   _m=""
@@ -99,6 +128,7 @@ seed "$LOCAL" "$(token_of local)" "$WORK/local"
 check_sha "$LOCAL/acme/big/resolve/main/big.bin" "$OID"
 RPS_LOCAL=$(rps "$LOCAL/api/models/acme/big")
 DL_DISK=$(med3 "$LOCAL/acme/big/resolve/main/big.bin" "$SIZE")
+SPREAD_LOCAL=$(spread_rps "$LOCAL" "$WORK/local")
 stop_node local
 
 # ---- PostgreSQL + S3, one node, then two behind nginx -----------------------------------
@@ -109,6 +139,8 @@ seed "$A" "$(token_of a)" "$WORK/shared" MODELHUB_DB="$PG_URL" $S3_ENV
 check_sha "$A/acme/big/resolve/main/big.bin" "$OID"
 RPS_PG=$(rps "$A/api/models/acme/big")
 DL_S3=$(med3 "$A/acme/big/resolve/main/big.bin" "$SIZE")
+# shellcheck disable=SC2086
+SPREAD_PG=$(spread_rps "$A" "$WORK/shared" MODELHUB_DB="$PG_URL" $S3_ENV)
 # shellcheck disable=SC2086
 B=$(start_node b "$WORK/shared" MODELHUB_DB="$PG_URL" $S3_ENV MODELHUB_BLOB_REDIRECT=1)
 check_sha "$B/acme/big/resolve/main/big.bin" "$OID" -L
@@ -170,11 +202,13 @@ stop_node b
 pg_stop
 
 R_PG=$(ratio "$RPS_PG" "$RPS_LOCAL")
+R_SPREAD=$(ratio "$SPREAD_PG" "$SPREAD_LOCAL")
 R_LB=$(ratio "$RPS_LB2" "$RPS_LB1")
 R_S3=$(ratio "$DL_S3" "$DL_DISK")
 R_REDIR=$(ratio "$DL_REDIR" "$DL_STORE")
 [ "${BENCH_PIN:-0}" = 1 ] && echo "pinned: PostgreSQL on CPU 1, everything else on CPU 0"
 echo "repo info, req/s: SQLite+disk $RPS_LOCAL; PostgreSQL+S3 $RPS_PG (ratio $R_PG, goal >= 0.5)"
 echo "                  behind nginx: one node $RPS_LB1, two nodes $RPS_LB2 (ratio $R_LB; same 2 cores)"
+echo "                  over $REPOS repos (random): SQLite+disk $SPREAD_LOCAL; PostgreSQL+S3 $SPREAD_PG (ratio $R_SPREAD)"
 echo "1 GiB download, MB/s: disk $DL_DISK; S3 streamed $DL_S3 (ratio $R_S3 of disk)"
 echo "                      S3 redirected $DL_REDIR vs the store itself $DL_STORE (ratio $R_REDIR, goal ~ 1)"

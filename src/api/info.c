@@ -91,12 +91,12 @@ json_t *api_repo_json(hub_req *r, const db_repo *repo, const char *rev, int blob
   int rc;
   /* Popularity and derived metadata: one indexed query (docs/search.md). */
   db_repo_stats st;
-  int64_t viewer = r->who.authenticated ? r->who.user_id : 0;
-  /* childrenModelCount counts private children the viewer may see; a fine-grained token
-   * may not see its user's other private repos, so it gets the public count (as lineage's
-   * rows are filtered per scope). */
-  if (r->who.authenticated && r->who.token_role == PERM_FINE_GRAINED) viewer = 0;
-  if (db_repo_stats_get(repo, viewer, r->who.authenticated && r->who.is_admin, &st)) return NULL;
+  if (!http_take_repo_stats(r, repo, &st)) {
+    int64_t viewer;
+    int admin;
+    http_stats_viewer(r, &viewer, &admin);
+    if (db_repo_stats_get(repo, viewer, admin, &st)) return NULL;
+  }
   if (is_default_rev(rev) && repo->head_sha[0]) {
     memcpy(sha, repo->head_sha, sizeof sha);
   } else {
@@ -188,8 +188,9 @@ static int h_info(hub_req *r) {
 }
 
 const hub_route api_info_routes[] = {
-    {"GET", "/api/{type}/{repo}", h_info, NEED_REPO_READ | RUN_INLINE, BODY_NONE, NULL, 0},
-    {"GET", "/api/{type}/{repo}/revision/{*}", h_info, NEED_REPO_READ | RUN_INLINE, BODY_NONE, NULL,
-     0},
+    {"GET", "/api/{type}/{repo}", h_info, NEED_REPO_READ | NEED_REPO_STATS | RUN_INLINE, BODY_NONE,
+     NULL, 0},
+    {"GET", "/api/{type}/{repo}/revision/{*}", h_info,
+     NEED_REPO_READ | NEED_REPO_STATS | RUN_INLINE, BODY_NONE, NULL, 0},
     {NULL, NULL, NULL, 0, 0, NULL, 0},
 };

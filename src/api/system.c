@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "db/search.h"
 #include "security/security.h"
 #include "blob/blob.h"
 #include "db/events.h"
@@ -167,6 +168,22 @@ static int h_metrics(hub_req *r) {
   events_metrics(&b);   /* event log: consumer lag in events and seconds */
   security_metrics(&b); /* scan queue, throughput, levels */
   mirror_metrics(&b);   /* mirror: hits, misses, bytes from upstream, evictions */
+  long lookups = 0, shared = 0, cached = 0;
+  db_repo_shared_counts(&lookups, &shared, &cached);
+  hub_buf_printf(
+      &b,
+      "# HELP modelhub_db_repo_lookups_total Repo lookups of the router sent to the"
+      " database (PostgreSQL; concurrent ones for the same repo share one).\n"
+      "# TYPE modelhub_db_repo_lookups_total counter\nmodelhub_db_repo_lookups_total %ld\n"
+      "# HELP modelhub_db_repo_lookups_shared_total Requests answered by another"
+      " request's repo lookup.\n"
+      "# TYPE modelhub_db_repo_lookups_shared_total counter\n"
+      "modelhub_db_repo_lookups_shared_total %ld\n"
+      "# HELP modelhub_db_repo_lookups_cached_total Requests answered from the"
+      " node's repo cache (younger than MODELHUB_REPO_CACHE_MS).\n"
+      "# TYPE modelhub_db_repo_lookups_cached_total counter\n"
+      "modelhub_db_repo_lookups_cached_total %ld\n",
+      lookups, shared, cached);
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);
   db_account_count(ACCOUNT_USER, &users);

@@ -74,6 +74,21 @@ void db_repo_dir(const char *uid, char *out, size_t cap);
 void db_read_begin(void);
 void db_read_end(void);
 
+/* Write fences (PostgreSQL; no-ops on SQLite). A node answers router lookups of repo rows
+ * from a cache whose entries are younger than db_write_fence_ms() (db_repo_get_shared,
+ * MODELHUB_REPO_CACHE_MS, default DB_REPO_CACHE_MS_DEFAULT; 0 turns both off). So that no
+ * node serves a row older than a change someone was already told about, whatever tells
+ * of a change waits that long after committing it: db_write_fence before a request's
+ * answer (until that long after this thread's last committed change), db_visibility_wait
+ * before telling of changes read from the database (webhooks: that long from now), and
+ * a process that wrote waits at exit (CLI commands, git hooks). docs/scale-out.md. */
+#define DB_REPO_CACHE_MS_DEFAULT 5
+int db_write_fence_ms(void);
+/* Set the cache age and fence (tests; MODELHUB_REPO_CACHE_MS otherwise). */
+void db_repo_cache_set_ms(int ms);
+void db_write_fence(void);
+void db_visibility_wait(void);
+
 /* Transactions on this thread's connection (db_tx_* of db/stmt.h; the error message is
  * set on failure). db_begin_immediate takes the write lock at once. */
 int db_begin_immediate(void);

@@ -58,6 +58,13 @@ int db__pg_timed_out(void);
 void db__pg_lock_timeout(long ms);
 const char *db__pg_sqlstate(void);
 void db__pg_clear_sqlstate(void);
+/* pg.c: db__pg_read_begin opens this thread's read snapshot lazily (its BEGIN goes out
+ * with the first statement; ending one that ran none sends nothing). db__pg_tx_begun: a
+ * transaction is open on the server (not just pending). db__pg_outside_snapshot(1):
+ * statements run before a pending snapshot's BEGIN, each on its own, until (0). */
+void db__pg_read_begin(void);
+int db__pg_tx_begun(void);
+void db__pg_outside_snapshot(int on);
 /* stmt.c: 1 when this thread's open transaction was begun with DB_TX_READ. */
 int db__tx_is_read(void);
 #endif

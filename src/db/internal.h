@@ -3,6 +3,7 @@
 #define HUB_DB_INTERNAL_H
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* This thread's SQLite connection (opened on first use, closed at thread exit); NULL with
  * an error set on PostgreSQL. The SQLite engine's (stmt.c) and unconverted code's. */
@@ -34,6 +35,10 @@ void db__copy(char *dst, size_t cap, sqlite3_stmt *st, int col);
 /* Fill *out (a db_repo) from columns 0..13 of the current row (db/stmt.h). */
 struct db_stmt;
 void db__read_repo_row(struct db_stmt *st, void *out);
+/* search.c: the repo row by name into *out (a db_repo) and its stats for the viewer into
+ * *stats (a db_repo_stats), in one statement (db_repo_get_shared's query). */
+int db__repo_get_with_stats(int type, const char *ns, const char *name, int64_t viewer, int admin,
+                            void *out, void *stats);
 
 /* ---- listings (search.c) and their in-memory id index (accel.c) ---- */
 #include "db/search.h"

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "db/db.h"
 #include "db/engine.h"
 #include "db/internal.h"
 #include "util/error.h"
@@ -53,6 +55,17 @@ typedef struct {
   unsigned long names, clock;
   int64_t changes;
   int tx_open; /* the connection was inside a transaction after the last command */
+  /* A read snapshot (DB_TX_READ) whose BEGIN is not sent yet: it goes out just before the
+   * snapshot's first statement, and a snapshot that runs none costs no round trip at all
+   * (REPEATABLE READ takes its snapshot at the first statement anyway, so nothing changes
+   * for what the statements see). `outside`: statements run now (db__pg_outside_snapshot)
+   * go before it, in their own implicit transaction. */
+  int read_pending, outside;
+  int64_t used_ms; /* when the connection last answered (monotonic) */
+  /* Writes, for db_write_fence: the open transaction changed something; when this
+   * thread's last change was committed (monotonic µs, 0: never). */
+  int tx_wrote;
+  int64_t wrote_us;
   int lost_tx; /* a connection was lost inside a transaction its owner has not ended */
   pg_stmt *cache[PG_CACHE];
   int n;
@@ -66,6 +79,7 @@ typedef struct {
 } pg_thread;
 
 static char g_url[1024];
+static _Atomic int64_t g_wrote_us; /* the process's last committed change (exit fence) */
 static pthread_key_t g_key;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -156,6 +170,57 @@ static void drop_conn(pg_thread *t) {
   t->have_stmt_ms = t->have_lock_ms = -1;
 }
 
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A command tag of a statement that changes data or schema. */
+static int writes(const char *tag) {
+  static const char *const W[] = {"INSERT", "UPDATE", "DELETE", "MERGE",    "COPY",
+                                  "CREATE", "ALTER",  "DROP",   "TRUNCATE", NULL};
+  for (int i = 0; W[i]; i++)
+    if (!strncmp(tag, W[i], strlen(W[i]))) return 1;
+  return 0;
+}
+
+static void exit_fence(void);
+static pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
+static void register_exit_fence(void) {
+  atexit(exit_fence);
+}
+
+/* After a successful command with tag `tag` (sql: its text, for COMMIT): a change that is
+ * committed now (outside a transaction, or the COMMIT of one that changed something) is
+ * recorded for the fences. */
+static void note_write(pg_thread *t, PGconn *c, const char *tag, const char *sql) {
+  int in_tx = PQtransactionStatus(c) != PQTRANS_IDLE;
+  if (in_tx) {
+    if (writes(tag)) t->tx_wrote = 1;
+    return;
+  }
+  int committed = t->tx_wrote && sql && !strncasecmp(tag, "COMMIT", 6);
+  t->tx_wrote = 0;
+  if (committed || writes(tag)) {
+    t->wrote_us = mono_us();
+    g_wrote_us = t->wrote_us;
+    pthread_once(&g_exit_once, register_exit_fence);
+  }
+}
+
+/* A connection that answered this recently is not checked again: two reads per statement
+ * are a noticeable share of a short query's cost, and a server restart takes longer than
+ * this (a session ended in between still fails cleanly, and the next statement
+ * reconnects). */
+#define PG_ALIVE_CHECK_MS 100
+
 /* The connection is still usable: the server may have ended the session while it was idle
  * (a restart: it sends a FATAL message and closes), which libpq notices only when it reads.
  * Reading what is pending (without blocking) finds that out before a statement is sent, so
@@ -168,11 +233,15 @@ static int alive(PGconn *c) {
 
 /* After a command: whether the connection is inside a transaction now. */
 static void note_tx(pg_thread *t) {
-  if (t->conn && PQstatus(t->conn) == CONNECTION_OK)
+  if (t->conn && PQstatus(t->conn) == CONNECTION_OK) {
     t->tx_open = PQtransactionStatus(t->conn) != PQTRANS_IDLE;
+    t->used_ms = mono_ms();
+  }
 }
 
 static PGconn *thread_conn(pg_thread *t) {
+  if (t->conn && PQstatus(t->conn) == CONNECTION_OK && mono_ms() - t->used_ms < PG_ALIVE_CHECK_MS)
+    return t->conn;
   if (t->conn && alive(t->conn)) return t->conn;
   drop_conn(t);
   if (t->lost_tx) {
@@ -405,8 +474,18 @@ static int session_ended(PGconn *c, const PGresult *r, int was_idle) {
 }
 
 static int run_on(pg_thread *t, PGconn *c, pg_stmt *st, int retried);
+static int pg_exec(const char *sql);
+
+/* The pending read snapshot's BEGIN, before a statement that belongs to it. */
+static int begin_pending(pg_thread *t) {
+  if (!t->read_pending || t->outside) return 0;
+  t->read_pending = 0;
+  return pg_exec("BEGIN ISOLATION LEVEL REPEATABLE READ");
+}
 
 static int run(pg_thread *t, pg_stmt *st, int retried) {
+  int rc0 = begin_pending(t);
+  if (rc0) return rc0;
   PGconn *c = thread_conn(t);
   if (!c) return HUB_EUNAVAILABLE;
   apply_session(t, c);
@@ -459,6 +538,7 @@ static int run_on(pg_thread *t, PGconn *c, pg_stmt *st, int retried) {
   }
   const char *ct = PQcmdTuples(r);
   if (ct && *ct) t->changes = strtoll(ct, NULL, 10);
+  note_write(t, c, PQcmdStatus(r), NULL);
   st->res = r;
   st->nrows = es == PGRES_TUPLES_OK ? PQntuples(r) : 0;
   st->row = -1;
@@ -604,6 +684,16 @@ static int starts(const char *sql, const char *kw) {
 static int pg_exec(const char *sql) {
   pg_thread *t = thread_state();
   if (!t) return HUB_ERROR;
+  if (t->read_pending && !t->outside) {
+    /* A snapshot that never ran a statement ends without a round trip. */
+    if ((starts(sql, "ROLLBACK") && !strstr(sql, " TO ")) || starts(sql, "COMMIT") ||
+        starts(sql, "END")) {
+      t->read_pending = 0;
+      return 0;
+    }
+    int rc = begin_pending(t);
+    if (rc) return rc;
+  }
   if (t->lost_tx && !t->conn) {
     /* The owner of a transaction lost with its connection ends it: COMMIT cannot succeed,
      * ROLLBACK has nothing left to do; nothing else runs until then (it would run outside
@@ -642,6 +732,10 @@ static int pg_exec(const char *sql) {
   else if (!strcmp(PQcmdStatus(r), "ROLLBACK") && !starts(sql, "ROLLBACK"))
     /* COMMIT of a transaction a failed statement aborted rolls back instead */
     rc = hub_error_set(HUB_ERROR, "transaction aborted by an earlier error; rolled back");
+  if (!rc)
+    note_write(t, c, PQcmdStatus(r), sql);
+  else if (PQtransactionStatus(c) == PQTRANS_IDLE)
+    t->tx_wrote = 0;
   PQclear(r);
   /* A rollback (of a transaction or to a savepoint) undoes the SETs made inside it. */
   if (starts(sql, "ROLLBACK") || rc) t->have_ro = -1, t->have_stmt_ms = t->have_lock_ms = -1;
@@ -651,7 +745,7 @@ static int pg_exec(const char *sql) {
 
 static int pg_tx_active(void) {
   pg_thread *t = thread_state();
-  if (t && t->lost_tx) return 1; /* still the owner's until it ends it */
+  if (t && (t->lost_tx || t->read_pending)) return 1; /* still the owner's until it ends it */
   if (!t || !t->conn) return 0;
   PGTransactionStatusType s = PQtransactionStatus(t->conn);
   return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
@@ -667,6 +761,65 @@ void db_stmt_thread_end(void) {
   pthread_once(&g_once, make_key);
   thread_free(pthread_getspecific(g_key));
   pthread_setspecific(g_key, NULL);
+}
+
+void db__pg_read_begin(void) {
+  pg_thread *t = thread_state();
+  if (t) t->read_pending = 1;
+}
+
+int db__pg_tx_begun(void) {
+  pg_thread *t = thread_state();
+  if (!t) return 0;
+  if (t->lost_tx) return 1;
+  if (!t->conn) return 0;
+  return PQtransactionStatus(t->conn) != PQTRANS_IDLE;
+}
+
+void db__pg_outside_snapshot(int on) {
+  pg_thread *t = thread_state();
+  if (t) t->outside = on;
+}
+
+/* ---- write fences (db.h) ---- */
+
+static _Atomic int g_fence_ms = -1;
+
+void db_repo_cache_set_ms(int ms) {
+  g_fence_ms = ms < 0 ? 0 : ms > 1000 ? 1000 : ms;
+}
+
+int db_write_fence_ms(void) {
+  if (g_fence_ms < 0) {
+    const char *e = getenv("MODELHUB_REPO_CACHE_MS");
+    int v = e && *e ? atoi(e) : DB_REPO_CACHE_MS_DEFAULT;
+    g_fence_ms = v < 0 ? 0 : v > 1000 ? 1000 : v;
+  }
+  return db_engine() == DB_ENGINE_POSTGRES ? g_fence_ms : 0;
+}
+
+static void sleep_until(int64_t until_us) {
+  for (int64_t now = mono_us(); now < until_us; now = mono_us()) {
+    struct timespec ts = {(until_us - now) / 1000000, ((until_us - now) % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
+
+void db_write_fence(void) {
+  int ms = db_write_fence_ms();
+  pg_thread *t = ms ? thread_state() : NULL;
+  if (t && t->wrote_us) sleep_until(t->wrote_us + (int64_t)ms * 1000);
+}
+
+void db_visibility_wait(void) {
+  int ms = db_write_fence_ms();
+  if (ms) sleep_until(mono_us() + (int64_t)ms * 1000);
+}
+
+static void exit_fence(void) {
+  int ms = db_write_fence_ms();
+  int64_t w = g_wrote_us;
+  if (ms && w) sleep_until(w + (int64_t)ms * 1000);
 }
 
 void db__pg_session_readonly(void) {

@@ -834,35 +834,65 @@ static char *dup_col(db_stmt *st, int col) {
   return s ? strdup(s) : NULL;
 }
 
+/* The stats columns of repo info, after the repo row's (db__read_stats reads them). The
+ * children count's parameters: ?1 the viewer, ?2 admin. */
+#define STATS_COLS                                                                                 \
+  "r.downloads, r.downloads_all, r.likes, r.trending, m.meta, m.tags,"                             \
+  " m.pipeline_tag, m.library_name, m.synthetic,"                                                  \
+  " CASE WHEN r.type=0 THEN (SELECT count(*) FROM model_edges e JOIN repos c ON"                   \
+  "  c.id=e.child_id WHERE e.base=r.ns||'/'||r.name AND (c.private=0 OR ?2<>0 OR"                  \
+  "  c.owner_id=?1 OR c.owner_id IN (SELECT org_id FROM memberships WHERE user_id=?1)))"           \
+  " ELSE 0 END"
+
+static void read_stats(db_stmt *st, int col, db_repo_stats *out) {
+  out->downloads = db_col_int64(st, col + 0);
+  out->downloads_all = db_col_int64(st, col + 1);
+  out->likes = db_col_int64(st, col + 2);
+  out->trending = db_col_double(st, col + 3);
+  out->meta_json = dup_col(st, col + 4);
+  out->tags_json = dup_col(st, col + 5);
+  db_col_copy(out->pipeline_tag, sizeof out->pipeline_tag, st, col + 6);
+  db_col_copy(out->library_name, sizeof out->library_name, st, col + 7);
+  out->synthetic = (int)db_col_int64(st, col + 8);
+  out->children = db_col_int64(st, col + 9);
+}
+
 int db_repo_stats_get(const db_repo *repo, int64_t viewer, int admin, db_repo_stats *out) {
   static const char *SQL =
-      "SELECT r.downloads, r.downloads_all, r.likes, r.trending, m.meta, m.tags,"
-      " m.pipeline_tag, m.library_name, m.synthetic,"
-      " CASE WHEN r.type=0 THEN (SELECT count(*) FROM model_edges e JOIN repos c ON"
-      "  c.id=e.child_id WHERE e.base=?2 AND (c.private=0 OR ?4<>0 OR c.owner_id=?3 OR c.owner_id"
-      "  IN (SELECT org_id FROM memberships WHERE user_id=?3))) ELSE 0 END"
-      " FROM repos r LEFT JOIN repo_meta m ON m.repo_id=r.id WHERE r.id=?1";
+      "SELECT " STATS_COLS " FROM repos r LEFT JOIN repo_meta m ON m.repo_id=r.id WHERE r.id=?3";
   memset(out, 0, sizeof *out);
   db_stmt *st = db_prep(SQL);
   if (!st) return HUB_ERROR;
-  char id[2 * HUB_MAX_NAME + 2];
-  snprintf(id, sizeof id, "%s/%s", repo->ns, repo->name);
-  db_bind_int64(st, 1, repo->id);
-  db_bind_text(st, 2, id, -1);
-  db_bind_int64(st, 3, viewer);
-  db_bind_int64(st, 4, admin);
+  db_bind_int64(st, 1, viewer);
+  db_bind_int64(st, 2, admin);
+  db_bind_int64(st, 3, repo->id);
+  int s = db_step(st);
+  if (s == DB_ROW) read_stats(st, 0, out);
+  db_reset(st);
+  if (s == DB_ROW) return 0;
+  if (s == DB_DONE) return hub_error_set(HUB_EREPO, "Repository not found");
+  return s;
+}
+
+int db__repo_get_with_stats(int type, const char *ns, const char *name, int64_t viewer, int admin,
+                            void *out_row, void *out_stats) {
+  db_repo *out = out_row;
+  db_repo_stats *stats = out_stats;
+  static const char *SQL = "SELECT " DB_REPO_COLS_R ", " STATS_COLS
+                           " FROM repos r LEFT JOIN repo_meta m ON m.repo_id=r.id"
+                           " WHERE r.type=?3 AND r.ns=?4 AND r.name=?5";
+  memset(stats, 0, sizeof *stats);
+  db_stmt *st = db_prep(SQL);
+  if (!st) return HUB_ERROR;
+  db_bind_int64(st, 1, viewer);
+  db_bind_int64(st, 2, admin);
+  db_bind_int64(st, 3, type);
+  db_bind_text(st, 4, ns, -1);
+  db_bind_text(st, 5, name, -1);
   int s = db_step(st);
   if (s == DB_ROW) {
-    out->downloads = db_col_int64(st, 0);
-    out->downloads_all = db_col_int64(st, 1);
-    out->likes = db_col_int64(st, 2);
-    out->trending = db_col_double(st, 3);
-    out->meta_json = dup_col(st, 4);
-    out->tags_json = dup_col(st, 5);
-    db_col_copy(out->pipeline_tag, sizeof out->pipeline_tag, st, 6);
-    db_col_copy(out->library_name, sizeof out->library_name, st, 7);
-    out->synthetic = (int)db_col_int64(st, 8);
-    out->children = db_col_int64(st, 9);
+    db__read_repo_row(st, out);
+    read_stats(st, 14, stats);
   }
   db_reset(st);
   if (s == DB_ROW) return 0;

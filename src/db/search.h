@@ -126,6 +126,18 @@ typedef struct {
 } db_repo_stats;
 int db_repo_stats_get(const db_repo *repo, int64_t viewer_id, int viewer_admin, db_repo_stats *out);
 void db_repo_stats_dispose(db_repo_stats *s);
+/* A router's repo lookup: the row by name (like db_repo_get) and, when stats is non-NULL,
+ * its db_repo_stats for the viewer, in one statement. On PostgreSQL, outside a begun
+ * transaction, it runs before this thread's pending read snapshot, and concurrent callers
+ * asking for the same row and viewer share one query: each waits for the next query sent
+ * after its call, one query per row at a time; answers younger than db_write_fence_ms()
+ * are reused, which the write fences make safe (db.h, db/flight.c).
+ * HUB_EREPO when there is no such repo. stats, when given, is the caller's to dispose. */
+int db_repo_get_shared(int type, const char *ns, const char *name, int64_t viewer_id,
+                       int viewer_admin, db_repo *out, db_repo_stats *stats);
+/* Since start: queries db_repo_get_shared sent, callers that shared one, and callers
+ * answered from the cache (metrics, tests). */
+void db_repo_shared_counts(long *queries, long *shared, long *cached);
 
 /* Derived metadata of a repo's default branch, stored in one transaction: meta row,
  * tag filter rows, full-text row and base-model edges all replace the previous ones. */

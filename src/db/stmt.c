@@ -170,7 +170,10 @@ int db_tx_begin(int kind) {
   if (g_engine == DB_ENGINE_POSTGRES) {
     /* Not READ ONLY: like SQLite's deferred BEGIN, a write inside still works (without
      * the writers' lock); a read-only thread's transactions are read-only anyway. */
-    if (kind == DB_TX_READ) return begun(db_exec("BEGIN ISOLATION LEVEL REPEATABLE READ"), kind);
+    if (kind == DB_TX_READ) { /* BEGIN ISOLATION LEVEL REPEATABLE READ, with the first statement */
+      db__pg_read_begin();
+      return begun(0, kind);
+    }
     return begun(db_exec(kind == DB_TX_DURABLE
                              ? "BEGIN; SET LOCAL synchronous_commit TO on;"
                                " SELECT pg_advisory_xact_lock(" PG_WRITER_LOCK ")"

@@ -217,6 +217,9 @@ int events_wait(const char *name, int64_t id, int ms) {
     }
   }
   pthread_mutex_unlock(&g_mu);
+  /* The consumer's changes (another node's, maybe) are seen: the caller is about to tell
+   * of them, which waits until no node's repo cache can be older (db_visibility_wait). */
+  if (!rc) db_visibility_wait();
   return rc;
 }
 

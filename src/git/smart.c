@@ -64,6 +64,7 @@ static void push_apply(rpc_stream *s) {
   if (git_push_log_apply(&s->repo, &(audit_ctx){&s->who, NULL, s->ip}, s->push_log_fd))
     fprintf(stderr, "git rid=%s: after push of %s/%s: %s\n", s->request_id, s->repo.ns,
             s->repo.name, hub_error_msg());
+  db_write_fence(); /* what it recorded stays unannounced until every node's cache is newer */
 }
 
 static ssize_t stream_read(void *payload, uint64_t pos, char *buf, size_t max) {

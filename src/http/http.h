@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "db/db.h"
+#include "db/search.h"
 #include "util/buf.h"
 #include "util/limits.h"
 
@@ -59,6 +60,9 @@ enum hub_needs {
   ERR_LFS = 2048,  /* git-LFS JSON {"message": "…"}, application/vnd.git-lfs+json */
   ERR_GIT = 4096,  /* text/plain, which git shows the user as "remote: …" */
   ERR_HTML = 8192, /* an HTML page, drawn by the hook web/ sets (http_set_error_page) */
+  /* The handler answers from the repo's popularity and derived metadata (repo info): the
+   * router reads them with the repo row, in the same statement (r->repo_stats). */
+  NEED_REPO_STATS = 16384,
 };
 
 enum hub_body { BODY_NONE = 0, BODY_JSON, BODY_LARGE, BODY_STREAM };
@@ -110,6 +114,10 @@ struct hub_req {
   hub_identity who;
   db_repo repo;  /* loaded when the route has {repo}; repo.id == 0 otherwise */
   int repo_perm; /* the caller's permission on repo (PERM_*) */
+  /* NEED_REPO_STATS: repo's stats for http_stats_viewer(r), read with the row; a handler
+   * that uses them takes them (http_take_repo_stats), else they are freed with r. */
+  db_repo_stats repo_stats;
+  int repo_stats_ready;
 
   hub_buf body;
   size_t body_held; /* bytes of body memory drawn from the process budget (http_body_hold) */
@@ -177,6 +185,12 @@ int http_param_bool(hub_req *r, const char *key, int dflt);
 const char *http_header(hub_req *r, const char *name);
 /* The peer's address as text ("127.0.0.1"); borrowed for the request. */
 const char *http_client_ip(hub_req *r);
+/* Whose view of a repo's stats the caller gets (db_repo_stats_get's viewer and admin
+ * flag): a fine-grained token sees the public counts, as its scoped listings do. */
+void http_stats_viewer(const hub_req *r, int64_t *viewer, int *admin);
+/* The stats the router read for repo (NEED_REPO_STATS), moved into *out (the caller
+ * disposes them): 1, or 0 when there are none for that repo (read them yourself). */
+int http_take_repo_stats(hub_req *r, const db_repo *repo, db_repo_stats *out);
 /* The request now holds `bytes` of request-body data in memory (replacing its previous
  * amount), drawn from the process-wide budget (MODELHUB_BODY_MEMORY_MAX). Growing past the
  * budget fails with HUB_EBUSY (503 + Retry-After) and keeps the previous amount; shrinking

@@ -102,7 +102,25 @@ void http_cleanup_add(hub_req *r, void (*fn)(void *), void *arg) {
   r->cleanups = c;
 }
 
+void http_stats_viewer(const hub_req *r, int64_t *viewer, int *admin) {
+  *viewer = r->who.authenticated ? r->who.user_id : 0;
+  /* childrenModelCount counts private children the viewer may see; a fine-grained token
+   * may not see its user's other private repos, so it gets the public count (as lineage's
+   * rows are filtered per scope). */
+  if (r->who.authenticated && r->who.token_role == PERM_FINE_GRAINED) *viewer = 0;
+  *admin = r->who.authenticated && r->who.is_admin;
+}
+
+int http_take_repo_stats(hub_req *r, const db_repo *repo, db_repo_stats *out) {
+  if (!r->repo_stats_ready || repo->id != r->repo.id) return 0;
+  *out = r->repo_stats;
+  memset(&r->repo_stats, 0, sizeof r->repo_stats);
+  r->repo_stats_ready = 0;
+  return 1;
+}
+
 void http__req_free(hub_req *r) {
+  if (r->repo_stats_ready) db_repo_stats_dispose(&r->repo_stats);
   /* Cleanups run newest first, before the arena (which may hold their arguments). */
   while (r->cleanups) {
     struct hub_cleanup *c = r->cleanups;
@@ -251,7 +269,17 @@ static int authorize(hub_req *r) {
     return hub_error_set(r->who.authenticated ? HUB_EFORBIDDEN : HUB_EAUTH,
                          "Site administrator rights required");
   if (!r->repo_ns) return 0;
-  int rc = db_repo_get(r->repo_type, r->repo_ns, r->repo_name, &r->repo);
+  /* The row (and, for repo info, its stats) read before the handler's snapshot, shared
+   * with concurrent requests for the same repo on PostgreSQL (db_repo_get_shared). */
+  int64_t viewer = 0;
+  int admin = 0;
+  if (r->repo_stats_ready) db_repo_stats_dispose(&r->repo_stats); /* authorized again */
+  r->repo_stats_ready = 0;
+  int with_stats = (needs & NEED_REPO_STATS) != 0;
+  if (with_stats) http_stats_viewer(r, &viewer, &admin);
+  int rc = db_repo_get_shared(r->repo_type, r->repo_ns, r->repo_name, viewer, admin, &r->repo,
+                              with_stats ? &r->repo_stats : NULL);
+  r->repo_stats_ready = with_stats && rc == 0;
   if (rc == HUB_EREPO && !(needs & NEED_NO_REDIRECT)) {
     db_repo moved;
     if (db_repo_redirect(r->repo_type, r->repo_ns, r->repo_name, &moved) == 0 &&
@@ -390,6 +418,9 @@ static int source_prepare(hub_req *r);
 static void worker_job(void *arg) {
   hub_req *r = arg;
   if (!r->source_pending || !source_prepare(r)) run_handler(r);
+  /* Whatever this request changed stays unannounced until no node can still serve an
+   * older copy from its repo cache (db_write_fence, db/db.h). */
+  db_write_fence();
   r->worker_done = 1;
   MHD_resume_connection(r->conn); /* from here the event thread owns r again */
 }
@@ -410,6 +441,9 @@ static int source_prepare(hub_req *r) {
   r->source_done = 1;
   hub_error_clear();
   int rc = g_source->prepare(r);
+  /* What the source brought (another thread's writes) is told of below: not before every
+   * node's repo cache is newer (db_visibility_wait). */
+  if (!rc) db_visibility_wait();
   if (r->resp) return 1;
   if (!rc) {
     db_read_begin();

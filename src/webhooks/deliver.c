@@ -120,6 +120,10 @@ static int attempt(const db_webhook *w, db_webhook_delivery *d) {
   outbound_request req = {"POST", w->url, headers, d->payload, strlen(d->payload),
                           NULL,   NULL,   NULL,    NULL};
   outbound_response resp;
+  /* The receiver may ask any node about the change at once: not before every node's repo
+   * cache is newer than it (db_visibility_wait; the change was committed before we read
+   * the delivery). */
+  db_visibility_wait();
   int64_t t0 = db_now_ms();
   int orc = outbound_perform(&opts, &req, &resp);
   d->latency_ms = db_now_ms() - t0;

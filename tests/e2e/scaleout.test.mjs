@@ -352,6 +352,40 @@ test("races: 50 commits split over both nodes, pushes and PR creations: every ac
   }
 });
 
+test("repo cache: a change acknowledged by one node is what the other serves next, while it answers that repo from its cache", async () => {
+  // Node B answers this repo's info from its repo cache (PostgreSQL: rows younger than
+  // MODELHUB_REPO_CACHE_MS) while node A flips it between private and public; whoever
+  // asks B right after A acknowledged a flip sees the flip (the write fence, db/db.h).
+  await createRepo({ repo: "alice/cached", accessToken: alice, hubUrl: server.url });
+  const a = nodeUrl(0);
+  const b = nodeUrl(1);
+  let hammering = true;
+  const hammer = async () => {
+    while (hammering) await api(b, "GET", "/api/models/alice/cached", { token: null });
+  };
+  const hammers = [hammer(), hammer(), hammer()];
+  try {
+    for (let i = 0; i < 20; i++) {
+      const priv = i % 2 === 0;
+      const put = await api(a, "PUT", "/api/models/alice/cached/settings", { token: alice, json: { private: priv } });
+      assert.equal(put.status, 200, put.text);
+      const anon = await api(b, "GET", "/api/models/alice/cached", { token: null });
+      assert.equal(anon.status, priv ? 404 : 200, `flip ${i}: node B answered ${anon.status} for private=${priv}`);
+      const own = await api(b, "GET", "/api/models/alice/cached", { token: alice });
+      assert.equal(own.status, 200, own.text);
+      assert.equal(own.json.private, priv, `flip ${i}: node B says private=${own.json.private}`);
+    }
+  } finally {
+    hammering = false;
+    await Promise.all(hammers);
+  }
+  if (server.dbEngine === "postgres") {
+    const m = await api(b, "GET", "/metrics", { token: admin });
+    const hits = Number((m.text.match(/^modelhub_db_repo_lookups_cached_total (\d+)/m) || [])[1]);
+    assert.ok(hits > 0, "node B answered nothing from its repo cache: the test proved nothing");
+  }
+});
+
 test("pinned commits from both nodes: exactly one wins per parent", async () => {
   const repo = "alice/pinned";
   await createRepo({ repo, accessToken: alice, hubUrl: server.url });
