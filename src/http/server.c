@@ -280,6 +280,12 @@ static int authorize(hub_req *r) {
   int rc = db_repo_get_shared(r->repo_type, r->repo_ns, r->repo_name, viewer, admin, &r->repo,
                               with_stats ? &r->repo_stats : NULL);
   r->repo_stats_ready = with_stats && rc == 0;
+  /* A database that cannot answer is a 503, never "not found": a client would give up on a
+   * repo that exists. */
+  if (rc && rc != HUB_EREPO) {
+    memset(&r->repo, 0, sizeof r->repo);
+    return rc;
+  }
   if (rc == HUB_EREPO && !(needs & NEED_NO_REDIRECT)) {
     db_repo moved;
     if (db_repo_redirect(r->repo_type, r->repo_ns, r->repo_name, &moved) == 0 &&

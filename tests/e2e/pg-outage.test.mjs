@@ -65,6 +65,11 @@ test("PostgreSQL stopped and started again: 503 with a message meanwhile, then s
   assert.equal(r.headers.get("x-error-code"), "ServiceUnavailable");
   assert.match(r.headers.get("x-error-message"), /database/i);
   await r.arrayBuffer();
+  // anonymous: the repo lookup itself fails, which is no "not found" either (was a 404)
+  r = await fetch(`${server.url}/api/models/admin/outage`);
+  assert.equal(r.status, 503);
+  assert.equal(r.headers.get("x-error-code"), "ServiceUnavailable");
+  await r.arrayBuffer();
   // /healthz probes at most once a second: the outage shows within a couple of seconds.
   for (let i = 0; i < 30; i++) {
     r = await fetch(`${server.url}/healthz`);
