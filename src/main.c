@@ -561,7 +561,9 @@ static int bootstrap_admin(void) {
   memset(&a, 0, sizeof a);
   snprintf(a.name, sizeof a.name, "admin");
   a.is_admin = 1;
-  if (db_account_create(&a)) return die("creating admin");
+  int rc = db_account_create(&a);
+  if (rc == HUB_EEXISTS) return 0; /* another node starting at the same time made it */
+  if (rc) return die("creating admin");
   char tok[AUTH_TOKEN_LEN + 1];
   if (auth_token_issue(a.id, "admin-bootstrap", PERM_WRITE, 0, tok, NULL))
     return die("creating admin token");

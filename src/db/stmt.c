@@ -257,15 +257,20 @@ int db_migrate(const char *module, const db_migration *steps, int nsteps) {
                          "schema module %s has %d steps but db/schema.c lists %d: update "
                          "DB_SCHEMA_KNOWN",
                          module, nsteps, known);
-  if (g_engine == DB_ENGINE_POSTGRES) {
+  /* Inside the writers' lock: IF NOT EXISTS is no guard against another node starting at
+   * the same moment on PostgreSQL (both create, one fails on the catalog's unique index). */
+  if ((rc = db_tx_begin(DB_TX_WRITE))) return rc;
+  if (g_engine == DB_ENGINE_POSTGRES)
     /* SQLite's COLLATE NOCASE, spelled the same in DDL (PostgreSQL folds it to "nocase"):
      * a case-insensitive ICU collation. */
     rc = db_exec("CREATE COLLATION IF NOT EXISTS nocase (provider = icu,"
                  " locale = 'und-u-ks-level2', deterministic = false)");
-    if (rc) return rc;
-  }
-  rc = db_exec("CREATE TABLE IF NOT EXISTS schema_modules(module TEXT PRIMARY KEY,"
-               " version INTEGER NOT NULL)");
+  if (!rc)
+    rc = db_exec("CREATE TABLE IF NOT EXISTS schema_modules(module TEXT PRIMARY KEY,"
+                 " version INTEGER NOT NULL)");
+  if (!rc) rc = db_tx_commit();
+  else
+    db_tx_rollback();
   if (rc) return rc;
   for (;;) {
     if ((rc = db_tx_begin(DB_TX_WRITE))) return rc;

@@ -112,3 +112,51 @@ test("PostgreSQL: serve starts, /healthz is 200 and the admin token works", {
     rmSync(tmp, { recursive: true, force: true });
   }
 });
+
+// Several nodes started at the same moment on a new database (no "start one first"): the
+// schema is made once (IF NOT EXISTS is no guard between two sessions on PostgreSQL: one
+// failed on the catalog's unique index), one admin is created and its token shown once (a
+// node that lost that race exited with "creating admin").
+test("PostgreSQL: three nodes started at once on a new database all come up; one admin token", {
+  skip: sharedPg() ? false : "PostgreSQL binaries missing",
+}, async () => {
+  const url = await createDatabase();
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "mh-dbeng-"));
+  const env = { ...process.env, MODELHUB_DB: url };
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const child = spawn(BIN, ["--data", path.join(tmp, "data"), "serve", "--listen", `127.0.0.1:${port}`], {
+      env, stdio: ["ignore", "pipe", "pipe"] });
+    const n = { port, child, out: "", err: "", exited: new Promise((r) => child.on("exit", r)) };
+    child.stdout.on("data", (d) => (n.out += d));
+    child.stderr.on("data", (d) => (n.err += d));
+    nodes.push(n);
+  }
+  try {
+    for (const n of nodes) {
+      let healthy = false;
+      for (let i = 0; i < 300 && n.child.exitCode === null && !healthy; i++) {
+        try {
+          healthy = (await fetch(`http://127.0.0.1:${n.port}/healthz`)).status === 200;
+        } catch {
+          /* not listening yet */
+        }
+        if (!healthy) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(healthy, `node on ${n.port} not healthy (exit ${n.child.exitCode}); stderr:\n${n.err}`);
+    }
+    const tokens = nodes.map((n) => /admin token: (hf_\S+)/.exec(n.out)?.[1]).filter(Boolean);
+    assert.equal(tokens.length, 1, `admin tokens shown: ${tokens.length}`);
+    for (const n of nodes) {
+      const who = await fetch(`http://127.0.0.1:${n.port}/api/whoami-v2`, { headers: { authorization: `Bearer ${tokens[0]}` } });
+      assert.equal(who.status, 200);
+    }
+    assert.equal(psql(url, "SELECT count(*) FROM accounts WHERE name='admin'"), "1");
+    assert.equal(psql(url, "SELECT version FROM schema_modules WHERE module='core'"), "8");
+  } finally {
+    for (const n of nodes) n.child.kill("SIGTERM");
+    await Promise.all(nodes.map((n) => n.exited));
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
