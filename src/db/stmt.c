@@ -268,7 +268,8 @@ int db_migrate(const char *module, const db_migration *steps, int nsteps) {
   if (!rc)
     rc = db_exec("CREATE TABLE IF NOT EXISTS schema_modules(module TEXT PRIMARY KEY,"
                  " version INTEGER NOT NULL)");
-  if (!rc) rc = db_tx_commit();
+  if (!rc)
+    rc = db_tx_commit();
   else
     db_tx_rollback();
   if (rc) return rc;
