@@ -79,24 +79,101 @@ static int ref_lease_name(char *out, size_t cap, const char *repo_key, const cha
   return 0;
 }
 
+/* Whether another node holds an unexpired lease named `name` (like 1: a LIKE pattern). */
+static int foreign_lease(const char *name, int like) {
+  db_stmt *st = db_prep(like ? "SELECT count(*) FROM node_leases WHERE name LIKE ?1"
+                               " AND owner<>?2 AND until_ms>=?3"
+                             : "SELECT count(*) FROM node_leases WHERE name=?1"
+                               " AND owner<>?2 AND until_ms>=?3");
+  if (!st) return HUB_ERROR;
+  db_bind_text(st, 1, name, -1);
+  db_bind_text(st, 2, db_node_id(), -1);
+  db_bind_int64(st, 3, db_now_ms());
+  int rc = db_step(st);
+  int64_t n = rc == DB_ROW ? db_col_int64(st, 0) : 0;
+  db_reset(st);
+  return rc == DB_ROW ? n > 0 : rc < 0 ? rc : 0;
+}
+
+/* The name of a repo's maintenance lease; repo keys are uids (hex), no LIKE wildcards. */
+static int maint_lease_name(char *out, size_t cap, const char *repo_key) {
+  if ((size_t)snprintf(out, cap, "maint:%s", repo_key) >= cap || strpbrk(repo_key, "%_\\"))
+    return hub_error_set(HUB_EINVALID, "bad repository key");
+  return 0;
+}
+
+static void nap(unsigned waits) {
+  /* 1-8 ms at first, up to 20 ms later, spread so the nodes' waiters do not poll in
+   * step (each try is a write). */
+  long ms = (long)(1 + (waits * 7919u) % 8) + (waits > 20 ? 12 : 0);
+  struct timespec ts = {0, ms * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
 int db_repo_lock(const char *repo_key, const char *ref, int64_t wait_ms) {
-  char name[512];
+  char name[512], maint[160];
   int64_t deadline = db_now_ms() + wait_ms;
   unsigned waits = 0;
   int rc;
   if (!__atomic_load_n(&g_ready, __ATOMIC_ACQUIRE)) return 0;
   if ((rc = ref_lease_name(name, sizeof name, repo_key, ref)) < 0) return rc;
+  int check_maint = maint_lease_name(maint, sizeof maint, repo_key) == 0;
   for (;;) {
-    if ((rc = db_lease_take(name, DB_REPO_LOCK_TTL_MS)) != 0) return rc < 0 ? rc : 0;
+    if ((rc = db_lease_take(name, DB_REPO_LOCK_TTL_MS)) < 0) return rc;
+    if (rc) {
+      /* Taken, then another node's maintenance looked for: it waits for our turn to
+       * end, so while it runs we give the turn up (db_repo_maint_begin). */
+      int busy = check_maint ? foreign_lease(maint, 0) : 0;
+      if (busy == 0) return 0;
+      db_lease_drop(name);
+      if (busy < 0) return busy;
+    }
     if (db_now_ms() > deadline)
       return hub_error_set(HUB_ERETRY, "'%s' is busy with commits on another node, try again", ref);
-    /* 1-8 ms at first, up to 20 ms later, spread so the nodes' waiters do not poll in
-     * step (each try is a write). */
-    waits++;
-    long ms = (long)(1 + (waits * 7919u) % 8) + (waits > 20 ? 12 : 0);
-    struct timespec ts = {0, ms * 1000000L};
-    nanosleep(&ts, NULL);
+    nap(++waits);
   }
+}
+
+int db_repo_maint_begin(const char *repo_key, int64_t wait_ms) {
+  char maint[160], refs[160];
+  int64_t deadline = db_now_ms() + wait_ms;
+  unsigned waits = 0;
+  int rc;
+  if (!__atomic_load_n(&g_ready, __ATOMIC_ACQUIRE)) return 0;
+  if ((rc = maint_lease_name(maint, sizeof maint, repo_key)) < 0) return rc;
+  snprintf(refs, sizeof refs, "ref:%s:%%", repo_key);
+  if ((rc = db_lease_take(maint, DB_MAINT_LEASE_TTL_MS)) <= 0)
+    return rc < 0 ? rc : hub_error_set(HUB_ERETRY, "another node maintains %s", repo_key);
+  /* From now on other nodes' new turns give way; wait for the ones running to end. */
+  for (;;) {
+    int busy = foreign_lease(refs, 1);
+    if (busy == 0) return 0;
+    if (busy < 0 || db_now_ms() > deadline) {
+      db_lease_drop(maint);
+      return busy < 0
+                 ? busy
+                 : hub_error_set(HUB_ERETRY, "refs of %s stayed busy on another node", repo_key);
+    }
+    nap(++waits);
+  }
+}
+
+int db_repo_maint_renew(const char *repo_key) {
+  char maint[160];
+  int rc;
+  if (!__atomic_load_n(&g_ready, __ATOMIC_ACQUIRE)) return 0;
+  if ((rc = maint_lease_name(maint, sizeof maint, repo_key)) < 0) return rc;
+  rc = db_lease_take(maint, DB_MAINT_LEASE_TTL_MS);
+  return rc < 0 ? rc : rc ? 0 : hub_error_set(HUB_ERETRY, "maintenance lease of %s lost", repo_key);
+}
+
+void db_repo_maint_end(const char *repo_key) {
+  char maint[160];
+  if (!__atomic_load_n(&g_ready, __ATOMIC_ACQUIRE)) return;
+  if (maint_lease_name(maint, sizeof maint, repo_key) < 0) return;
+  if (db_lease_drop(maint) < 0)
+    fprintf(stderr, "modelhub: cannot release %s (expires by itself): %s\n", maint,
+            hub_error_msg());
 }
 
 void db_repo_unlock(const char *repo_key, const char *ref) {

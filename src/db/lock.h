@@ -37,6 +37,20 @@ int db_lease_drop(const char *name);
 int db_repo_lock(const char *repo_key, const char *ref, int64_t wait_ms);
 void db_repo_unlock(const char *repo_key, const char *ref);
 
+/* Maintenance of a repository (`git gc`, `pack-refs --prune`) against ref moves on other
+ * nodes: pack-refs copies loose refs into packed-refs and then deletes the loose files, so
+ * a branch another node deleted in between comes back. Within a process the repository's
+ * in-process ref lock keeps them apart (repo_ref_lock); across nodes maintenance holds the
+ * lease "maint:<repo_key>" and waits for other nodes' turns on the repo's refs
+ * (db_repo_lock) to end, and a turn taken while another node's maintenance lease runs
+ * gives itself up and waits. begin: 0 when maintenance may run (renew the lease every few
+ * seconds while it does; end drops it), HUB_ERETRY when another node maintains the repo or
+ * its ref turns did not end within wait_ms. Before db_locks_init: always 0. */
+#define DB_MAINT_LEASE_TTL_MS 15000
+int db_repo_maint_begin(const char *repo_key, int64_t wait_ms);
+int db_repo_maint_renew(const char *repo_key);
+void db_repo_maint_end(const char *repo_key);
+
 /* Failure counters every node adds to (login throttling): `key`'s count within a window
  * that starts at its first failure and lasts window_ms. add: one more failure (a count
  * whose window ran out starts again at 1); get: the count and the window's start (0 and

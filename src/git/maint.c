@@ -9,7 +9,8 @@
  * (repo_ref_lock, the lock every libgit2 ref update of the server holds shared) and runs `git gc
  * --auto` (git applies its own thresholds and packs refs when it collects) and, for many loose
  * refs, `git pack-refs --all --prune`. Pushes are git's own receive-pack, which locks refs the way
- * pack-refs expects, so they need not wait.
+ * pack-refs expects, so they need not wait. Other nodes' ref updates are kept out by the lease
+ * maint:<uid> (db_repo_maint_begin, db/lock.h), renewed while git runs.
  *
  * Reconciliation. A ref can move without the server seeing it: a push whose server was
  * killed after receive-pack moved the ref, or a change made with plain git in the bare
@@ -29,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/lock.h"
 #include "db/search.h"
 #include "git/internal.h"
 #include "events/events.h"
@@ -43,6 +45,9 @@
 
 /* Loose ref files that make maintenance pack the refs (git itself never looks). */
 #define MAINT_LOOSE_REFS 64
+/* How long maintenance waits for other nodes' turns on a repository's refs before it puts
+ * the repository off to its next pass (holding this node's ref lock meanwhile). */
+#define MAINT_NODES_WAIT_MS 10000
 /* Age after which a push log left in <data>/tmp (by a server that was killed) is removed
  * at start-up: older than any push that may still be running in another process. */
 #define GIT_STALE_PUSH_LOG_S (24 * 3600)
@@ -149,6 +154,31 @@ static int maint_wanted(const char *dir, int *objects, int *refs) {
   return *objects || *refs;
 }
 
+/* The maintenance lease of one repository renewed while git runs (db_repo_maint_begin). */
+typedef struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stop;
+  const char *key;
+} renewer;
+
+static void *renew_main(void *arg) {
+  renewer *w = arg;
+  pthread_mutex_lock(&w->mu);
+  while (!w->stop) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += DB_MAINT_LEASE_TTL_MS / 3000;
+    if (pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT || w->stop) continue;
+    pthread_mutex_unlock(&w->mu);
+    if (db_repo_maint_renew(w->key))
+      fprintf(stderr, "modelhub: maintenance lease of %s: %s\n", w->key, hub_error_msg());
+    pthread_mutex_lock(&w->mu);
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
 static int maint_one(const db_repo *repo, void *payload) {
   (void)payload;
   char dir[4200];
@@ -162,8 +192,26 @@ static int maint_one(const db_repo *repo, void *payload) {
   static const char *const gc[] = {"-c", "gc.autoDetach=false", "gc", "--auto", "--quiet", NULL};
   static const char *const pack_refs[] = {"pack-refs", "--all", "--prune", NULL};
   repo_ref_lock(dir, 1);
+  /* This node's ref updates wait on the lock above; other nodes' on the lease. */
+  if (db_repo_maint_begin(repo->uid, MAINT_NODES_WAIT_MS)) {
+    repo_ref_unlock(dir);
+    fprintf(stderr, "modelhub: maintenance of %s/%s put off: %s\n", repo->ns, repo->name,
+            hub_error_msg());
+    return 0;
+  }
+  renewer w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, repo->uid};
+  pthread_t tid;
+  int renewing = hub_thread_start("git-maint-lease", renew_main, &w, &tid) == 0;
   int rc = objects ? run_git(dir, gc) : 0;
   if (!rc && refs) rc = run_git(dir, pack_refs);
+  if (renewing) {
+    pthread_mutex_lock(&w.mu);
+    w.stop = 1;
+    pthread_cond_signal(&w.cv);
+    pthread_mutex_unlock(&w.mu);
+    pthread_join(tid, NULL);
+  }
+  db_repo_maint_end(repo->uid);
   repo_ref_unlock(dir);
   if (rc)
     fprintf(stderr, "modelhub: maintenance of %s/%s: %s\n", repo->ns, repo->name, hub_error_msg());

@@ -95,6 +95,39 @@ static void test_repo_lock(void **state) {
   db_repo_unlock("uid1", "refs/heads/main");
 }
 
+/* Maintenance against other nodes' ref turns (lock.h): it waits for them (and gives up
+ * after its wait), and a turn taken while another node's maintenance runs gives way. */
+static void test_maint_lease(void **state) {
+  USE_OR_SKIP();
+  db_exec("DELETE FROM node_leases");
+  assert_int_equal(db_repo_maint_begin("uidm", 200), 0); /* nothing in the way */
+  assert_int_equal(db_repo_maint_renew("uidm"), 0);
+  assert_int_equal(db_repo_lock("uidm", "refs/heads/main", 100), 0); /* this node: its lock */
+  db_repo_unlock("uidm", "refs/heads/main");
+  db_repo_maint_end("uidm");
+  /* another node's turn on a ref of the repo: maintenance waits, then puts it off */
+  foreign("ref:uidm:refs/heads/dev", db_now_ms() + 60000);
+  assert_int_equal(db_repo_maint_begin("uidm", 100), HUB_ERETRY);
+  /* the lease it took meanwhile was dropped: turns are not held back */
+  assert_int_equal(db_repo_lock("uidm", "refs/heads/main", 100), 0);
+  db_repo_unlock("uidm", "refs/heads/main");
+  foreign("ref:uidm:refs/heads/dev", db_now_ms() - 1); /* that node died: lease ran out */
+  assert_int_equal(db_repo_maint_begin("uidm", 200), 0);
+  db_repo_maint_end("uidm");
+  /* another node's maintenance: turns give way and leave no lease behind */
+  foreign("maint:uidm", db_now_ms() + 60000);
+  assert_int_equal(db_repo_lock("uidm", "refs/heads/main", 100), HUB_ERETRY);
+  db_stmt *st = db_prep("SELECT count(*) FROM node_leases WHERE name='ref:uidm:refs/heads/main'");
+  assert_int_equal(db_step(st), DB_ROW);
+  assert_int_equal(db_col_int64(st, 0), 0);
+  db_reset(st);
+  assert_int_equal(db_repo_maint_begin("uidm", 100), HUB_ERETRY); /* one at a time */
+  foreign("maint:uidm", db_now_ms() - 1); /* it ended badly: the lease ran out */
+  assert_int_equal(db_repo_lock("uidm", "refs/heads/main", 100), 0);
+  db_repo_unlock("uidm", "refs/heads/main");
+  assert_int_equal(db_repo_maint_begin("bad%key", 100), HUB_EINVALID);
+}
+
 static void test_counters(void **state) {
   USE_OR_SKIP();
   int n = -1;
@@ -168,6 +201,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       BOTH(test_leases),
       BOTH(test_repo_lock),
+      BOTH(test_maint_lease),
       BOTH(test_counters),
       cmocka_unit_test(test_kv_claim),
   };
