@@ -131,6 +131,7 @@ before(async () => {
       MODELHUB_WEBHOOK_ALLOW_PRIVATE: "1",
       MODELHUB_WEBHOOK_BACKOFF_MS: "100",
       MODELHUB_LOGIN_MAX_FAILURES: "4",
+      MODELHUB_TRUSTED_PROXIES: "127.0.0.1",
     },
   });
   assert.equal(server.nodes.length, 2);
@@ -384,6 +385,22 @@ test("repo cache: a change acknowledged by one node is what the other serves nex
     const hits = Number((m.text.match(/^modelhub_db_repo_lookups_cached_total (\d+)/m) || [])[1]);
     assert.ok(hits > 0, "node B answered nothing from its repo cache: the test proved nothing");
   }
+});
+
+test("behind a trusted proxy the client is the address X-Forwarded-For names (audit, login limits)", async () => {
+  // nginx appends the address it was called from; MODELHUB_TRUSTED_PROXIES names nginx
+  // (127.0.0.1 here, like every test client), so the hop before it is the client.
+  const mk = (name, xff) =>
+    api(server.url, "POST", "/api/repos/create", { token: alice, json: { name, type: "model" }, headers: xff ? { "X-Forwarded-For": xff } : {} });
+  assert.equal((await mk("xff-a", "203.0.113.9")).status, 200);
+  assert.equal((await mk("xff-b", "not an address")).status, 200);
+  assert.equal((await mk("xff-c")).status, 200);
+  const r = await api(server.url, "GET", "/api/admin/audit-log?action=repo.create&limit=500", { token: admin });
+  assert.equal(r.status, 200, r.text);
+  const ipOf = (name) => r.json.find((e) => e.action === "repo.create" && JSON.stringify(e).includes(`alice/${name}`))?.ip;
+  assert.equal(ipOf("xff-a"), "203.0.113.9");
+  assert.equal(ipOf("xff-b"), "127.0.0.1", "a malformed hop is not taken");
+  assert.equal(ipOf("xff-c"), "127.0.0.1");
 });
 
 test("pinned commits from both nodes: exactly one wins per parent", async () => {
