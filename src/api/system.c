@@ -182,8 +182,12 @@ static int h_metrics(hub_req *r) {
       "# HELP modelhub_db_repo_lookups_cached_total Requests answered from the"
       " node's repo cache (younger than MODELHUB_REPO_CACHE_MS).\n"
       "# TYPE modelhub_db_repo_lookups_cached_total counter\n"
-      "modelhub_db_repo_lookups_cached_total %ld\n",
-      lookups, shared, cached);
+      "modelhub_db_repo_lookups_cached_total %ld\n"
+      "# HELP modelhub_db_token_lookups_cached_total Token identifications answered"
+      " from the node's cache (younger than MODELHUB_REPO_CACHE_MS).\n"
+      "# TYPE modelhub_db_token_lookups_cached_total counter\n"
+      "modelhub_db_token_lookups_cached_total %ld\n",
+      lookups, shared, cached, db_token_cache_hits());
   int64_t repos = 0, users = 0, orgs = 0;
   db_repo_count(&repos);
   db_account_count(ACCOUNT_USER, &users);

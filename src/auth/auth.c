@@ -36,9 +36,18 @@ void auth_token_hash(const char *token, char out_hex[65]) {
     snprintf(out_hex + 2 * i, 3, "%02x", md[i]);
 }
 
-static int load_identity(const db_token *t, hub_identity *out) {
-  if (auth_identity_for_user(t->user_id, out))
-    return hub_error_set(HUB_EAUTH, "Invalid credentials in Authorization header");
+static void identity_of(const db_account *a, hub_identity *out) {
+  memset(out, 0, sizeof *out);
+  out->authenticated = 1;
+  out->user_id = a->id;
+  snprintf(out->name, sizeof out->name, "%s", a->name);
+  snprintf(out->uid, sizeof out->uid, "%s", a->uid);
+  out->is_admin = a->is_admin;
+  out->token_role = PERM_ADMIN;
+}
+
+static int load_identity(const db_token *t, const db_account *a, hub_identity *out) {
+  identity_of(a, out);
   out->token_id = t->id;
   snprintf(out->token_uid, sizeof out->token_uid, "%s", t->uid);
   snprintf(out->token_name, sizeof out->token_name, "%s", t->name);
@@ -101,7 +110,8 @@ static int identify_token(const char *tok, size_t len, hub_identity *out) {
   auth_token_hash(buf, hash);
   sodium_memzero(buf, sizeof buf);
   db_token t;
-  int rc = db_token_by_hash(hash, &t);
+  db_account a;
+  int rc = db_token_identity_shared(hash, &t, &a);
   /* A database that cannot answer (503) is not a wrong token: no 401 that makes a client
    * drop or re-prompt for good credentials. */
   if (rc && rc != HUB_ENOTFOUND) return rc;
@@ -113,7 +123,7 @@ static int identify_token(const char *tok, size_t len, hub_identity *out) {
   /* The last-use time is kept to the minute and written in the background
    * (auth_token_touch_flush): identification runs on event threads, which never write. */
   if (t.last_used_ms < now - 60000) touch_defer(t.id, now);
-  return load_identity(&t, out);
+  return load_identity(&t, &a, out);
 }
 
 int auth_identify(const char *h, hub_identity *out) {
@@ -161,13 +171,7 @@ int auth_identity_for_user(int64_t user_id, hub_identity *out) {
   db_account a;
   int rc = db_account_by_id(user_id, &a);
   if (rc) return rc;
-  memset(out, 0, sizeof *out);
-  out->authenticated = 1;
-  out->user_id = a.id;
-  snprintf(out->name, sizeof out->name, "%s", a.name);
-  snprintf(out->uid, sizeof out->uid, "%s", a.uid);
-  out->is_admin = a.is_admin;
-  out->token_role = PERM_ADMIN;
+  identity_of(&a, out);
   return 0;
 }
 

@@ -10,17 +10,22 @@
 #define ACC_COLS_A                                                                                 \
   "a.id, a.uid, a.kind, a.name, a.fullname, a.email, a.password_hash, a.is_admin, a.created_ms"
 
-static void read_account(db_stmt *st, db_account *a) {
+/* An account from ACC_COLS's columns, starting at column c. */
+static void read_account_at(db_stmt *st, int c, db_account *a) {
   memset(a, 0, sizeof *a);
-  a->id = db_col_int64(st, 0);
-  db_col_copy(a->uid, sizeof a->uid, st, 1);
-  a->kind = (int)db_col_int64(st, 2);
-  db_col_copy(a->name, sizeof a->name, st, 3);
-  db_col_copy(a->fullname, sizeof a->fullname, st, 4);
-  db_col_copy(a->email, sizeof a->email, st, 5);
-  db_col_copy(a->password_hash, sizeof a->password_hash, st, 6);
-  a->is_admin = (int)db_col_int64(st, 7);
-  a->created_ms = db_col_int64(st, 8);
+  a->id = db_col_int64(st, c + 0);
+  db_col_copy(a->uid, sizeof a->uid, st, c + 1);
+  a->kind = (int)db_col_int64(st, c + 2);
+  db_col_copy(a->name, sizeof a->name, st, c + 3);
+  db_col_copy(a->fullname, sizeof a->fullname, st, c + 4);
+  db_col_copy(a->email, sizeof a->email, st, c + 5);
+  db_col_copy(a->password_hash, sizeof a->password_hash, st, c + 6);
+  a->is_admin = (int)db_col_int64(st, c + 7);
+  a->created_ms = db_col_int64(st, c + 8);
+}
+
+static void read_account(db_stmt *st, db_account *a) {
+  read_account_at(st, 0, a);
 }
 
 int db_account_create(db_account *acc) {
@@ -199,6 +204,22 @@ int db_token_by_hash(const char *hash_hex, db_token *out) {
   db_bind_text(st, 1, hash_hex, -1);
   int rc = db_step(st);
   if (rc == DB_ROW) read_token(st, out);
+  db_reset(st);
+  return rc == DB_ROW ? 0 : rc < 0 ? rc : hub_error_set(HUB_ENOTFOUND, "unknown token");
+}
+
+int db_token_identity(const char *hash_hex, db_token *tok, db_account *acc) {
+  /* The password hash stays out: a token's identity never needs it. */
+  db_stmt *st = db_prep("SELECT " TOK_COLS ", a.id, a.uid, a.kind, a.name, a.fullname, a.email,"
+                        " '', a.is_admin, a.created_ms FROM tokens t JOIN accounts a"
+                        " ON a.id=t.user_id WHERE t.hash=?");
+  if (!st) return hub_error_code() < 0 ? hub_error_code() : HUB_ERROR;
+  db_bind_text(st, 1, hash_hex, -1);
+  int rc = db_step(st);
+  if (rc == DB_ROW) {
+    read_token(st, tok);
+    read_account_at(st, 10, acc);
+  }
   db_reset(st);
   return rc == DB_ROW ? 0 : rc < 0 ? rc : hub_error_set(HUB_ENOTFOUND, "unknown token");
 }

@@ -151,6 +151,14 @@ int db_org_members(int64_t org_id, db_member_cb cb, void *payload);
 /* Tokens: only the sha256 of the secret is stored. */
 int db_token_create(db_token *tok, const char *hash_hex);
 int db_token_by_hash(const char *hash_hex, db_token *out); /* HUB_ENOTFOUND */
+/* A token and its owner's account (password hash left empty) in one statement;
+ * HUB_ENOTFOUND. _shared: what a request's identification calls — on PostgreSQL, outside
+ * a begun transaction, answered from the node's cache when younger than
+ * db_write_fence_ms() (safe for the reason repo rows are: db/flight.c). */
+int db_token_identity(const char *hash_hex, db_token *tok, db_account *acc);
+int db_token_identity_shared(const char *hash_hex, db_token *tok, db_account *acc);
+/* Identifications answered from that cache since start (metrics). */
+long db_token_cache_hits(void);
 int db_token_touch(int64_t id, int64_t now_ms);
 typedef void (*db_token_cb)(const db_token *tok, const char *user, void *payload);
 int db_token_list(int64_t user_id_or_0, db_token_cb cb, void *payload);

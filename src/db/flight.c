@@ -238,10 +238,75 @@ int db_repo_get_shared(int type, const char *ns, const char *name, int64_t viewe
   return rc;
 }
 
+/* ---- token identities ------------------------------------------------------------- */
+
+/* The same cache for a request's token (by its hash) and owner: identification is a
+ * round trip before every authenticated request otherwise. No flights: tokens of a fleet
+ * differ more than the repos it reads. */
+#define TOKEN_SLOTS 256
+typedef struct {
+  int used;
+  char hash[65];
+  int64_t sent_us;
+  db_token tok;
+  db_account acc;
+} cached_token;
+static cached_token *g_tokens; /* TOKEN_SLOTS, allocated on first use */
+static long g_token_hits;
+
+static unsigned token_slot(const char *hash) {
+  unsigned h = 2166136261u;
+  for (const char *p = hash; *p; p++)
+    h = (h ^ (unsigned char)*p) * 16777619u;
+  return h % TOKEN_SLOTS;
+}
+
+int db_token_identity_shared(const char *hash_hex, db_token *tok, db_account *acc) {
+  int ttl_ms = db_write_fence_ms();
+  if (!ttl_ms || db__pg_tx_begun() || strlen(hash_hex) != 64)
+    return db_token_identity(hash_hex, tok, acc);
+  unsigned slot = token_slot(hash_hex);
+  pthread_mutex_lock(&g_mu);
+  if (g_tokens && g_tokens[slot].used && !strcmp(g_tokens[slot].hash, hash_hex) &&
+      mono_us() - g_tokens[slot].sent_us < (int64_t)ttl_ms * 1000) {
+    *tok = g_tokens[slot].tok;
+    *acc = g_tokens[slot].acc;
+    g_token_hits++;
+    pthread_mutex_unlock(&g_mu);
+    return 0;
+  }
+  pthread_mutex_unlock(&g_mu);
+  db__pg_outside_snapshot(1);
+  int64_t sent_us = mono_us();
+  int rc = db_token_identity(hash_hex, tok, acc);
+  db__pg_outside_snapshot(0);
+  if (rc) return rc;
+  pthread_mutex_lock(&g_mu);
+  if (!g_tokens) g_tokens = calloc(TOKEN_SLOTS, sizeof *g_tokens);
+  if (g_tokens && !(g_tokens[slot].used && !strcmp(g_tokens[slot].hash, hash_hex) &&
+                    g_tokens[slot].sent_us > sent_us)) {
+    cached_token *c = &g_tokens[slot];
+    c->used = 1;
+    memcpy(c->hash, hash_hex, sizeof c->hash);
+    c->sent_us = sent_us;
+    c->tok = *tok;
+    c->acc = *acc;
+  }
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+}
+
 void db_repo_shared_counts(long *queries, long *shared, long *cached_hits) {
   pthread_mutex_lock(&g_mu);
   *queries = g_queries;
   *shared = g_shared;
   *cached_hits = g_cached;
   pthread_mutex_unlock(&g_mu);
+}
+
+long db_token_cache_hits(void) {
+  pthread_mutex_lock(&g_mu);
+  long n = g_token_hits;
+  pthread_mutex_unlock(&g_mu);
+  return n;
 }

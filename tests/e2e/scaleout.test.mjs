@@ -353,7 +353,7 @@ test("races: 50 commits split over both nodes, pushes and PR creations: every ac
   }
 });
 
-test("repo cache: a change acknowledged by one node is what the other serves next, while it answers that repo from its cache", async () => {
+test("repo and token cache: a change acknowledged by one node is what the other serves next, while it answers from its cache", async () => {
   // Node B answers this repo's info from its repo cache (PostgreSQL: rows younger than
   // MODELHUB_REPO_CACHE_MS) while node A flips it between private and public; whoever
   // asks B right after A acknowledged a flip sees the flip (the write fence, db/db.h).
@@ -380,10 +380,32 @@ test("repo cache: a change acknowledged by one node is what the other serves nex
     hammering = false;
     await Promise.all(hammers);
   }
+  // The same for tokens: node B knows this one from its cache when A revokes it.
+  const mk = await api(a, "POST", "/api/settings/tokens", { token: alice, json: { name: "cached", role: "read" } });
+  assert.equal(mk.status, 200, mk.text);
+  const tok = mk.json.token;
+  let using = true;
+  const user = async () => {
+    while (using) await api(b, "GET", "/api/whoami-v2", { token: tok });
+  };
+  const users = [user(), user()];
+  try {
+    await sleep(50);
+    assert.equal((await api(b, "GET", "/api/whoami-v2", { token: tok })).status, 200);
+    const del = await api(a, "DELETE", `/api/settings/tokens/${mk.json.id}`, { token: alice });
+    assert.equal(del.status, 200, del.text);
+    const after = await api(b, "GET", "/api/whoami-v2", { token: tok });
+    assert.equal(after.status, 401, "node B still took a token node A had revoked");
+  } finally {
+    using = false;
+    await Promise.all(users);
+  }
   if (server.dbEngine === "postgres") {
     const m = await api(b, "GET", "/metrics", { token: admin });
     const hits = Number((m.text.match(/^modelhub_db_repo_lookups_cached_total (\d+)/m) || [])[1]);
     assert.ok(hits > 0, "node B answered nothing from its repo cache: the test proved nothing");
+    const th = Number((m.text.match(/^modelhub_db_token_lookups_cached_total (\d+)/m) || [])[1]);
+    assert.ok(th > 0, "node B answered no token from its cache: the test proved nothing");
   }
 });
 
