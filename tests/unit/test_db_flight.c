@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "db/db.h"
 #include "db/engine.h"
 #include "db/search.h"
@@ -41,6 +42,7 @@ static int use(void **state) {
     assert_int_equal(db_engine_select("sqlite"), 0);
   }
   assert_int_equal(db_global_init(g_sqlite_dir), 0);
+  assert_int_equal(auth_init(), 0); /* tokens.scopes */
   db_repo_cache_set_ms(0);
   return 1;
 }
@@ -231,6 +233,52 @@ static void test_cache_and_fence(void **state) {
   db_repo_cache_set_ms(0);
 }
 
+/* Token identities: one statement; on PostgreSQL cached like repo rows, and a revocation
+ * waited out by its fence is seen at once. */
+static void *revoke_token(void *arg) {
+  if (db_token_revoke(arg, 0)) return (void *)1;
+  db_write_fence();
+  db_stmt_thread_end();
+  return NULL;
+}
+
+static void test_token_identity(void **state) {
+  USE_OR_SKIP();
+  int pg = db_engine() == DB_ENGINE_POSTGRES;
+  db_repo_cache_set_ms(pg ? 300 : 0);
+  make_repo(pg ? "tok-pg" : "tok"); /* makes the account */
+  db_account owner;
+  assert_int_equal(db_account_by_name("flight", &owner), 0);
+  db_token t;
+  memset(&t, 0, sizeof t);
+  t.user_id = owner.id;
+  t.role = 1;
+  snprintf(t.name, sizeof t.name, "%s", pg ? "t-pg" : "t");
+  const char *hash = pg ? "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+                        : "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2";
+  assert_int_equal(db_token_create(&t, hash), 0);
+  db_token got;
+  db_account acc;
+  assert_int_equal(db_token_identity_shared(hash, &got, &acc), 0);
+  assert_int_equal(got.id, t.id);
+  assert_int_equal(got.revoked, 0);
+  assert_int_equal(acc.id, owner.id);
+  assert_string_equal(acc.name, "flight");
+  assert_string_equal(acc.password_hash, "");
+  long h0 = db_token_cache_hits();
+  assert_int_equal(db_token_identity_shared(hash, &got, &acc), 0);
+  assert_int_equal(db_token_cache_hits() - h0, pg ? 1 : 0);
+  pthread_t th;
+  void *res = (void *)1;
+  assert_int_equal(pthread_create(&th, NULL, revoke_token, t.uid), 0);
+  pthread_join(th, &res);
+  assert_null(res);
+  assert_int_equal(db_token_identity_shared(hash, &got, &acc), 0);
+  assert_int_equal(got.revoked, 1);
+  assert_int_equal(db_token_identity_shared("00", &got, &acc), HUB_ENOTFOUND);
+  db_repo_cache_set_ms(0);
+}
+
 static int group_setup(void **state) {
   (void)state;
   if (!mkdtemp(g_sqlite_dir) || !mkdtemp(g_pg_dir)) return -1;
@@ -261,10 +309,9 @@ static int group_teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      BOTH(test_lookup),
-      cmocka_unit_test_prestate(test_lazy_snapshot, &eng_pg),
-      BOTH(test_shared),
-      cmocka_unit_test_prestate(test_cache_and_fence, &eng_pg),
+      BOTH(test_lookup),         cmocka_unit_test_prestate(test_lazy_snapshot, &eng_pg),
+      BOTH(test_shared),         cmocka_unit_test_prestate(test_cache_and_fence, &eng_pg),
+      BOTH(test_token_identity),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
