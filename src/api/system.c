@@ -74,26 +74,11 @@ static int h_health(hub_req *r) {
   return 0;
 }
 
-/* 1 when ip is in the comma-separated list (spaces ignored; an IPv4-mapped IPv6 peer
- * matches its IPv4 form). */
-static int ip_listed(const char *list, const char *ip) {
-  if (!strncmp(ip, "::ffff:", 7) && strchr(ip + 7, '.')) ip += 7;
-  size_t il = strlen(ip);
-  for (const char *p = list; p && *p;) {
-    while (*p == ' ' || *p == ',')
-      p++;
-    size_t n = strcspn(p, ", ");
-    if (n && n == il && !memcmp(p, ip, n)) return 1;
-    p += n;
-  }
-  return 0;
-}
-
 /* /metrics counts private repos and users: a site admin's write token may read it, and
  * so may the client addresses listed in MODELHUB_METRICS_ALLOW (a Prometheus scraper). */
 static int metrics_access(hub_req *r) {
   if (auth_full_credential(&r->who) && r->who.is_admin) return 0;
-  if (ip_listed(getenv("MODELHUB_METRICS_ALLOW"), http_client_ip(r))) return 0;
+  if (http_ip_listed(getenv("MODELHUB_METRICS_ALLOW"), http_client_ip(r))) return 0;
   if (!r->who.authenticated)
     return hub_error_set(HUB_EAUTH, "Metrics need a site administrator's token, or a client "
                                     "address listed in MODELHUB_METRICS_ALLOW");

@@ -183,8 +183,13 @@ const char *http_param(hub_req *r, const char *key); /* decoded query value or N
 size_t http_params(hub_req *r, const char *key, const char **out, size_t max);
 int http_param_bool(hub_req *r, const char *key, int dflt);
 const char *http_header(hub_req *r, const char *name);
-/* The peer's address as text ("127.0.0.1"); borrowed for the request. */
+/* The request's client address as text ("127.0.0.1"; borrowed for the request): the
+ * socket's peer, or behind a load balancer listed in MODELHUB_TRUSTED_PROXIES the last
+ * X-Forwarded-For hop that is not one of them. */
 const char *http_client_ip(hub_req *r);
+/* `ip` is one of the comma- or space-separated addresses in `list` (an IPv4-mapped IPv6
+ * address matches its IPv4 form). */
+int http_ip_listed(const char *list, const char *ip);
 /* Whose view of a repo's stats the caller gets (db_repo_stats_get's viewer and admin
  * flag): a fine-grained token sees the public counts, as its scoped listings do. */
 void http_stats_viewer(const hub_req *r, int64_t *viewer, int *admin);

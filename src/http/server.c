@@ -797,8 +797,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   g_inflight--;
 }
 
-/* `ip` (text) is one of the comma- or space-separated addresses in `list`; an IPv4
- * address mapped into IPv6 ("::ffff:a.b.c.d") matches its IPv4 form. */
+/* `ip` (its first il bytes) is one of the comma- or space-separated addresses in `list`; an
+ * IPv4 address mapped into IPv6 ("::ffff:a.b.c.d") matches its IPv4 form. */
 static int ip_in_list(const char *list, const char *ip, size_t il) {
   if (il > 7 && !strncmp(ip, "::ffff:", 7) && memchr(ip + 7, '.', il - 7)) ip += 7, il -= 7;
   for (const char *p = list; p && *p;) {
@@ -809,6 +809,10 @@ static int ip_in_list(const char *list, const char *ip, size_t il) {
     p += n;
   }
   return 0;
+}
+
+int http_ip_listed(const char *list, const char *ip) {
+  return ip_in_list(list, ip, strlen(ip));
 }
 
 static int is_ip(const char *s, size_t n) {

@@ -6,9 +6,13 @@
 #define HUB_UNIT_PGTEST_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "db/db.h"
+#include "db/stmt.h"
 
 /* Path of scripts/pg.sh, looked up once. */
 static inline const char *pgtest_script(void) {
@@ -46,6 +50,38 @@ static inline int pgtest_run(const char *verb, const char *dir, char *out, size_
   line[strcspn(line, "\n")] = 0;
   if (out) snprintf(out, cap, "%s", line);
   return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A test group's stores: mkdtemp of sqlite_dir and pg_dir (templates), SQLite opened in
+ * sqlite_dir, a cluster started in pg_dir with its URL in url. *up = 0 (and a loud notice)
+ * when the PostgreSQL binaries are missing: the PostgreSQL cases skip. 0, or -1. */
+static inline int pgtest_group_setup(const char *test, char *sqlite_dir, char *pg_dir, char *url,
+                                     size_t cap, int *up) {
+  if (!mkdtemp(sqlite_dir) || !mkdtemp(pg_dir)) return -1;
+  if (db_engine_select("sqlite") || db_global_init(sqlite_dir)) return -1;
+  int rc = pgtest_run("start", pg_dir, url, cap);
+  if (rc == 3)
+    fprintf(stderr,
+            "\n*** %s: PostgreSQL binaries missing (apt-get install postgresql): the "
+            "PostgreSQL cases are SKIPPED ***\n\n",
+            test);
+  else if (rc != 0) {
+    fprintf(stderr, "%s: scripts/pg.sh start failed (%d)\n", test, rc);
+    return -1;
+  }
+  *up = rc == 0;
+  return 0;
+}
+
+/* The other end: connections closed, the cluster stopped, both dirs removed. */
+static inline int pgtest_group_teardown(const char *sqlite_dir, const char *pg_dir, int up) {
+  db_stmt_thread_end();
+  db_engine_select("sqlite");
+  db_global_shutdown();
+  if (up) pgtest_run("stop", pg_dir, NULL, 0);
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "rm -rf %s %s", sqlite_dir, pg_dir);
+  return system(cmd) == 0 ? 0 : -1;
 }
 
 #endif

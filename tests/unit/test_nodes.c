@@ -20,10 +20,6 @@ static char g_pg_dir[] = "/tmp/mh-nodes-pg-XXXXXX";
 static char g_pg_url[512];
 static int g_pg_up;
 
-static int pg_script(const char *verb, char *out, size_t cap) {
-  return pgtest_run(verb, g_pg_dir, out, cap);
-}
-
 enum { ENG_SQLITE, ENG_PG };
 static int eng_sqlite = ENG_SQLITE, eng_pg = ENG_PG;
 
@@ -170,29 +166,13 @@ static void test_kv_claim(void **state) {
 
 static int group_setup(void **state) {
   (void)state;
-  if (!mkdtemp(g_sqlite_dir) || !mkdtemp(g_pg_dir)) return -1;
-  if (db_engine_select("sqlite") || db_global_init(g_sqlite_dir)) return -1;
-  int rc = pg_script("start", g_pg_url, sizeof g_pg_url);
-  if (rc == 3)
-    fprintf(stderr, "\n*** test_nodes: PostgreSQL binaries missing (apt-get install "
-                    "postgresql): the PostgreSQL cases are SKIPPED ***\n\n");
-  else if (rc != 0) {
-    fprintf(stderr, "test_nodes: scripts/pg.sh start failed (%d)\n", rc);
-    return -1;
-  }
-  g_pg_up = rc == 0;
-  return 0;
+  return pgtest_group_setup("test_nodes", g_sqlite_dir, g_pg_dir, g_pg_url, sizeof g_pg_url,
+                            &g_pg_up);
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  db_stmt_thread_end();
-  db_engine_select("sqlite");
-  db_global_shutdown();
-  if (g_pg_up) pg_script("stop", NULL, 0);
-  char cmd[256];
-  snprintf(cmd, sizeof cmd, "rm -rf %s %s", g_sqlite_dir, g_pg_dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return pgtest_group_teardown(g_sqlite_dir, g_pg_dir, g_pg_up);
 }
 
 #define BOTH(fn) cmocka_unit_test_prestate(fn, &eng_sqlite), cmocka_unit_test_prestate(fn, &eng_pg)
