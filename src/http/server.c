@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http/forwarded.h"
 #include "http/http.h"
 #include "http/internal.h"
 #include "http/router.h"
@@ -797,63 +798,8 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   g_inflight--;
 }
 
-/* `ip` (its first il bytes) is one of the comma- or space-separated addresses in `list`; an
- * IPv4 address mapped into IPv6 ("::ffff:a.b.c.d") matches its IPv4 form. */
-static int ip_in_list(const char *list, const char *ip, size_t il) {
-  if (il > 7 && !strncmp(ip, "::ffff:", 7) && memchr(ip + 7, '.', il - 7)) ip += 7, il -= 7;
-  for (const char *p = list; p && *p;) {
-    while (*p == ' ' || *p == ',')
-      p++;
-    size_t n = strcspn(p, ", ");
-    if (n && n == il && !memcmp(p, ip, n)) return 1;
-    p += n;
-  }
-  return 0;
-}
-
 int http_ip_listed(const char *list, const char *ip) {
-  return ip_in_list(list, ip, strlen(ip));
-}
-
-static int is_ip(const char *s, size_t n) {
-  char buf[64];
-  unsigned char bin[16];
-  if (!n || n >= sizeof buf) return 0;
-  memcpy(buf, s, n);
-  buf[n] = 0;
-  return inet_pton(AF_INET, buf, bin) == 1 || inet_pton(AF_INET6, buf, bin) == 1;
-}
-
-/* Behind load balancers listed in MODELHUB_TRUSTED_PROXIES, the client is the last
- * address of X-Forwarded-For that is not one of them (each proxy appends the address it
- * was called from; what a client wrote itself is further left and never reached). A
- * malformed entry stops the walk at the proxy before it. Anyone else's X-Forwarded-For is
- * ignored. */
-static void forwarded_for(hub_req *r) {
-  static const char *trusted;
-  static int loaded;
-  if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)) {
-    trusted = getenv("MODELHUB_TRUSTED_PROXIES");
-    __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
-  }
-  if (!trusted || !*trusted || !ip_in_list(trusted, r->client_ip, strlen(r->client_ip))) return;
-  const char *xff = http_header(r, "X-Forwarded-For");
-  if (!xff) return;
-  size_t end = strlen(xff);
-  while (end > 0) {
-    size_t start = end;
-    while (start > 0 && xff[start - 1] != ',')
-      start--;
-    size_t a = start, b = end;
-    while (a < b && (xff[a] == ' ' || xff[a] == '\t'))
-      a++;
-    while (b > a && (xff[b - 1] == ' ' || xff[b - 1] == '\t'))
-      b--;
-    if (!is_ip(xff + a, b - a)) return; /* the last good hop stays the client */
-    snprintf(r->client_ip, sizeof r->client_ip, "%.*s", (int)(b - a), xff + a);
-    if (!ip_in_list(trusted, xff + a, b - a)) return;
-    end = start ? start - 1 : 0;
-  }
+  return http_forwarded_listed(list, ip, strlen(ip));
 }
 
 const char *http_client_ip(hub_req *r) {
@@ -869,7 +815,17 @@ const char *http_client_ip(hub_req *r) {
               sizeof r->client_ip);
   else
     snprintf(r->client_ip, sizeof r->client_ip, "-");
-  forwarded_for(r);
+  /* Behind a trusted load balancer the client is the one X-Forwarded-For names. */
+  static const char *trusted;
+  static int loaded;
+  if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE)) {
+    trusted = getenv("MODELHUB_TRUSTED_PROXIES");
+    __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
+  }
+  char fwd[sizeof r->client_ip];
+  if (http_forwarded_client(trusted, r->client_ip, http_header(r, "X-Forwarded-For"), fwd,
+                            sizeof fwd))
+    memcpy(r->client_ip, fwd, sizeof fwd);
   return r->client_ip;
 }
 
