@@ -157,9 +157,8 @@ static int h_metrics(hub_req *r) {
   db_repo_shared_counts(&lookups, &shared, &cached);
   hub_buf_printf(
       &b,
-      "# HELP modelhub_db_repo_lookups_total Statements the router sent to the database"
-      " for repo rows (PostgreSQL; one statement serves a batch of rows, and requests for"
-      " the same repo share one).\n"
+      "# HELP modelhub_db_repo_lookups_total Repo lookups of the router sent to the"
+      " database (PostgreSQL; concurrent ones for the same repo share one).\n"
       "# TYPE modelhub_db_repo_lookups_total counter\nmodelhub_db_repo_lookups_total %ld\n"
       "# HELP modelhub_db_repo_lookups_shared_total Requests answered by another"
       " request's repo lookup.\n"

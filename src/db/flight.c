@@ -9,12 +9,9 @@
  * snapshot taken after the commit. Only durations on each node's monotonic clock are
  * compared, never clocks of two hosts. Misses are not cached.
  *
- * Flights: callers missing the same row (and the same stats viewer) share one flight, and
- * flights not sent yet go out together: one statement for up to DB__REPO_BATCH_MAX rows of
- * one stats viewer, one such batch in flight per node at a time. A caller only joins a
- * flight that is not sent yet, so every caller is served by a query sent after it asked;
- * while a batch runs, the next one gathers what arrives meanwhile (like a group commit), so
- * a busy node sends fewer, larger queries instead of one round trip per request. */
+ * Flights: callers missing the same row (and the same stats viewer) while a query for it
+ * is in flight wait for the next one, which all of them share: one query at a time per
+ * key, every caller served by a query sent after it asked. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +41,6 @@ typedef struct flight {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static flight *g_flights;
-static int g_sending;                      /* a batch is in flight */
 static long g_queries, g_shared, g_cached; /* queries sent, callers that shared one, hits */
 
 /* The cache: direct-mapped by a hash of the key, an entry per slot. */
@@ -163,74 +159,6 @@ static int lookup(int type, const char *ns, const char *name, int64_t viewer, in
                : db_repo_get(type, ns, name, out);
 }
 
-/* Send the oldest flight not sent yet together with the others of its stats viewer, the
- * oldest first (so no caller waits behind newer ones for long); g_mu held on entry and on
- * return, released while the statement runs. */
-static void send_batch(int ttl_ms) {
-  flight *first = NULL, *b[DB__REPO_BATCH_MAX];
-  for (flight *f = g_flights; f; f = f->next) /* newest first: the last one is the oldest */
-    if (f->state == F_QUEUED) first = f;
-  if (!first) return;
-  int n = 0, skip = -DB__REPO_BATCH_MAX;
-  for (flight *f = g_flights; f; f = f->next)
-    if (f->state == F_QUEUED && f->with_stats == first->with_stats && f->viewer == first->viewer &&
-        f->admin == first->admin)
-      skip++; /* how many of the class, less the batch's room: the newest ones wait */
-  for (flight *f = g_flights; f && n < DB__REPO_BATCH_MAX; f = f->next)
-    if (f->state == F_QUEUED && f->with_stats == first->with_stats && f->viewer == first->viewer &&
-        f->admin == first->admin && skip-- <= 0)
-      b[n++] = f;
-  int types[DB__REPO_BATCH_MAX], found[DB__REPO_BATCH_MAX];
-  const char *nss[DB__REPO_BATCH_MAX], *names[DB__REPO_BATCH_MAX];
-  for (int i = 0; i < n; i++) {
-    b[i]->state = F_RUNNING;
-    types[i] = b[i]->type, nss[i] = b[i]->ns, names[i] = b[i]->name;
-  }
-  int ws = first->with_stats;
-  int64_t viewer = first->viewer;
-  int admin = first->admin;
-  g_sending = 1;
-  g_queries++;
-  pthread_mutex_unlock(&g_mu);
-  /* The flights' keys stay put while they run (nobody frees a flight before it is done). */
-  db_repo *rows = calloc((size_t)n, sizeof *rows);
-  db_repo_stats *st = ws ? calloc((size_t)n, sizeof *st) : NULL;
-  int rc;
-  int64_t sent_us = mono_us();
-  if (!rows || (ws && !st)) {
-    rc = hub_error_set(HUB_ERROR, "out of memory");
-  } else {
-    /* Before this thread's own read snapshot, if one is pending: the rows are the router's. */
-    db__pg_outside_snapshot(1);
-    rc = db__repo_get_batch(n, types, nss, names, viewer, admin, rows, st, found);
-    db__pg_outside_snapshot(0);
-  }
-  char msg[512] = "";
-  if (rc) snprintf(msg, sizeof msg, "%s", hub_error_msg());
-  pthread_mutex_lock(&g_mu);
-  for (int i = 0; i < n; i++) {
-    flight *f = b[i];
-    if (rc) {
-      f->rc = rc;
-      snprintf(f->msg, sizeof f->msg, "%s", msg);
-    } else if (!found[i]) {
-      f->rc = HUB_EREPO;
-      snprintf(f->msg, sizeof f->msg, "Repository not found");
-    } else {
-      f->rc = 0;
-      f->repo = rows[i];
-      if (ws) f->stats = st[i]; /* the flight owns its strings now */
-      if (ttl_ms) remember(f, sent_us);
-    }
-    f->state = F_DONE;
-    unlink_flight(f); /* later callers start a new one */
-  }
-  free(rows);
-  free(st);
-  g_sending = 0;
-  pthread_cond_broadcast(&g_cv);
-}
-
 int db_repo_get_shared(int type, const char *ns, const char *name, int64_t viewer, int admin,
                        db_repo *out, db_repo_stats *stats) {
   if (stats)
@@ -260,6 +188,8 @@ int db_repo_get_shared(int type, const char *ns, const char *name, int64_t viewe
   if (f) { /* the next query for this row is not sent yet: it is ours too */
     f->refs++;
     g_shared++;
+    while (f->state != F_DONE)
+      pthread_cond_wait(&g_cv, &g_mu);
   } else {
     f = calloc(1, sizeof *f);
     if (!f) {
@@ -273,13 +203,31 @@ int db_repo_get_shared(int type, const char *ns, const char *name, int64_t viewe
     f->refs = 1;
     f->next = g_flights;
     g_flights = f;
-  }
-  /* Whoever finds no batch in flight sends the next one (the oldest flights first). */
-  while (f->state != F_DONE) {
-    if (f->state == F_QUEUED && !g_sending)
-      send_batch(ttl_ms);
-    else
+    /* One query per key at a time: wait for the one in flight (sent before some of our
+     * sharers asked), then send ours. */
+    while (find(F_RUNNING, type, ns, name, ws, viewer, admin))
       pthread_cond_wait(&g_cv, &g_mu);
+    f->state = F_RUNNING;
+    g_queries++;
+    pthread_mutex_unlock(&g_mu);
+    /* Before this thread's own read snapshot, if one is pending: the row is the router's. */
+    db__pg_outside_snapshot(1);
+    int64_t sent_us = mono_us();
+    db_repo row;
+    db_repo_stats st;
+    memset(&st, 0, sizeof st);
+    int qrc = lookup(type, ns, name, viewer, admin, &row, ws ? &st : NULL);
+    db__pg_outside_snapshot(0);
+    pthread_mutex_lock(&g_mu);
+    f->rc = qrc;
+    if (qrc)
+      snprintf(f->msg, sizeof f->msg, "%s", hub_error_msg());
+    else
+      f->repo = row, f->stats = st;
+    f->state = F_DONE;
+    if (ttl_ms) remember(f, sent_us);
+    unlink_flight(f); /* later callers start a new one */
+    pthread_cond_broadcast(&g_cv);
   }
   rc = answer(f, out, stats);
   if (--f->refs == 0) {

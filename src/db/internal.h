@@ -39,12 +39,6 @@ void db__read_repo_row(struct db_stmt *st, void *out);
  * *stats (a db_repo_stats), in one statement (db_repo_get_shared's query). */
 int db__repo_get_with_stats(int type, const char *ns, const char *name, int64_t viewer, int admin,
                             void *out, void *stats);
-/* search.c: n (1..DB__REPO_BATCH_MAX) rows by (type, ns, name) in one statement, into
- * out_rows[i] (db_repo) and, when out_stats is not NULL, out_stats[i] (db_repo_stats, the
- * caller disposes those found) for the viewer; found[i] says which exist. */
-#define DB__REPO_BATCH_MAX 32
-int db__repo_get_batch(int n, const int *types, const char *const *ns, const char *const *names,
-                       int64_t viewer, int admin, void *out_rows, void *out_stats, int *found);
 
 /* ---- listings (search.c) and their in-memory id index (accel.c) ---- */
 #include "db/search.h"

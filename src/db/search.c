@@ -6,7 +6,6 @@
 #include "db/stmt.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -898,73 +897,6 @@ int db__repo_get_with_stats(int type, const char *ns, const char *name, int64_t 
   db_reset(st);
   if (s == DB_ROW) return 0;
   if (s == DB_DONE) return hub_error_set(HUB_EREPO, "Repository not found");
-  return s;
-}
-
-/* Batches of repo lookups: one statement per (stats or not, size), its text built once.
- * Keys travel as a VALUES list joined to repos; the key's position comes back last. */
-#define BATCH_SIZES 6 /* 1, 2, 4, …, 32 keys (DB__REPO_BATCH_MAX) */
-static char *g_batch_sql[2][BATCH_SIZES];
-static pthread_once_t g_batch_once = PTHREAD_ONCE_INIT;
-
-static void build_batch_sql(void) {
-  for (int ws = 0; ws < 2; ws++)
-    for (int c = 0; c < BATCH_SIZES; c++) {
-      int m = 1 << c, base = ws ? 3 : 1; /* ?1 viewer, ?2 admin with stats */
-      hub_buf b = HUB_BUF_INIT;
-      hub_buf_puts(&b, "WITH k(i, t, ns, nm) AS (VALUES ");
-      for (int j = 0; j < m; j++)
-        hub_buf_printf(&b, "%s(?%d, ?%d, ?%d, ?%d)", j ? ", " : "", base + 4 * j, base + 4 * j + 1,
-                       base + 4 * j + 2, base + 4 * j + 3);
-      hub_buf_puts(&b, ") SELECT " DB_REPO_COLS_R);
-      if (ws) hub_buf_puts(&b, ", " STATS_COLS);
-      hub_buf_puts(&b, ", k.i FROM k JOIN repos r ON r.type=k.t AND r.ns=k.ns AND r.name=k.nm");
-      if (ws) hub_buf_puts(&b, " LEFT JOIN repo_meta m ON m.repo_id=r.id");
-      g_batch_sql[ws][c] = b.failed ? NULL : hub_buf_detach(&b);
-      if (b.failed) hub_buf_dispose(&b);
-    }
-}
-
-int db__repo_get_batch(int n, const int *types, const char *const *ns, const char *const *names,
-                       int64_t viewer, int admin, void *out_rows, void *out_stats, int *found) {
-  db_repo *rows = out_rows;
-  db_repo_stats *stats = out_stats;
-  int ws = stats != NULL, c = 0;
-  if (n < 1 || n > DB__REPO_BATCH_MAX) return hub_error_set(HUB_EINVALID, "bad batch size");
-  while ((1 << c) < n)
-    c++;
-  pthread_once(&g_batch_once, build_batch_sql);
-  if (!g_batch_sql[ws][c]) return hub_error_set(HUB_ERROR, "out of memory");
-  db_stmt *st = db_prep(g_batch_sql[ws][c]);
-  if (!st) return HUB_ERROR;
-  int base = ws ? 3 : 1;
-  if (ws) {
-    db_bind_int64(st, 1, viewer);
-    db_bind_int64(st, 2, admin);
-  }
-  for (int j = 0; j < (1 << c); j++) {
-    int k = j < n ? j : n - 1; /* the size's spare keys repeat the last one */
-    db_bind_int64(st, base + 4 * j, k);
-    db_bind_int64(st, base + 4 * j + 1, types[k]);
-    db_bind_text(st, base + 4 * j + 2, ns[k], -1);
-    db_bind_text(st, base + 4 * j + 3, names[k], -1);
-  }
-  for (int j = 0; j < n; j++) {
-    found[j] = 0;
-    if (ws) memset(&stats[j], 0, sizeof stats[j]);
-  }
-  int s, icol = ws ? 24 : 14;
-  while ((s = db_step(st)) == DB_ROW) {
-    int64_t k = db_col_int64(st, icol);
-    if (k < 0 || k >= n || found[k]) continue;
-    db__read_repo_row(st, &rows[k]);
-    if (ws) read_stats(st, 14, &stats[k]);
-    found[k] = 1;
-  }
-  db_reset(st);
-  if (s == DB_DONE) return 0;
-  for (int j = 0; j < n && ws; j++)
-    db_repo_stats_dispose(&stats[j]);
   return s;
 }
 

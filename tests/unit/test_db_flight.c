@@ -181,64 +181,6 @@ static void test_shared(void **state) {
     assert_int_equal(q1 - q0, 0); /* SQLite asks directly */
 }
 
-/* Different repos at once: lookups go out in batches; every caller gets its own row, or
- * "not found" for a name that is not there, and the stats that belong to its repo. */
-#define SPREAD 8
-static db_repo g_spread[SPREAD];
-static void *spread(void *arg) {
-  long t = (long)arg, bad = 0;
-  for (int i = 0; i < CALLS; i++) {
-    int k = (int)((t + i) % (SPREAD + 1));
-    db_repo got;
-    db_repo_stats st;
-    if (k == SPREAD) { /* a name that does not exist */
-      if (db_repo_get_shared(HUB_REPO_MODEL, "flight", "absent", 0, 0, &got, &st) != HUB_EREPO)
-        bad++;
-      db_repo_stats_dispose(&st);
-      continue;
-    }
-    int rc = (t & 1)
-                 ? db_repo_get_shared(HUB_REPO_MODEL, "flight", g_spread[k].name, 0, 0, &got, &st)
-                 : db_repo_get_shared(HUB_REPO_MODEL, "flight", g_spread[k].name, 0, 0, &got, NULL);
-    if (rc || got.id != g_spread[k].id || strcmp(got.name, g_spread[k].name)) bad++;
-    if (!rc && (t & 1)) {
-      if (st.downloads != 7 * (k + 1)) bad++;
-      db_repo_stats_dispose(&st);
-    }
-  }
-  db_stmt_thread_end();
-  return (void *)bad;
-}
-
-static void test_batched(void **state) {
-  USE_OR_SKIP();
-  int pg = db_engine() == DB_ENGINE_POSTGRES;
-  for (int k = 0; k < SPREAD; k++) {
-    char name[32];
-    snprintf(name, sizeof name, "spread-%s%d", pg ? "pg-" : "", k);
-    g_spread[k] = make_repo(name);
-    char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE repos SET downloads=%d WHERE id=%lld", 7 * (k + 1),
-             (long long)g_spread[k].id);
-    assert_int_equal(db_exec(sql), 0);
-  }
-  long q0, s0, c0;
-  db_repo_shared_counts(&q0, &s0, &c0);
-  pthread_t t[CALLERS];
-  for (long i = 0; i < CALLERS; i++)
-    assert_int_equal(pthread_create(&t[i], NULL, spread, (void *)i), 0);
-  for (int i = 0; i < CALLERS; i++) {
-    void *bad = (void *)1;
-    pthread_join(t[i], &bad);
-    assert_int_equal((long)bad, 0);
-  }
-  long q1, s1, c1;
-  db_repo_shared_counts(&q1, &s1, &c1);
-  /* On PostgreSQL flights of different repos went out together: fewer statements than
-   * flights (callers that did not share another's). */
-  if (pg) assert_true(q1 - q0 < (long)CALLERS * CALLS - (s1 - s0));
-}
-
 /* The cache answers only while younger than the fence, and a writer's fence outlasts it:
  * once the writer may tell of its change, no cached answer predates the change. */
 static void test_cache_and_fence(void **state) {
@@ -352,14 +294,9 @@ static int group_teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      // clang-format off
-      BOTH(test_lookup),
-      cmocka_unit_test_prestate(test_lazy_snapshot, &eng_pg),
-      BOTH(test_shared),
-      BOTH(test_batched),
-      cmocka_unit_test_prestate(test_cache_and_fence, &eng_pg),
+      BOTH(test_lookup),         cmocka_unit_test_prestate(test_lazy_snapshot, &eng_pg),
+      BOTH(test_shared),         cmocka_unit_test_prestate(test_cache_and_fence, &eng_pg),
       BOTH(test_token_identity),
-      // clang-format on
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
