@@ -46,10 +46,24 @@ start)
       --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
     free_port >"$dir/port"
   fi
-  port=$(cat "$dir/port")
-  as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
-    { cat "$dir/server.log" >&2; exit 1; }
+  # The port was free when chosen, but another process may take it before the server binds
+  # it (tests start clusters and servers side by side): then a new port, a few times.
+  tries=0
+  while :; do
+    port=$(cat "$dir/port")
+    rm -f "$dir/server.log" # this start's messages only
+    if as_owner "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null 2>"$dir/pg_ctl.err"; then
+      break
+    fi
+    tries=$((tries + 1))
+    if [ "$tries" -lt 5 ] && grep -q "Address already in use" "$dir/server.log"; then
+      free_port >"$dir/port"
+      continue
+    fi
+    cat "$dir/pg_ctl.err" "$dir/server.log" >&2
+    exit 1
+  done
   if [ ! -f "$dir/created" ]; then
     as_owner "$BIN/createdb" -h 127.0.0.1 -p "$port" -U modelhub modelhub
     touch "$dir/created"
