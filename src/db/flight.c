@@ -23,6 +23,7 @@
 #include "db/search.h"
 #include "db/stmt.h"
 #include "util/error.h"
+#include "util/time.h"
 
 enum { F_QUEUED, F_RUNNING, F_DONE };
 
@@ -55,12 +56,6 @@ typedef struct {
   db_repo_stats stats;
 } cached;
 static cached *g_cache; /* CACHE_SLOTS, allocated on first use */
-
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static unsigned slot_of(int type, const char *ns, const char *name, int with_stats, int64_t viewer,
                         int admin) {
@@ -177,7 +172,7 @@ int db_repo_get_shared(int type, const char *ns, const char *name, int64_t viewe
   if (ttl_ms && g_cache) {
     cached *c = &g_cache[slot_of(type, ns, name, ws, viewer, admin)];
     if (cached_key(c, type, ns, name, ws, viewer, admin) &&
-        mono_us() - c->sent_us < (int64_t)ttl_ms * 1000) {
+        hub_mono_us() - c->sent_us < (int64_t)ttl_ms * 1000) {
       g_cached++;
       rc = copy_answer(&c->repo, &c->stats, out, stats);
       pthread_mutex_unlock(&g_mu);
@@ -212,7 +207,7 @@ int db_repo_get_shared(int type, const char *ns, const char *name, int64_t viewe
     pthread_mutex_unlock(&g_mu);
     /* Before this thread's own read snapshot, if one is pending: the row is the router's. */
     db__pg_outside_snapshot(1);
-    int64_t sent_us = mono_us();
+    int64_t sent_us = hub_mono_us();
     db_repo row;
     db_repo_stats st;
     memset(&st, 0, sizeof st);
@@ -268,7 +263,7 @@ int db_token_identity_shared(const char *hash_hex, db_token *tok, db_account *ac
   unsigned slot = token_slot(hash_hex);
   pthread_mutex_lock(&g_mu);
   if (g_tokens && g_tokens[slot].used && !strcmp(g_tokens[slot].hash, hash_hex) &&
-      mono_us() - g_tokens[slot].sent_us < (int64_t)ttl_ms * 1000) {
+      hub_mono_us() - g_tokens[slot].sent_us < (int64_t)ttl_ms * 1000) {
     *tok = g_tokens[slot].tok;
     *acc = g_tokens[slot].acc;
     g_token_hits++;
@@ -277,7 +272,7 @@ int db_token_identity_shared(const char *hash_hex, db_token *tok, db_account *ac
   }
   pthread_mutex_unlock(&g_mu);
   db__pg_outside_snapshot(1);
-  int64_t sent_us = mono_us();
+  int64_t sent_us = hub_mono_us();
   int rc = db_token_identity(hash_hex, tok, acc);
   db__pg_outside_snapshot(0);
   if (rc) return rc;

@@ -13,6 +13,7 @@
 #include "db/engine.h"
 #include "db/internal.h"
 #include "util/error.h"
+#include "util/time.h"
 
 /* PostgreSQL type oids (catalog/pg_type.h, stable across versions). */
 #define OID_BOOL 16
@@ -176,12 +177,6 @@ static int64_t mono_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* A command tag of a statement that changes data or schema. */
 static int writes(const char *tag) {
   static const char *const W[] = {"INSERT", "UPDATE", "DELETE", "MERGE",    "COPY",
@@ -209,7 +204,7 @@ static void note_write(pg_thread *t, PGconn *c, const char *tag, const char *sql
   int committed = t->tx_wrote && sql && !strncasecmp(tag, "COMMIT", 6);
   t->tx_wrote = 0;
   if (committed || writes(tag)) {
-    t->wrote_us = mono_us();
+    t->wrote_us = hub_mono_us();
     g_wrote_us = t->wrote_us;
     pthread_once(&g_exit_once, register_exit_fence);
   }
@@ -799,7 +794,7 @@ int db_write_fence_ms(void) {
 }
 
 static void sleep_until(int64_t until_us) {
-  for (int64_t now = mono_us(); now < until_us; now = mono_us()) {
+  for (int64_t now = hub_mono_us(); now < until_us; now = hub_mono_us()) {
     struct timespec ts = {(until_us - now) / 1000000, ((until_us - now) % 1000000) * 1000};
     nanosleep(&ts, NULL);
   }
@@ -813,7 +808,7 @@ void db_write_fence(void) {
 
 void db_visibility_wait(void) {
   int ms = db_write_fence_ms();
-  if (ms) sleep_until(mono_us() + (int64_t)ms * 1000);
+  if (ms) sleep_until(hub_mono_us() + (int64_t)ms * 1000);
 }
 
 static void exit_fence(void) {

@@ -26,6 +26,7 @@
 
 #include "http/internal.h"
 #include "util/error.h"
+#include "util/time.h"
 #include "util/thread.h"
 
 /* Warnings of one kind (refused address, header timeout) are printed at most this often. */
@@ -40,12 +41,6 @@ static unsigned g_header_s = HUB_HEADER_TIMEOUT_S, g_keepalive_s = HUB_KEEPALIVE
 static unsigned g_conn_limit;
 static _Atomic uint64_t g_refused, g_timed_out;
 static _Atomic unsigned g_open;
-
-static int64_t mono_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- per-address connection counts ---------------------------------------------------- */
 
@@ -172,7 +167,7 @@ typedef struct {
 } log_limiter;
 
 static int log_allowed(log_limiter *l, uint64_t *quiet) {
-  int64_t now = mono_us(), last = atomic_load(&l->last_us);
+  int64_t now = hub_mono_us(), last = atomic_load(&l->last_us);
   if (last && now - last < LOG_EVERY_US) {
     atomic_fetch_add(&l->quiet, 1);
     return 0;
@@ -220,7 +215,7 @@ static void slot_open(struct MHD_Connection *c, void **socket_context) {
       MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   s->fd = fd ? fd->connect_fd : -1;
   s->has_addr = ca && addr_key(ca->client_addr, s->addr);
-  atomic_store(&s->deadline_us, s->fd >= 0 ? mono_us() + (int64_t)g_header_s * 1000000 : 0);
+  atomic_store(&s->deadline_us, s->fd >= 0 ? hub_mono_us() + (int64_t)g_header_s * 1000000 : 0);
   pthread_mutex_lock(&g_mu);
   s->next = g_slots;
   if (g_slots) g_slots->prev = s;
@@ -283,7 +278,7 @@ void http__conn_request_end(struct MHD_Connection *c) {
   conn_slot *s = slot_of(c);
   if (!s || s->fd < 0) return;
   s->keepalive = 1;
-  atomic_store(&s->deadline_us, mono_us() + (int64_t)g_keepalive_s * 1000000);
+  atomic_store(&s->deadline_us, hub_mono_us() + (int64_t)g_keepalive_s * 1000000);
 }
 
 /* ---- watchdog ---------------------------------------------------------------------------- */
@@ -294,7 +289,7 @@ static pthread_mutex_t g_wd_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_wd_cv = PTHREAD_COND_INITIALIZER;
 
 static void sweep(void) {
-  int64_t now = mono_us();
+  int64_t now = hub_mono_us();
   unsigned slow = 0;
   pthread_mutex_lock(&g_mu);
   for (conn_slot *s = g_slots; s; s = s->next) {

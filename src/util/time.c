@@ -17,3 +17,9 @@ json_t *hub_iso_json(int64_t ms) {
   hub_iso_time(ms, b);
   return json_string(b);
 }
+
+int64_t hub_mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

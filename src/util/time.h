@@ -9,5 +9,7 @@
 void hub_iso_time(int64_t ms, char *out);
 /* The same as a JSON string (new reference; NULL when out of memory). */
 json_t *hub_iso_json(int64_t ms);
+/* Microseconds on the monotonic clock (durations only; never another host's). */
+int64_t hub_mono_us(void);
 
 #endif
